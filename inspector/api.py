@@ -1,0 +1,183 @@
+"""`inspect_dataset`: the public entry point; the `inspect` command is a thin layer on it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from inspector.methods import METHODS, verdict
+from inspector.report import Finding, Report
+from inspector.rules import RULES, select_rules
+from inspector.scan import ScanResult, scan
+from inspector.sources import Source, open_source
+
+KNOWN_EXTRAS = {
+    "tools": "tool schemas, passed to the chat template",
+    "images": "images, which switch TRL to its vision path",
+    "image": "an image, which switches TRL to its vision path",
+    "margin": "a reward margin, used by RewardTrainer",
+    "chat_template_kwargs": "per-row chat-template arguments",
+}
+
+
+@contextmanager
+def progress_bar(source: Source, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """An `advance(n)` callback drawing speed and time left on a terminal; a no-op when not enabled."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn,
+                               TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn)
+    from rich.text import Text
+
+    class RowsPerSecond(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed or 0:,.0f} rows/s")
+
+    by_bytes = source.unit == "bytes"
+    columns = [TextColumn("[bold]checking"), BarColumn(), TaskProgressColumn(),
+               DownloadColumn() if by_bytes else MofNCompleteColumn(),
+               TransferSpeedColumn() if by_bytes else RowsPerSecond(), TimeRemainingColumn()]
+    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("scan", total=source.total)
+        pending = 0
+        last = time.monotonic()
+
+        def advance(n: int) -> None:
+            # Redrawing per row would cost more than checking it: batch the updates.
+            nonlocal pending, last
+            pending += n
+            now = time.monotonic()
+            if now - last > 0.1:
+                progress.advance(task, pending)
+                pending, last = 0, now
+
+        yield advance
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def show_progress() -> bool:
+    """Progress is drawn only on an interactive terminal, never when piped or in CI."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def inspect_dataset(
+    source: Any,
+    *,
+    method: str | None = None,
+    split: str | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+    sample: int | None = None,
+    select: tuple[str, ...] = (),
+    ignore: tuple[str, ...] = (),
+    max_rows: int = 5,
+    progress: bool = False,
+) -> Report:
+    """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
+
+    `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
+    of rows. Raises `SourceError` when the source cannot be read at all.
+
+    >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
+    >>> report.type, report.methods["sft"]["status"], report.methods["dpo"]["status"]
+    ('prompt_completion', 'ready', 'incompatible')
+    """
+    if method is not None and method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    opened = open_source(source, split=split, config=config, revision=revision)
+    started = time.perf_counter()
+    with progress_bar(opened, progress) as advance:
+        result = scan(opened, enabled=select_rules(select, ignore), max_rows=max_rows, sample=sample,
+                      advance=advance)
+    seconds = time.perf_counter() - started
+    return build_report(opened, result, method=method, sample=sample, seconds=seconds,
+                        local=isinstance(source, (str, os.PathLike)) and os.path.exists(source))
+
+
+def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,
+                 seconds: float, local: bool) -> Report:
+    main = result.shapes[0].shape if result.shapes else None
+    data_type = main.type if main else "unknown"
+    formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
+    fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
+    source_name = source.name if not source.name.startswith("<") else None
+    methods = {}
+    for name in (method,) if method else METHODS:
+        if main is None:
+            methods[name] = {"status": "incompatible", "command": None,
+                             "reason": "no known dataset shape in columns " + (", ".join(result.columns) or "(none)")}
+            continue
+        methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
+                                implicit_prompt=main.implicit_prompt, rows=result.rows_read,
+                                rows_with_errors=result.rows_with_errors, labels=dict(result.labels),
+                                source=source_name, local=local)
+    read_columns = set(main.columns) if main else set()
+    extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
+    sampled = sample is not None and (source.total is None or result.rows_read < (
+        source.total if source.unit == "rows" else float("inf")))
+    return Report(
+        source=source.name,
+        files=source.files,
+        rows=(source.total if source.unit == "rows" else None) if sampled else result.rows_read,
+        rows_checked=result.rows_read,
+        sampled=sampled,
+        row_numbering=source.numbering,
+        format=fmt,
+        type=data_type,
+        implicit_prompt=bool(main and main.implicit_prompt),
+        dialect=main.dialect if main else "unknown",
+        columns=[{"name": name, "rows": sum(types.values()), "types": dict(types)}
+                 for name, types in result.columns.items()],
+        extra_columns=extra,
+        shapes=[{"dialect": v.shape.dialect, "type": v.shape.type, "format": v.shape.format,
+                 "implicit_prompt": v.shape.implicit_prompt, "columns": list(v.shape.columns),
+                 "rows": v.count, "first_rows": v.rows} for v in result.shapes],
+        methods=methods,
+        findings=_findings(result),
+        notes=_notes(result, extra, sampled),
+        rows_with_errors=result.rows_with_errors,
+        stats={"seconds": round(seconds, 4),
+               "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
+    )
+
+
+def _findings(result: ScanResult) -> list[Finding]:
+    findings = []
+    for rule_id, tally in sorted(result.tallies.items()):
+        rule = RULES[rule_id]
+        findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,
+                                [{"row": r, "detail": d} for r, d in zip(tally.rows, tally.details)],
+                                rule.summary, rule.fix))
+    for rule_id, count, detail in result.dataset_findings:
+        rule = RULES[rule_id]
+        findings.append(Finding(rule_id, rule.name, rule.severity, count, [], [], detail, rule.fix))
+    order = {"error": 0, "warning": 1}
+    return sorted(findings, key=lambda f: (order[f.severity], f.rule))
+
+
+def _notes(result: ScanResult, extra: list[str], sampled: bool) -> list[str]:
+    notes = []
+    if sampled:
+        notes.append(f"only the first {result.rows_read} rows were checked (--sample); counts cover those rows")
+    if result.labels:
+        notes.append(f"labels: {result.labels.get(True, 0)} true (desirable), "
+                     f"{result.labels.get(False, 0)} false (undesirable)")
+    if result.final_answers:
+        notes.append(f"{result.final_answers} answers end with a final-answer marker (#### <answer>); "
+                     f"`convert --to grpo` keeps the final answer in an `answer` column for reward functions")
+    known = [f"{c} ({KNOWN_EXTRAS[c]})" for c in extra if c in KNOWN_EXTRAS]
+    other = [c for c in extra if c not in KNOWN_EXTRAS]
+    if known:
+        notes.append("extra columns: " + ", ".join(known))
+    if other:
+        notes.append("other columns: " + ", ".join(other) + " (kept; GRPO passes them to reward functions)")
+    return notes

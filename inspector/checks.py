@@ -1,0 +1,280 @@
+"""Row checks: each yields `(rule_id, detail)` pairs for one row; none raises on malformed input.
+
+`check_fields` looks at a row's own columns as its shape reads them (what JSON Schema can say too);
+`check_conversation` and `check_trl_row` look at the row once read as TRL's type (roles, turn order,
+preference pairs).
+
+>>> shape = classify_row({"messages": [{"role": "user", "content": "Hi"}]})
+>>> check_row({"messages": [{"role": "user", "content": "Hi"}]}, shape)[0]
+[('TP204', 'messages: no assistant turn'), ('TP205', "messages: ends with a 'user' turn")]
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from inspector.dialects import (
+    CHAT_ROLES,
+    ROLE_ALIASES,
+    SHAREGPT_ROLES,
+    Field,
+    Shape,
+    classify_row,
+    parallel_scores,
+    rated_pair,
+    sharegpt_tool_call,
+    to_trl,
+)
+
+Issue = tuple[str, str]
+
+TEMPLATE_MARKUP = re.compile(
+    r"<\|im_start\|>|<\|im_end\|>|\[INST\]|\[/INST\]|<\|eot_id\|>|<\|start_header_id\|>|<\|end_header_id\|>"
+    r"|<\|begin_of_text\|>|<start_of_turn>|<end_of_turn>|<\|user\|>|<\|assistant\|>|<\|system\|>|<\|endoftext\|>"
+    r"|<\|im_sep\|>|<s>\s*\[INST\]"
+)
+# A row with any of these cannot be read as its TRL type (or, with unknown roles, its turn order means
+# nothing), so the later checks do not run on it.
+BLOCKING = frozenset({"TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP111", "TP302"})
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _snippet(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def role_hint(role: Any) -> str:
+    """How to fix an unknown role.
+
+    >>> role_hint("bot")
+    "role 'bot' is not a chat role; map it with `--roles bot=assistant`"
+    """
+    if isinstance(role, str):
+        target = ROLE_ALIASES.get(role.lower()) or (role.lower() if role.lower() in CHAT_ROLES else None)
+        if target:
+            return f"role {role!r} is not a chat role; map it with `--roles {role}={target}`"
+    return f"role {_snippet(role)} is not one of {', '.join(sorted(CHAT_ROLES))}"
+
+
+def check_text(value: str, where: str, empty_rule: str = "TP201") -> Iterator[Issue]:
+    if not value.strip():
+        yield empty_rule, f"{where} is empty" if not value else f"{where} is whitespace only"
+    elif TEMPLATE_MARKUP.search(value):
+        yield "TP207", f"{where} contains {TEMPLATE_MARKUP.search(value).group(0)!r}"
+
+
+def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
+    """Checks on one message in the given style: "role" (role/content) or "from" (ShareGPT from/value)."""
+    if not isinstance(message, dict):
+        yield "TP103", f"{where} is {_type_name(message)}"
+        return
+    if style not in message:
+        yield "TP104", f"{where} has no {style!r} (keys: {', '.join(map(str, message)) or 'none'})"
+        return
+    if style == "role":
+        role, content_key, known = message["role"], "content", CHAT_ROLES
+    else:
+        role, content_key, known = message["from"], "value", SHAREGPT_ROLES
+    if not isinstance(role, str) or role not in known:
+        yield "TP106", f"{where}: {role_hint(role)}"
+    content = message.get(content_key)
+    if content_key == "value" and role == "function_call":
+        if sharegpt_tool_call(content) is None:
+            yield "TP102", f"{where}: function_call value is not JSON with a 'name'"
+        return
+    if content is None:
+        if not message.get("tool_calls"):
+            yield "TP105", f"{where} has no '{content_key}'"
+    elif isinstance(content, str):
+        if not (message.get("tool_calls") and not content.strip()):
+            yield from check_text(content, f"{where}.{content_key}", empty_rule)
+    elif isinstance(content, list):
+        yield from _check_parts(content, f"{where}.{content_key}", empty_rule)
+    else:
+        yield "TP102", f"{where}.{content_key} is {_type_name(content)}, expected a string"
+
+
+def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
+    if not parts:
+        yield empty_rule, f"{where} is an empty list"
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            yield "TP102", f"{where}[{i}] is not a typed part such as {{\"type\": \"text\", \"text\": ...}}"
+        elif part["type"] == "text":
+            text = part.get("text", part.get("value"))
+            if not isinstance(text, str):
+                yield "TP102", f"{where}[{i}] text part has no string 'text'"
+            else:
+                yield from check_text(text, f"{where}[{i}]", empty_rule)
+
+
+def check_messages(value: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
+    if not isinstance(value, list):
+        yield "TP102", f"{where} is {_type_name(value)}, expected a list of messages"
+        return
+    if not value:
+        yield ("TP111" if empty_rule == "TP201" else empty_rule), f"{where} is an empty list"
+    for i, message in enumerate(value):
+        yield from check_message(message, f"{where}[{i}]", empty_rule, style)
+
+
+def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
+    name, kind = field.name, field.kind
+    value = row.get(name)
+    if value is None:
+        if field.required:
+            yield "TP101", f"{name} is {'null' if name in row else 'missing'}"
+        return
+    empty_rule = "TP302" if name in ("chosen", "rejected") else "TP201"
+    style = "from" if shape.dialect == "sharegpt" else "role"
+    if kind in ("text", "prompt", "optional_text"):
+        if isinstance(value, str):
+            if kind != "optional_text":
+                yield from check_text(value, name, empty_rule)
+        elif kind == "prompt" and isinstance(value, list):
+            yield "TP107", f"{name} is a message list where the row's other fields are strings"
+        else:
+            yield "TP102", f"{name} is {_type_name(value)}, expected a string"
+    elif kind == "messages":
+        if name == "prompt" and isinstance(value, str):
+            yield "TP107", f"{name} is a string where the row's other fields are message lists"
+        else:
+            yield from check_messages(value, name, empty_rule, style)
+    elif kind == "message":
+        yield from check_message(value, name, empty_rule, style)
+    elif kind == "label":
+        if not isinstance(value, bool):
+            yield "TP110", f"{name} is {_snippet(value)} ({_type_name(value)}), expected true or false"
+    elif kind == "text_list":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            yield "TP102", f"{name} is not a non-empty list of strings"
+    elif kind == "bool_list":
+        if not isinstance(value, list) or not all(isinstance(v, bool) for v in value):
+            yield "TP102", f"{name} is not a list of booleans"
+        elif isinstance(row.get("completions"), list) and len(value) != len(row["completions"]):
+            yield "TP109", f"{len(row['completions'])} completions but {len(value)} labels"
+    elif kind == "history":
+        if not isinstance(value, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value
+        ):
+            yield "TP102", f"{name} is not a list of [query, answer] string pairs"
+    elif kind == "scored_list":
+        if rated_pair(row, shape) is None:
+            scores = parallel_scores(row)
+            yield ("TP301" if scores or isinstance(value[0], dict) else "TP102"), \
+                f"{name}: no best and worst completion (scores missing or all equal)"
+    elif kind == "tools":
+        if not isinstance(value, (str, list)):
+            yield "TP102", f"{name} is {_type_name(value)}, expected a list of tool schemas or a JSON string"
+
+
+def check_fields(row: Any, shape: Shape) -> list[Issue]:
+    """Checks on the columns the shape reads, in the row's own dialect.
+
+    >>> shape = classify_row({"prompt": "Q", "completion": "A", "label": True})
+    >>> check_fields({"prompt": "Q", "completion": "A", "label": "true"}, shape)
+    [('TP110', "label is 'true' (a string), expected true or false")]
+    """
+    if not isinstance(row, dict):
+        return [("TP002", f"the row is {_type_name(row)}")]
+    return [issue for field in shape.fields for issue in _check_field(row, field, shape)]
+
+
+def check_conversation(messages: list[dict], where: str) -> Iterator[Issue]:
+    """Turn-order checks on a conversation read as TRL messages.
+
+    >>> list(check_conversation([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "messages"))
+    [('TP202', 'messages: system message at turn 2')]
+    """
+    previous: dict | None = None
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "system" and i > 0:
+            yield "TP202", f"{where}: system message at turn {i + 1}"
+        if previous is not None and role in ("user", "assistant") and role == previous.get("role"):
+            yield "TP203", f"{where}: turns {i} and {i + 1} are both {role!r}"
+        if role == "tool" and not (
+            previous is not None and (previous.get("role") == "tool" or
+                                      (previous.get("role") == "assistant" and previous.get("tool_calls")))
+        ):
+            yield "TP206", f"{where}: tool result at turn {i + 1} follows no tool call"
+        previous = message
+
+
+def _has_assistant(messages: list[dict]) -> bool:
+    return any(m.get("role") == "assistant" for m in messages)
+
+
+def _shared_prefix(a: list | str, b: list | str) -> int:
+    length = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
+def check_trl_row(trl_row: dict, shape: Shape) -> Iterator[Issue]:
+    """Checks on a row read as its TRL type: turn order, an assistant answer, preference pairs."""
+    conversational = shape.format == "conversational"
+    if shape.type == "language_modeling" and conversational:
+        messages = trl_row["messages"]
+        yield from check_conversation(messages, "messages")
+        if not _has_assistant(messages):
+            yield "TP204", "messages: no assistant turn"
+        if messages and messages[-1].get("role") != "assistant":
+            yield "TP205", f"messages: ends with a {messages[-1].get('role')!r} turn"
+    elif shape.type == "prompt_only" and conversational:
+        yield from check_conversation(trl_row["prompt"], "prompt")
+    elif shape.type in ("prompt_completion", "unpaired_preference") and conversational:
+        yield from check_conversation(trl_row["prompt"] + trl_row["completion"], "prompt+completion")
+        if not _has_assistant(trl_row["completion"]):
+            yield "TP204", "completion: no assistant turn"
+    elif shape.type == "preference":
+        yield from _check_pair(trl_row, shape)
+
+
+def _check_pair(trl_row: dict, shape: Shape) -> Iterator[Issue]:
+    chosen, rejected = trl_row["chosen"], trl_row["rejected"]
+    if shape.format == "conversational":
+        prompt = trl_row.get("prompt") or []
+        for side, messages in (("chosen", chosen), ("rejected", rejected)):
+            yield from check_conversation(prompt + messages, f"prompt+{side}")
+            if not _has_assistant(messages):
+                yield "TP204", f"{side}: no assistant turn"
+    if chosen == rejected:
+        yield "TP301", "chosen and rejected are identical"
+    elif shape.implicit_prompt:
+        shared = _shared_prefix(chosen, rejected)
+        if shared == 0:
+            yield "TP303", "chosen and rejected differ from their first " + (
+                "message" if shape.format == "conversational" else "character")
+        elif shared in (len(chosen), len(rejected)):
+            shorter = "chosen" if shared == len(chosen) else "rejected"
+            yield "TP304", f"{shorter} is a prefix of the other side"
+
+
+def check_row(row: Any, shape: Shape) -> tuple[list[Issue], dict | None]:
+    """All checks of one row; returns the issues and the row read as its TRL type (None if it cannot be).
+
+    >>> shape = classify_row({"chosen": "A", "rejected": "A"})
+    >>> check_row({"chosen": "A", "rejected": "A"}, shape)
+    ([('TP301', 'chosen and rejected are identical')], {'chosen': 'A', 'rejected': 'A'})
+    """
+    issues = check_fields(row, shape)
+    if any(rule in BLOCKING or rule == "TP002" for rule, _ in issues):
+        return issues, None
+    trl_row = to_trl(row, shape)
+    issues.extend(check_trl_row(trl_row, shape))
+    return issues, trl_row
+
+
+__all__ = ["check_row", "check_fields", "check_trl_row", "check_conversation", "classify_row", "Issue"]

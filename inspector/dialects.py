@@ -1,0 +1,536 @@
+"""What shape a row has, told from its values, and how each shape maps onto TRL's dataset types.
+
+A *shape* names the dialect a row is written in (TRL's own columns, alpaca, ShareGPT, ...), the TRL type it
+stands for, its format (standard strings or conversational message lists) and the fields it is read from.
+Every function here is total: it never raises on a malformed row, it only declines to classify it.
+
+>>> classify_row({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+Shape(dialect='trl', type='language_modeling', format='conversational', implicit_prompt=False, fields=(Field(name='messages', kind='messages', required=True),))
+>>> classify_row({"instruction": "Add 2 and 2", "input": "", "output": "4"}).dialect
+'alpaca'
+>>> classify_row({"unrelated": 1}) is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+TYPES = (
+    "language_modeling",
+    "prompt_only",
+    "prompt_completion",
+    "preference",
+    "unpaired_preference",
+    "stepwise_supervision",
+)
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
+# Names peers and datasets use for chat roles, and the TRL role each one means.
+ROLE_ALIASES = {
+    "human": "user",
+    "prompter": "user",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "ai": "assistant",
+    "chatgpt": "assistant",
+    "function": "tool",
+    "observation": "tool",
+    "ipython": "tool",
+    "function_call": "assistant",
+}
+CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns")
+LABEL_COLUMNS = ("label", "kto_tag")
+PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
+TRANSCRIPT_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
+FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label,
+    text_list, bool_list, history, scored_list."""
+
+    name: str
+    kind: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Shape:
+    dialect: str
+    type: str
+    format: str
+    implicit_prompt: bool
+    fields: tuple[Field, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+def message_style(value: Any) -> str | None:
+    """`"role"` for OpenAI/TRL messages, `"from"` for ShareGPT turns, else None.
+
+    >>> message_style([{"from": "human", "value": "Hi"}])
+    'from'
+    >>> message_style([{"role": "user", "content": "Hi"}])
+    'role'
+    >>> message_style("Hi"), message_style([]), message_style([1])
+    (None, None, None)
+    """
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return single_message_style(value[0])
+    return None
+
+
+def single_message_style(value: Any) -> str | None:
+    """Style of one message object.
+
+    >>> single_message_style({"from": "gpt", "value": "Hello"})
+    'from'
+    >>> single_message_style("Hello") is None
+    True
+    """
+    if isinstance(value, dict):
+        if "role" in value:
+            return "role"
+        if "from" in value:
+            return "from"
+    return None
+
+
+def has_typed_content(messages: list) -> bool:
+    """True when message content is a list of typed parts such as {"type": "text", "text": ...}.
+
+    >>> has_typed_content([{"role": "user", "content": [{"type": "text", "value": "hi"}]}])
+    True
+    >>> has_typed_content([{"role": "user", "content": "hi"}])
+    False
+    """
+    return any(isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages)
+
+
+def looks_like_transcript(text: Any) -> bool:
+    """True for `Human:` / `Assistant:` transcripts (the hh-rlhf style).
+
+    >>> looks_like_transcript("\\n\\nHuman: Hi\\n\\nAssistant: Hello")
+    True
+    >>> looks_like_transcript("A human and an assistant walk into a bar.")
+    False
+    """
+    if not isinstance(text, str):
+        return False
+    speakers = {match.group(1) for match in TRANSCRIPT_TURN.finditer(text)}
+    return speakers == {"Human", "Assistant"}
+
+
+def final_answer(text: Any) -> str | None:
+    """The final answer after a GSM8K-style `####` marker, or None.
+
+    >>> final_answer("She makes 9 * 2 = $18 a day.\\n#### 18")
+    '18'
+    >>> final_answer("no marker") is None
+    True
+    """
+    if not isinstance(text, str):
+        return None
+    match = FINAL_ANSWER.search(text)
+    return match.group(1) if match else None
+
+
+def _format_of(*values: Any) -> str | None:
+    """`conversational` if any value is a message list, `standard` if any is a string, else None."""
+    kinds = set()
+    for value in values:
+        if isinstance(value, list) and (message_style(value) or not value):
+            kinds.add("conversational")
+        elif isinstance(value, str):
+            kinds.add("standard")
+    if "conversational" in kinds:
+        return "conversational"
+    return "standard" if kinds else None
+
+
+def _first_present(row: dict, names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if name in row), None)
+
+
+def find_conversation_column(row: dict, exclude: tuple[str, ...] = ()) -> str | None:
+    """The column holding a list of messages: a usual name first, then any column whose value is one.
+
+    >>> find_conversation_column({"id": 3, "dialog": [{"role": "user", "content": "hi"}]})
+    'dialog'
+    """
+    for name in CONVERSATION_COLUMNS:
+        if name in row and name not in exclude and isinstance(row[name], list):
+            return name
+    for name, value in row.items():
+        if name not in exclude and message_style(value):
+            return name
+    return None
+
+
+def _rated_columns(row: dict) -> tuple[str, str] | None:
+    """(prompt column, completions column) for rated or ranked completions.
+
+    Accepts a list of objects with a text and a score (UltraFeedback's `completions`), or a list of strings
+    beside a parallel list of scores, ratings or ranks.
+    """
+    prompt = _first_present(row, PROMPT_COLUMNS)
+    if prompt is None:
+        return None
+    for name in ("completions", "responses", "candidates", "outputs"):
+        value = row.get(name)
+        if not isinstance(value, list) or len(value) < 2:
+            continue
+        if all(isinstance(item, dict) for item in value) and scored_item(value[0]) is not None:
+            return prompt, name
+        if all(isinstance(item, str) for item in value) and parallel_scores(row) is not None:
+            return prompt, name
+    return None
+
+
+SCORE_KEYS = ("overall_score", "score", "rating", "reward", "fine-grained_score")
+RANK_KEYS = ("rank", "ranking")
+TEXT_KEYS = ("response", "text", "completion", "content", "output")
+
+
+def scored_item(item: dict) -> tuple[str, float] | None:
+    """(text, score) of a rated completion, higher is better; ranks are negated so that holds too.
+
+    >>> scored_item({"response": "Paris", "overall_score": 9})
+    ('Paris', 9.0)
+    >>> scored_item({"text": "Lyon", "rank": 2})
+    ('Lyon', -2.0)
+    """
+    text = next((item[k] for k in TEXT_KEYS if isinstance(item.get(k), str)), None)
+    if text is None:
+        return None
+    for keys, sign in ((SCORE_KEYS, 1.0), (RANK_KEYS, -1.0)):
+        for key in keys:
+            value = item.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return text, sign * float(value)
+    return None
+
+
+def parallel_scores(row: dict) -> list[float] | None:
+    """Scores beside a list of completion strings, higher is better (ranks are negated)."""
+    for keys, sign in ((("scores", "ratings", "rewards"), 1.0), (("rankings", "ranks"), -1.0)):
+        for key in keys:
+            value = row.get(key)
+            if isinstance(value, list) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            ):
+                return [sign * float(v) for v in value]
+    return None
+
+
+def _prompt_field(row: dict, fmt: str, required: bool = True) -> Field:
+    return Field("prompt", "prompt" if fmt == "standard" else "messages", required)
+
+
+def _side_kind(fmt: str) -> str:
+    return "messages" if fmt == "conversational" else "text"
+
+
+def classify_row(row: Any) -> Shape | None:
+    """The shape of one row, or None when it fits no known shape.
+
+    >>> classify_row({"chosen": "A", "rejected": "B"}).implicit_prompt
+    True
+    >>> s = classify_row({"question": "1+1?", "answer": "2\\n#### 2"})
+    >>> s.dialect, s.type
+    ('question_answer', 'prompt_completion')
+    """
+    if not isinstance(row, dict):
+        return None
+    if "prompt" in row and "completions" in row and "labels" in row:
+        return Shape("trl", "stepwise_supervision", "standard", False, (
+            Field("prompt", "text"), Field("completions", "text_list"), Field("labels", "bool_list")))
+    if "chosen" in row and "rejected" in row:
+        return _classify_preference(row)
+    if "chosen_messages" in row and "rejected_messages" in row:
+        return Shape("paired_conversations", "preference", "conversational", True, (
+            Field("chosen_messages", "messages"), Field("rejected_messages", "messages")))
+    if "response_j" in row and "response_k" in row:
+        prompt = _first_present(row, PROMPT_COLUMNS) or "question"
+        return Shape("paired_responses", "preference", "conversational", False, (
+            Field(prompt, "text"), Field("response_j", "text"), Field("response_k", "text")))
+    if "completion" in row and "label" in row:
+        fmt = _format_of(row.get("completion"), row.get("prompt")) or "standard"
+        return Shape("trl", "unpaired_preference", fmt, False, (
+            _prompt_field(row, fmt), Field("completion", _side_kind(fmt)), Field("label", "label")))
+    if "prompt" in row and "completion" in row:
+        fmt = _format_of(row.get("completion"), row.get("prompt")) or "standard"
+        return Shape("trl", "prompt_completion", fmt, False, (
+            _prompt_field(row, fmt), Field("completion", _side_kind(fmt))))
+    rated = _rated_columns(row)
+    if rated:
+        return Shape("rated_completions", "preference", "conversational", False, (
+            Field(rated[0], "text"), Field(rated[1], "scored_list")))
+    if "prompt" in row:
+        fmt = _format_of(row.get("prompt")) or "standard"
+        return Shape("trl", "prompt_only", fmt, False, (_prompt_field(row, fmt),))
+    conversation = find_conversation_column(row)
+    if conversation:
+        return _classify_conversation(row, conversation)
+    if "instruction" in row and "output" in row:
+        fields = [Field("instruction", "text"), Field("input", "optional_text", False), Field("output", "text")]
+        fields += [Field(n, k, False) for n, k in (("system", "optional_text"), ("history", "history")) if n in row]
+        return Shape("alpaca", "prompt_completion", "conversational", False, tuple(fields))
+    prompt = _first_present(row, ("instruction", "query", "question"))
+    if prompt and "response" in row:
+        fields = [Field(prompt, "text"), Field("response", "text")]
+        fields += [Field(n, "optional_text", False) for n in ("input", "context", "system") if n in row]
+        return Shape("instruction_response", "prompt_completion", "conversational", False, tuple(fields))
+    if "question" in row and "answer" in row:
+        return Shape("question_answer", "prompt_completion", "conversational", False, (
+            Field("question", "text"), Field("answer", "text")))
+    if "text" in row:
+        if looks_like_transcript(row["text"]):
+            return Shape("transcript", "language_modeling", "conversational", False, (Field("text", "text"),))
+        return Shape("trl", "language_modeling", "standard", False, (Field("text", "text"),))
+    return None
+
+
+def _classify_preference(row: dict) -> Shape:
+    chosen, rejected = row["chosen"], row["rejected"]
+    if single_message_style(chosen) or single_message_style(rejected):
+        conversation = find_conversation_column(row, exclude=("chosen", "rejected"))
+        style = single_message_style(chosen) or single_message_style(rejected)
+        fields = (Field("chosen", "message"), Field("rejected", "message"))
+        if conversation:
+            style = message_style(row[conversation]) or style
+            fields = (Field(conversation, "messages"),) + fields
+        return Shape("sharegpt" if style == "from" else "message_pair", "preference", "conversational",
+                     conversation is None, fields)
+    implicit = "prompt" not in row
+    if implicit and looks_like_transcript(chosen) and looks_like_transcript(rejected):
+        return Shape("transcript", "preference", "conversational", True,
+                     (Field("chosen", "text"), Field("rejected", "text")))
+    fmt = _format_of(chosen, rejected, row.get("prompt")) or "standard"
+    fields = (Field("chosen", _side_kind(fmt)), Field("rejected", _side_kind(fmt)))
+    if not implicit:
+        fields = (_prompt_field(row, fmt),) + fields
+    return Shape("trl", "preference", fmt, implicit, fields)
+
+
+def _classify_conversation(row: dict, column: str) -> Shape:
+    value = row[column]
+    style = message_style(value)
+    label = _first_present(row, LABEL_COLUMNS)
+    fields = [Field(column, "messages")]
+    if label:
+        fields.append(Field(label, "label"))
+    if "tools" in row:
+        fields.append(Field("tools", "tools", False))
+    if style == "from":
+        dialect = "sharegpt"
+    elif isinstance(value, list) and has_typed_content(value):
+        dialect = "typed_content"
+    elif label:
+        dialect = "messages_label"
+    else:
+        dialect = "trl" if column == "messages" else "messages_column"
+    kind = "unpaired_preference" if label else "language_modeling"
+    return Shape(dialect, kind, "conversational", False, tuple(fields))
+
+
+# --- Reading a dialect's row as TRL's shape ------------------------------------------------------------
+
+
+def content_text(content: Any) -> Any:
+    """Message content as a string when it is a list of text parts; other content is returned as is.
+
+    >>> content_text([{"type": "text", "value": "Hello "}, {"type": "text", "text": "world"}])
+    'Hello world'
+    >>> content_text("Hi")
+    'Hi'
+    """
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text", p.get("value")), str)
+        for p in content
+    ):
+        return "".join(p.get("text", p.get("value")) for p in content)
+    return content
+
+
+def sharegpt_tool_call(value: Any) -> dict | None:
+    """A ShareGPT `function_call` value as an OpenAI tool call, or None when it is not {name, arguments} JSON.
+
+    >>> sharegpt_tool_call('{"name": "f", "arguments": {"x": 1}}')
+    {'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}
+    """
+    try:
+        call = orjson.loads(value) if isinstance(value, str) else value
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None
+    arguments = call.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            pass
+    return {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
+
+
+def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
+    """One message of any supported style as a TRL message: ShareGPT roles mapped, typed text parts joined.
+
+    >>> to_chat_message({"from": "human", "value": "Hi"})
+    {'role': 'user', 'content': 'Hi'}
+    >>> to_chat_message({"from": "function_call", "value": '{"name": "f", "arguments": {}}'})
+    {'role': 'assistant', 'tool_calls': [{'type': 'function', 'function': {'name': 'f', 'arguments': {}}}]}
+    >>> to_chat_message({"role": "bot", "content": "Hi"}, roles={"bot": "assistant"})
+    {'role': 'assistant', 'content': 'Hi'}
+    """
+    roles = roles or {}
+    if "from" in message and "role" not in message:
+        source_role = message.get("from")
+        if source_role == "function_call" and source_role not in roles:
+            call = sharegpt_tool_call(message.get("value"))
+            if call is not None:
+                return {"role": "assistant", "tool_calls": [call]}
+        role = roles.get(source_role, SHAREGPT_ROLES.get(source_role, source_role))
+        return {"role": role, "content": message.get("value")}
+    out = {key: value for key, value in message.items() if key not in ("loss_weight",)}
+    out["role"] = roles.get(message.get("role"), message.get("role"))
+    if "content" in out:
+        out["content"] = content_text(out["content"])
+    return out
+
+
+def to_messages(value: list, roles: dict[str, str] | None = None) -> list[dict]:
+    return [to_chat_message(m, roles) for m in value]
+
+
+def transcript_to_messages(text: str) -> list[dict]:
+    """A `Human:` / `Assistant:` transcript as messages.
+
+    >>> transcript_to_messages("\\n\\nHuman: Hi\\n\\nAssistant: Hello!")
+    [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}]
+    """
+    parts = TRANSCRIPT_TURN.split(text)
+    # split() alternates text, speaker, text...; text before the first marker is a preamble.
+    messages = []
+    if parts[0].strip():
+        messages.append({"role": "system", "content": parts[0].strip()})
+    for speaker, content in zip(parts[1::2], parts[2::2]):
+        messages.append({"role": "user" if speaker == "Human" else "assistant", "content": content.strip()})
+    return messages
+
+
+def _user(text: str) -> dict:
+    return {"role": "user", "content": text}
+
+
+def _assistant(text: Any) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def _instruction_prompt(row: dict, shape: Shape) -> list[dict]:
+    """Messages before the answer for alpaca and instruction/response rows: system, history, instruction."""
+    names = shape.columns
+    messages = []
+    if row.get("system"):
+        messages.append({"role": "system", "content": row["system"]})
+    for pair in row.get("history") or []:
+        messages += [_user(pair[0]), _assistant(pair[1])]
+    query = "\n".join(
+        row[n] for n in (names[0], "input", "context") if n in names and isinstance(row.get(n), str) and row[n]
+    )
+    messages.append(_user(query))
+    return messages
+
+
+def _extras(row: dict, shape: Shape) -> dict:
+    """Columns the shape does not read; TRL passes them to GRPO reward functions and they are kept."""
+    used = {f.name for f in shape.fields if f.kind != "tools"}
+    return {key: value for key, value in row.items() if key not in used}
+
+
+def rated_pair(row: dict, shape: Shape) -> tuple[str, str, float] | None:
+    """(best, worst, margin) of a rated-completions row; None when all scores tie."""
+    items = row[shape.fields[1].name]
+    if all(isinstance(item, dict) for item in items):
+        scored = [s for s in map(scored_item, items) if s is not None]
+    else:
+        scored = list(zip(items, parallel_scores(row) or []))
+    if len(scored) < 2:
+        return None
+    best = max(scored, key=lambda s: s[1])
+    worst = min(scored, key=lambda s: s[1])
+    if best[1] == worst[1]:
+        return None
+    return best[0], worst[0], best[1] - worst[1]
+
+
+def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
+    """The row in the TRL type its shape stands for; columns the shape does not read are kept.
+
+    Expects a row that passed the shape's field checks.
+
+    >>> shape = classify_row({"instruction": "Add", "input": "2 and 2", "output": "4"})
+    >>> to_trl({"instruction": "Add", "input": "2 and 2", "output": "4"}, shape)
+    {'prompt': [{'role': 'user', 'content': 'Add\\n2 and 2'}], 'completion': [{'role': 'assistant', 'content': '4'}]}
+    >>> shape = classify_row({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]})
+    >>> to_trl({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}, shape)
+    {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]}
+    """
+    names = shape.columns
+    extras = _extras(row, shape)
+    dialect = shape.dialect
+    if dialect == "trl" and not roles:
+        return dict(row)
+    if dialect == "trl":
+        converted = {n: to_messages(row[n], roles) if message_style(row[n]) else row[n] for n in names if n in row}
+        return {**converted, **extras}
+    if dialect in ("alpaca", "instruction_response"):
+        out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(row[names[-1]] if dialect == "alpaca" else row["response"])]}
+        return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
+    if dialect == "question_answer":
+        return {"prompt": [_user(row["question"])], "completion": [_assistant(row["answer"])], **extras}
+    if dialect == "transcript":
+        if shape.type == "language_modeling":
+            return {"messages": transcript_to_messages(row["text"]), **extras}
+        return {"chosen": transcript_to_messages(row["chosen"]), "rejected": transcript_to_messages(row["rejected"]),
+                **extras}
+    if dialect == "paired_responses":
+        return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(row["response_j"])],
+                "rejected": [_assistant(row["response_k"])], **extras}
+    if dialect == "paired_conversations":
+        return {"chosen": to_messages(row["chosen_messages"], roles),
+                "rejected": to_messages(row["rejected_messages"], roles), **extras}
+    if dialect == "rated_completions":
+        pair = rated_pair(row, shape)
+        best, worst, margin = pair if pair else (None, None, 0.0)
+        return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(best)], "rejected": [_assistant(worst)],
+                "margin": margin, **{k: v for k, v in extras.items() if k not in ("scores", "ratings", "rewards", "rankings", "ranks")}}
+    if shape.type == "preference":  # sharegpt / message_pair: chosen and rejected are single messages
+        out = {"chosen": [to_chat_message(row["chosen"], roles)], "rejected": [to_chat_message(row["rejected"], roles)]}
+        if not shape.implicit_prompt:
+            out = {"prompt": to_messages(row[names[0]], roles), **out}
+        return {**out, **extras}
+    # A conversation column, with or without a KTO label.
+    messages = to_messages(row[names[0]], roles)
+    if shape.type == "unpaired_preference":
+        return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
+    return {"messages": messages, **extras}

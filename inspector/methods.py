@@ -1,0 +1,149 @@
+"""Which TRL trainer takes which dataset type, and what it takes to get there.
+
+This table is the inspector's promise about `convert`: every (type or dialect, method) pair it calls
+convertible has a conversion in `converters`, and a test holds the two together.
+
+>>> sorted(READY_TYPES["kto"])
+['preference', 'unpaired_preference']
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import PurePath
+
+METHODS = ("sft", "dpo", "grpo", "reward", "kto")
+TRAINERS = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "reward": "RewardTrainer",
+            "kto": "KTOTrainer"}
+
+# TRL's own dataset types each trainer accepts as they are (docs: dataset_formats.md, "Which trainer...").
+READY_TYPES = {
+    "sft": frozenset({"language_modeling", "prompt_completion"}),
+    "dpo": frozenset({"preference"}),
+    "grpo": frozenset({"prompt_only", "prompt_completion"}),
+    "reward": frozenset({"preference"}),
+    "kto": frozenset({"unpaired_preference", "preference"}),
+}
+# (type, method) -> what `convert` does; only conversions TRL's documented recipes call well defined.
+CONVERSIONS = {
+    ("preference", "sft"): "SFT on the chosen response of each pair",
+    ("unpaired_preference", "sft"): "SFT on the rows labelled true (desirable)",
+    ("language_modeling", "grpo"): "prompts are the turns before the last assistant turn, which is kept in a "
+                                   "`reference` column for reward functions",
+    ("prompt_completion", "grpo"): "prompt-only, the completion kept in a `reference` column for reward functions",
+    ("preference", "grpo"): "prompt-only, the chosen response kept in a `reference` column",
+    ("unpaired_preference", "grpo"): "prompt-only, the completion kept in a `reference` column",
+    ("preference", "kto"): "each pair becomes a desirable and an undesirable example",
+}
+DIALECTS = {
+    "trl": "TRL's own columns",
+    "alpaca": "alpaca instruction/input/output (system and history kept) as conversational prompt-completion",
+    "instruction_response": "instruction/response as conversational prompt-completion",
+    "question_answer": "question/answer as conversational prompt-completion",
+    "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
+                "function_call→assistant tool_calls, observation→tool)",
+    "typed_content": "messages whose content is a list of typed text parts, joined into strings",
+    "messages_column": "role/content messages under another column name, renamed to `messages`",
+    "messages_label": "messages plus a boolean label: the last turn is the completion, the rest the prompt",
+    "transcript": "`Human:`/`Assistant:` transcripts split into messages",
+    "paired_responses": "response_j (preferred) / response_k as chosen/rejected",
+    "message_pair": "chosen/rejected single messages after a shared conversation",
+    "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
+    "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
+}
+TYPE_NAMES = {
+    "language_modeling": "language modeling",
+    "prompt_only": "prompt-only",
+    "prompt_completion": "prompt-completion",
+    "preference": "preference",
+    "unpaired_preference": "unpaired preference",
+    "stepwise_supervision": "stepwise supervision",
+    "unknown": "unknown",
+}
+NEEDS = {
+    "sft": "SFT needs text, messages, or prompt/completion",
+    "dpo": "DPO needs chosen/rejected pairs",
+    "grpo": "GRPO needs prompts",
+    "reward": "Reward modeling needs chosen/rejected pairs",
+    "kto": "KTO needs completions labelled true/false, or chosen/rejected pairs",
+}
+
+
+def conversion_target(data_type: str, method: str, fmt: str) -> str | None:
+    """What `convert` does to take a TRL type to the method, or None when it cannot.
+
+    >>> conversion_target("preference", "sft", "conversational")
+    'SFT on the chosen response of each pair'
+    >>> conversion_target("language_modeling", "grpo", "standard") is None
+    True
+    """
+    if data_type == "language_modeling" and fmt != "conversational":
+        return None
+    return CONVERSIONS.get((data_type, method))
+
+
+def convert_command(source: str, method: str, *, local: bool = True) -> str:
+    """The exact `convert` command for a source and a method; a local file's output goes beside it.
+
+    >>> convert_command("data/my set.json", "dpo")
+    "uv run convert --dataset 'data/my set.json' --to dpo --output 'data/my set.dpo.jsonl'"
+    >>> convert_command("trl-lib/ultrafeedback_binarized", "kto", local=False)
+    'uv run convert --dataset trl-lib/ultrafeedback_binarized --to kto --output ultrafeedback_binarized.kto.jsonl'
+    """
+    path = PurePath(source.rstrip("/"))
+    stem = path.name.replace("*", "all")
+    for suffix in (".gz", ".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow"):
+        stem = stem.removesuffix(suffix)
+    name = f"{stem}.{method}.jsonl"
+    output = str(path.with_name(name)) if local and "*" not in source else name
+    return f"uv run convert --dataset {shlex.quote(source)} --to {method} --output {shlex.quote(output)}"
+
+
+def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_prompt: bool, rows: int,
+            rows_with_errors: int, labels: dict, source: str | None, local: bool = True) -> dict:
+    """`{status, reason, command}` for one method.
+
+    >>> verdict("dpo", data_type="preference", fmt="conversational", dialect="trl", implicit_prompt=False,
+    ...         rows=10, rows_with_errors=0, labels={}, source="p.jsonl")["status"]
+    'ready'
+    >>> verdict("dpo", data_type="language_modeling", fmt="standard", dialect="trl", implicit_prompt=False,
+    ...         rows=10, rows_with_errors=0, labels={}, source="p.jsonl")["reason"]
+    'DPO needs chosen/rejected pairs; this is language modeling data'
+    """
+    command = convert_command(source, method, local=local) if source else None
+    type_name = TYPE_NAMES.get(data_type, data_type)
+    if rows == 0 or rows_with_errors >= rows:
+        return _incompatible(f"no row is usable ({rows_with_errors} of {rows} rows break error rules)")
+    if method == "kto" and data_type in ("unpaired_preference",) and (not labels.get(True) or not labels.get(False)):
+        return _incompatible("KTO needs both desirable and undesirable examples; every label has one value")
+    ready = data_type in READY_TYPES[method]
+    # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
+    conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)
+    if not ready and conversion is None:
+        extra = " (TRL's experimental PRMTrainer takes it)" if data_type == "stepwise_supervision" else ""
+        return _incompatible(f"{NEEDS[method]}; this is {type_name} data{extra}")
+    steps = []
+    if dialect != "trl":
+        steps.append(DIALECTS[dialect])
+    if conversion:
+        steps.append(conversion)
+    if rows_with_errors:
+        steps.append(f"{rows_with_errors} of {rows} rows break error rules and go to the rejects file")
+    if steps:
+        return {"status": "convertible", "reason": "; ".join(steps), "command": command}
+    return {"status": "ready", "reason": _ready_reason(method, data_type, fmt, implicit_prompt), "command": None}
+
+
+def _incompatible(reason: str) -> dict:
+    return {"status": "incompatible", "reason": reason, "command": None}
+
+
+def _ready_reason(method: str, data_type: str, fmt: str, implicit_prompt: bool) -> str:
+    reason = f"{TRAINERS[method]} takes {fmt} {TYPE_NAMES[data_type]} data as it is"
+    if implicit_prompt and method in ("dpo", "kto"):
+        reason += " (it extracts the prompt from chosen/rejected; `convert` does it message by message instead)"
+    if method == "kto" and data_type == "preference":
+        reason += " and unpairs each pair into a desirable and an undesirable example"
+    if method == "sft" and data_type == "prompt_completion":
+        reason += "; the loss is on the completion only"
+    return reason

@@ -1,0 +1,153 @@
+"""The inspection report: one object, rendered as JSON (for machines), rich text (terminals) or markdown."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from inspector.methods import TYPE_NAMES
+
+
+@dataclass
+class Finding:
+    rule: str
+    name: str
+    severity: str
+    count: int
+    rows: list[int]
+    examples: list[dict]  # [{"row": n, "detail": "..."}]
+    message: str
+    fix: str
+
+
+@dataclass
+class Report:
+    source: str
+    files: list[str]
+    rows: int | None
+    rows_checked: int
+    sampled: bool
+    row_numbering: str
+    format: str
+    type: str
+    implicit_prompt: bool
+    dialect: str
+    columns: list[dict]
+    extra_columns: list[str]
+    shapes: list[dict]
+    methods: dict[str, dict]
+    findings: list[Finding]
+    notes: list[str]
+    rows_with_errors: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        """No row breaks an error-severity rule."""
+        return not any(f.severity == "error" for f in self.findings)
+
+    @property
+    def usable(self) -> bool:
+        return any(v["status"] != "incompatible" for v in self.methods.values())
+
+    @property
+    def exit_code(self) -> int:
+        """0 when valid and usable (for the methods asked), 1 otherwise."""
+        return 0 if self.valid and self.usable else 1
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["valid"] = self.valid
+        data["exit_code"] = self.exit_code
+        return data
+
+    def to_json(self) -> str:
+        import orjson
+
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
+
+    def to_markdown(self) -> str:
+        lines = [f"**trlprep inspect** `{self.source}`", "",
+                 f"- {_summary_line(self)}", f"- {_validity_line(self)}"]
+        lines += [f"- {note}" for note in self.notes]
+        lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
+        for method, v in self.methods.items():
+            reason = v["reason"] + (f" — `{v['command']}`" if v["command"] else "")
+            lines.append(f"| {method} | {v['status']} | {_md_cell(reason)} |")
+        if self.findings:
+            lines += ["", "| rule | severity | rows | first rows | example |", "| --- | --- | --- | --- | --- |"]
+            for f in self.findings:
+                example = f.examples[0]["detail"] if f.examples else f.message
+                lines.append(f"| {f.rule} {f.name} | {f.severity} | {f.count} | "
+                             f"{', '.join(map(str, f.rows)) or '—'} | {_md_cell(example)} |")
+        return "\n".join(lines) + "\n"
+
+    def to_text(self, *, color: bool = False, width: int = 110) -> str:
+        from rich.console import Console
+        from rich.table import Table
+
+        buffer = io.StringIO()
+        console = Console(file=buffer, force_terminal=color, color_system="standard" if color else None,
+                          width=width, highlight=False, soft_wrap=False)
+        console.print(f"[bold]{self.source}[/bold]")
+        console.print(_summary_line(self))
+        console.print(_validity_line(self))
+        for note in self.notes:
+            console.print(f"• {note}", markup=False)
+        verdicts = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+        verdicts.add_column("method")
+        verdicts.add_column("status")
+        verdicts.add_column("why / how", overflow="fold")
+        styles = {"ready": "green", "convertible": "yellow", "incompatible": "red"}
+        for method, v in self.methods.items():
+            text = v["reason"] + (f"\n$ {v['command']}" if v["command"] else "")
+            verdicts.add_row(method, f"[{styles[v['status']]}]{v['status']}[/]", _escape(text))
+        console.print()
+        console.print(verdicts)
+        if self.findings:
+            table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
+            for name in ("rule", "severity", "rows", "first rows", "example"):
+                table.add_column(name, overflow="fold")
+            for f in self.findings:
+                example = f.examples[0] if f.examples else None
+                detail = f"row {example['row']}: {example['detail']}" if example else f.message
+                severity = f"[red]{f.severity}[/]" if f.severity == "error" else f"[yellow]{f.severity}[/]"
+                table.add_row(f"{f.rule} {f.name}", severity, str(f.count),
+                              ", ".join(map(str, f.rows[:8])) or "—", _escape(detail))
+            console.print()
+            console.print(table)
+            fixes = [f"{f.rule}: {f.fix}" for f in self.findings]
+            console.print()
+            for fix in fixes:
+                console.print(f"fix {fix}", markup=False)
+        return buffer.getvalue()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _summary_line(report: Report) -> str:
+    checked = f"{report.rows_checked} rows checked"
+    if report.sampled:
+        checked += f" (a sample of the first {report.rows_checked}" + (
+            f" of {report.rows}" if report.rows else "") + ")"
+    prompt = ", implicit prompt" if report.implicit_prompt else ""
+    return (f"{checked}; {report.format} {TYPE_NAMES.get(report.type, report.type)}{prompt}; "
+            f"dialect {report.dialect}; {report.stats.get('rows_per_second', 0):,.0f} rows/s")
+
+
+def _validity_line(report: Report) -> str:
+    errors = sum(1 for f in report.findings if f.severity == "error")
+    warnings = len(report.findings) - errors
+    if report.valid:
+        return f"no errors, {warnings} warning rule(s)"
+    return (f"{report.rows_with_errors} row(s) break error rules ({errors} error rule(s), "
+            f"{warnings} warning rule(s))")

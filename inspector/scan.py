@@ -1,0 +1,206 @@
+"""The scan: every rule over every row in one pass, failures collected and reported once.
+
+Counts are exact; only the first `max_rows` row numbers and details of each rule are kept, never row payloads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import orjson
+
+from inspector.checks import check_fields, check_row
+from inspector.dialects import Shape, classify_row, final_answer
+from inspector.rules import ERROR, RULES
+from inspector.sources import Source, UnreadableRow
+
+# Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
+DETECTION_ROWS = 1000
+
+
+@dataclass
+class Tally:
+    """What one rule found: an exact row count and the first row numbers with their details."""
+
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    last_row: int = -1
+
+
+@dataclass
+class ShapeVotes:
+    shape: Shape
+    count: int = 0
+    clean: int = 0  # rows of this shape that broke no error rule
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ScanResult:
+    rows_read: int
+    tallies: dict[str, Tally]
+    shapes: list[ShapeVotes]  # most common first
+    columns: dict[str, Counter]  # column -> Counter of value types
+    labels: Counter  # KTO label value -> rows
+    final_answers: int  # question/answer rows with a `####` final answer
+    rows_with_errors: int
+    dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
+
+
+def shape_key(shape: Shape) -> tuple:
+    """Shapes that differ only in optional columns are the same shape."""
+    return shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(
+        f.name for f in shape.fields if f.required)
+
+
+class _Collector:
+    def __init__(self, enabled: set[str], max_rows: int):
+        self.enabled = enabled
+        self.max_rows = max_rows
+        self.tallies: dict[str, Tally] = {}
+
+    def add(self, rule: str, row: int, detail: str) -> None:
+        if rule not in self.enabled:
+            return
+        tally = self.tallies.get(rule)
+        if tally is None:
+            tally = self.tallies[rule] = Tally()
+        if tally.last_row == row:
+            return
+        tally.last_row = row
+        tally.count += 1
+        if len(tally.rows) < self.max_rows:
+            tally.rows.append(row)
+            tally.details.append(detail)
+
+
+_TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
+               type(None): "null"}
+
+
+def _value_type(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def _row_hash(value: Any) -> int:
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        data = repr(value).encode()
+    return hash(data)
+
+
+def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
+         advance: Callable[[int], None] = lambda n: None) -> ScanResult:
+    """Run every enabled rule over the source's rows (the first `sample` rows when given)."""
+    rows: Iterator[tuple[int, Any]] = source.rows(advance)
+    if sample is not None:
+        rows = itertools.islice(rows, sample)
+    head = list(itertools.islice(rows, DETECTION_ROWS))
+    head_shapes = [classify_row(value) for _, value in head]
+    expected_votes = Counter(shape_key(s) for s in head_shapes if s is not None)
+    expected = None
+    if expected_votes:
+        expected_key = expected_votes.most_common(1)[0][0]
+        expected = next(s for s in head_shapes if s is not None and shape_key(s) == expected_key)
+
+    collector = _Collector(enabled, max_rows)
+    votes: dict[tuple, ShapeVotes] = {}
+    columns: dict[str, Counter] = {}
+    labels: Counter = Counter()
+    final_answers = 0
+    seen_rows: set[int] = set()
+    rows_read = rows_with_errors = 0
+    classified = itertools.chain(zip(head, head_shapes), (((n, v), classify_row(v)) for n, v in rows))
+    for (number, value), shape in classified:
+        rows_read += 1
+        if isinstance(value, UnreadableRow):
+            collector.add("TP001", number, value.error)
+            rows_with_errors += 1
+            continue
+        if not isinstance(value, dict):
+            collector.add("TP002", number, f"the row is {_value_type(value)}")
+            rows_with_errors += 1
+            continue
+        for key, item in value.items():
+            counter = columns.get(key)
+            if counter is None:
+                counter = columns[key] = Counter()
+            counter[_value_type(item)] += 1
+        row_hash = _row_hash(value)
+        if row_hash in seen_rows:
+            collector.add("TP401", number, "repeats an earlier row")
+        else:
+            seen_rows.add(row_hash)
+        if shape is None:
+            issues = check_fields(value, expected) if expected else []
+            for rule, detail in issues or [("TP404", "the row fits no known dataset shape")]:
+                collector.add(rule, number, detail)
+            rows_with_errors += 1
+            continue
+        key = shape_key(shape)
+        vote = votes.get(key)
+        if vote is None:
+            vote = votes[key] = ShapeVotes(shape)
+        vote.count += 1
+        if len(vote.rows) < max_rows:
+            vote.rows.append(number)
+        issues, trl_row = check_row(value, shape)
+        for rule, detail in issues:
+            collector.add(rule, number, detail)
+        if any(RULES[rule].severity == ERROR for rule, _ in issues):
+            rows_with_errors += 1
+        else:
+            vote.clean += 1
+        if trl_row is not None:
+            if shape.type == "unpaired_preference" and isinstance(trl_row.get("label"), bool):
+                labels[trl_row["label"]] += 1
+            elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
+                final_answers += 1
+
+    ordered = sorted(votes.values(), key=lambda v: -v.count)
+    _report_disagreeing_shapes(collector, ordered)
+    # Rows of a minority shape break TP404/TP108 even when their own checks passed.
+    rows_with_errors += sum(vote.clean for vote in ordered[1:])
+    result = ScanResult(rows_read, collector.tallies, ordered, columns, labels, final_answers,
+                        rows_with_errors, [])
+    _report_labels(result, enabled)
+    return result
+
+
+def _report_disagreeing_shapes(collector: _Collector, ordered: list[ShapeVotes]) -> None:
+    if len(ordered) < 2:
+        return
+    main = ordered[0].shape
+    for vote in ordered[1:]:
+        other = vote.shape
+        same_type = (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format
+        rule = "TP108" if same_type else "TP404"
+        detail = (f"{other.format} row in a {main.format} dataset" if same_type else
+                  f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
+                  f"{main.type} dataset ({', '.join(main.columns)})")
+        # Only the first rows of each shape are known, but the count must stay exact.
+        tally_rows = vote.rows
+        for row in tally_rows:
+            collector.add(rule, row, detail)
+        if rule in collector.enabled:
+            tally = collector.tallies[rule]
+            tally.count += vote.count - len(tally_rows)
+
+
+def _report_labels(result: ScanResult, enabled: set[str]) -> None:
+    true, false = result.labels.get(True, 0), result.labels.get(False, 0)
+    total = true + false
+    if not total:
+        return
+    if (true == 0 or false == 0) and "TP402" in enabled:
+        result.dataset_findings.append(("TP402", total, f"all {total} labels are {str(true > 0).lower()}"))
+    elif max(true, false) / min(true, false) > 4 and "TP403" in enabled:
+        weight = "undesirable_weight" if true > false else "desirable_weight"
+        result.dataset_findings.append((
+            "TP403", total,
+            f"{true} desirable vs {false} undesirable; try {weight}={max(true, false) / min(true, false):.2f}"))

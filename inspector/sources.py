@@ -1,0 +1,442 @@
+"""Reading rows from wherever a dataset lives: local files of every usual format, folders, globs,
+`save_to_disk` folders, Hub ids, or rows already in memory.
+
+Rows come as `(row_number, value)`, numbered from 1: the line number for a JSON-lines file, the position
+otherwise. A row that cannot be decoded comes as an `UnreadableRow` so that the scan can count it.
+`datasets` is imported only for Hub ids and in-memory `Dataset` objects: a local file never pays for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import gzip
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
+
+DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
+BATCH_ROWS = 8192
+
+
+class SourceError(Exception):
+    """The dataset cannot be read at all (exit code 2): a missing path, an unknown format, an unreachable Hub."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class UnreadableRow:
+    error: str
+
+
+@dataclass
+class Source:
+    """An opened dataset: `rows()` yields `(row_number, value)`; progress is counted in `unit`s out of `total`."""
+
+    name: str
+    numbering: str  # "line" or "row"
+    unit: str  # "bytes" or "rows"
+    total: int | None
+    _rows: Callable[[Callable[[int], None]], Iterator[tuple[int, Any]]]
+    files: list[str] = field(default_factory=list)
+
+    def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
+        return self._rows(advance)
+
+
+def _sniff(path: Path) -> str:
+    """The format of a file from its first bytes: gz, parquet, arrow, arrow_stream, json or csv."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(b"\x1f\x8b"):
+        return "gz"
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1"):
+        return "arrow"
+    if head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow_stream"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text[:1] in (b"[", b"{"):
+        return "json"
+    if b"\x00" in head:
+        raise SourceError(f"{path}: cannot tell the format (binary content that is not Parquet, Arrow or gzip)")
+    return "csv"
+
+
+def file_format(path: Path) -> str:
+    """The format named by the extension (`.jsonl.gz` is `gz`), else sniffed from the content."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "json"
+    if suffix in (".parquet", ".csv", ".gz"):
+        return suffix[1:]
+    if suffix == ".arrow":
+        return "arrow" if _sniff(path) == "arrow" else "arrow_stream"
+    return _sniff(path)
+
+
+def _json_rows(name: str, handle: io.BufferedIOBase, advance: Callable[[int], None]) -> Iterator[tuple[int, Any]]:
+    """Rows of a JSON file: a JSON array, JSON lines, or one object (a list under its only key is the rows)."""
+    first = handle.read(1 << 16)
+    stripped = first.lstrip(b"\xef\xbb\xbf").lstrip()
+    if stripped[:1] == b"[":
+        data = first + handle.read()
+        advance(len(data))
+        yield from _array_rows(name, data)
+        return
+    yield from _line_rows(name, first, handle, advance)
+
+
+def _decode_error(name: str, data: bytes, error: orjson.JSONDecodeError) -> str:
+    line = data.count(b"\n", 0, error.pos) + 1
+    return f"{name}: invalid JSON at line {line}: {error.msg}"
+
+
+def _array_rows(name: str, data: bytes) -> Iterator[tuple[int, Any]]:
+    try:
+        rows = orjson.loads(data.lstrip(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as error:
+        raise SourceError(_decode_error(name, data, error)) from None
+    if isinstance(rows, dict):
+        rows = _rows_of_object(rows)
+    if not isinstance(rows, list):
+        raise SourceError(f"{name}: the top-level JSON value is {type(rows).__name__}, expected rows")
+    yield from enumerate(rows, start=1)
+
+
+def _rows_of_object(obj: dict) -> list:
+    lists = [value for value in obj.values() if isinstance(value, list)]
+    return lists[0] if len(obj) == 1 and lists else [obj]
+
+
+def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
+    stream = io.BufferedReader(_Prepend(first, handle), buffer_size=1 << 20)
+    decoded_any = False
+    failures: list[tuple[int, str]] = []
+    for number, line in enumerate(stream, start=1):
+        advance(len(line))
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            failures.append((number, error.msg))
+            if not decoded_any and len(failures) == 1 and number == 1:
+                whole = _whole_object(line + stream.read())
+                if whole is not None:
+                    yield from enumerate(whole, start=1)
+                    return
+            if not decoded_any and len(failures) >= 20:
+                raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})") from None
+            yield number, UnreadableRow(f"invalid JSON: {error.msg}")
+            continue
+        decoded_any = True
+        yield number, value
+
+
+def _whole_object(data: bytes) -> list | None:
+    """A file holding one pretty-printed JSON value spread over lines, as rows; None if it is not one."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, dict):
+        return _rows_of_object(value)
+    return value if isinstance(value, list) else None
+
+
+class _Prepend(io.RawIOBase):
+    """A readable stream that yields `head` and then the rest of `tail`."""
+
+    def __init__(self, head: bytes, tail: io.BufferedIOBase):
+        self._head = memoryview(head)
+        self._tail = tail
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._tail.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _csv_rows(name: str, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    try:
+        reader = csv.DictReader(text)
+        for number, record in enumerate(reader, start=1):
+            advance(sum(len(v or "") for v in record.values()))
+            yield number, {key: _cell(value) for key, value in record.items()}
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except csv.Error as error:
+        raise SourceError(f"{name}: malformed CSV: {error}") from None
+
+
+def _cell(value: str | None) -> Any:
+    """CSV cells that hold JSON lists or objects (message lists, say) are read as such."""
+    if value and value[0] in "[{":
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def _arrow_rows(batches: Iterable, advance) -> Iterator[tuple[int, Any]]:
+    number = 0
+    for batch in batches:
+        rows = batch.to_pylist()
+        advance(len(rows))
+        for row in rows:
+            number += 1
+            yield number, row
+
+
+def _open_file(path: Path, fmt: str) -> Source:
+    name = str(path)
+    size = path.stat().st_size
+    if fmt in ("json", "csv"):
+        reader = _json_rows if fmt == "json" else _csv_rows
+
+        def rows(advance):
+            with open(path, "rb") as handle:
+                yield from reader(name, handle, advance)
+
+        numbering = "line" if fmt == "json" and not _starts_with_array(path) else "row"
+        return Source(name, numbering, "bytes", size, rows, [name])
+    if fmt == "gz":
+        inner = Path(path.stem)
+        inner_fmt = file_format(inner) if inner.suffix else "json"
+        if inner_fmt not in ("json", "csv"):
+            raise SourceError(f"{name}: compressed {inner.suffix} files are not supported; decompress it first")
+        reader = _json_rows if inner_fmt == "json" else _csv_rows
+
+        def rows(advance):
+            with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as handle:
+                position = 0
+
+                def advance_compressed(_n):
+                    nonlocal position
+                    now = raw.tell()
+                    advance(now - position)
+                    position = now
+
+                try:
+                    yield from reader(name, handle, advance_compressed)
+                except (OSError, EOFError, gzip.BadGzipFile) as error:
+                    raise SourceError(f"{name}: corrupt gzip data ({error})") from None
+
+        return Source(name, "line" if inner_fmt == "json" else "row", "bytes", size, rows, [name])
+    return _open_arrow_file(path, fmt)
+
+
+def _starts_with_array(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"["
+
+
+def _open_arrow_file(path: Path, fmt: str) -> Source:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = str(path)
+    try:
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(path)
+            total = parquet.metadata.num_rows
+
+            def rows(advance):
+                with pq.ParquetFile(path) as handle:
+                    yield from _arrow_rows(handle.iter_batches(batch_size=BATCH_ROWS), advance)
+        else:
+            opener = pa.ipc.open_file if fmt == "arrow" else pa.ipc.open_stream
+            with pa.memory_map(str(path)) as probe:
+                reader = opener(probe)
+                total = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)) \
+                    if fmt == "arrow" else None
+
+            def rows(advance):
+                with pa.memory_map(str(path)) as handle:
+                    reader = opener(handle)
+                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) if fmt == "arrow" \
+                        else reader
+                    yield from _arrow_rows(batches, advance)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise SourceError(f"{name}: not a readable {fmt.replace('_stream', '')} file ({error})") from None
+    return Source(name, "row", "rows", total, _guard_arrow(name, rows), [name])
+
+
+def _guard_arrow(name: str, rows):
+    import pyarrow as pa
+
+    def guarded(advance):
+        try:
+            yield from rows(advance)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise SourceError(f"{name}: unreadable data ({error})") from None
+
+    return guarded
+
+
+def _chain(name: str, sources: list[Source]) -> Source:
+    """Several files read as one dataset, rows numbered across them."""
+    def rows(advance):
+        offset = 0
+        for source in sources:
+            last = 0
+            for last, value in _renumber(source.rows(advance)):
+                yield offset + last, value
+            offset += last
+
+    units = {s.unit for s in sources}
+    totals = [s.total for s in sources]
+    total = sum(totals) if None not in totals and len(units) == 1 else None
+    files = [f for s in sources for f in s.files]
+    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files)
+
+
+def _renumber(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    for index, (_, value) in enumerate(rows, start=1):
+        yield index, value
+
+
+def _open_files(name: str, paths: list[Path]) -> Source:
+    formats = {p: file_format(p) for p in paths}
+    kinds = sorted({("gz" if f == "gz" else f.replace("_stream", "")) for f in formats.values()})
+    if len(kinds) > 1:
+        raise SourceError(f"{name}: mixes file formats ({', '.join(kinds)}); point at one kind of file")
+    sources = [_open_file(p, formats[p]) for p in paths]
+    return sources[0] if len(sources) == 1 else _chain(name, sources)
+
+
+def _open_folder(path: Path, split: str | None) -> Source:
+    if (path / "dataset_dict.json").exists():
+        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+        chosen = split or ("train" if "train" in splits else splits[0])
+        if chosen not in splits:
+            raise SourceError(f"{path}: no split {chosen!r} (splits: {', '.join(splits)})")
+        return _open_folder(path / chosen, None)
+    if (path / "state.json").exists() and (path / "dataset_info.json").exists():
+        state = json.loads((path / "state.json").read_text())
+        paths = [path / item["filename"] for item in state.get("_data_files", [])]
+        return _open_files(str(path), paths)
+    paths = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+    if not paths:
+        raise SourceError(f"{path}: folder holds no data files ({', '.join(DATA_SUFFIXES)}, .gz)")
+    return _open_files(str(path), paths)
+
+
+def _is_data_file(path: Path) -> bool:
+    name = path.name.lower()
+    return not name.startswith(".") and (name.endswith(DATA_SUFFIXES) or any(
+        name.endswith(s + ".gz") for s in DATA_SUFFIXES))
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return (
+        len(parts) <= 2
+        and all(parts)
+        and not spec.startswith((".", "~"))
+        and not spec.lower().endswith(DATA_SUFFIXES + (".gz",))
+        and all(c.isalnum() or c in "-_." for part in parts for c in part)
+    )
+
+
+def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
+    """Why the Hub cannot be reached (None when it can), found in seconds rather than after retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return None  # offline mode reads the local cache; `datasets` says if the dataset is not there
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError as error:
+        return f"cannot reach the Hugging Face Hub at {url.hostname} ({error.strerror or error})"
+    return None
+
+
+def _open_hub(dataset_id: str, split: str | None, config: str | None, revision: str | None) -> Source:
+    """A Hub dataset, streamed; the token comes from the usual places (HF_TOKEN, `hf auth login`)."""
+    reason = hub_unreachable_reason()
+    if reason:
+        raise SourceError(f"{dataset_id}: {reason}; pass a local path, or set HF_HUB_OFFLINE=1 to use the cache")
+    import datasets
+
+    datasets.logging.set_verbosity_error()
+    name = f"hf://datasets/{dataset_id}" + (f"@{revision}" if revision else "")
+    chosen = split or "train"
+    try:
+        stream = datasets.load_dataset(dataset_id, name=config, split=chosen, revision=revision, streaming=True)
+        splits = stream.info.splits or {}
+        total = splits[chosen].num_examples if chosen in splits else None
+    except Exception as error:  # datasets raises many types for one cause: the dataset cannot be had
+        text = str(error).strip()
+        reason = text.splitlines()[0] if text else type(error).__name__
+        raise SourceError(f"{dataset_id}: cannot load from the Hugging Face Hub ({reason})") from None
+    return _open_dataset_object(name, stream, total or None)
+
+
+def _open_dataset_object(name: str, dataset: Any, total: int | None = None) -> Source:
+    def rows(advance):
+        try:
+            for number, row in enumerate(dataset, start=1):
+                advance(1)
+                yield number, row
+        except Exception as error:  # a stream that breaks mid-way is as unreadable as one that never opened
+            raise SourceError(f"{name}: reading failed ({str(error).splitlines()[0] if str(error) else error!r})") \
+                from None
+
+    if total is None and hasattr(dataset, "__len__"):
+        total = len(dataset)
+    return Source(name, "row", "rows", total, rows)
+
+
+def open_source(source: Any, *, split: str | None = None, config: str | None = None,
+                revision: str | None = None) -> Source:
+    """Open a dataset given as a path, a folder, a glob, a Hub id, a `datasets.Dataset` or a list of rows.
+
+    >>> src = open_source([{"text": "hello"}])
+    >>> list(src.rows())
+    [(1, {'text': 'hello'})]
+    """
+    if isinstance(source, (list, tuple)):
+        return _open_dataset_object("<rows>", source)
+    if not isinstance(source, (str, os.PathLike)):
+        return _open_dataset_object(f"<{type(source).__name__}>", source)
+    spec = os.fspath(source)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return _open_folder(path, split)
+    if path.is_file():
+        return _open_files(spec, [path])
+    if any(ch in spec for ch in "*?["):
+        matches = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise SourceError(f"{spec}: no files match")
+        return _open_files(spec, matches)
+    if path.exists():
+        raise SourceError(f"{spec}: not a regular file or folder")
+    if _looks_like_hub_id(spec):
+        return _open_hub(spec, split, config, revision)
+    raise SourceError(f"{spec}: no such file or folder")

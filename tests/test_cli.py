@@ -1,0 +1,104 @@
+"""The `inspect` command: exit codes, output formats, parity with the Python API, start-up cost."""
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from inspector import inspect_dataset
+from inspector.cli import main
+from tests.conftest import REPO
+
+REPORT_SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
+CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _without_timing(report: dict) -> dict:
+    return {**report, "stats": {}}
+
+
+def test_json_output_matches_the_api_and_the_schema(shared_data):
+    path = shared_data / "dpo_en_demo.json"
+    result = run("--dataset", path, "--format", "json")
+    assert result.exit_code == 0
+    printed = json.loads(result.output)
+    jsonschema.validate(printed, REPORT_SCHEMA)
+    assert _without_timing(printed) == _without_timing(inspect_dataset(path).to_dict())
+
+
+def test_every_report_validates_against_the_schema(write_jsonl):
+    from tests.test_rules import CASES
+
+    for rows, _ in CASES.values():
+        jsonschema.validate(inspect_dataset(write_jsonl(rows)).to_dict(), REPORT_SCHEMA)
+
+
+def test_text_report_names_verdicts_and_findings(shared_data):
+    result = run("-d", shared_data / "alpaca_en_demo.json")
+    assert result.exit_code == 0
+    assert "dialect alpaca" in result.output
+    assert "uv run convert --dataset" in result.output
+    assert "TP401 duplicate-row" in result.output
+
+
+def test_markdown_is_compact(shared_data):
+    result = run("-d", shared_data / "kto_en_demo.json", "--format", "markdown", "--method", "kto")
+    assert result.exit_code == 0
+    assert "| kto | convertible |" in result.output
+    assert len(result.output.splitlines()) < 20
+
+
+@pytest.mark.parametrize("method,code", [("sft", 0), ("dpo", 1)])
+def test_method_sets_the_exit_code(shared_data, method, code):
+    assert run("-d", shared_data / "c4_demo.jsonl", "--method", method).exit_code == code
+
+
+def test_error_findings_exit_one(write_jsonl):
+    path = write_jsonl([CHAT, {"messages": []}])
+    result = run("-d", path, "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["findings"][0]["rule"] == "TP111"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-d", "no/such/file.jsonl"], "error: no/such/file.jsonl: no such file or folder"),
+    (["-d", "x.jsonl", "--method", "ppo"], "Invalid value for '--method'"),
+    (["--format", "json"], "Missing option '--dataset'"),
+])
+def test_bad_usage_exits_two_with_one_line(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreadable_file_exits_two(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[{"text": "a"},')
+    result = run("-d", path)
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"error: {path}: invalid JSON at line 1")
+
+
+def test_sample_and_select(shared_data):
+    result = run("-d", shared_data / "gsm8k_test.jsonl", "--sample", "10", "--format", "json", "--select", "TP4")
+    report = json.loads(result.output)
+    assert report["rows_checked"] == 10 and report["sampled"] is True
+
+
+def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
+    """`inspect` on a local file imports neither datasets, torch nor trl, and draws no progress when piped."""
+    code = ("import sys; from inspector.cli import main; sys.argv = ['inspect', '-d', sys.argv[1]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('datasets', 'torch', 'trl', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(shared_data / "c4_demo.jsonl")],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip().endswith("[]")
+    assert done.stderr == ""
