@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from inspector.methods import METHODS, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
 from inspector.scan import ScanResult, scan
+from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
 
 KNOWN_EXTRAS = {
@@ -21,52 +20,6 @@ KNOWN_EXTRAS = {
     "margin": "a reward margin, used by RewardTrainer",
     "chat_template_kwargs": "per-row chat-template arguments",
 }
-
-
-@contextmanager
-def progress_bar(source: Source, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """An `advance(n)` callback drawing speed and time left on a terminal; a no-op when not enabled."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, ProgressColumn,
-                               TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn)
-    from rich.text import Text
-
-    class RowsPerSecond(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"{task.speed or 0:,.0f} rows/s")
-
-    by_bytes = source.unit == "bytes"
-    columns = [TextColumn("[bold]checking"), BarColumn(), TaskProgressColumn(),
-               DownloadColumn() if by_bytes else MofNCompleteColumn(),
-               TransferSpeedColumn() if by_bytes else RowsPerSecond(), TimeRemainingColumn()]
-    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
-        task = progress.add_task("scan", total=source.total)
-        pending = 0
-        last = time.monotonic()
-
-        def advance(n: int) -> None:
-            # Redrawing per row would cost more than checking it: batch the updates.
-            nonlocal pending, last
-            pending += n
-            now = time.monotonic()
-            if now - last > 0.1:
-                progress.advance(task, pending)
-                pending, last = 0, now
-
-        yield advance
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def show_progress() -> bool:
-    """Progress is drawn only on an interactive terminal, never when piped or in CI."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def inspect_dataset(

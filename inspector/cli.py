@@ -93,7 +93,8 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
       uv run inspect --dataset data.parquet --method dpo --format json
       uv run inspect --dataset trl-lib/Capybara --split train --sample 1000
     """
-    from inspector.api import inspect_dataset, show_progress
+    from inspector.api import inspect_dataset
+    from inspector.progress import show_progress
 
     report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
                              sample=sample, select=select, ignore=ignore, max_rows=max_rows,

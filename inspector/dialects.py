@@ -504,7 +504,7 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         converted = {n: to_messages(row[n], roles) if message_style(row[n]) else row[n] for n in names if n in row}
         return {**converted, **extras}
     if dialect in ("alpaca", "instruction_response"):
-        out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(row[names[-1]] if dialect == "alpaca" else row["response"])]}
+        out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(row["output" if dialect == "alpaca" else "response"])]}
         return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
     if dialect == "question_answer":
         return {"prompt": [_user(row["question"])], "completion": [_assistant(row["answer"])], **extras}

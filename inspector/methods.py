@@ -114,8 +114,11 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
     type_name = TYPE_NAMES.get(data_type, data_type)
     if rows == 0 or rows_with_errors >= rows:
         return _incompatible(f"no row is usable ({rows_with_errors} of {rows} rows break error rules)")
-    if method == "kto" and data_type in ("unpaired_preference",) and (not labels.get(True) or not labels.get(False)):
-        return _incompatible("KTO needs both desirable and undesirable examples; every label has one value")
+    if data_type == "unpaired_preference":
+        if method == "kto" and (not labels.get(True) or not labels.get(False)):
+            return _incompatible("KTO needs both desirable and undesirable examples; every label has one value")
+        if method == "sft" and not labels.get(True):
+            return _incompatible("SFT trains on the rows labelled true, and no row is")
     ready = data_type in READY_TYPES[method]
     # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
     conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)

@@ -57,6 +57,20 @@ def shape_key(shape: Shape) -> tuple:
         f.name for f in shape.fields if f.required)
 
 
+def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
+    """The shape most rows have (optional columns aside), or None when no row has one.
+
+    >>> a, b = classify_row({"text": "x"}), classify_row({"prompt": "q"})
+    >>> most_common_shape([a, None, b, a]).type
+    'language_modeling'
+    """
+    votes = Counter(shape_key(s) for s in shapes if s is not None)
+    if not votes:
+        return None
+    key = votes.most_common(1)[0][0]
+    return next(s for s in shapes if s is not None and shape_key(s) == key)
+
+
 class _Collector:
     def __init__(self, enabled: set[str], max_rows: int):
         self.enabled = enabled
@@ -102,11 +116,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
         rows = itertools.islice(rows, sample)
     head = list(itertools.islice(rows, DETECTION_ROWS))
     head_shapes = [classify_row(value) for _, value in head]
-    expected_votes = Counter(shape_key(s) for s in head_shapes if s is not None)
-    expected = None
-    if expected_votes:
-        expected_key = expected_votes.most_common(1)[0][0]
-        expected = next(s for s in head_shapes if s is not None and shape_key(s) == expected_key)
+    expected = most_common_shape(head_shapes)
 
     collector = _Collector(enabled, max_rows)
     votes: dict[tuple, ShapeVotes] = {}
@@ -172,17 +182,21 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     return result
 
 
+def disagreement(main: Shape, other: Shape) -> tuple[str, str]:
+    """The rule a row of shape `other` breaks in a dataset of shape `main`: TP108 when only the format
+    differs, TP404 otherwise."""
+    if (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format:
+        return "TP108", f"{other.format} row in a {main.format} dataset"
+    return "TP404", (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
+                     f"{main.type} dataset ({', '.join(main.columns)})")
+
+
 def _report_disagreeing_shapes(collector: _Collector, ordered: list[ShapeVotes]) -> None:
     if len(ordered) < 2:
         return
     main = ordered[0].shape
     for vote in ordered[1:]:
-        other = vote.shape
-        same_type = (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format
-        rule = "TP108" if same_type else "TP404"
-        detail = (f"{other.format} row in a {main.format} dataset" if same_type else
-                  f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
-                  f"{main.type} dataset ({', '.join(main.columns)})")
+        rule, detail = disagreement(main, vote.shape)
         # Only the first rows of each shape are known, but the count must stay exact.
         tally_rows = vote.rows
         for row in tally_rows:

@@ -33,6 +33,7 @@ class SourceError(Exception):
 @dataclass(frozen=True)
 class UnreadableRow:
     error: str
+    text: str = ""  # the undecodable line, kept for the rejects file
 
 
 @dataclass
@@ -137,7 +138,7 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
                     return
             if not decoded_any and len(failures) >= 20:
                 raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})") from None
-            yield number, UnreadableRow(f"invalid JSON: {error.msg}")
+            yield number, UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
             continue
         decoded_any = True
         yield number, value

@@ -1,0 +1,379 @@
+"""`convert`: rewrite a dataset into the shape a TRL method wants, accounting for every row.
+
+rows in = rows kept + rows rejected, always. Each rejected row goes with its row number, rule and original
+content to `<output stem>.rejects.jsonl`. The output is inspected before it is moved into place: it must be
+`ready` for the method.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+from converters.output import (OutputError, Staging, dumps, guard_paths, materialize, output_kind, publish,
+                               rejects_path, split_paths, split_sizes, terminating_cleanly)
+from converters.transforms import (Reject, as_conversational, coerce_label, rename_roles, set_system, to_grpo,
+                                   to_kto, to_preference, to_sft)
+from inspector.checks import check_fields, check_row
+from inspector.dialects import Shape, classify_row, to_trl
+from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
+from inspector.progress import progress_bar
+from inspector.rules import ERROR, RULES
+from inspector.scan import DETECTION_ROWS, disagreement, most_common_shape, shape_key
+from inspector.sources import UnreadableRow, open_source
+
+PREVIEW_ROWS = 3
+
+
+class ConversionRefused(Exception):
+    """The data cannot become what was asked (or failed its own inspection): exit code 1."""
+
+    exit_code = 1
+
+
+@dataclass
+class ConversionResult:
+    source: str
+    to: str
+    rows_in: int
+    rows_kept: int
+    rows_rejected: int
+    rows_out: int
+    rejected_by_rule: dict[str, int]
+    repaired: dict[str, int]
+    output: str | None
+    outputs: dict[str, str]
+    rejects: str | None
+    plan: list[str]
+    preview: list[dict]
+    dry_run: bool
+    verification: dict[str, Any] = field(default_factory=dict)
+    pushed_to: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_in == self.rows_kept + self.rows_rejected
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
+
+    def to_text(self) -> str:
+        lines = [f"{self.source} → {self.to}" + (" (dry run: nothing written)" if self.dry_run else "")]
+        lines += [f"  {step}" for step in self.plan]
+        lines.append(f"rows in {self.rows_in} = kept {self.rows_kept} + rejected {self.rows_rejected}; "
+                     f"rows written {self.rows_out}" + ("" if not self.dry_run else " (would be)"))
+        for rule, count in sorted(self.rejected_by_rule.items()):
+            lines.append(f"  rejected {count:>6}  {rule} {_reason_name(rule)}")
+        for repair, count in sorted(self.repaired.items()):
+            lines.append(f"  repaired {count:>6}  {repair}")
+        for split, path in self.outputs.items():
+            lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else ""))
+        if self.rejects:
+            lines.append(f"rejects: {self.rejects}")
+        if self.verification:
+            lines.append(f"inspected output for {self.to}: {self.verification['status']}")
+        if self.pushed_to:
+            lines.append(f"pushed to https://huggingface.co/datasets/{self.pushed_to}")
+        if self.dry_run and self.preview:
+            lines.append("first converted rows:")
+            lines += [f"  {orjson.dumps(row, default=str).decode()}" for row in self.preview]
+        return "\n".join(lines) + "\n"
+
+
+def _reason_name(rule: str) -> str:
+    from converters.transforms import REASONS
+
+    return RULES[rule].name if rule in RULES else REASONS[rule].split(":")[0]
+
+
+def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str) -> dict[str, str]:
+    """`("old=new", ...)` as a dict; a dict passes through.
+
+    >>> parse_pairs(("bot=assistant", "human=user"), "--roles")
+    {'bot': 'assistant', 'human': 'user'}
+    """
+    if isinstance(pairs, dict) or not pairs:
+        return dict(pairs or {})
+    out = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old or not new:
+            raise ValueError(f"{option} {pair!r}: expected old=new")
+        out[old] = new
+    return out
+
+
+def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
+    data_type = shape.type
+    if data_type not in READY_TYPES[to] and conversion_target(data_type, to, shape.format) is None:
+        raise Reject("TP404", f"a {shape.dialect} {data_type} row cannot become {to} data")
+    if to == "sft":
+        return to_sft(trl_row, data_type, style)
+    if to == "dpo":
+        return to_preference(trl_row, data_type)
+    if to == "reward":
+        # RewardTrainer's native form is the implicit prompt: TRL's own data keeps it.
+        return [trl_row] if shape.dialect == "trl" else to_preference(trl_row, data_type)
+    if to == "kto":
+        return to_kto(trl_row, data_type)
+    if shape.dialect == "trl" and data_type in READY_TYPES["grpo"]:
+        return [trl_row]
+    return to_grpo(trl_row, data_type, shape.dialect)
+
+
+class _Converter:
+    """Per-row conversion with the options; `convert_row` returns output rows or raises Reject."""
+
+    def __init__(self, *, to, style, expected: Shape, system, drop_system, dedup):
+        self.to, self.style, self.expected = to, style, expected
+        self.system, self.drop_system, self.dedup = system, drop_system, dedup
+        self.seen: set[int] = set()
+        self.repaired: Counter = Counter()
+        self.output_shape: Shape | None = None
+
+    def _repair(self, row: dict, shape: Shape) -> tuple[dict, Shape]:
+        """Fix what is safe to fix, counting each repair: string labels, string prompts in message rows,
+        standard rows in a conversational dataset."""
+        for f in shape.fields:
+            if f.kind == "label" and not isinstance(row.get(f.name), bool) and coerce_label(row.get(f.name)) \
+                    is not row.get(f.name):
+                row = {**row, f.name: coerce_label(row[f.name])}
+                self.repaired["label made boolean (TP110)"] += 1
+        expected = self.expected
+        wrap_prompt = shape.dialect == "trl" and shape.format == "conversational" and isinstance(row.get("prompt"), str)
+        wrap_row = (shape.dialect == "trl" and shape.format == "standard" and expected.format == "conversational"
+                    and shape.type == expected.type and shape.type != "language_modeling")
+        if wrap_prompt or wrap_row:
+            row = as_conversational(row)
+            shape = classify_row(row)
+            self.repaired["strings wrapped as messages (TP107/TP108)"] += 1
+        return row, shape
+
+    def convert_row(self, row: Any) -> list[dict]:
+        if isinstance(row, UnreadableRow):
+            raise Reject("TP001", row.error)
+        if not isinstance(row, dict):
+            raise Reject("TP002", f"the row is {type(row).__name__}")
+        shape = classify_row(row)
+        if shape is None:
+            issues = check_fields(row, self.expected)
+            raise Reject(*(issues[0] if issues else ("TP404", "the row fits no known dataset shape")))
+        row, shape = self._repair(row, shape)
+        if self.dedup:
+            digest = hash(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str))
+            if digest in self.seen:
+                raise Reject("TP401", "repeats an earlier row (--dedup)")
+            self.seen.add(digest)
+        issues, trl_row = check_row(row, shape)
+        errors = [issue for issue in issues if RULES[issue[0]].severity == ERROR]
+        if errors:
+            raise Reject(*errors[0])
+        outputs = _to_method(trl_row, shape, self.to, self.style)
+        if self.system is not None or self.drop_system:
+            outputs = [set_system(out, self.system, self.drop_system) for out in outputs]
+        for out in outputs:
+            out_shape = classify_row(out)
+            if self.output_shape is None:
+                self.output_shape = out_shape
+            elif out_shape is None:
+                raise Reject("TP404", "converts to a row of no known shape")
+            elif shape_key(out_shape) != shape_key(self.output_shape):
+                rule, detail = disagreement(self.output_shape, out_shape)
+                raise Reject(rule, "converts to a " + detail)
+        return outputs
+
+
+def _plan(expected: Shape, to: str, style: str, options: dict) -> list[str]:
+    steps = [f"detected: {expected.dialect} {expected.format} {expected.type}"
+             + (" (implicit prompt)" if expected.implicit_prompt else "")]
+    if expected.dialect != "trl":
+        steps.append("read " + DIALECTS[expected.dialect])
+    target = conversion_target(expected.type, to, expected.format)
+    if target:
+        steps.append(target)
+    if to in ("dpo", "kto") and expected.implicit_prompt:
+        steps.append("implicit prompt extracted message by message")
+    if to == "sft" and style == "messages":
+        steps.append("prompt and completion merged into `messages`")
+    for option, text in options.items():
+        if text:
+            steps.append(text)
+    return steps
+
+
+def convert(
+    source: Any,
+    *,
+    to: str,
+    output: str | Path | None = None,
+    style: str = "prompt_completion",
+    rename: tuple[str, ...] | dict | None = None,
+    roles: tuple[str, ...] | dict | None = None,
+    system: str | None = None,
+    drop_system: bool = False,
+    dedup: bool = False,
+    shuffle: bool = False,
+    seed: int = 42,
+    test_size: float | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    strict: bool = False,
+    push_to_hub: str | None = None,
+    split: str | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+    progress: bool = False,
+) -> ConversionResult:
+    """Convert `source` for the TRL method `to` and write it to `output` (.jsonl, .parquet or a folder).
+
+    Raises `SourceError` or `OutputError` (exit 2) when the input cannot be read or the output not written as
+    asked, and `ConversionRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
+    rejected row, or when the written data would not be ready.
+    """
+    started = time.perf_counter()
+    if to not in METHODS:
+        raise ValueError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
+    if style not in ("prompt_completion", "messages"):
+        raise ValueError(f"--style {style!r}: choose prompt_completion or messages")
+    if output is None and not dry_run:
+        raise ValueError("--output is required (or --dry-run)")
+    renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
+    opened = open_source(source, split=split, config=config, revision=revision)
+    output_path = Path(output) if output is not None else None
+    sizes_known_later = bool(test_size)
+    targets: dict[str, Path] = {}
+    if output_path is not None:
+        kind = output_kind(output_path)
+        targets = split_paths(output_path, ("train", "test") if sizes_known_later else ("all",))
+        guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files, overwrite)
+
+    def prepared(rows) -> Iterator[tuple[int, Any]]:
+        for number, value in rows:
+            if isinstance(value, dict) and renames:
+                value = {renames.get(k, k): v for k, v in value.items()}
+            if isinstance(value, dict) and role_map:
+                value = rename_roles(value, role_map)
+            yield number, value
+
+    with progress_bar(opened, progress and not dry_run, label="converting") as advance:
+        rows = prepared(opened.rows(advance))
+        if limit is not None:
+            rows = itertools.islice(rows, limit)
+        head = list(itertools.islice(rows, DETECTION_ROWS))
+        expected = most_common_shape([classify_row(value) for _, value in head])
+        _refuse_unconvertible(expected, to, opened.name)
+        converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
+                               dedup=dedup)
+        folder = output_path.parent if output_path is not None else Path(".")
+        staging = None if dry_run else Staging(folder, output_path.name)
+        rejects_handle = None if dry_run else open(staging.new_path("rejects", ".jsonl"), "wb")
+        rejects_staged = None if dry_run else staging.paths[-1]
+        try:
+            with terminating_cleanly():
+                ledger = _run(itertools.chain(head, rows), converter, staging, rejects_handle)
+                if rejects_handle:
+                    rejects_handle.close()
+                if strict and ledger["rejected"]:
+                    raise ConversionRefused(
+                        f"--strict: {sum(ledger['rejected'].values())} row(s) rejected ("
+                        + ", ".join(f"{r}: {n}" for r, n in sorted(ledger["rejected"].items())) + ")")
+                result = ConversionResult(
+                    source=opened.name, to=to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
+                    rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
+                    rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
+                    output=str(output_path) if output_path else None, outputs={}, rejects=None,
+                    plan=_plan(expected, to, style, {
+                        "rename": renames and f"columns renamed: {renames}",
+                        "roles": role_map and f"roles renamed: {role_map}",
+                        "system": system is not None and f"system message set to {system!r}",
+                        "drop_system": drop_system and "system messages dropped",
+                        "dedup": dedup and "exact duplicate rows dropped",
+                        "shuffle": shuffle and f"shuffled (seed {seed})",
+                        "test_size": test_size and f"test split of {test_size}",
+                        "limit": limit and f"first {limit} rows only"}),
+                    preview=ledger["preview"], dry_run=dry_run)
+                if not dry_run:
+                    _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
+                            rejects_staged, rejects_path(output_path), opened)
+        finally:
+            if rejects_handle:
+                rejects_handle.close()
+            if staging:
+                staging.cleanup()
+    if push_to_hub and not dry_run:
+        from converters.hub import push
+
+        result.pushed_to = push(result, push_to_hub, expected)
+    result.seconds = round(time.perf_counter() - started, 4)
+    return result
+
+
+def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
+    if expected is None:
+        raise ConversionRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
+    status = verdict(to, data_type=expected.type, fmt=expected.format, dialect=expected.dialect,
+                     implicit_prompt=expected.implicit_prompt, rows=1, rows_with_errors=0, labels={True: 1, False: 1},
+                     source=None)
+    if status["status"] == "incompatible":
+        raise ConversionRefused(f"{name}: cannot convert to {to}: {status['reason']}")
+
+
+def _run(rows, converter: _Converter, staging: Staging | None, rejects_handle) -> dict:
+    rows_in = kept = rows_out = 0
+    rejected: Counter = Counter()
+    preview: list[dict] = []
+    for number, value in rows:
+        rows_in += 1
+        try:
+            outputs = converter.convert_row(value)
+        except Reject as reject:
+            rejected[reject.rule] += 1
+            if rejects_handle:
+                content = value.text if isinstance(value, UnreadableRow) else value
+                rejects_handle.write(dumps({"row": number, "rule": reject.rule, "reason": reject.detail,
+                                            "content": content}))
+            continue
+        kept += 1
+        rows_out += len(outputs)
+        if len(preview) < PREVIEW_ROWS:
+            preview.extend(outputs[: PREVIEW_ROWS - len(preview)])
+        if staging:
+            staging.write_block(outputs)
+    return {"rows_in": rows_in, "kept": kept, "rows_out": rows_out, "rejected": rejected, "preview": preview}
+
+
+def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
+            seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened) -> None:
+    from inspector.api import inspect_dataset
+
+    if result.rows_kept == 0:
+        raise ConversionRefused(f"{opened.name}: every row was rejected; see the counts above and run `inspect`")
+    sizes = split_sizes(staging.blocks, test_size)
+    split_files = staging.write_splits(sizes, shuffle, seed)
+    finals = materialize(split_files, kind, staging)
+    for split, staged in finals.items():
+        report = inspect_dataset(staged, method=result.to, split=split if kind == "folder" and split != "all"
+                                 else None)
+        status = report.methods[result.to]
+        result.verification = {"status": status["status"], "reason": status["reason"]}
+        if status["status"] != "ready":
+            problems = "; ".join(f"{f.rule} x{f.count}" for f in report.findings if f.severity == "error")
+            raise ConversionRefused(f"converted data is not ready for {result.to}: {status['reason']}"
+                                    + (f" ({problems})" if problems else "") + "; nothing was written")
+    for split, staged in finals.items():
+        if staged.exists():
+            publish(staged, targets[split])
+        result.outputs[split] = str(targets[split])
+    publish(rejects_staged, rejects_target)
+    result.rejects = str(rejects_target)

@@ -1,0 +1,62 @@
+"""`convert`: the command-line face of `converters.convert`, option for option."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from inspector.cli import METHOD_CHOICE, source_options, user_errors
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@source_options
+@click.option("--to", "to", type=METHOD_CHOICE, required=True, help="The TRL method the data is for.")
+@click.option("--output", "-o", metavar="PATH",
+              help="Where to write: .jsonl, .parquet, or a folder name (save_to_disk). Rejected rows go to "
+                   "<stem>.rejects.jsonl beside it.")
+@click.option("--style", type=click.Choice(["prompt_completion", "messages"]), default="prompt_completion",
+              show_default=True, help="SFT output: prompt/completion (loss on the completion) or one `messages` list.")
+@click.option("--map", "rename", multiple=True, metavar="OLD=NEW", help="Rename a column before detection. Repeatable.")
+@click.option("--roles", multiple=True, metavar="OLD=NEW", help="Rename a message role, e.g. bot=assistant. Repeatable.")
+@click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
+@click.option("--drop-system", is_flag=True, help="Remove every system message.")
+@click.option("--dedup", is_flag=True, help="Reject exact duplicate rows (rule TP401).")
+@click.option("--shuffle", is_flag=True, help="Shuffle the output rows (with --seed).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed for --shuffle and --test-size.")
+@click.option("--test-size", type=float, metavar="F|N",
+              help="Also write a test split: a fraction (0.1) or a row count (500). Rows are shuffled first.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Read only the first N rows.")
+@click.option("--dry-run", is_flag=True, help="Print the plan, the ledger and the first converted rows; write nothing.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1), writing nothing, if any row would be rejected.")
+@click.option("--push-to-hub", metavar="REPO_ID", help="Also upload the output with a dataset card to this Hub repo.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How to print the summary.")
+@user_errors
+def main(dataset, split, config_name, revision, to, output, style, rename, roles, system, drop_system, dedup,
+         shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
+    """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
+    rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
+
+    Exit codes: 0 written; 1 the data cannot become --to data, --strict met a rejected row, or the output
+    failed its own inspection (nothing is written then); 2 unreadable input or bad usage.
+
+    \b
+    Examples:
+      uv run convert --dataset examples/sharegpt_chat.jsonl --to sft --output chat.sft.jsonl
+      uv run convert --dataset pairs.json --to kto --output pairs.kto.parquet --test-size 0.1
+      uv run convert --dataset chats.jsonl --to grpo --dry-run
+    """
+    from converters.api import ConversionRefused, convert
+    from inspector.progress import show_progress
+
+    try:
+        result = convert(dataset, to=to, output=output, style=style, rename=rename, roles=roles, system=system,
+                         drop_system=drop_system, dedup=dedup, shuffle=shuffle, seed=seed, test_size=test_size,
+                         limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
+                         split=split, config=config_name, revision=revision, progress=show_progress())
+    except ConversionRefused as refused:
+        click.echo(f"error: {refused}", err=True)
+        sys.exit(1)
+    click.echo(result.to_json() if output_format == "json" else result.to_text(), nl=output_format == "json")

@@ -1,0 +1,206 @@
+"""Writing converted rows: staged beside the output, verified, then moved into place in one rename.
+
+A crash, Ctrl-C or SIGTERM leaves at most a hidden staging file, never a partial output; inputs are never
+written to.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import tempfile
+from array import array
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import orjson
+
+
+class OutputError(ValueError):
+    """The output cannot be written as asked (exists, equals the input, unknown extension): exit code 2."""
+
+
+def output_kind(path: Path) -> str:
+    """jsonl, parquet, or folder (a `save_to_disk` dataset), from the extension.
+
+    >>> output_kind(Path("out.jsonl")), output_kind(Path("out.parquet")), output_kind(Path("out_dir"))
+    ('jsonl', 'parquet', 'folder')
+    """
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".parquet"):
+        return suffix[1:]
+    if suffix:
+        raise OutputError(f"{path}: write .jsonl, .parquet, or a folder name without extension (save_to_disk)")
+    return "folder"
+
+
+def split_paths(output: Path, splits: tuple[str, ...]) -> dict[str, Path]:
+    """Where each split goes: the output itself, or `<stem>.train<suffix>` and `<stem>.test<suffix>`.
+
+    >>> split_paths(Path("d/out.jsonl"), ("train", "test"))
+    {'train': PosixPath('d/out.train.jsonl'), 'test': PosixPath('d/out.test.jsonl')}
+    """
+    if splits == ("all",):
+        return {"all": output}
+    if output_kind(output) == "folder":
+        return {name: output for name in splits}
+    return {name: output.with_name(f"{output.stem}.{name}{output.suffix}") for name in splits}
+
+
+def rejects_path(output: Path) -> Path:
+    """`<output stem>.rejects.jsonl` beside the output.
+
+    >>> rejects_path(Path("d/out.parquet"))
+    PosixPath('d/out.rejects.jsonl')
+    """
+    return output.with_name(f"{output.stem if output.suffix else output.name}.rejects.jsonl")
+
+
+def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool) -> None:
+    """Refuse to write onto an input or, without `overwrite`, onto an existing file."""
+    resolved_inputs = {Path(p).resolve() for p in inputs}
+    for path in outputs:
+        target = path.resolve()
+        if target in resolved_inputs or any(target in p.parents or p in target.parents for p in resolved_inputs
+                                            if p.is_dir() or target.is_dir()):
+            raise OutputError(f"{path}: is the input (or holds it); write the output elsewhere")
+        if path.exists() and not overwrite:
+            raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+        if not path.parent.exists():
+            raise OutputError(f"{path.parent}: no such folder")
+
+
+def dumps(row: Any) -> bytes:
+    return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+@contextmanager
+def terminating_cleanly() -> Iterator[None]:
+    """SIGTERM raises like Ctrl-C does, so staging files are removed on either."""
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Staging:
+    """Converted rows written to a hidden JSONL file next to the output, with each input row's block offsets,
+    so they can be shuffled and split without holding them in memory."""
+
+    def __init__(self, folder: Path, name: str):
+        self.folder = folder
+        self.paths: list[Path] = []
+        self.main = self.new_path(name, ".jsonl")
+        self._handle = open(self.main, "wb")
+        self.offsets = array("q", [0])
+        self.rows = 0
+
+    def new_path(self, name: str, suffix: str) -> Path:
+        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=f".staging{suffix}", dir=self.folder)
+        os.close(fd)
+        self.paths.append(Path(path))
+        return Path(path)
+
+    def new_dir(self, name: str) -> Path:
+        path = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=self.folder))
+        self.paths.append(path)
+        return path
+
+    def write_block(self, rows: list[dict]) -> None:
+        for row in rows:
+            self._handle.write(dumps(row))
+        self.rows += len(rows)
+        self.offsets.append(self._handle.tell())
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+    @property
+    def blocks(self) -> int:
+        return len(self.offsets) - 1
+
+    def write_splits(self, sizes: dict[str, int], shuffle: bool, seed: int) -> dict[str, Path]:
+        """JSONL files holding the blocks of each split, in shuffled order when asked (always for a test split)."""
+        self.close()
+        order = list(range(self.blocks))
+        if shuffle:
+            random.Random(seed).shuffle(order)
+        if list(sizes) == ["all"] and not shuffle:
+            return {"all": self.main}
+        paths, start = {}, 0
+        with open(self.main, "rb") as source:
+            for split, size in sizes.items():
+                paths[split] = self.new_path(split, ".jsonl")
+                with open(paths[split], "wb") as sink:
+                    for block in order[start:start + size]:
+                        source.seek(self.offsets[block])
+                        sink.write(source.read(self.offsets[block + 1] - self.offsets[block]))
+                start += size
+        return paths
+
+    def cleanup(self) -> None:
+        self.close()
+        for path in self.paths:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def split_sizes(blocks: int, test_size: float | None) -> dict[str, int]:
+    """Rows per split; a fraction or a count for the test split.
+
+    >>> split_sizes(10, None), split_sizes(10, 0.2), split_sizes(10, 3)
+    ({'all': 10}, {'train': 8, 'test': 2}, {'train': 7, 'test': 3})
+    """
+    if not test_size:
+        return {"all": blocks}
+    test = round(blocks * test_size) if test_size < 1 else int(test_size)
+    if not 0 < test < blocks:
+        raise OutputError(f"--test-size {test_size} leaves {blocks - test} train and {test} test rows; "
+                          f"both must be at least 1")
+    return {"train": blocks - test, "test": test}
+
+
+def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> dict[str, Path]:
+    """The staged JSONL splits in the output's format: JSONL as they are; parquet and folders through
+    `datasets`, as TRL will load them (several splits in one folder make a DatasetDict)."""
+    if kind == "jsonl":
+        return split_files
+    import datasets
+
+    datasets.disable_progress_bars()
+    cache = str(staging.new_dir("cache"))
+    loaded = {split: datasets.Dataset.from_json(str(path), cache_dir=cache) for split, path in split_files.items()}
+    if kind == "parquet":
+        targets = {split: staging.new_path(split, ".parquet") for split in loaded}
+        for split, dataset in loaded.items():
+            dataset.to_parquet(str(targets[split]))
+        return targets
+    folder = staging.new_dir("dataset")
+    shutil.rmtree(folder)
+    (loaded["all"] if list(loaded) == ["all"] else datasets.DatasetDict(loaded)).save_to_disk(str(folder))
+    return {split: folder for split in loaded}
+
+
+def publish(staged: Path, target: Path) -> None:
+    """Move a finished staged file or folder into place in one rename."""
+    if target.is_dir():
+        shutil.rmtree(target)
+    elif staged.is_dir() and target.exists():
+        target.unlink()
+    os.replace(staged, target)
+
+

@@ -1,0 +1,236 @@
+"""Pure per-row transforms: one row in, rows out. Each raises `Reject` when a row cannot be converted.
+
+They take rows already read as their TRL type (`inspector.dialects.to_trl`) and put them in the shape a
+method's trainer wants.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.dialects import final_answer
+
+# Reasons a row is left out that are not data errors of the inspector's catalog.
+REASONS = {
+    "TC101": "label-false-not-for-sft: SFT trains only on completions labelled true",
+    "TC102": "no-prompt: no turn before the last assistant turn to use as the prompt",
+}
+
+
+class Reject(Exception):
+    def __init__(self, rule: str, detail: str):
+        super().__init__(detail)
+        self.rule = rule
+        self.detail = detail
+
+
+def split_shared_prompt(chosen: list | str, rejected: list | str) -> tuple[Any, Any, Any]:
+    """Implicit prompt → (prompt, chosen, rejected), message by message (or at a word boundary for strings).
+
+    Unlike TRL's `extract_prompt`, each side keeps at least its last turn when one side is a prefix of the
+    other or both are identical, and the prompt never ends inside an assistant answer.
+
+    >>> u, a, b = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}, \\
+    ...     {"role": "assistant", "content": "Go"}
+    >>> split_shared_prompt([u, a], [u, b])
+    ([{'role': 'user', 'content': 'Hi'}], [{'role': 'assistant', 'content': 'Yo'}], [{'role': 'assistant', 'content': 'Go'}])
+    >>> split_shared_prompt([u, a], [u, a, u, b])[0]
+    [{'role': 'user', 'content': 'Hi'}]
+    >>> split_shared_prompt("The answer is 4", "The answer is 42")
+    ('The answer is ', '4', '42')
+    """
+    shared = 0
+    for x, y in zip(chosen, rejected):
+        if x != y:
+            break
+        shared += 1
+    shared = min(shared, len(chosen) - 1, len(rejected) - 1)
+    if isinstance(chosen, str):
+        while shared > 0 and not chosen[shared - 1].isspace():
+            shared -= 1
+    else:
+        while shared > 0 and chosen[shared - 1].get("role") == "assistant":
+            shared -= 1
+    if shared <= 0:
+        raise Reject("TP303", "chosen and rejected share no prompt")
+    return chosen[:shared], chosen[shared:], rejected[shared:]
+
+
+def explicit_preference(row: dict) -> dict:
+    """A preference row with its prompt in its own column (extracted when implicit)."""
+    if "prompt" in row:
+        return row
+    prompt, chosen, rejected = split_shared_prompt(row["chosen"], row["rejected"])
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected,
+            **{k: v for k, v in row.items() if k not in ("chosen", "rejected")}}
+
+
+def text_of(value: Any) -> str:
+    """The text of a completion: a string as is, the contents of a message list joined.
+
+    >>> text_of([{"role": "assistant", "content": "4"}])
+    '4'
+    """
+    if isinstance(value, str):
+        return value
+    return "\n".join(m.get("content") or "" for m in value if isinstance(m, dict))
+
+
+def _others(row: dict, *used: str) -> dict:
+    return {k: v for k, v in row.items() if k not in used}
+
+
+def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[dict]:
+    """Rows for SFTTrainer: language modeling or prompt-completion (`style="messages"` merges the two).
+
+    >>> to_sft({"prompt": [{"role": "user", "content": "Q"}], "completion": [{"role": "assistant", "content": "A"}]},
+    ...        "prompt_completion", style="messages")
+    [{'messages': [{'role': 'user', 'content': 'Q'}, {'role': 'assistant', 'content': 'A'}]}]
+    """
+    if data_type == "language_modeling":
+        return [row]
+    if data_type == "unpaired_preference":
+        if row["label"] is not True:
+            raise Reject("TC101", "label is false")
+        row = {**_others(row, "label")}
+    elif data_type == "preference":
+        pair = explicit_preference(row)
+        row = {"prompt": pair["prompt"], "completion": pair["chosen"], **_others(pair, "prompt", "chosen", "rejected")}
+    if style == "messages" and isinstance(row["prompt"], list):
+        return [{"messages": row["prompt"] + row["completion"], **_others(row, "prompt", "completion")}]
+    return [row]
+
+
+def to_preference(row: dict, data_type: str) -> list[dict]:
+    """Rows for DPOTrainer and RewardTrainer: explicit-prompt preference pairs."""
+    return [explicit_preference(row)]
+
+
+def to_kto(row: dict, data_type: str) -> list[dict]:
+    """Rows for KTOTrainer: unpaired completions with a boolean label; a pair becomes two rows.
+
+    >>> to_kto({"prompt": "Q", "chosen": "A", "rejected": "B"}, "preference")
+    [{'prompt': 'Q', 'completion': 'A', 'label': True}, {'prompt': 'Q', 'completion': 'B', 'label': False}]
+    """
+    if data_type == "unpaired_preference":
+        return [row]
+    pair = explicit_preference(row)
+    rest = _others(pair, "prompt", "chosen", "rejected")
+    return [{"prompt": pair["prompt"], "completion": pair["chosen"], "label": True, **rest},
+            {"prompt": pair["prompt"], "completion": pair["rejected"], "label": False, **rest}]
+
+
+def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
+    """Rows for GRPOTrainer: a prompt, and the reference answer in columns reward functions receive.
+
+    >>> to_grpo({"prompt": [{"role": "user", "content": "6*7?"}],
+    ...          "completion": [{"role": "assistant", "content": "6*7 = 42\\n#### 42"}]}, "prompt_completion",
+    ...         "question_answer")
+    [{'prompt': [{'role': 'user', 'content': '6*7?'}], 'reference': '6*7 = 42\\n#### 42', 'answer': '42'}]
+    """
+    if data_type == "prompt_only":
+        return [row]
+    if data_type == "language_modeling":
+        messages = row["messages"]
+        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=0)
+        if last == 0:
+            raise Reject("TC102", "no turn before the last assistant turn")
+        prompt, reference = messages[:last], [messages[last]]
+        rest = _others(row, "messages")
+    elif data_type == "preference":
+        pair = explicit_preference(row)
+        prompt, reference = pair["prompt"], pair["chosen"]
+        rest = _others(pair, "prompt", "chosen", "rejected")
+    else:  # prompt_completion, unpaired_preference
+        prompt, reference = row["prompt"], row["completion"]
+        rest = _others(row, "prompt", "completion")
+    out = {"prompt": prompt, "reference": text_of(reference), **rest}
+    if dialect == "question_answer":
+        out["answer"] = final_answer(out["reference"]) or out["reference"]
+    return [out]
+
+
+def rename_roles(row: dict, roles: dict[str, str]) -> dict:
+    """Roles renamed in every message list and message object of a row (both role/content and from/value).
+
+    >>> rename_roles({"messages": [{"role": "bot", "content": "Hi"}]}, {"bot": "assistant"})
+    {'messages': [{'role': 'assistant', 'content': 'Hi'}]}
+    """
+    def rename(message: Any) -> Any:
+        if isinstance(message, dict):
+            for key in ("role", "from"):
+                if message.get(key) in roles:
+                    return {**message, key: roles[message[key]]}
+        return message
+
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, list):
+            out[key] = [rename(m) for m in value]
+        elif isinstance(value, dict):
+            out[key] = rename(value)
+        else:
+            out[key] = value
+    return out
+
+
+CONVERSATION_FIELDS = ("messages", "prompt", "chosen", "rejected", "completion")
+
+
+def set_system(row: dict, text: str | None, drop: bool = False) -> dict:
+    """Add or replace the system message (or drop every system message) in a conversational row.
+
+    The system message goes at the start of the conversation: `messages`, or `prompt`, or for an implicit
+    prompt both `chosen` and `rejected`.
+
+    >>> set_system({"prompt": [{"role": "user", "content": "Hi"}]}, "Be brief.")
+    {'prompt': [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hi'}]}
+    >>> set_system({"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "Hi"}]}, None, True)
+    {'messages': [{'role': 'user', 'content': 'Hi'}]}
+    """
+    out = dict(row)
+    starts = [k for k in ("messages", "prompt") if isinstance(row.get(k), list)] or \
+        [k for k in ("chosen", "rejected") if isinstance(row.get(k), list)]
+    for key in CONVERSATION_FIELDS:
+        if drop and isinstance(out.get(key), list):
+            out[key] = [m for m in out[key] if m.get("role") != "system"]
+    if text is not None:
+        for key in starts:
+            messages = out[key]
+            if messages and messages[0].get("role") == "system":
+                messages = messages[1:]
+            out[key] = [{"role": "system", "content": text}] + messages
+    return out
+
+
+LABEL_WORDS = {"true": True, "false": False, "1": True, "0": False, 1: True, 0: False}
+
+
+def coerce_label(value: Any) -> Any:
+    """KTO labels written as "true"/"false" or 1/0, as booleans; anything else unchanged.
+
+    >>> coerce_label("True"), coerce_label(0), coerce_label("maybe")
+    (True, False, 'maybe')
+    """
+    if isinstance(value, bool):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else value
+    try:
+        return LABEL_WORDS.get(key, value)
+    except TypeError:  # unhashable values are left for the checks to report
+        return value
+
+
+def as_conversational(row: dict) -> dict:
+    """A standard TRL row's strings wrapped as messages: the prompt as a user turn, answers as assistant turns.
+
+    >>> as_conversational({"prompt": "Q", "chosen": [{"role": "assistant", "content": "A"}]})
+    {'prompt': [{'role': 'user', 'content': 'Q'}], 'chosen': [{'role': 'assistant', 'content': 'A'}]}
+    """
+    out = dict(row)
+    if isinstance(out.get("prompt"), str):
+        out["prompt"] = [{"role": "user", "content": out["prompt"]}]
+    for key in ("completion", "chosen", "rejected"):
+        if isinstance(out.get(key), str):
+            out[key] = [{"role": "assistant", "content": out[key]}]
+    return out
