@@ -23,20 +23,25 @@ class UsageFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def source_options(command):
-    """The options that say where a dataset is, shared by every command."""
+def source_options(command=None, *, config_flag: str = "--config"):
+    """The options that say where a dataset is, shared by every command (`train` names the Hub
+    configuration `--dataset-config`, its `--config` being the run's YAML)."""
     options = [
         click.option("--dataset", "-d", required=True, metavar="X",
                      help="A local file (.jsonl .json .parquet .csv .arrow, optionally .gz), a folder, a glob, "
                           "a save_to_disk folder, or a Hub dataset id."),
         click.option("--split", help="Split to read from a Hub dataset or a DatasetDict folder (default: train)."),
-        click.option("--config", "config_name", metavar="NAME", help="Hub dataset configuration (subset)."),
+        click.option(config_flag, "config_name", metavar="NAME", help="Hub dataset configuration (subset)."),
         click.option("--revision", help="Hub dataset revision: a branch, tag or commit."),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate(command) if command is not None else decorate
 
 
 def user_errors(command):

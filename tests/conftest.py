@@ -25,3 +25,11 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A real 2-layer Qwen2 and BPE tokenizer saved to a folder (offline, ~1 s)."""
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))

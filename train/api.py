@@ -1,0 +1,286 @@
+"""`train`: inspect → convert → run TRL's trainer for the method, in one call.
+
+Data that no conversion can make usable is refused before torch, trl or the model are touched, so the answer
+comes in seconds. Everything a run used (data report, ledger, resolved config, metrics) lands in
+`<output_dir>/trlprep-run.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from converters import convert
+from inspector import inspect_dataset
+from inspector.methods import METHODS, TRAINERS
+
+RUN_FILE = "trlprep-run.json"
+# What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left.
+DROPS = {
+    "sft": "it drops rows whose completion is cut away entirely by",
+    "dpo": "it drops rows whose prompt alone fills",
+    "kto": "it drops rows whose prompt alone fills",
+    "reward": "it drops pairs longer than",
+    "grpo": "it drops nothing, yet none is left under",
+}
+DATA_STEM = "data"
+
+
+class DataRefused(Exception):
+    """The data cannot be used for the method: exit code 1, before any model is loaded."""
+
+    exit_code = 1
+
+
+@dataclass
+class TrainResult:
+    method: str
+    model: str
+    output_dir: str
+    report: dict
+    ledger: dict
+    eval_ledger: dict | None
+    config: dict
+    reward_funcs: list[str]
+    metrics: dict = field(default_factory=dict)
+    dry_run: bool = False
+    resumed_from: str | None = None
+    exported: dict | None = None
+    job: dict | None = None
+    job_url: str | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _option_settings(method: str, *, max_steps, epochs, learning_rate, batch_size, max_length, seed) -> dict:
+    length_key = "max_completion_length" if method == "grpo" else "max_length"
+    return {"max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": learning_rate,
+            "per_device_train_batch_size": batch_size, length_key: max_length, "seed": seed}
+
+
+def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
+                 test_size: float | None = None, split=None, config_name=None, revision=None,
+                 progress: bool = False) -> tuple[dict, dict, dict | None, dict[str, Path]]:
+    """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
+
+    Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
+    """
+    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
+                             progress=progress)
+    verdict = report.methods[method]
+    if verdict["status"] == "incompatible":
+        raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}")
+    data_dir = output_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
+                     overwrite=True, split=split, config=config_name, revision=revision, progress=progress)
+    files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
+    eval_ledger = None
+    if eval_dataset is not None:
+        eval_report = inspect_dataset(eval_dataset, method=method)
+        if eval_report.methods[method]["status"] == "incompatible":
+            raise DataRefused(f"--eval-dataset {eval_report.source}: not usable for {method}: "
+                              f"{eval_report.methods[method]['reason']}")
+        eval_result = convert(eval_dataset, to=method, output=data_dir / "eval.jsonl", overwrite=True)
+        files["test"] = Path(eval_result.outputs["all"])
+        eval_ledger = eval_result.to_dict()
+    return report.to_dict(), result.to_dict(), eval_ledger, files
+
+
+def check_rewards(specs: tuple[str, ...], columns: list[str]) -> list:
+    """Load the GRPO reward functions and check that what each needs is a dataset column."""
+    from train.rewards import load_reward, missing_columns
+
+    if not specs:
+        raise ValueError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
+                         "length_penalty; or path/to/file.py:function, module:function)")
+    functions = []
+    for spec in specs:
+        function = load_reward(spec)
+        missing = missing_columns(function, columns)
+        if missing:
+            raise ValueError(f"--reward-func {spec}: needs column(s) {', '.join(missing)}, which the data lacks "
+                             f"(columns: {', '.join(columns)})")
+        functions.append(function)
+    return functions
+
+
+def _columns(path: Path) -> list[str]:
+    with open(path, "rb") as handle:
+        return list(json.loads(handle.readline()))
+
+
+def _peft_config(method: str, lora: bool, r: int, alpha: int, targets: tuple[str, ...] | None):
+    if not lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.05, bias="none",
+                      target_modules=list(targets) if targets else "all-linear",
+                      task_type="SEQ_CLS" if method == "reward" else "CAUSAL_LM")
+
+
+def _last_checkpoint(output_dir: Path) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if checkpoint is None:
+        raise ValueError(f"--resume: no checkpoint-* folder in {output_dir}")
+    return checkpoint
+
+
+def write_run_file(output_dir: Path, result: TrainResult) -> Path:
+    """`trlprep-run.json`, written atomically."""
+    path = output_dir / RUN_FILE
+    staged = output_dir / f".{RUN_FILE}.staging"
+    staged.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    os.replace(staged, path)
+    return path
+
+
+def train(
+    *,
+    method: str,
+    model: str,
+    dataset: Any,
+    output_dir: str | Path | None = None,
+    max_steps: int | None = None,
+    epochs: float | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    seed: int = 42,
+    config: str | None = None,
+    overrides: tuple[str, ...] = (),
+    lora: bool = False,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_targets: tuple[str, ...] | None = None,
+    eval_dataset: Any = None,
+    test_size: float | None = None,
+    reward_funcs: tuple[str, ...] = (),
+    resume: bool = False,
+    dry_run: bool = False,
+    export_trl_config: str | Path | None = None,
+    accelerate_config: str | None = None,
+    launcher: str = "local",
+    flavor: str = "a10g-large",
+    timeout: str = "4h",
+    split: str | None = None,
+    config_name: str | None = None,
+    revision: str | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Validate, convert when needed, and train `model` on `dataset` with TRL's trainer for `method`.
+
+    `export_trl_config` writes a config for `trl <method> --config` instead of training here;
+    `launcher="hf-jobs"` submits the run to Hugging Face Jobs (the data must be a Hub dataset, ready as it is).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if launcher not in ("local", "hf-jobs"):
+        raise ValueError(f"--launcher {launcher!r}: choose local or hf-jobs")
+    lora_settings = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets} if lora else None
+    options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
+                               batch_size=batch_size, max_length=max_length, seed=seed)
+    if launcher == "hf-jobs":
+        return _hf_job(method=method, model=model, dataset=dataset, options=options, config=config,
+                       overrides=overrides, lora=lora_settings, reward_funcs=reward_funcs, flavor=flavor,
+                       timeout=timeout, split=split, config_name=config_name, revision=revision, dry_run=dry_run)
+    out = Path(output_dir or Path("runs") / method)
+    report, ledger, eval_ledger, files = prepare_data(
+        method, dataset, output_dir=out, eval_dataset=eval_dataset, test_size=test_size, split=split,
+        config_name=config_name, revision=revision, progress=progress)
+
+    from train import config as run_config
+
+    settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
+                                  overrides=overrides)
+    functions = check_rewards(reward_funcs, _columns(files["train"])) if method == "grpo" else []
+    checkpoint = _last_checkpoint(out) if resume else None
+    trl_config = run_config.build(method, settings)
+    result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
+                         eval_ledger=eval_ledger, config=run_config.public(trl_config),
+                         reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint)
+    if export_trl_config:
+        from train.launch import export_trl_config as export
+
+        command = export(Path(export_trl_config), method=method, settings=settings, files=files, model=model,
+                         lora=lora_settings, reward_funcs=reward_funcs, accelerate_config=accelerate_config)
+        result.exported = {"config": str(export_trl_config), "command": command}
+    if dry_run or export_trl_config:
+        write_run_file(out, result)
+        return result
+
+    trainer, tokenizer = _build_trainer(method, model, trl_config, files, functions,
+                                        _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
+    kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
+    if kept == 0:
+        raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
+                          f"max_length={settings.get('max_length')}; raise --max-length")
+    started = time.perf_counter()
+    outcome = trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = dict(outcome.metrics)
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
+    if "test" in files:
+        metrics.update(trainer.evaluate())
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    result.metrics = metrics
+    write_run_file(out, result)
+    return result
+
+
+def _hf_job(*, method, model, dataset, options, config, overrides, lora, reward_funcs, flavor, timeout, split,
+            config_name, revision, dry_run) -> TrainResult:
+    from train import config as run_config
+    from train.launch import job_spec, submit
+
+    if not isinstance(dataset, str) or Path(dataset).exists():
+        raise ValueError("--launcher hf-jobs trains on a Hub dataset: push yours with "
+                         "`uv run convert ... --push-to-hub ID`, then pass --dataset ID")
+    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
+                             sample=1000)
+    if report.methods[method]["status"] != "ready":
+        raise DataRefused(f"{dataset}: not ready for {method} as it is ({report.methods[method]['reason']}); "
+                          f"convert it with --push-to-hub, then pass the new id")
+    settings = run_config.resolve(method, output_dir=".", options=options, yaml_path=config, overrides=overrides)
+    spec = job_spec(method=method, model=model, dataset=dataset, settings=settings, lora=lora,
+                    reward_funcs=reward_funcs, flavor=flavor, timeout=timeout, split=split, config_name=config_name)
+    result = TrainResult(method=method, model=model, output_dir="", report=report.to_dict(), ledger={},
+                         eval_ledger=None, config=settings, reward_funcs=list(reward_funcs), dry_run=dry_run,
+                         job=spec.to_dict())
+    if not dry_run:
+        result.job_url = submit(spec)
+    return result
+
+
+def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], reward_functions: list,
+                   peft_config):
+    import datasets
+    import trl
+    from transformers import AutoTokenizer
+
+    datasets.disable_progress_bars()
+    loaded = {split: datasets.load_dataset("json", data_files=str(path), split="train")
+              for split, path in files.items()}
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model_arg: Any = model
+    if method == "reward":
+        from transformers import AutoModelForSequenceClassification
+
+        model_arg = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
+        model_arg.config.pad_token_id = tokenizer.pad_token_id
+    kwargs = {"model": model_arg, "args": trl_config, "train_dataset": loaded["train"],
+              "eval_dataset": loaded.get("test"), "processing_class": tokenizer, "peft_config": peft_config}
+    if method == "grpo":
+        kwargs["reward_funcs"] = reward_functions
+    trainer = getattr(trl, TRAINERS[method])(**kwargs)
+    return trainer, tokenizer

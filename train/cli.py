@@ -1,0 +1,102 @@
+"""`train`: the command-line face of `train.api.train`, option for option."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from inspector.cli import METHOD_CHOICE, source_options, user_errors
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@source_options(config_flag="--dataset-config")
+@click.option("--method", "-m", type=METHOD_CHOICE, required=True, help="The TRL trainer to run.")
+@click.option("--model", required=True, metavar="M", help="A local model folder or a Hub model id.")
+@click.option("--output-dir", metavar="DIR", help="Where the model, checkpoints, converted data and "
+                                                  "trlprep-run.json go (default: runs/<method>).")
+@click.option("--max-steps", type=int, help="Stop after N optimizer steps.")
+@click.option("--epochs", type=float, help="Number of epochs (num_train_epochs).")
+@click.option("--learning-rate", type=float, help="Peak learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Per-device train batch size.")
+@click.option("--max-length", type=click.IntRange(min=1),
+              help="Token budget per row (max_length; GRPO: max_completion_length).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--config", "config_file", metavar="RUN.YAML", help="Any field of the method's TRL config, as YAML.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="One field of the method's TRL config, e.g. --set warmup_ratio=0.1. Repeatable; wins over all.")
+@click.option("--lora", is_flag=True, help="Train a LoRA adapter (peft) instead of every weight.")
+@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank.")
+@click.option("--lora-alpha", type=int, default=32, show_default=True, help="LoRA alpha.")
+@click.option("--lora-targets", metavar="a,b", help="Comma-separated module names (default: all linear layers).")
+@click.option("--eval-dataset", metavar="X", help="Evaluation data, checked and converted like --dataset.")
+@click.option("--test-size", type=float, metavar="F|N", help="Hold out a fraction or a count of rows for evaluation.")
+@click.option("--reward-func", "reward_funcs", multiple=True, metavar="F",
+              help="GRPO reward: answer_match, think_format, length_penalty, path/to/file.py:function or "
+                   "module:function. Repeatable.")
+@click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir.")
+@click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
+@click.option("--export-trl-config", metavar="RUN.YAML",
+              help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here.")
+@click.option("--accelerate-config", type=click.Choice(["single_gpu", "multi_gpu", "fsdp1", "fsdp2", "zero1",
+                                                        "zero2", "zero3"]),
+              help="With --export-trl-config: the accelerate preset the printed command uses.")
+@click.option("--launcher", type=click.Choice(["local", "hf-jobs"]), default="local", show_default=True,
+              help="hf-jobs: submit to Hugging Face Jobs (the data must be a Hub dataset ready for the method).")
+@click.option("--flavor", default="a10g-large", show_default=True, help="Hugging Face Jobs hardware flavor.")
+@click.option("--timeout", default="4h", show_default=True, help="Hugging Face Jobs time limit.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How to print the summary.")
+@user_errors
+def main(dataset, split, config_name, revision, method, model, output_dir, max_steps, epochs, learning_rate,
+         batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
+         test_size, reward_funcs, resume, dry_run, export_trl_config, accelerate_config, launcher, flavor, timeout,
+         output_format):
+    """Check the data for the method, convert it when needed, then run TRL's trainer (SFT, DPO, GRPO, Reward,
+    KTO) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
+    is loaded.
+
+    \b
+    Examples:
+      uv run train --method sft --model Qwen/Qwen2.5-0.5B --dataset examples/sharegpt_chat.jsonl
+      uv run train --method grpo --model M --dataset gsm8k.jsonl --reward-func answer_match
+      uv run train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
+    """
+    from inspector.progress import show_progress
+    from train.api import DataRefused, train
+
+    try:
+        result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
+                       epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
+                       seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
+                       lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
+                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
+                       dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
+                       launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
+                       revision=revision, progress=show_progress())
+    except DataRefused as refused:
+        click.echo(f"error: {refused}", err=True)
+        sys.exit(1)
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    ledger = result.ledger
+    if ledger:
+        click.echo(f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected "
+                   f"{ledger['rows_rejected']}; rows out {ledger['rows_out']}"
+                   + (f"; rejects: {ledger['rejects']}" if ledger['rows_rejected'] else ""))
+    if result.job:
+        click.echo(f"job: {result.job['script']} {' '.join(result.job['script_args'])}")
+        click.echo(f"flavor {result.job['flavor']}, timeout {result.job['timeout']}, secrets by name: "
+                   f"{', '.join(result.job['secrets'])}")
+        click.echo(f"submitted: {result.job_url}" if result.job_url else "dry run: not submitted")
+        return
+    if result.exported:
+        click.echo(f"wrote {result.exported['config']}; run: {result.exported['command']}")
+    elif result.dry_run:
+        click.echo(f"dry run: config resolved for {method}; nothing trained ({result.output_dir}/trlprep-run.json)")
+    else:
+        loss = result.metrics.get("train_loss")
+        click.echo(f"trained {method} on {model}: {result.metrics.get('train_steps_per_second', 0)} steps/s"
+                   + (f", train_loss {loss:.4f}" if loss is not None else "") + f"; saved to {result.output_dir}")

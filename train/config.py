@@ -1,0 +1,125 @@
+"""The TRL config of a run: sensible defaults, a YAML file, the command's options and `--set key=value`,
+checked against the method's config class so an unknown key fails with the closest valid names."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any
+
+CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "reward": "RewardConfig",
+                  "kto": "KTOConfig"}
+SECRET_FIELDS = ("hub_token",)
+
+
+def config_class(method: str):
+    import trl
+
+    return getattr(trl, CONFIG_CLASSES[method])
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value as YAML reads it, with numbers like 1e-5 read as numbers too.
+
+    >>> parse_value("1e-5"), parse_value("true"), parse_value("[q_proj, v_proj]"), parse_value("cosine")
+    (1e-05, True, ['q_proj', 'v_proj'], 'cosine')
+    """
+    import yaml
+
+    value = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {pair!r}: expected key=value")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: no such file") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"--config {path}: invalid YAML ({str(error).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: expected a mapping of config keys")
+    return data
+
+
+def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
+    """Every key must be a field of the method's TRL config; otherwise name the closest ones."""
+    fields = {f.name for f in dataclasses.fields(config_class(method)) if f.init}
+    for key in settings:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
+
+
+def device_defaults() -> dict[str, Any]:
+    """bf16 on a GPU that has it, fp32 on CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": torch.cuda.is_bf16_supported(), "fp16": False}
+    return {"use_cpu": True, "bf16": False, "fp16": False}
+
+
+def grpo_generations(batch_size: int) -> int:
+    """The largest group size from 8 down to 2 that divides the batch (TRL requires it).
+
+    >>> grpo_generations(8), grpo_generations(6), grpo_generations(2)
+    (8, 6, 2)
+    """
+    for size in range(8, 1, -1):
+        if batch_size % size == 0:
+            return size
+    raise ValueError(f"GRPO compares at least 2 generations per prompt: use --batch-size 2 or more "
+                     f"(got {batch_size})")
+
+
+def resolve(method: str, *, output_dir: str, options: dict[str, Any], yaml_path: str | None,
+            overrides: tuple[str, ...]) -> dict[str, Any]:
+    """The config keyword arguments: defaults < YAML < the command's options < `--set`."""
+    settings: dict[str, Any] = {"output_dir": output_dir, "report_to": "none", "logging_steps": 1,
+                                "save_strategy": "steps", "save_steps": 500, "seed": 42, **device_defaults()}
+    from_yaml = read_yaml(yaml_path) if yaml_path else {}
+    check_keys(method, from_yaml, f"--config {yaml_path}")
+    settings.update(from_yaml)
+    settings.update({k: v for k, v in options.items() if v is not None})
+    from_set = parse_overrides(overrides)
+    check_keys(method, from_set, "--set")
+    settings.update(from_set)
+    if method == "grpo" and "num_generations" not in settings:
+        settings["num_generations"] = grpo_generations(settings.get("per_device_train_batch_size", 8))
+    return settings
+
+
+def build(method: str, settings: dict[str, Any]):
+    try:
+        return config_class(method)(**settings)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{CONFIG_CLASSES[method]}: {error}") from None
+
+
+def public(config) -> dict[str, Any]:
+    """The config as JSON-ready values, secrets left out."""
+    data = config.to_dict()
+    return {k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
+            for k, v in data.items() if k not in SECRET_FIELDS}
