@@ -26,7 +26,7 @@ from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target,
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
 from inspector.scan import DETECTION_ROWS, disagreement, most_common_shape, shape_key
-from inspector.sources import UnreadableRow, open_source
+from inspector.sources import DuplicateKeys, UnreadableRow, open_source
 
 PREVIEW_ROWS = 3
 
@@ -162,6 +162,9 @@ class _Converter:
     def convert_row(self, row: Any) -> list[dict]:
         if isinstance(row, UnreadableRow):
             raise Reject("TP001", row.error)
+        if isinstance(row, DuplicateKeys):
+            self.repaired["repeated key: last value kept (TP003)"] += 1
+            row = row.row
         if not isinstance(row, dict):
             raise Reject("TP002", f"the row is {type(row).__name__}")
         shape = classify_row(row)
@@ -266,7 +269,7 @@ def convert(
                 value = rename_roles(value, role_map)
             yield number, value
 
-    with progress_bar(opened, progress and not dry_run, label="converting") as advance:
+    with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
         rows = prepared(opened.rows(advance))
         if limit is not None:
             rows = itertools.islice(rows, limit)
@@ -276,36 +279,37 @@ def convert(
         converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
                                dedup=dedup)
         folder = output_path.parent if output_path is not None else Path(".")
-        staging = None if dry_run else Staging(folder, output_path.name)
-        rejects_handle = None if dry_run else open(staging.new_path("rejects", ".jsonl"), "wb")
-        rejects_staged = None if dry_run else staging.paths[-1]
+        staging = rejects_handle = rejects_staged = None
         try:
-            with terminating_cleanly():
-                ledger = _run(itertools.chain(head, rows), converter, staging, rejects_handle)
-                if rejects_handle:
-                    rejects_handle.close()
-                if strict and ledger["rejected"]:
-                    raise ConversionRefused(
-                        f"--strict: {sum(ledger['rejected'].values())} row(s) rejected ("
-                        + ", ".join(f"{r}: {n}" for r, n in sorted(ledger["rejected"].items())) + ")")
-                result = ConversionResult(
-                    source=opened.name, to=to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
-                    rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
-                    rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
-                    output=str(output_path) if output_path else None, outputs={}, rejects=None,
-                    plan=_plan(expected, to, style, {
-                        "rename": renames and f"columns renamed: {renames}",
-                        "roles": role_map and f"roles renamed: {role_map}",
-                        "system": system is not None and f"system message set to {system!r}",
-                        "drop_system": drop_system and "system messages dropped",
-                        "dedup": dedup and "exact duplicate rows dropped",
-                        "shuffle": shuffle and f"shuffled (seed {seed})",
-                        "test_size": test_size and f"test split of {test_size}",
-                        "limit": limit and f"first {limit} rows only"}),
-                    preview=ledger["preview"], dry_run=dry_run)
-                if not dry_run:
-                    _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
-                            rejects_staged, rejects_path(output_path), opened)
+            if not dry_run:
+                staging = Staging(folder, output_path.name)
+                rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
+                rejects_staged = staging.paths[-1]
+            ledger = _run(itertools.chain(head, rows), converter, staging, rejects_handle)
+            if rejects_handle:
+                rejects_handle.close()
+            if strict and ledger["rejected"]:
+                raise ConversionRefused(
+                    f"--strict: {sum(ledger['rejected'].values())} row(s) rejected ("
+                    + ", ".join(f"{r}: {n}" for r, n in sorted(ledger["rejected"].items())) + ")")
+            result = ConversionResult(
+                source=opened.name, to=to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
+                rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
+                rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
+                output=str(output_path) if output_path else None, outputs={}, rejects=None,
+                plan=_plan(expected, to, style, {
+                    "rename": renames and f"columns renamed: {renames}",
+                    "roles": role_map and f"roles renamed: {role_map}",
+                    "system": system is not None and f"system message set to {system!r}",
+                    "drop_system": drop_system and "system messages dropped",
+                    "dedup": dedup and "exact duplicate rows dropped",
+                    "shuffle": shuffle and f"shuffled (seed {seed})",
+                    "test_size": test_size and f"test split of {test_size}",
+                    "limit": limit and f"first {limit} rows only"}),
+                preview=ledger["preview"], dry_run=dry_run)
+            if not dry_run:
+                _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
+                        rejects_staged, rejects_path(output_path), opened)
         finally:
             if rejects_handle:
                 rejects_handle.close()

@@ -30,6 +30,8 @@ _CATALOG = [
     Rule("TP001", "invalid-json", ERROR, "the row is not valid JSON", "repair or remove the line"),
     Rule("TP002", "not-an-object", ERROR, "the row is not a JSON object (null, a list or a scalar)",
          "every row must be an object with named fields"),
+    Rule("TP003", "duplicate-key", WARNING, "the row's object repeats a key; the last value is used",
+         "remove the repeated key: other readers may keep the first value"),
     Rule("TP101", "missing-field", ERROR, "a required field is missing or null",
          "fill the field or drop the row (`convert` rejects such rows into the rejects file)"),
     Rule("TP102", "wrong-type", ERROR, "a field holds the wrong type of value",

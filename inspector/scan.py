@@ -15,7 +15,7 @@ import orjson
 from inspector.checks import check_fields, check_row
 from inspector.dialects import Shape, classify_row, final_answer
 from inspector.rules import ERROR, RULES
-from inspector.sources import Source, UnreadableRow
+from inspector.sources import DuplicateKeys, Source, SourceError, UnreadableRow
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
@@ -132,6 +132,9 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
             collector.add("TP001", number, value.error)
             rows_with_errors += 1
             continue
+        if isinstance(value, DuplicateKeys):
+            collector.add("TP003", number, f"key(s) {', '.join(value.keys)} repeated; the last value is used")
+            value = value.row
         if not isinstance(value, dict):
             collector.add("TP002", number, f"the row is {_value_type(value)}")
             rows_with_errors += 1
@@ -172,6 +175,8 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
             elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
                 final_answers += 1
 
+    if rows_read == 0:
+        raise SourceError(f"{source.name}: no rows")
     ordered = sorted(votes.values(), key=lambda v: -v.count)
     _report_disagreeing_shapes(collector, ordered)
     # Rows of a minority shape break TP404/TP108 even when their own checks passed.

@@ -36,6 +36,34 @@ class UnreadableRow:
     text: str = ""  # the undecodable line, kept for the rejects file
 
 
+@dataclass(frozen=True)
+class DuplicateKeys:
+    """A row whose object repeats a top-level key; like every JSON reader, the last value is kept."""
+
+    row: dict
+    keys: tuple[str, ...]
+
+
+def duplicate_keys(line: bytes, row: dict) -> tuple[str, ...]:
+    """Top-level keys a JSON line repeats. A byte count at C speed finds suspects; only they are re-parsed.
+
+    >>> duplicate_keys(b'{"text": "a", "text": "b"}', {"text": "b"})
+    ('text',)
+    >>> duplicate_keys(b'{"text": "a", "title": "the \\\\"text\\\\" key"}', {"text": "a", "title": 'the "text" key'})
+    ()
+    """
+    if not any(line.count(b'"' + key.encode() + b'"') > 1 for key in row):
+        return ()
+    pairs = json.loads(line, object_pairs_hook=list)
+    seen: set = set()
+    repeated = []
+    for key, _ in pairs:
+        if key in seen and key not in repeated:
+            repeated.append(key)
+        seen.add(key)
+    return tuple(repeated)
+
+
 @dataclass
 class Source:
     """An opened dataset: `rows()` yields `(row_number, value)`; progress is counted in `unit`s out of `total`."""
@@ -87,12 +115,28 @@ def _json_rows(name: str, handle: io.BufferedIOBase, advance: Callable[[int], No
     """Rows of a JSON file: a JSON array, JSON lines, or one object (a list under its only key is the rows)."""
     first = handle.read(1 << 16)
     stripped = first.lstrip(b"\xef\xbb\xbf").lstrip()
+    if not stripped:
+        raise SourceError(f"{name}: empty file (no rows)")
+    if b"\x00" in first:
+        raise SourceError(f"{name}: binary content, not JSON (a NUL byte in the first {len(first)} bytes)")
     if stripped[:1] == b"[":
         data = first + handle.read()
         advance(len(data))
         yield from _array_rows(name, data)
         return
+    if stripped[:1] != b"{":
+        first += handle.read()
+        _refuse_top_level_scalar(name, first)
     yield from _line_rows(name, first, handle, advance)
+
+
+def _refuse_top_level_scalar(name: str, data: bytes) -> None:
+    """A whole file holding one number, string or null is no dataset (a JSONL line of them is a bad row)."""
+    try:
+        value = orjson.loads(data.lstrip(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError:
+        return
+    raise SourceError(f"{name}: the top-level JSON value is {type(value).__name__}, expected rows")
 
 
 def _decode_error(name: str, data: bytes, error: orjson.JSONDecodeError) -> str:
@@ -118,7 +162,19 @@ def _rows_of_object(obj: dict) -> list:
 
 
 def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
-    stream = io.BufferedReader(_Prepend(first, handle), buffer_size=1 << 20)
+    first_line, newline, _ = first.partition(b"\n")
+    # (A first line longer than the first chunk is a long JSON-lines row, never read whole.)
+    if newline and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{") and not _parses(first_line):
+        # One JSON object spread over lines (pretty-printed), or a broken first line: read it whole.
+        data = first + handle.read()
+        whole = _whole_object(data.lstrip(b"\xef\xbb\xbf"))
+        if whole is not None:
+            advance(len(data))
+            yield from enumerate(whole, start=1)
+            return
+        stream = io.BytesIO(data)
+    else:
+        stream = io.BufferedReader(_Prepend(first, handle), buffer_size=1 << 20)
     decoded_any = False
     failures: list[tuple[int, str]] = []
     for number, line in enumerate(stream, start=1):
@@ -131,17 +187,23 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
             value = orjson.loads(line)
         except orjson.JSONDecodeError as error:
             failures.append((number, error.msg))
-            if not decoded_any and len(failures) == 1 and number == 1:
-                whole = _whole_object(line + stream.read())
-                if whole is not None:
-                    yield from enumerate(whole, start=1)
-                    return
             if not decoded_any and len(failures) >= 20:
                 raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})") from None
             yield number, UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
             continue
         decoded_any = True
-        yield number, value
+        repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
+        yield number, DuplicateKeys(value, repeated) if repeated else value
+    if failures and not decoded_any:
+        raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})")
+
+
+def _parses(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _whole_object(data: bytes) -> list | None:

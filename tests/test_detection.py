@@ -2,7 +2,7 @@
 
 import pytest
 
-from inspector import inspect_dataset
+from inspector import SourceError, inspect_dataset
 from inspector.dialects import classify_row, to_trl
 
 R, C, I = "ready", "convertible", "incompatible"
@@ -148,8 +148,8 @@ def test_empty_and_unknown_data():
     assert report.type == "unknown"
     assert all(v["status"] == "incompatible" for v in report.methods.values())
     assert report.exit_code == 1
-    empty = inspect_dataset([])
-    assert empty.rows == 0 and empty.exit_code == 1
+    with pytest.raises(SourceError, match="no rows"):
+        inspect_dataset([])
 
 
 def test_method_narrows_the_verdicts(shared_data):

@@ -21,6 +21,7 @@ def msgs(*messages):
 CASES = {
     "TP001": ([CHAT, '{"messages": [', CHAT], [2]),
     "TP002": ([CHAT, "null", "[1, 2]", CHAT], [2, 3]),
+    "TP003": ([CHAT, '{"text": "first", "text": "second"}', {"text": "third"}], [2]),
     "TP101": ([PAIR, {"prompt": "2+2?", "chosen": None, "rejected": "5"}], [2]),
     "TP102": ([{"instruction": "i", "input": "", "output": "o"},
                {"instruction": "i", "input": "", "output": {"answer": "o"}}], [2]),

@@ -12,7 +12,7 @@ from typing import Any
 
 ACCELERATE_PRESETS = ("single_gpu", "multi_gpu", "fsdp1", "fsdp2", "zero1", "zero2", "zero3")
 # Settings that describe this machine, not the one the exported run goes to.
-LOCAL_ONLY = ("use_cpu", "output_dir", "report_to", "bf16", "fp16")
+LOCAL_ONLY = ("use_cpu", "output_dir", "report_to", "bf16", "fp16", "hub_token")
 SECRET_NAMES = ("HF_TOKEN",)
 
 

@@ -1,0 +1,114 @@
+"""Properties over generated datasets of every type and dialect (hypothesis)."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from converters import ConversionRefused, convert
+from inspector import inspect_dataset
+from inspector.checks import check_fields
+from inspector.dialects import classify_row
+from inspector.methods import METHODS
+from inspector.schemas import type_schemas
+from tests.test_schemas import BAD_VALUES, SCHEMA_RULES
+
+TEXT = st.from_regex(r"[a-z]{1,8}( [a-z]{1,8}){0,3}", fullmatch=True)
+
+
+def user(text):
+    return {"role": "user", "content": text}
+
+
+def assistant(text):
+    return {"role": "assistant", "content": text}
+
+
+def chat(min_turns=1):
+    return st.lists(st.tuples(TEXT, TEXT), min_size=min_turns, max_size=3).map(
+        lambda pairs: [m for q, a in pairs for m in (user(q), assistant(a))])
+
+
+GENERATORS = {
+    "lm-standard": st.builds(lambda t: {"text": t}, TEXT),
+    "lm-conversational": st.builds(lambda m: {"messages": m}, chat()),
+    "prompt-only-standard": st.builds(lambda t: {"prompt": t}, TEXT),
+    "prompt-only-conversational": st.builds(lambda t: {"prompt": [user(t)]}, TEXT),
+    "prompt-completion-standard": st.builds(lambda p, c: {"prompt": p, "completion": c}, TEXT, TEXT),
+    "prompt-completion-conversational": st.builds(lambda p, c: {"prompt": [user(p)], "completion": [assistant(c)]},
+                                                  TEXT, TEXT),
+    "preference-standard": st.builds(lambda p, c, r: {"prompt": p, "chosen": c, "rejected": r}, TEXT, TEXT, TEXT),
+    "preference-conversational": st.builds(
+        lambda p, c, r: {"prompt": [user(p)], "chosen": [assistant(c)], "rejected": [assistant(r)]}, TEXT, TEXT, TEXT),
+    "preference-implicit": st.builds(
+        lambda p, c, r: {"chosen": [user(p), assistant(c)], "rejected": [user(p), assistant(r)]}, TEXT, TEXT, TEXT),
+    "unpaired-standard": st.builds(lambda p, c, l: {"prompt": p, "completion": c, "label": l}, TEXT, TEXT,
+                                   st.booleans()),
+    "unpaired-conversational": st.builds(
+        lambda p, c, l: {"prompt": [user(p)], "completion": [assistant(c)], "label": l}, TEXT, TEXT, st.booleans()),
+    "alpaca": st.builds(lambda i, x, o: {"instruction": i, "input": x, "output": o}, TEXT, st.sampled_from(["", "x"]),
+                        TEXT),
+    "sharegpt": st.builds(lambda m: {"conversations": [{"from": "human" if x["role"] == "user" else "gpt",
+                                                        "value": x["content"]} for x in m]}, chat()),
+    "question-answer": st.builds(lambda q, n: {"question": q, "answer": f"so it is {n}\n#### {n}"}, TEXT,
+                                 st.integers(0, 99)),
+    "paired-responses": st.builds(lambda q, j, k: {"question": q, "response_j": j, "response_k": k}, TEXT, TEXT, TEXT),
+    "message-pair": st.builds(lambda p, c, r: {"messages": [user(p)], "chosen": assistant(c),
+                                               "rejected": assistant(r)}, TEXT, TEXT, TEXT),
+    "rated": st.builds(lambda p, a, b, s: {"prompt": p, "responses": [a, b], "scores": [s, s + 1]}, TEXT, TEXT, TEXT,
+                       st.integers(0, 5)),
+    "messages-label": st.builds(lambda m, l: {"messages": m, "label": l}, chat(), st.booleans()),
+    "transcript": st.builds(lambda q, a: {"text": f"\n\nHuman: {q}\n\nAssistant: {a}"}, TEXT, TEXT),
+}
+PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def read_jsonl(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+@PROPERTY
+@given(kind=st.sampled_from(sorted(GENERATORS)), method=st.sampled_from(METHODS), data=st.data())
+def test_convert_gives_ready_data_a_balanced_ledger_and_is_idempotent(kind, method, data):
+    rows = data.draw(st.lists(GENERATORS[kind], min_size=1, max_size=6))
+    status = inspect_dataset(rows, method=method).methods[method]["status"]
+    with tempfile.TemporaryDirectory() as folder:
+        once, twice = Path(folder) / "once.jsonl", Path(folder) / "twice.jsonl"
+        if status == "incompatible":
+            with pytest.raises(ConversionRefused):
+                convert(rows, to=method, output=once)
+            return
+        try:
+            result = convert(rows, to=method, output=once)
+        except ConversionRefused as refused:
+            # Allowed only when the rows that survive cannot serve the method: none at all, or one KTO class.
+            assert "every row was rejected" in str(refused) or "every label has one value" in str(refused)
+            return
+        assert result.rows_in == len(rows) == result.rows_kept + result.rows_rejected
+        assert len(read_jsonl(result.rejects)) == result.rows_rejected
+        assert inspect_dataset(once, method=method).methods[method]["status"] == "ready"
+        again = convert(once, to=method, output=twice)
+        assert again.rows_rejected == 0
+        assert read_jsonl(once) == read_jsonl(twice)
+
+
+TRL_KINDS = {name: gen for name, gen in GENERATORS.items()
+             if name.startswith(("lm-", "prompt-", "preference-", "unpaired-"))}
+
+
+@PROPERTY
+@given(kind=st.sampled_from(sorted(TRL_KINDS)), data=st.data())
+def test_validator_and_schemas_agree_on_generated_rows(kind, data):
+    row = data.draw(TRL_KINDS[kind])
+    shape = classify_row(row)
+    field = data.draw(st.sampled_from(sorted(row)))
+    mutated = {**row, field: data.draw(st.sampled_from(BAD_VALUES))}
+    schema = type_schemas()[f"{shape.type}.{shape.format}"]
+    for candidate in (row, mutated):
+        rules = {rule for rule, _ in check_fields(candidate, shape)} & SCHEMA_RULES
+        assert jsonschema.Draft202012Validator(schema).is_valid(candidate) == (not rules), (candidate, rules)
