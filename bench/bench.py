@@ -10,6 +10,7 @@ bench/data/, then times, each best of --repeat runs:
 - `datasets.load_dataset("json")` + `.map(...)`: how the peers walk rows,
 - `convert` ShareGPT → messages against `datasets.map(trl.maybe_convert_to_chatml)`,
 - `convert` implicit → explicit prompt against `datasets.map(trl.extract_prompt)`,
+- `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), on one and two cores,
 and the shared real datasets when ../shared/data is there.
 """
 
@@ -129,6 +130,18 @@ def main() -> None:
     extract_ours = measure("trlprep convert implicit -> explicit", lambda: convert_to(pairs, "dpo"), mb=pairs_mb)
     extract_trl = measure("datasets.map(trl.extract_prompt)", lambda: trl_map(pairs, trl.extract_prompt), mb=pairs_mb)
 
+    from inspector.sources import open_source
+    from inspector.tokens import token_preflight
+    from tests.tiny_model import build_tiny_model
+
+    model = str(build_tiny_model(DATA / "tiny-model"))
+    sft_rows = list(open_source(out / f"{chat.stem}.sft.jsonl").rows()) if (out / f"{chat.stem}.sft.jsonl").exists() \
+        else list(open_source(chat).rows())
+    one = measure("tokenize under the chat template, 1 process",
+                  lambda: token_preflight(sft_rows, model=model, workers=1))
+    two = measure("tokenize under the chat template, 2 processes",
+                  lambda: token_preflight(sft_rows, model=model, workers=2))
+
     shared = ROOT.parent / "shared" / "data"
     if shared.is_dir():
         for path in sorted(shared.iterdir()):
@@ -144,6 +157,7 @@ def main() -> None:
               f"{seconds / base:>6.2f} |")
     print(f"\nconvert sharegpt -> messages vs datasets.map(maybe_convert_to_chatml): {sharegpt_trl / sharegpt_ours:.2f}x")
     print(f"convert implicit -> explicit vs datasets.map(extract_prompt): {extract_trl / extract_ours:.2f}x")
+    print(f"tokenizing with 2 processes vs 1: {one / two:.2f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of this whole process: {peak:.0f} MB")
     shutil.rmtree(out, ignore_errors=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects import final_answer
+from inspector.dialects import final_answer, shared_prompt_length
 
 # Reasons a row is left out that are not data errors of the inspector's catalog.
 REASONS = {
@@ -39,18 +39,7 @@ def split_shared_prompt(chosen: list | str, rejected: list | str) -> tuple[Any, 
     >>> split_shared_prompt("The answer is 4", "The answer is 42")
     ('The answer is ', '4', '42')
     """
-    shared = 0
-    for x, y in zip(chosen, rejected):
-        if x != y:
-            break
-        shared += 1
-    shared = min(shared, len(chosen) - 1, len(rejected) - 1)
-    if isinstance(chosen, str):
-        while shared > 0 and not chosen[shared - 1].isspace():
-            shared -= 1
-    else:
-        while shared > 0 and chosen[shared - 1].get("role") == "assistant":
-            shared -= 1
+    shared = shared_prompt_length(chosen, rejected)
     if shared <= 0:
         raise Reject("TP303", "chosen and rejected share no prompt")
     return chosen[:shared], chosen[shared:], rejected[shared:]

@@ -34,6 +34,10 @@ def inspect_dataset(
     ignore: tuple[str, ...] = (),
     max_rows: int = 5,
     progress: bool = False,
+    model: str | None = None,
+    max_length: int | None = None,
+    show_masks: int = 0,
+    mask_color: bool = False,
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
@@ -51,9 +55,53 @@ def inspect_dataset(
     with progress_bar(opened, progress) as advance:
         result = scan(opened, enabled=select_rules(select, ignore), max_rows=max_rows, sample=sample,
                       advance=advance)
+    tokens, previews = None, []
+    if model is not None:
+        tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
+                                         enabled=select_rules(select, ignore), max_rows=max_rows,
+                                         show_masks=show_masks, mask_color=mask_color)
     seconds = time.perf_counter() - started
-    return build_report(opened, result, method=method, sample=sample, seconds=seconds,
-                        local=isinstance(source, (str, os.PathLike)) and os.path.exists(source))
+    report = build_report(opened, result, method=method, sample=sample, seconds=seconds,
+                          local=isinstance(source, (str, os.PathLike)) and os.path.exists(source))
+    report.tokens = tokens
+    report.mask_previews = previews
+    return report
+
+
+def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,
+                  enabled: set[str], max_rows: int, show_masks: int, mask_color: bool) -> tuple[dict, list]:
+    """A second pass over the rows with the model's tokenizer; its findings join the report's."""
+    import itertools
+
+    from inspector.dialects import classify_row, to_trl
+    from inspector.scan import Collector
+    from inspector.sources import DuplicateKeys
+    from inspector.tokens import load_tokenizer, mask_preview, token_preflight
+
+    tokenizer = load_tokenizer(model)
+    rows = [(n, v.row if isinstance(v, DuplicateKeys) else v)
+            for n, v in itertools.islice(opened.rows(), sample)]
+    rows = [(n, v) for n, v in rows if isinstance(v, dict)]
+    collector = Collector(enabled, max_rows)
+    dataset_level: dict[str, str] = {}
+
+    def collect(rule: str, row: int | None, detail: str) -> None:
+        if row is None:
+            dataset_level.setdefault(rule, detail)
+        else:
+            collector.add(rule, row, detail)
+
+    tokens = token_preflight(rows, model=model, tokenizer=tokenizer, max_length=max_length, collect=collect)
+    result.tallies.update(collector.tallies)
+    result.dataset_findings += [(rule, result.rows_read, detail) for rule, detail in dataset_level.items()
+                                if rule in enabled]
+    previews = []
+    for number, row in rows[:show_masks]:
+        shape = classify_row(row)
+        if shape is not None:
+            previews.append({"row": number, "text": mask_preview(tokenizer, to_trl(row, shape), shape.type,
+                                                                 color=mask_color)})
+    return tokens.to_dict(), previews
 
 
 def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,

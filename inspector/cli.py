@@ -84,8 +84,17 @@ def user_errors(command):
 @click.option("--ignore", multiple=True, metavar="RULE", help="Skip these rules (same forms as --select).")
 @click.option("--max-rows", type=click.IntRange(min=1), default=5, show_default=True,
               help="Example rows kept per rule (counts are always exact).")
+@click.option("--model", metavar="M",
+              help="Also check the data against this model's tokenizer and chat template (a local folder, or a "
+                   "Hub id): token lengths, what each trainer truncates or drops, template problems.")
+@click.option("--max-length", type=click.IntRange(min=1), metavar="N",
+              help="With --model: the token budget to check against (default: TRL's 1024).")
+@click.option("--show-masks", type=click.IntRange(min=0), default=0, metavar="N",
+              help="With --model: print N rows token by token, trained tokens marked (colour on a terminal, "
+                   "[[brackets]] when piped).")
 @user_errors
-def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows):
+def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
+         max_length, show_masks):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -101,9 +110,12 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
     from inspector.api import inspect_dataset
     from inspector.progress import show_progress
 
+    if (max_length or show_masks) and not model:
+        raise UsageFailure("--max-length and --show-masks need --model")
     report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
                              sample=sample, select=select, ignore=ignore, max_rows=max_rows,
-                             progress=show_progress())
+                             progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
+                             mask_color=sys.stdout.isatty() and output_format == "text")
     if output_format == "json":
         click.echo(report.to_json())
     elif output_format == "markdown":

@@ -438,6 +438,33 @@ def transcript_to_messages(text: str) -> list[dict]:
     return messages
 
 
+def shared_prompt_length(chosen: list | str, rejected: list | str) -> int:
+    """Where an implicit prompt ends: the longest shared start of chosen and rejected, cut back so that each
+    side keeps at least its last turn and the prompt never ends inside an assistant answer (or a word).
+    0 when they share no prompt.
+
+    >>> u, a, b = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}, \\
+    ...     {"role": "assistant", "content": "Go"}
+    >>> shared_prompt_length([u, a], [u, b]), shared_prompt_length([u, a], [u, a, u, b]), shared_prompt_length([a], [b])
+    (1, 1, 0)
+    >>> shared_prompt_length("The answer is 4", "The answer is 42")
+    14
+    """
+    shared = 0
+    for x, y in zip(chosen, rejected):
+        if x != y:
+            break
+        shared += 1
+    shared = max(0, min(shared, len(chosen) - 1, len(rejected) - 1))
+    if isinstance(chosen, str):
+        while shared > 0 and not chosen[shared - 1].isspace():
+            shared -= 1
+    else:
+        while shared > 0 and isinstance(chosen[shared - 1], dict) and chosen[shared - 1].get("role") == "assistant":
+            shared -= 1
+    return shared
+
+
 def _user(text: str) -> dict:
     return {"role": "user", "content": text}
 

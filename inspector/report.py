@@ -41,6 +41,8 @@ class Report:
     notes: list[str]
     rows_with_errors: int
     stats: dict[str, Any] = field(default_factory=dict)
+    tokens: dict | None = None  # with --model: token lengths, trainer effects, template facts
+    mask_previews: list[dict] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -71,6 +73,8 @@ class Report:
         lines = [f"**trlprep inspect** `{self.source}`", "",
                  f"- {_summary_line(self)}", f"- {_validity_line(self)}"]
         lines += [f"- {note}" for note in self.notes]
+        if self.tokens:
+            lines.append(f"- {_tokens_line(self.tokens)}")
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
         for method, v in self.methods.items():
             reason = v["reason"] + (f" — `{v['command']}`" if v["command"] else "")
@@ -86,6 +90,7 @@ class Report:
     def to_text(self, *, color: bool = False, width: int = 110) -> str:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         buffer = io.StringIO()
         console = Console(file=buffer, force_terminal=color, color_system="standard" if color else None,
@@ -95,6 +100,11 @@ class Report:
         console.print(_validity_line(self))
         for note in self.notes:
             console.print(f"• {note}", markup=False)
+        if self.tokens:
+            console.print(_tokens_line(self.tokens), markup=False)
+            effects = "; ".join(f"{m}: {e['dropped']} dropped, {e['truncated']} truncated"
+                                for m, e in self.tokens["trainer_effects"].items() if m in self.methods)
+            console.print(f"at max_length={self.tokens['max_length']}: {effects}", markup=False)
         verdicts = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
         verdicts.add_column("method")
         verdicts.add_column("status")
@@ -121,7 +131,17 @@ class Report:
             console.print()
             for fix in fixes:
                 console.print(f"fix {fix}", markup=False)
+        for preview in self.mask_previews:
+            console.print()
+            console.print(f"row {preview['row']} (trained tokens marked):", markup=False)
+            console.print(Text.from_ansi(preview["text"]))
         return buffer.getvalue()
+
+
+def _tokens_line(tokens: dict) -> str:
+    return (f"tokens per row: p50 {tokens['p50']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}; "
+            f"{tokens['over_max_length']} over max_length={tokens['max_length']}; recommended max_length "
+            f"{tokens['recommended_max_length']}")
 
 
 def _escape(text: str) -> str:

@@ -89,6 +89,32 @@ _CATALOG = [
          "`convert` rejects rows that do not fit the dataset's shape"),
 ]
 
+_CATALOG += [
+    Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
+         "pick a model with a chat template, or set one (--set chat_template_path=...)"),
+    Rule("TP502", "template-render-failure", ERROR, "the chat template raises an error on the row",
+         "fix the row (the template's own message says what it wants) or use another template"),
+    Rule("TP503", "template-drops-role", WARNING, "the chat template ignores or rejects a role the data uses",
+         "merge the system message into the first user turn (`convert --drop-system`) or change template"),
+    Rule("TP504", "no-generation-markers", WARNING,
+         "the chat template has no {% generation %} markers, so assistant_only_loss is impossible",
+         "use a training template with markers (TRL's get_training_chat_template)"),
+    Rule("TP505", "prompt-not-token-prefix", WARNING,
+         "the tokenized prompt is not a prefix of tokenized prompt+completion (TRL warns \"Mismatch between "
+         "tokenized prompt\"), so the completion mask is off",
+         "use a prefix-preserving template (e.g. one that keeps earlier <think> blocks)"),
+    Rule("TP506", "stop-token-not-trained", WARNING,
+         "the end-of-turn / EOS token falls outside the trained span, so the model may never learn to stop",
+         "put the end-of-turn token inside the template's generation block, or set eos_token to the template's"),
+    Rule("TP507", "double-bos", WARNING, "the row starts with the BOS token twice",
+         "let either the template or the tokenizer add BOS, not both"),
+    Rule("TP508", "special-token-in-content", WARNING,
+         "content holds a special token string of this tokenizer, which tokenizes as the control token",
+         "remove or escape it"),
+    Rule("TP509", "over-max-length", WARNING, "the row is longer than max_length tokens",
+         "raise max_length (see recommended_max_length) or shorten the row"),
+]
+
 RULES: dict[str, Rule] = {rule.id: rule for rule in _CATALOG}
 
 

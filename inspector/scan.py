@@ -71,7 +71,7 @@ def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
     return next(s for s in shapes if s is not None and shape_key(s) == key)
 
 
-class _Collector:
+class Collector:
     def __init__(self, enabled: set[str], max_rows: int):
         self.enabled = enabled
         self.max_rows = max_rows
@@ -118,7 +118,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     head_shapes = [classify_row(value) for _, value in head]
     expected = most_common_shape(head_shapes)
 
-    collector = _Collector(enabled, max_rows)
+    collector = Collector(enabled, max_rows)
     votes: dict[tuple, ShapeVotes] = {}
     columns: dict[str, Counter] = {}
     labels: Counter = Counter()
@@ -196,7 +196,7 @@ def disagreement(main: Shape, other: Shape) -> tuple[str, str]:
                      f"{main.type} dataset ({', '.join(main.columns)})")
 
 
-def _report_disagreeing_shapes(collector: _Collector, ordered: list[ShapeVotes]) -> None:
+def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) -> None:
     if len(ordered) < 2:
         return
     main = ordered[0].shape

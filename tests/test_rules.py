@@ -59,7 +59,8 @@ CASES = {
 
 
 def test_every_rule_has_a_case():
-    assert set(CASES) == set(RULES)
+    # TP5xx rules need a model's tokenizer: tests/test_tokens.py triggers each of them.
+    assert set(CASES) == {rule for rule in RULES if not rule.startswith("TP5")}
 
 
 def test_rule_ids_are_stable_and_unique():

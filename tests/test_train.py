@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from train.api import DataRefused, train
 from train.cli import main
 
-FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64}
+# Short rows keep CPU training fast; this 400-token vocabulary makes rows ~4x longer than a real tokenizer would,
+# so the preflight's drop limit is lifted here and tested on its own below.
+FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "max_dropped": 1.0}
 
 
 def run_file(output_dir):
@@ -40,7 +42,17 @@ def test_every_method_trains_end_to_end(shared_data, tiny_model, tmp_path, metho
 def test_a_run_whose_rows_all_exceed_max_length_is_refused(shared_data, tiny_model, tmp_path):
     with pytest.raises(DataRefused, match="RewardTrainer dropped every row"):
         train(method="reward", model=str(tiny_model), dataset=shared_data / "dpo_en_demo.json",
-              output_dir=tmp_path, max_steps=1, batch_size=2, max_length=8)
+              output_dir=tmp_path, max_steps=1, batch_size=2, max_length=8, max_dropped=1.0)
+
+
+def test_preflight_refuses_when_the_trainer_would_drop_too_many_rows(shared_data, tiny_model, tmp_path):
+    with pytest.raises(DataRefused, match=r"SFTTrainer would drop 1319 of 1319 rows at max_length=64 .*"
+                                          r"more than --max-dropped 5%.*try --max-length"):
+        train(method="sft", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl", output_dir=tmp_path,
+              max_steps=1, max_length=64)
+    result = train(method="sft", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl",
+                   output_dir=tmp_path, max_length=1024, dry_run=True)
+    assert result.tokens["trainer_effects"]["sft"]["dropped"] == 0 and result.tokens["rows"] == 1319
 
 
 def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model):
@@ -92,7 +104,7 @@ def test_resume_lora_and_eval(shared_data, tiny_model, tmp_path):
     assert "eval_loss" in lora.metrics
     with pytest.raises(ValueError, match="--resume: no checkpoint"):
         train(method="sft", model=str(tiny_model), dataset=shared_data / "alpaca_en_demo.json",
-              output_dir=tmp_path / "fresh", resume=True, dry_run=True)
+              output_dir=tmp_path / "fresh", resume=True, dry_run=True, max_dropped=1.0)
 
 
 def test_grpo_reward_functions_are_checked_against_columns(shared_data, tiny_model, tmp_path):

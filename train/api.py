@@ -50,6 +50,7 @@ class TrainResult:
     dry_run: bool = False
     resumed_from: str | None = None
     exported: dict | None = None
+    tokens: dict | None = None
     job: dict | None = None
     job_url: str | None = None
 
@@ -90,6 +91,30 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
         files["test"] = Path(eval_result.outputs["all"])
         eval_ledger = eval_result.to_dict()
     return report.to_dict(), result.to_dict(), eval_ledger, files
+
+
+def token_preflight_or_refuse(method: str, model: str, train_file: Path, settings: dict,
+                              max_dropped: float) -> dict:
+    """Tokenize the converted rows with the model's tokenizer; refuse when the trainer would drop more than
+    `max_dropped` of them (or cut away their whole completion)."""
+    from inspector.sources import open_source
+    from inspector.tokens import token_preflight
+
+    rows = list(open_source(train_file).rows())
+    findings: dict[str, int] = {}
+
+    def collect(rule, row, detail):
+        findings[rule] = findings.get(rule, 0) + 1
+
+    report = token_preflight(rows, model=model, max_length=settings.get("max_length"), collect=collect)
+    effect = report.trainer_effects[method]
+    if report.rows and effect["dropped"] / report.rows > max_dropped:
+        raise DataRefused(
+            f"{TRAINERS[method]} would drop {effect['dropped']} of {report.rows} rows at max_length="
+            f"{report.max_length} ({effect['note']}), more than --max-dropped {max_dropped:.0%}; rows are "
+            f"p50 {report.p50} / p99 {report.p99} / max {report.max} tokens: try --max-length "
+            f"{report.recommended_max_length}")
+    return {**report.to_dict(), "findings": findings}
 
 
 def check_rewards(specs: tuple[str, ...], columns: list[str]) -> list:
@@ -165,6 +190,7 @@ def train(
     test_size: float | None = None,
     reward_funcs: tuple[str, ...] = (),
     resume: bool = False,
+    max_dropped: float = 0.05,
     dry_run: bool = False,
     export_trl_config: str | Path | None = None,
     accelerate_config: str | None = None,
@@ -201,12 +227,14 @@ def train(
 
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
                                   overrides=overrides)
+    preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
     functions = check_rewards(reward_funcs, _columns(files["train"])) if method == "grpo" else []
     checkpoint = _last_checkpoint(out) if resume else None
     trl_config = run_config.build(method, settings)
     result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
                          eval_ledger=eval_ledger, config=run_config.public(trl_config),
-                         reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint)
+                         reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint,
+                         tokens=preflight)
     if export_trl_config:
         from train.launch import export_trl_config as export
 

@@ -36,6 +36,8 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
               help="GRPO reward: answer_match, think_format, length_penalty, path/to/file.py:function or "
                    "module:function. Repeatable.")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir.")
+@click.option("--max-dropped", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Refuse to train when the trainer would drop more than this share of rows at max_length.")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
 @click.option("--export-trl-config", metavar="RUN.YAML",
               help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here.")
@@ -51,7 +53,7 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
 @user_errors
 def main(dataset, split, config_name, revision, method, model, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
-         test_size, reward_funcs, resume, dry_run, export_trl_config, accelerate_config, launcher, flavor, timeout,
+         test_size, reward_funcs, resume, max_dropped, dry_run, export_trl_config, accelerate_config, launcher, flavor, timeout,
          output_format):
     """Check the data for the method, convert it when needed, then run TRL's trainer (SFT, DPO, GRPO, Reward,
     KTO) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
@@ -71,7 +73,7 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
                        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
                        seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
                        lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
-                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
+                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume, max_dropped=max_dropped,
                        dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
                        launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
                        revision=revision, progress=show_progress())
