@@ -1,10 +1,23 @@
 """trlprep's inspector: detect TRL dataset types and dialects from values, validate every row, give verdicts.
 
-Importing this package is cheap (no `datasets`, torch or trl): the inspect command must answer in a second.
+Importing this package costs nothing until a name is used (`inspect --help` must answer at once), and never
+pulls in `datasets`, torch or trl.
 """
 
-from inspector.api import inspect_dataset
-from inspector.report import Finding, Report
-from inspector.sources import SourceError
+from __future__ import annotations
 
-__all__ = ["inspect_dataset", "Report", "Finding", "SourceError"]
+import importlib
+
+_EXPORTS = {
+    "inspect_dataset": "inspector.api",
+    "Report": "inspector.report",
+    "Finding": "inspector.report",
+    "SourceError": "inspector.sources",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -67,8 +67,10 @@ def role_hint(role: Any) -> str:
 def check_text(value: str, where: str, empty_rule: str = "TP201") -> Iterator[Issue]:
     if not value.strip():
         yield empty_rule, f"{where} is empty" if not value else f"{where} is whitespace only"
-    elif TEMPLATE_MARKUP.search(value):
-        yield "TP207", f"{where} contains {TEMPLATE_MARKUP.search(value).group(0)!r}"
+    elif "<" in value or "[" in value:  # every markup pattern holds one; most text holds neither
+        markup = TEMPLATE_MARKUP.search(value)
+        if markup:
+            yield "TP207", f"{where} contains {markup.group(0)!r}"
 
 
 def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
