@@ -16,12 +16,12 @@ from typing import Any, Iterator
 
 import orjson
 
-from converters.output import (OutputError, Staging, dumps, guard_paths, materialize, output_kind, publish,
+from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
 from converters.transforms import (Reject, as_conversational, coerce_label, rename_roles, set_system, to_grpo,
                                    to_kto, to_preference, to_sft)
 from inspector.checks import check_fields, check_row
-from inspector.dialects import Shape, classify_row, to_trl
+from inspector.dialects import Shape, classify_row
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
@@ -208,10 +208,7 @@ def _plan(expected: Shape, to: str, style: str, options: dict) -> list[str]:
         steps.append("implicit prompt extracted message by message")
     if to == "sft" and style == "messages":
         steps.append("prompt and completion merged into `messages`")
-    for option, text in options.items():
-        if text:
-            steps.append(text)
-    return steps
+    return steps + [text for text in options.values() if text]
 
 
 def convert(

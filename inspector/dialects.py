@@ -229,9 +229,12 @@ def scored_item(item: dict) -> tuple[str, float] | None:
     return None
 
 
+SCORE_COLUMNS = ("scores", "ratings", "rewards", "rankings", "ranks")
+
+
 def parallel_scores(row: dict) -> list[float] | None:
     """Scores beside a list of completion strings, higher is better (ranks are negated)."""
-    for keys, sign in ((("scores", "ratings", "rewards"), 1.0), (("rankings", "ranks"), -1.0)):
+    for keys, sign in ((SCORE_COLUMNS[:3], 1.0), (SCORE_COLUMNS[3:], -1.0)):
         for key in keys:
             value = row.get(key)
             if isinstance(value, list) and value and all(
@@ -531,7 +534,8 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         converted = {n: to_messages(row[n], roles) if message_style(row[n]) else row[n] for n in names if n in row}
         return {**converted, **extras}
     if dialect in ("alpaca", "instruction_response"):
-        out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(row["output" if dialect == "alpaca" else "response"])]}
+        answer = row["output" if dialect == "alpaca" else "response"]
+        out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(answer)]}
         return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
     if dialect == "question_answer":
         return {"prompt": [_user(row["question"])], "completion": [_assistant(row["answer"])], **extras}
@@ -550,7 +554,7 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         pair = rated_pair(row, shape)
         best, worst, margin = pair if pair else (None, None, 0.0)
         return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(best)], "rejected": [_assistant(worst)],
-                "margin": margin, **{k: v for k, v in extras.items() if k not in ("scores", "ratings", "rewards", "rankings", "ranks")}}
+                "margin": margin, **{k: v for k, v in extras.items() if k not in SCORE_COLUMNS}}
     if shape.type == "preference":  # sharegpt / message_pair: chosen and rejected are single messages
         out = {"chosen": [to_chat_message(row["chosen"], roles)], "rejected": [to_chat_message(row["rejected"], roles)]}
         if not shape.implicit_prompt:

@@ -53,8 +53,8 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
 @user_errors
 def main(dataset, split, config_name, revision, method, model, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
-         test_size, reward_funcs, resume, max_dropped, dry_run, export_trl_config, accelerate_config, launcher, flavor, timeout,
-         output_format):
+         test_size, reward_funcs, resume, max_dropped, dry_run, export_trl_config, accelerate_config, launcher, flavor,
+         timeout, output_format):
     """Check the data for the method, convert it when needed, then run TRL's trainer (SFT, DPO, GRPO, Reward,
     KTO) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
     is loaded.
@@ -73,7 +73,8 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
                        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
                        seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
                        lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
-                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume, max_dropped=max_dropped,
+                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
+                       max_dropped=max_dropped,
                        dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
                        launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
                        revision=revision, progress=show_progress())

@@ -13,21 +13,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from converters.transforms import text_of
+
 # What TRL passes besides the dataset's columns (GRPOTrainer._calculate_rewards).
 TRL_KEYWORDS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",
                           "environments", "tools"})
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a generated completion: a string, or the assistant contents of a message list.
-
-    >>> completion_text([{"role": "assistant", "content": "42"}])
-    '42'
-    """
-    if isinstance(completion, str):
-        return completion
-    return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
 
 
 def normalize_answer(text: Any) -> str:
@@ -59,7 +50,7 @@ def answer_match(completions: list, answer: list, **kwargs) -> list[float]:
     >>> answer_match(["... so 9 * 2 = 18. #### 18", "It is 20."], answer=["18", "18"])
     [1.0, 0.0]
     """
-    return [float(normalize_answer(completion_text(c)) == normalize_answer(a)) for c, a in zip(completions, answer)]
+    return [float(normalize_answer(text_of(c)) == normalize_answer(a)) for c, a in zip(completions, answer)]
 
 
 THINK_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*\S", re.DOTALL)
@@ -71,7 +62,7 @@ def think_format(completions: list, **kwargs) -> list[float]:
     >>> think_format(["<think>9*2</think> 18", "18"])
     [1.0, 0.0]
     """
-    return [float(bool(THINK_FORMAT.match(completion_text(c)))) for c in completions]
+    return [float(bool(THINK_FORMAT.match(text_of(c)))) for c in completions]
 
 
 def length_penalty(completions: list, **kwargs) -> list[float]:
@@ -80,7 +71,7 @@ def length_penalty(completions: list, **kwargs) -> list[float]:
     >>> length_penalty(["a" * 500])
     [-0.5]
     """
-    return [-len(completion_text(c)) / 1000 for c in completions]
+    return [-len(text_of(c)) / 1000 for c in completions]
 
 
 BUILTINS: dict[str, Callable] = {
