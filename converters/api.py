@@ -134,8 +134,8 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
 class _Converter:
     """Per-row conversion with the options; `convert_row` returns output rows or raises Reject."""
 
-    def __init__(self, *, to, style, expected: Shape, system, drop_system, dedup):
-        self.to, self.style, self.expected = to, style, expected
+    def __init__(self, *, to, style, expected: Shape, system, drop_system, dedup, conversational=False):
+        self.to, self.style, self.expected, self.conversational = to, style, expected, conversational
         self.system, self.drop_system, self.dedup = system, drop_system, dedup
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
@@ -151,12 +151,13 @@ class _Converter:
                 self.repaired["label made boolean (TP110)"] += 1
         expected = self.expected
         wrap_prompt = shape.dialect == "trl" and shape.format == "conversational" and isinstance(row.get("prompt"), str)
-        wrap_row = (shape.dialect == "trl" and shape.format == "standard" and expected.format == "conversational"
-                    and shape.type == expected.type and shape.type != "language_modeling")
+        wrap_row = (shape.dialect == "trl" and shape.format == "standard" and shape.type != "language_modeling"
+                    and (self.conversational or (expected.format == "conversational" and shape.type == expected.type)))
         if wrap_prompt or wrap_row:
             row = as_conversational(row)
             shape = classify_row(row)
-            self.repaired["strings wrapped as messages (TP107/TP108)"] += 1
+            if not self.conversational:
+                self.repaired["strings wrapped as messages (TP107/TP108)"] += 1
         return row, shape
 
     def convert_row(self, row: Any) -> list[dict]:
@@ -217,6 +218,7 @@ def convert(
     to: str,
     output: str | Path | None = None,
     style: str = "prompt_completion",
+    conversational: bool = False,
     rename: tuple[str, ...] | dict | None = None,
     roles: tuple[str, ...] | dict | None = None,
     system: str | None = None,
@@ -274,7 +276,7 @@ def convert(
         expected = most_common_shape([classify_row(value) for _, value in head])
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
-                               dedup=dedup)
+                               dedup=dedup, conversational=conversational)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:
@@ -295,6 +297,7 @@ def convert(
                 rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
                 output=str(output_path) if output_path else None, outputs={}, rejects=None,
                 plan=_plan(expected, to, style, {
+                    "conversational": conversational and "standard strings wrapped as messages",
                     "rename": renames and f"columns renamed: {renames}",
                     "roles": role_map and f"roles renamed: {role_map}",
                     "system": system is not None and f"system message set to {system!r}",

@@ -17,6 +17,9 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
                    "<stem>.rejects.jsonl beside it.")
 @click.option("--style", type=click.Choice(["prompt_completion", "messages"]), default="prompt_completion",
               show_default=True, help="SFT output: prompt/completion (loss on the completion) or one `messages` list.")
+@click.option("--conversational", is_flag=True,
+              help="Write standard prompt/completion/preference rows as messages (prompt as user, answers as "
+                   "assistant), so the model's chat template applies.")
 @click.option("--map", "rename", multiple=True, metavar="OLD=NEW", help="Rename a column before detection. Repeatable.")
 @click.option("--roles", multiple=True, metavar="OLD=NEW", help="Rename a message role, e.g. bot=assistant. Repeatable.")
 @click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
@@ -34,7 +37,8 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How to print the summary.")
 @user_errors
-def main(dataset, split, config_name, revision, to, output, style, rename, roles, system, drop_system, dedup,
+def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
+         dedup,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
@@ -52,7 +56,8 @@ def main(dataset, split, config_name, revision, to, output, style, rename, roles
     from inspector.progress import show_progress
 
     try:
-        result = convert(dataset, to=to, output=output, style=style, rename=rename, roles=roles, system=system,
+        result = convert(dataset, to=to, output=output, style=style, conversational=conversational, rename=rename,
+                         roles=roles, system=system,
                          drop_system=drop_system, dedup=dedup, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
                          split=split, config=config_name, revision=revision, progress=show_progress())

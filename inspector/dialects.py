@@ -395,6 +395,23 @@ def sharegpt_tool_call(value: Any) -> dict | None:
     return {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
 
 
+def parse_tools(tools: Any) -> Any:
+    """ShareGPT's `tools` JSON string as a list of tool schemas; anything else is returned as it is.
+
+    >>> parse_tools('[{"name": "weather", "parameters": {}}]')
+    [{'name': 'weather', 'parameters': {}}]
+    >>> parse_tools("not json")
+    'not json'
+    """
+    if isinstance(tools, str):
+        try:
+            parsed = orjson.loads(tools)
+        except orjson.JSONDecodeError:
+            return tools
+        return parsed if isinstance(parsed, list) else tools
+    return tools
+
+
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
     """One message of any supported style as a TRL message: ShareGPT roles mapped, typed text parts joined.
 
@@ -562,6 +579,8 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         return {**out, **extras}
     # A conversation column, with or without a KTO label.
     messages = to_messages(row[names[0]], roles)
+    if dialect == "sharegpt" and "tools" in extras:
+        extras["tools"] = parse_tools(extras["tools"])
     if shape.type == "unpaired_preference":
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
     return {"messages": messages, **extras}

@@ -64,6 +64,8 @@ def test_sharegpt_roles_and_tool_calls_are_mapped(shared_data, tmp_path):
     rows = read_jsonl(tmp_path / "out.jsonl")
     roles = {m["role"] for row in rows for m in row["messages"]}
     assert roles <= {"system", "user", "assistant", "tool"}
+    assert all(isinstance(row["tools"], list) for row in rows)  # parsed from ShareGPT's JSON strings
+    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["name"]) == 191
     calls = [m for row in rows for m in row["messages"] if "tool_calls" in m]
     assert calls and all(isinstance(c["tool_calls"][0]["function"]["arguments"], dict) for c in calls)
 
@@ -149,6 +151,13 @@ def test_standard_rows_in_a_conversational_dataset_are_wrapped(tmp_path):
     result = convert_ready(rows, "sft", tmp_path / "out.jsonl")
     assert result.rows_rejected == 0
     assert read_jsonl(tmp_path / "out.jsonl")[3]["completion"] == [{"role": "assistant", "content": "Red."}]
+
+
+def test_standard_data_written_as_messages_on_request(tmp_path):
+    rows = [{"prompt": "Name a colour.", "chosen": "Blue.", "rejected": "Seven."}]
+    result = convert_ready(rows, "dpo", tmp_path / "out.jsonl", conversational=True)
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"prompt": [U], "chosen": [A], "rejected": [B]}]
+    assert result.repaired == {} and "standard strings wrapped as messages" in result.plan
 
 
 def test_ledger_balances_on_broken_input_and_rejects_keep_the_content(tmp_path):
