@@ -38,6 +38,7 @@ def inspect_dataset(
     max_length: int | None = None,
     show_masks: int = 0,
     mask_color: bool = False,
+    workers: int | None = None,
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
@@ -54,7 +55,7 @@ def inspect_dataset(
     started = time.perf_counter()
     with progress_bar(opened, progress) as advance:
         result = scan(opened, enabled=select_rules(select, ignore), max_rows=max_rows, sample=sample,
-                      advance=advance)
+                      advance=advance, workers=workers)
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,

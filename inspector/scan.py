@@ -6,19 +6,23 @@ Counts are exact; only the first `max_rows` row numbers and details of each rule
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from inspector.checks import check_fields, check_row
 from inspector.dialects import Shape, classify_row, final_answer
+from inspector.fast import fast_check_for
 from inspector.rules import ERROR, RULES
 from inspector.sources import DuplicateKeys, Source, SourceError, UnreadableRow
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
+PARALLEL_FROM_BYTES = 16 << 20  # smaller files are done before worker processes would have started
 
 
 @dataclass
@@ -101,32 +105,71 @@ def _value_type(value: Any) -> str:
 
 
 def _row_hash(value: Any) -> int:
+    """A 64-bit hash of the row's content, the same in every process (Python's `hash` of bytes is salted
+    per process, and chunks scanned in parallel must agree)."""
     try:
         data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     except TypeError:
         data = repr(value).encode()
-    return hash(data)
+    return xxh3_64_intdigest(data)
+
+
+@dataclass
+class Partial:
+    """What a pass over some rows found, before the dataset-level rules; partials of chunks merge in order."""
+
+    rows_read: int = 0
+    rows_with_errors: int = 0
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    votes: dict[tuple, ShapeVotes] = field(default_factory=dict)
+    type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
+    labels: Counter = field(default_factory=Counter)
+    final_answers: int = 0
+    first_rows: dict[int, int] = field(default_factory=dict)  # row hash -> first row; kept for merging chunks
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
-         advance: Callable[[int], None] = lambda n: None) -> ScanResult:
-    """Run every enabled rule over the source's rows (the first `sample` rows when given)."""
+         advance: Callable[[int], None] = lambda n: None, workers: int | None = None) -> ScanResult:
+    """Run every enabled rule over the source's rows (the first `sample` rows when given).
+
+    A large JSON-lines file is split at line boundaries and scanned by `workers` processes (both cores by
+    default); the result is the same as one pass, row numbers and counts included.
+    """
     rows: Iterator[tuple[int, Any]] = source.rows(advance)
     if sample is not None:
         rows = itertools.islice(rows, sample)
     head = list(itertools.islice(rows, DETECTION_ROWS))
     head_shapes = [classify_row(value) for _, value in head]
     expected = most_common_shape(head_shapes)
+    workers = workers or min(8, os.cpu_count() or 1)
+    if (sample is None and workers > 1 and source.lines_path is not None and len(head) == DETECTION_ROWS
+            and source.total >= PARALLEL_FROM_BYTES):
+        from inspector.parallel import scan_chunks
 
+        partial = scan_chunks(source.lines_path, expected=expected, enabled=enabled, max_rows=max_rows,
+                              workers=workers, advance=advance)
+    else:
+        partial = scan_rows(itertools.chain(head, rows), expected=expected, enabled=enabled, max_rows=max_rows,
+                            head_shapes=head_shapes)
+    if partial.rows_read == 0:
+        raise SourceError(f"{source.name}: no rows")
+    return finish(partial, enabled, max_rows)
+
+
+def scan_rows(rows: Iterable[tuple[int, Any]], *, expected: Shape | None, enabled: set[str], max_rows: int,
+              head_shapes: list[Shape | None] = (), remember_rows: bool = False) -> Partial:
+    """One pass of the row-level rules. `remember_rows` keeps each row hash's first row number (for merging)."""
     collector = Collector(enabled, max_rows)
-    votes: dict[tuple, ShapeVotes] = {}
-    columns: dict[str, Counter] = {}
-    labels: Counter = Counter()
-    final_answers = 0
-    seen_rows: set[int] = set()
-    rows_read = rows_with_errors = 0
-    classified = itertools.chain(zip(head, head_shapes), (((n, v), classify_row(v)) for n, v in rows))
-    for (number, value), shape in classified:
+    result = Partial(tallies=collector.tallies)
+    votes, type_signatures, labels = result.votes, result.type_signatures, result.labels
+    seen_rows: set[int] | dict[int, int] = {} if remember_rows else set()
+    fast = fast_check_for(expected)
+    expected_vote = None
+    if expected is not None:
+        expected_vote = votes[shape_key(expected)] = ShapeVotes(expected)
+    verified: set[tuple] = set()  # key tuples whose rows the full path found to be clean rows of `expected`
+    rows_read = rows_with_errors = final_answers = 0
+    for index, (number, value) in enumerate(rows):
         rows_read += 1
         if isinstance(value, UnreadableRow):
             collector.add("TP001", number, value.error)
@@ -139,16 +182,22 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
             collector.add("TP002", number, f"the row is {_value_type(value)}")
             rows_with_errors += 1
             continue
-        for key, item in value.items():
-            counter = columns.get(key)
-            if counter is None:
-                counter = columns[key] = Counter()
-            counter[_value_type(item)] += 1
+        keys = tuple(value)
+        type_signatures[keys, tuple(map(type, value.values()))] += 1
         row_hash = _row_hash(value)
         if row_hash in seen_rows:
             collector.add("TP401", number, "repeats an earlier row")
+        elif remember_rows:
+            seen_rows[row_hash] = number
         else:
             seen_rows.add(row_hash)
+        if fast is not None and keys in verified and fast(value):
+            expected_vote.count += 1
+            expected_vote.clean += 1
+            if len(expected_vote.rows) < max_rows:
+                expected_vote.rows.append(number)
+            continue
+        shape = head_shapes[index] if index < len(head_shapes) else classify_row(value)
         if shape is None:
             issues = check_fields(value, expected) if expected else []
             for rule, detail in issues or [("TP404", "the row fits no known dataset shape")]:
@@ -169,20 +218,33 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
             rows_with_errors += 1
         else:
             vote.clean += 1
+        if not issues and vote is expected_vote:
+            verified.add(keys)
         if trl_row is not None:
             if shape.type == "unpaired_preference" and isinstance(trl_row.get("label"), bool):
                 labels[trl_row["label"]] += 1
             elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
                 final_answers += 1
+    result.rows_read, result.rows_with_errors, result.final_answers = rows_read, rows_with_errors, final_answers
+    if remember_rows:
+        result.first_rows = seen_rows
+    return result
 
-    if rows_read == 0:
-        raise SourceError(f"{source.name}: no rows")
-    ordered = sorted(votes.values(), key=lambda v: -v.count)
+
+def finish(partial: Partial, enabled: set[str], max_rows: int) -> ScanResult:
+    """The dataset-level rules over a whole pass: disagreeing shapes, KTO labels; the columns table."""
+    collector = Collector(enabled, max_rows)
+    collector.tallies = partial.tallies
+    ordered = sorted((v for v in partial.votes.values() if v.count), key=lambda v: -v.count)
+    columns: dict[str, Counter] = {}
+    for (keys, types), count in partial.type_signatures.items():
+        for key, kind in zip(keys, types):
+            columns.setdefault(key, Counter())[_TYPE_NAMES.get(kind, kind.__name__)] += count
     _report_disagreeing_shapes(collector, ordered)
     # Rows of a minority shape break TP404/TP108 even when their own checks passed.
-    rows_with_errors += sum(vote.clean for vote in ordered[1:])
-    result = ScanResult(rows_read, collector.tallies, ordered, columns, labels, final_answers,
-                        rows_with_errors, [])
+    rows_with_errors = partial.rows_with_errors + sum(vote.clean for vote in ordered[1:])
+    result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
+                        partial.final_answers, rows_with_errors, [])
     _report_labels(result, enabled)
     return result
 

@@ -9,6 +9,7 @@ otherwise. A row that cannot be decoded comes as an `UnreadableRow` so that the 
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import gzip
 import io
@@ -44,6 +45,11 @@ class DuplicateKeys:
     keys: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=4096)
+def _quoted(key: str) -> bytes:
+    return b'"' + key.encode() + b'"'
+
+
 def duplicate_keys(line: bytes, row: dict) -> tuple[str, ...]:
     """Top-level keys a JSON line repeats. A byte count at C speed finds suspects; only they are re-parsed.
 
@@ -52,7 +58,7 @@ def duplicate_keys(line: bytes, row: dict) -> tuple[str, ...]:
     >>> duplicate_keys(b'{"text": "a", "title": "the \\\\"text\\\\" key"}', {"text": "a", "title": 'the "text" key'})
     ()
     """
-    if not any(line.count(b'"' + key.encode() + b'"') > 1 for key in row):
+    if not any(line.count(_quoted(key)) > 1 for key in row):
         return ()
     pairs = json.loads(line, object_pairs_hook=list)
     seen: set = set()
@@ -74,6 +80,7 @@ class Source:
     total: int | None
     _rows: Callable[[Callable[[int], None]], Iterator[tuple[int, Any]]]
     files: list[str] = field(default_factory=list)
+    lines_path: Path | None = None  # set for one plain JSON-lines file, which can be split at line boundaries
 
     def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         return self._rows(advance)
@@ -161,10 +168,14 @@ def _rows_of_object(obj: dict) -> list:
     return lists[0] if len(obj) == 1 and lists else [obj]
 
 
-def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
+def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance,
+               whole_file: bool = True) -> Iterator[tuple[int, Any]]:
+    """Rows of JSON lines. `whole_file` is False for a chunk of a file: its first line is not the file's, and
+    a chunk of garbage does not make the file unreadable."""
     first_line, newline, _ = first.partition(b"\n")
     # (A first line longer than the first chunk is a long JSON-lines row, never read whole.)
-    if newline and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{") and not _parses(first_line):
+    if (whole_file and newline and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+            and not _parses(first_line)):
         # One JSON object spread over lines (pretty-printed), or a broken first line: read it whole.
         data = first + handle.read()
         whole = _whole_object(data.lstrip(b"\xef\xbb\xbf"))
@@ -187,14 +198,14 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
             value = orjson.loads(line)
         except orjson.JSONDecodeError as error:
             failures.append((number, error.msg))
-            if not decoded_any and len(failures) >= 20:
+            if whole_file and not decoded_any and len(failures) >= 20:
                 raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})") from None
             yield number, UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
             continue
         decoded_any = True
         repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
         yield number, DuplicateKeys(value, repeated) if repeated else value
-    if failures and not decoded_any:
+    if whole_file and failures and not decoded_any:
         raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})")
 
 
@@ -282,7 +293,8 @@ def _open_file(path: Path, fmt: str) -> Source:
                 yield from reader(name, handle, advance)
 
         numbering = "line" if fmt == "json" and not _starts_with_array(path) else "row"
-        return Source(name, numbering, "bytes", size, rows, [name])
+        return Source(name, numbering, "bytes", size, rows, [name],
+                      lines_path=path if numbering == "line" else None)
     if fmt == "gz":
         inner = Path(path.stem)
         inner_fmt = file_format(inner) if inner.suffix else "json"

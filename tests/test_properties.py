@@ -112,3 +112,64 @@ def test_validator_and_schemas_agree_on_generated_rows(kind, data):
     for candidate in (row, mutated):
         rules = {rule for rule, _ in check_fields(candidate, shape)} & SCHEMA_RULES
         assert jsonschema.Draft202012Validator(schema).is_valid(candidate) == (not rules), (candidate, rules)
+
+
+CONTENT = st.one_of(TEXT, st.sampled_from(["", "  ", "<|im_start|>hi", "[INST] hi", "a < b", "Human: hi", 5, None]))
+ROLE = st.sampled_from(["user", "assistant", "system", "tool", "bot", "human", "gpt", None])
+MESSAGE = st.one_of(
+    st.builds(lambda r, c: {"role": r, "content": c}, ROLE, CONTENT),
+    st.builds(lambda r, c: {"from": r, "value": c}, ROLE, CONTENT),
+    st.builds(lambda r, c: {"role": r, "content": c, "tool_calls": []}, ROLE, CONTENT),
+    st.just("not a message"))
+def _mutate(messages, index, message):
+    return messages[:index] + [message] + messages[index + 1:] if index < len(messages) else messages
+
+
+def _as_sharegpt(messages):
+    return [{"from": {"user": "human", "assistant": "gpt"}.get(m["role"], m["role"]), "value": m["content"]}
+            if isinstance(m, dict) and "role" in m and len(m) == 2 else m for m in messages]
+
+
+# Mostly clean conversations with at most one message replaced, so that clean and nearly clean rows both come up.
+NEAR_CLEAN = st.builds(_mutate, chat(), st.integers(0, 8), MESSAGE)
+MESSAGES = st.one_of(st.lists(MESSAGE, max_size=5), NEAR_CLEAN, NEAR_CLEAN.map(_as_sharegpt),
+                     st.builds(lambda t: [user(t)], TEXT), st.builds(lambda t: [assistant(t)], TEXT))
+ANY_FIELD = st.one_of(CONTENT, MESSAGES)
+ROWS = st.one_of(
+    st.builds(lambda m: {"messages": m}, MESSAGES),
+    st.builds(lambda m, t: {"conversations": m, "tools": t}, MESSAGES, st.sampled_from(["[]", [], 3])),
+    st.builds(lambda m: {"conversations": m}, MESSAGES),
+    st.builds(lambda t: {"text": t}, CONTENT),
+    st.builds(lambda p, c: {"prompt": p, "completion": c}, ANY_FIELD, ANY_FIELD),
+    st.builds(lambda p, c, r: {"prompt": p, "chosen": c, "rejected": r}, ANY_FIELD, ANY_FIELD, ANY_FIELD),
+)
+
+
+FAST_EXAMPLES = [
+    {"messages": [user("q"), assistant("a")]},
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
+    {"text": "plain"},
+    {"prompt": "q", "completion": "a"},
+    {"prompt": [user("q")], "completion": [assistant("a")]},
+    {"prompt": "q", "chosen": "a", "rejected": "b"},
+    {"prompt": [user("q")], "chosen": [assistant("a")], "rejected": [assistant("b")]},
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(row=ROWS)
+def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
+    """The scan's fast path may skip the full checks only for rows those checks would pass unchanged."""
+    from inspector.checks import check_row
+    from inspector.fast import fast_check_for
+    from inspector.scan import shape_key
+
+    for example in FAST_EXAMPLES:
+        shape = classify_row(example)
+        check = fast_check_for(shape)
+        assert check is not None
+        if set(row) - {"tools"} != set(example):  # the scan only asks rows with a verified set of keys
+            continue
+        if check(row):
+            assert check_row(row, shape)[0] == [], row
+            assert shape_key(classify_row(row)) == shape_key(shape), row

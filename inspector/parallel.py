@@ -1,0 +1,141 @@
+"""Scanning one large JSON-lines file with several processes: split at line boundaries, scan each chunk,
+merge the partial results in order so that counts, row numbers and duplicates come out as one pass gives."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Callable
+
+from inspector.dialects import Shape
+from inspector.scan import Partial, Tally, scan_rows
+from inspector.sources import _line_rows
+
+_PROGRESS: dict = {}
+
+
+class _Range(io.RawIOBase):
+    """The bytes [start, end) of a file, counting the lines it hands out."""
+
+    def __init__(self, path: Path, start: int, end: int, progress=None):
+        self._file = open(path, "rb")
+        self._file.seek(start)
+        self._left = end - start
+        self.newlines = 0
+        self.last = b""
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._file.read(min(len(buffer), self._left))
+        self._left -= len(data)
+        self.newlines += data.count(b"\n")
+        if data:
+            self.last = data[-1:]
+            if self._progress is not None:
+                with self._progress.get_lock():
+                    self._progress.value += len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
+    """`parts` byte ranges covering the file, each ending just after a newline (the last at the file's end)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") as handle:
+        for i in range(1, parts):
+            handle.seek(max(cuts[-1], size * i // parts))
+            handle.readline()
+            cuts.append(min(handle.tell(), size))
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def _init(progress) -> None:
+    _PROGRESS["bytes"] = progress
+
+
+def _scan_chunk(args: tuple) -> tuple[Partial, int]:
+    path, start, end, expected, enabled, max_rows = args
+    reader = _Range(path, start, end, _PROGRESS.get("bytes"))
+    with io.BufferedReader(reader, buffer_size=1 << 20) as handle:
+        rows = _line_rows(str(path), b"", handle, lambda n: None, whole_file=start == 0)
+        partial = scan_rows(rows, expected=expected, enabled=enabled, max_rows=max_rows, remember_rows=True)
+        lines = reader.newlines + (1 if reader.last not in (b"", b"\n") else 0)
+    return partial, lines
+
+
+def _shift(tally: Tally, offset: int) -> Tally:
+    return Tally(tally.count, [r + offset for r in tally.rows], tally.details, tally.last_row)
+
+
+def merge(chunks: list[tuple[Partial, int]], max_rows: int, enabled: set[str]) -> Partial:
+    """Partials of consecutive chunks as one: counts summed, first rows kept in order, repeats across chunks
+    found from each chunk's first row per row hash."""
+    merged = Partial()
+    first_rows: dict[int, int] = {}
+    offset = 0
+    for partial, lines in chunks:
+        merged.rows_read += partial.rows_read
+        merged.rows_with_errors += partial.rows_with_errors
+        merged.final_answers += partial.final_answers
+        merged.labels.update(partial.labels)
+        merged.type_signatures.update(partial.type_signatures)
+        for rule, tally in partial.tallies.items():
+            _add(merged.tallies, rule, _shift(tally, offset), max_rows)
+        for key, vote in partial.votes.items():
+            into = merged.votes.setdefault(key, type(vote)(vote.shape))
+            into.count += vote.count
+            into.clean += vote.clean
+            into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
+        repeats = Tally()
+        for row_hash, row in partial.first_rows.items():
+            if row_hash in first_rows:
+                repeats.count += 1
+                repeats.rows.append(row + offset)
+                repeats.details.append("repeats an earlier row")
+            else:
+                first_rows[row_hash] = row + offset
+        if repeats.count and "TP401" in enabled:
+            order = sorted(range(len(repeats.rows)), key=repeats.rows.__getitem__)[:max_rows]
+            _add(merged.tallies, "TP401", Tally(repeats.count, [repeats.rows[i] for i in order],
+                                                [repeats.details[i] for i in order]), max_rows)
+        offset += lines
+    return merged
+
+
+def _add(tallies: dict[str, Tally], rule: str, tally: Tally, max_rows: int) -> None:
+    into = tallies.setdefault(rule, Tally())
+    pairs = sorted(zip(into.rows + tally.rows, into.details + tally.details))[:max_rows]
+    into.count += tally.count
+    into.rows = [row for row, _ in pairs]
+    into.details = [detail for _, detail in pairs]
+
+
+def scan_chunks(path: Path, *, expected: Shape | None, enabled: set[str], max_rows: int, workers: int,
+                advance: Callable[[int], None]) -> Partial:
+    """Scan `path` in `workers` processes; `advance` hears the bytes read as they go."""
+    ranges = line_boundaries(path, workers)
+    context = multiprocessing.get_context("spawn")
+    progress = context.Value("q", 0)
+    jobs = [(path, start, end, expected, enabled, max_rows) for start, end in ranges]
+    with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init, initargs=(progress,)) as pool:
+        futures = [pool.submit(_scan_chunk, job) for job in jobs]
+        reported = 0
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+            now = progress.value
+            advance(now - reported)
+            reported = now
+        advance(progress.value - reported)
+        chunks = [future.result() for future in futures]
+    return merge(chunks, max_rows, enabled)

@@ -1,0 +1,58 @@
+"""Scanning a JSON-lines file in several processes gives exactly what one pass gives."""
+
+import json
+import random
+
+import pytest
+
+from inspector import inspect_dataset
+from inspector.parallel import line_boundaries
+
+
+def _rows(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    lines = []
+    for i in range(count):
+        kind = rng.random()
+        user = {"from": "human", "value": f"question {rng.randint(0, 300)}"}
+        answer = {"from": "gpt", "value": f"answer {rng.randint(0, 5)}"}
+        if kind < 0.80:
+            lines.append(json.dumps({"conversations": [user, answer]}))
+        elif kind < 0.85:
+            lines.append(json.dumps({"conversations": [user, user, answer]}))
+        elif kind < 0.88:
+            lines.append('{"conversations": [{"from": "human", "value": "cut')
+        elif kind < 0.90:
+            lines.append("")
+        elif kind < 0.93:
+            lines.append(json.dumps({"instruction": f"say {i}", "output": "ok"}))
+        elif kind < 0.96:
+            lines.append(json.dumps({"conversations": [{"from": "bot", "value": "hi"}, answer]}))
+        else:
+            lines.append(json.dumps({"conversations": [user, {"from": "gpt", "value": "<|im_end|> x"}]}))
+    return lines
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers):
+    import inspector.scan
+
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(_rows(4000, seed=workers)))  # no final newline
+    monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    one = inspect_dataset(path, workers=1, max_rows=50).to_dict()
+    many = inspect_dataset(path, workers=workers, max_rows=50).to_dict()
+    one.pop("stats")
+    many.pop("stats")
+    assert many == one
+    assert {f["rule"] for f in one["findings"]} >= {"TP001", "TP106", "TP203", "TP207", "TP401", "TP404"}
+
+
+def test_line_boundaries_cover_the_file_at_line_starts(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(b"aaaa\nbb\ncccccc\nd\n" * 100)
+    ranges = line_boundaries(path, 3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    data = path.read_bytes()
+    assert all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
