@@ -6,17 +6,19 @@
 Generates a chat JSONL (2-6 turns, lognormal content lengths) and an implicit-prompt preference JSONL under
 bench/data/, then times, each best of --repeat runs:
 - reading every row with json / orjson (the floor any full check sits on),
-- `inspect` of the file (every rule, every row),
+- `inspect` of the file (every rule, every row), in one process and in two (files over 64 MB are split),
 - `datasets.load_dataset("json")` + `.map(...)`: how the peers walk rows,
 - `convert` ShareGPT → messages against `datasets.map(trl.maybe_convert_to_chatml)`,
 - `convert` implicit → explicit prompt against `datasets.map(trl.extract_prompt)`,
-- `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), on one and two cores,
+- `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer) of the first 5,000 rows,
+  on one and two cores,
 and the shared real datasets when ../shared/data is there.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import resource
@@ -30,6 +32,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "bench" / "data"
+TOKENIZED_ROWS = 5000  # tokenizing is ~100x slower than checking: a slice gives its rate
 WORDS = ("the of and to in is that it for on with as was at by this be from or have an are not but what all "
          "were when we there can more if no out so said about up into them some could time would make like").split()
 
@@ -119,8 +122,9 @@ def main() -> None:
 
     base = measure("orjson per line (decode only)", lambda: read_orjson(chat))
     measure("json per line (decode only)", lambda: read_json(chat))
-    measure("trlprep inspect (every rule)", lambda: inspect_dataset(chat))
-    measure("datasets.load_dataset + map (peers)", lambda: peers_walk(chat), )
+    measure("trlprep inspect, every rule, 1 process", lambda: inspect_dataset(chat, workers=1))
+    measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2))
+    measure("datasets.load_dataset + map (peers)", lambda: peers_walk(chat))
     import trl
 
     sharegpt_ours = measure("trlprep convert sharegpt -> messages", lambda: convert_to(chat, "sft"))
@@ -135,12 +139,12 @@ def main() -> None:
     from tests.tiny_model import build_tiny_model
 
     model = str(build_tiny_model(DATA / "tiny-model"))
-    sft_rows = list(open_source(out / f"{chat.stem}.sft.jsonl").rows()) if (out / f"{chat.stem}.sft.jsonl").exists() \
-        else list(open_source(chat).rows())
+    token_rows = list(itertools.islice(open_source(chat).rows(), TOKENIZED_ROWS))
+    token_mb = sum(len(orjson.dumps(row)) for _, row in token_rows) / 1e6
     one = measure("tokenize under the chat template, 1 process",
-                  lambda: token_preflight(sft_rows, model=model, workers=1))
+                  lambda: token_preflight(token_rows, model=model, workers=1), len(token_rows), token_mb)
     two = measure("tokenize under the chat template, 2 processes",
-                  lambda: token_preflight(sft_rows, model=model, workers=2))
+                  lambda: token_preflight(token_rows, model=model, workers=2), len(token_rows), token_mb)
 
     shared = ROOT.parent / "shared" / "data"
     if shared.is_dir():

@@ -52,15 +52,15 @@ def inspect_dataset(
     if method is not None and method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     opened = open_source(source, split=split, config=config, revision=revision)
+    enabled = select_rules(select, ignore)
     started = time.perf_counter()
     with progress_bar(opened, progress) as advance:
-        result = scan(opened, enabled=select_rules(select, ignore), max_rows=max_rows, sample=sample,
-                      advance=advance, workers=workers)
+        result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers)
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
-                                         enabled=select_rules(select, ignore), max_rows=max_rows,
-                                         show_masks=show_masks, mask_color=mask_color)
+                                         enabled=enabled, max_rows=max_rows, show_masks=show_masks,
+                                         mask_color=mask_color)
     seconds = time.perf_counter() - started
     report = build_report(opened, result, method=method, sample=sample, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source))

@@ -22,7 +22,7 @@ from inspector.sources import DuplicateKeys, Source, SourceError, UnreadableRow
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
-PARALLEL_FROM_BYTES = 16 << 20  # smaller files are done before worker processes would have started
+PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes would have started
 
 
 @dataclass
