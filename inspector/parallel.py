@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+from array import array
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
@@ -69,7 +70,7 @@ def _scan_chunk(args: tuple) -> tuple[Partial, int]:
     reader = _Range(path, start, end, _PROGRESS.get("bytes"))
     with io.BufferedReader(reader, buffer_size=1 << 20) as handle:
         rows = _line_rows(str(path), b"", handle, lambda n: None, whole_file=start == 0)
-        partial = scan_rows(rows, expected=expected, enabled=enabled, max_rows=max_rows, remember_rows=True)
+        partial = scan_rows(rows, expected=expected, enabled=enabled, max_rows=max_rows)
         lines = reader.newlines + (1 if reader.last not in (b"", b"\n") else 0)
     return partial, lines
 
@@ -78,12 +79,14 @@ def _shift(tally: Tally, offset: int) -> Tally:
     return Tally(tally.count, [r + offset for r in tally.rows], tally.details, tally.last_row)
 
 
-def merge(chunks: list[tuple[Partial, int]], max_rows: int, enabled: set[str]) -> Partial:
-    """Partials of consecutive chunks as one: counts summed, first rows kept in order, repeats across chunks
-    found from each chunk's first row per row hash."""
+def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
+    """Partials of consecutive chunks as one: counts summed, first rows kept in order, row hashes joined (the
+    duplicates among them are found once, over the whole file)."""
+    import numpy as np
+
     merged = Partial()
-    first_rows: dict[int, int] = {}
     offset = 0
+    hashes, rows = [], []
     for partial, lines in chunks:
         merged.rows_read += partial.rows_read
         merged.rows_with_errors += partial.rows_with_errors
@@ -97,19 +100,11 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int, enabled: set[str]) -
             into.count += vote.count
             into.clean += vote.clean
             into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
-        repeats = Tally()
-        for row_hash, row in partial.first_rows.items():
-            if row_hash in first_rows:
-                repeats.count += 1
-                repeats.rows.append(row + offset)
-                repeats.details.append("repeats an earlier row")
-            else:
-                first_rows[row_hash] = row + offset
-        if repeats.count and "TP401" in enabled:
-            order = sorted(range(len(repeats.rows)), key=repeats.rows.__getitem__)[:max_rows]
-            _add(merged.tallies, "TP401", Tally(repeats.count, [repeats.rows[i] for i in order],
-                                                [repeats.details[i] for i in order]), max_rows)
+        hashes.append(np.frombuffer(partial.hashes, dtype=np.uint64))
+        rows.append(np.frombuffer(partial.hash_rows, dtype=np.int64) + offset)
         offset += lines
+    merged.hashes = array("Q", np.concatenate(hashes).tobytes())
+    merged.hash_rows = array("q", np.concatenate(rows).tobytes())
     return merged
 
 
@@ -138,4 +133,4 @@ def scan_chunks(path: Path, *, expected: Shape | None, enabled: set[str], max_ro
             reported = now
         advance(progress.value - reported)
         chunks = [future.result() for future in futures]
-    return merge(chunks, max_rows, enabled)
+    return merge(chunks, max_rows)

@@ -6,6 +6,7 @@ Counts are exact; only the first `max_rows` row numbers and details of each rule
 from __future__ import annotations
 
 import itertools
+from array import array
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -125,7 +126,10 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)
     final_answers: int = 0
-    first_rows: dict[int, int] = field(default_factory=dict)  # row hash -> first row; kept for merging chunks
+    # Every readable row's content hash and row number, 16 bytes a row: duplicates are found once, at the end,
+    # by sorting (a set of Python ints would cost ~4x the memory on a multi-GB file).
+    hashes: array = field(default_factory=lambda: array("Q"))
+    hash_rows: array = field(default_factory=lambda: array("q"))
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -157,12 +161,12 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
 
 
 def scan_rows(rows: Iterable[tuple[int, Any]], *, expected: Shape | None, enabled: set[str], max_rows: int,
-              head_shapes: list[Shape | None] = (), remember_rows: bool = False) -> Partial:
-    """One pass of the row-level rules. `remember_rows` keeps each row hash's first row number (for merging)."""
+              head_shapes: list[Shape | None] = ()) -> Partial:
+    """One pass of the row-level rules."""
     collector = Collector(enabled, max_rows)
     result = Partial(tallies=collector.tallies)
     votes, type_signatures, labels = result.votes, result.type_signatures, result.labels
-    seen_rows: set[int] | dict[int, int] = {} if remember_rows else set()
+    hashes, hash_rows = result.hashes, result.hash_rows
     fast = fast_check_for(expected)
     expected_vote = None
     if expected is not None:
@@ -184,13 +188,8 @@ def scan_rows(rows: Iterable[tuple[int, Any]], *, expected: Shape | None, enable
             continue
         keys = tuple(value)
         type_signatures[keys, tuple(map(type, value.values()))] += 1
-        row_hash = _row_hash(value)
-        if row_hash in seen_rows:
-            collector.add("TP401", number, "repeats an earlier row")
-        elif remember_rows:
-            seen_rows[row_hash] = number
-        else:
-            seen_rows.add(row_hash)
+        hashes.append(_row_hash(value))
+        hash_rows.append(number)
         if fast is not None and keys in verified and fast(value):
             expected_vote.count += 1
             expected_vote.clean += 1
@@ -226,8 +225,6 @@ def scan_rows(rows: Iterable[tuple[int, Any]], *, expected: Shape | None, enable
             elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
                 final_answers += 1
     result.rows_read, result.rows_with_errors, result.final_answers = rows_read, rows_with_errors, final_answers
-    if remember_rows:
-        result.first_rows = seen_rows
     return result
 
 
@@ -241,6 +238,8 @@ def finish(partial: Partial, enabled: set[str], max_rows: int) -> ScanResult:
         for key, kind in zip(keys, types):
             columns.setdefault(key, Counter())[_TYPE_NAMES.get(kind, kind.__name__)] += count
     _report_disagreeing_shapes(collector, ordered)
+    if "TP401" in enabled:
+        _report_duplicates(collector, partial.hashes, partial.hash_rows)
     # Rows of a minority shape break TP404/TP108 even when their own checks passed.
     rows_with_errors = partial.rows_with_errors + sum(vote.clean for vote in ordered[1:])
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
@@ -271,6 +270,24 @@ def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) 
         if rule in collector.enabled:
             tally = collector.tallies[rule]
             tally.count += vote.count - len(tally_rows)
+
+
+def _report_duplicates(collector: Collector, hashes: array, hash_rows: array) -> None:
+    """TP401 for every row whose content hash an earlier row has: a stable sort puts first occurrences first."""
+    if len(hashes) < 2:
+        return
+    import numpy as np
+
+    values = np.frombuffer(hashes, dtype=np.uint64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    repeat = np.zeros(len(values), dtype=bool)
+    np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
+    del ordered
+    rows = np.sort(np.frombuffer(hash_rows, dtype=np.int64)[order[repeat]])
+    if len(rows):
+        first = rows[: collector.max_rows].tolist()
+        collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
 
 
 def _report_labels(result: ScanResult, enabled: set[str]) -> None:
