@@ -126,10 +126,10 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)
     final_answers: int = 0
-    # Every readable row's content hash and row number, 16 bytes a row: duplicates are found once, at the end,
-    # by sorting (a set of Python ints would cost ~4x the memory on a multi-GB file).
-    hashes: array = field(default_factory=lambda: array("Q"))
-    hash_rows: array = field(default_factory=lambda: array("q"))
+    # Every readable row's content hash and row number, 16 bytes a row (arrays; numpy once chunks are merged):
+    # duplicates are found once, at the end, by sorting (a set of Python ints costs ~4x the memory).
+    hashes: Any = field(default_factory=lambda: array("Q"))
+    hash_rows: Any = field(default_factory=lambda: array("q"))
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -272,8 +272,9 @@ def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) 
             tally.count += vote.count - len(tally_rows)
 
 
-def _report_duplicates(collector: Collector, hashes: array, hash_rows: array) -> None:
-    """TP401 for every row whose content hash an earlier row has: a stable sort puts first occurrences first."""
+def _report_duplicates(collector: Collector, hashes: Any, hash_rows: Any) -> None:
+    """TP401 for every row whose content hash an earlier row has: a stable sort puts first occurrences first.
+    Temporaries are dropped as soon as they are used: on a multi-GB file each is tens of MB."""
     if len(hashes) < 2:
         return
     import numpy as np
@@ -284,10 +285,16 @@ def _report_duplicates(collector: Collector, hashes: array, hash_rows: array) ->
     repeat = np.zeros(len(values), dtype=bool)
     np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
     del ordered
-    rows = np.sort(np.frombuffer(hash_rows, dtype=np.int64)[order[repeat]])
-    if len(rows):
-        first = rows[: collector.max_rows].tolist()
-        collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+    repeated = order[repeat]
+    del order, repeat
+    if not len(repeated):
+        return
+    rows = np.frombuffer(hash_rows, dtype=np.int64)[repeated]
+    del repeated
+    shown = min(collector.max_rows, len(rows))
+    rows.partition(shown - 1)
+    first = np.sort(rows[:shown]).tolist()
+    collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
 
 
 def _report_labels(result: ScanResult, enabled: set[str]) -> None:
