@@ -338,6 +338,8 @@ def convert(
 def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
     if expected is None:
         raise ConversionRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
+    # Only the shape decides here: row errors and KTO label balance are known after the pass, when the
+    # ledger rejects the rows and the output's own inspection refuses a single label class.
     status = verdict(to, data_type=expected.type, fmt=expected.format, dialect=expected.dialect,
                      implicit_prompt=expected.implicit_prompt, rows=1, rows_with_errors=0, labels={True: 1, False: 1},
                      source=None)

@@ -60,12 +60,12 @@ def rejects_path(output: Path) -> Path:
 
 
 def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool) -> None:
-    """Refuse to write onto an input or, without `overwrite`, onto an existing file."""
+    """Refuse to write onto an input (or a folder holding one) or, without `overwrite`, onto an existing file.
+    `inputs` are the source's files."""
     resolved_inputs = {Path(p).resolve() for p in inputs}
     for path in outputs:
         target = path.resolve()
-        if target in resolved_inputs or any(target in p.parents or p in target.parents for p in resolved_inputs
-                                            if p.is_dir() or target.is_dir()):
+        if target in resolved_inputs or any(target in p.parents for p in resolved_inputs):
             raise OutputError(f"{path}: is the input (or holds it); write the output elsewhere")
         if path.exists() and not overwrite:
             raise OutputError(f"{path}: exists; pass --overwrite to replace it")

@@ -74,15 +74,9 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
     """A second pass over the rows with the model's tokenizer; its findings join the report's."""
     import itertools
 
-    from inspector.dialects import classify_row, to_trl
     from inspector.scan import Collector
-    from inspector.sources import DuplicateKeys
-    from inspector.tokens import load_tokenizer, mask_preview, token_preflight
+    from inspector.tokens import token_preflight
 
-    tokenizer = load_tokenizer(model)
-    rows = [(n, v.row if isinstance(v, DuplicateKeys) else v)
-            for n, v in itertools.islice(opened.rows(), sample)]
-    rows = [(n, v) for n, v in rows if isinstance(v, dict)]
     collector = Collector(enabled, max_rows)
     dataset_level: dict[str, str] = {}
 
@@ -92,17 +86,12 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
         else:
             collector.add(rule, row, detail)
 
-    tokens = token_preflight(rows, model=model, tokenizer=tokenizer, max_length=max_length, collect=collect)
+    tokens = token_preflight(itertools.islice(opened.rows(), sample), model=model, max_length=max_length,
+                             collect=collect, show_masks=show_masks, mask_color=mask_color)
     result.tallies.update(collector.tallies)
     result.dataset_findings += [(rule, result.rows_read, detail) for rule, detail in dataset_level.items()
                                 if rule in enabled]
-    previews = []
-    for number, row in rows[:show_masks]:
-        shape = classify_row(row)
-        if shape is not None:
-            previews.append({"row": number, "text": mask_preview(tokenizer, to_trl(row, shape), shape.type,
-                                                                 color=mask_color)})
-    return tokens.to_dict(), previews
+    return tokens.to_dict(), tokens.previews
 
 
 def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,

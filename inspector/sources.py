@@ -199,14 +199,20 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance,
         except orjson.JSONDecodeError as error:
             failures.append((number, error.msg))
             if whole_file and not decoded_any and len(failures) >= 20:
-                raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})") from None
+                raise _not_json_lines(name, failures) from None
             yield number, UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
             continue
         decoded_any = True
         repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
         yield number, DuplicateKeys(value, repeated) if repeated else value
     if whole_file and failures and not decoded_any:
-        raise SourceError(f"{name}: not JSON lines (line {failures[0][0]}: {failures[0][1]})")
+        raise _not_json_lines(name, failures)
+
+
+def _not_json_lines(name: str, failures: list[tuple[int, str]]) -> SourceError:
+    """A file none of whose first lines decodes is not JSON lines at all: unreadable, not rows with errors."""
+    line, message = failures[0]
+    return SourceError(f"{name}: not JSON lines (line {line}: {message})")
 
 
 def _parses(data: bytes) -> bool:

@@ -13,9 +13,12 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from inspector.dialects import classify_row, shared_prompt_length, to_trl
+from inspector.checks import check_row
+from inspector.dialects import Shape, classify_row, shared_prompt_length
+from inspector.scan import most_common_shape, shape_key
+from inspector.sources import DuplicateKeys
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -233,9 +236,10 @@ class TokenReport:
     total: dict
     trainer_effects: dict
     template: dict
+    previews: list[dict] = field(default_factory=list)  # --show-masks; the report carries them on its own
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "previews"}
 
 
 def _stats(values: list[int]) -> dict:
@@ -261,26 +265,41 @@ def trainer_effects(counts: list[RowTokens], max_length: int) -> dict:
     }
 
 
-def token_preflight(rows: list[tuple[int, dict]], *, model: str, tokenizer=None, max_length: int | None = None,
-                    collect=None, workers: int | None = None) -> TokenReport:
+def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[tuple[int, dict]]]:
+    """The dataset's shape and its rows of that shape read as their TRL type, from raw source rows.
+
+    Unreadable rows, rows of another shape and rows the structural checks block are left out: the scan has
+    reported them, and tokenizing them would only blame the template for the data.
+    """
+    numbered = [(number, value.row if isinstance(value, DuplicateKeys) else value) for number, value in rows]
+    shapes = [classify_row(value) for _, value in numbered]
+    shape = most_common_shape(shapes)
+    if shape is None:
+        return None, []
+    key = shape_key(shape)
+    readable = []
+    for (number, value), row_shape in zip(numbered, shapes):
+        if row_shape is not None and shape_key(row_shape) == key:
+            trl_row = check_row(value, row_shape)[1]
+            if trl_row is not None:
+                readable.append((number, trl_row))
+    return shape, readable
+
+
+def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=None, max_length: int | None = None,
+                    collect=None, workers: int | None = None, show_masks: int = 0,
+                    mask_color: bool = False) -> TokenReport:
     """Tokenize every row (in batches, over both cores when the data is large) and summarise.
 
-    `rows` are `(row number, raw row)` pairs; `collect(rule, row, detail)` receives each finding.
+    `rows` are `(row number, raw row)` pairs as a source yields them; `collect(rule, row, detail)` receives each
+    finding; the first `show_masks` rows come back in `previews`, trained tokens marked.
     """
     tokenizer = tokenizer or load_tokenizer(model)
     collect = collect or (lambda rule, row, detail: None)
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-    shape = None
-    readable: list[tuple[int, dict]] = []
-    for number, raw in rows:
-        row_shape = classify_row(raw)
-        if row_shape is None:
-            continue
-        shape = shape or row_shape
-        try:
-            readable.append((number, to_trl(raw, row_shape)))
-        except (KeyError, TypeError, IndexError):
-            continue
+    shape, readable = readable_rows(rows)
+    previews = [{"row": number, "text": mask_preview(tokenizer, trl_row, shape.type, color=mask_color)}
+                for number, trl_row in readable[:show_masks]]
     conversational = bool(shape and shape.format == "conversational")
     has_markers = bool(template and GENERATION_MARKER.search(template))
     template_info = {"has_chat_template": template is not None, "generation_markers": has_markers}
@@ -322,7 +341,8 @@ def token_preflight(rows: list[tuple[int, dict]], *, model: str, tokenizer=None,
         over_max_length=sum(1 for t in totals if t > limit),
         recommended_max_length=recommend(total_stats["p99"]),
         prompt=_stats([c.prompt for c in counts]), completion=_stats([c.completion for c in counts]),
-        total=total_stats, trainer_effects=trainer_effects(counts, limit), template=template_info)
+        total=total_stats, trainer_effects=trainer_effects(counts, limit), template=template_info,
+        previews=previews)
 
 
 def _probe_roles(tokenizer, collect) -> dict:
@@ -341,7 +361,7 @@ def _probe_roles(tokenizer, collect) -> dict:
     return info
 
 
-def mask_preview(tokenizer, trl_row: dict, data_type: str, *, color: bool, implicit: bool = False) -> str:
+def mask_preview(tokenizer, trl_row: dict, data_type: str, *, color: bool) -> str:
     """A row token by token, trained tokens marked: green on a terminal, [[brackets]] when piped."""
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else ""
     has_markers = bool(GENERATION_MARKER.search(template or ""))

@@ -163,3 +163,11 @@ def test_model_options_need_a_model_and_a_reachable_hub(monkeypatch):
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(SourceError, match="--model Qwen/Qwen2.5-0.5B: no such folder, and cannot reach the Hugging Face Hub"):
         inspect_dataset([{"text": "hello"}], model="Qwen/Qwen2.5-0.5B")
+
+
+def test_rows_of_another_shape_are_not_blamed_on_the_template(models):
+    rows = CHATS * 3 + [{"prompt": "what is two and three", "completion": "five"}, {"messages": []}]
+    report = inspect_dataset(rows, model=str(models["markers"]))
+    assert "TP502" not in rules(report)
+    assert {"TP404", "TP111"} <= rules(report)
+    assert report.tokens["rows"] == 6

@@ -100,13 +100,12 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     from inspector.sources import open_source
     from inspector.tokens import token_preflight
 
-    rows = list(open_source(train_file).rows())
     findings: dict[str, int] = {}
 
     def collect(rule, row, detail):
         findings[rule] = findings.get(rule, 0) + 1
 
-    report = token_preflight(rows, model=model, max_length=settings.get("max_length"), collect=collect)
+    report = token_preflight(open_source(train_file).rows(), model=model, max_length=settings.get("max_length"), collect=collect)
     effect = report.trainer_effects[method]
     if report.rows and effect["dropped"] / report.rows > max_dropped:
         raise DataRefused(
