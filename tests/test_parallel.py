@@ -34,13 +34,17 @@ def _rows(count: int, seed: int) -> list[str]:
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers):
+@pytest.mark.parametrize("sorted_duplicates", [False, True], ids=["set", "sort"])
+def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers, sorted_duplicates):
+    """Also holds the two ways of finding duplicate rows (a set for small files, a sort for large) together."""
     import inspector.scan
 
     path = tmp_path / "chat.jsonl"
     path.write_text("\n".join(_rows(4000, seed=workers)))  # no final newline
     monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
     one = inspect_dataset(path, workers=1, max_rows=50).to_dict()
+    if sorted_duplicates:
+        monkeypatch.setattr(inspector.scan, "SORT_DUPLICATES_FROM_ROWS", 0)
     many = inspect_dataset(path, workers=workers, max_rows=50).to_dict()
     one.pop("stats")
     many.pop("stats")
