@@ -22,12 +22,12 @@ from converters.transforms import (REASONS, Reject, as_conversational, coerce_la
                                    to_kto, to_preference, to_sft)
 from inspector.checks import check_fields, check_row
 from inspector.dialects import Shape, classify_row, to_trl
-from inspector.fast import fast_check_for
+from inspector.fast import FastPath
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
 from inspector.scan import DETECTION_ROWS, disagreement, most_common_shape, shape_key
-from inspector.sources import DuplicateKeys, UnreadableRow, open_source
+from inspector.sources import DuplicateKeys, UnreadableRow, open_source, row_value
 
 PREVIEW_ROWS = 3
 
@@ -135,9 +135,9 @@ class _Converter:
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
-        # Without --conversational no repair applies to rows the fast check accepts, so they may skip the checks.
-        self.fast = None if conversational else fast_check_for(expected)
-        self.verified: set[tuple] = set()
+        # Built from the first clean row of the expected shape. Without --conversational no repair applies to
+        # rows the fast path accepts, so they may skip the checks.
+        self.fast: FastPath | None = None
 
     def _repair(self, row: dict, shape: Shape) -> tuple[dict, Shape]:
         """Fix what is safe to fix, counting each repair: string labels, string prompts in message rows,
@@ -178,10 +178,9 @@ class _Converter:
             row = row.row
         if not isinstance(row, dict):
             raise Reject("TP002", f"the row is {type(row).__name__}")
-        keys = tuple(row)
-        if self.fast is not None and keys in self.verified and self.fast(row):
+        if self.fast is not None and self.fast.value(row):
             # A clean row of the expected shape, as inspect's fast path knows it: no checks left to run, and it
-            # converts to the shape that the row which verified these keys converted to.
+            # converts to the shape that the row the fast path was built from converted to.
             self._dedup(row)
             return self._finish_outputs(_to_method(to_trl(row, self.expected), self.expected, self.to, self.style))
         shape = classify_row(row)
@@ -205,8 +204,9 @@ class _Converter:
             elif shape_key(out_shape) != shape_key(self.output_shape):
                 rule, detail = disagreement(self.output_shape, out_shape)
                 raise Reject(rule, "converts to a " + detail)
-        if not issues and row is original and shape_key(shape) == shape_key(self.expected):
-            self.verified.add(keys)
+        if (self.fast is None and not self.conversational and not issues and row is original
+                and shape_key(shape) == shape_key(self.expected)):
+            self.fast = FastPath.for_row(shape, row)
         return outputs
 
 
@@ -285,7 +285,7 @@ def convert(
         if limit is not None:
             rows = itertools.islice(rows, limit)
         head = list(itertools.islice(rows, DETECTION_ROWS))
-        expected = most_common_shape([classify_row(value) for _, value in head])
+        expected = most_common_shape([classify_row(row_value(value)) for _, value in head])
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
                                dedup=dedup, conversational=conversational)

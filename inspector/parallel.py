@@ -3,48 +3,16 @@ merge the partial results in order so that counts, row numbers and duplicates co
 
 from __future__ import annotations
 
-import io
 import multiprocessing
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
 
 from inspector.dialects import Shape
-from inspector.scan import Partial, Tally, scan_rows
-from inspector.sources import _line_rows
+from inspector.scan import Partial, Tally, scan_lines
 
 _PROGRESS: dict = {}
-
-
-class _Range(io.RawIOBase):
-    """The bytes [start, end) of a file, counting the lines it hands out."""
-
-    def __init__(self, path: Path, start: int, end: int, progress=None):
-        self._file = open(path, "rb")
-        self._file.seek(start)
-        self._left = end - start
-        self.newlines = 0
-        self.last = b""
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._file.read(min(len(buffer), self._left))
-        self._left -= len(data)
-        self.newlines += data.count(b"\n")
-        if data:
-            self.last = data[-1:]
-            if self._progress is not None:
-                with self._progress.get_lock():
-                    self._progress.value += len(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
@@ -65,13 +33,17 @@ def _init(progress) -> None:
 
 
 def _scan_chunk(args: tuple) -> tuple[Partial, int]:
-    path, start, end, expected, enabled, max_rows = args
-    reader = _Range(path, start, end, _PROGRESS.get("bytes"))
-    with io.BufferedReader(reader, buffer_size=1 << 20) as handle:
-        rows = _line_rows(str(path), b"", handle, lambda n: None, whole_file=start == 0)
-        partial = scan_rows(rows, expected=expected, enabled=enabled, max_rows=max_rows)
-        lines = reader.newlines + (1 if reader.last not in (b"", b"\n") else 0)
-    return partial, lines
+    path, start, end, expected, example, enabled, max_rows = args
+    progress = _PROGRESS.get("bytes")
+
+    def advance(n: int) -> None:
+        with progress.get_lock():
+            progress.value += n
+
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return scan_lines(str(path), handle, expected=expected, example=example, enabled=enabled,
+                          max_rows=max_rows, end=end, advance=advance)
 
 
 def _shift(tally: Tally, offset: int) -> Tally:
@@ -99,7 +71,7 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
             into.count += vote.count
             into.clean += vote.clean
             into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
-        hashes.append(np.frombuffer(partial.hashes, dtype=np.uint64))
+        hashes.append(np.frombuffer(partial.hashes, dtype=np.int64))
         rows.append(np.frombuffer(partial.hash_rows, dtype=np.int64) + offset)
         partial.hashes = partial.hash_rows = None  # the chunks' copies go once joined: 16 bytes a row is enough
         offset += lines
@@ -115,13 +87,14 @@ def _add(tallies: dict[str, Tally], rule: str, tally: Tally, max_rows: int) -> N
     into.details = [detail for _, detail in pairs]
 
 
-def scan_chunks(path: Path, *, expected: Shape | None, enabled: set[str], max_rows: int, workers: int,
-                advance: Callable[[int], None]) -> Partial:
+def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, enabled: set[str], max_rows: int,
+                workers: int, advance: Callable[[int], None]) -> Partial:
     """Scan `path` in `workers` processes; `advance` hears the bytes read as they go."""
     ranges = line_boundaries(path, workers)
-    context = multiprocessing.get_context("spawn")
+    # Forked workers start in milliseconds with everything imported; spawn (re-importing) where fork is unsafe.
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     progress = context.Value("q", 0)
-    jobs = [(path, start, end, expected, enabled, max_rows) for start, end in ranges]
+    jobs = [(path, start, end, expected, example, enabled, max_rows) for start, end in ranges]
     with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init, initargs=(progress,)) as pool:
         futures = [pool.submit(_scan_chunk, job) for job in jobs]
         reported = 0

@@ -10,16 +10,17 @@ from array import array
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import orjson
-from xxhash import xxh3_64_intdigest
 
 from inspector.checks import check_fields, check_row
 from inspector.dialects import Shape, classify_row, final_answer
-from inspector.fast import fast_check_for
+from inspector.fast import FastPath
 from inspector.rules import ERROR, RULES
-from inspector.sources import DuplicateKeys, Source, SourceError, UnreadableRow
+from inspector.sources import (DuplicateKeys, JsonLines, Source, SourceError, UnreadableRow, block_lines,
+                               duplicate_keys, line_blocks, pretty_printed, quoted_key_count, row_value)
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
@@ -107,16 +108,6 @@ def _value_type(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
-def _row_hash(value: Any) -> int:
-    """A 64-bit hash of the row's content, the same in every process (Python's `hash` of bytes is salted
-    per process, and chunks scanned in parallel must agree)."""
-    try:
-        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except TypeError:
-        data = repr(value).encode()
-    return xxh3_64_intdigest(data)
-
-
 @dataclass
 class Partial:
     """What a pass over some rows found, before the dataset-level rules; partials of chunks merge in order."""
@@ -130,7 +121,7 @@ class Partial:
     final_answers: int = 0
     # Every readable row's content hash and row number, 16 bytes a row (arrays; numpy once chunks are merged):
     # duplicates are found once, at the end, by sorting (a set of Python ints costs ~4x the memory).
-    hashes: Any = field(default_factory=lambda: array("Q"))
+    hashes: Any = field(default_factory=lambda: array("q"))
     hash_rows: Any = field(default_factory=lambda: array("q"))
 
 
@@ -138,96 +129,199 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
          advance: Callable[[int], None] = lambda n: None, workers: int | None = None) -> ScanResult:
     """Run every enabled rule over the source's rows (the first `sample` rows when given).
 
-    A large JSON-lines file is split at line boundaries and scanned by `workers` processes (both cores by
-    default); the result is the same as one pass, row numbers and counts included.
+    A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
+    at line boundaries and scanned by `workers` processes (both cores by default). The result is the same as
+    one pass over the rows, row numbers and counts included.
     """
-    rows: Iterator[tuple[int, Any]] = source.rows(advance)
+    by_lines = sample is None and source.lines_path is not None and not _pretty_printed(source.lines_path)
+    # Lines are scanned from the start again, so reading the head then is not progress.
+    rows: Iterator[tuple[int, Any]] = source.rows((lambda n: None) if by_lines else advance)
     if sample is not None:
         rows = itertools.islice(rows, sample)
     head = list(itertools.islice(rows, DETECTION_ROWS))
-    head_shapes = [classify_row(value) for _, value in head]
+    head_shapes = [classify_row(row_value(value)) for _, value in head]
     expected = most_common_shape(head_shapes)
-    workers = workers or min(8, os.cpu_count() or 1)
-    if (sample is None and workers > 1 and source.lines_path is not None and len(head) == DETECTION_ROWS
-            and source.total >= PARALLEL_FROM_BYTES):
-        from inspector.parallel import scan_chunks
+    example = fast_example(head, head_shapes, expected)
+    if by_lines:
+        workers = workers or min(8, os.cpu_count() or 1)
+        if workers > 1 and len(head) == DETECTION_ROWS and source.total >= PARALLEL_FROM_BYTES:
+            from inspector.parallel import scan_chunks
 
-        partial = scan_chunks(source.lines_path, expected=expected, enabled=enabled, max_rows=max_rows,
-                              workers=workers, advance=advance)
+            partial = scan_chunks(source.lines_path, expected=expected, example=example, enabled=enabled,
+                                  max_rows=max_rows, workers=workers, advance=advance)
+        else:
+            with open(source.lines_path, "rb") as handle:
+                partial, _ = scan_lines(source.name, handle, expected=expected, example=example, enabled=enabled,
+                                        max_rows=max_rows, advance=advance)
     else:
-        partial = scan_rows(itertools.chain(head, rows), expected=expected, enabled=enabled, max_rows=max_rows,
-                            head_shapes=head_shapes)
+        scanner = RowScan(expected, enabled, max_rows, example)
+        for index, (number, value) in enumerate(itertools.chain(head, rows)):
+            scanner.row(number, value, head_shapes[index] if index < len(head_shapes) else _UNKNOWN)
+        partial = scanner.done()
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
     return finish(partial, enabled, max_rows)
 
 
-def scan_rows(rows: Iterable[tuple[int, Any]], *, expected: Shape | None, enabled: set[str], max_rows: int,
-              head_shapes: list[Shape | None] = ()) -> Partial:
-    """One pass of the row-level rules."""
-    collector = Collector(enabled, max_rows)
-    result = Partial(tallies=collector.tallies)
-    votes, type_signatures, labels = result.votes, result.type_signatures, result.labels
-    hashes, hash_rows = result.hashes, result.hash_rows
-    fast = fast_check_for(expected)
-    expected_vote = None
-    if expected is not None:
-        expected_vote = votes[shape_key(expected)] = ShapeVotes(expected)
-    verified: set[tuple] = set()  # key tuples whose rows the full path found to be clean rows of `expected`
-    rows_read = rows_with_errors = final_answers = 0
-    for index, (number, value) in enumerate(rows):
-        rows_read += 1
+def _pretty_printed(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return pretty_printed(handle.read(1 << 16))
+
+
+def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], expected: Shape | None) -> dict | None:
+    """The clean row of the expected shape whose columns and value types most head rows have: the fast path
+    takes rows like it."""
+    if expected is None:
+        return None
+    key = shape_key(expected)
+    signatures: Counter = Counter()
+    examples = {}
+    for (_, value), shape in zip(head, head_shapes):
+        value = row_value(value)
+        if shape is not None and shape_key(shape) == key and isinstance(value, dict):
+            signature = tuple(value), tuple(map(type, value.values()))
+            if signature not in examples and check_row(value, shape)[0]:
+                continue
+            examples.setdefault(signature, value)
+            signatures[signature] += 1
+    return examples[signatures.most_common(1)[0][0]] if signatures else None
+
+
+_UNKNOWN = object()  # a row whose shape is not classified yet
+
+
+class RowScan:
+    """The row-level rules over rows as they come, clean rows of the expected shape through the fast path;
+    `done()` gives what they found."""
+
+    def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None):
+        self.collector = Collector(enabled, max_rows)
+        self.result = Partial(tallies=self.collector.tallies)
+        self.expected, self.max_rows = expected, max_rows
+        self.fast = FastPath.for_row(expected, example) if example is not None else None
+        self.expected_vote = None
+        if expected is not None:
+            self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
+        self.accepted_rows = 0  # rows the fast path took: their columns are the fast path's, counted once
+
+    def accept(self, numbers: range | list[int], row_hashes: Iterable[int]) -> None:
+        """Rows the fast path found clean."""
+        vote = self.expected_vote
+        vote.count += len(numbers)
+        vote.clean += len(numbers)
+        if len(vote.rows) < self.max_rows:
+            vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
+        self.accepted_rows += len(numbers)
+        self.result.hashes.extend(row_hashes)
+        self.result.hash_rows.extend(numbers)
+
+    def row(self, number: int, value: Any, shape: Any = _UNKNOWN) -> None:
+        """One row through every check (`shape` when it is known already)."""
+        collector, result = self.collector, self.result
+        if self.fast is not None and type(value) is dict:
+            accepted = self.fast.value(value)
+            if accepted is not None:
+                self.accept((number,), (accepted,))
+                return
+        result.rows_read += 1
         if isinstance(value, UnreadableRow):
             collector.add("TP001", number, value.error)
-            rows_with_errors += 1
-            continue
+            result.rows_with_errors += 1
+            return
         if isinstance(value, DuplicateKeys):
             collector.add("TP003", number, f"key(s) {', '.join(value.keys)} repeated; the last value is used")
             value = value.row
         if not isinstance(value, dict):
             collector.add("TP002", number, f"the row is {_value_type(value)}")
-            rows_with_errors += 1
-            continue
-        keys = tuple(value)
-        type_signatures[keys, tuple(map(type, value.values()))] += 1
-        hashes.append(_row_hash(value))
-        hash_rows.append(number)
-        if fast is not None and keys in verified and fast(value):
-            expected_vote.count += 1
-            expected_vote.clean += 1
-            if len(expected_vote.rows) < max_rows:
-                expected_vote.rows.append(number)
-            continue
-        shape = head_shapes[index] if index < len(head_shapes) else classify_row(value)
+            result.rows_with_errors += 1
+            return
+        result.hashes.append(self.row_hash(value))
+        result.hash_rows.append(number)
+        result.type_signatures[tuple(value), tuple(map(type, value.values()))] += 1
+        if shape is _UNKNOWN:
+            shape = classify_row(value)
         if shape is None:
-            issues = check_fields(value, expected) if expected else []
+            issues = check_fields(value, self.expected) if self.expected else []
             for rule, detail in issues or [("TP404", "the row fits no known dataset shape")]:
                 collector.add(rule, number, detail)
-            rows_with_errors += 1
-            continue
+            result.rows_with_errors += 1
+            return
         key = shape_key(shape)
-        vote = votes.get(key)
+        vote = result.votes.get(key)
         if vote is None:
-            vote = votes[key] = ShapeVotes(shape)
+            vote = result.votes[key] = ShapeVotes(shape)
         vote.count += 1
-        if len(vote.rows) < max_rows:
+        if len(vote.rows) < self.max_rows:
             vote.rows.append(number)
         issues, trl_row = check_row(value, shape)
         for rule, detail in issues:
             collector.add(rule, number, detail)
         if any(RULES[rule].severity == ERROR for rule, _ in issues):
-            rows_with_errors += 1
+            result.rows_with_errors += 1
         else:
             vote.clean += 1
-        if not issues and vote is expected_vote:
-            verified.add(keys)
         if trl_row is not None:
             if shape.type == "unpaired_preference" and isinstance(trl_row.get("label"), bool):
-                labels[trl_row["label"]] += 1
+                result.labels[trl_row["label"]] += 1
             elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
-                final_answers += 1
-    result.rows_read, result.rows_with_errors, result.final_answers = rows_read, rows_with_errors, final_answers
-    return result
+                result.final_answers += 1
+
+    def row_hash(self, value: dict) -> int:
+        """The row's content hash: the fast path's when the row has its structure (so that a repeat of an
+        accepted row is found whichever path each took), else that of its key-sorted JSON."""
+        if self.fast is not None:
+            content_hash = self.fast.content_hash(value)
+            if content_hash is not None:
+                return content_hash
+        try:
+            return hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+        except TypeError:
+            return hash(repr(value))
+
+    def done(self) -> Partial:
+        if self.accepted_rows:
+            self.result.rows_read += self.accepted_rows
+            self.result.type_signatures[self.fast.signature] += self.accepted_rows
+        return self.result
+
+
+def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | None, enabled: set[str],
+               max_rows: int, end: int | None = None, advance: Callable[[int], None] = lambda n: None,
+               ) -> tuple[Partial, int]:
+    """The row-level rules over the JSON lines of `handle` (up to byte `end`), a block of lines at a time;
+    returns what they found and the number of lines read. Rows are identified by their line's bytes."""
+    scanner = RowScan(expected, enabled, max_rows, example)
+    fast = scanner.fast
+    decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
+    number = 0
+    for block in line_blocks(handle, end):
+        advance(len(block))
+        count = block.count(b"\n") + (not block.endswith(b"\n"))
+        hashes = fast.block(block, count) if fast is not None else None
+        if (hashes is not None and None not in hashes
+                and all(quoted_key_count(block, column) == count for column in fast.signature[0])):
+            scanner.accept(range(number + 1, number + 1 + count), hashes)
+        else:
+            _scan_block(scanner, decoder, block_lines(block), number, hashes)
+        number += count
+    return scanner.done(), number
+
+
+def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before: int,
+                hashes: list[int | None] | None) -> None:
+    """A block of lines one by one (`before` is the line number before it), with the fast path's verdicts on
+    them when it has them already. The fast path keeps a repeated key's last value silently, so a line it
+    accepts is checked for repeated keys here."""
+    fast = scanner.fast
+    for index, line in enumerate(lines):
+        number = before + 1 + index
+        accepted = hashes[index] if hashes is not None else fast.line(line) if fast is not None else None
+        if accepted is not None and not duplicate_keys(line, fast.signature[0]):
+            scanner.accept((number,), (accepted,))
+            continue
+        value = decoder.decode(number, line)
+        if value is not decoder.BLANK:
+            scanner.row(number, value)
 
 
 def finish(partial: Partial, enabled: set[str], max_rows: int) -> ScanResult:
@@ -280,6 +374,8 @@ def _report_duplicates(collector: Collector, hashes: Any, hash_rows: Any) -> Non
     if len(hashes) < 2:
         return
     if len(hashes) < SORT_DUPLICATES_FROM_ROWS:
+        if len(set(hashes)) == len(hashes):
+            return
         # One pass with a set: rows come in file order, so the repeats come out in order too.
         seen: set[int] = set()
         rows = []
@@ -294,7 +390,7 @@ def _report_duplicates(collector: Collector, hashes: Any, hash_rows: Any) -> Non
         return
     import numpy as np
 
-    values = np.frombuffer(hashes, dtype=np.uint64)
+    values = np.frombuffer(hashes, dtype=np.int64)
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     repeat = np.zeros(len(values), dtype=bool)

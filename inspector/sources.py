@@ -45,20 +45,26 @@ class DuplicateKeys:
     keys: tuple[str, ...]
 
 
+def row_value(value: Any) -> Any:
+    """A row as read, with a `DuplicateKeys` row's object unwrapped."""
+    return value.row if isinstance(value, DuplicateKeys) else value
+
+
 @functools.lru_cache(maxsize=4096)
 def _quoted(key: str) -> bytes:
     return b'"' + key.encode() + b'"'
 
 
-def duplicate_keys(line: bytes, row: dict) -> tuple[str, ...]:
-    """Top-level keys a JSON line repeats. A byte count at C speed finds suspects; only they are re-parsed.
+def duplicate_keys(line: bytes, keys: Iterable[str]) -> tuple[str, ...]:
+    """Which of `keys` (the decoded row's top-level keys) a JSON line repeats. A byte count at C speed finds
+    suspects; only they are re-parsed.
 
-    >>> duplicate_keys(b'{"text": "a", "text": "b"}', {"text": "b"})
+    >>> duplicate_keys(b'{"text": "a", "text": "b"}', ["text"])
     ('text',)
-    >>> duplicate_keys(b'{"text": "a", "title": "the \\\\"text\\\\" key"}', {"text": "a", "title": 'the "text" key'})
+    >>> duplicate_keys(b'{"text": "a", "title": "the \\\\"text\\\\" key"}', ["text", "title"])
     ()
     """
-    if not any(line.count(_quoted(key)) > 1 for key in row):
+    if not any(line.count(_quoted(key)) > 1 for key in keys):
         return ()
     pairs = json.loads(line, object_pairs_hook=list)
     seen: set = set()
@@ -68,6 +74,82 @@ def duplicate_keys(line: bytes, row: dict) -> tuple[str, ...]:
             repeated.append(key)
         seen.add(key)
     return tuple(repeated)
+
+
+def quoted_key_count(data: bytes, key: str) -> int:
+    """How often `"key"` occurs in JSON text: once per line that has the key, more where a line repeats it
+    (a string value can hold the name only with its quotes escaped, so values do not count).
+
+    >>> quoted_key_count(b'{"text": "a"}\\n{"text": "the \\\\"text\\\\""}\\n', "text")
+    2
+    """
+    return data.count(_quoted(key))
+
+
+class JsonLines:
+    """Decodes JSON lines one at a time: a value, an `UnreadableRow`, a `DuplicateKeys`, or `BLANK` for a
+    blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any good one mean the file is
+    not JSON lines at all: `SourceError`."""
+
+    def __init__(self, name: str, whole_file: bool = True):
+        self.name, self.whole_file = name, whole_file
+        self.decoded_any = False
+        self.failures: list[tuple[int, str]] = []
+
+    BLANK = object()
+
+    def decode(self, number: int, line: bytes) -> Any:
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        if not line.strip():
+            return self.BLANK
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            self.failures.append((number, error.msg))
+            if self.whole_file and not self.decoded_any and len(self.failures) >= 20:
+                raise _not_json_lines(self.name, self.failures) from None
+            return UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
+        self.decoded_any = True
+        repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
+        return DuplicateKeys(value, repeated) if repeated else value
+
+    def finish(self) -> None:
+        if self.whole_file and self.failures and not self.decoded_any:
+            raise _not_json_lines(self.name, self.failures)
+
+
+BLOCK_BYTES = 1 << 18  # small enough that a block's decoded rows are still in the CPU cache when checked
+
+
+def line_blocks(handle: io.BufferedIOBase, end: int | None = None, head: bytes = b"") -> Iterator[bytes]:
+    """`head`, then the stream, read in blocks of whole lines (each ends with a newline, except perhaps the
+    last), up to byte `end` of the stream when given (a line boundary). A block is read, then the line it
+    cuts is read to its end: one copy of the data, however long the lines."""
+    left = end - handle.tell() if end is not None else None
+    if head:
+        yield head + handle.readline() if head[-1:] != b"\n" else head
+    while left is None or left > 0:
+        data = handle.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
+        if not data:
+            return
+        if data[-1:] != b"\n" and (left is None or left > len(data)):
+            data += handle.readline()
+        if left is not None:
+            left -= len(data)
+        yield data
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """A block's lines, without their newlines.
+
+    >>> block_lines(b'{"a": 1}\\n\\n{"a": 2}\\n')
+    [b'{"a": 1}', b'', b'{"a": 2}']
+    """
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return lines
 
 
 @dataclass
@@ -168,45 +250,36 @@ def _rows_of_object(obj: dict) -> list:
     return lists[0] if len(obj) == 1 and lists else [obj]
 
 
-def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance,
-               whole_file: bool = True) -> Iterator[tuple[int, Any]]:
-    """Rows of JSON lines. `whole_file` is False for a chunk of a file: its first line is not the file's, and
-    a chunk of garbage does not make the file unreadable."""
-    first_line, newline, _ = first.partition(b"\n")
-    # (A first line longer than the first chunk is a long JSON-lines row, never read whole.)
-    if (whole_file and newline and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{")
-            and not _parses(first_line)):
-        # One JSON object spread over lines (pretty-printed), or a broken first line: read it whole.
+def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
+    """Rows of JSON lines, or of one JSON object pretty-printed over many lines."""
+    if pretty_printed(first):
+        # One JSON object spread over lines, or a broken first line: read it whole.
         data = first + handle.read()
         whole = _whole_object(data.lstrip(b"\xef\xbb\xbf"))
         if whole is not None:
             advance(len(data))
             yield from enumerate(whole, start=1)
             return
-        stream = io.BytesIO(data)
-    else:
-        stream = io.BufferedReader(_Prepend(first, handle), buffer_size=1 << 20)
-    decoded_any = False
-    failures: list[tuple[int, str]] = []
-    for number, line in enumerate(stream, start=1):
-        advance(len(line))
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")
-        if not line.strip():
-            continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            failures.append((number, error.msg))
-            if whole_file and not decoded_any and len(failures) >= 20:
-                raise _not_json_lines(name, failures) from None
-            yield number, UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
-            continue
-        decoded_any = True
-        repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
-        yield number, DuplicateKeys(value, repeated) if repeated else value
-    if whole_file and failures and not decoded_any:
-        raise _not_json_lines(name, failures)
+        handle, first = io.BytesIO(data), b""
+    decoder = JsonLines(name)
+    number = 0
+    for block in line_blocks(handle, head=first):
+        advance(len(block))
+        for line in block_lines(block):
+            number += 1
+            value = decoder.decode(number, line)
+            if value is not decoder.BLANK:
+                yield number, value
+    decoder.finish()
+
+
+def pretty_printed(first: bytes) -> bool:
+    """Whether a JSON file whose first bytes are `first` may hold one object spread over lines rather than
+    JSON lines: its first line starts an object but does not parse. (A first line longer than `first` is a
+    long JSON-lines row, never read whole.)"""
+    first_line, newline, _ = first.partition(b"\n")
+    return bool(newline) and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{") and not _parses(
+        first_line)
 
 
 def _not_json_lines(name: str, failures: list[tuple[int, str]]) -> SourceError:
@@ -232,27 +305,6 @@ def _whole_object(data: bytes) -> list | None:
     if isinstance(value, dict):
         return _rows_of_object(value)
     return value if isinstance(value, list) else None
-
-
-class _Prepend(io.RawIOBase):
-    """A readable stream that yields `head` and then the rest of `tail`."""
-
-    def __init__(self, head: bytes, tail: io.BufferedIOBase):
-        self._head = memoryview(head)
-        self._tail = tail
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._tail.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _csv_rows(name: str, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shared_prompt_length
 from inspector.scan import most_common_shape, shape_key
-from inspector.sources import DuplicateKeys
+from inspector.sources import row_value
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -271,7 +271,7 @@ def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[t
     Unreadable rows, rows of another shape and rows the structural checks block are left out: the scan has
     reported them, and tokenizing them would only blame the template for the data.
     """
-    numbered = [(number, value.row if isinstance(value, DuplicateKeys) else value) for number, value in rows]
+    numbered = [(number, row_value(value)) for number, value in rows]
     shapes = [classify_row(value) for _, value in numbered]
     shape = most_common_shape(shapes)
     if shape is None:

@@ -1,5 +1,7 @@
-"""Scanning a JSON-lines file in several processes gives exactly what one pass gives."""
+"""Scanning a JSON-lines file in blocks of lines, and in several processes, gives exactly what one pass over
+the rows gives."""
 
+import gzip
 import json
 import random
 
@@ -24,6 +26,11 @@ def _rows(count: int, seed: int) -> list[str]:
             lines.append('{"conversations": [{"from": "human", "value": "cut')
         elif kind < 0.90:
             lines.append("")
+        elif kind < 0.91:
+            lines.append(json.dumps({"conversations": [user, answer]}, separators=(",", ":")))  # same content
+        elif kind < 0.92:
+            lines.append(json.dumps({"conversations": [{"from": "human", "value": "x"}]})[:-1]
+                         + ', "conversations": ' + json.dumps([user, answer]) + "}")  # a repeated key
         elif kind < 0.93:
             lines.append(json.dumps({"instruction": f"say {i}", "output": "ok"}))
         elif kind < 0.96:
@@ -49,7 +56,30 @@ def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers, sorted_du
     one.pop("stats")
     many.pop("stats")
     assert many == one
-    assert {f["rule"] for f in one["findings"]} >= {"TP001", "TP106", "TP203", "TP207", "TP401", "TP404"}
+    assert {f["rule"] for f in one["findings"]} >= {"TP001", "TP003", "TP106", "TP203", "TP207", "TP401", "TP404"}
+
+
+def test_block_scan_equals_row_by_row_scan(tmp_path, monkeypatch):
+    """The same lines gzipped are read row by row; plain, in blocks through the typed fast path. Tiny blocks
+    cut lines everywhere; a repeat of a row with other spacing is a repeat; a repeated key is still found."""
+    import inspector.sources
+
+    monkeypatch.setattr(inspector.sources, "BLOCK_BYTES", 300)
+    data = ("\n".join(_rows(3000, seed=7)) + "\n").encode()
+    plain, packed = tmp_path / "chat.jsonl", tmp_path / "chat.jsonl.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    by_blocks = inspect_dataset(plain, workers=1, max_rows=50).to_dict()
+    by_rows = inspect_dataset(packed, max_rows=50).to_dict()
+    for report in (by_blocks, by_rows):
+        for name_or_timing in ("stats", "source", "files"):
+            report.pop(name_or_timing)
+        for verdict in report["methods"].values():
+            verdict.pop("command")  # names the file
+    assert by_blocks == by_rows
+    rules = {f["rule"]: f for f in by_blocks["findings"]}
+    assert rules["TP003"]["count"] == data.count(b'"conversations": [{"from": "human", "value": "x"}], ')
+    assert rules["TP401"]["count"] > 2900 - len(set(data.splitlines()))  # repeats with other spacing count
 
 
 def test_line_boundaries_cover_the_file_at_line_starts(tmp_path):

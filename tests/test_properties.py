@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import jsonschema
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -148,6 +149,8 @@ ROWS = st.one_of(
 FAST_EXAMPLES = [
     {"messages": [user("q"), assistant("a")]},
     {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": "[]"},
+    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": []},
     {"text": "plain"},
     {"prompt": "q", "completion": "a"},
     {"prompt": [user("q")], "completion": [assistant("a")]},
@@ -159,17 +162,21 @@ FAST_EXAMPLES = [
 @settings(max_examples=3000, deadline=None)
 @given(row=ROWS)
 def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
-    """The scan's fast path may skip the full checks only for rows those checks would pass unchanged."""
+    """The scan's fast path may skip the full checks only for rows those checks would pass unchanged; a row
+    reads the same from a JSON line, from a block of lines and as a decoded value, with one content hash."""
     from inspector.checks import check_row
-    from inspector.fast import fast_check_for
+    from inspector.fast import FastPath
     from inspector.scan import shape_key
 
+    line = orjson.dumps(row)
     for example in FAST_EXAMPLES:
         shape = classify_row(example)
-        check = fast_check_for(shape)
-        assert check is not None
-        if set(row) - {"tools"} != set(example):  # the scan only asks rows with a verified set of keys
-            continue
-        if check(row):
+        fast = FastPath.for_row(shape, example)
+        assert fast is not None
+        accepted = fast.value(row)
+        assert fast.line(line) == accepted
+        assert fast.block(line + b"\n" + line, 2) == (None if accepted is None else [accepted, accepted])
+        if accepted is not None:
             assert check_row(row, shape)[0] == [], row
             assert shape_key(classify_row(row)) == shape_key(shape), row
+            assert accepted == fast.content_hash(row) == fast.line(orjson.dumps(row, option=orjson.OPT_INDENT_2))
