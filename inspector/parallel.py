@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+from array import array
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
@@ -53,11 +54,8 @@ def _shift(tally: Tally, offset: int) -> Tally:
 def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
     """Partials of consecutive chunks as one: counts summed, first rows kept in order, row hashes joined (the
     duplicates among them are found once, over the whole file)."""
-    import numpy as np
-
     merged = Partial()
     offset = 0
-    hashes, rows = [], []
     for partial, lines in chunks:
         merged.rows_read += partial.rows_read
         merged.rows_with_errors += partial.rows_with_errors
@@ -71,12 +69,22 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
             into.count += vote.count
             into.clean += vote.clean
             into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
-        hashes.append(np.frombuffer(partial.hashes, dtype=np.int64))
-        rows.append(np.frombuffer(partial.hash_rows, dtype=np.int64) + offset)
-        partial.hashes = partial.hash_rows = None  # the chunks' copies go once joined: 16 bytes a row is enough
         offset += lines
-    merged.hashes, merged.hash_rows = np.concatenate(hashes), np.concatenate(rows)
+    merged.hashes, merged.hash_rows = _join_hashes(chunks)
     return merged
+
+
+def _join_hashes(chunks: list[tuple[Partial, int]]) -> tuple[array, array]:
+    """The chunks' row hashes and row numbers end to end, row numbers made the file's. Each chunk's copy goes
+    as soon as it is joined: 16 bytes a row is enough."""
+    hashes, rows = array("q"), array("q")
+    offset = 0
+    for partial, lines in chunks:
+        hashes.extend(partial.hashes)
+        rows.extend(map(offset.__add__, partial.hash_rows))
+        partial.hashes = partial.hash_rows = None
+        offset += lines
+    return hashes, rows
 
 
 def _add(tallies: dict[str, Tally], rule: str, tally: Tally, max_rows: int) -> None:
@@ -98,8 +106,10 @@ def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, ena
     with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init, initargs=(progress,)) as pool:
         futures = [pool.submit(_scan_chunk, job) for job in jobs]
         reported = 0
-        while not all(f.done() for f in futures):
-            wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
+        pending = futures
+        while pending:
+            # Only the unfinished ones: waiting on a finished future returns at once, and the loop would spin.
+            pending = list(wait(pending, timeout=0.2, return_when=FIRST_COMPLETED).not_done)
             now = progress.value
             advance(now - reported)
             reported = now

@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -119,10 +119,12 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)
     final_answers: int = 0
-    # Every readable row's content hash and row number, 16 bytes a row (arrays; numpy once chunks are merged):
-    # duplicates are found once, at the end, by sorting (a set of Python ints costs ~4x the memory).
-    hashes: Any = field(default_factory=lambda: array("q"))
-    hash_rows: Any = field(default_factory=lambda: array("q"))
+    # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
+    # (a set of Python ints would cost ~4x the memory) ...
+    hashes: array = field(default_factory=lambda: array("q"))
+    hash_rows: array = field(default_factory=lambda: array("q"))
+    # ... unless one pass over fewer than SORT_DUPLICATES_FROM_ROWS rows found them as it went: their rows.
+    repeats: list[int] | None = None
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -203,17 +205,38 @@ class RowScan:
         if expected is not None:
             self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
         self.accepted_rows = 0  # rows the fast path took: their columns are the fast path's, counted once
+        self.result.repeats = []
+        self.seen: set[int] | None = set()  # the content hashes so far, while there are few enough
 
-    def accept(self, numbers: range | list[int], row_hashes: Iterable[int]) -> None:
-        """Rows the fast path found clean."""
+    def accept(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
+        """Rows the fast path found clean, and their content hashes."""
         vote = self.expected_vote
         vote.count += len(numbers)
         vote.clean += len(numbers)
         if len(vote.rows) < self.max_rows:
             vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
         self.accepted_rows += len(numbers)
-        self.result.hashes.extend(row_hashes)
-        self.result.hash_rows.extend(numbers)
+        self._remember(numbers, row_hashes)
+
+    def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
+        result, seen = self.result, self.seen
+        result.hashes.extend(row_hashes)
+        result.hash_rows.extend(numbers)
+        if seen is None:
+            return
+        if seen.isdisjoint(row_hashes):
+            before = len(seen)
+            seen.update(row_hashes)
+            if len(seen) - before == len(row_hashes):
+                return
+            seen.difference_update(row_hashes)  # a repeat within these rows: go through them in order
+        for row_hash, number in zip(row_hashes, numbers):
+            if row_hash in seen:
+                result.repeats.append(number)
+            else:
+                seen.add(row_hash)
+        if len(seen) >= SORT_DUPLICATES_FROM_ROWS:
+            self.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
 
     def row(self, number: int, value: Any, shape: Any = _UNKNOWN) -> None:
         """One row through every check (`shape` when it is known already)."""
@@ -235,8 +258,7 @@ class RowScan:
             collector.add("TP002", number, f"the row is {_value_type(value)}")
             result.rows_with_errors += 1
             return
-        result.hashes.append(self.row_hash(value))
-        result.hash_rows.append(number)
+        self._remember((number,), (self.row_hash(value),))
         result.type_signatures[tuple(value), tuple(map(type, value.values()))] += 1
         if shape is _UNKNOWN:
             shape = classify_row(value)
@@ -335,7 +357,7 @@ def finish(partial: Partial, enabled: set[str], max_rows: int) -> ScanResult:
             columns.setdefault(key, Counter())[_TYPE_NAMES.get(kind, kind.__name__)] += count
     _report_disagreeing_shapes(collector, ordered)
     if "TP401" in enabled:
-        _report_duplicates(collector, partial.hashes, partial.hash_rows)
+        _report_duplicates(collector, partial)
     # Rows of a minority shape break TP404/TP108 even when their own checks passed.
     rows_with_errors = partial.rows_with_errors + sum(vote.clean for vote in ordered[1:])
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
@@ -368,14 +390,12 @@ def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) 
             tally.count += vote.count - len(tally_rows)
 
 
-def _report_duplicates(collector: Collector, hashes: Any, hash_rows: Any) -> None:
-    """TP401 for every row whose content hash an earlier row has: a stable sort puts first occurrences first.
-    Temporaries are dropped as soon as they are used: on a multi-GB file each is tens of MB."""
-    if len(hashes) < 2:
-        return
-    if len(hashes) < SORT_DUPLICATES_FROM_ROWS:
-        if len(set(hashes)) == len(hashes):
-            return
+def _report_duplicates(collector: Collector, partial: Partial) -> None:
+    """TP401 for every row whose content hash an earlier row has: found during the pass, by a set over the
+    hashes, or by a stable sort (first occurrences first) when there are many. A sort's temporaries are dropped
+    as soon as they are used: on a multi-GB file each is tens of MB."""
+    hashes, hash_rows, rows = partial.hashes, partial.hash_rows, partial.repeats
+    if rows is None and len(hashes) < SORT_DUPLICATES_FROM_ROWS:
         # One pass with a set: rows come in file order, so the repeats come out in order too.
         seen: set[int] = set()
         rows = []
@@ -384,6 +404,7 @@ def _report_duplicates(collector: Collector, hashes: Any, hash_rows: Any) -> Non
                 rows.append(row)
             else:
                 seen.add(row_hash)
+    if rows is not None:
         if rows:
             first = rows[: collector.max_rows]
             collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
