@@ -132,12 +132,14 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     """Run every enabled rule over the source's rows (the first `sample` rows when given).
 
     A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
-    at line boundaries and scanned by `workers` processes (both cores by default). The result is the same as
-    one pass over the rows, row numbers and counts included.
+    at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
+    checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
+    included.
     """
     by_lines = sample is None and source.lines_path is not None and not _pretty_printed(source.lines_path)
-    # Lines are scanned from the start again, so reading the head then is not progress.
-    rows: Iterator[tuple[int, Any]] = source.rows((lambda n: None) if by_lines else advance)
+    by_columns = sample is None and source.batches is not None
+    # Lines and batches are scanned from the start again, so reading the head then is not progress.
+    rows: Iterator[tuple[int, Any]] = source.rows((lambda n: None) if by_lines or by_columns else advance)
     if sample is not None:
         rows = itertools.islice(rows, sample)
     head = list(itertools.islice(rows, DETECTION_ROWS))
@@ -155,6 +157,13 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
             with open(source.lines_path, "rb") as handle:
                 partial, _ = scan_lines(source.name, handle, expected=expected, example=example, enabled=enabled,
                                         max_rows=max_rows, advance=advance)
+    elif by_columns:
+        from inspector.columnar import ColumnPlan, scan_batches
+
+        scanner = RowScan(expected, enabled, max_rows, example)
+        scan_batches(source.batches(advance), scanner,
+                     lambda schema: ColumnPlan.for_schema(expected, example, schema))
+        partial = scanner.done()
     else:
         scanner = RowScan(expected, enabled, max_rows, example)
         for index, (number, value) in enumerate(itertools.chain(head, rows)):

@@ -163,6 +163,8 @@ class Source:
     _rows: Callable[[Callable[[int], None]], Iterator[tuple[int, Any]]]
     files: list[str] = field(default_factory=list)
     lines_path: Path | None = None  # set for one plain JSON-lines file, which can be split at line boundaries
+    # Set for Parquet and Arrow files: their rows as Arrow record batches, for checks over whole columns.
+    batches: Callable[[Callable[[int], None]], Iterator[Any]] | None = None
 
     def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         return self._rows(advance)
@@ -330,12 +332,10 @@ def _cell(value: str | None) -> Any:
     return value
 
 
-def _arrow_rows(batches: Iterable, advance) -> Iterator[tuple[int, Any]]:
+def _arrow_rows(batches: Iterable) -> Iterator[tuple[int, Any]]:
     number = 0
     for batch in batches:
-        rows = batch.to_pylist()
-        advance(len(rows))
-        for row in rows:
+        for row in batch.to_pylist():
             number += 1
             yield number, row
 
@@ -391,12 +391,13 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
     name = str(path)
     try:
         if fmt == "parquet":
-            parquet = pq.ParquetFile(path)
-            total = parquet.metadata.num_rows
+            total = pq.ParquetFile(path).metadata.num_rows
 
-            def rows(advance):
+            def read(advance):
                 with pq.ParquetFile(path) as handle:
-                    yield from _arrow_rows(handle.iter_batches(batch_size=BATCH_ROWS), advance)
+                    for batch in handle.iter_batches(batch_size=BATCH_ROWS):
+                        advance(batch.num_rows)
+                        yield batch
         else:
             opener = pa.ipc.open_file if fmt == "arrow" else pa.ipc.open_stream
             with pa.memory_map(str(path)) as probe:
@@ -404,23 +405,26 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
                 total = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)) \
                     if fmt == "arrow" else None
 
-            def rows(advance):
+            def read(advance):
                 with pa.memory_map(str(path)) as handle:
                     reader = opener(handle)
-                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches)) if fmt == "arrow" \
-                        else reader
-                    yield from _arrow_rows(batches, advance)
+                    for batch in ((reader.get_batch(i) for i in range(reader.num_record_batches))
+                                  if fmt == "arrow" else reader):
+                        advance(batch.num_rows)
+                        yield batch
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{name}: not a readable {fmt.replace('_stream', '')} file ({error})") from None
-    return Source(name, "row", "rows", total, _guard_arrow(name, rows), [name])
+    batches = _guard_arrow(name, read)
+    return Source(name, "row", "rows", total, lambda advance: _arrow_rows(batches(advance)), [name],
+                  batches=batches)
 
 
-def _guard_arrow(name: str, rows):
+def _guard_arrow(name: str, read):
     import pyarrow as pa
 
     def guarded(advance):
         try:
-            yield from rows(advance)
+            yield from read(advance)
         except (pa.ArrowInvalid, OSError) as error:
             raise SourceError(f"{name}: unreadable data ({error})") from None
 
@@ -437,11 +441,17 @@ def _chain(name: str, sources: list[Source]) -> Source:
                 yield offset + last, value
             offset += last
 
+    def batches(advance):
+        for source in sources:
+            yield from source.batches(advance)
+
     units = {s.unit for s in sources}
     totals = [s.total for s in sources]
     total = sum(totals) if None not in totals and len(units) == 1 else None
     files = [f for s in sources for f in s.files]
-    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files)
+    columnar = all(s.batches is not None for s in sources)
+    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files,
+                  batches=batches if columnar else None)
 
 
 def _renumber(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

@@ -90,3 +90,36 @@ def test_line_boundaries_cover_the_file_at_line_starts(tmp_path):
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
     data = path.read_bytes()
     assert all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
+
+
+def test_column_scan_equals_row_by_row_scan(tmp_path):
+    """The same rows as JSON lines (read in blocks) and as Parquet and Arrow (checked a column at a time)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(3)
+    turns = ([{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
+             [{"from": "human", "value": f"q{rng.random()}"}, {"from": "gpt", "value": "<|im_end|>"}],
+             [{"from": "bot", "value": "hi"}, {"from": "gpt", "value": "a"}],
+             [{"from": "human", "value": " "}, {"from": "gpt", "value": "a"}],
+             [{"from": "human", "value": "q"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": None}],
+             [])
+    rows = [{"conversations": rng.choice(turns) if rng.random() < 0.3 else
+             [{"from": "human", "value": f"question {i % 900}"}, {"from": "gpt", "value": "answer"}],
+             "id": i % 900} for i in range(3000)]
+    table = pa.Table.from_pylist(rows)
+    lines, parquet, arrow = tmp_path / "d.jsonl", tmp_path / "d.parquet", tmp_path / "d.arrow"
+    lines.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    pq.write_table(table, parquet, row_group_size=700)
+    with pa.ipc.new_file(arrow, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1100)
+    reports = []
+    for path in (lines, parquet, arrow):
+        report = inspect_dataset(path, max_rows=50).to_dict()
+        for name_timing_or_numbering in ("stats", "source", "files", "row_numbering"):
+            report.pop(name_timing_or_numbering)
+        for verdict in report["methods"].values():
+            verdict.pop("command")
+        reports.append(report)
+    assert reports[0] == reports[1] == reports[2]
+    assert {f["rule"] for f in reports[0]["findings"]} >= {"TP105", "TP106", "TP111", "TP201", "TP207", "TP401"}

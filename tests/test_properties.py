@@ -180,3 +180,56 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
             assert check_row(row, shape)[0] == [], row
             assert shape_key(classify_row(row)) == shape_key(shape), row
             assert accepted == fast.content_hash(row) == fast.line(orjson.dumps(row, option=orjson.OPT_INDENT_2))
+
+
+COLUMN_TEXT = st.one_of(TEXT, st.sampled_from(["", "  ", "\u3000", " x", "<|im_start|>hi", "[INST] hi", "a < b",
+                                               "Human: hi", "é", None]))
+COLUMN_ROLE = st.sampled_from(["user", "assistant", "system", "tool", "human", "gpt", None])
+COLUMN_MESSAGES = st.one_of(
+    st.none(),
+    st.lists(st.builds(lambda r, c: {"role": r, "content": c}, COLUMN_ROLE, COLUMN_TEXT), max_size=5),
+    chat().map(lambda messages: messages[:-1] if len(messages) > 2 else messages))
+COLUMN_TABLES = {
+    "messages": st.lists(st.builds(lambda m, i: {"messages": m, "id": i}, COLUMN_MESSAGES,
+                                   st.one_of(st.integers(0, 3), st.none())), min_size=1, max_size=12),
+    "conversations": st.lists(st.builds(lambda m: {"conversations": _as_sharegpt(m) if m else m}, COLUMN_MESSAGES),
+                              min_size=1, max_size=12),
+    "text": st.lists(st.builds(lambda t: {"text": t}, COLUMN_TEXT), min_size=1, max_size=12),
+    "prompt_completion": st.lists(st.builds(lambda p, c: {"prompt": p, "completion": c}, COLUMN_TEXT, COLUMN_TEXT),
+                                  min_size=1, max_size=12),
+    "preference": st.lists(st.builds(lambda p, c, r: {"prompt": p, "chosen": c, "rejected": r},
+                                     COLUMN_TEXT, COLUMN_TEXT, st.one_of(COLUMN_TEXT, st.just("a"))),
+                           min_size=1, max_size=12),
+}
+COLUMN_EXAMPLES = {
+    "messages": {"messages": [user("q"), assistant("a")], "id": 1},
+    "conversations": FAST_EXAMPLES[1],
+    "text": {"text": "plain"},
+    "prompt_completion": {"prompt": "q", "completion": "a"},
+    "preference": {"prompt": "q", "chosen": "a", "rejected": "b"},
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
+    """Parquet and Arrow batches are checked a column at a time; a row passes only if `FastPath` passes it,
+    and equal clean rows get equal keys."""
+    import pyarrow as pa
+
+    from inspector.columnar import ColumnPlan
+    from inspector.fast import FastPath
+
+    kind = data.draw(st.sampled_from(sorted(COLUMN_TABLES)))
+    rows = data.draw(COLUMN_TABLES[kind])
+    example = COLUMN_EXAMPLES[kind]
+    batch = pa.RecordBatch.from_pylist(rows, schema=pa.Table.from_pylist([example]).schema)
+    plan = ColumnPlan.for_schema(classify_row(example), example, batch.schema)
+    assert plan is not None
+    fast = FastPath.for_row(classify_row(example), example)
+    clean, keys = plan.clean_rows(batch)
+    read_back = batch.to_pylist()
+    assert clean.tolist() == [fast.value(row) is not None for row in read_back], read_back
+    accepted = [(orjson.dumps(row, option=orjson.OPT_SORT_KEYS), key) for row, key, ok
+                in zip(read_back, keys.to_pylist(), clean) if ok]
+    assert len({content for content, _ in accepted}) == len({key for _, key in accepted})

@@ -1,0 +1,204 @@
+"""The fast path over Arrow record batches (Parquet, Arrow, `save_to_disk`): its tests as pyarrow.compute kernels
+over whole columns, with no Python code per row. Only the rows they flag become Python objects and take the
+full checks; a property test holds the column tests to `FastPath`'s row by row.
+
+Clean rows are identified by a key built from their columns by Arrow (message roles and contents joined with
+control characters) and hashed; flagged rows by `RowScan.row_hash`. The two never meet: a clean row never
+equals a flagged one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from inspector.dialects import Shape
+
+# (dialect, type, format, required columns) -> (message role and content fields, roles in their order
+# system, user, answer) for message columns; None for string columns.
+_SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
+    ("trl", "language_modeling", "conversational", ("messages",)): (("role", "content"),
+                                                                    ("system", "user", "assistant")),
+    ("sharegpt", "language_modeling", "conversational", ("conversations",)): (("from", "value"),
+                                                                              ("system", "human", "gpt")),
+    ("trl", "language_modeling", "standard", ("text",)): None,
+    ("trl", "prompt_completion", "standard", ("prompt", "completion")): None,
+    ("trl", "preference", "standard", ("prompt", "chosen", "rejected")): None,
+}
+# Arrow types of the other columns, as the Python types a row of the fast path's example has.
+_PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
+                (pa.types.is_floating, float), (pa.types.is_boolean, bool))
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """What to test in a batch: the shape's columns (`messages` set for a column of messages) and the others,
+    which must only be present."""
+
+    columns: tuple[str, ...]
+    messages: tuple[tuple[str, str], tuple[str, str, str]] | None
+    others: tuple[str, ...]
+    text_only: bool  # a `text` column, which must not hold a `Human:` transcript
+    distinct: tuple[str, str] | None  # columns that must differ (chosen, rejected)
+
+    @classmethod
+    def for_schema(cls, shape: Shape | None, example: dict | None, schema: pa.Schema) -> ColumnPlan | None:
+        """The plan for batches of `schema` holding rows like `example` (a clean row of `shape`), or None when
+        the columns are not ones the kernels know: then every row takes the row-by-row path."""
+        if shape is None or example is None or shape.implicit_prompt or list(schema.names) != list(example):
+            return None
+        key = (shape.dialect, shape.type, shape.format, tuple(f.name for f in shape.fields if f.required))
+        if key not in _SHAPES:
+            return None
+        messages, columns = _SHAPES[key], key[3]
+        for name in columns:
+            kind = schema.field(name).type
+            if messages is None and not pa.types.is_string(kind):
+                return None
+            if messages is not None and not (
+                    pa.types.is_list(kind) and pa.types.is_struct(kind.value_type)
+                    and [f.name for f in kind.value_type] == list(messages[0])
+                    and all(pa.types.is_string(f.type) for f in kind.value_type)):
+                return None
+        others = tuple(name for name in schema.names if name not in columns)
+        for name in others:
+            plain = [kind for test, kind in _PLAIN_TYPES if test(schema.field(name).type)]
+            if not plain or plain[0] is not type(example[name]):
+                return None
+        return cls(columns, messages, others, key[:3] == ("trl", "language_modeling", "standard"),
+                   ("chosen", "rejected") if key[1] == "preference" else None)
+
+    def clean_rows(self, batch: pa.RecordBatch) -> tuple[np.ndarray, pa.Array]:
+        """A mask of the batch's clean rows and a key per row (equal keys, equal content)."""
+        clean = np.ones(batch.num_rows, dtype=bool)
+        keys = []
+        for name in self.columns:
+            column = batch.column(name)
+            if self.messages is None:
+                clean &= _clean_texts(column, human=self.text_only)
+                keys.append(column)
+            else:
+                row_clean, key = _clean_conversations(column, *self.messages)
+                clean &= row_clean
+                keys.append(key)
+        if self.distinct:
+            clean &= _true(pc.not_equal(batch.column(self.distinct[0]), batch.column(self.distinct[1])))
+        for name in self.others:
+            column = batch.column(name)
+            clean &= _true(pc.is_valid(column))
+            keys.append(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
+        return clean, pc.binary_join_element_wise(*keys, _SEPARATORS[0])
+
+
+def _indices(positions: np.ndarray) -> pa.Array:
+    """numpy positions as an Arrow array, built from buffers like `_strings`."""
+    positions = np.ascontiguousarray(positions, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(positions), [None, pa.py_buffer(positions)])
+
+
+def _strings(values: tuple[str, ...]) -> pa.Array:
+    """A small Arrow string array, built from buffers: `pa.array` would import pandas (a second)."""
+    data = [value.encode() for value in values]
+    offsets = np.cumsum([0] + [len(item) for item in data], dtype=np.int32)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)))
+
+
+# Between columns, messages, and a role and its content; scalars taken from an array (see `_strings`).
+_SEPARATORS = [_strings(("\x1d", "\x1e", "\x1f"))[i] for i in range(3)]
+
+
+def _numbers(values: pa.Array, fill: int = -1) -> np.ndarray:
+    """An integer Arrow array as numpy, nulls as `fill`. Read from its buffer: `to_numpy` can import pandas."""
+    if values.null_count:
+        values = pc.fill_null(values, fill)
+    width = np.dtype(f"int{values.type.bit_width}")
+    return np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values)]
+
+
+def _true(mask: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, null as False."""
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
+    return bits[mask.offset: mask.offset + len(mask)].astype(bool)
+
+
+def _clean_texts(texts: pa.Array, human: bool = False) -> np.ndarray:
+    """`fast.clean_text` over a column: present, not blank, no `<` or `[` (nor `Human:` when asked).
+
+    The kernels that read every byte run only where they can find something: a string is blank only if its
+    first byte is whitespace or starts a non-ASCII character, and a marker is looked for per row only when
+    the column's bytes hold it at all.
+    """
+    _, offsets, data = texts.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
+    blob = data.to_pybytes()[offsets[0]: offsets[-1]] if data is not None else b""
+    lengths = np.diff(offsets)
+    clean = _true(pc.is_valid(texts)) & (lengths > 0)
+    if blob:
+        first = np.frombuffer(blob, dtype=np.uint8)[np.minimum(offsets[:-1] - offsets[0], len(blob) - 1)]
+        maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
+        if len(maybe_blank):
+            clean[maybe_blank] &= ~_true(pc.utf8_is_space(texts.take(_indices(maybe_blank))))
+    for marker in ("<", "[") + (("Human:",) if human else ()):
+        if marker.encode() in blob:
+            clean &= ~_true(pc.match_substring(texts, marker))
+    return clean
+
+
+def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple[str, str, str]
+                         ) -> tuple[np.ndarray, pa.Array]:
+    """`fast.clean_turns` over a column of message lists, and a key per row."""
+    rows = len(column)
+    flat = pc.list_flatten(column)
+    role, content = flat.field(fields[0]), flat.field(fields[1])
+    parents = _numbers(pc.list_parent_indices(column))
+    codes = _numbers(pc.index_in(role, value_set=_strings(roles)))
+    bad = ~_clean_texts(content) | (codes < 0)
+    later = np.zeros(len(codes), dtype=bool)  # not the first message of its row
+    later[1:] = parents[1:] == parents[:-1]
+    bad[1:] |= later[1:] & (codes[1:] == codes[:-1])  # a role twice in a row
+    bad |= later & (codes == 0)  # system after the first message
+    clean = np.bincount(parents[bad], minlength=rows) == 0
+    last_code = np.full(rows, -1)
+    last = np.ones(len(codes), dtype=bool)
+    last[:-1] = ~later[1:]
+    last_code[parents[last]] = codes[last]
+    clean &= last_code == 2  # ends with an answer (an empty or missing list has no last message)
+    turns = pc.binary_join_element_wise(role, content, _SEPARATORS[2])
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(parents, minlength=rows), out=offsets[1:])
+    offsets = pa.Array.from_buffers(pa.int32(), rows + 1, [None, pa.py_buffer(offsets)])
+    key = pc.binary_join(pa.ListArray.from_arrays(offsets, turns), _SEPARATORS[1])
+    return clean, key
+
+
+def scan_batches(batches: Iterable[pa.RecordBatch], scanner: Any, plan_for) -> None:
+    """Every batch through the column tests when `plan_for(schema)` has a plan for it; clean rows are accepted
+    whole, the others (and every row of a batch without a plan) go through `scanner.row`."""
+    number = 0
+    for batch in batches:
+        plan = plan_for(batch.schema)
+        if plan is None:
+            for offset, row in enumerate(batch.to_pylist(), start=number + 1):
+                scanner.row(offset, row)
+        else:
+            clean, keys = plan.clean_rows(batch)
+            accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
+            numbers = (accepted + number + 1).tolist()
+            hashes = tuple(map(hash, keys.take(_indices(accepted)).cast(pa.binary()).to_pylist()))
+            # In file order: the clean rows before each flagged row, then it.
+            start = 0
+            for cut, offset, row in zip(np.searchsorted(accepted, flagged).tolist(),
+                                        (flagged + number + 1).tolist(), batch.take(_indices(flagged)).to_pylist()):
+                if cut > start:
+                    scanner.accept(tuple(numbers[start:cut]), hashes[start:cut])
+                    start = cut
+                scanner.row(offset, row)
+            if start < len(numbers):
+                scanner.accept(tuple(numbers[start:]), hashes[start:])
+        number += batch.num_rows
