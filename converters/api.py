@@ -12,10 +12,11 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
+from converters.fast import fast_conversion
 from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
 from converters.transforms import (REASONS, Reject, as_conversational, coerce_label, rename_roles, set_system, to_grpo,
@@ -26,8 +27,9 @@ from inspector.fast import FastPath
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.scan import DETECTION_ROWS, disagreement, most_common_shape, shape_key
-from inspector.sources import DuplicateKeys, UnreadableRow, open_source, row_value
+from inspector.scan import DETECTION_ROWS, disagreement, fast_example, most_common_shape, shape_key
+from inspector.sources import (DuplicateKeys, JsonLines, UnreadableRow, block_lines, json_lines_path, line_blocks,
+                               open_source, row_value)
 
 PREVIEW_ROWS = 3
 
@@ -280,15 +282,22 @@ def convert(
                 value = rename_roles(value, role_map)
             yield number, value
 
+    # Rows change on the way with these options; without them clean JSON lines convert without Python rows.
+    lines_path = None if (renames or role_map or system is not None or drop_system or dedup or conversational
+                          or limit is not None) else json_lines_path(opened)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
-        rows = prepared(opened.rows(advance))
+        # Lines are read from the start again, so reading the head then is not progress.
+        rows = prepared(opened.rows((lambda n: None) if lines_path else advance))
         if limit is not None:
             rows = itertools.islice(rows, limit)
         head = list(itertools.islice(rows, DETECTION_ROWS))
-        expected = most_common_shape([classify_row(row_value(value)) for _, value in head])
+        head_shapes = [classify_row(row_value(value)) for _, value in head]
+        expected = most_common_shape(head_shapes)
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
                                dedup=dedup, conversational=conversational)
+        conversion = fast_conversion(FastPath.for_row(expected, fast_example(head, head_shapes, expected) or {}),
+                                     expected, to) if lines_path else None
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:
@@ -296,7 +305,14 @@ def convert(
                 staging = Staging(folder, output_path.name)
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
-            ledger = _run(itertools.chain(head, rows), converter, staging, rejects_handle)
+            ledger = _Ledger(converter, staging, rejects_handle)
+            if conversion is not None:
+                _run_lines(lines_path, ledger, conversion, advance)
+            else:
+                # After a head read without progress, from the start again, with it.
+                for number, value in prepared(opened.rows(advance)) if lines_path else itertools.chain(head, rows):
+                    ledger.convert(number, value)
+            ledger = ledger.summary()
             if rejects_handle:
                 rejects_handle.close()
             if strict and ledger["rejected"]:
@@ -347,28 +363,74 @@ def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
         raise ConversionRefused(f"{name}: cannot convert to {to}: {status['reason']}")
 
 
-def _run(rows, converter: _Converter, staging: Staging | None, rejects_handle) -> dict:
-    rows_in = kept = rows_out = 0
-    rejected: Counter = Counter()
-    preview: list[dict] = []
-    for number, value in rows:
-        rows_in += 1
+class _Ledger:
+    """Every row accounted for: converted (and written to the staging file) or rejected with its reason."""
+
+    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle):
+        self.converter, self.staging, self.rejects_handle = converter, staging, rejects_handle
+        self.rows_in = self.kept = self.rows_out = 0
+        self.rejected: Counter = Counter()
+        self.preview: list[dict] = []
+
+    def convert(self, number: int, value: Any) -> None:
+        """One row through the full conversion."""
+        self.rows_in += 1
         try:
-            outputs = converter.convert_row(value)
+            outputs = self.converter.convert_row(value)
         except Reject as reject:
-            rejected[reject.rule] += 1
-            if rejects_handle:
+            self.rejected[reject.rule] += 1
+            if self.rejects_handle:
                 content = value.text if isinstance(value, UnreadableRow) else value
-                rejects_handle.write(dumps({"row": number, "rule": reject.rule, "reason": reject.detail,
-                                            "content": content}))
-            continue
-        kept += 1
-        rows_out += len(outputs)
-        if len(preview) < PREVIEW_ROWS:
-            preview.extend(outputs[: PREVIEW_ROWS - len(preview)])
-        if staging:
-            staging.write_block(outputs)
-    return {"rows_in": rows_in, "kept": kept, "rows_out": rows_out, "rejected": rejected, "preview": preview}
+                self.rejects_handle.write(dumps({"row": number, "rule": reject.rule, "reason": reject.detail,
+                                                 "content": content}))
+            return
+        self.kept += 1
+        self.rows_out += len(outputs)
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview.extend(outputs[: PREVIEW_ROWS - len(self.preview)])
+        if self.staging:
+            self.staging.write_block(outputs)
+
+    def keep_lines(self, lines: list[bytes]) -> None:
+        """Rows the fast conversion wrote as JSON lines."""
+        self.rows_in += len(lines)
+        self.kept += len(lines)
+        self.rows_out += len(lines)
+        if len(self.preview) < PREVIEW_ROWS or self.converter.output_shape is None:
+            rows = [orjson.loads(line) for line in lines[:PREVIEW_ROWS]]
+            self.preview.extend(rows[: PREVIEW_ROWS - len(self.preview)])
+            # Rows of another shape are rejected against the first row written, whichever way it came.
+            self.converter.output_shape = self.converter.output_shape or classify_row(rows[0])
+        if self.staging:
+            self.staging.write_lines(lines)
+
+    def summary(self) -> dict:
+        return {"rows_in": self.rows_in, "kept": self.kept, "rows_out": self.rows_out, "rejected": self.rejected,
+                "preview": self.preview}
+
+
+def _run_lines(path: Path, ledger: _Ledger, conversion: Callable[[bytes], bytes | None], advance) -> None:
+    """A JSON-lines file a block of lines at a time: clean lines through the fast conversion, the others (and
+    every line it declines) through the full one."""
+    decoder = JsonLines(str(path), whole_file=False)  # the head, read first, has shown the file to be JSON lines
+    number = 0
+    with open(path, "rb") as handle:
+        for block in line_blocks(handle):
+            advance(len(block))
+            lines = block_lines(block)
+            converted = list(map(conversion, lines))
+            if None not in converted:
+                ledger.keep_lines(converted)
+                number += len(lines)
+                continue
+            for line, written in zip(lines, converted):
+                number += 1
+                if written is not None:
+                    ledger.keep_lines([written])
+                    continue
+                value = decoder.decode(number, line)
+                if value is not decoder.BLANK:
+                    ledger.convert(number, value)
 
 
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,

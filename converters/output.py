@@ -6,6 +6,7 @@ written to.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import shutil
@@ -122,6 +123,15 @@ class Staging:
             self._handle.write(dumps(row))
         self.rows += len(rows)
         self.offsets.append(self._handle.tell())
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Rows already encoded as JSON lines (without their newlines), each its own block."""
+        start = self._handle.tell()
+        self._handle.write(b"\n".join(lines) + b"\n")
+        self.rows += len(lines)
+        ends = itertools.accumulate((len(line) + 1 for line in lines), initial=start)
+        next(ends)  # the start: the last offset already
+        self.offsets.extend(ends)
 
     def close(self) -> None:
         if not self._handle.closed:

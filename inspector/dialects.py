@@ -480,9 +480,14 @@ def shared_prompt_length(chosen: list | str, rejected: list | str) -> int:
         while shared > 0 and not chosen[shared - 1].isspace():
             shared -= 1
     else:
-        while shared > 0 and isinstance(chosen[shared - 1], dict) and chosen[shared - 1].get("role") == "assistant":
+        while shared > 0 and _role(chosen[shared - 1]) == "assistant":
             shared -= 1
     return shared
+
+
+def _role(message: Any) -> Any:
+    """A message's role, whether the message is a dict or a decoded struct (`inspector.fast.Message`)."""
+    return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
 
 
 def _user(text: str) -> dict:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Literal
 
 import msgspec
 
-from inspector.dialects import Shape
+from inspector.dialects import Shape, shared_prompt_length
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -96,6 +96,12 @@ def _preference_standard(row: Decoded) -> bool:
             and row.chosen != row.rejected)
 
 
+def _implicit_preference_chat(row: Decoded) -> bool:
+    chosen, rejected = row.chosen, row.rejected
+    return (chosen[: len(rejected)] != rejected and rejected[: len(chosen)] != chosen  # neither a prefix
+            and clean_turns(chosen) and clean_turns(rejected) and shared_prompt_length(chosen, rejected) > 0)
+
+
 def _preference_chat(row: Decoded) -> bool:
     return (bool(row.prompt) and _one_answer(row.chosen) and _one_answer(row.rejected)
             and row.chosen != row.rejected
@@ -116,6 +122,8 @@ _SHAPES: dict[tuple, tuple[dict[str, Any], Callable[[Decoded], bool]]] = {
         {"prompt": str, "chosen": str, "rejected": str}, _preference_standard),
     ("trl", "preference", "conversational", ("prompt", "chosen", "rejected")): (
         {"prompt": MESSAGES, "chosen": MESSAGES, "rejected": MESSAGES}, _preference_chat),
+    ("trl", "preference", "conversational", ("chosen", "rejected")): (  # the prompt implicit, shared
+        {"chosen": MESSAGES, "rejected": MESSAGES}, _implicit_preference_chat),
 }
 
 
@@ -138,6 +146,7 @@ class FastPath:
         fields = [(a, typed.get(name) or COLUMN_TYPES[type(example[name])]) for a, name in attributes.items()]
         self._row_type = msgspec.defstruct("Row", fields, rename=attributes, forbid_unknown_fields=True,
                                            frozen=True, gc=False)
+        self.attributes = attributes  # attribute -> column name
         self._decoder = msgspec.json.Decoder(self._row_type)
         self._test = test
         plain = all(type(value) not in (list, dict) for name, value in example.items() if name not in typed)
@@ -155,7 +164,7 @@ class FastPath:
     @classmethod
     def for_row(cls, shape: Shape | None, example: dict) -> FastPath | None:
         """The fast path for rows like `example` (a clean row of `shape`), or None when the shape has none."""
-        if shape is None or shape.implicit_prompt:
+        if shape is None:
             return None
         known = _SHAPES.get((shape.dialect, shape.type, shape.format,
                              tuple(f.name for f in shape.fields if f.required)))
@@ -165,6 +174,15 @@ class FastPath:
 
     def _accept(self, row: Decoded) -> int | None:
         return self._hash(row) if self._test(row) else None
+
+    def clean(self, line: bytes) -> Decoded | None:
+        """A JSON line decoded, if it is a clean row of the shape; its columns are attributes named after them
+        (the shape's own columns) or `attributes` (the others)."""
+        try:
+            row = self._decoder.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        return row if self._test(row) else None
 
     def line(self, line: bytes) -> int | None:
         """A JSON line's content hash if it is a clean row of the shape, else None."""

@@ -10,7 +10,6 @@ from array import array
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
@@ -20,7 +19,7 @@ from inspector.dialects import Shape, classify_row, final_answer
 from inspector.fast import FastPath
 from inspector.rules import ERROR, RULES
 from inspector.sources import (DuplicateKeys, JsonLines, Source, SourceError, UnreadableRow, block_lines,
-                               duplicate_keys, line_blocks, pretty_printed, quoted_key_count, row_value)
+                               duplicate_keys, json_lines_path, line_blocks, quoted_key_count, row_value)
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
@@ -136,7 +135,8 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
     included.
     """
-    by_lines = sample is None and source.lines_path is not None and not _pretty_printed(source.lines_path)
+    lines_path = json_lines_path(source) if sample is None else None
+    by_lines = lines_path is not None
     by_columns = sample is None and source.batches is not None
     # Lines and batches are scanned from the start again, so reading the head then is not progress.
     rows: Iterator[tuple[int, Any]] = source.rows((lambda n: None) if by_lines or by_columns else advance)
@@ -151,10 +151,10 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
         if workers > 1 and len(head) == DETECTION_ROWS and source.total >= PARALLEL_FROM_BYTES:
             from inspector.parallel import scan_chunks
 
-            partial = scan_chunks(source.lines_path, expected=expected, example=example, enabled=enabled,
+            partial = scan_chunks(lines_path, expected=expected, example=example, enabled=enabled,
                                   max_rows=max_rows, workers=workers, advance=advance)
         else:
-            with open(source.lines_path, "rb") as handle:
+            with open(lines_path, "rb") as handle:
                 partial, _ = scan_lines(source.name, handle, expected=expected, example=example, enabled=enabled,
                                         max_rows=max_rows, advance=advance)
     elif by_columns:
@@ -172,11 +172,6 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
     return finish(partial, enabled, max_rows)
-
-
-def _pretty_printed(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return pretty_printed(handle.read(1 << 16))
 
 
 def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], expected: Shape | None) -> dict | None:

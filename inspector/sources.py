@@ -275,6 +275,15 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
     decoder.finish()
 
 
+def json_lines_path(source: Source) -> Path | None:
+    """The file of a source that is one plain JSON-lines file (not one object pretty-printed over lines),
+    which can be read in blocks of lines; None for any other source."""
+    if source.lines_path is None:
+        return None
+    with open(source.lines_path, "rb") as handle:
+        return None if pretty_printed(handle.read(1 << 16)) else source.lines_path
+
+
 def pretty_printed(first: bytes) -> bool:
     """Whether a JSON file whose first bytes are `first` may hold one object spread over lines rather than
     JSON lines: its first line starts an object but does not parse. (A first line longer than `first` is a

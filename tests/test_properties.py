@@ -143,6 +143,7 @@ ROWS = st.one_of(
     st.builds(lambda t: {"text": t}, CONTENT),
     st.builds(lambda p, c: {"prompt": p, "completion": c}, ANY_FIELD, ANY_FIELD),
     st.builds(lambda p, c, r: {"prompt": p, "chosen": c, "rejected": r}, ANY_FIELD, ANY_FIELD, ANY_FIELD),
+    st.builds(lambda p, c, r: {"chosen": p + c, "rejected": p + r}, MESSAGES, MESSAGES, MESSAGES),
 )
 
 
@@ -156,6 +157,7 @@ FAST_EXAMPLES = [
     {"prompt": [user("q")], "completion": [assistant("a")]},
     {"prompt": "q", "chosen": "a", "rejected": "b"},
     {"prompt": [user("q")], "chosen": [assistant("a")], "rejected": [assistant("b")]},
+    {"chosen": [user("q"), assistant("a")], "rejected": [user("q"), assistant("b")]},
 ]
 
 
@@ -233,3 +235,29 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
     accepted = [(orjson.dumps(row, option=orjson.OPT_SORT_KEYS), key) for row, key, ok
                 in zip(read_back, keys.to_pylist(), clean) if ok]
     assert len({content for content, _ in accepted}) == len({key for _, key in accepted})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(row=ROWS, extra=st.sampled_from([{}, {"id": 3}, {"source": "web"}]))
+def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
+    """Clean JSON lines convert without Python rows; the line written is the full conversion's row."""
+    from converters.api import _Converter
+    from converters.fast import fast_conversion
+    from converters.transforms import Reject
+    from inspector.fast import FastPath
+
+    row = {**row, **extra}
+    for example, to in ((FAST_EXAMPLES[0], "sft"), (FAST_EXAMPLES[1], "sft"), (FAST_EXAMPLES[-1], "dpo")):
+        example = {**example, **extra}
+        shape = classify_row(example)
+        convert = fast_conversion(FastPath.for_row(shape, example), shape, to)
+        assert convert is not None
+        written = convert(orjson.dumps(row))
+        if written is None:
+            continue
+        try:
+            full = _Converter(to=to, style="prompt_completion", expected=shape, system=None, drop_system=False,
+                              dedup=False).convert_row(row)
+        except Reject as reject:
+            raise AssertionError(f"the full path rejects what the fast one wrote: {reject}") from None
+        assert [orjson.loads(written)] == full
