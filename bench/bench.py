@@ -3,16 +3,18 @@
     uv run python bench/bench.py                 # 50,000 generated chat rows
     uv run python bench/bench.py --rows 200000   # the size the performance issue names
 
-Generates a chat JSONL (2-6 turns, lognormal content lengths) and an implicit-prompt preference JSONL under
-bench/data/, then times, each best of --repeat runs:
-- reading every row with json / orjson (the floor any full check sits on),
-- `inspect` of the file (every rule, every row), in one process and in two (files over 64 MB are split),
-- `datasets.load_dataset("json")` + `.map(...)`: how the peers walk rows,
-- `convert` ShareGPT → messages against `datasets.map(trl.maybe_convert_to_chatml)`,
-- `convert` implicit → explicit prompt against `datasets.map(trl.extract_prompt)`,
-- `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer) of the first 5,000 rows,
-  on one and two cores,
-and the shared real datasets when ../shared/data is there.
+Generates, under bench/data/ (kept between runs), a ShareGPT chat JSONL (2-6 turns, lognormal content lengths),
+the same rows as Parquet, and an implicit-prompt preference JSONL. Then times, best of --repeat runs each:
+- reading every row and checking roles, contents and turn order: msgspec typed decode (the reference),
+  orjson, json, jsonschema per row, `pyarrow.json.read_json` alone, `datasets.load_dataset` + `.map` (how the
+  peers walk rows), and `inspect` (every rule) in one and two processes;
+- Parquet: `pyarrow.parquet.read_table` alone against `inspect` (checks a column at a time);
+- `convert` ShareGPT -> messages against `datasets.map(trl.maybe_convert_to_chatml)`, and implicit -> explicit
+  prompt against `datasets.map(trl.extract_prompt)` (both include reading the file and writing the result);
+- `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), one and two cores;
+- `inspect` of the shared real datasets when ../shared/data is there.
+Peak RSS is this process's peak during the measurement above its resting size (Linux resets the peak through
+/proc/self/clear_refs); worker processes are not in it.
 """
 
 from __future__ import annotations
@@ -21,79 +23,164 @@ import argparse
 import itertools
 import json
 import random
-import resource
+import re
 import shutil
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Literal
 
+import msgspec
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "bench" / "data"
 TOKENIZED_ROWS = 5000  # tokenizing is ~100x slower than checking: a slice gives its rate
+SCHEMA_ROWS = 20_000  # jsonschema is ~30x slower than the others: a slice gives its rate
 WORDS = ("the of and to in is that it for on with as was at by this be from or have an are not but what all "
          "were when we there can more if no out so said about up into them some could time would make like").split()
+ROLES = {"human", "gpt", "system"}
 
 
 def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(max(1, int(rng.lognormvariate(3.5, 0.8)))))
 
 
-def generate(rows: int, seed: int = 0) -> tuple[Path, Path]:
-    """A ShareGPT chat file and an implicit-prompt preference file of `rows` rows each (cached)."""
+def generate(rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
+    """A ShareGPT chat file, the same rows as Parquet, and an implicit-prompt preference file (cached)."""
     DATA.mkdir(parents=True, exist_ok=True)
-    chat, pairs = DATA / f"chat-{rows}.jsonl", DATA / f"pairs-{rows}.jsonl"
-    if chat.exists() and pairs.exists():
-        return chat, pairs
-    rng = random.Random(seed)
-    with open(chat, "wb") as c, open(pairs, "wb") as p:
-        for _ in range(rows):
-            turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
-                     for i in range(2 * rng.randint(1, 3))]
-            c.write(orjson.dumps({"conversations": turns}) + b"\n")
-            prompt = [{"role": "user", "content": _text(rng)}]
-            p.write(orjson.dumps({"chosen": prompt + [{"role": "assistant", "content": _text(rng)}],
-                                  "rejected": prompt + [{"role": "assistant", "content": _text(rng)}]}) + b"\n")
-    return chat, pairs
+    chat, parquet, pairs = DATA / f"chat-{rows}.jsonl", DATA / f"chat-{rows}.parquet", DATA / f"pairs-{rows}.jsonl"
+    if not (chat.exists() and pairs.exists()):
+        rng = random.Random(seed)
+        with open(chat, "wb") as c, open(pairs, "wb") as p:
+            for _ in range(rows):
+                turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
+                         for i in range(2 * rng.randint(1, 3))]
+                c.write(orjson.dumps({"conversations": turns}) + b"\n")
+                prompt = [{"role": "user", "content": _text(rng)}]
+                p.write(orjson.dumps({"chosen": prompt + [{"role": "assistant", "content": _text(rng)}],
+                                      "rejected": prompt + [{"role": "assistant", "content": _text(rng)}]}) + b"\n")
+    if not parquet.exists():
+        import pyarrow.json
+        import pyarrow.parquet as pq
+
+        pq.write_table(pyarrow.json.read_json(chat), parquet, row_group_size=20_000)
+    return chat, parquet, pairs
 
 
-def best_of(repeat: int, function) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
+# The baselines' checks: every turn has a known role and non-blank string content, and roles alternate.
+def check_row(row: dict) -> bool:
+    previous = None
+    for turn in row["conversations"]:
+        role, text = turn.get("from"), turn.get("value")
+        if role not in ROLES or type(text) is not str or not text.strip() or role == previous:
+            return False
+        previous = role
+    return True
 
 
-def read_json(path: Path) -> None:
+class Turn(msgspec.Struct):
+    role: Literal["human", "gpt", "system"] = msgspec.field(name="from")
+    value: str
+
+
+class Row(msgspec.Struct):
+    conversations: list[Turn]
+
+
+def check_struct(row: Row) -> bool:
+    previous = None
+    for turn in row.conversations:
+        if not turn.value.strip() or turn.role == previous:
+            return False
+        previous = turn.role
+    return True
+
+
+def read_msgspec(path: Path) -> None:
+    decode = msgspec.json.Decoder(Row).decode
     with open(path, "rb") as handle:
         for line in handle:
-            json.loads(line)
+            check_struct(decode(line))
 
 
-def read_orjson(path: Path) -> None:
+def read_with(loads: Callable) -> Callable[[Path], None]:
+    def read(path: Path) -> None:
+        with open(path, "rb") as handle:
+            for line in handle:
+                check_row(loads(line))
+
+    return read
+
+
+SHAREGPT_SCHEMA = {
+    "type": "object", "required": ["conversations"],
+    "properties": {"conversations": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "required": ["from", "value"],
+        "properties": {"from": {"enum": sorted(ROLES)}, "value": {"type": "string", "pattern": "\\S"}}}}}}
+
+
+def read_jsonschema(path: Path) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(SHAREGPT_SCHEMA)
     with open(path, "rb") as handle:
-        for line in handle:
-            orjson.loads(line)
+        for line in itertools.islice(handle, SCHEMA_ROWS):
+            validator.is_valid(orjson.loads(line))
 
 
-def peers_walk(path: Path) -> None:
+def read_pyarrow_json(path: Path) -> None:
+    import pyarrow.json
+
+    pyarrow.json.read_json(path)
+
+
+def read_parquet(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.read_table(path)
+
+
+def datasets_map(path: Path, function: Callable) -> None:
+    """`load_dataset("json")` + `.map(function)`, in a fresh cache each time (a warm cache would skip the
+    conversion to Arrow)."""
     import datasets
 
     datasets.disable_progress_bars()
-    dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(DATA / "hf-cache"))
-    dataset.map(lambda row: {"ok": bool(row["conversations"])}, load_from_cache_file=False)
+    cache = tempfile.mkdtemp(dir=DATA)
+    try:
+        dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache)
+        dataset.map(function, load_from_cache_file=False)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
-def trl_map(path: Path, function) -> None:
-    import datasets
+def _memory(field: str) -> int:
+    """This process's VmRSS or VmHWM (peak) in MB."""
+    with open("/proc/self/status") as status:
+        return int(re.search(rf"{field}:\s+(\d+)", status.read()).group(1)) // 1024
 
-    datasets.disable_progress_bars()
-    dataset = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(DATA / "hf-cache"))
-    dataset.map(function, load_from_cache_file=False)
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Measure:
+    name: str
+    seconds: float
+    rows: int
+    megabytes: float
+    peak_mb: int | None
+    reference: str
 
 
 def main() -> None:
@@ -105,34 +192,53 @@ def main() -> None:
     from converters import convert
     from inspector import inspect_dataset
 
-    chat, pairs = generate(args.rows)
-    out = DATA / "out"
-    out.mkdir(exist_ok=True)
-    size_mb = chat.stat().st_size / 1e6
-    rows = args.rows
-    results: list[tuple[str, float, int, float]] = []
+    chat, parquet, pairs = generate(args.rows)
+    out = Path(tempfile.mkdtemp(dir=DATA))
+    results: list[Measure] = []
 
-    def measure(name: str, function, n_rows: int = rows, mb: float = size_mb) -> float:
-        seconds = best_of(args.repeat, function)
-        results.append((name, seconds, n_rows, mb))
-        return seconds
+    def measure(name: str, function, reference: str, rows: int = args.rows, path: Path = chat,
+                megabytes: float | None = None) -> float:
+        """Best of --repeat; `rows` and `megabytes` are what one run reads (all of `path` by default)."""
+        times, peak = [], None
+        for _ in range(args.repeat):
+            resting = _memory("VmRSS")
+            tracked = _reset_peak()
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+            if tracked:
+                peak = max(peak or 0, _memory("VmHWM") - resting)
+        results.append(Measure(name, min(times), rows, megabytes or path.stat().st_size / 1e6, peak, reference))
+        return min(times)
 
     def convert_to(source: Path, to: str) -> None:
         convert(source, to=to, output=out / f"{source.stem}.{to}.jsonl", overwrite=True)
 
-    base = measure("orjson per line (decode only)", lambda: read_orjson(chat))
-    measure("json per line (decode only)", lambda: read_json(chat))
-    measure("trlprep inspect, every rule, 1 process", lambda: inspect_dataset(chat, workers=1))
-    measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2))
-    measure("datasets.load_dataset + map (peers)", lambda: peers_walk(chat))
+    read = "msgspec typed decode + checks"
+    measure(read, lambda: read_msgspec(chat), read)
+    measure("orjson per line + checks", lambda: read_with(orjson.loads)(chat), read)
+    measure("json per line + checks", lambda: read_with(json.loads)(chat), read)
+    schema_rows = min(SCHEMA_ROWS, args.rows)
+    measure("jsonschema per row (first 20k rows)", lambda: read_jsonschema(chat), read, rows=schema_rows,
+            megabytes=chat.stat().st_size / 1e6 * schema_rows / args.rows)
+    measure("pyarrow.json.read_json alone", lambda: read_pyarrow_json(chat), read)
+    measure("datasets.load_dataset + map(check)", lambda: datasets_map(chat, lambda row: {"ok": check_row(row)}),
+            read)
+    measure("trlprep inspect, every rule, 1 process", lambda: inspect_dataset(chat, workers=1), read)
+    measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2), read)
+
+    columns = "pyarrow.parquet.read_table alone"
+    measure(columns, lambda: read_parquet(parquet), columns, path=parquet)
+    measure("trlprep inspect of the Parquet copy", lambda: inspect_dataset(parquet), columns, path=parquet)
+
     import trl
 
-    sharegpt_ours = measure("trlprep convert sharegpt -> messages", lambda: convert_to(chat, "sft"))
-    sharegpt_trl = measure("datasets.map(trl.maybe_convert_to_chatml)",
-                           lambda: trl_map(chat, trl.maybe_convert_to_chatml))
-    pairs_mb = pairs.stat().st_size / 1e6
-    extract_ours = measure("trlprep convert implicit -> explicit", lambda: convert_to(pairs, "dpo"), mb=pairs_mb)
-    extract_trl = measure("datasets.map(trl.extract_prompt)", lambda: trl_map(pairs, trl.extract_prompt), mb=pairs_mb)
+    chatml = "datasets.map(trl.maybe_convert_to_chatml)"
+    measure(chatml, lambda: datasets_map(chat, trl.maybe_convert_to_chatml), chatml)
+    measure("trlprep convert sharegpt -> messages", lambda: convert_to(chat, "sft"), chatml)
+    extract = "datasets.map(trl.extract_prompt)"
+    measure(extract, lambda: datasets_map(pairs, trl.extract_prompt), extract, path=pairs)
+    measure("trlprep convert implicit -> explicit", lambda: convert_to(pairs, "dpo"), extract, path=pairs)
 
     from inspector.sources import open_source
     from inspector.tokens import token_preflight
@@ -140,31 +246,46 @@ def main() -> None:
 
     model = str(build_tiny_model(DATA / "tiny-model"))
     token_rows = list(itertools.islice(open_source(chat).rows(), TOKENIZED_ROWS))
-    token_mb = sum(len(orjson.dumps(row)) for _, row in token_rows) / 1e6
-    one = measure("tokenize under the chat template, 1 process",
-                  lambda: token_preflight(token_rows, model=model, workers=1), len(token_rows), token_mb)
-    two = measure("tokenize under the chat template, 2 processes",
-                  lambda: token_preflight(token_rows, model=model, workers=2), len(token_rows), token_mb)
+    token_mb = sum(len(orjson.dumps(row)) + 1 for _, row in token_rows) / 1e6
+    tokenize = "tokenize under the chat template, 1 process"
+    measure(tokenize, lambda: token_preflight(token_rows, model=model, workers=1), tokenize,
+            rows=len(token_rows), megabytes=token_mb)
+    measure("tokenize under the chat template, 2 processes",
+            lambda: token_preflight(token_rows, model=model, workers=2), tokenize, rows=len(token_rows),
+            megabytes=token_mb)
 
     shared = ROOT.parent / "shared" / "data"
     if shared.is_dir():
         for path in sorted(shared.iterdir()):
-            if path.suffix in (".json", ".jsonl"):
-                n = inspect_dataset(path).rows_checked
-                measure(f"inspect {path.name}", lambda p=path: inspect_dataset(p), n, path.stat().st_size / 1e6)
-
-    print(f"{rows:,} generated chat rows ({size_mb:.1f} MB), best of {args.repeat}; ratio = time / orjson decode time")
-    print(f"| {'what':<44} | {'seconds':>8} | {'rows/s':>10} | {'MB/s':>7} | {'ratio':>6} |")
-    print(f"| {'-' * 44} | {'-' * 8}: | {'-' * 10}: | {'-' * 7}: | {'-' * 6}: |")
-    for name, seconds, n_rows, mb in results:
-        print(f"| {name:<44} | {seconds:>8.3f} | {n_rows / seconds:>10,.0f} | {mb / seconds:>7.1f} | "
-              f"{seconds / base:>6.2f} |")
-    print(f"\nconvert sharegpt -> messages vs datasets.map(maybe_convert_to_chatml): {sharegpt_trl / sharegpt_ours:.2f}x")
-    print(f"convert implicit -> explicit vs datasets.map(extract_prompt): {extract_trl / extract_ours:.2f}x")
-    print(f"tokenizing with 2 processes vs 1: {one / two:.2f}x")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of this whole process: {peak:.0f} MB")
+            if path.suffix in (".json", ".jsonl", ".parquet"):
+                rows = inspect_dataset(path).rows_checked
+                measure(f"inspect {path.name}", lambda p=path: inspect_dataset(p), f"inspect {path.name}",
+                        rows=rows, path=path)
     shutil.rmtree(out, ignore_errors=True)
+
+    by_name = {m.name: m for m in results}
+    seconds_of = {m.name: m.seconds for m in results}
+    print(f"{args.rows:,} generated chat rows ({chat.stat().st_size / 1e6:.0f} MB JSONL, "
+          f"{parquet.stat().st_size / 1e6:.0f} MB Parquet), best of {args.repeat}; ratio = time per row / that of "
+          "the first row of its group")
+    print(f"| {'what':<44} | {'seconds':>8} | {'rows/s':>10} | {'MB/s':>7} | {'peak RSS MB':>11} | {'ratio':>6} |")
+    print(f"| {'-' * 44} | {'-' * 7}: | {'-' * 9}: | {'-' * 6}: | {'-' * 10}: | {'-' * 5}: |")
+    for m in results:
+        peak = "" if m.peak_mb is None else f"{m.peak_mb:,}"
+        reference = by_name[m.reference]
+        ratio = (m.seconds / m.rows) / (reference.seconds / reference.rows)  # per row: a slice stands for the file
+        print(f"| {m.name:<44} | {m.seconds:>8.3f} | {m.rows / m.seconds:>10,.0f} | {m.megabytes / m.seconds:>7.1f} | "
+              f"{peak:>11} | {ratio:>6.2f} |")
+    print()
+    print(f"inspect throughput vs msgspec typed decode + checks: "
+          f"{seconds_of[read] / seconds_of['trlprep inspect, every rule, 1 process']:.0%}")
+    print(f"inspect, 2 processes vs 1: {seconds_of['trlprep inspect, every rule, 1 process'] / seconds_of['trlprep inspect, every rule, 2 processes']:.2f}x")  # noqa: E501
+    print(f"convert sharegpt -> messages vs datasets.map(maybe_convert_to_chatml): "
+          f"{seconds_of[chatml] / seconds_of['trlprep convert sharegpt -> messages']:.1f}x")
+    print(f"convert implicit -> explicit vs datasets.map(extract_prompt): "
+          f"{seconds_of[extract] / seconds_of['trlprep convert implicit -> explicit']:.1f}x")
+    print(f"tokenizing with 2 processes vs 1: "
+          f"{seconds_of[tokenize] / seconds_of['tokenize under the chat template, 2 processes']:.2f}x")
 
 
 if __name__ == "__main__":

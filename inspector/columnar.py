@@ -10,13 +10,16 @@ equals a flagged one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.dialects import Shape
+
+if TYPE_CHECKING:
+    from inspector.scan import RowScan
 
 # (dialect, type, format, required columns) -> (message role and content fields, roles in their order
 # system, user, answer) for message columns; None for string columns.
@@ -177,7 +180,8 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     return clean, key
 
 
-def scan_batches(batches: Iterable[pa.RecordBatch], scanner: Any, plan_for) -> None:
+def scan_batches(batches: Iterable[pa.RecordBatch], scanner: RowScan,
+                 plan_for: Callable[[pa.Schema], ColumnPlan | None]) -> None:
     """Every batch through the column tests when `plan_for(schema)` has a plan for it; clean rows are accepted
     whole, the others (and every row of a batch without a plan) go through `scanner.row`."""
     number = 0

@@ -4,14 +4,13 @@ merge the partial results in order so that counts, row numbers and duplicates co
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from array import array
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
 
 from inspector.dialects import Shape
-from inspector.scan import Partial, Tally, scan_lines
+from inspector.scan import SORT_DUPLICATES_FROM_ROWS, Partial, Tally, scan_lines
 
 _PROGRESS: dict = {}
 
@@ -70,8 +69,30 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
             into.clean += vote.clean
             into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
         offset += lines
-    merged.hashes, merged.hash_rows = _join_hashes(chunks)
+    if sum(len(partial.seen) if partial.seen is not None else SORT_DUPLICATES_FROM_ROWS
+           for partial, _ in chunks) < SORT_DUPLICATES_FROM_ROWS:
+        merged.repeats = _join_repeats(chunks)
+    else:
+        merged.hashes, merged.hash_rows = _join_hashes(chunks)
     return merged
+
+
+def _join_repeats(chunks: list[tuple[Partial, int]]) -> list[int]:
+    """The file's repeated rows from chunks that each found their own with a set of their hashes: those, and
+    each chunk's first occurrences of a hash an earlier chunk has (set intersections, in C)."""
+    seen: set[int] = set()
+    repeats: list[int] = []
+    offset = 0
+    for partial, lines in chunks:
+        earlier = seen & partial.seen
+        for row_hash, row in zip(partial.hashes, partial.hash_rows) if earlier else ():
+            if row_hash in earlier:
+                repeats.append(row + offset)
+                earlier.discard(row_hash)  # its later occurrences in this chunk are among the chunk's repeats
+        repeats.extend(row + offset for row in partial.repeats)
+        seen |= partial.seen
+        offset += lines
+    return sorted(repeats)
 
 
 def _join_hashes(chunks: list[tuple[Partial, int]]) -> tuple[array, array]:
@@ -99,8 +120,8 @@ def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, ena
                 workers: int, advance: Callable[[int], None]) -> Partial:
     """Scan `path` in `workers` processes; `advance` hears the bytes read as they go."""
     ranges = line_boundaries(path, workers)
-    # Forked workers start in milliseconds with everything imported; spawn (re-importing) where fork is unsafe.
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    # Forked workers start in milliseconds with everything imported, and hash strings as the parent does.
+    context = multiprocessing.get_context("fork")
     progress = context.Value("q", 0)
     jobs = [(path, start, end, expected, example, enabled, max_rows) for start, end in ranges]
     with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init, initargs=(progress,)) as pool:

@@ -122,8 +122,10 @@ class Partial:
     # (a set of Python ints would cost ~4x the memory) ...
     hashes: array = field(default_factory=lambda: array("q"))
     hash_rows: array = field(default_factory=lambda: array("q"))
-    # ... unless one pass over fewer than SORT_DUPLICATES_FROM_ROWS rows found them as it went: their rows.
+    # ... unless one pass over fewer than SORT_DUPLICATES_FROM_ROWS rows found them as it went with a set of
+    # the hashes: the rows that repeat an earlier one, and the set (chunks scanned in parallel are joined by it).
     repeats: list[int] | None = None
+    seen: set[int] | None = None
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -148,7 +150,9 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     example = fast_example(head, head_shapes, expected)
     if by_lines:
         workers = workers or min(8, os.cpu_count() or 1)
-        if workers > 1 and len(head) == DETECTION_ROWS and source.total >= PARALLEL_FROM_BYTES:
+        # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
+        if (workers > 1 and hasattr(os, "fork") and len(head) == DETECTION_ROWS
+                and source.total >= PARALLEL_FROM_BYTES):
             from inspector.parallel import scan_chunks
 
             partial = scan_chunks(lines_path, expected=expected, example=example, enabled=enabled,
@@ -209,8 +213,7 @@ class RowScan:
         if expected is not None:
             self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
         self.accepted_rows = 0  # rows the fast path took: their columns are the fast path's, counted once
-        self.result.repeats = []
-        self.seen: set[int] | None = set()  # the content hashes so far, while there are few enough
+        self.result.repeats, self.result.seen = [], set()  # the content hashes so far, while there are few
 
     def accept(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
         """Rows the fast path found clean, and their content hashes."""
@@ -223,7 +226,7 @@ class RowScan:
         self._remember(numbers, row_hashes)
 
     def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
-        result, seen = self.result, self.seen
+        result, seen = self.result, self.result.seen
         result.hashes.extend(row_hashes)
         result.hash_rows.extend(numbers)
         if seen is None:
@@ -240,7 +243,7 @@ class RowScan:
             else:
                 seen.add(row_hash)
         if len(seen) >= SORT_DUPLICATES_FROM_ROWS:
-            self.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
+            result.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
 
     def row(self, number: int, value: Any, shape: Any = _UNKNOWN) -> None:
         """One row through every check (`shape` when it is known already)."""
@@ -315,7 +318,7 @@ def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | Non
                max_rows: int, end: int | None = None, advance: Callable[[int], None] = lambda n: None,
                ) -> tuple[Partial, int]:
     """The row-level rules over the JSON lines of `handle` (up to byte `end`), a block of lines at a time;
-    returns what they found and the number of lines read. Rows are identified by their line's bytes."""
+    returns what they found and the number of lines read."""
     scanner = RowScan(expected, enabled, max_rows, example)
     fast = scanner.fast
     decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
