@@ -177,7 +177,7 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
         assert fast is not None
         accepted = fast.value(row)
         assert fast.line(line) == accepted
-        assert fast.block(line + b"\n" + line, 2) == (None if accepted is None else [accepted, accepted])
+        assert fast.block(line + b"\n" + line, 2) in (None, [accepted, accepted])
         if accepted is not None:
             assert check_row(row, shape)[0] == [], row
             assert shape_key(classify_row(row)) == shape_key(shape), row
