@@ -177,7 +177,8 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
         assert fast is not None
         accepted = fast.value(row)
         assert fast.line(line) == accepted
-        assert fast.block(line + b"\n" + line, 2) in (None, [accepted, accepted])
+        in_block = fast.block(line + b"\n" + line, 2)  # None: some line is not of the structure at all
+        assert in_block == [accepted, accepted] or (accepted is None and in_block is None)
         if accepted is not None:
             assert check_row(row, shape)[0] == [], row
             assert shape_key(classify_row(row)) == shape_key(shape), row
