@@ -30,11 +30,11 @@ def fast_conversion(fast: FastPath | None, shape: Shape, to: str) -> Callable[[b
     if fast is None:
         return None
     key = (shape.dialect, shape.type, shape.format, shape.implicit_prompt, to)
-    extras = [(attribute, name) for attribute, name in fast.attributes.items() if attribute != name]
+    extras = list(fast.extras.items())
     if key == ("trl", "language_modeling", "conversational", False, "sft"):
         return lambda line: line.rstrip(b"\r") if fast.clean(line) is not None else None  # SFT takes it as it is
     # ShareGPT's `tools` column is parsed from JSON on the full path.
-    if key == ("sharegpt", "language_modeling", "conversational", False, "sft") and "tools" not in fast.attributes.values():
+    if key == ("sharegpt", "language_modeling", "conversational", False, "sft") and "tools" not in fast.extras.values():
         roles = {role: SHAREGPT_ROLES[role] for role in ("system", "human", "gpt")}
 
         def sharegpt(line: bytes) -> bytes | None:

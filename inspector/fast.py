@@ -146,7 +146,8 @@ class FastPath:
         fields = [(a, typed.get(name) or COLUMN_TYPES[type(example[name])]) for a, name in attributes.items()]
         self._row_type = msgspec.defstruct("Row", fields, rename=attributes, forbid_unknown_fields=True,
                                            frozen=True, gc=False)
-        self.attributes = attributes  # attribute -> column name
+        # The columns the test does not read: attribute -> column name.
+        self.extras = {a: name for a, name in attributes.items() if name not in typed}
         self._decoder = msgspec.json.Decoder(self._row_type)
         self._test = test
         plain = all(type(value) not in (list, dict) for name, value in example.items() if name not in typed)
@@ -176,8 +177,8 @@ class FastPath:
         return self._hash(row) if self._test(row) else None
 
     def clean(self, line: bytes) -> Decoded | None:
-        """A JSON line decoded, if it is a clean row of the shape; its columns are attributes named after them
-        (the shape's own columns) or `attributes` (the others)."""
+        """A JSON line decoded, if it is a clean row of the shape; the shape's columns are attributes of the same
+        name, the others are named in `extras`."""
         try:
             row = self._decoder.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError):

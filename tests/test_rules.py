@@ -142,3 +142,12 @@ def test_readme_documents_every_rule():
     readme = (REPO / "README.md").read_text()
     for rule in RULES.values():
         assert f"| {rule.id} | {rule.name} | {rule.severity} |" in readme, rule.id
+
+
+def test_a_repeat_is_the_same_values_whatever_the_key_order_or_spacing(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], "id": 1}\n'
+                    '{"id":1,"messages":[{"content":"2+2?","role":"user"},{"role":"assistant","content":"4"}]}\n'
+                    '{"id": 2, "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}\n')
+    (finding,) = inspect_dataset(path).findings
+    assert (finding.rule, finding.rows) == ("TP401", [2])
