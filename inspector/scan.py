@@ -231,6 +231,9 @@ class RowScan:
         result.hash_rows.extend(numbers)
         if seen is None:
             return
+        if len(seen) >= SORT_DUPLICATES_FROM_ROWS:
+            result.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
+            return
         if seen.isdisjoint(row_hashes):
             before = len(seen)
             seen.update(row_hashes)
@@ -242,8 +245,6 @@ class RowScan:
                 result.repeats.append(number)
             else:
                 seen.add(row_hash)
-        if len(seen) >= SORT_DUPLICATES_FROM_ROWS:
-            result.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
 
     def row(self, number: int, value: Any, shape: Any = _UNKNOWN) -> None:
         """One row through every check (`shape` when it is known already)."""

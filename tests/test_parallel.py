@@ -123,3 +123,30 @@ def test_column_scan_equals_row_by_row_scan(tmp_path):
         reports.append(report)
     assert reports[0] == reports[1] == reports[2]
     assert {f["rule"] for f in reports[0]["findings"]} >= {"TP105", "TP106", "TP111", "TP201", "TP207", "TP401"}
+
+
+def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatch):
+    """Past SORT_DUPLICATES_FROM_ROWS rows the set of hashes is dropped (memory stays 16 bytes a row) and the
+    repeats, before and after that point, come out of the sort the same."""
+    import inspector.scan
+    import inspector.sources
+    from inspector.dialects import classify_row
+    from inspector.scan import scan_lines
+
+    path = tmp_path / "chat.jsonl"
+    distinct = [json.dumps({"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}]})
+                for i in range(2000)]
+    path.write_text("\n".join(distinct + _rows(1000, seed=11) + distinct[:3]) + "\n")
+    expected = inspect_dataset(path, workers=1, max_rows=50).to_dict()
+    monkeypatch.setattr(inspector.scan, "SORT_DUPLICATES_FROM_ROWS", 200)
+    found = inspect_dataset(path, workers=1, max_rows=50).to_dict()
+    example = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
+    (tmp_path / "distinct.jsonl").write_text("\n".join(distinct))  # no repeat: the set would only grow
+    monkeypatch.setattr(inspector.sources, "BLOCK_BYTES", 4096)
+    with open(tmp_path / "distinct.jsonl", "rb") as handle:
+        partial, _ = scan_lines("distinct.jsonl", handle, expected=classify_row(example), example=example,
+                                enabled={"TP401"}, max_rows=5)
+    assert partial.seen is None and len(partial.hashes) == 2000
+    expected.pop("stats")
+    found.pop("stats")
+    assert found == expected
