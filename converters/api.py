@@ -180,7 +180,7 @@ class _Converter:
             row = row.row
         if not isinstance(row, dict):
             raise Reject("TP002", f"the row is {type(row).__name__}")
-        if self.fast is not None and self.fast.value(row):
+        if self.fast is not None and self.fast.value(row) is not None:
             # A clean row of the expected shape, as inspect's fast path knows it: no checks left to run, and it
             # converts to the shape that the row the fast path was built from converted to.
             self._dedup(row)
@@ -296,8 +296,8 @@ def convert(
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
                                dedup=dedup, conversational=conversational)
-        conversion = fast_conversion(FastPath.for_row(expected, fast_example(head, head_shapes, expected) or {}),
-                                     expected, to) if lines_path else None
+        example = fast_example(head, head_shapes, expected) if lines_path else None
+        conversion = fast_conversion(FastPath.for_row(expected, example), expected, to) if example else None
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:

@@ -88,15 +88,15 @@ def quoted_key_count(data: bytes, key: str) -> int:
 
 class JsonLines:
     """Decodes JSON lines one at a time: a value, an `UnreadableRow`, a `DuplicateKeys`, or `BLANK` for a
-    blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any good one mean the file is
-    not JSON lines at all: `SourceError`."""
+    blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any
+    good one mean the file is not JSON lines at all: `SourceError`."""
+
+    BLANK = object()
 
     def __init__(self, name: str, whole_file: bool = True):
         self.name, self.whole_file = name, whole_file
         self.decoded_any = False
         self.failures: list[tuple[int, str]] = []
-
-    BLANK = object()
 
     def decode(self, number: int, line: bytes) -> Any:
         if number == 1:
