@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.dialects import Shape
+from inspector.sources import batch_rows
 
 if TYPE_CHECKING:
     from inspector.scan import RowScan
@@ -188,7 +189,7 @@ def scan_batches(batches: Iterable[pa.RecordBatch], scanner: RowScan,
     for batch in batches:
         plan = plan_for(batch.schema)
         if plan is None:
-            for offset, row in enumerate(batch.to_pylist(), start=number + 1):
+            for offset, row in enumerate(batch_rows(batch), start=number + 1):
                 scanner.row(offset, row)
         else:
             clean, keys = plan.clean_rows(batch)
@@ -198,7 +199,7 @@ def scan_batches(batches: Iterable[pa.RecordBatch], scanner: RowScan,
             # In file order: the clean rows before each flagged row, then it.
             start = 0
             for cut, offset, row in zip(np.searchsorted(accepted, flagged).tolist(),
-                                        (flagged + number + 1).tolist(), batch.take(_indices(flagged)).to_pylist()):
+                                        (flagged + number + 1).tolist(), batch_rows(batch.take(_indices(flagged)))):
                 if cut > start:
                     scanner.accept(tuple(numbers[start:cut]), hashes[start:cut])
                     start = cut

@@ -344,9 +344,52 @@ def _cell(value: str | None) -> Any:
 def _arrow_rows(batches: Iterable) -> Iterator[tuple[int, Any]]:
     number = 0
     for batch in batches:
-        for row in batch.to_pylist():
+        for row in batch_rows(batch):
             number += 1
             yield number, row
+
+
+def batch_rows(batch: Any) -> list[dict]:
+    """An Arrow record batch as rows, JSON-text columns decoded (see `_json_decoder`)."""
+    rows = batch.to_pylist()
+    decoders = _json_decoders(batch.schema)
+    for row in rows if decoders else ():
+        for name, decode in decoders.items():
+            row[name] = decode(row[name])
+    return rows
+
+
+@functools.lru_cache(maxsize=64)
+def _json_decoders(schema: Any) -> dict[str, Callable[[Any], Any]]:
+    return {f.name: decode for f in schema if (decode := _json_decoder(f.type)) is not None}
+
+
+def _json_decoder(kind: Any) -> Callable[[Any], Any] | None:
+    """How to read values of an Arrow type that holds JSON text (the `arrow.json` extension type, which
+    `datasets` writes for columns of mixed objects such as messages with tool calls), or None when it holds
+    none: `to_pylist` gives that text as strings, and TRL, through `datasets`, sees the objects.
+
+    >>> import pyarrow as pa
+    >>> decode = _json_decoder(pa.list_(pa.json_()))
+    >>> decode(['{"role": "user"}', None])
+    [{'role': 'user'}, None]
+    >>> _json_decoder(pa.list_(pa.string())) is None
+    True
+    """
+    import pyarrow as pa
+
+    if kind.__class__.__name__ == "JsonType":
+        return lambda value: orjson.loads(value) if isinstance(value, str) else value
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        item = _json_decoder(kind.value_type)
+        return None if item is None else lambda value: value if value is None else [item(v) for v in value]
+    if pa.types.is_struct(kind):
+        fields = {f.name: d for f in kind if (d := _json_decoder(f.type)) is not None}
+        if not fields:
+            return None
+        return lambda value: value if value is None else {
+            key: fields[key](item) if key in fields else item for key, item in value.items()}
+    return None
 
 
 def _open_file(path: Path, fmt: str) -> Source:

@@ -276,3 +276,13 @@ def test_push_to_hub_offline_is_one_clear_error_and_the_card_tells_the_story(sha
     card = dataset_card(result, "me/kto-sft", classify_row({"messages": [U, A], "label": True}))
     assert "rows in 300 = kept 150 + rejected 150" in card
     assert "| TC101 | 150 |" in card and "SFTTrainer" in card and "hf_secret" not in card
+
+
+def test_tool_call_messages_round_trip_through_parquet(shared_data, tmp_path):
+    """`datasets` writes messages of mixed keys (tool calls) as Arrow JSON text; they are read back as objects,
+    as TRL reads them, so the converted Parquet is ready and reports what its JSON-lines twin reports."""
+    convert(shared_data / "glaive_toolcall_en_demo.json", to="sft", output=tmp_path / "tools.parquet")
+    convert(shared_data / "glaive_toolcall_en_demo.json", to="sft", output=tmp_path / "tools.jsonl", overwrite=True)
+    parquet, lines = inspect_dataset(tmp_path / "tools.parquet"), inspect_dataset(tmp_path / "tools.jsonl")
+    assert parquet.methods["sft"]["status"] == "ready"
+    assert [(f.rule, f.count, f.rows) for f in parquet.findings] == [(f.rule, f.count, f.rows) for f in lines.findings]
