@@ -13,6 +13,7 @@ from inspector.dialects import Shape
 from inspector.scan import SORT_DUPLICATES_FROM_ROWS, Partial, Tally, scan_lines
 
 _PROGRESS: dict = {}
+CHUNKS_PER_WORKER = 2
 
 
 def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
@@ -119,12 +120,14 @@ def _add(tallies: dict[str, Tally], rule: str, tally: Tally, max_rows: int) -> N
 def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, enabled: set[str], max_rows: int,
                 workers: int, advance: Callable[[int], None]) -> Partial:
     """Scan `path` in `workers` processes; `advance` hears the bytes read as they go."""
-    ranges = line_boundaries(path, workers)
+    # More chunks than workers: a worker whose core is busier than the others' ends up taking fewer of them.
+    ranges = line_boundaries(path, workers * CHUNKS_PER_WORKER)
     # Forked workers start in milliseconds with everything imported, and hash strings as the parent does.
     context = multiprocessing.get_context("fork")
     progress = context.Value("q", 0)
     jobs = [(path, start, end, expected, example, enabled, max_rows) for start, end in ranges]
-    with ProcessPoolExecutor(len(jobs), mp_context=context, initializer=_init, initargs=(progress,)) as pool:
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
+                             initargs=(progress,)) as pool:
         futures = [pool.submit(_scan_chunk, job) for job in jobs]
         reported = 0
         pending = futures
