@@ -6,16 +6,17 @@ contents, two keys per message) and passes the value tests (no blank text, no ch
 markup, system first, user and assistant alternating). Anything else is refused and takes the full path,
 which finds and words the problem. A property test holds the two paths together.
 
-An accepted row comes back as its content hash (the decoded structure is immutable, so hashing it is one C
-call): equal content, equal hash, whatever the key order or spacing of the JSON. Python's string hashes are
-salted per interpreter; processes forked from one scan share the salt.
+An accepted row comes back as its content hash (the decoded structure's fields hashed as a tuple, in C): equal
+content, equal hash, whatever the key order or spacing of the JSON. Python's string hashes are salted per
+interpreter and the messages' struct hashes depend on their class; processes forked from one scan share both.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import msgspec
+import msgspec.structs
 
 from inspector.dialects import Shape, shared_prompt_length
 
@@ -127,6 +128,24 @@ _SHAPES: dict[tuple, tuple[dict[str, Any], Callable[[Decoded], bool]]] = {
 }
 
 
+def _plain_hashes(rows: Iterable[Decoded]) -> list[int]:
+    """Content hashes of decoded rows, in C. A row's struct type is built per scan, and a struct's own hash
+    depends on its type: its fields are hashed as a tuple, so that scans in other processes agree."""
+    return list(map(hash, map(msgspec.structs.astuple, rows)))
+
+
+def _any_hashes(rows: Iterable[Decoded]) -> list[int]:
+    """`_plain_hashes` for rows whose extra columns may hold objects (dicts do not hash): those are hashed by
+    their JSON encoding."""
+    hashes = []
+    for row in rows:
+        try:
+            hashes.append(hash(msgspec.structs.astuple(row)))
+        except TypeError:
+            hashes.append(hash(msgspec.json.encode(row, order="sorted")))
+    return hashes
+
+
 class FastPath:
     """Accepts clean rows of `shape` whose columns and value types are those of `example`; an accepted row
     comes back as its content hash, a refused one as None.
@@ -151,16 +170,9 @@ class FastPath:
         self._decoder = msgspec.json.Decoder(self._row_type)
         self._test = test
         plain = all(type(value) not in (list, dict) for name, value in example.items() if name not in typed)
-        self._hash = hash if plain else self._hash_any
+        self._hashes = _plain_hashes if plain else _any_hashes
         # What the scan counts for each accepted row: its columns and their value types.
         self.signature = (tuple(example), tuple(map(type, example.values())))
-
-    @staticmethod
-    def _hash_any(row: Decoded) -> int:
-        try:
-            return hash(row)
-        except TypeError:  # a dict somewhere in an extra column: hash the JSON encoding instead
-            return hash(msgspec.json.encode(row, order="sorted"))
 
     @classmethod
     def for_row(cls, shape: Shape | None, example: dict) -> FastPath | None:
@@ -174,7 +186,7 @@ class FastPath:
         return cls(example, *known)
 
     def _accept(self, row: Decoded) -> int | None:
-        return self._hash(row) if self._test(row) else None
+        return self._hashes((row,))[0] if self._test(row) else None
 
     def clean(self, line: bytes) -> Decoded | None:
         """A JSON line decoded, if it is a clean row of the shape; the shape's columns are attributes of the same
@@ -204,8 +216,8 @@ class FastPath:
             return None
         tested = list(map(self._test, rows))
         if all(tested):
-            return list(map(self._hash, rows))
-        return [self._hash(row) if clean else None for row, clean in zip(rows, tested)]
+            return self._hashes(rows)
+        return [row_hash if clean else None for row_hash, clean in zip(self._hashes(rows), tested)]
 
     def value(self, row: dict) -> int | None:
         """A decoded row's content hash if it is a clean row of the shape, else None."""
@@ -218,6 +230,6 @@ class FastPath:
         """The hash an accepted row with this content would have, clean or not; None when the row does not
         have the fast path's columns and types."""
         try:
-            return self._hash(msgspec.convert(row, self._row_type))
+            return self._hashes((msgspec.convert(row, self._row_type),))[0]
         except msgspec.ValidationError:
             return None
