@@ -29,7 +29,9 @@ def progress_bar(source: Source, enabled: bool, label: str = "checking") -> Iter
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                DownloadColumn() if by_bytes else MofNCompleteColumn(),
                TransferSpeedColumn() if by_bytes else RowsPerSecond(), TimeRemainingColumn()]
-    with Progress(*columns, transient=True, console=_stderr_console()) as progress:
+    # Drawn from this thread, not rich's refresh thread: the parallel scan forks, and a child forked while
+    # another thread holds stderr's lock would hang flushing it on exit.
+    with Progress(*columns, transient=True, console=_stderr_console(), auto_refresh=False) as progress:
         task = progress.add_task(label, total=source.total)
         pending = 0
         last = time.monotonic()
@@ -41,6 +43,7 @@ def progress_bar(source: Source, enabled: bool, label: str = "checking") -> Iter
             now = time.monotonic()
             if now - last > 0.1:
                 progress.advance(task, pending)
+                progress.refresh()
                 pending, last = 0, now
 
         yield advance
