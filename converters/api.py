@@ -22,12 +22,12 @@ from converters.output import (Staging, dumps, guard_paths, materialize, output_
 from converters.transforms import (REASONS, Reject, as_conversational, coerce_label, rename_roles, set_system, to_grpo,
                                    to_kto, to_preference, to_sft)
 from inspector.checks import check_fields, check_row
-from inspector.dialects import Shape, classify_row, to_trl
+from inspector.dialects import Shape, classify_row, shape_key, to_trl
 from inspector.fast import FastPath
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.scan import DETECTION_ROWS, disagreement, fast_example, most_common_shape, shape_key
+from inspector.scan import DETECTION_ROWS, disagreement, fast_example, most_common_shape
 from inspector.sources import (DuplicateKeys, JsonLines, UnreadableRow, block_lines, json_lines_path, line_blocks,
                                open_source, row_value)
 

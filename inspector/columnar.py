@@ -16,22 +16,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inspector.dialects import Shape
+from inspector.dialects import Shape, shape_key
 from inspector.sources import batch_rows
 
 if TYPE_CHECKING:
     from inspector.scan import RowScan
 
-# (dialect, type, format, required columns) -> (message role and content fields, roles in their order
-# system, user, answer) for message columns; None for string columns.
+# shape_key -> (message role and content fields, roles in their order system, user, answer) for message
+# columns; None for string columns.
 _SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
-    ("trl", "language_modeling", "conversational", ("messages",)): (("role", "content"),
-                                                                    ("system", "user", "assistant")),
-    ("sharegpt", "language_modeling", "conversational", ("conversations",)): (("from", "value"),
-                                                                              ("system", "human", "gpt")),
-    ("trl", "language_modeling", "standard", ("text",)): None,
-    ("trl", "prompt_completion", "standard", ("prompt", "completion")): None,
-    ("trl", "preference", "standard", ("prompt", "chosen", "rejected")): None,
+    ("trl", "language_modeling", "conversational", False, ("messages",)): (("role", "content"),
+                                                                           ("system", "user", "assistant")),
+    ("sharegpt", "language_modeling", "conversational", False, ("conversations",)): (("from", "value"),
+                                                                                     ("system", "human", "gpt")),
+    ("trl", "language_modeling", "standard", False, ("text",)): None,
+    ("trl", "prompt_completion", "standard", False, ("prompt", "completion")): None,
+    ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): None,
 }
 # Arrow types of the other columns, as the Python types a row of the fast path's example has.
 _PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
@@ -53,12 +53,12 @@ class ColumnPlan:
     def for_schema(cls, shape: Shape | None, example: dict | None, schema: pa.Schema) -> ColumnPlan | None:
         """The plan for batches of `schema` holding rows like `example` (a clean row of `shape`), or None when
         the columns are not ones the kernels know: then every row takes the row-by-row path."""
-        if shape is None or example is None or shape.implicit_prompt or list(schema.names) != list(example):
+        if shape is None or example is None or list(schema.names) != list(example):
             return None
-        key = (shape.dialect, shape.type, shape.format, tuple(f.name for f in shape.fields if f.required))
+        key = shape_key(shape)
         if key not in _SHAPES:
             return None
-        messages, columns = _SHAPES[key], key[3]
+        messages, columns = _SHAPES[key], key[4]
         for name in columns:
             kind = schema.field(name).type
             if messages is None and not pa.types.is_string(kind):
@@ -73,8 +73,8 @@ class ColumnPlan:
             plain = [kind for test, kind in _PLAIN_TYPES if test(schema.field(name).type)]
             if not plain or plain[0] is not type(example[name]):
                 return None
-        return cls(columns, messages, others, key[:3] == ("trl", "language_modeling", "standard"),
-                   ("chosen", "rejected") if key[1] == "preference" else None)
+        return cls(columns, messages, others, (shape.type, shape.format) == ("language_modeling", "standard"),
+                   ("chosen", "rejected") if shape.type == "preference" else None)
 
     def clean_rows(self, batch: pa.RecordBatch) -> tuple[np.ndarray, pa.Array]:
         """A mask of the batch's clean rows and a key per row (equal keys, equal content)."""

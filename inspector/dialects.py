@@ -83,6 +83,12 @@ class Shape:
         return tuple(f.name for f in self.fields)
 
 
+def shape_key(shape: Shape) -> tuple:
+    """Shapes that differ only in optional columns are the same shape."""
+    return shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(
+        f.name for f in shape.fields if f.required)
+
+
 def message_style(value: Any) -> str | None:
     """`"role"` for OpenAI/TRL messages, `"from"` for ShareGPT turns, else None.
 

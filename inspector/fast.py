@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Literal
 import msgspec
 import msgspec.structs
 
-from inspector.dialects import Shape, shared_prompt_length
+from inspector.dialects import Shape, shape_key, shared_prompt_length
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -109,21 +109,21 @@ def _preference_chat(row: Decoded) -> bool:
             and clean_turns(row.prompt + row.chosen) and clean_turns(row.prompt + row.rejected))
 
 
-# (dialect, type, format, required columns) -> (column types, value tests)
+# shape_key -> (column types, value tests)
 _SHAPES: dict[tuple, tuple[dict[str, Any], Callable[[Decoded], bool]]] = {
-    ("trl", "language_modeling", "conversational", ("messages",)): ({"messages": MESSAGES}, _chat),
-    ("sharegpt", "language_modeling", "conversational", ("conversations",)): (
+    ("trl", "language_modeling", "conversational", False, ("messages",)): ({"messages": MESSAGES}, _chat),
+    ("sharegpt", "language_modeling", "conversational", False, ("conversations",)): (
         {"conversations": tuple[Turn, ...]}, _sharegpt),
-    ("trl", "language_modeling", "standard", ("text",)): ({"text": str}, _text),
-    ("trl", "prompt_completion", "standard", ("prompt", "completion")): (
+    ("trl", "language_modeling", "standard", False, ("text",)): ({"text": str}, _text),
+    ("trl", "prompt_completion", "standard", False, ("prompt", "completion")): (
         {"prompt": str, "completion": str}, _prompt_completion_standard),
-    ("trl", "prompt_completion", "conversational", ("prompt", "completion")): (
+    ("trl", "prompt_completion", "conversational", False, ("prompt", "completion")): (
         {"prompt": MESSAGES, "completion": MESSAGES}, _prompt_completion_chat),
-    ("trl", "preference", "standard", ("prompt", "chosen", "rejected")): (
+    ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): (
         {"prompt": str, "chosen": str, "rejected": str}, _preference_standard),
-    ("trl", "preference", "conversational", ("prompt", "chosen", "rejected")): (
+    ("trl", "preference", "conversational", False, ("prompt", "chosen", "rejected")): (
         {"prompt": MESSAGES, "chosen": MESSAGES, "rejected": MESSAGES}, _preference_chat),
-    ("trl", "preference", "conversational", ("chosen", "rejected")): (  # the prompt implicit, shared
+    ("trl", "preference", "conversational", True, ("chosen", "rejected")): (
         {"chosen": MESSAGES, "rejected": MESSAGES}, _implicit_preference_chat),
 }
 
@@ -179,8 +179,7 @@ class FastPath:
         """The fast path for rows like `example` (a clean row of `shape`), or None when the shape has none."""
         if shape is None:
             return None
-        known = _SHAPES.get((shape.dialect, shape.type, shape.format,
-                             tuple(f.name for f in shape.fields if f.required)))
+        known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):
             return None
         return cls(example, *known)

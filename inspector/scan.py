@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from inspector.checks import check_fields, check_row
-from inspector.dialects import Shape, classify_row, final_answer
+from inspector.dialects import Shape, classify_row, final_answer, shape_key
 from inspector.fast import FastPath
 from inspector.rules import ERROR, RULES
 from inspector.sources import (DuplicateKeys, JsonLines, Source, SourceError, UnreadableRow, block_lines,
@@ -56,12 +56,6 @@ class ScanResult:
     final_answers: int  # question/answer rows with a `####` final answer
     rows_with_errors: int
     dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
-
-
-def shape_key(shape: Shape) -> tuple:
-    """Shapes that differ only in optional columns are the same shape."""
-    return shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(
-        f.name for f in shape.fields if f.required)
 
 
 def most_common_shape(shapes: list[Shape | None]) -> Shape | None:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from inspector.checks import check_row
-from inspector.dialects import Shape, classify_row, shared_prompt_length
-from inspector.scan import most_common_shape, shape_key
+from inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
+from inspector.scan import most_common_shape
 from inspector.sources import row_value
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)

@@ -168,7 +168,7 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
     reads the same from a JSON line, from a block of lines and as a decoded value, with one content hash."""
     from inspector.checks import check_row
     from inspector.fast import FastPath
-    from inspector.scan import shape_key
+    from inspector.dialects import shape_key
 
     line = orjson.dumps(row)
     for example in FAST_EXAMPLES:
