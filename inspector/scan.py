@@ -393,27 +393,18 @@ def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) 
 
 
 def _report_duplicates(collector: Collector, partial: Partial) -> None:
-    """TP401 for every row whose content hash an earlier row has: found during the pass, by a set over the
-    hashes, or by a stable sort (first occurrences first) when there are many. A sort's temporaries are dropped
-    as soon as they are used: on a multi-GB file each is tens of MB."""
-    hashes, hash_rows, rows = partial.hashes, partial.hash_rows, partial.repeats
-    if rows is None and len(hashes) < SORT_DUPLICATES_FROM_ROWS:
-        # One pass with a set: rows come in file order, so the repeats come out in order too.
-        seen: set[int] = set()
-        rows = []
-        for row_hash, row in zip(hashes, hash_rows):
-            if row_hash in seen:
-                rows.append(row)
-            else:
-                seen.add(row_hash)
-    if rows is not None:
+    """TP401 for every row whose content hash an earlier row has: found during the pass with a set, or, past
+    SORT_DUPLICATES_FROM_ROWS rows, by a stable sort (first occurrences first) at the end. A sort's temporaries
+    are dropped as soon as they are used: on a multi-GB file each is tens of MB."""
+    if partial.repeats is not None:
+        rows = partial.repeats
         if rows:
             first = rows[: collector.max_rows]
             collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
         return
     import numpy as np
 
-    values = np.frombuffer(hashes, dtype=np.int64)
+    values = np.frombuffer(partial.hashes, dtype=np.int64)
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     repeat = np.zeros(len(values), dtype=bool)
@@ -423,7 +414,7 @@ def _report_duplicates(collector: Collector, partial: Partial) -> None:
     del order, repeat
     if not len(repeated):
         return
-    rows = np.frombuffer(hash_rows, dtype=np.int64)[repeated]
+    rows = np.frombuffer(partial.hash_rows, dtype=np.int64)[repeated]
     del repeated
     shown = min(collector.max_rows, len(rows))
     rows.partition(shown - 1)
