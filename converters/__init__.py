@@ -1,6 +1,6 @@
 """trlprep's converters: rewrite any detected dataset into what each TRL method needs, accounting for every row."""
 
-from converters.api import ConversionRefused, ConversionResult, convert
-from converters.output import OutputError
+from converters.api import ConversionResult, convert
+from inspector.errors import DataRefused, OutputError
 
-__all__ = ["convert", "ConversionResult", "ConversionRefused", "OutputError"]
+__all__ = ["convert", "ConversionResult", "DataRefused", "OutputError"]

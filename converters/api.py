@@ -19,25 +19,19 @@ import orjson
 from converters.fast import fast_conversion
 from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
-from converters.transforms import (REASONS, Reject, as_conversational, coerce_label, rename_roles, set_system, to_grpo,
-                                   to_kto, to_preference, to_sft)
-from inspector.checks import check_fields, check_row
+from converters.transforms import Reject, rename_roles, set_system, to_grpo, to_kto, to_preference, to_sft
+from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, to_trl
+from inspector.errors import DataRefused, UsageError
+from inspector.engine import Engine, as_conversational, disagreement
 from inspector.fast import FastPath
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.scan import DETECTION_ROWS, disagreement, fast_example, most_common_shape
-from inspector.sources import (DuplicateKeys, JsonLines, UnreadableRow, block_lines, json_lines_path, line_blocks,
-                               open_source, row_value)
+from inspector.scan import DETECTION_ROWS, fast_example, most_common_shape
+from inspector.sources import JsonLines, UnreadableRow, block_lines, json_lines_path, line_blocks, open_source, row_value
 
 PREVIEW_ROWS = 3
-
-
-class ConversionRefused(Exception):
-    """The data cannot become what was asked (or failed its own inspection): exit code 1."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -90,7 +84,7 @@ class ConversionResult:
 
 
 def _reason_name(rule: str) -> str:
-    return RULES[rule].name if rule in RULES else REASONS[rule].split(":")[0]
+    return RULES[rule].name
 
 
 def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str) -> dict[str, str]:
@@ -105,7 +99,7 @@ def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str) -> dict[str, 
     for pair in pairs:
         old, sep, new = pair.partition("=")
         if not sep or not old or not new:
-            raise ValueError(f"{option} {pair!r}: expected old=new")
+            raise UsageError(f"{option} {pair!r}: expected old=new")
         out[old] = new
     return out
 
@@ -119,8 +113,8 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
     if to == "dpo":
         return to_preference(trl_row, data_type)
     if to == "reward":
-        # RewardTrainer's native form is the implicit prompt: TRL's own data keeps it.
-        return [trl_row] if shape.dialect == "trl" else to_preference(trl_row, data_type)
+        # RewardTrainer's native form is the implicit prompt: rows keep theirs, explicit or implicit.
+        return [trl_row]
     if to == "kto":
         return to_kto(trl_row, data_type)
     if shape.dialect == "trl" and data_type in READY_TYPES["grpo"]:
@@ -128,37 +122,25 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
     return to_grpo(trl_row, data_type, shape.dialect)
 
 
+REPAIRS = {"TP107": "strings wrapped as messages (TP107/TP108)",
+           "TP108": "strings wrapped as messages (TP107/TP108)",
+           "TP110": "label made boolean (TP110)"}
+
+
 class _Converter:
-    """Per-row conversion with the options; `convert_row` returns output rows or raises Reject."""
+    """Per-row conversion with the options; `convert_row` returns output rows or raises Reject. Whether a row is
+    kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts."""
 
     def __init__(self, *, to, style, expected: Shape, system, drop_system, dedup, conversational=False):
         self.to, self.style, self.expected, self.conversational = to, style, expected, conversational
         self.system, self.drop_system, self.dedup = system, drop_system, dedup
+        self.engine = Engine(expected)
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
         # Built from the first clean row of the expected shape. Without --conversational no repair applies to
         # rows the fast path accepts, so they may skip the checks.
         self.fast: FastPath | None = None
-
-    def _repair(self, row: dict, shape: Shape) -> tuple[dict, Shape]:
-        """Fix what is safe to fix, counting each repair: string labels, string prompts in message rows,
-        standard rows in a conversational dataset."""
-        for f in shape.fields:
-            if f.kind == "label" and not isinstance(row.get(f.name), bool) and coerce_label(row.get(f.name)) \
-                    is not row.get(f.name):
-                row = {**row, f.name: coerce_label(row[f.name])}
-                self.repaired["label made boolean (TP110)"] += 1
-        expected = self.expected
-        wrap_prompt = shape.dialect == "trl" and shape.format == "conversational" and isinstance(row.get("prompt"), str)
-        wrap_row = (shape.dialect == "trl" and shape.format == "standard" and shape.type != "language_modeling"
-                    and (self.conversational or (expected.format == "conversational" and shape.type == expected.type)))
-        if wrap_prompt or wrap_row:
-            row = as_conversational(row)
-            shape = classify_row(row)
-            if not self.conversational:
-                self.repaired["strings wrapped as messages (TP107/TP108)"] += 1
-        return row, shape
 
     def _finish_outputs(self, outputs: list[dict]) -> list[dict]:
         if self.system is not None or self.drop_system:
@@ -173,43 +155,48 @@ class _Converter:
             self.seen.add(digest)
 
     def convert_row(self, row: Any) -> list[dict]:
-        if isinstance(row, UnreadableRow):
-            raise Reject("TP001", row.error)
-        if isinstance(row, DuplicateKeys):
-            self.repaired["repeated key: last value kept (TP003)"] += 1
-            row = row.row
-        if not isinstance(row, dict):
-            raise Reject("TP002", f"the row is {type(row).__name__}")
-        if self.fast is not None and self.fast.value(row) is not None:
+        if self.fast is not None and type(row) is dict and self.fast.value(row) is not None:
             # A clean row of the expected shape, as inspect's fast path knows it: no checks left to run, and it
             # converts to the shape that the row the fast path was built from converted to.
             self._dedup(row)
             return self._finish_outputs(_to_method(to_trl(row, self.expected), self.expected, self.to, self.style))
-        shape = classify_row(row)
-        if shape is None:
-            issues = check_fields(row, self.expected)
-            raise Reject(*(issues[0] if issues else ("TP404", "the row fits no known dataset shape")))
-        original = row
-        row, shape = self._repair(row, shape)
-        self._dedup(row)
-        issues, trl_row = check_row(row, shape)
-        errors = [issue for issue in issues if RULES[issue[0]].severity == ERROR]
-        if errors:
-            raise Reject(*errors[0])
-        outputs = self._finish_outputs(_to_method(trl_row, shape, self.to, self.style))
+        decision = self.engine.decide(row)
+        rejection = self.engine.rejection(decision, self.to)
+        if rejection is not None:
+            raise Reject(*rejection)
+        trl_row, shape = decision.trl_row, decision.shape
+        if self.conversational and shape.dialect == "trl" and shape.format == "standard" \
+                and shape.type != "language_modeling":
+            trl_row = as_conversational(trl_row)
+            shape = classify_row(trl_row)
+        self._dedup(trl_row)
+        try:
+            outputs = self._finish_outputs(_to_method(trl_row, shape, self.to, self.style))
+        except Reject:
+            raise
+        except Exception as error:  # a bug of ours on this row: the row is rejected, the others go on
+            raise Reject("TC104", f"{type(error).__name__}: {error}") from None
+        self._guard(outputs)
+        self.repaired.update({REPAIRS[rule] for rule in decision.repairs})
+        if (self.fast is None and not self.conversational and not decision.issues
+                and shape_key(shape) == shape_key(self.expected)):
+            self.fast = FastPath.for_row(shape, row_value(row))
+        return outputs
+
+    def _guard(self, outputs: list[dict]) -> None:
+        """Converted rows must be valid rows of one shape: `inspect` predicted the rows kept, and a row that
+        breaks a rule after all is rejected (TC103) rather than written."""
         for out in outputs:
             out_shape = classify_row(out)
+            if out_shape is None:
+                raise Reject("TC103", "converts to a row of no known shape")
+            errors = [issue for issue in check_row(out, out_shape)[0] if RULES[issue[0]].severity == ERROR]
+            if errors:
+                raise Reject("TC103", f"the converted row breaks {errors[0][0]}: {errors[0][1]}")
             if self.output_shape is None:
                 self.output_shape = out_shape
-            elif out_shape is None:
-                raise Reject("TP404", "converts to a row of no known shape")
             elif shape_key(out_shape) != shape_key(self.output_shape):
-                rule, detail = disagreement(self.output_shape, out_shape)
-                raise Reject(rule, "converts to a " + detail)
-        if (self.fast is None and not self.conversational and not issues and row is original
-                and shape_key(shape) == shape_key(self.expected)):
-            self.fast = FastPath.for_row(shape, row)
-        return outputs
+                raise Reject("TC103", "converts to a " + disagreement(self.output_shape, out_shape)[1])
 
 
 def _plan(expected: Shape, to: str, style: str, options: dict) -> list[str]:
@@ -255,16 +242,16 @@ def convert(
     """Convert `source` for the TRL method `to` and write it to `output` (.jsonl, .parquet or a folder).
 
     Raises `SourceError` or `OutputError` (exit 2) when the input cannot be read or the output not written as
-    asked, and `ConversionRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
+    asked, and `DataRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
     rejected row, or when the written data would not be ready.
     """
     started = time.perf_counter()
     if to not in METHODS:
-        raise ValueError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
     if style not in ("prompt_completion", "messages"):
-        raise ValueError(f"--style {style!r}: choose prompt_completion or messages")
+        raise UsageError(f"--style {style!r}: choose prompt_completion or messages")
     if output is None and not dry_run:
-        raise ValueError("--output is required (or --dry-run)")
+        raise UsageError("--output is required (or --dry-run)")
     renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
     opened = open_source(source, split=split, config=config, revision=revision)
     output_path = Path(output) if output is not None else None
@@ -316,7 +303,7 @@ def convert(
             if rejects_handle:
                 rejects_handle.close()
             if strict and ledger["rejected"]:
-                raise ConversionRefused(
+                raise DataRefused(
                     f"--strict: {sum(ledger['rejected'].values())} row(s) rejected ("
                     + ", ".join(f"{r}: {n}" for r, n in sorted(ledger["rejected"].items())) + ")")
             result = ConversionResult(
@@ -353,14 +340,15 @@ def convert(
 
 def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
     if expected is None:
-        raise ConversionRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
+        raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
     # Only the shape decides here: row errors and KTO label balance are known after the pass, when the
     # ledger rejects the rows and the output's own inspection refuses a single label class.
     status = verdict(to, data_type=expected.type, fmt=expected.format, dialect=expected.dialect,
-                     implicit_prompt=expected.implicit_prompt, rows=1, rows_with_errors=0, labels={True: 1, False: 1},
+                     implicit_prompt=expected.implicit_prompt, rows=1, rejected={}, repaired={},
+                     labels={True: 1, False: 1},
                      source=None)
     if status["status"] == "incompatible":
-        raise ConversionRefused(f"{name}: cannot convert to {to}: {status['reason']}")
+        raise DataRefused(f"{name}: cannot convert to {to}: {status['reason']}")
 
 
 class _Ledger:
@@ -438,7 +426,10 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
     from inspector.api import inspect_dataset
 
     if result.rows_kept == 0:
-        raise ConversionRefused(f"{opened.name}: every row was rejected; see the counts above and run `inspect`")
+        publish(rejects_staged, rejects_target)
+        result.rejects = str(rejects_target)
+        raise DataRefused(f"{opened.name}: every row was rejected, nothing written; the reasons are in "
+                          f"{rejects_target}", result)
     sizes = split_sizes(staging.blocks, test_size)
     split_files = staging.write_splits(sizes, shuffle, seed)
     finals = materialize(split_files, kind, staging)
@@ -449,7 +440,7 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
         result.verification = {"status": status["status"], "reason": status["reason"]}
         if status["status"] != "ready":
             problems = "; ".join(f"{f.rule} x{f.count}" for f in report.findings if f.severity == "error")
-            raise ConversionRefused(f"converted data is not ready for {result.to}: {status['reason']}"
+            raise DataRefused(f"converted data is not ready for {result.to}: {status['reason']}"
                                     + (f" ({problems})" if problems else "") + "; nothing was written")
     for split, staged in finals.items():
         if staged.exists():

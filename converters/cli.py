@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
@@ -52,7 +51,8 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
       uv run convert --dataset pairs.json --to kto --output pairs.kto.parquet --test-size 0.1
       uv run convert --dataset chats.jsonl --to grpo --dry-run
     """
-    from converters.api import ConversionRefused, convert
+    from converters.api import convert
+    from inspector.errors import DataRefused
     from inspector.progress import show_progress
 
     try:
@@ -61,7 +61,9 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
                          drop_system=drop_system, dedup=dedup, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
                          split=split, config=config_name, revision=revision, progress=show_progress())
-    except ConversionRefused as refused:
-        click.echo(f"error: {refused}", err=True)
-        sys.exit(1)
+    except DataRefused as refused:
+        if refused.result is not None:  # rows were read: their ledger, then the refusal
+            click.echo(refused.result.to_json() if output_format == "json" else refused.result.to_text(),
+                       nl=output_format == "json")
+        raise
     click.echo(result.to_json() if output_format == "json" else result.to_text(), nl=output_format == "json")

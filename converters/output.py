@@ -19,9 +19,7 @@ from typing import Any, Iterator
 
 import orjson
 
-
-class OutputError(ValueError):
-    """The output cannot be written as asked (exists, equals the input, unknown extension): exit code 2."""
+from inspector.errors import OutputError
 
 
 def output_kind(path: Path) -> str:

@@ -8,14 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects import final_answer, shared_prompt_length
-
-# Reasons a row is left out that are not data errors of the inspector's catalog.
-REASONS = {
-    "TC101": "label-false-not-for-sft: SFT trains only on completions labelled true",
-    "TC102": "no-prompt: no turn before the last assistant turn to use as the prompt",
-}
-
+from inspector.dialects import content_text, final_answer, shared_prompt_length
+from inspector.rules import last_answer
 
 class Reject(Exception):
     def __init__(self, rule: str, detail: str):
@@ -57,12 +51,13 @@ def explicit_preference(row: dict) -> dict:
 def text_of(value: Any) -> str:
     """The text of a completion: a string as is, the contents of a message list joined.
 
-    >>> text_of([{"role": "assistant", "content": "4"}])
+    >>> text_of([{"role": "assistant", "content": [{"type": "text", "text": "4"}]}])
     '4'
     """
     if isinstance(value, str):
         return value
-    return "\n".join(m.get("content") or "" for m in value if isinstance(m, dict))
+    texts = [content_text(m.get("content")) for m in value if isinstance(m, dict)]
+    return "\n".join(text for text in texts if isinstance(text, str))
 
 
 def _others(row: dict, *used: str) -> dict:
@@ -78,9 +73,7 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
     """
     if data_type == "language_modeling":
         return [row]
-    if data_type == "unpaired_preference":
-        if row["label"] is not True:
-            raise Reject("TC101", "label is false")
+    if data_type == "unpaired_preference":  # the rows labelled false are rejected before (TC101)
         row = {**_others(row, "label")}
     elif data_type == "preference":
         pair = explicit_preference(row)
@@ -121,9 +114,7 @@ def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
         return [row]
     if data_type == "language_modeling":
         messages = row["messages"]
-        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=0)
-        if last == 0:
-            raise Reject("TC102", "no turn before the last assistant turn")
+        last = last_answer(messages)  # 0, no prompt, is rejected before (TC102)
         prompt, reference = messages[:last], [messages[last]]
         rest = _others(row, "messages")
     elif data_type == "preference":
@@ -132,7 +123,9 @@ def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
         rest = _others(pair, "prompt", "chosen", "rejected")
     else:  # prompt_completion, unpaired_preference
         prompt, reference = row["prompt"], row["completion"]
-        rest = _others(row, "prompt", "completion")
+        rest = _others(row, "prompt", "completion", "label")
+        if "label" in row:  # TRL's chat-template helper refuses a `prompt` beside a `label`: renamed, not lost
+            rest["desirable"] = row["label"]
     out = {"prompt": prompt, "reference": text_of(reference), **rest}
     if dialect == "question_answer":
         out["answer"] = final_answer(out["reference"]) or out["reference"]
@@ -189,37 +182,4 @@ def set_system(row: dict, text: str | None, drop: bool = False) -> dict:
             if messages and messages[0].get("role") == "system":
                 messages = messages[1:]
             out[key] = [{"role": "system", "content": text}] + messages
-    return out
-
-
-LABEL_WORDS = {"true": True, "false": False, "1": True, "0": False, 1: True, 0: False}
-
-
-def coerce_label(value: Any) -> Any:
-    """KTO labels written as "true"/"false" or 1/0, as booleans; anything else unchanged.
-
-    >>> coerce_label("True"), coerce_label(0), coerce_label("maybe")
-    (True, False, 'maybe')
-    """
-    if isinstance(value, bool):
-        return value
-    key = value.strip().lower() if isinstance(value, str) else value
-    try:
-        return LABEL_WORDS.get(key, value)
-    except TypeError:  # unhashable values are left for the checks to report
-        return value
-
-
-def as_conversational(row: dict) -> dict:
-    """A standard TRL row's strings wrapped as messages: the prompt as a user turn, answers as assistant turns.
-
-    >>> as_conversational({"prompt": "Q", "chosen": [{"role": "assistant", "content": "A"}]})
-    {'prompt': [{'role': 'user', 'content': 'Q'}], 'chosen': [{'role': 'assistant', 'content': 'A'}]}
-    """
-    out = dict(row)
-    if isinstance(out.get("prompt"), str):
-        out["prompt"] = [{"role": "user", "content": out["prompt"]}]
-    for key in ("completion", "chosen", "rejected"):
-        if isinstance(out.get(key), str):
-            out[key] = [{"role": "assistant", "content": out[key]}]
     return out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from inspector.errors import UsageError
+
 import os
 import time
 from typing import Any
 
-from inspector.methods import METHODS, verdict
+from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
 from inspector.scan import ScanResult, scan
@@ -50,7 +52,7 @@ def inspect_dataset(
     ('prompt_completion', 'ready', 'incompatible')
     """
     if method is not None and method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     opened = open_source(source, split=split, config=config, revision=revision)
     enabled = select_rules(select, ignore)
     started = time.perf_counter()
@@ -96,7 +98,7 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
 
 def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,
                  seconds: float, local: bool) -> Report:
-    main = result.shapes[0].shape if result.shapes else None
+    main = result.expected
     data_type = main.type if main else "unknown"
     formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
     fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
@@ -104,12 +106,12 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     methods = {}
     for name in (method,) if method else METHODS:
         if main is None:
-            methods[name] = {"status": "incompatible", "command": None,
-                             "reason": "no known dataset shape in columns " + (", ".join(result.columns) or "(none)")}
+            columns = ", ".join(map(str, result.columns)) or "(none)"
+            methods[name] = incompatible(f"no known dataset shape in columns {columns}", result.rows_read)
             continue
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
-                                rows_with_errors=result.rows_with_errors, labels=dict(result.labels),
+                                rejected=result.rejected[name], repaired=result.repaired, labels=dict(result.labels),
                                 source=source_name, local=local)
     read_columns = set(main.columns) if main else set()
     extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from inspector.rules import blocking_rules, declared_checks
 from inspector.dialects import (
     CHAT_ROLES,
     ROLE_ALIASES,
@@ -23,6 +24,7 @@ from inspector.dialects import (
     classify_row,
     parallel_scores,
     rated_pair,
+    shared_prompt_length,
     sharegpt_tool_call,
     to_trl,
 )
@@ -34,12 +36,9 @@ TEMPLATE_MARKUP = re.compile(
     r"|<\|begin_of_text\|>|<start_of_turn>|<end_of_turn>|<\|user\|>|<\|assistant\|>|<\|system\|>|<\|endoftext\|>"
     r"|<\|im_sep\|>|<s>\s*\[INST\]"
 )
-# A row with any of these cannot be read as its TRL type (or, with unknown roles, its turn order means
-# nothing), so the later checks do not run on it.
-BLOCKING = frozenset({"TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP111", "TP302"})
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
@@ -76,7 +75,7 @@ def check_text(value: str, where: str, empty_rule: str = "TP201") -> Iterator[Is
 def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
     """Checks on one message in the given style: "role" (role/content) or "from" (ShareGPT from/value)."""
     if not isinstance(message, dict):
-        yield "TP103", f"{where} is {_type_name(message)}"
+        yield "TP103", f"{where} is {type_name(message)}"
         return
     if style not in message:
         yield "TP104", f"{where} has no {style!r} (keys: {', '.join(map(str, message)) or 'none'})"
@@ -101,7 +100,7 @@ def check_message(message: Any, where: str, empty_rule: str = "TP201", style: st
     elif isinstance(content, list):
         yield from _check_parts(content, f"{where}.{content_key}", empty_rule)
     else:
-        yield "TP102", f"{where}.{content_key} is {_type_name(content)}, expected a string"
+        yield "TP102", f"{where}.{content_key} is {type_name(content)}, expected a string"
 
 
 def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
@@ -120,7 +119,7 @@ def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
 
 def check_messages(value: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
     if not isinstance(value, list):
-        yield "TP102", f"{where} is {_type_name(value)}, expected a list of messages"
+        yield "TP102", f"{where} is {type_name(value)}, expected a list of messages"
         return
     if not value:
         yield ("TP111" if empty_rule == "TP201" else empty_rule), f"{where} is an empty list"
@@ -144,7 +143,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
         elif kind == "prompt" and isinstance(value, list):
             yield "TP107", f"{name} is a message list where the row's other fields are strings"
         else:
-            yield "TP102", f"{name} is {_type_name(value)}, expected a string"
+            yield "TP102", f"{name} is {type_name(value)}, expected a string"
     elif kind == "messages":
         if name == "prompt" and isinstance(value, str):
             yield "TP107", f"{name} is a string where the row's other fields are message lists"
@@ -154,7 +153,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
         yield from check_message(value, name, empty_rule, style)
     elif kind == "label":
         if not isinstance(value, bool):
-            yield "TP110", f"{name} is {_snippet(value)} ({_type_name(value)}), expected true or false"
+            yield "TP110", f"{name} is {_snippet(value)} ({type_name(value)}), expected true or false"
     elif kind == "text_list":
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             yield "TP102", f"{name} is not a non-empty list of strings"
@@ -175,7 +174,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
                 f"{name}: no best and worst completion (scores missing or all equal)"
     elif kind == "tools":
         if not isinstance(value, (str, list)):
-            yield "TP102", f"{name} is {_type_name(value)}, expected a list of tool schemas or a JSON string"
+            yield "TP102", f"{name} is {type_name(value)}, expected a list of tool schemas or a JSON string"
 
 
 def check_fields(row: Any, shape: Shape) -> list[Issue]:
@@ -186,7 +185,7 @@ def check_fields(row: Any, shape: Shape) -> list[Issue]:
     [('TP110', "label is 'true' (a string), expected true or false")]
     """
     if not isinstance(row, dict):
-        return [("TP002", f"the row is {_type_name(row)}")]
+        return [("TP002", f"the row is {type_name(row)}")]
     return [issue for field in shape.fields for issue in _check_field(row, field, shape)]
 
 
@@ -242,6 +241,26 @@ def check_trl_row(trl_row: dict, shape: Shape) -> Iterator[Issue]:
             yield "TP204", "completion: no assistant turn"
     elif shape.type == "preference":
         yield from _check_pair(trl_row, shape)
+    if shape.dialect != "trl":
+        yield from _check_read_contents(trl_row)
+    for rule in declared_checks(shape.type):
+        for detail in rule.check(trl_row, shape):
+            yield rule.id, detail
+
+
+def _check_read_contents(trl_row: dict) -> Iterator[Issue]:
+    """The texts of a row read from another dialect, as TRL will see them: a transcript's last `Assistant:`
+    with nothing after it is an empty answer, though the transcript itself is not empty."""
+    for name in ("messages", "prompt", "completion", "chosen", "rejected"):
+        value = trl_row.get(name)
+        empty_rule = "TP302" if name in ("chosen", "rejected") else "TP201"
+        if isinstance(value, str):
+            yield from check_text(value, name, empty_rule)
+        elif isinstance(value, list):
+            for i, message in enumerate(value):
+                content = message.get("content") if isinstance(message, dict) else None
+                if isinstance(content, str) and not (message.get("tool_calls") and not content.strip()):
+                    yield from check_text(content, f"{name}[{i}].content (as read)", empty_rule)
 
 
 def _check_pair(trl_row: dict, shape: Shape) -> Iterator[Issue]:
@@ -255,11 +274,12 @@ def _check_pair(trl_row: dict, shape: Shape) -> Iterator[Issue]:
     if chosen == rejected:
         yield "TP301", "chosen and rejected are identical"
     elif shape.implicit_prompt:
+        # The prompt `convert` extracts, the same function: a row flagged here is the row it cannot split.
+        if shared_prompt_length(chosen, rejected) == 0:
+            yield "TP303", "chosen and rejected share no prompt (" + (
+                "no first message" if shape.format == "conversational" else "no words") + " in common)"
         shared = _shared_prefix(chosen, rejected)
-        if shared == 0:
-            yield "TP303", "chosen and rejected differ from their first " + (
-                "message" if shape.format == "conversational" else "character")
-        elif shared in (len(chosen), len(rejected)):
+        if shared and shared in (len(chosen), len(rejected)):
             shorter = "chosen" if shared == len(chosen) else "rejected"
             yield "TP304", f"{shorter} is a prefix of the other side"
 
@@ -272,7 +292,8 @@ def check_row(row: Any, shape: Shape) -> tuple[list[Issue], dict | None]:
     ([('TP301', 'chosen and rejected are identical')], {'chosen': 'A', 'rejected': 'A'})
     """
     issues = check_fields(row, shape)
-    if any(rule in BLOCKING or rule == "TP002" for rule, _ in issues):
+    blocking = blocking_rules()
+    if any(rule in blocking for rule, _ in issues):
         return issues, None
     trl_row = to_trl(row, shape)
     issues.extend(check_trl_row(trl_row, shape))

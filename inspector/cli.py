@@ -11,13 +11,18 @@ import traceback
 
 import click
 
-METHOD_CHOICE = click.Choice(["sft", "dpo", "grpo", "reward", "kto"])
+from inspector.errors import INTERNAL_ERROR_EXIT, TrlprepError
+from inspector.methods import METHODS
+
+METHOD_CHOICE = click.Choice(METHODS)
 
 
 class UsageFailure(click.ClickException):
-    """Unreadable input or bad usage: one line on stderr, exit code 2."""
+    """A failure as one line on stderr, with its exit code (2 unless told: unreadable input or bad usage)."""
 
-    exit_code = 2
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.exit_code = exit_code
 
     def show(self, file=None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
@@ -45,19 +50,18 @@ def source_options(command=None, *, config_flag: str = "--config"):
 
 
 def user_errors(command):
-    """Turn failures into one-line messages with the right exit code; `--debug` keeps the traceback."""
+    """Turn failures into one-line messages with their exit code (`inspector.errors`); `--debug` keeps the
+    traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, debug: bool = False, **kwargs):
-        from inspector.sources import SourceError
-
         try:
             return command(*args, **kwargs)
-        except (SourceError, ValueError) as error:
+        except TrlprepError as error:
             if debug:
                 traceback.print_exc()
-            raise UsageFailure(str(error)) from None
-        except click.exceptions.Exit:
+            raise UsageFailure(str(error), error.exit_code) from None
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -65,13 +69,29 @@ def user_errors(command):
         except Exception as error:  # a bug of ours: still one line, with the way to see more
             if debug:
                 traceback.print_exc()
-            raise UsageFailure(f"internal error: {type(error).__name__}: {error} (run with --debug for details)") \
-                from None
+            raise UsageFailure(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
+                               INTERNAL_ERROR_EXIT) from None
 
     return wrapper
 
 
+def _explain(context: click.Context, _param, rule_id: str | None) -> None:
+    """`--explain ID`: the rule's manual from the catalog, then exit (no dataset needed)."""
+    if rule_id is None or context.resilient_parsing:
+        return
+    from inspector.rules import RULES
+
+    rule = RULES.get(rule_id.upper()) or next((r for r in RULES.values() if r.name == rule_id), None)
+    if rule is None:
+        raise UsageFailure(f"--explain {rule_id}: no such rule (ids: {', '.join(RULES)})")
+    click.echo(rule.explain(), nl=False)
+    context.exit(0)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--explain", metavar="RULE", expose_value=False, is_eager=True, callback=_explain,
+              help="Print what a rule (an id such as TP302, or its name) catches, why it matters for training, an "
+                   "example and the fix, then exit.")
 @source_options
 @click.option("--method", "-m", type=METHOD_CHOICE,
               help="Only give the verdict for this method; the exit code then says whether it can use the data.")

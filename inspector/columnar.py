@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.dialects import Shape, shape_key
+from inspector.fast import proves_every_rule
 from inspector.sources import batch_rows
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ColumnPlan:
         if shape is None or example is None or list(schema.names) != list(example):
             return None
         key = shape_key(shape)
-        if key not in _SHAPES:
+        if key not in _SHAPES or not proves_every_rule(shape):
             return None
         messages, columns = _SHAPES[key], key[4]
         for name in columns:
@@ -173,6 +174,7 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     last[:-1] = ~later[1:]
     last_code[parents[last]] = codes[last]
     clean &= last_code == 2  # ends with an answer (an empty or missing list has no last message)
+    clean &= np.bincount(parents, minlength=rows) > 1  # and a prompt before it (TC102)
     turns = pc.binary_join_element_wise(role, content, _SEPARATORS[2])
     offsets = np.zeros(rows + 1, dtype=np.int32)
     np.cumsum(np.bincount(parents, minlength=rows), out=offsets[1:])

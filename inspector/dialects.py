@@ -364,6 +364,9 @@ def _classify_conversation(row: dict, column: str) -> Shape:
 # --- Reading a dialect's row as TRL's shape ------------------------------------------------------------
 
 
+REASONING_PARTS = ("reasoning", "thinking")
+
+
 def content_text(content: Any) -> Any:
     """Message content as a string when it is a list of text parts; other content is returned as is.
 
@@ -372,12 +375,32 @@ def content_text(content: Any) -> Any:
     >>> content_text("Hi")
     'Hi'
     """
-    if isinstance(content, list) and all(
-        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text", p.get("value")), str)
-        for p in content
-    ):
-        return "".join(p.get("text", p.get("value")) for p in content)
+    if isinstance(content, list) and all(_part_text(p, ("text",)) is not None for p in content):
+        return "".join(_part_text(p, ("text",)) for p in content)
     return content
+
+
+def _part_text(part: Any, types: tuple[str, ...]) -> str | None:
+    if isinstance(part, dict) and part.get("type") in types:
+        text = part.get("text", part.get("value"))
+        return text if isinstance(text, str) else None
+    return None
+
+
+def split_reasoning(content: Any) -> tuple[Any, str | None]:
+    """Typed content whose parts are text and reasoning (LLaMA-Factory's `{"type": "reasoning", "value": ...}`)
+    as (text, reasoning); other content as (content, None). The reasoning goes to a message's
+    `reasoning_content`, the key chat templates of reasoning models (Qwen3, DeepSeek-R1) read.
+
+    >>> split_reasoning([{"type": "reasoning", "value": "2+2 is 4"}, {"type": "text", "value": "4"}])
+    ('4', '2+2 is 4')
+    """
+    if not isinstance(content, list) or not any(_part_text(p, REASONING_PARTS) is not None for p in content):
+        return content, None
+    texts = [_part_text(p, ("text",)) for p in content if not _part_text(p, REASONING_PARTS)]
+    if None in texts:
+        return content, None
+    return "".join(texts), "".join(_part_text(p, REASONING_PARTS) or "" for p in content)
 
 
 def sharegpt_tool_call(value: Any) -> dict | None:
@@ -440,7 +463,10 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
     out = {key: value for key, value in message.items() if key not in ("loss_weight",)}
     out["role"] = roles.get(message.get("role"), message.get("role"))
     if "content" in out:
-        out["content"] = content_text(out["content"])
+        text, reasoning = split_reasoning(out["content"])
+        out["content"] = content_text(text)
+        if reasoning is not None:
+            out["reasoning_content"] = reasoning
     return out
 
 

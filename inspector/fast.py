@@ -19,6 +19,7 @@ import msgspec
 import msgspec.structs
 
 from inspector.dialects import Shape, shape_key, shared_prompt_length
+from inspector.rules import RULES, row_rules
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -73,11 +74,11 @@ def _one_answer(side: list) -> bool:
 
 
 def _chat(row: Decoded) -> bool:
-    return clean_turns(row.messages)
+    return len(row.messages) > 1 and clean_turns(row.messages)  # an answer alone has no prompt (TC102)
 
 
 def _sharegpt(row: Decoded) -> bool:
-    return clean_turns(row.conversations, "gpt")
+    return len(row.conversations) > 1 and clean_turns(row.conversations, "gpt")
 
 
 def _text(row: Decoded) -> bool:
@@ -107,6 +108,21 @@ def _preference_chat(row: Decoded) -> bool:
     return (bool(row.prompt) and _one_answer(row.chosen) and _one_answer(row.rejected)
             and row.chosen != row.rejected
             and clean_turns(row.prompt + row.chosen) and clean_turns(row.prompt + row.rejected))
+
+
+# The rules an accepted row is proven to pass: the typed decode holds the columns, their types and the message
+# keys and roles (TP001-TP111), the value tests the texts, turn order, pairs and prompts (TP201-TP304, TC101-TC102).
+# A shape whose row rules are not all here takes the full checks: a rule added to the catalog is never skipped.
+PROVES = frozenset({
+    "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
+    "TP111", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP301", "TP302", "TP303", "TP304",
+    "TC101", "TC102",
+})
+
+
+def proves_every_rule(shape: Shape) -> bool:
+    """Whether the fast paths prove every row rule of the catalog that applies to rows of `shape`."""
+    return row_rules(shape.type, set(RULES)) <= PROVES
 
 
 # shape_key -> (column types, value tests)
@@ -181,6 +197,8 @@ class FastPath:
             return None
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):
+            return None
+        if not proves_every_rule(shape):
             return None
         return cls(example, *known)
 

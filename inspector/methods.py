@@ -32,7 +32,8 @@ CONVERSIONS = {
                                    "`reference` column for reward functions",
     ("prompt_completion", "grpo"): "prompt-only, the completion kept in a `reference` column for reward functions",
     ("preference", "grpo"): "prompt-only, the chosen response kept in a `reference` column",
-    ("unpaired_preference", "grpo"): "prompt-only, the completion kept in a `reference` column",
+    ("unpaired_preference", "grpo"): "prompt-only, the completion kept in a `reference` column and the label in "
+                                     "`desirable`",
     ("preference", "kto"): "each pair becomes a desirable and an undesirable example",
 }
 DIALECTS = {
@@ -100,45 +101,62 @@ def convert_command(source: str, method: str, *, local: bool = True) -> str:
 
 
 def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_prompt: bool, rows: int,
-            rows_with_errors: int, labels: dict, source: str | None, local: bool = True) -> dict:
-    """`{status, reason, command}` for one method.
+            rejected: dict[str, int], repaired: dict[str, int], labels: dict, source: str | None,
+            local: bool = True) -> dict:
+    """`{status, reason, command, rows_kept, rows_rejected, rejected_by_rule}` for one method: what the data is
+    for it, and what `convert --to method` keeps and rejects (by rule) of its `rows`.
 
     >>> verdict("dpo", data_type="preference", fmt="conversational", dialect="trl", implicit_prompt=False,
-    ...         rows=10, rows_with_errors=0, labels={}, source="p.jsonl")["status"]
+    ...         rows=10, repaired={}, rejected={}, labels={}, source="p.jsonl")["status"]
     'ready'
+    >>> v = verdict("sft", data_type="unpaired_preference", fmt="standard", dialect="trl", implicit_prompt=False,
+    ...             rows=10, repaired={}, rejected={"TC101": 4}, labels={}, source="p.jsonl")
+    >>> v["status"], v["rows_kept"], v["reason"]
+    ('convertible', 6, 'SFT on the rows labelled true (desirable); 4 of 10 rows are rejected (TC101 x4)')
     >>> verdict("dpo", data_type="language_modeling", fmt="standard", dialect="trl", implicit_prompt=False,
-    ...         rows=10, rows_with_errors=0, labels={}, source="p.jsonl")["reason"]
+    ...         rows=10, repaired={}, rejected={}, labels={}, source="p.jsonl")["reason"]
     'DPO needs chosen/rejected pairs; this is language modeling data'
     """
     command = convert_command(source, method, local=local) if source else None
     type_name = TYPE_NAMES.get(data_type, data_type)
-    if rows == 0 or rows_with_errors >= rows:
-        return _incompatible(f"no row is usable ({rows_with_errors} of {rows} rows break error rules)")
-    if data_type == "unpaired_preference":
-        if method == "kto" and (not labels.get(True) or not labels.get(False)):
-            return _incompatible("KTO needs both desirable and undesirable examples; every label has one value")
-        if method == "sft" and not labels.get(True):
-            return _incompatible("SFT trains on the rows labelled true, and no row is")
+    rows_rejected = sum(rejected.values())
+    ledger = {"rows_kept": rows - rows_rejected, "rows_rejected": rows_rejected,
+              "rejected_by_rule": dict(sorted(rejected.items()))}
     ready = data_type in READY_TYPES[method]
     # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
     conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)
     if not ready and conversion is None:
         extra = " (TRL's experimental PRMTrainer takes it)" if data_type == "stepwise_supervision" else ""
-        return _incompatible(f"{NEEDS[method]}; this is {type_name} data{extra}")
+        return incompatible(f"{NEEDS[method]}; this is {type_name} data{extra}", rows)
+    if rows == 0 or rows_rejected >= rows:
+        return {**incompatible(f"no row is usable for {method} ({_rejections(rejected, rows)})", rows), **ledger}
+    if method == "kto" and data_type == "unpaired_preference" and (not labels.get(True) or not labels.get(False)):
+        return {**incompatible("KTO needs both desirable and undesirable examples; every label has one value",
+                                rows), **ledger}
     steps = []
     if dialect != "trl":
         steps.append(DIALECTS[dialect])
     if conversion:
         steps.append(conversion)
-    if rows_with_errors:
-        steps.append(f"{rows_with_errors} of {rows} rows break error rules and go to the rejects file")
+    if repaired:
+        steps.append("repaired: " + ", ".join(f"{rule} x{count}" for rule, count in sorted(repaired.items())))
+    if rows_rejected:
+        steps.append(_rejections(rejected, rows))
     if steps:
-        return {"status": "convertible", "reason": "; ".join(steps), "command": command}
-    return {"status": "ready", "reason": _ready_reason(method, data_type, fmt, implicit_prompt), "command": None}
+        return {"status": "convertible", "reason": "; ".join(steps), "command": command, **ledger}
+    return {"status": "ready", "reason": _ready_reason(method, data_type, fmt, implicit_prompt), "command": None,
+            **ledger}
 
 
-def _incompatible(reason: str) -> dict:
-    return {"status": "incompatible", "reason": reason, "command": None}
+def _rejections(rejected: dict[str, int], rows: int) -> str:
+    counts = ", ".join(f"{rule} x{count}" for rule, count in sorted(rejected.items()))
+    return f"{sum(rejected.values())} of {rows} rows are rejected ({counts})"
+
+
+def incompatible(reason: str, rows: int) -> dict:
+    """Nothing is converted: `convert --to` refuses the data before reading a row."""
+    return {"status": "incompatible", "reason": reason, "command": None, "rows_kept": 0, "rows_rejected": 0,
+            "rejected_by_rule": {}}
 
 
 def _ready_reason(method: str, data_type: str, fmt: str, implicit_prompt: bool) -> str:

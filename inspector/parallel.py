@@ -61,6 +61,9 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
         merged.rows_with_errors += partial.rows_with_errors
         merged.final_answers += partial.final_answers
         merged.labels.update(partial.labels)
+        merged.repaired.update(partial.repaired)
+        for method, counts in partial.rejected.items():
+            merged.rejected[method].update(counts)
         merged.type_signatures.update(partial.type_signatures)
         for rule, tally in partial.tallies.items():
             _add(merged.tallies, rule, _shift(tally, offset), max_rows)

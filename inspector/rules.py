@@ -1,20 +1,42 @@
-"""The rule catalog: every check trlprep runs, with a stable id, a severity and a fix hint.
+"""The rule catalog: every check trlprep runs, declared once with its id, severity, stage, docs and example.
 
-Ids are never renumbered. Prefixes group the rules: TP0xx reading a row, TP1xx structure,
-TP2xx conversation content, TP3xx preference data, TP4xx dataset-level checks.
+Ids are never renumbered. Prefixes group the rules: TP0xx reading a row, TP1xx structure, TP2xx conversation
+content, TP3xx preference data, TP4xx dataset-level checks, TP5xx the model's tokenizer and template, TC1xx what
+a conversion for one method leaves out.
 
->>> RULES["TP301"].name
-'chosen-equals-rejected'
->>> RULES["TP301"].severity
-'error'
+Everything else reads this table: the checks that stop a row from being read as its TRL type (`blocking`), the
+rules the JSON Schemas express (`structural`), the README's rule table (`markdown_table`), `inspect --explain`,
+and the fast paths, which may only skip a row for the rules they prove (`row_rules`). A rule whose check is
+declared here (`check`) runs on every scan path without another change: a row that could break it takes the full
+checks.
+
+>>> RULES["TP301"].name, RULES["TP301"].severity
+('chosen-equals-rejected', 'error')
+>>> sorted(r.id for r in RULES.values() if r.blocking)[:3]
+['TP001', 'TP002', 'TP101']
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 ERROR = "error"
 WARNING = "warning"
+# Where a rule's check runs: reading the row, its own columns, the row read as its TRL type, the whole dataset,
+# the conversion for one method, the model's tokenizer, or the converted row (a guard).
+STAGES = ("read", "field", "trl", "dataset", "method", "tokens", "output")
+
+
+@dataclass(frozen=True)
+class Example:
+    """Rows as written to a JSON-lines file (objects, or raw strings for broken lines) and the line numbers the
+    rule reports; the test suite runs every example."""
+
+    rows: tuple
+    flagged: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -22,100 +44,301 @@ class Rule:
     id: str
     name: str
     severity: str
-    summary: str
+    summary: str  # what it catches, one line
     fix: str
+    stage: str
+    why: str = ""  # why it matters for training
+    blocking: bool = False  # the row cannot be read as its TRL type: later checks do not run on it
+    structural: bool = False  # the published JSON Schemas say it too
+    types: frozenset[str] | None = None  # the TRL types it applies to; None: any
+    # The methods whose conversion rejects a row this rule flags (stage "method": checked for those methods
+    # only, and counted in their verdicts rather than reported as findings).
+    methods: frozenset[str] | None = None
+    # A check declared here: (row read as its TRL type, shape) -> a detail for each failure. Stage "trl" checks
+    # run on every row of the rule's types; stage "method" checks when converting for its methods.
+    check: Callable[[dict, Any], Iterable[str]] | None = field(default=None, compare=False)
+    example: Example | None = None
+    repairable: bool = False  # `convert` repairs the row (inspector.engine.repair) instead of rejecting it
 
+    def applies_to(self, data_type: str) -> bool:
+        return self.types is None or data_type in self.types
+
+    def explain(self) -> str:
+        """The rule's manual, as `inspect --explain ID` prints it."""
+        lines = [f"{self.id} {self.name} ({self.severity}, {self.stage} stage)", "", self.summary + "."]
+        if self.why:
+            lines += ["", "Why it matters: " + self.why]
+        if self.example is not None:
+            lines += ["", "Example (the flagged row):"]
+            lines += ["  " + (row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
+                      for row in (self.example.rows[i - 1] for i in self.example.flagged or (len(self.example.rows),))]
+        lines += ["", "Fix: " + self.fix]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "severity": self.severity, "stage": self.stage,
+                "summary": self.summary, "why": self.why, "fix": self.fix, "blocking": self.blocking,
+                "structural": self.structural, "types": sorted(self.types) if self.types else None,
+                "methods": sorted(self.methods) if self.methods else None,
+                "example": list(self.example.rows) if self.example else None}
+
+
+USER = {"role": "user", "content": "What is 2+2?"}
+ASSISTANT = {"role": "assistant", "content": "4"}
+CHAT = {"messages": [USER, ASSISTANT]}
+PAIR = {"prompt": "2+2?", "chosen": "4", "rejected": "5"}
+
+
+def _chat(*messages) -> dict:
+    return {"messages": list(messages)}
+
+
+def last_answer(messages: list) -> int:
+    """The index of the last assistant message, 0 when there is none.
+
+    >>> last_answer([USER, ASSISTANT, USER]), last_answer([USER])
+    (1, 0)
+    """
+    return max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
+               default=0)
+
+
+def _flag(*rows, at: tuple[int, ...] | None = None) -> Example:
+    """An example whose last row is the one flagged, unless `at` says otherwise."""
+    return Example(tuple(rows), (len(rows),) if at is None else at)
+
+
+PREFERENCE = frozenset({"preference"})
+KTO = frozenset({"unpaired_preference"})
 
 _CATALOG = [
-    Rule("TP001", "invalid-json", ERROR, "the row is not valid JSON", "repair or remove the line"),
+    Rule("TP001", "invalid-json", ERROR, "the row is not valid JSON", "repair or remove the line", "read",
+         why="no reader can load the line; `datasets` stops the whole file at it",
+         blocking=True, example=_flag(CHAT, '{"messages": [', CHAT, at=(2,))),
     Rule("TP002", "not-an-object", ERROR, "the row is not a JSON object (null, a list or a scalar)",
-         "every row must be an object with named fields"),
+         "every row must be an object with named fields", "read",
+         why="a trainer reads columns by name; a row without names has none", blocking=True,
+         example=_flag(CHAT, "null", "[1, 2]", CHAT, at=(2, 3))),
     Rule("TP003", "duplicate-key", WARNING, "the row's object repeats a key; the last value is used",
-         "remove the repeated key: other readers may keep the first value"),
+         "remove the repeated key: other readers may keep the first value", "read",
+         why="readers disagree on which value wins, so what you trained on depends on the library",
+         example=_flag(CHAT, '{"text": "first", "text": "second"}', {"text": "third"}, at=(2,))),
     Rule("TP101", "missing-field", ERROR, "a required field is missing or null",
-         "fill the field or drop the row (`convert` rejects such rows into the rejects file)"),
+         "fill the field or drop the row (`convert` rejects such rows into the rejects file)", "field",
+         why="the trainer indexes the column and fails, or trains on the string 'None'",
+         blocking=True, structural=True, example=_flag(PAIR, {"prompt": "2+2?", "chosen": None, "rejected": "5"})),
     Rule("TP102", "wrong-type", ERROR, "a field holds the wrong type of value",
-         "store text as strings and conversations as lists of {role, content} objects"),
+         "store text as strings and conversations as lists of {role, content} objects", "field",
+         why="a chat template or tokenizer given an object where it expects text raises mid-run",
+         blocking=True, structural=True,
+         example=_flag({"instruction": "i", "input": "", "output": "o"},
+                       {"instruction": "i", "input": "", "output": {"answer": "o"}})),
     Rule("TP103", "message-not-object", ERROR, "a message in a conversation is not an object",
-         "each message must be an object such as {\"role\": \"user\", \"content\": \"...\"}"),
-    Rule("TP104", "message-missing-role", ERROR, "a message has no role", "give every message a role"),
+         "each message must be an object such as {\"role\": \"user\", \"content\": \"...\"}", "field",
+         why="chat templates read message['role'] and message['content']", blocking=True, structural=True,
+         example=_flag(CHAT, _chat("hello", ASSISTANT))),
+    Rule("TP104", "message-missing-role", ERROR, "a message has no role", "give every message a role", "field",
+         why="without a role the template cannot tell what to train on", blocking=True, structural=True,
+         example=_flag(CHAT, _chat({"content": "hi"}, ASSISTANT))),
     Rule("TP105", "message-missing-content", ERROR, "a message has no content (and no tool calls)",
-         "give every message a content string"),
+         "give every message a content string", "field",
+         why="templates render the missing content as an empty turn or raise", blocking=True, structural=True,
+         example=_flag(CHAT, _chat({"role": "user"}, ASSISTANT))),
     Rule("TP106", "unknown-role", ERROR, "a message uses a role chat templates do not know",
-         "rename the role, e.g. `convert --roles bot=assistant`"),
+         "rename the role, e.g. `convert --roles bot=assistant`", "field",
+         why="templates drop or reject unknown roles, and assistant-only loss never sees a 'bot' turn",
+         blocking=True, structural=True, example=_flag(CHAT, _chat(USER, {"role": "bot", "content": "4"}))),
     Rule("TP107", "mixed-row-format", ERROR,
          "a string prompt sits beside message-list completions in the same row",
-         "`convert` wraps the string prompt into a user message"),
+         "`convert` wraps the string prompt into a user message", "field",
+         why="TRL applies the chat template to lists only, so the prompt loses its template", blocking=True,
+         structural=True, repairable=True,
+         example=_flag({"prompt": [USER], "chosen": [ASSISTANT], "rejected": [{"role": "assistant", "content": "5"}]},
+                       {"prompt": "2+2?", "chosen": [ASSISTANT],
+                        "rejected": [{"role": "assistant", "content": "5"}]})),
     Rule("TP108", "mixed-dataset-format", ERROR,
          "some rows are standard (strings) where the rest are conversational (message lists), or the reverse",
-         "`convert` writes every row in one format"),
+         "`convert` writes every row in one format", "dataset",
+         why="one Arrow column cannot hold both; `datasets` refuses the file or TRL formats rows differently",
+         repairable=True,
+         example=_flag(*[{"prompt": [USER], "completion": [ASSISTANT]}] * 3, {"prompt": "2+2?", "completion": "4"})),
     Rule("TP109", "stepwise-length-mismatch", ERROR, "`completions` and `labels` have different lengths",
-         "give one boolean label per completion step"),
+         "give one boolean label per completion step", "field",
+         why="the trainer pairs steps with labels by position", blocking=True,
+         example=_flag({"prompt": "p", "completions": ["a", "b"], "labels": [True, False]},
+                       {"prompt": "p", "completions": ["a", "b"], "labels": [True]})),
     Rule("TP110", "label-not-boolean", ERROR, "the KTO label is not a boolean (e.g. the string \"true\" or 1)",
-         "`convert --to kto` turns \"true\"/\"false\" and 1/0 into booleans"),
-    Rule("TP111", "empty-conversation", ERROR, "a conversation is an empty list", "drop the row"),
+         "`convert --to kto` turns \"true\"/\"false\" and 1/0 into booleans", "field",
+         why="KTO splits desirable from undesirable by `label is True`; the string \"false\" counts as desirable",
+         structural=True, repairable=True, example=_flag({"prompt": "q", "completion": "a", "label": True},
+                                        {"prompt": "q", "completion": "b", "label": "true"})),
+    Rule("TP111", "empty-conversation", ERROR, "a conversation is an empty list", "drop the row", "field",
+         why="an empty conversation renders as nothing: a row with no tokens", blocking=True, structural=True,
+         example=_flag(CHAT, {"messages": []})),
     Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
-         "fill it or drop the row"),
+         "fill it or drop the row", "field",
+         why="an empty answer teaches the model to answer with nothing but the end-of-turn token",
+         structural=True, example=_flag(CHAT, _chat({"role": "user", "content": "  "}, ASSISTANT))),
     Rule("TP202", "system-not-first", ERROR, "a system message appears after the first turn",
-         "most chat templates reject this: move the system message to the start"),
+         "most chat templates reject this: move the system message to the start", "trl",
+         why="Llama, Mistral and Gemma templates raise on it; others silently drop it",
+         example=_flag(CHAT, _chat(USER, {"role": "system", "content": "be brief"}, ASSISTANT))),
     Rule("TP203", "same-role-twice", WARNING, "two consecutive turns have the same role",
-         "many templates require user and assistant to alternate: merge the turns"),
+         "many templates require user and assistant to alternate: merge the turns", "trl",
+         why="strict templates raise 'roles must alternate'", example=_flag(CHAT, _chat(USER, USER, ASSISTANT))),
     Rule("TP204", "no-assistant-turn", ERROR, "the conversation has no assistant turn, so nothing is trained",
-         "add the assistant answer or drop the row"),
+         "add the assistant answer or drop the row", "trl",
+         why="with assistant-only or completion-only loss the row contributes no gradient",
+         example=_flag(CHAT, _chat({"role": "system", "content": "s"}, USER))),
     Rule("TP205", "not-ending-with-assistant", WARNING,
          "the conversation does not end with the assistant; SFT trains nothing after the last assistant turn",
-         "drop the trailing turns, or use the data for GRPO as prompts"),
+         "drop the trailing turns, or use the data for GRPO as prompts", "trl",
+         why="trailing user turns cost tokens and, without assistant-only loss, are trained as model output",
+         example=_flag(CHAT, _chat(USER, ASSISTANT, USER))),
     Rule("TP206", "tool-result-without-call", ERROR,
          "a tool result is not preceded by an assistant tool call",
-         "add the assistant `tool_calls` turn before the tool result"),
+         "add the assistant `tool_calls` turn before the tool result", "trl",
+         why="tool-aware templates pair each result with its call and raise or misrender without one",
+         example=_flag(CHAT, _chat(USER, {"role": "tool", "content": "42"}, ASSISTANT))),
     Rule("TP207", "template-markup-in-content", WARNING,
          "content holds chat-template markup (<|im_start|>, [INST], ...), which the template will add again",
-         "store plain text and let the chat template add the markup"),
+         "store plain text and let the chat template add the markup", "trl",
+         why="the markup is tokenized as control tokens, so the model learns doubled turn boundaries",
+         example=_flag(CHAT, _chat({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT))),
     Rule("TP301", "chosen-equals-rejected", ERROR, "chosen and rejected are identical, so the pair teaches nothing",
-         "drop the pair"),
-    Rule("TP302", "empty-preference-side", ERROR, "chosen or rejected is empty", "drop the pair"),
+         "drop the pair", "trl", why="the DPO loss of an identical pair is constant: no signal, only cost",
+         types=PREFERENCE, example=_flag(PAIR, {"prompt": "2+2?", "chosen": "4", "rejected": "4"})),
+    Rule("TP302", "empty-preference-side", ERROR,
+         "chosen or rejected is empty (or its answer turn is: a transcript ending in `Assistant:` and nothing)",
+         "drop the pair", "field",
+         why="an empty side trains the model to prefer, or avoid, saying nothing", blocking=True, structural=True,
+         types=PREFERENCE,
+         example=_flag({"chosen": "\n\nHuman: 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"},
+                       {"chosen": "\n\nHuman: 2+2?\n\nAssistant: ", "rejected": "\n\nHuman: 2+2?\n\nAssistant: 5"})),
     Rule("TP303", "no-shared-prompt", WARNING,
          "implicit prompt: chosen and rejected share no prefix, so TRL extracts an empty prompt",
-         "give an explicit `prompt` column"),
+         "give an explicit `prompt` column (`convert` rejects the row for every method that needs the prompt)",
+         "trl", why="with an empty prompt the whole conversation is scored as the answer", types=PREFERENCE,
+         methods=frozenset({"sft", "dpo", "grpo", "kto"}),
+         example=_flag({"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5"}, {"chosen": "four", "rejected": "5"})),
     Rule("TP304", "prompt-extraction-edge", WARNING,
          "implicit prompt: one side is a prefix of the other, where TRL's extract_prompt splits wrongly",
-         "`convert --to dpo` extracts the prompt message by message"),
-    Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly", "`convert --dedup` drops repeats"),
+         "`convert --to dpo` extracts the prompt message by message", "trl",
+         why="TRL's character-wise extraction leaves one side empty", types=PREFERENCE,
+         example=_flag({"chosen": [USER, ASSISTANT], "rejected": [USER, {"role": "assistant", "content": "5"}]},
+                       {"chosen": [USER, ASSISTANT], "rejected": [USER, ASSISTANT, USER, ASSISTANT]})),
+    Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly",
+         "`convert --dedup` drops repeats", "dataset",
+         why="repeats are trained more than once and leak between train and test splits",
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "four"}), CHAT)),
     Rule("TP402", "single-label-class", WARNING, "every KTO label has the same value",
-         "KTO needs both desirable (true) and undesirable (false) examples"),
+         "KTO needs both desirable (true) and undesirable (false) examples", "dataset",
+         why="KTOTrainer's loss needs both classes in a batch", types=KTO,
+         example=Example(tuple({"prompt": "q", "completion": c, "label": True} for c in "abc"), ())),
     Rule("TP403", "label-imbalance", WARNING, "KTO labels are strongly imbalanced",
-         "set desirable_weight / undesirable_weight so the weighted classes are within 1:1 to 4:3"),
+         "set desirable_weight / undesirable_weight so the weighted classes are within 1:1 to 4:3", "dataset",
+         why="the KTO paper's weighting assumes balanced classes", types=KTO,
+         example=Example(tuple({"prompt": "q", "completion": c, "label": c != "f"} for c in "abcdef"), ())),
     Rule("TP404", "mixed-shape", ERROR, "the row has a different shape from most rows (other columns or dialect)",
-         "`convert` rejects rows that do not fit the dataset's shape"),
-]
-
-_CATALOG += [
+         "`convert` rejects rows that do not fit the dataset's shape", "dataset",
+         why="a trainer reads one set of columns; a row of another shape is lost or breaks the batch",
+         example=_flag(CHAT, CHAT, CHAT, {"instruction": "Add 2 and 2", "input": "", "output": "4"})),
     Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
-         "pick a model with a chat template, or set one (--set chat_template_path=...)"),
+         "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",
+         why="TRL cannot render messages without a template"),
     Rule("TP502", "template-render-failure", ERROR, "the chat template raises an error on the row",
-         "fix the row (the template's own message says what it wants) or use another template"),
+         "fix the row (the template's own message says what it wants) or use another template", "tokens",
+         why="the trainer stops at the first such row"),
     Rule("TP503", "template-drops-role", WARNING, "the chat template ignores or rejects a role the data uses",
-         "merge the system message into the first user turn (`convert --drop-system`) or change template"),
+         "merge the system message into the first user turn (`convert --drop-system`) or change template",
+         "tokens", why="the dropped text is never seen by the model"),
     Rule("TP504", "no-generation-markers", WARNING,
          "the chat template has no {% generation %} markers, so assistant_only_loss is impossible",
-         "use a training template with markers (TRL's get_training_chat_template)"),
+         "use a training template with markers (TRL's get_training_chat_template)", "tokens",
+         why="without them every token of the conversation is trained"),
     Rule("TP505", "prompt-not-token-prefix", WARNING,
          "the tokenized prompt is not a prefix of tokenized prompt+completion (TRL warns \"Mismatch between "
          "tokenized prompt\"), so the completion mask is off",
-         "use a prefix-preserving template (e.g. one that keeps earlier <think> blocks)"),
+         "use a prefix-preserving template (e.g. one that keeps earlier <think> blocks)", "tokens",
+         why="prompt tokens are trained, or answer tokens masked"),
     Rule("TP506", "stop-token-not-trained", WARNING,
          "the end-of-turn / EOS token falls outside the trained span, so the model may never learn to stop",
-         "put the end-of-turn token inside the template's generation block, or set eos_token to the template's"),
+         "put the end-of-turn token inside the template's generation block, or set eos_token to the template's",
+         "tokens", why="a model that never learned to stop generates until max_new_tokens"),
     Rule("TP507", "double-bos", WARNING, "the row starts with the BOS token twice",
-         "let either the template or the tokenizer add BOS, not both"),
+         "let either the template or the tokenizer add BOS, not both", "tokens",
+         why="every training row then differs from what the model sees at inference"),
     Rule("TP508", "special-token-in-content", WARNING,
          "content holds a special token string of this tokenizer, which tokenizes as the control token",
-         "remove or escape it"),
+         "remove or escape it", "tokens", why="the text is read as a turn boundary or end of sequence"),
     Rule("TP509", "over-max-length", WARNING, "the row is longer than max_length tokens",
-         "raise max_length (see recommended_max_length) or shorten the row"),
+         "raise max_length (see recommended_max_length) or shorten the row", "tokens",
+         why="trainers truncate it (the answer's end is lost) or drop it"),
+    # What a conversion for one method leaves out of otherwise valid rows: `inspect` counts them per method and
+    # `convert --to` rejects exactly these rows.
+    Rule("TC101", "label-false-not-for-sft", WARNING, "SFT trains only on completions labelled true",
+         "nothing to fix: the row is used by KTO, not by SFT", "method", types=KTO, methods=frozenset({"sft"}),
+         check=lambda row, shape: () if row.get("label") is True else ("label is false",),
+         example=_flag({"prompt": "q", "completion": "a", "label": True},
+                       {"prompt": "q", "completion": "b", "label": False}),
+         why="training on undesirable completions teaches the model to produce them"),
+    Rule("TC102", "no-prompt", WARNING, "no turn before the last assistant turn to use as the GRPO prompt",
+         "add the user turn the answer replies to", "method", types=frozenset({"language_modeling"}),
+         methods=frozenset({"grpo"}), why="GRPO generates from the prompt; an empty prompt has nothing to answer",
+         check=lambda row, shape: ("no turn before the last assistant turn",)
+         if isinstance(row.get("messages"), list) and last_answer(row["messages"]) == 0 else (),
+         example=_flag(CHAT, _chat(ASSISTANT))),
+    Rule("TC103", "converted-row-invalid", ERROR,
+         "the converted row breaks a rule of its own (a guard: `inspect` should have predicted it)",
+         "report it to trlprep's developers with the row; the rejects file names the rule", "output",
+         why="wrong training data must never be written"),
+    Rule("TC104", "conversion-failed", ERROR, "the conversion of this row raised an error (a guard)",
+         "report it to trlprep's developers with the row; the rejects file has the error", "output",
+         why="one bad row must not stop the conversion of the others"),
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _CATALOG}
+# The stages whose rules look at one row, before or after it is read as its TRL type: a fast path that skips a
+# row's checks must prove each of them.
+ROW_STAGES = ("read", "field", "trl", "method")
+
+
+def blocking_rules() -> frozenset[str]:
+    return frozenset(r.id for r in RULES.values() if r.blocking)
+
+
+def declared_checks(data_type: str) -> list[Rule]:
+    """Stage "trl" rules whose check is declared in the catalog, for rows of this TRL type."""
+    return [r for r in RULES.values() if r.check is not None and r.stage == "trl" and r.applies_to(data_type)]
+
+
+def row_rules(data_type: str, enabled: set[str]) -> frozenset[str]:
+    """The enabled row-level rules that can fire on a row of this TRL type."""
+    return frozenset(r.id for r in RULES.values()
+                     if r.id in enabled and r.stage in ROW_STAGES and r.applies_to(data_type))
+
+
+def rejecting_rules(method: str) -> frozenset[str]:
+    """The rules whose findings keep a row out of the conversion for `method`: every error, and the warnings
+    that name the method."""
+    return frozenset(r.id for r in RULES.values() if r.severity == ERROR or (r.methods and method in r.methods))
+
+
+def method_checks(method: str, data_type: str) -> list[Rule]:
+    """Stage "method" rules checked when converting rows of this TRL type for `method`."""
+    return [r for r in RULES.values() if r.stage == "method" and method in r.methods and r.applies_to(data_type)]
+
+
+@contextmanager
+def registered(rule: Rule) -> Iterator[Rule]:
+    """A rule added to the catalog for the duration of the block (for plug-ins and tests)."""
+    if rule.id in RULES:
+        raise ValueError(f"rule {rule.id} exists already")
+    RULES[rule.id] = rule
+    try:
+        yield rule
+    finally:
+        del RULES[rule.id]
 
 
 def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> set[str]:
@@ -130,5 +353,22 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     def matches(rule: Rule, patterns: tuple[str, ...]) -> bool:
         return any(rule.id.startswith(p.upper()) or rule.name == p for p in patterns)
 
-    kept = {r.id for r in _CATALOG if not select or matches(r, select)}
+    kept = {r.id for r in RULES.values() if not select or matches(r, select)}
     return {rule_id for rule_id in kept if not matches(RULES[rule_id], ignore)}
+
+
+def markdown_table() -> str:
+    """The README's rule table.
+
+    >>> markdown_table().splitlines()[2]
+    '| TP001 | invalid-json | error | read | the row is not valid JSON |'
+    """
+    lines = ["| id | name | severity | stage | what it catches |", "| --- | --- | --- | --- | --- |"]
+    for rule in RULES.values():
+        summary = rule.summary.replace("|", "\\|")
+        lines.append(f"| {rule.id} | {rule.name} | {rule.severity} | {rule.stage} | {summary} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

@@ -14,11 +14,12 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
-from inspector.checks import check_fields, check_row
+from inspector.checks import check_row
+from inspector.engine import TYPE_NAMES, Engine
+from inspector.methods import METHODS
 from inspector.dialects import Shape, classify_row, final_answer, shape_key
 from inspector.fast import FastPath
-from inspector.rules import ERROR, RULES
-from inspector.sources import (DuplicateKeys, JsonLines, Source, SourceError, UnreadableRow, block_lines,
+from inspector.sources import (JsonLines, Source, SourceError, block_lines,
                                duplicate_keys, json_lines_path, line_blocks, quoted_key_count, row_value)
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
@@ -56,6 +57,9 @@ class ScanResult:
     final_answers: int  # question/answer rows with a `####` final answer
     rows_with_errors: int
     dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
+    rejected: dict[str, Counter]  # method -> rule -> rows `convert --to method` rejects
+    repaired: Counter  # rule -> rows `convert` repairs
+    expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
 
 
 def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
@@ -93,14 +97,6 @@ class Collector:
             tally.details.append(detail)
 
 
-_TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
-               type(None): "null"}
-
-
-def _value_type(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
 @dataclass
 class Partial:
     """What a pass over some rows found, before the dataset-level rules; partials of chunks merge in order."""
@@ -110,8 +106,10 @@ class Partial:
     tallies: dict[str, Tally] = field(default_factory=dict)
     votes: dict[tuple, ShapeVotes] = field(default_factory=dict)
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
-    labels: Counter = field(default_factory=Counter)
+    labels: Counter = field(default_factory=Counter)  # KTO label -> rows KTO conversion keeps
     final_answers: int = 0
+    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in METHODS})  # by rule
+    repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
     # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
     # (a set of Python ints would cost ~4x the memory) ...
     hashes: array = field(default_factory=lambda: array("q"))
@@ -165,11 +163,11 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     else:
         scanner = RowScan(expected, enabled, max_rows, example)
         for index, (number, value) in enumerate(itertools.chain(head, rows)):
-            scanner.row(number, value, head_shapes[index] if index < len(head_shapes) else _UNKNOWN)
+            scanner.row(number, value, head_shapes[index] if index < len(head_shapes) else None)
         partial = scanner.done()
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
-    return finish(partial, enabled, max_rows)
+    return finish(partial, enabled, max_rows, expected)
 
 
 def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], expected: Shape | None) -> dict | None:
@@ -191,9 +189,6 @@ def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], e
     return examples[signatures.most_common(1)[0][0]] if signatures else None
 
 
-_UNKNOWN = object()  # a row whose shape is not classified yet
-
-
 class RowScan:
     """The row-level rules over rows as they come, clean rows of the expected shape through the fast path;
     `done()` gives what they found."""
@@ -202,6 +197,7 @@ class RowScan:
         self.collector = Collector(enabled, max_rows)
         self.result = Partial(tallies=self.collector.tallies)
         self.expected, self.max_rows = expected, max_rows
+        self.engine = Engine(expected)
         self.fast = FastPath.for_row(expected, example) if example is not None else None
         self.expected_vote = None
         if expected is not None:
@@ -240,8 +236,8 @@ class RowScan:
             else:
                 seen.add(row_hash)
 
-    def row(self, number: int, value: Any, shape: Any = _UNKNOWN) -> None:
-        """One row through every check (`shape` when it is known already)."""
+    def row(self, number: int, value: Any, shape: Shape | None = None) -> None:
+        """One row through every check (`shape` when it is classified already)."""
         collector, result = self.collector, self.result
         if self.fast is not None and type(value) is dict:
             accepted = self.fast.value(value)
@@ -249,26 +245,26 @@ class RowScan:
                 self.accept((number,), (accepted,))
                 return
         result.rows_read += 1
-        if isinstance(value, UnreadableRow):
-            collector.add("TP001", number, value.error)
+        decision = self.engine.decide(value, shape)
+        for rule, detail in decision.issues:
+            collector.add(rule, number, detail)
+        kept_for_kto = True
+        for method in METHODS:
+            rejection = self.engine.rejection(decision, method)
+            if rejection is not None:
+                result.rejected[method][rejection[0]] += 1
+                kept_for_kto = kept_for_kto and method != "kto"
+        for rule in decision.repairs:
+            result.repaired[rule] += 1
+        if decision.error:
             result.rows_with_errors += 1
+        row = row_value(value)
+        if not isinstance(row, dict):
             return
-        if isinstance(value, DuplicateKeys):
-            collector.add("TP003", number, f"key(s) {', '.join(value.keys)} repeated; the last value is used")
-            value = value.row
-        if not isinstance(value, dict):
-            collector.add("TP002", number, f"the row is {_value_type(value)}")
-            result.rows_with_errors += 1
-            return
-        self._remember((number,), (self.row_hash(value),))
-        result.type_signatures[tuple(value), tuple(map(type, value.values()))] += 1
-        if shape is _UNKNOWN:
-            shape = classify_row(value)
+        self._remember((number,), (self.row_hash(row),))
+        result.type_signatures[tuple(row), tuple(map(type, row.values()))] += 1
+        shape = classify_row(row) if shape is None else shape
         if shape is None:
-            issues = check_fields(value, self.expected) if self.expected else []
-            for rule, detail in issues or [("TP404", "the row fits no known dataset shape")]:
-                collector.add(rule, number, detail)
-            result.rows_with_errors += 1
             return
         key = shape_key(shape)
         vote = result.votes.get(key)
@@ -277,18 +273,13 @@ class RowScan:
         vote.count += 1
         if len(vote.rows) < self.max_rows:
             vote.rows.append(number)
-        issues, trl_row = check_row(value, shape)
-        for rule, detail in issues:
-            collector.add(rule, number, detail)
-        if any(RULES[rule].severity == ERROR for rule, _ in issues):
-            result.rows_with_errors += 1
-        else:
+        if not decision.error:
             vote.clean += 1
-        if trl_row is not None:
-            if shape.type == "unpaired_preference" and isinstance(trl_row.get("label"), bool):
-                result.labels[trl_row["label"]] += 1
-            elif shape.dialect == "question_answer" and final_answer(value.get("answer")) is not None:
-                result.final_answers += 1
+        trl_row = decision.trl_row
+        if trl_row is not None and kept_for_kto and decision.shape.type == "unpaired_preference":
+            result.labels[trl_row["label"]] += 1
+        elif not decision.error and shape.dialect == "question_answer" and final_answer(row.get("answer")):
+            result.final_answers += 1
 
     def row_hash(self, value: dict) -> int:
         """The row's content hash: the fast path's when the row has its structure (so that a repeat of an
@@ -348,48 +339,24 @@ def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before
             scanner.row(number, value)
 
 
-def finish(partial: Partial, enabled: set[str], max_rows: int) -> ScanResult:
-    """The dataset-level rules over a whole pass: disagreeing shapes, KTO labels; the columns table."""
+def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape | None = None) -> ScanResult:
+    """The dataset-level rules over a whole pass: duplicates, KTO labels; the shapes (the expected one first)
+    and the columns table."""
     collector = Collector(enabled, max_rows)
     collector.tallies = partial.tallies
-    ordered = sorted((v for v in partial.votes.values() if v.count), key=lambda v: -v.count)
+    key = shape_key(expected) if expected is not None else None
+    ordered = sorted((v for v in partial.votes.values() if v.count),
+                     key=lambda v: (shape_key(v.shape) != key, -v.count))
     columns: dict[str, Counter] = {}
     for (keys, types), count in partial.type_signatures.items():
-        for key, kind in zip(keys, types):
-            columns.setdefault(key, Counter())[_TYPE_NAMES.get(kind, kind.__name__)] += count
-    _report_disagreeing_shapes(collector, ordered)
+        for name, kind in zip(keys, types):
+            columns.setdefault(name, Counter())[TYPE_NAMES.get(kind, kind.__name__)] += count
     if "TP401" in enabled:
         _report_duplicates(collector, partial)
-    # Rows of a minority shape break TP404/TP108 even when their own checks passed.
-    rows_with_errors = partial.rows_with_errors + sum(vote.clean for vote in ordered[1:])
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
-                        partial.final_answers, rows_with_errors, [])
+                        partial.final_answers, partial.rows_with_errors, [], partial.rejected, partial.repaired, expected)
     _report_labels(result, enabled)
     return result
-
-
-def disagreement(main: Shape, other: Shape) -> tuple[str, str]:
-    """The rule a row of shape `other` breaks in a dataset of shape `main`: TP108 when only the format
-    differs, TP404 otherwise."""
-    if (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format:
-        return "TP108", f"{other.format} row in a {main.format} dataset"
-    return "TP404", (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
-                     f"{main.type} dataset ({', '.join(main.columns)})")
-
-
-def _report_disagreeing_shapes(collector: Collector, ordered: list[ShapeVotes]) -> None:
-    if len(ordered) < 2:
-        return
-    main = ordered[0].shape
-    for vote in ordered[1:]:
-        rule, detail = disagreement(main, vote.shape)
-        # Only the first rows of each shape are known, but the count must stay exact.
-        tally_rows = vote.rows
-        for row in tally_rows:
-            collector.add(rule, row, detail)
-        if rule in collector.enabled:
-            tally = collector.tallies[rule]
-            tally.count += vote.count - len(tally_rows)
 
 
 def _report_duplicates(collector: Collector, partial: Partial) -> None:

@@ -21,14 +21,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
+from inspector.errors import SourceError
+
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
-
-
-class SourceError(Exception):
-    """The dataset cannot be read at all (exit code 2): a missing path, an unknown format, an unreachable Hub."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -321,14 +317,36 @@ def _whole_object(data: bytes) -> list | None:
 def _csv_rows(name: str, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     try:
-        reader = csv.DictReader(text)
+        reader = csv.DictReader(text, dialect=_csv_dialect(text))
         for number, record in enumerate(reader, start=1):
+            # Cells past the header's columns (DictReader files them under None) get a name of their own.
+            extra = record.pop(None, None)
             advance(sum(len(v or "") for v in record.values()))
-            yield number, {key: _cell(value) for key, value in record.items()}
+            row = {key: _cell(value) for key, value in record.items()}
+            if extra is not None:
+                row["_extra_cells"] = extra
+            yield number, row
     except UnicodeDecodeError as error:
         raise SourceError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except csv.Error as error:
         raise SourceError(f"{name}: malformed CSV: {error}") from None
+
+
+class _Semicolons(csv.excel):
+    delimiter = ";"
+
+
+class _Tabs(csv.excel):
+    delimiter = "\t"
+
+
+def _csv_dialect(text: io.TextIOWrapper) -> type[csv.Dialect]:
+    """Excel's CSV dialect with the delimiter the header line uses most: `,`, `;` or a tab (a header alone
+    is too little for `csv.Sniffer` to tell quoting)."""
+    header = text.readline()
+    text.seek(0)
+    counts = {",": header.count(","), ";": header.count(";"), "\t": header.count("\t")}
+    return {",": csv.excel, ";": _Semicolons, "\t": _Tabs}[max(counts, key=counts.get)]
 
 
 def _cell(value: str | None) -> Any:

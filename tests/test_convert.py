@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from converters import ConversionRefused, OutputError, convert
+from converters import DataRefused, OutputError, convert
 from converters.cli import main
 from inspector import SourceError, inspect_dataset
 from tests.test_detection import DIALECTS
@@ -97,7 +97,7 @@ def test_inspect_verdicts_and_convert_agree(tmp_path, row, dialect, data_type, f
     rows = [row, {**row, "row_id": 2}]
     status = inspect_dataset(rows, method=to).methods[to]["status"]
     if status == "incompatible":
-        with pytest.raises(ConversionRefused):
+        with pytest.raises(DataRefused):
             convert(rows, to=to, output=tmp_path / "out.jsonl")
         assert not (tmp_path / "out.jsonl").exists()
     else:
@@ -233,7 +233,7 @@ def test_outputs_are_never_clobbered(shared_data, tmp_path):
 
 
 def test_strict_fails_and_writes_nothing(tmp_path):
-    with pytest.raises(ConversionRefused, match="--strict: 6 row"):
+    with pytest.raises(DataRefused, match="--strict: 6 row"):
         convert("examples/broken_chat.jsonl", to="sft", output=tmp_path / "out.jsonl", strict=True)
     assert list(tmp_path.iterdir()) == []
 

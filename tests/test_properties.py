@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converters import ConversionRefused, convert
+from converters import DataRefused, convert
 from inspector import inspect_dataset
 from inspector.checks import check_fields
 from inspector.dialects import classify_row
@@ -81,12 +81,12 @@ def test_convert_gives_ready_data_a_balanced_ledger_and_is_idempotent(kind, meth
     with tempfile.TemporaryDirectory() as folder:
         once, twice = Path(folder) / "once.jsonl", Path(folder) / "twice.jsonl"
         if status == "incompatible":
-            with pytest.raises(ConversionRefused):
+            with pytest.raises(DataRefused):
                 convert(rows, to=method, output=once)
             return
         try:
             result = convert(rows, to=method, output=once)
-        except ConversionRefused as refused:
+        except DataRefused as refused:
             # Allowed only when the rows that survive cannot serve the method: none at all, or one KTO class.
             assert "every row was rejected" in str(refused) or "every label has one value" in str(refused)
             return

@@ -4,8 +4,14 @@ import re
 
 import pytest
 
+import json
+
+from click.testing import CliRunner
+
+from converters import convert
 from inspector import inspect_dataset
-from inspector.rules import RULES, select_rules
+from inspector.cli import main as inspect_main
+from inspector.rules import RULES, markdown_table, select_rules
 
 USER = {"role": "user", "content": "What is 2+2?"}
 ASSISTANT = {"role": "assistant", "content": "4"}
@@ -17,58 +23,28 @@ def msgs(*messages):
     return {"messages": list(messages)}
 
 
-# rule -> (rows as written to the file, line numbers the rule must report)
-CASES = {
-    "TP001": ([CHAT, '{"messages": [', CHAT], [2]),
-    "TP002": ([CHAT, "null", "[1, 2]", CHAT], [2, 3]),
-    "TP003": ([CHAT, '{"text": "first", "text": "second"}', {"text": "third"}], [2]),
-    "TP101": ([PAIR, {"prompt": "2+2?", "chosen": None, "rejected": "5"}], [2]),
-    "TP102": ([{"instruction": "i", "input": "", "output": "o"},
-               {"instruction": "i", "input": "", "output": {"answer": "o"}}], [2]),
-    "TP103": ([CHAT, msgs("hello", ASSISTANT)], [2]),
-    "TP104": ([CHAT, msgs({"content": "hi"}, ASSISTANT)], [2]),
-    "TP105": ([CHAT, msgs({"role": "user"}, ASSISTANT)], [2]),
-    "TP106": ([CHAT, msgs(USER, {"role": "bot", "content": "4"})], [2]),
-    "TP107": ([{"prompt": [USER], "chosen": [ASSISTANT], "rejected": [{"role": "assistant", "content": "5"}]},
-               {"prompt": "2+2?", "chosen": [ASSISTANT], "rejected": [{"role": "assistant", "content": "5"}]}],
-              [2]),
-    "TP108": ([{"prompt": [USER], "completion": [ASSISTANT]}] * 3 + [{"prompt": "2+2?", "completion": "4"}], [4]),
-    "TP109": ([{"prompt": "p", "completions": ["a", "b"], "labels": [True, False]},
-               {"prompt": "p", "completions": ["a", "b"], "labels": [True]}], [2]),
-    "TP110": ([{"prompt": "q", "completion": "a", "label": True},
-               {"prompt": "q", "completion": "b", "label": "true"}], [2]),
-    "TP111": ([CHAT, {"messages": []}], [2]),
-    "TP201": ([CHAT, msgs({"role": "user", "content": "  "}, ASSISTANT)], [2]),
-    "TP202": ([CHAT, msgs(USER, {"role": "system", "content": "be brief"}, ASSISTANT)], [2]),
-    "TP203": ([CHAT, msgs(USER, USER, ASSISTANT)], [2]),
-    "TP204": ([CHAT, msgs({"role": "system", "content": "s"}, USER)], [2]),
-    "TP205": ([CHAT, msgs(USER, ASSISTANT, USER)], [2]),
-    "TP206": ([CHAT, msgs(USER, {"role": "tool", "content": "42"}, ASSISTANT)], [2]),
-    "TP207": ([CHAT, msgs({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT)], [2]),
-    "TP301": ([PAIR, {"prompt": "2+2?", "chosen": "4", "rejected": "4"}], [2]),
-    "TP302": ([PAIR, {"prompt": "2+2?", "chosen": "", "rejected": "5"}], [2]),
-    "TP303": ([{"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5"}, {"chosen": "four", "rejected": "5"}],
-              [2]),
-    "TP304": ([{"chosen": [USER, ASSISTANT], "rejected": [USER, {"role": "assistant", "content": "5"}]},
-               {"chosen": [USER, ASSISTANT], "rejected": [USER, ASSISTANT, USER, ASSISTANT]}], [2]),
-    "TP401": ([CHAT, msgs(USER, {"role": "assistant", "content": "four"}), CHAT], [3]),
-    "TP402": ([{"prompt": "q", "completion": c, "label": True} for c in "abc"], []),
-    "TP403": ([{"prompt": "q", "completion": c, "label": c != "f"} for c in "abcdef"], []),
-    "TP404": ([CHAT, CHAT, CHAT, {"instruction": "Add 2 and 2", "input": "", "output": "4"}], [4]),
-}
+# rule -> (rows as written to the file, line numbers the rule must report), from the catalog's own examples
+CASES = {rule.id: (list(rule.example.rows), list(rule.example.flagged)) for rule in RULES.values() if rule.example}
 
 
-def test_every_rule_has_a_case():
-    # TP5xx rules need a model's tokenizer: tests/test_tokens.py triggers each of them.
-    assert set(CASES) == {rule for rule in RULES if not rule.startswith("TP5")}
+def test_every_rule_has_an_example_and_docs():
+    # TP5xx rules need a model's tokenizer (tests/test_tokens.py triggers each); TC103/TC104 guard against our
+    # own bugs (tests/test_engine.py provokes them).
+    untested = {rule for rule in RULES if rule.startswith("TP5")} | {"TC103", "TC104"}
+    assert set(CASES) == set(RULES) - untested
+    assert all(rule.why and rule.fix and rule.summary for rule in RULES.values())
 
 
 def test_rule_ids_are_stable_and_unique():
-    assert all(re.fullmatch(r"TP\d{3}", rule_id) for rule_id in RULES)
+    assert all(re.fullmatch(r"T[PC]\d{3}", rule_id) for rule_id in RULES)
     assert len({rule.name for rule in RULES.values()}) == len(RULES)
 
 
-@pytest.mark.parametrize("rule_id", sorted(CASES))
+FINDINGS = sorted(rule for rule in CASES if RULES[rule].stage != "method")
+METHOD_RULES = sorted(rule for rule in CASES if RULES[rule].stage == "method")
+
+
+@pytest.mark.parametrize("rule_id", FINDINGS)
 def test_rule_is_triggered_at_the_right_line(rule_id, write_jsonl):
     rows, lines = CASES[rule_id]
     report = inspect_dataset(write_jsonl(rows))
@@ -80,6 +56,27 @@ def test_rule_is_triggered_at_the_right_line(rule_id, write_jsonl):
     if lines:
         assert finding.count == len(lines)
         assert finding.examples[0]["row"] == lines[0]
+
+
+@pytest.mark.parametrize("rule_id", METHOD_RULES)
+def test_method_rule_rejects_its_rows_for_its_methods_only(rule_id, write_jsonl, tmp_path):
+    rows, lines = CASES[rule_id]
+    path = write_jsonl(rows)
+    report = inspect_dataset(path)
+    for method in RULES[rule_id].methods:
+        assert report.methods[method]["rejected_by_rule"] == {rule_id: len(lines)}
+        result = convert(path, to=method, output=tmp_path / f"{method}.jsonl")
+        rejects = [json.loads(line) for line in open(result.rejects)]
+        assert [(r["row"], r["rule"]) for r in rejects] == [(line, rule_id) for line in lines]
+    assert not any(f.rule == rule_id for f in report.findings)
+
+
+def test_explain_prints_the_rules_manual():
+    result = CliRunner().invoke(inspect_main, ["--explain", "TP302"])
+    assert result.exit_code == 0
+    assert result.output.startswith("TP302 empty-preference-side (error")
+    assert "Why it matters:" in result.output and "Assistant: " in result.output and "Fix: drop the pair" in result.output
+    assert CliRunner().invoke(inspect_main, ["--explain", "TP999"]).exit_code == 2
 
 
 def test_clean_data_has_no_findings(write_jsonl):
@@ -136,12 +133,11 @@ def test_errors_give_exit_code_one(write_jsonl):
     assert report.rows_with_errors == 1
 
 
-def test_readme_documents_every_rule():
+def test_readme_rule_table_is_the_catalogs():
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text()
-    for rule in RULES.values():
-        assert f"| {rule.id} | {rule.name} | {rule.severity} |" in readme, rule.id
+    assert markdown_table() in readme, "regenerate it: uv run python -m inspector.rules"
 
 
 def test_a_repeat_is_the_same_values_whatever_the_key_order_or_spacing(tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 
 from converters import convert
 from inspector import inspect_dataset
+from inspector.errors import DataRefused, UsageError
 from inspector.methods import METHODS, TRAINERS
 
 RUN_FILE = "trlprep-run.json"
@@ -28,12 +29,6 @@ DROPS = {
     "grpo": "it drops nothing, yet none is left under",
 }
 DATA_STEM = "data"
-
-
-class DataRefused(Exception):
-    """The data cannot be used for the method: exit code 1, before any model is loaded."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -121,14 +116,14 @@ def check_rewards(specs: tuple[str, ...], columns: list[str]) -> list:
     from train.rewards import load_reward, missing_columns
 
     if not specs:
-        raise ValueError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
+        raise UsageError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
                          "length_penalty; or path/to/file.py:function, module:function)")
     functions = []
     for spec in specs:
         function = load_reward(spec)
         missing = missing_columns(function, columns)
         if missing:
-            raise ValueError(f"--reward-func {spec}: needs column(s) {', '.join(missing)}, which the data lacks "
+            raise UsageError(f"--reward-func {spec}: needs column(s) {', '.join(missing)}, which the data lacks "
                              f"(columns: {', '.join(columns)})")
         functions.append(function)
     return functions
@@ -154,7 +149,7 @@ def _last_checkpoint(output_dir: Path) -> str:
 
     checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
     if checkpoint is None:
-        raise ValueError(f"--resume: no checkpoint-* folder in {output_dir}")
+        raise UsageError(f"--resume: no checkpoint-* folder in {output_dir}")
     return checkpoint
 
 
@@ -207,9 +202,9 @@ def train(
     `launcher="hf-jobs"` submits the run to Hugging Face Jobs (the data must be a Hub dataset, ready as it is).
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if launcher not in ("local", "hf-jobs"):
-        raise ValueError(f"--launcher {launcher!r}: choose local or hf-jobs")
+        raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
     lora_settings = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets} if lora else None
     options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
                                batch_size=batch_size, max_length=max_length, seed=seed)
@@ -269,7 +264,7 @@ def _hf_job(*, method, model, dataset, options, config, overrides, lora, reward_
     from train.launch import job_spec, submit
 
     if not isinstance(dataset, str) or Path(dataset).exists():
-        raise ValueError("--launcher hf-jobs trains on a Hub dataset: push yours with "
+        raise UsageError("--launcher hf-jobs trains on a Hub dataset: push yours with "
                          "`uv run convert ... --push-to-hub ID`, then pass --dataset ID")
     report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
                              sample=1000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -66,21 +65,17 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
       uv run train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
     """
     from inspector.progress import show_progress
-    from train.api import DataRefused, train
+    from train.api import train
 
-    try:
-        result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
-                       epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
-                       seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
-                       lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
-                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
-                       max_dropped=max_dropped,
-                       dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
-                       launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
-                       revision=revision, progress=show_progress())
-    except DataRefused as refused:
-        click.echo(f"error: {refused}", err=True)
-        sys.exit(1)
+    result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
+                   epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
+                   seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
+                   lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
+                   eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
+                   max_dropped=max_dropped,
+                   dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
+                   launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
+                   revision=revision, progress=show_progress())
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return

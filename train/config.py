@@ -3,6 +3,8 @@ checked against the method's config class so an unknown key fails with the close
 
 from __future__ import annotations
 
+from inspector.errors import UsageError
+
 import dataclasses
 import difflib
 from pathlib import Path
@@ -41,7 +43,7 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set {pair!r}: expected key=value")
+            raise UsageError(f"--set {pair!r}: expected key=value")
         out[key.strip()] = parse_value(value)
     return out
 
@@ -52,13 +54,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
-        raise ValueError(f"--config {path}: no such file") from None
+        raise UsageError(f"--config {path}: no such file") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"--config {path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        raise UsageError(f"--config {path}: invalid YAML ({str(error).splitlines()[0]})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"--config {path}: expected a mapping of config keys")
+        raise UsageError(f"--config {path}: expected a mapping of config keys")
     return data
 
 
@@ -69,7 +71,7 @@ def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
+            raise UsageError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
 
 
 def device_defaults() -> dict[str, Any]:
@@ -90,7 +92,7 @@ def grpo_generations(batch_size: int) -> int:
     for size in range(8, 1, -1):
         if batch_size % size == 0:
             return size
-    raise ValueError(f"GRPO compares at least 2 generations per prompt: use --batch-size 2 or more "
+    raise UsageError(f"GRPO compares at least 2 generations per prompt: use --batch-size 2 or more "
                      f"(got {batch_size})")
 
 
@@ -115,7 +117,7 @@ def build(method: str, settings: dict[str, Any]):
     try:
         return config_class(method)(**settings)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{CONFIG_CLASSES[method]}: {error}") from None
+        raise UsageError(f"{CONFIG_CLASSES[method]}: {error}") from None
 
 
 def public(config) -> dict[str, Any]:

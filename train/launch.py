@@ -4,6 +4,8 @@ a report or a log."""
 
 from __future__ import annotations
 
+from inspector.errors import UsageError
+
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -103,7 +105,7 @@ def job_spec(*, method: str, model: str, dataset: str, settings: dict[str, Any],
 
     local = [spec for spec in reward_funcs if spec in BUILTINS or ":" in spec]
     if local:
-        raise ValueError(f"--launcher hf-jobs: reward functions must be importable in the job: use TRL's "
+        raise UsageError(f"--launcher hf-jobs: reward functions must be importable in the job: use TRL's "
                          f"(accuracy_reward, think_format_reward, ...) or a dotted path of a published package, "
                          f"not {', '.join(local)}")
     config = trl_settings(settings, model=model, lora=lora, reward_funcs=())
@@ -133,7 +135,7 @@ def submit(spec: JobSpec) -> str:
         raise SourceError(f"--launcher hf-jobs: {reason}; nothing was submitted")
     token = get_token()
     if not token:
-        raise ValueError("--launcher hf-jobs: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
+        raise UsageError("--launcher hf-jobs: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
     job = HfApi().run_uv_job(spec.script, script_args=spec.script_args, dependencies=spec.dependencies,
                              flavor=spec.flavor, timeout=spec.timeout, env=spec.env,
                              secrets={name: token for name in spec.secrets})

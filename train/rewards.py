@@ -6,6 +6,8 @@ column as a keyword argument, and wants one float (or None to abstain) per compl
 
 from __future__ import annotations
 
+from inspector.errors import UsageError
+
 import importlib
 import importlib.util
 import inspect
@@ -87,12 +89,12 @@ def load_reward(spec: str) -> Callable:
         return BUILTINS[spec]
     target, sep, name = spec.rpartition(":")
     if not sep or not target or not name:
-        raise ValueError(f"--reward-func {spec!r}: use a built-in ({', '.join(BUILTINS)}), "
+        raise UsageError(f"--reward-func {spec!r}: use a built-in ({', '.join(BUILTINS)}), "
                          f"path/to/file.py:function or module:function")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
-            raise ValueError(f"--reward-func {spec!r}: {path}: no such file")
+            raise UsageError(f"--reward-func {spec!r}: {path}: no such file")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
@@ -100,10 +102,10 @@ def load_reward(spec: str) -> Callable:
         try:
             module = importlib.import_module(target)
         except ImportError as error:
-            raise ValueError(f"--reward-func {spec!r}: cannot import {target!r} ({error})") from None
+            raise UsageError(f"--reward-func {spec!r}: cannot import {target!r} ({error})") from None
     function = getattr(module, name, None)
     if not callable(function):
-        raise ValueError(f"--reward-func {spec!r}: {target} has no function {name!r}")
+        raise UsageError(f"--reward-func {spec!r}: {target} has no function {name!r}")
     return function
 
 

@@ -1,0 +1,162 @@
+"""One decision per row, read by `inspect` and `convert` alike.
+
+`decide` reads a row against the dataset's shape: every finding (for the report), whether it breaks an error rule
+as it is (so the data is not ready), the repairs `convert` makes, and the row read as its TRL type. `rejection`
+then says, for one method, whether `convert --to` keeps the row or rejects it and by which rule. `inspect` counts
+the rejections of every method into its verdicts; `convert` acts on those of its method; a test holds the two
+together on every file of shared data.
+
+>>> u, a = {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}
+>>> engine = Engine(classify_row({"prompt": [u], "completion": [a], "label": True}))
+>>> decision = engine.decide({"prompt": [u], "completion": [a], "label": "false"})
+>>> decision.issues, decision.repairs, decision.error
+([('TP110', "label is 'false' (a string), expected true or false")], ('TP110',), True)
+>>> engine.rejection(decision, "kto"), engine.rejection(decision, "sft")
+(None, ('TC101', 'label is false'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from inspector.checks import Issue, check_fields, check_row
+from inspector.dialects import Shape, classify_row, shape_key
+from inspector.methods import METHODS
+from inspector.rules import ERROR, RULES, method_checks, rejecting_rules
+from inspector.sources import DuplicateKeys, UnreadableRow
+
+TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
+              type(None): "null"}
+LABEL_WORDS = {"true": True, "false": False, "1": True, "0": False, 1: True, 0: False}
+
+
+def coerce_label(value: Any) -> Any:
+    """KTO labels written as "true"/"false" or 1/0, as booleans; anything else unchanged.
+
+    >>> coerce_label("True"), coerce_label(0), coerce_label("maybe")
+    (True, False, 'maybe')
+    """
+    if isinstance(value, bool):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else value
+    try:
+        return LABEL_WORDS.get(key, value)
+    except TypeError:  # unhashable values are left for the checks to report
+        return value
+
+
+def as_conversational(row: dict) -> dict:
+    """A standard TRL row's strings wrapped as messages: the prompt as a user turn, answers as assistant turns.
+
+    >>> as_conversational({"prompt": "Q", "chosen": [{"role": "assistant", "content": "A"}]})
+    {'prompt': [{'role': 'user', 'content': 'Q'}], 'chosen': [{'role': 'assistant', 'content': 'A'}]}
+    """
+    out = dict(row)
+    if isinstance(out.get("prompt"), str):
+        out["prompt"] = [{"role": "user", "content": out["prompt"]}]
+    for key in ("completion", "chosen", "rejected"):
+        if isinstance(out.get(key), str):
+            out[key] = [{"role": "assistant", "content": out[key]}]
+    return out
+
+
+def repair(row: dict, shape: Shape, expected: Shape, issues: list[Issue]) -> tuple[dict, tuple[str, ...]]:
+    """The row with what `convert` repairs fixed, and the rules repaired: string or 0/1 KTO labels (TP110), a
+    string prompt beside message lists (TP107), a standard row in a conversational dataset (TP108)."""
+    found = {rule for rule, _ in issues}
+    repaired = []
+    if "TP110" in found:
+        labels = {f.name: coerce_label(row.get(f.name)) for f in shape.fields if f.kind == "label"}
+        if all(isinstance(label, bool) for label in labels.values()):
+            row = {**row, **labels}
+            repaired.append("TP110")
+    if shape.dialect == "trl" and ("TP107" in found or "TP108" in found):
+        row = as_conversational(row)
+        repaired += sorted(found & {"TP107", "TP108"})
+    return row, tuple(repaired)
+
+
+@dataclass
+class Decision:
+    """What one row is: its findings, and how it is read and repaired."""
+
+    issues: list[Issue]  # every finding, as the row is written
+    error: bool  # it breaks an error rule as it is written
+    shape: Shape | None = None  # the shape it is read as, after repairs
+    trl_row: dict | None = None  # read as its TRL type, after repairs; None when it cannot be
+    repairs: tuple[str, ...] = ()
+    remaining: list[Issue] | None = None  # the findings left after the repairs (None: the same as `issues`)
+
+    @property
+    def left(self) -> list[Issue]:
+        return self.issues if self.remaining is None else self.remaining
+
+
+def _unread(rule: str, detail: str, issues: list[Issue] | None = None) -> Decision:
+    issues = (issues or []) + [(rule, detail)]
+    return Decision(issues, True, remaining=issues)
+
+
+class Engine:
+    """Decisions on rows of a dataset whose shape is `expected` (found from its first rows)."""
+
+    def __init__(self, expected: Shape | None):
+        self.expected = expected
+        self.expected_key = shape_key(expected) if expected is not None else None
+        self.rejecting = {method: rejecting_rules(method) for method in METHODS}
+
+    def decide(self, value: Any, shape: Any = None) -> Decision:
+        """The decision on one row as read from the source (`shape` when it is classified already)."""
+        if isinstance(value, UnreadableRow):
+            return _unread("TP001", value.error)
+        read_issues: list[Issue] = []
+        if isinstance(value, DuplicateKeys):
+            read_issues.append(("TP003", f"key(s) {', '.join(value.keys)} repeated; the last value is used"))
+            value = value.row
+        if not isinstance(value, dict):
+            return _unread("TP002", f"the row is {TYPE_NAMES.get(type(value), type(value).__name__)}", read_issues)
+        if shape is None:
+            shape = classify_row(value)
+        if shape is None:
+            fields = check_fields(value, self.expected) if self.expected is not None else []
+            issues = read_issues + (fields or [("TP404", "the row fits no known dataset shape")])
+            return Decision(issues, True, remaining=issues)
+        issues, trl_row = check_row(value, shape)
+        issues = read_issues + issues
+        if self.expected is not None and shape_key(shape) != self.expected_key:
+            issues.append(disagreement(self.expected, shape))
+        error = any(RULES[rule].severity == ERROR for rule, _ in issues)
+        if not error:
+            return Decision(issues, False, shape, trl_row)
+        fixed, repairs = repair(value, shape, self.expected or shape, issues)
+        if not repairs:
+            return Decision(issues, True, shape, trl_row)
+        fixed_shape = classify_row(fixed)
+        remaining, fixed_trl = check_row(fixed, fixed_shape)
+        remaining = read_issues + remaining
+        if shape_key(fixed_shape) != self.expected_key:
+            remaining.append(disagreement(self.expected, fixed_shape))
+        return Decision(issues, True, fixed_shape, fixed_trl, repairs, remaining)
+
+    def rejection(self, decision: Decision, method: str) -> Issue | None:
+        """Why `convert --to method` rejects the row, or None when it keeps it."""
+        rejecting = self.rejecting[method]
+        for rule, detail in decision.left:
+            if rule in rejecting:
+                return rule, detail
+        if decision.trl_row is None:  # unreadable without an error rule: cannot happen, but never kept
+            return decision.left[0] if decision.left else ("TP404", "the row cannot be read")
+        for rule in method_checks(method, decision.shape.type):
+            for detail in rule.check(decision.trl_row, decision.shape):
+                return rule.id, detail
+        return None
+
+
+def disagreement(main: Shape, other: Shape) -> Issue:
+    """The rule a row of shape `other` breaks in a dataset of shape `main`: TP108 when only the format
+    differs, TP404 otherwise."""
+    if (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format:
+        return "TP108", f"{other.format} row in a {main.format} dataset"
+    return "TP404", (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
+                     f"{main.type} dataset ({', '.join(main.columns)})")
