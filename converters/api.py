@@ -87,19 +87,24 @@ def _reason_name(rule: str) -> str:
     return RULES[rule].name
 
 
-def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str) -> dict[str, str]:
-    """`("old=new", ...)` as a dict; a dict passes through.
+def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str, form: str = "old=new") -> dict[str, str]:
+    """`("old=new", ...)` as a dict; a dict passes through. With `form="key=value"` (`train --set`) a value may be
+    empty and keys are stripped.
 
     >>> parse_pairs(("bot=assistant", "human=user"), "--roles")
     {'bot': 'assistant', 'human': 'user'}
+    >>> parse_pairs((" lr=",), "--set", form="key=value")
+    {'lr': ''}
     """
     if isinstance(pairs, dict) or not pairs:
         return dict(pairs or {})
     out = {}
     for pair in pairs:
         old, sep, new = pair.partition("=")
-        if not sep or not old or not new:
-            raise UsageError(f"{option} {pair!r}: expected old=new")
+        if form == "key=value":
+            old = old.strip()
+        if not sep or not old or (not new and form == "old=new"):
+            raise UsageError(f"{option} {pair!r}: expected {form}")
         out[old] = new
     return out
 

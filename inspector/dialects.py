@@ -20,14 +20,6 @@ from typing import Any
 
 import orjson
 
-TYPES = (
-    "language_modeling",
-    "prompt_only",
-    "prompt_completion",
-    "preference",
-    "unpaired_preference",
-    "stepwise_supervision",
-)
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
     "human": "user",

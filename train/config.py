@@ -4,14 +4,15 @@ checked against the method's config class so an unknown key fails with the close
 from __future__ import annotations
 
 from inspector.errors import UsageError
+from inspector.methods import TRAINERS
 
 import dataclasses
 import difflib
 from pathlib import Path
 from typing import Any
 
-CONFIG_CLASSES = {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig", "reward": "RewardConfig",
-                  "kto": "KTOConfig"}
+# Each trainer's config class is named after it (SFTTrainer takes an SFTConfig).
+CONFIG_CLASSES = {method: trainer.replace("Trainer", "Config") for method, trainer in TRAINERS.items()}
 SECRET_FIELDS = ("hub_token",)
 
 
@@ -39,13 +40,9 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {pair!r}: expected key=value")
-        out[key.strip()] = parse_value(value)
-    return out
+    from converters.api import parse_pairs
+
+    return {key: parse_value(value) for key, value in parse_pairs(pairs, "--set", form="key=value").items()}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
