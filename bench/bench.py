@@ -1,20 +1,22 @@
 """Benchmarks: trlprep against baselines run in the same process, as ratios (these machines are noisy).
 
-    uv run python bench/bench.py                 # 50,000 generated chat rows
+    uv run python bench/bench.py                 # 100,000 generated chat rows (87 MB: past the parallel threshold)
     uv run python bench/bench.py --rows 200000   # the size the performance issue names
 
 Generates, under bench/data/ (kept between runs), a ShareGPT chat JSONL (2-6 turns, lognormal content lengths),
 the same rows as Parquet, and an implicit-prompt preference JSONL. Then times, best of --repeat runs each:
-- reading every row and checking roles, contents and turn order: msgspec typed decode (the reference),
-  orjson, json, jsonschema per row, `pyarrow.json.read_json` alone, `datasets.load_dataset` + `.map` (how the
+- reading every row and checking roles, contents and turn order: msgspec typed decode of blocks of lines (the
+  reference: `inspect` decodes blocks too), msgspec, orjson and json per line, jsonschema per row, `pyarrow.json.read_json` alone, `datasets.load_dataset` + `.map` (how the
   peers walk rows), and `inspect` (every rule) in one and two processes;
 - Parquet: `pyarrow.parquet.read_table` alone against `inspect` (checks a column at a time);
 - `convert` ShareGPT -> messages against `datasets.map(trl.maybe_convert_to_chatml)`, and implicit -> explicit
   prompt against `datasets.map(trl.extract_prompt)` (both include reading the file and writing the result);
 - `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), one and two cores;
 - `inspect` of the shared real datasets when ../shared/data is there.
-Peak RSS is this process's peak during the measurement above its resting size (Linux resets the peak through
-/proc/self/clear_refs); worker processes are not in it.
+Peak RSS is that of this process and its worker processes together during one more run, untimed, above this
+process's resting size: this process's own peak (Linux resets it through /proc/self/clear_refs), or, sampled
+every few ms, this process's RSS plus each worker's unique pages (USS: a forked worker shares the rest with this
+process), whichever is higher.
 """
 
 from __future__ import annotations
@@ -107,6 +109,17 @@ def read_msgspec(path: Path) -> None:
             check_struct(decode(line))
 
 
+def read_msgspec_blocks(path: Path) -> None:
+    """Blocks of whole lines decoded in one call each, as `inspect` reads JSON lines."""
+    from inspector.sources import line_blocks
+
+    decode_lines = msgspec.json.Decoder(Row).decode_lines
+    with open(path, "rb") as handle:
+        for block in line_blocks(handle):
+            for row in decode_lines(block):
+                check_struct(row)
+
+
 def read_with(loads: Callable) -> Callable[[Path], None]:
     def read(path: Path) -> None:
         with open(path, "rb") as handle:
@@ -164,6 +177,40 @@ def _memory(field: str) -> int:
         return int(re.search(rf"{field}:\s+(\d+)", status.read()).group(1)) // 1024
 
 
+class TreePeak:
+    """The highest memory of this process and its children together (see the module's docstring), sampled in a
+    thread."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+
+        self.process, self.peak = psutil.Process(), 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.005):
+            total = self.process.memory_info().rss
+            for child in self.process.children(recursive=True):
+                try:
+                    total += child.memory_full_info().uss  # its own pages: those it shares with us are counted
+                except psutil.Error:  # a worker that ended between the listing and the reading
+                    pass
+            self.peak = max(self.peak, total // (1 << 20))
+
+    def __enter__(self) -> TreePeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _reset_peak() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as refs:
@@ -185,7 +232,7 @@ class Measure:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
@@ -199,23 +246,26 @@ def main() -> None:
     def measure(name: str, function, reference: str, rows: int = args.rows, path: Path = chat,
                 megabytes: float | None = None) -> float:
         """Best of --repeat; `rows` and `megabytes` are what one run reads (all of `path` by default)."""
-        times, peak = [], None
+        times = []
         for _ in range(args.repeat):
-            resting = _memory("VmRSS")
-            tracked = _reset_peak()
             started = time.perf_counter()
             function()
             times.append(time.perf_counter() - started)
-            if tracked:
-                peak = max(peak or 0, _memory("VmHWM") - resting)
+        # Memory in a run of its own: sampling the workers takes CPU from them.
+        resting = _memory("VmRSS")
+        tracked = _reset_peak()
+        with TreePeak() as tree:
+            function()
+        peak = max(_memory("VmHWM") if tracked else 0, tree.peak) - resting
         results.append(Measure(name, min(times), rows, megabytes or path.stat().st_size / 1e6, peak, reference))
         return min(times)
 
     def convert_to(source: Path, to: str) -> None:
         convert(source, to=to, output=out / f"{source.stem}.{to}.jsonl", overwrite=True)
 
-    read = "msgspec typed decode + checks"
-    measure(read, lambda: read_msgspec(chat), read)
+    read = "msgspec typed decode of line blocks + checks"
+    measure(read, lambda: read_msgspec_blocks(chat), read)
+    measure("msgspec typed decode per line + checks", lambda: read_msgspec(chat), read)
     measure("orjson per line + checks", lambda: read_with(orjson.loads)(chat), read)
     measure("json per line + checks", lambda: read_with(json.loads)(chat), read)
     schema_rows = min(SCHEMA_ROWS, args.rows)
@@ -277,8 +327,12 @@ def main() -> None:
         print(f"| {m.name:<44} | {m.seconds:>8.3f} | {m.rows / m.seconds:>10,.0f} | {m.megabytes / m.seconds:>7.1f} | "
               f"{peak:>11} | {ratio:>6.2f} |")
     print()
-    print(f"inspect throughput vs msgspec typed decode + checks: "
+    print(f"inspect throughput vs msgspec typed decode of line blocks + checks: "
           f"{seconds_of[read] / seconds_of['trlprep inspect, every rule, 1 process']:.0%}")
+    from inspector.scan import PARALLEL_FROM_BYTES
+
+    print(f"the chat file is {chat.stat().st_size >> 20} MiB; the parallel scan starts at {PARALLEL_FROM_BYTES >> 20} "
+          f"MiB: the 2-process run {'splits' if chat.stat().st_size >= PARALLEL_FROM_BYTES else 'does NOT split'} it")
     print(f"inspect, 2 processes vs 1: {seconds_of['trlprep inspect, every rule, 1 process'] / seconds_of['trlprep inspect, every rule, 2 processes']:.2f}x")  # noqa: E501
     print(f"convert sharegpt -> messages vs datasets.map(maybe_convert_to_chatml): "
           f"{seconds_of[chatml] / seconds_of['trlprep convert sharegpt -> messages']:.1f}x")

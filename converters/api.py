@@ -7,7 +7,6 @@ content to `<output stem>.rejects.jsonl`. The output is inspected before it is m
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -28,8 +27,8 @@ from inspector.fast import FastPath
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.scan import DETECTION_ROWS, fast_example, most_common_shape
-from inspector.sources import JsonLines, UnreadableRow, block_lines, json_lines_path, line_blocks, open_source, row_value
+from inspector.scan import FilePart, ReadPlan, read_plan
+from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
 
 PREVIEW_ROWS = 3
 
@@ -134,18 +133,26 @@ REPAIRS = {"TP107": "strings wrapped as messages (TP107/TP108)",
 
 class _Converter:
     """Per-row conversion with the options; `convert_row` returns output rows or raises Reject. Whether a row is
-    kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts."""
+    kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts. Each file
+    is read against its own shape (`read`), the output is one shape for all."""
 
-    def __init__(self, *, to, style, expected: Shape, system, drop_system, dedup, conversational=False):
-        self.to, self.style, self.expected, self.conversational = to, style, expected, conversational
+    def __init__(self, *, to, style, system, drop_system, dedup, conversational=False):
+        self.to, self.style, self.conversational = to, style, conversational
         self.system, self.drop_system, self.dedup = system, drop_system, dedup
-        self.engine = Engine(expected)
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
-        # Built from the first clean row of the expected shape. Without --conversational no repair applies to
-        # rows the fast path accepts, so they may skip the checks.
+        self.expected: Shape | None = None
+        self.engine: Engine | None = None
         self.fast: FastPath | None = None
+
+    def read(self, shape: Shape, example: dict | None = None) -> None:
+        """Convert rows read against `shape` next (a file's, see `read_plan`), those like `example` through
+        inspect's fast path: without --conversational no repair applies to the rows it accepts, so they may skip
+        the checks."""
+        self.expected = shape
+        self.engine = Engine(shape)
+        self.fast = None if self.conversational or example is None else FastPath.for_row(shape, example)
 
     def _finish_outputs(self, outputs: list[dict]) -> list[dict]:
         if self.system is not None or self.drop_system:
@@ -183,9 +190,6 @@ class _Converter:
             raise Reject("TC104", f"{type(error).__name__}: {error}") from None
         self._guard(outputs)
         self.repaired.update({REPAIRS[rule] for rule in decision.repairs})
-        if (self.fast is None and not self.conversational and not decision.issues
-                and shape_key(shape) == shape_key(self.expected)):
-            self.fast = FastPath.for_row(shape, row_value(row))
         return outputs
 
     def _guard(self, outputs: list[dict]) -> None:
@@ -204,9 +208,13 @@ class _Converter:
                 raise Reject("TC103", "converts to a " + disagreement(self.output_shape, out_shape)[1])
 
 
-def _plan(expected: Shape, to: str, style: str, options: dict) -> list[str]:
-    steps = [f"detected: {expected.dialect} {expected.format} {expected.type}"
-             + (" (implicit prompt)" if expected.implicit_prompt else "")]
+def _plan(plan: ReadPlan, to: str, style: str, options: dict) -> list[str]:
+    expected = plan.expected
+    steps = [f"detected: {_shape_words(expected)}"]
+    if len(plan.parts) > 1:
+        steps += [f"  {part.name}: {_shape_words(part.shape)}" + (
+            "" if part.judged_as == part.shape else " (not the dataset's shape: its rows are rejected, TP404)")
+            for part in plan.parts]
     if expected.dialect != "trl":
         steps.append("read " + DIALECTS[expected.dialect])
     target = conversion_target(expected.type, to, expected.format)
@@ -217,6 +225,12 @@ def _plan(expected: Shape, to: str, style: str, options: dict) -> list[str]:
     if to == "sft" and style == "messages":
         steps.append("prompt and completion merged into `messages`")
     return steps + [text for text in options.values() if text]
+
+
+def _shape_words(shape: Shape | None) -> str:
+    if shape is None:
+        return "no known shape"
+    return f"{shape.dialect} {shape.format} {shape.type}" + (" (implicit prompt)" if shape.implicit_prompt else "")
 
 
 def convert(
@@ -274,22 +288,14 @@ def convert(
                 value = rename_roles(value, role_map)
             yield number, value
 
-    # Rows change on the way with these options; without them clean JSON lines convert without Python rows.
-    lines_path = None if (renames or role_map or system is not None or drop_system or dedup or conversational
-                          or limit is not None) else json_lines_path(opened)
+    # Without these options clean JSON lines convert without Python rows.
+    line_conversion = not (system is not None or drop_system or dedup or conversational)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
-        # Lines are read from the start again, so reading the head then is not progress.
-        rows = prepared(opened.rows((lambda n: None) if lines_path else advance))
-        if limit is not None:
-            rows = itertools.islice(rows, limit)
-        head = list(itertools.islice(rows, DETECTION_ROWS))
-        head_shapes = [classify_row(row_value(value)) for _, value in head]
-        expected = most_common_shape(head_shapes)
+        plan = read_plan(opened, limit=limit, prepare=prepared if renames or role_map else None, advance=advance)
+        expected = plan.expected
         _refuse_unconvertible(expected, to, opened.name)
-        converter = _Converter(to=to, style=style, expected=expected, system=system, drop_system=drop_system,
-                               dedup=dedup, conversational=conversational)
-        example = fast_example(head, head_shapes, expected) if lines_path else None
-        conversion = fast_conversion(FastPath.for_row(expected, example), expected, to) if example else None
+        converter = _Converter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
+                               conversational=conversational)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:
@@ -298,12 +304,16 @@ def convert(
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
             ledger = _Ledger(converter, staging, rejects_handle)
-            if conversion is not None:
-                _run_lines(lines_path, ledger, conversion, advance)
-            else:
-                # After a head read without progress, from the start again, with it.
-                for number, value in prepared(opened.rows(advance)) if lines_path else itertools.chain(head, rows):
-                    ledger.convert(number, value)
+            for part in plan.parts:
+                converter.read(part.judged_as, part.example)
+                ledger.read(part)
+                conversion = fast_conversion(converter.fast, part.judged_as, to) \
+                    if part.mode == "lines" and line_conversion else None
+                if conversion is not None:
+                    _run_lines(part.source.lines_path, ledger, conversion, advance)
+                else:
+                    for number, value in plan.rows(part, advance):
+                        ledger.convert(number, value)
             ledger = ledger.summary()
             if rejects_handle:
                 rejects_handle.close()
@@ -316,7 +326,7 @@ def convert(
                 rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
                 rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
                 output=str(output_path) if output_path else None, outputs={}, rejects=None,
-                plan=_plan(expected, to, style, {
+                plan=_plan(plan, to, style, {
                     "conversational": conversational and "standard strings wrapped as messages",
                     "rename": renames and f"columns renamed: {renames}",
                     "roles": role_map and f"roles renamed: {role_map}",
@@ -357,24 +367,32 @@ def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
 
 
 class _Ledger:
-    """Every row accounted for: converted (and written to the staging file) or rejected with its reason."""
+    """Every row accounted for: converted (and written to the staging file) or rejected with its reason and
+    where it is (`file:line`); rows are numbered across files as `inspect` numbers them."""
 
     def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle):
         self.converter, self.staging, self.rejects_handle = converter, staging, rejects_handle
         self.rows_in = self.kept = self.rows_out = 0
         self.rejected: Counter = Counter()
         self.preview: list[dict] = []
+        self.name, self.offset, self.last = "", 0, 0
+
+    def read(self, part: FilePart) -> None:
+        """The rows that come next are those of `part`."""
+        self.name, self.offset, self.last = part.name, self.offset + self.last, 0
 
     def convert(self, number: int, value: Any) -> None:
-        """One row through the full conversion."""
+        """One row (`number` in its file) through the full conversion."""
         self.rows_in += 1
+        self.last = number
         try:
             outputs = self.converter.convert_row(value)
         except Reject as reject:
             self.rejected[reject.rule] += 1
             if self.rejects_handle:
                 content = value.text if isinstance(value, UnreadableRow) else value
-                self.rejects_handle.write(dumps({"row": number, "rule": reject.rule, "reason": reject.detail,
+                self.rejects_handle.write(dumps({"row": self.offset + number, "where": f"{self.name}:{number}",
+                                                 "rule": reject.rule, "reason": reject.detail,
                                                  "content": content}))
             return
         self.kept += 1
@@ -384,11 +402,12 @@ class _Ledger:
         if self.staging:
             self.staging.write_block(outputs)
 
-    def keep_lines(self, lines: list[bytes]) -> None:
-        """Rows the fast conversion wrote as JSON lines."""
+    def keep_lines(self, lines: list[bytes], last: int) -> None:
+        """Rows the fast conversion wrote as JSON lines, up to line `last` of the file."""
         self.rows_in += len(lines)
         self.kept += len(lines)
         self.rows_out += len(lines)
+        self.last = last
         if len(self.preview) < PREVIEW_ROWS or self.converter.output_shape is None:
             rows = [orjson.loads(line) for line in lines[:PREVIEW_ROWS]]
             self.preview.extend(rows[: PREVIEW_ROWS - len(self.preview)])
@@ -406,20 +425,17 @@ def _run_lines(path: Path, ledger: _Ledger, conversion: Callable[[bytes], bytes 
     """A JSON-lines file a block of lines at a time: clean lines through the fast conversion, the others (and
     every line it declines) through the full one."""
     decoder = JsonLines(str(path), whole_file=False)  # the head, read first, has shown the file to be JSON lines
-    number = 0
     with open(path, "rb") as handle:
-        for block in line_blocks(handle):
-            advance(len(block))
+        for number, block, count in numbered_blocks(handle, advance=advance):
             lines = block_lines(block)
             converted = list(map(conversion, lines))
             if None not in converted:
-                ledger.keep_lines(converted)
-                number += len(lines)
+                ledger.keep_lines(converted, number + count)
                 continue
             for line, written in zip(lines, converted):
                 number += 1
                 if written is not None:
-                    ledger.keep_lines([written])
+                    ledger.keep_lines([written], number)
                     continue
                 value = decoder.decode(number, line)
                 if value is not decoder.BLANK:

@@ -11,6 +11,7 @@ from typing import Any
 from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
+from inspector.dialects import Shape
 from inspector.scan import ScanResult, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
@@ -133,7 +134,11 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         extra_columns=extra,
         shapes=[{"dialect": v.shape.dialect, "type": v.shape.type, "format": v.shape.format,
                  "implicit_prompt": v.shape.implicit_prompt, "columns": list(v.shape.columns),
-                 "rows": v.count, "first_rows": v.rows} for v in result.shapes],
+                 "rows": v.count, "first_rows": v.rows, "first_where": list(map(result.where, v.rows))}
+                for v in result.shapes],
+        per_file=[{"file": f.name, "rows": f.rows, **_shape_fields(f.shape),
+                   "read_as": _shape_fields(f.judged_as) if f.judged_as != f.shape else None}
+                  for f in result.files],
         methods=methods,
         findings=_findings(result),
         notes=_notes(result, extra, sampled),
@@ -143,13 +148,21 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     )
 
 
+def _shape_fields(shape: Shape | None) -> dict:
+    if shape is None:
+        return {"dialect": "unknown", "type": "unknown", "format": "unknown"}
+    return {"dialect": shape.dialect, "type": shape.type, "format": shape.format}
+
+
 def _findings(result: ScanResult) -> list[Finding]:
     findings = []
     for rule_id, tally in sorted(result.tallies.items()):
         rule = RULES[rule_id]
+        where = list(map(result.where, tally.rows))
         findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,
-                                [{"row": r, "detail": d} for r, d in zip(tally.rows, tally.details)],
-                                rule.summary, rule.fix))
+                                [{"row": r, "where": w, "detail": d}
+                                 for r, w, d in zip(tally.rows, where, tally.details)],
+                                rule.summary, rule.fix, where))
     for rule_id, count, detail in result.dataset_findings:
         rule = RULES[rule_id]
         findings.append(Finding(rule_id, rule.name, rule.severity, count, [], [], detail, rule.fix))

@@ -87,6 +87,11 @@ class Decision:
     trl_row: dict | None = None  # read as its TRL type, after repairs; None when it cannot be
     repairs: tuple[str, ...] = ()
     remaining: list[Issue] | None = None  # the findings left after the repairs (None: the same as `issues`)
+    written: Shape | None = None  # the shape of the row as written, before repairs (None: `shape`, or none)
+
+    @property
+    def written_shape(self) -> Shape | None:
+        return self.written or self.shape
 
     @property
     def left(self) -> list[Issue]:
@@ -137,7 +142,7 @@ class Engine:
         remaining = read_issues + remaining
         if shape_key(fixed_shape) != self.expected_key:
             remaining.append(disagreement(self.expected, fixed_shape))
-        return Decision(issues, True, fixed_shape, fixed_trl, repairs, remaining)
+        return Decision(issues, True, fixed_shape, fixed_trl, repairs, remaining, written=shape)
 
     def rejection(self, decision: Decision, method: str) -> Issue | None:
         """Why `convert --to method` rejects the row, or None when it keeps it."""

@@ -52,14 +52,17 @@ def _shift(tally: Tally, offset: int) -> Tally:
 
 
 def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
-    """Partials of consecutive chunks as one: counts summed, first rows kept in order, row hashes joined (the
-    duplicates among them are found once, over the whole file)."""
+    """Partials of consecutive chunks (of one file, or files of one dataset), each with the lines it spans, as
+    one: counts summed, first rows kept in order, row hashes joined (the duplicates among them are found once,
+    over the whole)."""
     merged = Partial()
     offset = 0
     for partial, lines in chunks:
         merged.rows_read += partial.rows_read
         merged.rows_with_errors += partial.rows_with_errors
         merged.final_answers += partial.final_answers
+        if partial.last_row:
+            merged.last_row = offset + partial.last_row
         merged.labels.update(partial.labels)
         merged.repaired.update(partial.repaired)
         for method, counts in partial.rejected.items():

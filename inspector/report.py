@@ -16,9 +16,10 @@ class Finding:
     severity: str
     count: int
     rows: list[int]
-    examples: list[dict]  # [{"row": n, "detail": "..."}]
+    examples: list[dict]  # [{"row": n, "where": "file:line", "detail": "..."}]
     message: str
     fix: str
+    where: list[str] = field(default_factory=list)  # the rows as `file:line`
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Report:
     columns: list[dict]
     extra_columns: list[str]
     shapes: list[dict]
+    per_file: list[dict]  # each file's rows, its own shape, and the shape its rows were read against
     methods: dict[str, dict]
     findings: list[Finding]
     notes: list[str]
@@ -98,6 +100,8 @@ class Report:
         console.print(f"[bold]{self.source}[/bold]")
         console.print(_summary_line(self))
         console.print(_validity_line(self))
+        for line in _shape_lines(self):
+            console.print(line, markup=False)
         for note in self.notes:
             console.print(f"• {note}", markup=False)
         if self.tokens:
@@ -121,10 +125,12 @@ class Report:
                 table.add_column(name, overflow="fold")
             for f in self.findings:
                 example = f.examples[0] if f.examples else None
-                detail = f"row {example['row']}: {example['detail']}" if example else f.message
+                several = len(self.files) > 1
+                detail = f"{example['where'] if several else 'row ' + str(example['row'])}: {example['detail']}" \
+                    if example else f.message
                 severity = f"[red]{f.severity}[/]" if f.severity == "error" else f"[yellow]{f.severity}[/]"
                 table.add_row(f"{f.rule} {f.name}", severity, str(f.count),
-                              ", ".join(map(str, f.rows[:8])) or "—", _escape(detail))
+                              ", ".join(map(str, (f.where if several else f.rows)[:8])) or "—", _escape(detail))
             console.print()
             console.print(table)
             fixes = [f"{f.rule}: {f.fix}" for f in self.findings]
@@ -162,6 +168,24 @@ def _summary_line(report: Report) -> str:
     prompt = ", implicit prompt" if report.implicit_prompt else ""
     return (f"{checked}; {report.format} {TYPE_NAMES.get(report.type, report.type)}{prompt}; "
             f"dialect {report.dialect}; {report.stats.get('rows_per_second', 0):,.0f} rows/s")
+
+
+def _shape_lines(report: Report) -> list[str]:
+    """The shapes seen, when rows have more than one, and each file's, when there are several."""
+    lines = []
+    if len(report.shapes) > 1 and len(report.per_file) == 1:
+        lines.append("shapes seen: " + "; ".join(
+            f"{s['dialect']} {s['format']} {TYPE_NAMES.get(s['type'], s['type'])} in {s['rows']} row(s) "
+            f"(first {', '.join(s['first_where'][:3])})" for s in report.shapes))
+    if len(report.per_file) > 1:
+        for file in report.per_file:
+            read_as = file["read_as"]
+            lines.append(f"  {file['file']}: {file['rows']} row(s), {file['dialect']} {file['format']} "
+                         f"{TYPE_NAMES.get(file['type'], file['type'])}" + (
+                             f"; not the dataset's shape, so its rows are read as {read_as['dialect']} "
+                             f"{read_as['format']} {TYPE_NAMES.get(read_as['type'], read_as['type'])} (TP404)"
+                             if read_as else ""))
+    return lines
 
 
 def _validity_line(report: Report) -> str:

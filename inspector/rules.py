@@ -18,6 +18,7 @@ checks.
 
 from __future__ import annotations
 
+import functools
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -303,13 +304,16 @@ RULES: dict[str, Rule] = {rule.id: rule for rule in _CATALOG}
 ROW_STAGES = ("read", "field", "trl", "method")
 
 
+# The catalog changes only through `registered`, which clears these: rows ask for them millions of times.
+@functools.cache
 def blocking_rules() -> frozenset[str]:
     return frozenset(r.id for r in RULES.values() if r.blocking)
 
 
-def declared_checks(data_type: str) -> list[Rule]:
+@functools.cache
+def declared_checks(data_type: str) -> tuple[Rule, ...]:
     """Stage "trl" rules whose check is declared in the catalog, for rows of this TRL type."""
-    return [r for r in RULES.values() if r.check is not None and r.stage == "trl" and r.applies_to(data_type)]
+    return tuple(r for r in RULES.values() if r.check is not None and r.stage == "trl" and r.applies_to(data_type))
 
 
 def row_rules(data_type: str, enabled: set[str]) -> frozenset[str]:
@@ -318,15 +322,18 @@ def row_rules(data_type: str, enabled: set[str]) -> frozenset[str]:
                      if r.id in enabled and r.stage in ROW_STAGES and r.applies_to(data_type))
 
 
+@functools.cache
 def rejecting_rules(method: str) -> frozenset[str]:
     """The rules whose findings keep a row out of the conversion for `method`: every error, and the warnings
     that name the method."""
     return frozenset(r.id for r in RULES.values() if r.severity == ERROR or (r.methods and method in r.methods))
 
 
-def method_checks(method: str, data_type: str) -> list[Rule]:
+@functools.cache
+def method_checks(method: str, data_type: str) -> tuple[Rule, ...]:
     """Stage "method" rules checked when converting rows of this TRL type for `method`."""
-    return [r for r in RULES.values() if r.stage == "method" and method in r.methods and r.applies_to(data_type)]
+    return tuple(r for r in RULES.values()
+                 if r.stage == "method" and method in r.methods and r.applies_to(data_type))
 
 
 @contextmanager
@@ -335,10 +342,17 @@ def registered(rule: Rule) -> Iterator[Rule]:
     if rule.id in RULES:
         raise ValueError(f"rule {rule.id} exists already")
     RULES[rule.id] = rule
+    _catalog_changed()
     try:
         yield rule
     finally:
         del RULES[rule.id]
+        _catalog_changed()
+
+
+def _catalog_changed() -> None:
+    for derived in (blocking_rules, declared_checks, rejecting_rules, method_checks):
+        derived.cache_clear()
 
 
 def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> set[str]:

@@ -5,6 +5,7 @@ Counts are exact; only the first `max_rows` row numbers and details of each rule
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from array import array
 import os
@@ -20,10 +21,13 @@ from inspector.methods import METHODS
 from inspector.dialects import Shape, classify_row, final_answer, shape_key
 from inspector.fast import FastPath
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
-                               duplicate_keys, json_lines_path, line_blocks, quoted_key_count, row_value)
+                               duplicate_keys, json_lines_path, numbered_blocks, quoted_key_count, row_value)
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
+# A dataset of many files keeps fewer first rows of each, so that thousands of shards fit in memory.
+HEAD_ROWS_OF_ALL_FILES = 50_000
+MIN_HEAD_ROWS = 50
 PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes would have started
 # Below this many rows a set finds duplicates faster than importing numpy (0.3-0.4 s here) to sort them.
 SORT_DUPLICATES_FROM_ROWS = 500_000
@@ -48,6 +52,17 @@ class ShapeVotes:
 
 
 @dataclass
+class FileSummary:
+    """What the scan found of one file: its place in the dataset's numbering, its rows and shapes."""
+
+    name: str
+    offset: int
+    rows: int
+    shape: Shape | None
+    judged_as: Shape | None
+
+
+@dataclass
 class ScanResult:
     rows_read: int
     tallies: dict[str, Tally]
@@ -60,6 +75,19 @@ class ScanResult:
     rejected: dict[str, Counter]  # method -> rule -> rows `convert --to method` rejects
     repaired: Counter  # rule -> rows `convert` repairs
     expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
+    files: list[FileSummary] = field(default_factory=list)
+
+    def where(self, row: int) -> str:
+        """A row number of the dataset as `file:line` (the row's place in its file).
+
+        >>> result = ScanResult(0, {}, [], {}, Counter(), 0, 0, [], {}, Counter(), None,
+        ...                     [FileSummary("a.jsonl", 0, 3, None, None), FileSummary("b.jsonl", 3, 2, None, None)])
+        >>> result.where(2), result.where(4)
+        ('a.jsonl:2', 'b.jsonl:1')
+        """
+        index = bisect.bisect_left([file.offset for file in self.files], row) - 1
+        file = self.files[max(index, 0)]
+        return f"{file.name}:{row - file.offset}"
 
 
 def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
@@ -110,6 +138,7 @@ class Partial:
     final_answers: int = 0
     rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in METHODS})  # by rule
     repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
+    last_row: int = 0  # the number of the last row read (the next file's rows are numbered on from it)
     # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
     # (a set of Python ints would cost ~4x the memory) ...
     hashes: array = field(default_factory=lambda: array("q"))
@@ -120,54 +149,162 @@ class Partial:
     seen: set[int] | None = None
 
 
+@dataclass
+class FilePart:
+    """One file of a dataset (the whole dataset when it is one file, or not files), detected on its own."""
+
+    source: Source
+    head: list[tuple[int, Any]]  # its first rows, as the reader gives them
+    head_shapes: list[Shape | None]
+    shape: Shape | None  # the shape most of its first rows have
+    judged_as: Shape | None  # the shape its rows are read against (see `read_plan`)
+    example: dict | None  # the row the fast path takes rows like (see `fast_example`)
+    mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
+    rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
+    offset: int = 0  # the row number before its first row, in the dataset's numbering (known once read)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+@dataclass
+class ReadPlan:
+    """A dataset's files, each detected from its first rows, and the dataset's shape; `rows` reads a part."""
+
+    source: Source
+    parts: list[FilePart]
+    expected: Shape | None  # the shape most first rows of all files have
+    limit: int | None = None  # rows to read in all
+    prepare: Callable[[Iterator], Iterator] | None = None  # what rows go through on the way (convert's options)
+    taken: int = 0
+
+    def rows(self, part: FilePart, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
+        """A part's rows from its first, numbered in its file, up to the plan's limit; progress from where it
+        was not counted yet."""
+        if part.rest is not None:
+            rows = itertools.chain(part.head, part.rest)
+        else:
+            rows = part.source.rows(advance)
+            rows = self.prepare(rows) if self.prepare is not None else rows
+        for number, value in rows:
+            if self.limit is not None:
+                if self.taken >= self.limit:
+                    return
+                self.taken += 1
+            yield number, value
+
+
+def trl_key(shape: Shape) -> tuple:
+    """What a shape is to TRL, whatever dialect it is written in: rows of two files with the same TRL key convert
+    to rows of one shape."""
+    return shape.type, shape.format, shape.implicit_prompt
+
+
+def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[Iterator], Iterator] | None = None,
+              columns: bool = False, advance: Callable[[int], None] = lambda n: None) -> ReadPlan:
+    """Open every file of `source` and read its first rows: its own shape, and the dataset's (that of most first
+    rows of all files). A file is read against its own shape when it is the dataset's to TRL (`trl_key`: alpaca
+    beside question/answer, ShareGPT beside messages), else against the dataset's, every row of it a TP404.
+
+    Plain JSON-lines files are read again in blocks of lines, Parquet and Arrow files as batches (with
+    `columns`), unless `prepare` changes rows on the way or a `limit` cuts them. One file of other rows goes on
+    after its head; several are each read again, so that only one is open at a time, and of many files fewer
+    first rows each are kept (HEAD_ROWS_OF_ALL_FILES in all). Under a limit, files are opened until their first
+    rows reach it.
+    """
+    files = source.parts or [source]
+    head_rows = min(DETECTION_ROWS, max(MIN_HEAD_ROWS, HEAD_ROWS_OF_ALL_FILES // len(files)))
+    parts: list[FilePart] = []
+    remaining = limit
+    for file in files:
+        if remaining is not None and remaining <= 0:
+            break
+        if prepare is None and limit is None and json_lines_path(file) is not None:
+            mode = "lines"
+        elif columns and prepare is None and limit is None and file.batches is not None:
+            mode = "batches"
+        else:
+            mode = "rows"
+        goes_on = mode == "rows" and len(files) == 1
+        rows = file.rows(advance if goes_on else lambda n: None)
+        if prepare is not None:
+            rows = prepare(rows)
+        head = list(itertools.islice(rows, head_rows if remaining is None else min(head_rows, remaining)))
+        if not goes_on:
+            rows.close()
+        if remaining is not None:
+            remaining -= len(head)
+        shapes = [classify_row(row_value(value)) for _, value in head]
+        parts.append(FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode,
+                              rows if goes_on else None))
+    expected = most_common_shape([shape for part in parts for shape in part.head_shapes])
+    for part in parts:
+        own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
+        part.judged_as = part.shape if own else expected
+        part.example = fast_example(part.head, part.head_shapes, part.judged_as)
+        if part.rest is None:
+            part.head = []  # read again; its shapes stay, in file order
+    return ReadPlan(source, parts, expected, limit, prepare)
+
+
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
          advance: Callable[[int], None] = lambda n: None, workers: int | None = None) -> ScanResult:
-    """Run every enabled rule over the source's rows (the first `sample` rows when given).
+    """Run every enabled rule over the source's rows (the first `sample` rows when given), file by file.
 
     A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
     at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
     checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
     included.
     """
-    lines_path = json_lines_path(source) if sample is None else None
-    by_lines = lines_path is not None
-    by_columns = sample is None and source.batches is not None
-    # Lines and batches are scanned from the start again, so reading the head then is not progress.
-    rows: Iterator[tuple[int, Any]] = source.rows((lambda n: None) if by_lines or by_columns else advance)
-    if sample is not None:
-        rows = itertools.islice(rows, sample)
-    head = list(itertools.islice(rows, DETECTION_ROWS))
-    head_shapes = [classify_row(row_value(value)) for _, value in head]
-    expected = most_common_shape(head_shapes)
-    example = fast_example(head, head_shapes, expected)
-    if by_lines:
-        workers = workers or min(8, os.cpu_count() or 1)
-        # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
-        if (workers > 1 and hasattr(os, "fork") and len(head) == DETECTION_ROWS
-                and source.total >= PARALLEL_FROM_BYTES):
-            from inspector.parallel import scan_chunks
-
-            partial = scan_chunks(lines_path, expected=expected, example=example, enabled=enabled,
-                                  max_rows=max_rows, workers=workers, advance=advance)
-        else:
-            with open(lines_path, "rb") as handle:
-                partial, _ = scan_lines(source.name, handle, expected=expected, example=example, enabled=enabled,
-                                        max_rows=max_rows, advance=advance)
-    elif by_columns:
-        from inspector.columnar import ColumnPlan, scan_batches
-
-        scanner = RowScan(expected, enabled, max_rows, example)
-        scan_batches(source.batches(advance), scanner,
-                     lambda schema: ColumnPlan.for_schema(expected, example, schema))
-        partial = scanner.done()
+    plan = read_plan(source, limit=sample, columns=True, advance=advance)
+    partials = []
+    offset = 0
+    for part in plan.parts:
+        part.offset = offset
+        partial = _scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
+        partials.append((partial, partial.last_row))
+        offset += partial.last_row
+    if len(partials) == 1:
+        partial = partials[0][0]
     else:
-        scanner = RowScan(expected, enabled, max_rows, example)
-        for index, (number, value) in enumerate(itertools.chain(head, rows)):
-            scanner.row(number, value, head_shapes[index] if index < len(head_shapes) else None)
-        partial = scanner.done()
+        from inspector.parallel import merge
+
+        partial = merge(partials, max_rows)
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
-    return finish(partial, enabled, max_rows, expected)
+    result = finish(partial, enabled, max_rows, plan.expected)
+    result.files = [FileSummary(part.name, part.offset, p.rows_read, part.shape, part.judged_as)
+                    for part, (p, _) in zip(plan.parts, partials)]
+    return result
+
+
+def _scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
+               advance: Callable[[int], None], workers: int | None) -> Partial:
+    expected, example = part.judged_as, part.example
+    if part.mode == "lines":
+        path = part.source.lines_path
+        workers = workers or min(8, os.cpu_count() or 1)
+        # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
+        if workers > 1 and hasattr(os, "fork") and part.source.total >= PARALLEL_FROM_BYTES:
+            from inspector.parallel import scan_chunks
+
+            return scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
+                               workers=workers, advance=advance)
+        with open(path, "rb") as handle:
+            return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
+                              max_rows=max_rows, advance=advance)[0]
+    scanner = RowScan(expected, enabled, max_rows, example)
+    if part.mode == "batches":
+        from inspector.columnar import ColumnPlan, scan_batches
+
+        scan_batches(part.source.batches(advance), scanner,
+                     lambda schema: ColumnPlan.for_schema(expected, example, schema))
+    else:
+        shapes = iter(part.head_shapes)
+        for number, value in plan.rows(part, advance):
+            scanner.row(number, value, next(shapes, None))
+    return scanner.done()
 
 
 def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], expected: Shape | None) -> dict | None:
@@ -213,6 +350,7 @@ class RowScan:
         if len(vote.rows) < self.max_rows:
             vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
         self.accepted_rows += len(numbers)
+        self.result.last_row = numbers[-1]
         self._remember(numbers, row_hashes)
 
     def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
@@ -239,6 +377,7 @@ class RowScan:
     def row(self, number: int, value: Any, shape: Shape | None = None) -> None:
         """One row through every check (`shape` when it is classified already)."""
         collector, result = self.collector, self.result
+        result.last_row = number
         if self.fast is not None and type(value) is dict:
             accepted = self.fast.value(value)
             if accepted is not None:
@@ -263,7 +402,7 @@ class RowScan:
             return
         self._remember((number,), (self.row_hash(row),))
         result.type_signatures[tuple(row), tuple(map(type, row.values()))] += 1
-        shape = classify_row(row) if shape is None else shape
+        shape = decision.written_shape
         if shape is None:
             return
         key = shape_key(shape)
@@ -308,18 +447,15 @@ def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | Non
     scanner = RowScan(expected, enabled, max_rows, example)
     fast = scanner.fast
     decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
-    number = 0
-    for block in line_blocks(handle, end):
-        advance(len(block))
-        count = block.count(b"\n") + (not block.endswith(b"\n"))
+    number = count = 0
+    for number, block, count in numbered_blocks(handle, end, advance):
         hashes = fast.block(block, count) if fast is not None else None
         if (hashes is not None and None not in hashes
                 and all(quoted_key_count(block, column) == count for column in fast.signature[0])):
             scanner.accept(range(number + 1, number + 1 + count), hashes)
         else:
             _scan_block(scanner, decoder, block_lines(block), number, hashes)
-        number += count
-    return scanner.done(), number
+    return scanner.done(), number + count
 
 
 def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before: int,

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from inspector.dialects import CHAT_ROLES
+from inspector.files import write_atomically
 
 BASE_URL = "https://github.com/trlprep/trlprep/schemas/"
 NON_BLANK = {"type": "string", "pattern": "\\S"}
@@ -105,9 +106,8 @@ def type_schemas() -> dict[str, dict]:
 def write(folder: Path) -> list[Path]:
     written = []
     for stem, schema in type_schemas().items():
-        path = folder / f"{stem}.schema.json"
-        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
-        written.append(path)
+        written.append(write_atomically(folder / f"{stem}.schema.json",
+                                        json.dumps(schema, indent=2, ensure_ascii=False) + "\n"))
     return written
 
 

@@ -136,6 +136,21 @@ def line_blocks(handle: io.BufferedIOBase, end: int | None = None, head: bytes =
         yield data
 
 
+def numbered_blocks(handle: io.BufferedIOBase, end: int | None = None,
+                    advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, bytes, int]]:
+    """`line_blocks` with the number of the line before each block and the count of lines in it.
+
+    >>> list(numbered_blocks(io.BytesIO(b'{"a": 1}\\n\\n{"a": 2}')))
+    [(0, b'{"a": 1}\\n\\n{"a": 2}', 3)]
+    """
+    number = 0
+    for block in line_blocks(handle, end):
+        advance(len(block))
+        count = block.count(b"\n") + (not block.endswith(b"\n"))
+        yield number, block, count
+        number += count
+
+
 def block_lines(block: bytes) -> list[bytes]:
     """A block's lines, without their newlines.
 
@@ -161,6 +176,8 @@ class Source:
     lines_path: Path | None = None  # set for one plain JSON-lines file, which can be split at line boundaries
     # Set for Parquet and Arrow files: their rows as Arrow record batches, for checks over whole columns.
     batches: Callable[[Callable[[int], None]], Iterator[Any]] | None = None
+    # The files of a dataset of several, each a source of its own: each is detected and read on its own.
+    parts: list[Source] = field(default_factory=list)
 
     def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         return self._rows(advance)
@@ -502,31 +519,21 @@ def _guard_arrow(name: str, read):
 
 
 def _chain(name: str, sources: list[Source]) -> Source:
-    """Several files read as one dataset, rows numbered across them."""
+    """Several files read as one dataset: a row's number is its line (or row) in its file plus the lines of the
+    files before it, so that `where` can name the file and line back."""
     def rows(advance):
         offset = 0
         for source in sources:
             last = 0
-            for last, value in _renumber(source.rows(advance)):
+            for last, value in source.rows(advance):
                 yield offset + last, value
             offset += last
-
-    def batches(advance):
-        for source in sources:
-            yield from source.batches(advance)
 
     units = {s.unit for s in sources}
     totals = [s.total for s in sources]
     total = sum(totals) if None not in totals and len(units) == 1 else None
     files = [f for s in sources for f in s.files]
-    columnar = all(s.batches is not None for s in sources)
-    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files,
-                  batches=batches if columnar else None)
-
-
-def _renumber(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    for index, (_, value) in enumerate(rows, start=1):
-        yield index, value
+    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files, parts=sources)
 
 
 def _open_files(name: str, paths: list[Path]) -> Source:

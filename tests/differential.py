@@ -7,8 +7,10 @@ rules, and each written row must pass TRL's `maybe_extract_prompt` and `maybe_ap
 template, with no empty answer and no prompt repeated inside the answer. A method `inspect` calls incompatible
 must be refused.
 
-Run it on any data: `uv run python -m tests.differential PATH [PATH ...]` (files or folders; exit 1 when a file
-disagrees, with one line per disagreement).
+Run it on any data: `uv run python -m tests.differential [--train] PATH [PATH ...]` (files or folders, each folder
+also as one dataset of its files; exit 1 when a dataset disagrees, with one line per disagreement). With
+`--train`, each converted output is also trained on for one step by the method's TRL trainer (a tiny model built
+in-process), which must keep every row.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ from inspector.methods import METHODS
 from inspector.sources import DATA_SUFFIXES
 
 ANSWER_SIDES = ("completion", "chosen", "rejected")
+TRAIN_MAX_LENGTH = 1 << 15
+GRPO_COMPLETION_LENGTH = 16  # GRPO's max_length is that of what it generates, which drops no row
 
 
-def check_dataset(path: str | Path, tokenizer: Any = None) -> list[str]:
-    """Every disagreement between `inspect` and `convert` on one dataset, as lines (none: they agree)."""
+def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = None) -> list[str]:
+    """Every disagreement between `inspect` and `convert` on one dataset, as lines (none: they agree). With
+    `model` (a local model folder), each converted output also goes through `train` for one step: its trainer
+    must keep every row written."""
     try:
         report = inspect_dataset(path)
     except SourceError:
@@ -57,7 +63,26 @@ def check_dataset(path: str | Path, tokenizer: Any = None) -> list[str]:
             for number, row in enumerate(rows, start=1):
                 problems += [f"{path} {method}: written row {number}: {problem}"
                              for problem in trl_problems(row, tokenizer)]
+            if model is not None:
+                problems += _trainer_problems(path, method, output, len(rows), model)
     return problems
+
+
+def _trainer_problems(path, method: str, output: Path, rows: int, model: str) -> list[str]:
+    """The converted rows through `train` and the method's TRL trainer, one step, with a max_length no row
+    reaches: the trainer's own preparation must keep every one."""
+    from train.api import train
+
+    try:
+        result = train(method=method, model=model, dataset=str(output), output_dir=output.parent / "run",
+                       max_steps=1, max_length=GRPO_COMPLETION_LENGTH if method == "grpo" else TRAIN_MAX_LENGTH,
+                       batch_size=2,
+                       reward_funcs=("length_penalty",) if method == "grpo" else ())
+    except Exception as error:  # the trainer is the judge here
+        return [f"{path} {method}: train refuses the converted data: {type(error).__name__}: {error}"]
+    if result.rows_trained != rows:
+        return [f"{path} {method}: the trainer kept {result.rows_trained} of the {rows} rows written"]
+    return []
 
 
 def _ledger_problems(path, method: str, verdict: dict, result) -> list[str]:
@@ -104,30 +129,31 @@ def trl_problems(row: dict, tokenizer: Any = None) -> list[str]:
     return problems
 
 
-def datasets_under(paths: list[str]) -> list[Path]:
+def datasets_under(paths: list[str], folders: bool = True) -> list[Path]:
+    """The data files under `paths`, and (with `folders`) each folder given, read whole as one dataset."""
     found = []
     for spec in paths:
         path = Path(spec)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(
                 DATA_SUFFIXES + tuple(s + ".gz" for s in DATA_SUFFIXES)))
+            found += [path] if folders else []
         else:
             found.append(path)
     return found
 
 
 def main(argv: list[str]) -> int:
-    tokenizer = None
-    try:
-        from tests.tiny_model import build_tiny_model
-        from transformers import AutoTokenizer
+    train = "--train" in argv
+    paths = [arg for arg in argv if arg != "--train"]
+    from tests.tiny_model import build_tiny_model
+    from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))
-    except ImportError:
-        pass
+    model = build_tiny_model(Path(tempfile.mkdtemp()) / "tiny")
+    tokenizer = AutoTokenizer.from_pretrained(model)
     failed = 0
-    for path in datasets_under(argv):
-        problems = check_dataset(path, tokenizer)
+    for path in datasets_under(paths):
+        problems = check_dataset(path, tokenizer, str(model) if train else None)
         failed += bool(problems)
         print(f"{'DISAGREE' if problems else 'agree   '} {path}")
         for problem in problems[:20]:

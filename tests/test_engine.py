@@ -153,7 +153,7 @@ def test_a_rule_added_to_the_catalog_reaches_every_scan_path(kind, tmp_path, mon
 
 
 EXAMPLES = sorted((REPO / "examples").glob("*.jsonl"))
-SHARED = datasets_under([str(SHARED_DATA)]) if SHARED_DATA.is_dir() else []
+SHARED = datasets_under([str(SHARED_DATA)], folders=False) if SHARED_DATA.is_dir() else []
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,13 @@ def tokenizer(tiny_model):
 @pytest.mark.parametrize("path", EXAMPLES + SHARED, ids=lambda p: p.name)
 def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     assert check_dataset(path, tokenizer) == []
+
+
+@pytest.mark.parametrize("name", ["dpo_en_demo.json", "kto_en_demo.json", "gsm8k_test.jsonl"])
+def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_model):
+    """The trainers' own preparation (tokenizing, prompt extraction, KTO's pairing) on real data: one step of
+    `train` per method on what `convert` wrote keeps every row."""
+    assert check_dataset(SHARED_DATA / name, tokenizer, str(tiny_model)) == []
 
 
 @pytest.mark.parametrize("rule_id", ["TP001", "TP106", "TP110", "TP108", "TP301", "TP302", "TP303", "TP304",
@@ -181,3 +188,70 @@ def test_inspect_and_convert_agree_on_the_catalogs_bad_rows(rule_id, tmp_path, t
 
 def test_hh_transcripts_agree(tmp_path, tokenizer):
     assert check_dataset(write_jsonl(tmp_path / "hh.jsonl", hh_rows(30, empty_at=(2, 9))), tokenizer) == []
+
+
+def _folder(tmp_path, files: dict[str, list[dict]]):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for name, rows in files.items():
+        write_jsonl(folder / name, rows)
+    return folder
+
+
+SHAREGPT = [{"conversations": [{"from": "human", "value": f"Hi {i}"}, {"from": "gpt", "value": f"Hello {i}"}]}
+            for i in range(6)]
+MESSAGES = [{"messages": [{"role": "user", "content": f"Q{i}"}, {"role": "assistant", "content": f"A{i}"}]}
+            for i in range(4)]
+
+
+def test_each_file_of_a_folder_is_read_in_its_own_dialect_and_findings_name_file_and_line(tmp_path, tokenizer):
+    broken = [dict(row) for row in MESSAGES]
+    broken[2] = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": " "}]}
+    folder = _folder(tmp_path, {"a.jsonl": SHAREGPT, "b.jsonl": broken})
+    report = inspect_dataset(folder)
+    assert [(f["file"].rsplit("/", 1)[1], f["dialect"], f["rows"], f["read_as"]) for f in report.per_file] == [
+        ("a.jsonl", "sharegpt", 6, None), ("b.jsonl", "trl", 4, None)]
+    (finding,) = [f for f in report.findings if f.severity == "error"]
+    assert finding.rows == [9] and finding.where == [f"{folder / 'b.jsonl'}:3"]
+    assert report.methods["sft"]["rows_kept"] == 9
+    result = convert(folder, to="sft", output=tmp_path / "out.jsonl")
+    (reject,) = [json.loads(line) for line in open(result.rejects)]
+    assert (reject["row"], reject["where"], reject["rule"]) == (9, f"{folder / 'b.jsonl'}:3", finding.rule)
+    assert check_dataset(folder, tokenizer) == []
+
+
+def test_a_file_of_another_kind_of_data_is_rejected_whole_and_listed(tmp_path, tokenizer):
+    preference = [{"prompt": "Q", "chosen": "good", "rejected": "bad"}] * 2
+    folder = _folder(tmp_path, {"a.jsonl": SHAREGPT, "b.jsonl": preference})
+    report = inspect_dataset(folder)
+    assert report.per_file[1]["read_as"]["dialect"] == "sharegpt"
+    assert report.methods["sft"]["rejected_by_rule"] == {"TP404": 2}
+    text = report.to_text(width=400)
+    assert "b.jsonl: 2 row(s), trl standard preference" in text and "b.jsonl:1" in text
+    plan = convert(folder, to="sft", dry_run=True).plan
+    assert any(step.endswith("b.jsonl: trl standard preference (not the dataset's shape: its rows are rejected, "
+                             "TP404)") for step in plan)
+    assert check_dataset(folder, tokenizer) == []
+    assert check_dataset(str(folder / "*.jsonl"), tokenizer) == []
+
+
+def test_a_folder_of_many_gzip_shards_is_read_one_file_at_a_time(tmp_path):
+    """200 shards under an open-file limit of 64: every file is detected from its first rows and read again
+    later, never all open at once."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for shard in range(200):
+        lines = "".join(json.dumps(row) + "\n" for row in SHAREGPT[: 1 + shard % 6])
+        (folder / f"part-{shard:05}.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+            "from inspector import inspect_dataset\nfrom converters import convert\n"
+            "report = inspect_dataset(sys.argv[1])\nresult = convert(sys.argv[1], to='sft', output=sys.argv[2])\n"
+            "print(report.rows_checked, len(report.per_file), result.rows_kept, result.rows_rejected)")
+    done = subprocess.run([sys.executable, "-c", code, str(folder), str(tmp_path / "out.jsonl")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    rows = sum(1 + shard % 6 for shard in range(200))
+    assert done.stdout.split() == [str(rows), "200", str(rows), "0"]

@@ -257,8 +257,9 @@ def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
         if written is None:
             continue
         try:
-            full = _Converter(to=to, style="prompt_completion", expected=shape, system=None, drop_system=False,
-                              dedup=False).convert_row(row)
+            converter = _Converter(to=to, style="prompt_completion", system=None, drop_system=False, dedup=False)
+            converter.read(shape)
+            full = converter.convert_row(row)
         except Reject as reject:
             raise AssertionError(f"the full path rejects what the fast one wrote: {reject}") from None
         assert [orjson.loads(written)] == full

@@ -72,6 +72,18 @@ def test_cli_refusal_exit_code(shared_data, tiny_model):
     assert result.exit_code == 1 and "not usable for kto" in result.output
 
 
+def test_an_unknown_accelerate_preset_is_bad_usage_from_python_and_the_cli(shared_data, tiny_model):
+    from inspector.errors import UsageError
+    from train.api import train
+
+    with pytest.raises(UsageError, match="--accelerate-config 'zero4': choose one of single_gpu"):
+        train(method="sft", model=str(tiny_model), dataset=str(shared_data / "alpaca_en_demo.json"),
+              accelerate_config="zero4")
+    result = CliRunner().invoke(main, ["--method", "sft", "--model", str(tiny_model), "-d",
+                                       str(shared_data / "alpaca_en_demo.json"), "--accelerate-config", "zero4"])
+    assert result.exit_code == 2 and "zero4" in result.output
+
+
 def test_set_and_yaml_reach_the_trl_config(shared_data, tiny_model, tmp_path):
     run_yaml = tmp_path / "run.yaml"
     run_yaml.write_text("max_grad_norm: 0.5\nlr_scheduler_type: constant\n")

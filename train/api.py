@@ -8,7 +8,6 @@ comes in seconds. Everything a run used (data report, ledger, resolved config, m
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 from converters import convert
 from inspector import inspect_dataset
 from inspector.errors import DataRefused, UsageError
+from inspector.files import write_atomically
+from train.launch import ACCELERATE_PRESETS
 from inspector.methods import METHODS, TRAINERS
 
 RUN_FILE = "trlprep-run.json"
@@ -46,6 +47,7 @@ class TrainResult:
     resumed_from: str | None = None
     exported: dict | None = None
     tokens: dict | None = None
+    rows_trained: int | None = None  # rows the trainer kept after its own preparation (None: not trained here)
     job: dict | None = None
     job_url: str | None = None
 
@@ -155,11 +157,7 @@ def _last_checkpoint(output_dir: Path) -> str:
 
 def write_run_file(output_dir: Path, result: TrainResult) -> Path:
     """`trlprep-run.json`, written atomically."""
-    path = output_dir / RUN_FILE
-    staged = output_dir / f".{RUN_FILE}.staging"
-    staged.write_text(json.dumps(result.to_dict(), indent=2, default=str))
-    os.replace(staged, path)
-    return path
+    return write_atomically(output_dir / RUN_FILE, json.dumps(result.to_dict(), indent=2, default=str))
 
 
 def train(
@@ -205,6 +203,8 @@ def train(
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if launcher not in ("local", "hf-jobs"):
         raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
+    if accelerate_config is not None and accelerate_config not in ACCELERATE_PRESETS:
+        raise UsageError(f"--accelerate-config {accelerate_config!r}: choose one of {', '.join(ACCELERATE_PRESETS)}")
     lora_settings = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets} if lora else None
     options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
                                batch_size=batch_size, max_length=max_length, seed=seed)
@@ -242,6 +242,7 @@ def train(
     trainer, tokenizer = _build_trainer(method, model, trl_config, files, functions,
                                         _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
     kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
+    result.rows_trained = kept
     if kept == 0:
         raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
                           f"max_length={settings.get('max_length')}; raise --max-length")

@@ -7,6 +7,7 @@ import json
 import click
 
 from inspector.cli import METHOD_CHOICE, source_options, user_errors
+from train.launch import ACCELERATE_PRESETS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,8 +41,7 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
 @click.option("--export-trl-config", metavar="RUN.YAML",
               help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here.")
-@click.option("--accelerate-config", type=click.Choice(["single_gpu", "multi_gpu", "fsdp1", "fsdp2", "zero1",
-                                                        "zero2", "zero3"]),
+@click.option("--accelerate-config", type=click.Choice(ACCELERATE_PRESETS),
               help="With --export-trl-config: the accelerate preset the printed command uses.")
 @click.option("--launcher", type=click.Choice(["local", "hf-jobs"]), default="local", show_default=True,
               help="hf-jobs: submit to Hugging Face Jobs (the data must be a Hub dataset ready for the method).")

@@ -5,8 +5,8 @@ a report or a log."""
 from __future__ import annotations
 
 from inspector.errors import UsageError
+from inspector.files import write_atomically
 
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,10 +65,8 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
                    "output_dir": str(Path(settings["output_dir"]))})
     if "test" in files:
         config.update({"dataset_test_split": "test", "eval_strategy": config.get("eval_strategy", "epoch")})
-    staged = path.with_name(f".{path.name}.staging")
-    staged.write_text(f"# trl {method} --config {path.name}   (written by trlprep)\n"
-                      + yaml.safe_dump(config, sort_keys=True))
-    os.replace(staged, path)
+    write_atomically(path, f"# trl {method} --config {path.name}   (written by trlprep)\n"
+                     + yaml.safe_dump(config, sort_keys=True))
     command = f"trl {method} --config {path}"
     if accelerate_config:
         command += f" --accelerate_config {accelerate_config}"
