@@ -11,22 +11,23 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import orjson
 
 from converters.fast import fast_conversion
 from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
-from converters.transforms import Reject, rename_roles, set_system, to_grpo, to_kto, to_preference, to_sft
+from converters.transforms import Reject, set_system, to_grpo, to_kto, to_preference, to_sft
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, to_trl
 from inspector.errors import DataRefused, UsageError
 from inspector.engine import Engine, as_conversational, disagreement
 from inspector.fast import FastPath
+from inspector.mapping import parse_pairs, renaming
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
-from inspector.rules import ERROR, RULES
+from inspector.rules import ERROR, RULES, TRL_COLUMNS
 from inspector.scan import FilePart, ReadPlan, read_plan
 from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
 
@@ -84,28 +85,6 @@ class ConversionResult:
 
 def _reason_name(rule: str) -> str:
     return RULES[rule].name
-
-
-def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str, form: str = "old=new") -> dict[str, str]:
-    """`("old=new", ...)` as a dict; a dict passes through. With `form="key=value"` (`train --set`) a value may be
-    empty and keys are stripped.
-
-    >>> parse_pairs(("bot=assistant", "human=user"), "--roles")
-    {'bot': 'assistant', 'human': 'user'}
-    >>> parse_pairs((" lr=",), "--set", form="key=value")
-    {'lr': ''}
-    """
-    if isinstance(pairs, dict) or not pairs:
-        return dict(pairs or {})
-    out = {}
-    for pair in pairs:
-        old, sep, new = pair.partition("=")
-        if form == "key=value":
-            old = old.strip()
-        if not sep or not old or (not new and form == "old=new"):
-            raise UsageError(f"{option} {pair!r}: expected {form}")
-        out[old] = new
-    return out
 
 
 def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
@@ -199,6 +178,10 @@ class _Converter:
             out_shape = classify_row(out)
             if out_shape is None:
                 raise Reject("TC103", "converts to a row of no known shape")
+            clashing = sorted(TRL_COLUMNS.intersection(out).difference(out_shape.columns))
+            if clashing:
+                raise Reject("TC103", f"the converted row keeps a {clashing[0]!r} column beside "
+                                      f"{', '.join(out_shape.columns)}, which TRL refuses")
             errors = [issue for issue in check_row(out, out_shape)[0] if RULES[issue[0]].severity == ERROR]
             if errors:
                 raise Reject("TC103", f"the converted row breaks {errors[0][0]}: {errors[0][1]}")
@@ -280,18 +263,10 @@ def convert(
         targets = split_paths(output_path, ("train", "test") if test_size else ("all",))
         guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files, overwrite)
 
-    def prepared(rows) -> Iterator[tuple[int, Any]]:
-        for number, value in rows:
-            if isinstance(value, dict) and renames:
-                value = {renames.get(k, k): v for k, v in value.items()}
-            if isinstance(value, dict) and role_map:
-                value = rename_roles(value, role_map)
-            yield number, value
-
     # Without these options clean JSON lines convert without Python rows.
     line_conversion = not (system is not None or drop_system or dedup or conversational)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
-        plan = read_plan(opened, limit=limit, prepare=prepared if renames or role_map else None, advance=advance)
+        plan = read_plan(opened, limit=limit, prepare=renaming(renames, role_map), advance=advance)
         expected = plan.expected
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,

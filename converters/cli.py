@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from inspector.cli import METHOD_CHOICE, source_options, user_errors
+from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,8 +19,7 @@ from inspector.cli import METHOD_CHOICE, source_options, user_errors
 @click.option("--conversational", is_flag=True,
               help="Write standard prompt/completion/preference rows as messages (prompt as user, answers as "
                    "assistant), so the model's chat template applies.")
-@click.option("--map", "rename", multiple=True, metavar="OLD=NEW", help="Rename a column before detection. Repeatable.")
-@click.option("--roles", multiple=True, metavar="OLD=NEW", help="Rename a message role, e.g. bot=assistant. Repeatable.")
+@mapping_options
 @click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
 @click.option("--drop-system", is_flag=True, help="Remove every system message.")
 @click.option("--dedup", is_flag=True, help="Reject exact duplicate rows (rule TP401).")

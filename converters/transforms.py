@@ -127,33 +127,9 @@ def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
         if "label" in row:  # TRL's chat-template helper refuses a `prompt` beside a `label`: renamed, not lost
             rest["desirable"] = row["label"]
     out = {"prompt": prompt, "reference": text_of(reference), **rest}
-    if dialect == "question_answer":
+    if dialect == "question_answer" and "answer" not in rest:  # a dataset's own short answer stays as it is
         out["answer"] = final_answer(out["reference"]) or out["reference"]
     return [out]
-
-
-def rename_roles(row: dict, roles: dict[str, str]) -> dict:
-    """Roles renamed in every message list and message object of a row (both role/content and from/value).
-
-    >>> rename_roles({"messages": [{"role": "bot", "content": "Hi"}]}, {"bot": "assistant"})
-    {'messages': [{'role': 'assistant', 'content': 'Hi'}]}
-    """
-    def rename(message: Any) -> Any:
-        if isinstance(message, dict):
-            for key in ("role", "from"):
-                if message.get(key) in roles:
-                    return {**message, key: roles[message[key]]}
-        return message
-
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, list):
-            out[key] = [rename(m) for m in value]
-        elif isinstance(value, dict):
-            out[key] = rename(value)
-        else:
-            out[key] = value
-    return out
 
 
 CONVERSATION_FIELDS = ("messages", "prompt", "chosen", "rejected", "completion")

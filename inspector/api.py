@@ -5,9 +5,11 @@ from __future__ import annotations
 from inspector.errors import UsageError
 
 import os
+import shlex
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
+from inspector.mapping import mapping_arguments, parse_pairs, renaming, suggest_map
 from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
@@ -36,6 +38,8 @@ def inspect_dataset(
     select: tuple[str, ...] = (),
     ignore: tuple[str, ...] = (),
     max_rows: int = 5,
+    rename: tuple[str, ...] | dict | None = None,
+    roles: tuple[str, ...] | dict | None = None,
     progress: bool = False,
     model: str | None = None,
     max_length: int | None = None,
@@ -46,7 +50,8 @@ def inspect_dataset(
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
     `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
-    of rows. Raises `SourceError` when the source cannot be read at all.
+    of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. Raises
+    `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
     >>> report.type, report.methods["sft"]["status"], report.methods["dpo"]["status"]
@@ -54,26 +59,31 @@ def inspect_dataset(
     """
     if method is not None and method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
+    prepare = renaming(renames, role_map)
     opened = open_source(source, split=split, config=config, revision=revision)
     enabled = select_rules(select, ignore)
     started = time.perf_counter()
     with progress_bar(opened, progress) as advance:
-        result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers)
+        result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
+                      prepare=prepare)
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
                                          enabled=enabled, max_rows=max_rows, show_masks=show_masks,
-                                         mask_color=mask_color)
+                                         mask_color=mask_color, prepare=prepare)
     seconds = time.perf_counter() - started
     report = build_report(opened, result, method=method, sample=sample, seconds=seconds,
-                          local=isinstance(source, (str, os.PathLike)) and os.path.exists(source))
+                          local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
+                          mapping=mapping_arguments(renames, role_map))
     report.tokens = tokens
     report.mask_previews = previews
     return report
 
 
 def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,
-                  enabled: set[str], max_rows: int, show_masks: int, mask_color: bool) -> tuple[dict, list]:
+                  enabled: set[str], max_rows: int, show_masks: int, mask_color: bool,
+                  prepare: Callable[[Iterator], Iterator] | None) -> tuple[dict, list]:
     """A second pass over the rows with the model's tokenizer; its findings join the report's."""
     import itertools
 
@@ -89,7 +99,8 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
         else:
             collector.add(rule, row, detail)
 
-    tokens = token_preflight(itertools.islice(opened.rows(), sample), model=model, max_length=max_length,
+    rows = opened.rows() if prepare is None else prepare(opened.rows())
+    tokens = token_preflight(itertools.islice(rows, sample), model=model, max_length=max_length,
                              collect=collect, show_masks=show_masks, mask_color=mask_color)
     result.tallies.update(collector.tallies)
     result.dataset_findings += [(rule, result.rows_read, detail) for rule, detail in dataset_level.items()
@@ -98,7 +109,7 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
 
 
 def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,
-                 seconds: float, local: bool) -> Report:
+                 seconds: float, local: bool, mapping: str = "") -> Report:
     main = result.expected
     data_type = main.type if main else "unknown"
     formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
@@ -107,13 +118,14 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     methods = {}
     for name in (method,) if method else METHODS:
         if main is None:
-            columns = ", ".join(map(str, result.columns)) or "(none)"
-            methods[name] = incompatible(f"no known dataset shape in columns {columns}", result.rows_read)
+            methods[name] = incompatible(_unknown_shape(result, source.name), result.rows_read)
             continue
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
                                 rejected=result.rejected[name], repaired=result.repaired, labels=dict(result.labels),
                                 source=source_name, local=local)
+        if mapping and methods[name]["command"]:
+            methods[name]["command"] += " " + mapping
     read_columns = set(main.columns) if main else set()
     extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
     sampled = sample is not None and (source.total is None or result.rows_read < (
@@ -140,12 +152,24 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                    "read_as": _shape_fields(f.judged_as) if f.judged_as != f.shape else None}
                   for f in result.files],
         methods=methods,
-        findings=_findings(result),
+        findings=_findings(result, source.name),
         notes=_notes(result, extra, sampled),
         rows_with_errors=result.rows_with_errors,
         stats={"seconds": round(seconds, 4),
                "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
     )
+
+
+def _unknown_shape(result: ScanResult, name: str) -> str:
+    """Why no method can use data of no known shape, and the `--map` that gives it one when the first rows show
+    one (checked on them)."""
+    columns = ", ".join(map(str, result.columns)) or "(none)"
+    reason = f"no known dataset shape in columns {columns}"
+    suggestion = suggest_map(result.first_rows)
+    if suggestion:
+        reason += (f"; renamed, the first rows fit one: uv run inspect --dataset {shlex.quote(name)} "
+                   + mapping_arguments(suggestion, {}))
+    return reason
 
 
 def _shape_fields(shape: Shape | None) -> dict:
@@ -154,10 +178,14 @@ def _shape_fields(shape: Shape | None) -> dict:
     return {"dialect": shape.dialect, "type": shape.type, "format": shape.format}
 
 
-def _findings(result: ScanResult) -> list[Finding]:
+def _findings(result: ScanResult, name: str) -> list[Finding]:
     findings = []
     for rule_id, tally in sorted(result.tallies.items()):
         rule = RULES[rule_id]
+        if rule_id == "TP404" and result.expected is None:  # one finding for the data, not one for each row
+            findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, [], [],
+                                    _unknown_shape(result, name), rule.fix))
+            continue
         where = list(map(result.where, tally.rows))
         findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,
                                 [{"row": r, "where": w, "detail": d}

@@ -4,9 +4,10 @@
 `check_conversation` and `check_trl_row` look at the row once read as TRL's type (roles, turn order,
 preference pairs).
 
->>> shape = classify_row({"messages": [{"role": "user", "content": "Hi"}]})
->>> check_row({"messages": [{"role": "user", "content": "Hi"}]}, shape)[0]
-[('TP204', 'messages: no assistant turn'), ('TP205', "messages: ends with a 'user' turn")]
+>>> row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"},
+...                     {"role": "user", "content": "Bye"}]}
+>>> check_row(row, classify_row(row))[0]
+[('TP205', "messages: ends with a 'user' turn")]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from inspector.dialects import (
     Shape,
     classify_row,
     parallel_scores,
+    prompt_turn_end,
     rated_pair,
     shared_prompt_length,
     sharegpt_tool_call,
@@ -30,6 +32,7 @@ from inspector.dialects import (
 )
 
 Issue = tuple[str, str]
+PREFERENCE_SIDES = ("chosen", "rejected", "preferred_output", "non_preferred_output")
 
 TEMPLATE_MARKUP = re.compile(
     r"<\|im_start\|>|<\|im_end\|>|\[INST\]|\[/INST\]|<\|eot_id\|>|<\|start_header_id\|>|<\|end_header_id\|>"
@@ -134,7 +137,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
         if field.required:
             yield "TP101", f"{name} is {'null' if name in row else 'missing'}"
         return
-    empty_rule = "TP302" if name in ("chosen", "rejected") else "TP201"
+    empty_rule = "TP302" if name in PREFERENCE_SIDES else "TP201"
     style = "from" if shape.dialect == "sharegpt" else "role"
     if kind in ("text", "prompt", "optional_text"):
         if isinstance(value, str):
@@ -149,6 +152,21 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             yield "TP107", f"{name} is a string where the row's other fields are message lists"
         else:
             yield from check_messages(value, name, empty_rule, style)
+    elif kind == "prompted_messages":
+        yield from check_messages(value, name, empty_rule, style)
+        if isinstance(row.get("prompt"), str) and not prompt_turn_end(value, row["prompt"]):
+            yield "TP305", f"{name} does not open with the prompt's user turn"
+        elif isinstance(value, list) and isinstance(row.get("prompt"), str) and \
+                len(value) <= prompt_turn_end(value, row["prompt"]):
+            yield "TP302", f"{name} holds the prompt and no answer"
+    elif kind == "openai_input":
+        if not isinstance(value, dict) or "messages" not in value:
+            yield "TP102", (f"{name} has no `messages`" if isinstance(value, dict)
+                            else f"{name} is {type_name(value)}, expected an object with `messages`")
+        else:
+            yield from check_messages(value["messages"], f"{name}.messages", empty_rule, style)
+            if value.get("tools") is not None and not isinstance(value["tools"], list):
+                yield "TP102", f"{name}.tools is {type_name(value['tools'])}, expected a list of tool schemas"
     elif kind == "message":
         yield from check_message(value, name, empty_rule, style)
     elif kind == "label":
@@ -253,7 +271,7 @@ def _check_read_contents(trl_row: dict) -> Iterator[Issue]:
     with nothing after it is an empty answer, though the transcript itself is not empty."""
     for name in ("messages", "prompt", "completion", "chosen", "rejected"):
         value = trl_row.get(name)
-        empty_rule = "TP302" if name in ("chosen", "rejected") else "TP201"
+        empty_rule = "TP302" if name in PREFERENCE_SIDES else "TP201"
         if isinstance(value, str):
             yield from check_text(value, name, empty_rule)
         elif isinstance(value, list):

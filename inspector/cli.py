@@ -88,6 +88,14 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
     context.exit(0)
 
 
+def mapping_options(command):
+    """`--map` and `--roles`, which `inspect` (to preview) and `convert` share."""
+    command = click.option("--roles", multiple=True, metavar="OLD=NEW",
+                           help="Rename a message role, e.g. bot=assistant. Repeatable.")(command)
+    return click.option("--map", "rename", multiple=True, metavar="OLD=NEW",
+                        help="Rename a column before detection, e.g. 'Best Answer=answer'. Repeatable.")(command)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--explain", metavar="RULE", expose_value=False, is_eager=True, callback=_explain,
               help="Print what a rule (an id such as TP302, or its name) catches, why it matters for training, an "
@@ -112,9 +120,10 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
 @click.option("--show-masks", type=click.IntRange(min=0), default=0, metavar="N",
               help="With --model: print N rows token by token, trained tokens marked (colour on a terminal, "
                    "[[brackets]] when piped).")
+@mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
-         max_length, show_masks):
+         max_length, show_masks, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -133,7 +142,8 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
     report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
-                             sample=sample, select=select, ignore=ignore, max_rows=max_rows,
+                             sample=sample, select=select, ignore=ignore, max_rows=max_rows, rename=rename,
+                             roles=roles,
                              progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
                              mask_color=sys.stdout.isatty() and output_format == "text")
     if output_format == "json":

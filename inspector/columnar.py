@@ -57,7 +57,7 @@ class ColumnPlan:
         if shape is None or example is None or list(schema.names) != list(example):
             return None
         key = shape_key(shape)
-        if key not in _SHAPES or not proves_every_rule(shape):
+        if key not in _SHAPES or not proves_every_rule(shape, schema.names):
             return None
         messages, columns = _SHAPES[key], key[4]
         for name in columns:

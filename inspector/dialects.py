@@ -48,6 +48,9 @@ ROLE_ALIASES = {
 CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns")
 LABEL_COLUMNS = ("label", "kto_tag")
 PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
+QUESTION_COLUMNS = ("question", "problem", "Question", "Problem")
+# A worked solution is the completion; a short final `answer` beside it stays for GRPO's reward functions.
+ANSWER_COLUMNS = ("solution", "answer", "Solution", "Answer", "Best Answer")
 TRANSCRIPT_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 
@@ -55,7 +58,8 @@ FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 @dataclass(frozen=True)
 class Field:
     """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label,
-    text_list, bool_list, history, scored_list."""
+    text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
+    `tools`), prompted_messages (messages that open with the row's prompt turn)."""
 
     name: str
     kind: str
@@ -261,6 +265,10 @@ def classify_row(row: Any) -> Shape | None:
     """
     if not isinstance(row, dict):
         return None
+    if "preferred_output" in row and "non_preferred_output" in row:
+        return Shape("openai_preference", "preference", "conversational", False, (
+            Field("input", "openai_input"), Field("preferred_output", "messages"),
+            Field("non_preferred_output", "messages")))
     if "prompt" in row and "completions" in row and "labels" in row:
         return Shape("trl", "stepwise_supervision", "standard", False, (
             Field("prompt", "text"), Field("completions", "text_list"), Field("labels", "bool_list")))
@@ -300,9 +308,10 @@ def classify_row(row: Any) -> Shape | None:
         fields = [Field(prompt, "text"), Field("response", "text")]
         fields += [Field(n, "optional_text", False) for n in ("input", "context", "system") if n in row]
         return Shape("instruction_response", "prompt_completion", "conversational", False, tuple(fields))
-    if "question" in row and "answer" in row:
+    question, answer = _first_present(row, QUESTION_COLUMNS), _first_present(row, ANSWER_COLUMNS)
+    if question and answer:
         return Shape("question_answer", "prompt_completion", "conversational", False, (
-            Field("question", "text"), Field("answer", "text")))
+            Field(question, "text"), Field(answer, "text")))
     if "text" in row:
         if looks_like_transcript(row["text"]):
             return Shape("transcript", "language_modeling", "conversational", False, (Field("text", "text"),))
@@ -322,6 +331,10 @@ def _classify_preference(row: dict) -> Shape:
         return Shape("sharegpt" if style == "from" else "message_pair", "preference", "conversational",
                      conversation is None, fields)
     implicit = "prompt" not in row
+    prompt = row.get("prompt")
+    if isinstance(prompt, str) and (prompt_turn_end(chosen, prompt) or prompt_turn_end(rejected, prompt)):
+        return Shape("ultrafeedback", "preference", "conversational", False, (
+            Field("prompt", "text"), Field("chosen", "prompted_messages"), Field("rejected", "prompted_messages")))
     if implicit and looks_like_transcript(chosen) and looks_like_transcript(rejected):
         return Shape("transcript", "preference", "conversational", True,
                      (Field("chosen", "text"), Field("rejected", "text")))
@@ -330,6 +343,41 @@ def _classify_preference(row: dict) -> Shape:
     if not implicit:
         fields = (_prompt_field(row, fmt),) + fields
     return Shape("trl", "preference", fmt, implicit, fields)
+
+
+def prompt_turn_end(messages: Any, prompt: str) -> int:
+    """How many messages of a conversation come up to and including the user turn that holds `prompt` (a
+    system message may come first); 0 when it does not open with that turn.
+
+    >>> prompt_turn_end([{"role": "user", "content": "2+2? "}, {"role": "assistant", "content": "4"}], "2+2?")
+    1
+    >>> prompt_turn_end([{"role": "assistant", "content": "4"}], "2+2?")
+    0
+    """
+    if message_style(messages) != "role":
+        return 0
+    for index, message in enumerate(messages[:2]):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return index + 1 if isinstance(content, str) and content.strip() == prompt.strip() else 0
+    return 0
+
+
+PROMPT_ROLES = frozenset({"user", "system", "developer", "human"})
+
+
+def user_turns_only(messages: Any) -> bool:
+    """Whether a conversation holds user turns (and perhaps a system message) and nothing else.
+
+    >>> user_turns_only([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}])
+    True
+    >>> user_turns_only([{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]), user_turns_only([])
+    (False, False)
+    """
+    if not isinstance(messages, list) or not messages:
+        return False
+    roles = [(m.get("role", m.get("from")) if isinstance(m, dict) else None) for m in messages]
+    return all(role in PROMPT_ROLES for role in roles) and any(role in ("user", "human") for role in roles)
 
 
 def _classify_conversation(row: dict, column: str) -> Shape:
@@ -341,6 +389,10 @@ def _classify_conversation(row: dict, column: str) -> Shape:
         fields.append(Field(label, "label"))
     if "tools" in row:
         fields.append(Field("tools", "tools", False))
+    if not label and user_turns_only(value):
+        # A prompt set: nothing to train on, prompts to generate from.
+        return Shape("sharegpt" if style == "from" else "prompt_messages", "prompt_only", "conversational", False,
+                     tuple(fields))
     if style == "from":
         dialect = "sharegpt"
     elif isinstance(value, list) and has_typed_content(value):
@@ -584,7 +636,7 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(answer)]}
         return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
     if dialect == "question_answer":
-        return {"prompt": [_user(row["question"])], "completion": [_assistant(row["answer"])], **extras}
+        return {"prompt": [_user(row[names[0]])], "completion": [_assistant(row[names[1]])], **extras}
     if dialect == "transcript":
         if shape.type == "language_modeling":
             return {"messages": transcript_to_messages(row["text"]), **extras}
@@ -593,6 +645,21 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     if dialect == "paired_responses":
         return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(row["response_j"])],
                 "rejected": [_assistant(row["response_k"])], **extras}
+    if dialect == "openai_preference":
+        request = row["input"]
+        out = {"prompt": to_messages(request["messages"], roles),
+               "chosen": to_messages(row["preferred_output"], roles),
+               "rejected": to_messages(row["non_preferred_output"], roles)}
+        if request.get("tools"):
+            out["tools"] = request["tools"]
+        return {**out, **extras}
+    if dialect == "ultrafeedback":
+        chosen, rejected = row["chosen"], row["rejected"]
+        opening = prompt_turn_end(chosen, row["prompt"])
+        if extras.get("messages") == chosen:  # the chosen conversation again, as UltraFeedback ships it
+            del extras["messages"]
+        return {"prompt": to_messages(chosen[:opening], roles), "chosen": to_messages(chosen[opening:], roles),
+                "rejected": to_messages(rejected[prompt_turn_end(rejected, row["prompt"]):], roles), **extras}
     if dialect == "paired_conversations":
         return {"chosen": to_messages(row["chosen_messages"], roles),
                 "rejected": to_messages(row["rejected_messages"], roles), **extras}
@@ -612,4 +679,6 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         extras["tools"] = parse_tools(extras["tools"])
     if shape.type == "unpaired_preference":
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
+    if shape.type == "prompt_only":
+        return {"prompt": messages, **extras}
     return {"messages": messages, **extras}

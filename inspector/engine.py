@@ -160,8 +160,10 @@ class Engine:
 
 def disagreement(main: Shape, other: Shape) -> Issue:
     """The rule a row of shape `other` breaks in a dataset of shape `main`: TP108 when only the format
-    differs, TP404 otherwise."""
+    differs, TP204 for a conversation of user turns only among answered ones, TP404 otherwise."""
     if (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format:
         return "TP108", f"{other.format} row in a {main.format} dataset"
+    if other.type == "prompt_only" and main.type != "prompt_only" and other.format == "conversational":
+        return "TP204", f"{other.columns[0]}: no assistant turn"
     return "TP404", (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
                      f"{main.type} dataset ({', '.join(main.columns)})")

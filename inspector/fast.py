@@ -111,18 +111,24 @@ def _preference_chat(row: Decoded) -> bool:
 
 
 # The rules an accepted row is proven to pass: the typed decode holds the columns, their types and the message
-# keys and roles (TP001-TP111), the value tests the texts, turn order, pairs and prompts (TP201-TP304, TC101-TC102).
+# keys and roles (TP001-TP111), the value tests the texts, turn order, pairs and prompts (TP201-TP304, TC101-TC102);
+# TP305 is a check of the `ultrafeedback` dialect's fields, and no fast shape is of that dialect; TP112 depends on
+# the columns alone, and a fast path takes rows with exactly the columns of a clean example.
 # A shape whose row rules are not all here takes the full checks: a rule added to the catalog is never skipped.
 PROVES = frozenset({
     "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
-    "TP111", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP301", "TP302", "TP303", "TP304",
-    "TC101", "TC102",
+    "TP111", "TP112", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP301", "TP302", "TP303", "TP304",
+    "TP305", "TC101", "TC102",
 })
 
 
-def proves_every_rule(shape: Shape) -> bool:
-    """Whether the fast paths prove every row rule of the catalog that applies to rows of `shape`."""
-    return row_rules(shape.type, set(RULES)) <= PROVES
+def proves_every_rule(shape: Shape, columns: Iterable[str]) -> bool:
+    """Whether the fast paths prove every row rule of the catalog that applies to rows of `shape` with exactly
+    these `columns` (the only rows a fast path takes): a rule that fires only on rows with columns these lack
+    is proven by their absence."""
+    present = set(columns)
+    return all(rule in PROVES or not RULES[rule].columns <= present
+               for rule in row_rules(shape.type, set(RULES)))
 
 
 # shape_key -> (column types, value tests)
@@ -198,7 +204,7 @@ class FastPath:
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):
             return None
-        if not proves_every_rule(shape):
+        if not proves_every_rule(shape, example):
             return None
         return cls(example, *known)
 

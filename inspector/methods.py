@@ -40,7 +40,8 @@ DIALECTS = {
     "trl": "TRL's own columns",
     "alpaca": "alpaca instruction/input/output (system and history kept) as conversational prompt-completion",
     "instruction_response": "instruction/response as conversational prompt-completion",
-    "question_answer": "question/answer as conversational prompt-completion",
+    "question_answer": "question/answer (or problem/solution, a short `answer` beside it kept for rewards) as "
+                       "conversational prompt-completion",
     "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
                 "function_call→assistant tool_calls, observation→tool)",
     "typed_content": "messages whose content is a list of typed text parts, joined into strings",
@@ -51,6 +52,11 @@ DIALECTS = {
     "message_pair": "chosen/rejected single messages after a shared conversation",
     "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
     "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
+    "prompt_messages": "conversations of user turns only (a system message may lead) as conversational prompts",
+    "openai_preference": "OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "
+                         "preferred_output/non_preferred_output as chosen/rejected",
+    "ultrafeedback": "a string prompt with chosen/rejected conversations that open with it: the opening turns "
+                     "become the prompt, the rest each side's answer (a `messages` copy of chosen is dropped)",
 }
 TYPE_NAMES = {
     "language_modeling": "language modeling",

@@ -60,6 +60,9 @@ class Rule:
     check: Callable[[dict, Any], Iterable[str]] | None = field(default=None, compare=False)
     example: Example | None = None
     repairable: bool = False  # `convert` repairs the row (inspector.engine.repair) instead of rejecting it
+    # The columns a row must have for the rule to fire (empty: any row): a fast path taking rows without them
+    # proves the rule by their absence.
+    columns: frozenset[str] = frozenset()
 
     def applies_to(self, data_type: str) -> bool:
         return self.types is None or data_type in self.types
@@ -110,6 +113,16 @@ def _flag(*rows, at: tuple[int, ...] | None = None) -> Example:
 
 
 PREFERENCE = frozenset({"preference"})
+# The columns TRL reads to tell a dataset's type, and those each type reads.
+TYPE_COLUMNS = {
+    "language_modeling": frozenset({"text", "messages"}),
+    "prompt_only": frozenset({"prompt"}),
+    "prompt_completion": frozenset({"prompt", "completion"}),
+    "preference": frozenset({"prompt", "chosen", "rejected"}),
+    "unpaired_preference": frozenset({"prompt", "completion", "label"}),
+    "stepwise_supervision": frozenset({"prompt", "completions", "labels"}),
+}
+TRL_COLUMNS = frozenset().union(*TYPE_COLUMNS.values())
 KTO = frozenset({"unpaired_preference"})
 
 _CATALOG = [
@@ -176,6 +189,14 @@ _CATALOG = [
     Rule("TP111", "empty-conversation", ERROR, "a conversation is an empty list", "drop the row", "field",
          why="an empty conversation renders as nothing: a row with no tokens", blocking=True, structural=True,
          example=_flag(CHAT, {"messages": []})),
+    Rule("TP112", "clashing-column", ERROR,
+         "the row keeps a column TRL reads for another dataset type (a `labels` beside `text`, a `messages` beside "
+         "prompt/completion)", "rename or drop the column (`convert --map labels=label_stats`)", "trl",
+         why="TRL refuses the row's keys, or passes the column to the model: a `labels` column becomes the loss "
+             "targets", check=lambda row, shape: (
+             f"column {name!r} beside {', '.join(sorted(TYPE_COLUMNS[shape.type] & set(row)))}"
+             for name in sorted(TRL_COLUMNS.intersection(row) - TYPE_COLUMNS[shape.type])),
+         example=_flag(CHAT, {**CHAT, "labels": {"toxicity": 0.01}})),
     Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
          "fill it or drop the row", "field",
          why="an empty answer teaches the model to answer with nothing but the end-of-turn token",
@@ -228,6 +249,25 @@ _CATALOG = [
          why="TRL's character-wise extraction leaves one side empty", types=PREFERENCE,
          example=_flag({"chosen": [USER, ASSISTANT], "rejected": [USER, {"role": "assistant", "content": "5"}]},
                        {"chosen": [USER, ASSISTANT], "rejected": [USER, ASSISTANT, USER, ASSISTANT]})),
+    Rule("TP305", "prompt-not-opening-answers", ERROR,
+         "a string prompt beside chosen/rejected conversations, one of which does not open with that prompt turn",
+         "give both sides the same opening user turn, or drop the row", "field",
+         why="the prompt is cut from each side's opening: a side that holds another question would be trained "
+             "as the answer to this one", blocking=True, types=PREFERENCE,
+         example=_flag({"prompt": "2+2?", "chosen": [{"role": "user", "content": "2+2?"}, ASSISTANT],
+                        "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]},
+                       {"prompt": "2+2?", "chosen": [{"role": "user", "content": "2+2?"}, ASSISTANT],
+                        "rejected": [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]})),
+    Rule("TP306", "tied-scores", WARNING, "the pair's scores are equal (score_chosen = score_rejected)",
+         "drop tied pairs (`convert` rejects them for DPO, Reward and KTO)", "trl",
+         why="with tied scores which side is chosen is arbitrary: the pair teaches a preference nobody had",
+         types=PREFERENCE, methods=frozenset({"dpo", "reward", "kto"}),
+         columns=frozenset({"score_chosen", "score_rejected"}),
+         check=lambda row, shape: ((f"both sides score {row['score_chosen']}",)
+                                   if isinstance(row.get("score_chosen"), (int, float))
+                                   and row.get("score_chosen") == row.get("score_rejected") else ()),
+         example=_flag({**PAIR, "score_chosen": 8.0, "score_rejected": 3.0},
+                       {**PAIR, "score_chosen": 5.0, "score_rejected": 5.0})),
     Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly",
          "`convert --dedup` drops repeats", "dataset",
          why="repeats are trained more than once and leak between train and test splits",
@@ -359,7 +399,7 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name.
 
     >>> sorted(select_rules(select=("TP30",)))
-    ['TP301', 'TP302', 'TP303', 'TP304']
+    ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306']
     >>> "TP401" in select_rules(ignore=("duplicate-row",))
     False
     """

@@ -20,6 +20,7 @@ from inspector.engine import TYPE_NAMES, Engine
 from inspector.methods import METHODS
 from inspector.dialects import Shape, classify_row, final_answer, shape_key
 from inspector.fast import FastPath
+from inspector.mapping import SUGGESTION_ROWS
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
                                duplicate_keys, json_lines_path, numbered_blocks, quoted_key_count, row_value)
 
@@ -76,6 +77,7 @@ class ScanResult:
     repaired: Counter  # rule -> rows `convert` repairs
     expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
     files: list[FileSummary] = field(default_factory=list)
+    first_rows: list = field(default_factory=list)  # of data of no known shape: what it holds
 
     def where(self, row: int) -> str:
         """A row number of the dataset as `file:line` (the row's place in its file).
@@ -243,21 +245,23 @@ def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[It
         own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
         part.judged_as = part.shape if own else expected
         part.example = fast_example(part.head, part.head_shapes, part.judged_as)
-        if part.rest is None:
+        if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
             part.head = []  # read again; its shapes stay, in file order
     return ReadPlan(source, parts, expected, limit, prepare)
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
-         advance: Callable[[int], None] = lambda n: None, workers: int | None = None) -> ScanResult:
-    """Run every enabled rule over the source's rows (the first `sample` rows when given), file by file.
+         advance: Callable[[int], None] = lambda n: None, workers: int | None = None,
+         prepare: Callable[[Iterator], Iterator] | None = None) -> ScanResult:
+    """Run every enabled rule over the source's rows (the first `sample` rows when given, each through `prepare`
+    when given), file by file.
 
     A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
     at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
     checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
     included.
     """
-    plan = read_plan(source, limit=sample, columns=True, advance=advance)
+    plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
     partials = []
     offset = 0
     for part in plan.parts:
@@ -276,6 +280,8 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     result = finish(partial, enabled, max_rows, plan.expected)
     result.files = [FileSummary(part.name, part.offset, p.rows_read, part.shape, part.judged_as)
                     for part, (p, _) in zip(plan.parts, partials)]
+    if plan.expected is None:
+        result.first_rows = [row_value(value) for _, value in plan.parts[0].head[:SUGGESTION_ROWS]]
     return result
 
 

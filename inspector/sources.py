@@ -271,6 +271,8 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
         # One JSON object spread over lines, or a broken first line: read it whole.
         data = first + handle.read()
         whole = _whole_object(data.lstrip(b"\xef\xbb\xbf"))
+        if whole is None:
+            whole = concatenated_objects(data.lstrip(b"\xef\xbb\xbf"))
         if whole is not None:
             advance(len(data))
             yield from enumerate(whole, start=1)
@@ -329,6 +331,34 @@ def _whole_object(data: bytes) -> list | None:
     if isinstance(value, dict):
         return _rows_of_object(value)
     return value if isinstance(value, list) else None
+
+
+def concatenated_objects(data: bytes) -> list | None:
+    """Objects written one after another, pretty-printed over lines (not one per line), as rows; None when the
+    text is not that.
+
+    >>> concatenated_objects(b'{\\n  "text": "a"\\n}\\n{\\n  "text": "b"\\n}\\n')
+    [{'text': 'a'}, {'text': 'b'}]
+    >>> concatenated_objects(b'{"text": "a"} oops') is None
+    True
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder, rows, position = json.JSONDecoder(), [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return rows if len(rows) > 1 else None
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(value, dict):
+            return None
+        rows.append(value)
 
 
 def _csv_rows(name: str, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:

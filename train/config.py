@@ -40,7 +40,7 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from converters.api import parse_pairs
+    from inspector.mapping import parse_pairs
 
     return {key: parse_value(value) for key, value in parse_pairs(pairs, "--set", form="key=value").items()}
 

@@ -1,0 +1,135 @@
+"""Formats people have, read as the TRL type they stand for: real public samples where `../shared/data/more` holds
+them, generated rows in the same shape otherwise; `inspect` and `convert` agree on every one."""
+
+import json
+
+from converters import convert
+from inspector import inspect_dataset
+from tests.differential import check_dataset
+
+
+def _read(path):
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+def _verdicts(report) -> dict:
+    return {method: (v["status"], v["rows_kept"], v["rejected_by_rule"]) for method, v in report.methods.items()}
+
+
+def test_openai_preference_rows_are_pairs_with_an_explicit_prompt(shared_data, tmp_path):
+    """Together/OpenAI preference fine-tuning JSONL (RewardBench 2, MIT): it was read as assistant-only messages
+    and converted to SFT with the prompt moved aside."""
+    path = shared_data / "more" / "openai_dpo_rewardbench2_val_together.jsonl"
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type, report.format) == ("openai_preference", "preference", "conversational")
+    assert _verdicts(report)["dpo"] == ("convertible", 169, {})
+    result = convert(path, to="dpo", output=tmp_path / "dpo.jsonl")
+    source, written = _read(path)[0], _read(result.output)[0]
+    assert written["prompt"] == source["input"]["messages"]
+    assert (written["chosen"], written["rejected"]) == (source["preferred_output"], source["non_preferred_output"])
+    kto = [row for row in _read(convert(path, to="kto", output=tmp_path / "kto.jsonl").output)][:2]
+    assert [(row["prompt"], row["label"]) for row in kto] == [(source["input"]["messages"], True),
+                                                              (source["input"]["messages"], False)]
+
+
+def test_openai_preference_keeps_the_tools_of_the_request(tmp_path, write_jsonl):
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    row = {"input": {"messages": [{"role": "user", "content": "2+2?"}], "tools": tools},
+           "preferred_output": [{"role": "assistant", "content": "4"}],
+           "non_preferred_output": [{"role": "assistant", "content": "5"}]}
+    broken = {**row, "input": {"message": []}}
+    path = write_jsonl([row, row | {"preferred_output": [{"role": "assistant", "content": "four"}]}, broken])
+    report = inspect_dataset(path)
+    assert [(f.rule, f.rows, f.examples[0]["detail"]) for f in report.findings] == [
+        ("TP102", [3], "input has no `messages`")]
+    written = _read(convert(path, to="dpo", output=tmp_path / "out.jsonl").output)
+    assert written[0]["tools"] == tools and len(written) == 2
+
+
+def ultrafeedback_rows(count: int, tied_at=(), other_question_at=()) -> list[dict]:
+    """HuggingFaceH4/ultrafeedback_binarized's shape: a string prompt, and chosen/rejected whole conversations that
+    open with that prompt's user turn."""
+    rows = []
+    for i in range(1, count + 1):
+        question = f"What is {i} times 3?"
+        opening = {"role": "user", "content": question}
+        rejected_opening = {"role": "user", "content": "Another question?"} if i in other_question_at else opening
+        rows.append({"prompt": question, "prompt_id": f"id{i}",
+                     "chosen": [opening, {"role": "assistant", "content": str(3 * i)}],
+                     "rejected": [rejected_opening, {"role": "assistant", "content": "I cannot say."}],
+                     "messages": [opening, {"role": "assistant", "content": str(3 * i)}],
+                     "score_chosen": 9.0, "score_rejected": 9.0 if i in tied_at else 4.0})
+    return rows
+
+
+def test_ultrafeedback_rows_lose_the_prompt_turn_from_each_side(write_jsonl, tmp_path, tiny_model):
+    """It was refused by `inspect` (TP107) while `convert --to dpo` wrote the prompt twice: as `prompt` and as
+    the first turn of each side."""
+    path = write_jsonl(ultrafeedback_rows(8, tied_at=(3,), other_question_at=(6,)))
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type) == ("ultrafeedback", "preference")
+    assert [(f.rule, f.rows) for f in report.findings if f.rule != "TP401"] == [("TP305", [6]), ("TP306", [3])]
+    verdicts = _verdicts(report)
+    assert verdicts["dpo"] == ("convertible", 6, {"TP305": 1, "TP306": 1})
+    assert verdicts["sft"] == ("convertible", 7, {"TP305": 1})  # a tie still has a fine chosen answer
+    written = _read(convert(path, to="dpo", output=tmp_path / "dpo.jsonl").output)
+    assert written[0]["prompt"] == [{"role": "user", "content": "What is 1 times 3?"}]
+    assert written[0]["chosen"] == [{"role": "assistant", "content": "3"}]
+    assert all(row["chosen"][0]["role"] == "assistant" for row in written)
+    sft = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    assert sft[0]["completion"] == [{"role": "assistant", "content": "3"}]
+    from transformers import AutoTokenizer
+
+    assert check_dataset(path, AutoTokenizer.from_pretrained(tiny_model)) == []
+
+
+def test_a_prompt_set_of_user_turns_is_prompt_only_data_for_grpo(write_jsonl, tmp_path):
+    prompts = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"{i}+1?"}]}
+               for i in range(5)]
+    report = inspect_dataset(write_jsonl(prompts))
+    assert (report.type, report.dialect) == ("prompt_only", "prompt_messages") and report.valid
+    assert report.methods["grpo"]["status"] == "convertible" and report.methods["sft"]["status"] == "incompatible"
+    written = _read(convert(write_jsonl(prompts), to="grpo", output=tmp_path / "grpo.jsonl").output)
+    assert written[0] == {"prompt": prompts[0]["messages"]}
+
+
+def test_an_unanswered_conversation_among_answered_ones_is_still_no_assistant_turn(write_jsonl):
+    chats = [{"messages": [{"role": "user", "content": f"{i}?"}, {"role": "assistant", "content": f"{i}."}]}
+             for i in range(5)]
+    chats[2] = {"messages": [{"role": "user", "content": "Hello?"}]}
+    report = inspect_dataset(write_jsonl(chats))
+    assert [(f.rule, f.rows) for f in report.findings] == [("TP204", [3])]
+    assert report.methods["sft"]["rejected_by_rule"] == {"TP204": 1}
+
+
+def test_math_problems_with_worked_solutions_keep_their_short_answer_for_rewards(shared_data, tmp_path):
+    """MATH-500 (openr, MIT): `problem`, a worked `solution` and the short final `answer`."""
+    path = shared_data / "more" / "math500_test.jsonl"
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type, report.valid) == ("question_answer", "prompt_completion", True)
+    source = _read(path)[0]
+    grpo = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)[0]
+    assert grpo["prompt"] == [{"role": "user", "content": source["problem"]}]
+    assert (grpo["reference"], grpo["answer"]) == (source["solution"], source["answer"])
+
+
+def test_pretty_printed_objects_one_after_another_are_rows(tmp_path):
+    path = tmp_path / "records.json"
+    path.write_text("".join(json.dumps({"instruction": f"Add {i} and {i}", "input": "", "output": str(2 * i)},
+                                       indent=2) + "\n" for i in range(3)))
+    report = inspect_dataset(path)
+    assert (report.rows, report.dialect, report.valid) == (3, "alpaca", True)
+
+
+def test_data_of_no_known_shape_gets_one_finding_and_a_checked_mapping(write_jsonl, tmp_path):
+    path = write_jsonl([{"query": f"{i}+{i}?", "target": str(2 * i)} for i in range(4)])
+    report = inspect_dataset(path)
+    (finding,) = report.findings
+    assert (finding.rule, finding.count, finding.rows) == ("TP404", 4, [])
+    assert finding.message.endswith(f"uv run inspect --dataset {path} --map query=question --map target=answer")
+    assert report.methods["sft"]["reason"] == finding.message
+    mapping = ("query=question", "target=answer")
+    preview = inspect_dataset(path, rename=mapping)
+    assert preview.valid and preview.methods["sft"]["command"].endswith("--map query=question --map target=answer")
+    result = convert(path, to="sft", output=tmp_path / "sft.jsonl", rename=mapping)
+    assert (result.rows_kept, result.rows_rejected) == (preview.methods["sft"]["rows_kept"], 0) == (4, 0)
