@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from inspector.dialects import content_text, final_answer, shared_prompt_length
 from inspector.rules import last_answer
 
@@ -49,15 +51,25 @@ def explicit_preference(row: dict) -> dict:
 
 
 def text_of(value: Any) -> str:
-    """The text of a completion: a string as is, the contents of a message list joined.
+    """The text of a completion: a string as is, the contents of a message list joined; an assistant turn that
+    calls tools is its calls as JSON, the answer a reward function compares against.
 
     >>> text_of([{"role": "assistant", "content": [{"type": "text", "text": "4"}]}])
     '4'
+    >>> text_of([{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "add"}}]}])
+    '[{"type":"function","function":{"name":"add"}}]'
     """
     if isinstance(value, str):
         return value
-    texts = [content_text(m.get("content")) for m in value if isinstance(m, dict)]
-    return "\n".join(text for text in texts if isinstance(text, str))
+    texts = [_turn_text(m) for m in value if isinstance(m, dict)]
+    return "\n".join(text for text in texts if isinstance(text, str) and text)
+
+
+def _turn_text(message: dict) -> str | None:
+    text = content_text(message.get("content"))
+    if message.get("tool_calls") and not (isinstance(text, str) and text.strip()):
+        return orjson.dumps(message["tool_calls"]).decode()
+    return text
 
 
 def _others(row: dict, *used: str) -> dict:

@@ -123,6 +123,7 @@ TYPE_COLUMNS = {
     "stepwise_supervision": frozenset({"prompt", "completions", "labels"}),
 }
 TRL_COLUMNS = frozenset().union(*TYPE_COLUMNS.values())
+MESSAGE_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
 KTO = frozenset({"unpaired_preference"})
 
 _CATALOG = [
@@ -227,6 +228,17 @@ _CATALOG = [
          "store plain text and let the chat template add the markup", "trl",
          why="the markup is tokenized as control tokens, so the model learns doubled turn boundaries",
          example=_flag(CHAT, _chat({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT))),
+    Rule("TP208", "turn-weight-ignored", WARNING,
+         "an assistant turn has `weight: 0` (OpenAI's do-not-train flag), which TRL ignores: the turn is trained",
+         "drop the turn and what follows it, or split the conversation before it", "trl",
+         why="TRL's chat templates and loss masks know no per-turn weight, so an answer marked as bad is learned",
+         check=lambda row, shape: (f"{name}[{i}] is an assistant turn with weight 0"
+                                   for name in MESSAGE_COLUMNS if isinstance(row.get(name), list)
+                                   for i, message in enumerate(row[name])
+                                   if isinstance(message, dict) and message.get("role") == "assistant"
+                                   and message.get("weight") == 0),
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "5", "weight": 0},
+                                   {"role": "user", "content": "Try again."}, ASSISTANT))),
     Rule("TP301", "chosen-equals-rejected", ERROR, "chosen and rejected are identical, so the pair teaches nothing",
          "drop the pair", "trl", why="the DPO loss of an identical pair is constant: no signal, only cost",
          types=PREFERENCE, example=_flag(PAIR, {"prompt": "2+2?", "chosen": "4", "rejected": "4"})),

@@ -133,3 +133,20 @@ def test_data_of_no_known_shape_gets_one_finding_and_a_checked_mapping(write_jso
     assert preview.valid and preview.methods["sft"]["command"].endswith("--map query=question --map target=answer")
     result = convert(path, to="sft", output=tmp_path / "sft.jsonl", rename=mapping)
     assert (result.rows_kept, result.rows_rejected) == (preview.methods["sft"]["rows_kept"], 0) == (4, 0)
+
+
+def test_a_tool_call_answer_is_the_grpo_reference(shared_data, tmp_path):
+    """OpenAI chat with tools (Microsoft's Zava retail demo, MIT): every row ends in an assistant tool call."""
+    path = shared_data / "more" / "openai_chat_tools_zava_retail_valid.jsonl"
+    source = _read(path)[0]
+    grpo = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)[0]
+    assert json.loads(grpo["reference"]) == source["messages"][-1]["tool_calls"]
+    assert grpo["tools"] == source["tools"]
+
+
+def test_a_turn_marked_weight_zero_is_flagged_as_trained_anyway(write_jsonl):
+    row = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5", "weight": 0},
+                        {"role": "user", "content": "Again?"}, {"role": "assistant", "content": "4", "weight": 1}]}
+    report = inspect_dataset(write_jsonl([row]))
+    assert [(f.rule, f.examples[0]["detail"]) for f in report.findings] == [
+        ("TP208", "messages[1] is an assistant turn with weight 0")]
