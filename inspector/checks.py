@@ -28,11 +28,12 @@ from inspector.dialects import (
     rated_pair,
     shared_prompt_length,
     sharegpt_tool_call,
+    single_message_style,
     to_trl,
 )
 
 Issue = tuple[str, str]
-PREFERENCE_SIDES = ("chosen", "rejected", "preferred_output", "non_preferred_output")
+PREFERENCE_SIDES = ("chosen", "rejected", "preferred_output", "non_preferred_output", "answer_w", "answer_l")
 
 TEMPLATE_MARKUP = re.compile(
     r"<\|im_start\|>|<\|im_end\|>|\[INST\]|\[/INST\]|<\|eot_id\|>|<\|start_header_id\|>|<\|end_header_id\|>"
@@ -85,8 +86,9 @@ def check_message(message: Any, where: str, empty_rule: str = "TP201", style: st
         return
     if style == "role":
         role, content_key, known = message["role"], "content", CHAT_ROLES
-    else:
-        role, content_key, known = message["from"], "value", SHAREGPT_ROLES
+    else:  # ShareGPT's `value`, or a `content` beside `from` as ColossalChat writes it
+        role, known = message["from"], SHAREGPT_ROLES
+        content_key = "content" if "content" in message and "value" not in message else "value"
     if not isinstance(role, str) or role not in known:
         yield "TP106", f"{where}: {role_hint(role)}"
     content = message.get(content_key)
@@ -138,7 +140,8 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             yield "TP101", f"{name} is {'null' if name in row else 'missing'}"
         return
     empty_rule = "TP302" if name in PREFERENCE_SIDES else "TP201"
-    style = "from" if shape.dialect == "sharegpt" else "role"
+    style = "from" if shape.dialect == "sharegpt" or (
+        shape.dialect == "colossalchat" and "from" in str(single_message_style(row.get("completion")))) else "role"
     if kind in ("text", "prompt", "optional_text"):
         if isinstance(value, str):
             if kind != "optional_text":
@@ -169,6 +172,13 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
                 yield "TP102", f"{name}.tools is {type_name(value['tools'])}, expected a list of tool schemas"
     elif kind == "message":
         yield from check_message(value, name, empty_rule, style)
+    elif kind == "turn_pairs":
+        for i, pair in enumerate(value):
+            for side in ("human", "assistant"):
+                if not isinstance(pair.get(side), str):
+                    yield "TP102", f"{name}[{i}].{side} is {type_name(pair.get(side))}, expected a string"
+                else:
+                    yield from check_text(pair[side], f"{name}[{i}].{side}", empty_rule)
     elif kind == "label":
         if not isinstance(value, bool):
             yield "TP110", f"{name} is {_snippet(value)} ({type_name(value)}), expected true or false"

@@ -59,7 +59,8 @@ FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 class Field:
     """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label,
     text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
-    `tools`), prompted_messages (messages that open with the row's prompt turn)."""
+    `tools`), prompted_messages (messages that open with the row's prompt turn), turn_pairs (one
+    `{"human", "assistant"}` object per exchange)."""
 
     name: str
     kind: str
@@ -281,6 +282,10 @@ def classify_row(row: Any) -> Shape | None:
         prompt = _first_present(row, PROMPT_COLUMNS) or "question"
         return Shape("paired_responses", "preference", "conversational", False, (
             Field(prompt, "text"), Field("response_j", "text"), Field("response_k", "text")))
+    if "completion" in row and "label" in row and single_message_style(row["completion"]) \
+            and isinstance(row.get("prompt"), list):
+        return Shape("colossalchat", "unpaired_preference", "conversational", False, (
+            Field("prompt", "messages"), Field("completion", "message"), Field("label", "label")))
     if "completion" in row and "label" in row:
         fmt = _format_of(row.get("completion"), row.get("prompt")) or "standard"
         return Shape("trl", "unpaired_preference", fmt, False, (
@@ -296,6 +301,16 @@ def classify_row(row: Any) -> Shape | None:
     if "prompt" in row:
         fmt = _format_of(row.get("prompt")) or "standard"
         return Shape("trl", "prompt_only", fmt, False, (_prompt_field(row, fmt),))
+    pairs = next((name for name in CONVERSATION_COLUMNS if turn_pairs(row.get(name))), None)
+    if pairs:
+        return Shape("turn_pairs", "language_modeling", "conversational", False, (Field(pairs, "turn_pairs"),))
+    if isinstance(row.get("context"), list):
+        if "answer_w" in row and "answer_l" in row:
+            return Shape("context_answer", "preference", "conversational", False, (
+                Field("context", "messages"), Field("answer_w", "message"), Field("answer_l", "message")))
+        if isinstance(row.get("answer"), dict) and "is_desirable" in row:
+            return Shape("context_answer", "unpaired_preference", "conversational", False, (
+                Field("context", "messages"), Field("answer", "message"), Field("is_desirable", "label")))
     conversation = find_conversation_column(row)
     if conversation:
         return _classify_conversation(row, conversation)
@@ -378,6 +393,16 @@ def user_turns_only(messages: Any) -> bool:
         return False
     roles = [(m.get("role", m.get("from")) if isinstance(m, dict) else None) for m in messages]
     return all(role in PROMPT_ROLES for role in roles) and any(role in ("user", "human") for role in roles)
+
+
+def turn_pairs(value: Any) -> bool:
+    """Whether a conversation is written as one `{"human": ..., "assistant": ...}` object per exchange.
+
+    >>> turn_pairs([{"human": "Hi", "assistant": "Hello"}]), turn_pairs([{"role": "user", "content": "Hi"}])
+    (True, False)
+    """
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(pair, dict) and "human" in pair and "assistant" in pair for pair in value)
 
 
 def _classify_conversation(row: dict, column: str) -> Shape:
@@ -503,7 +528,7 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
             if call is not None:
                 return {"role": "assistant", "tool_calls": [call]}
         role = roles.get(source_role, SHAREGPT_ROLES.get(source_role, source_role))
-        return {"role": role, "content": message.get("value")}
+        return {"role": role, "content": message.get("value", message.get("content"))}
     out = {key: value for key, value in message.items() if key not in ("loss_weight",)}
     out["role"] = roles.get(message.get("role"), message.get("role"))
     if "content" in out:
@@ -645,6 +670,21 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     if dialect == "paired_responses":
         return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(row["response_j"])],
                 "rejected": [_assistant(row["response_k"])], **extras}
+    if dialect == "turn_pairs":
+        messages = []
+        for pair in row[names[0]]:
+            messages += [_user(pair["human"]), _assistant(pair["assistant"])]
+        return {"messages": messages, **extras}
+    if dialect == "context_answer":
+        prompt = to_messages(row["context"], roles)
+        if shape.type == "preference":
+            return {"prompt": prompt, "chosen": [to_chat_message(row["answer_w"], roles)],
+                    "rejected": [to_chat_message(row["answer_l"], roles)], **extras}
+        return {"prompt": prompt, "completion": [to_chat_message(row["answer"], roles)],
+                "label": row["is_desirable"], **extras}
+    if dialect == "colossalchat":
+        return {"prompt": to_messages(row["prompt"], roles), "completion": [to_chat_message(row["completion"], roles)],
+                "label": row["label"], **extras}
     if dialect == "openai_preference":
         request = row["input"]
         out = {"prompt": to_messages(request["messages"], roles),

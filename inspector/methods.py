@@ -53,6 +53,11 @@ DIALECTS = {
     "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
     "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
     "prompt_messages": "conversations of user turns only (a system message may lead) as conversational prompts",
+    "turn_pairs": "a conversation of {human, assistant} exchanges as messages",
+    "context_answer": "context messages + one answer message (is_desirable as the KTO label), or answer_w / "
+                      "answer_l as chosen/rejected",
+    "colossalchat": "ColossalChat's KTO rows: prompt messages (`from` + `content`), one completion message and a "
+                    "label, read as conversational unpaired preference",
     "openai_preference": "OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "
                          "preferred_output/non_preferred_output as chosen/rejected",
     "ultrafeedback": "a string prompt with chosen/rejected conversations that open with it: the opening turns "

@@ -150,3 +150,41 @@ def test_a_turn_marked_weight_zero_is_flagged_as_trained_anyway(write_jsonl):
     report = inspect_dataset(write_jsonl([row]))
     assert [(f.rule, f.examples[0]["detail"]) for f in report.findings] == [
         ("TP208", "messages[1] is an assistant turn with weight 0")]
+
+
+def test_colossalchat_kto_rows_with_from_and_content_and_one_completion_message(shared_data, tmp_path, write_jsonl):
+    """ColossalChat's KTO test file (Apache-2.0): `from` beside `content`, and the completion one object."""
+    report = inspect_dataset(shared_data / "more" / "kto_colossalchat_test.jsonl")
+    assert (report.dialect, report.type, report.valid) == ("colossalchat", "unpaired_preference", True)
+    assert [f.rule for f in report.findings] == ["TP402"]  # its one row is labelled true
+    (row,) = _read(shared_data / "more" / "kto_colossalchat_test.jsonl")
+    flipped = write_jsonl([row, {**row, "completion": {"from": "assistant", "content": "bad."}, "label": False}])
+    written = _read(convert(flipped, to="kto", output=tmp_path / "kto.jsonl").output)
+    assert written[0]["prompt"][0] == {"role": "user", "content": row["prompt"][0]["content"]}
+    assert written[0]["completion"] == [{"role": "assistant", "content": "impressive."}]
+
+
+def test_conversations_of_human_assistant_exchanges(write_jsonl, tmp_path):
+    """Firefly/BELLE-style `conversation` of {human, assistant} objects (generated rows in that shape)."""
+    rows = [{"conversation_id": i, "conversation": [{"human": f"Q{i}", "assistant": f"A{i}"},
+                                                    {"human": "More?", "assistant": "Done."}]} for i in range(3)]
+    rows[1]["conversation"][1]["assistant"] = " "
+    path = write_jsonl(rows)
+    report = inspect_dataset(path)
+    assert report.dialect == "turn_pairs" and [(f.rule, f.rows) for f in report.findings] == [("TP201", [2])]
+    written = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    assert written[0]["messages"][:2] == [{"role": "user", "content": "Q0"}, {"role": "assistant", "content": "A0"}]
+    assert len(written) == 2
+
+
+def test_context_with_one_answer_message_for_kto_and_two_for_pairs(write_jsonl, tmp_path):
+    context = [{"role": "user", "content": "Say hi."}]
+    kto = [{"context": context, "answer": {"role": "assistant", "content": text}, "is_desirable": good}
+           for text, good in (("Hi!", True), ("No.", False))]
+    written = _read(convert(write_jsonl(kto), to="kto", output=tmp_path / "kto.jsonl").output)
+    assert [(row["prompt"], row["label"]) for row in written] == [(context, True), (context, False)]
+    pairs = [{"context": context, "answer_w": {"role": "assistant", "content": "Hi!"},
+              "answer_l": {"role": "bot", "content": "No."}}]
+    report = inspect_dataset(write_jsonl(pairs))
+    assert report.dialect == "context_answer" and "--roles bot=assistant" in report.findings[0].examples[0]["detail"]
+    assert inspect_dataset(write_jsonl(pairs), roles=("bot=assistant",)).methods["dpo"]["status"] == "convertible"
