@@ -172,6 +172,8 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
                 yield "TP102", f"{name}.tools is {type_name(value['tools'])}, expected a list of tool schemas"
     elif kind == "message":
         yield from check_message(value, name, empty_rule, style)
+    elif kind == "message_turns":
+        yield from check_messages(value[0], f"{name}[0]", empty_rule, style)
     elif kind == "turn_pairs":
         for i, pair in enumerate(value):
             for side in ("human", "assistant"):

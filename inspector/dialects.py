@@ -60,7 +60,7 @@ class Field:
     """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label,
     text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
     `tools`), prompted_messages (messages that open with the row's prompt turn), turn_pairs (one
-    `{"human", "assistant"}` object per exchange)."""
+    `{"human", "assistant"}` object per exchange), message_turns (a list of turns, each a list of messages)."""
 
     name: str
     kind: str
@@ -301,6 +301,9 @@ def classify_row(row: Any) -> Shape | None:
     if "prompt" in row:
         fmt = _format_of(row.get("prompt")) or "standard"
         return Shape("trl", "prompt_only", fmt, False, (_prompt_field(row, fmt),))
+    if _message_turns(row.get("question")) and isinstance(row.get("function"), list):
+        return Shape("bfcl", "prompt_only", "conversational", False, (
+            Field("question", "message_turns"), Field("function", "tools")))
     pairs = next((name for name in CONVERSATION_COLUMNS if turn_pairs(row.get(name))), None)
     if pairs:
         return Shape("turn_pairs", "language_modeling", "conversational", False, (Field(pairs, "turn_pairs"),))
@@ -393,6 +396,34 @@ def user_turns_only(messages: Any) -> bool:
         return False
     roles = [(m.get("role", m.get("from")) if isinstance(m, dict) else None) for m in messages]
     return all(role in PROMPT_ROLES for role in roles) and any(role in ("user", "human") for role in roles)
+
+
+def _message_turns(value: Any) -> bool:
+    """A list of turns, each a list of messages (BFCL's `question`)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(turn, list) for turn in value) \
+        and message_style(value[0]) == "role"
+
+
+# BFCL writes function parameters in Python's type names; JSON Schema (and chat templates) want its own.
+BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
+              "str": "string", "bool": "boolean"}
+
+
+def bfcl_tools(functions: list) -> list[dict]:
+    """BFCL function descriptions as OpenAI tool schemas, Python type names made JSON Schema's ("any" dropped).
+
+    >>> bfcl_tools([{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "float"}}}}])
+    [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', 'properties': {'x': {'type': 'number'}}}}}]
+    """
+    def schema(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {key: schema(item) for key, item in value.items() if not (key == "type" and item == "any")}
+            if isinstance(out.get("type"), str):
+                out["type"] = BFCL_TYPES.get(out["type"], out["type"])
+            return out
+        return [schema(item) for item in value] if isinstance(value, list) else value
+
+    return [{"type": "function", "function": schema(function)} for function in functions]
 
 
 def turn_pairs(value: Any) -> bool:
@@ -670,6 +701,10 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     if dialect == "paired_responses":
         return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(row["response_j"])],
                 "rejected": [_assistant(row["response_k"])], **extras}
+    if dialect == "bfcl":
+        # Later turns answer what the model did with the first: only the first is a prompt.
+        return {"prompt": to_messages(row["question"][0], roles), "tools": bfcl_tools(row["function"]),
+                **{k: v for k, v in extras.items() if k != "function"}}
     if dialect == "turn_pairs":
         messages = []
         for pair in row[names[0]]:

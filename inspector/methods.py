@@ -53,6 +53,8 @@ DIALECTS = {
     "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
     "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
     "prompt_messages": "conversations of user turns only (a system message may lead) as conversational prompts",
+    "bfcl": "BFCL function-calling questions: the first turn's messages as the prompt, `function` as OpenAI tool "
+            "schemas (Python type names made JSON Schema's)",
     "turn_pairs": "a conversation of {human, assistant} exchanges as messages",
     "context_answer": "context messages + one answer message (is_desirable as the KTO label), or answer_w / "
                       "answer_l as chosen/rejected",

@@ -188,3 +188,18 @@ def test_context_with_one_answer_message_for_kto_and_two_for_pairs(write_jsonl, 
     report = inspect_dataset(write_jsonl(pairs))
     assert report.dialect == "context_answer" and "--roles bot=assistant" in report.findings[0].examples[0]["detail"]
     assert inspect_dataset(write_jsonl(pairs), roles=("bot=assistant",)).methods["dpo"]["status"] == "convertible"
+
+
+def test_bfcl_questions_are_grpo_prompts_with_json_schema_tools(shared_data, tmp_path):
+    """BFCL v4 simple_python (gorilla, Apache-2.0): JSON lines in a `.json` file, `question` a list of turns,
+    `function` schemas written with Python type names."""
+    path = shared_data / "more" / "bfcl_v4_simple_python.json"
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type, report.rows, report.valid) == ("bfcl", "prompt_only", 400, True)
+    source = _read(path)[0]
+    written = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
+    assert written[0]["prompt"] == source["question"][0] and written[0]["id"] == source["id"]
+    parameters = written[0]["tools"][0]["function"]["parameters"]
+    assert parameters["type"] == "object" and parameters["properties"]["base"]["type"] == "integer"
+    types = json.dumps([row["tools"] for row in written])
+    assert '"dict"' not in types and '"float"' not in types and '"tuple"' not in types
