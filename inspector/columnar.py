@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inspector.dialects import Shape, shape_key
+from inspector.dialects import Shape, is_id_column, shape_key
 from inspector.fast import proves_every_rule
 from inspector.sources import batch_rows
 
@@ -95,7 +95,8 @@ class ColumnPlan:
         for name in self.others:
             column = batch.column(name)
             clean &= _true(pc.is_valid(column))
-            keys.append(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
+            if not is_id_column(name):  # rows that differ only in an id repeat
+                keys.append(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
         return clean, pc.binary_join_element_wise(*keys, _SEPARATORS[0])
 
 

@@ -80,6 +80,16 @@ class Shape:
         return tuple(f.name for f in self.fields)
 
 
+def is_id_column(name: str) -> bool:
+    """Whether a column names the row rather than holds its content: rows that differ only there repeat.
+
+    >>> [is_id_column(n) for n in ("id", "prompt_id", "uuid", "idea", "text")]
+    [True, True, True, False, False]
+    """
+    lower = name.lower()
+    return lower in ("id", "_id", "uuid", "guid", "idx") or lower.endswith(("_id", "_uuid", "_idx"))
+
+
 def shape_key(shape: Shape) -> tuple:
     """Shapes that differ only in optional columns are the same shape."""
     return shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(

@@ -280,7 +280,7 @@ _CATALOG = [
                                    and row.get("score_chosen") == row.get("score_rejected") else ()),
          example=_flag({**PAIR, "score_chosen": 8.0, "score_rejected": 3.0},
                        {**PAIR, "score_chosen": 5.0, "score_rejected": 5.0})),
-    Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly",
+    Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly (id-like columns aside)",
          "`convert --dedup` drops repeats", "dataset",
          why="repeats are trained more than once and leak between train and test splits",
          example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "four"}), CHAT)),

@@ -18,7 +18,7 @@ import orjson
 from inspector.checks import check_row
 from inspector.engine import TYPE_NAMES, Engine
 from inspector.methods import METHODS
-from inspector.dialects import Shape, classify_row, final_answer, shape_key
+from inspector.dialects import Shape, classify_row, final_answer, is_id_column, shape_key
 from inspector.fast import FastPath
 from inspector.mapping import SUGGESTION_ROWS
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
@@ -427,14 +427,15 @@ class RowScan:
             result.final_answers += 1
 
     def row_hash(self, value: dict) -> int:
-        """The row's content hash: the fast path's when the row has its structure (so that a repeat of an
-        accepted row is found whichever path each took), else that of its key-sorted JSON."""
+        """The row's content hash, id-like columns left out: the fast path's when the row has its structure (so
+        that a repeat of an accepted row is found whichever path each took), else that of its key-sorted JSON."""
         if self.fast is not None:
             content_hash = self.fast.content_hash(value)
             if content_hash is not None:
                 return content_hash
+        content = {key: item for key, item in value.items() if not (isinstance(key, str) and is_id_column(key))}
         try:
-            return hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+            return hash(orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
         except TypeError:
             return hash(repr(value))
 

@@ -3,6 +3,8 @@ them, generated rows in the same shape otherwise; `inspect` and `convert` agree 
 
 import json
 
+import pytest
+
 from converters import convert
 from inspector import inspect_dataset
 from tests.differential import check_dataset
@@ -203,3 +205,28 @@ def test_bfcl_questions_are_grpo_prompts_with_json_schema_tools(shared_data, tmp
     assert parameters["type"] == "object" and parameters["properties"]["base"]["type"] == "integer"
     types = json.dumps([row["tools"] for row in written])
     assert '"dict"' not in types and '"float"' not in types and '"tuple"' not in types
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "gzip", "parquet"])
+def test_rows_that_differ_only_in_an_id_are_duplicates_on_every_path(kind, tmp_path):
+    """UltraFeedback's `prompt_id`, MATH's `unique_id`: a repeat with a fresh id is still a repeat."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"prompt_id": f"p{i}", "messages": [{"role": "user", "content": f"Q{i % 40}"},
+                                                {"role": "assistant", "content": f"A{i % 40}"}]}
+            for i in range(1200)]  # past the first rows: the fast paths take most of them
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    path = tmp_path / {"jsonl": "d.jsonl", "gzip": "d.jsonl.gz", "parquet": "d.parquet"}[kind]
+    if kind == "jsonl":
+        path.write_text(lines)
+    elif kind == "gzip":
+        path.write_bytes(gzip.compress(lines.encode()))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    (finding,) = inspect_dataset(path).findings
+    assert (finding.rule, finding.count, finding.rows[:2]) == ("TP401", 1160, [41, 42])
+    result = convert(path, to="sft", output=tmp_path / "out.jsonl", dedup=True)
+    assert (result.rows_kept, result.rejected_by_rule) == (40, {"TP401": 1160})

@@ -144,6 +144,6 @@ def test_a_repeat_is_the_same_values_whatever_the_key_order_or_spacing(tmp_path)
     path = tmp_path / "d.jsonl"
     path.write_text('{"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], "id": 1}\n'
                     '{"id":1,"messages":[{"content":"2+2?","role":"user"},{"role":"assistant","content":"4"}]}\n'
-                    '{"id": 2, "messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}\n')
+                    '{"id": 2, "messages": [{"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "6"}]}\n')
     (finding,) = inspect_dataset(path).findings
     assert (finding.rule, finding.rows) == ("TP401", [2])
