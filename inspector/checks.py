@@ -161,7 +161,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             yield "TP305", f"{name} does not open with the prompt's user turn"
         elif isinstance(value, list) and isinstance(row.get("prompt"), str) and \
                 len(value) <= prompt_turn_end(value, row["prompt"]):
-            yield "TP302", f"{name} holds the prompt and no answer"
+            yield empty_rule, f"{name} holds the prompt and no answer"
     elif kind == "openai_input":
         if not isinstance(value, dict) or "messages" not in value:
             yield "TP102", (f"{name} has no `messages`" if isinstance(value, dict)

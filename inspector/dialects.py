@@ -296,6 +296,11 @@ def classify_row(row: Any) -> Shape | None:
             and isinstance(row.get("prompt"), list):
         return Shape("colossalchat", "unpaired_preference", "conversational", False, (
             Field("prompt", "messages"), Field("completion", "message"), Field("label", "label")))
+    if "completion" in row and isinstance(row.get("prompt"), str) and prompt_turn_end(row["completion"],
+                                                                                       row["prompt"]):
+        label = (Field("label", "label"),) if "label" in row else ()
+        return Shape("ultrafeedback", "unpaired_preference" if label else "prompt_completion", "conversational",
+                     False, (Field("prompt", "text"), Field("completion", "prompted_messages")) + label)
     if "completion" in row and "label" in row:
         fmt = _format_of(row.get("completion"), row.get("prompt")) or "standard"
         return Shape("trl", "unpaired_preference", fmt, False, (
@@ -738,6 +743,12 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         if request.get("tools"):
             out["tools"] = request["tools"]
         return {**out, **extras}
+    if dialect == "ultrafeedback" and shape.type != "preference":
+        completion = row["completion"]
+        opening = prompt_turn_end(completion, row["prompt"])
+        label = {"label": row["label"]} if shape.type == "unpaired_preference" else {}
+        return {"prompt": to_messages(completion[:opening], roles),
+                "completion": to_messages(completion[opening:], roles), **label, **extras}
     if dialect == "ultrafeedback":
         chosen, rejected = row["chosen"], row["rejected"]
         opening = prompt_turn_end(chosen, row["prompt"])

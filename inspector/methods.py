@@ -62,8 +62,8 @@ DIALECTS = {
                     "label, read as conversational unpaired preference",
     "openai_preference": "OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "
                          "preferred_output/non_preferred_output as chosen/rejected",
-    "ultrafeedback": "a string prompt with chosen/rejected conversations that open with it: the opening turns "
-                     "become the prompt, the rest each side's answer (a `messages` copy of chosen is dropped)",
+    "ultrafeedback": "a string prompt with chosen/rejected (or completion) conversations that open with it: the "
+                     "opening turns become the prompt, the rest the answer (a `messages` copy of chosen is dropped)",
 }
 TYPE_NAMES = {
     "language_modeling": "language modeling",

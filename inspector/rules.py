@@ -262,10 +262,11 @@ _CATALOG = [
          example=_flag({"chosen": [USER, ASSISTANT], "rejected": [USER, {"role": "assistant", "content": "5"}]},
                        {"chosen": [USER, ASSISTANT], "rejected": [USER, ASSISTANT, USER, ASSISTANT]})),
     Rule("TP305", "prompt-not-opening-answers", ERROR,
-         "a string prompt beside chosen/rejected conversations, one of which does not open with that prompt turn",
+         "a string prompt beside answer conversations (chosen/rejected), one of which does not open with that "
+         "prompt turn",
          "give both sides the same opening user turn, or drop the row", "field",
          why="the prompt is cut from each side's opening: a side that holds another question would be trained "
-             "as the answer to this one", blocking=True, types=PREFERENCE,
+             "as the answer to this one", blocking=True,
          example=_flag({"prompt": "2+2?", "chosen": [{"role": "user", "content": "2+2?"}, ASSISTANT],
                         "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]},
                        {"prompt": "2+2?", "chosen": [{"role": "user", "content": "2+2?"}, ASSISTANT],
@@ -280,6 +281,18 @@ _CATALOG = [
                                    and row.get("score_chosen") == row.get("score_rejected") else ()),
          example=_flag({**PAIR, "score_chosen": 8.0, "score_rejected": 3.0},
                        {**PAIR, "score_chosen": 5.0, "score_rejected": 5.0})),
+    Rule("TP307", "answer-repeats-prompt", ERROR,
+         "a conversational answer (completion, chosen or rejected) opens with the prompt's messages again",
+         "keep only the answer's own turns (the prompt is rendered before it)", "trl",
+         why="the prompt is rendered twice, and the copy in the answer is trained as the model's own output",
+         types=frozenset({"prompt_completion", "preference", "unpaired_preference"}),
+         check=lambda row, shape: (f"{side} opens with the {len(row['prompt'])} prompt message(s)"
+                                   for side in ("completion", "chosen", "rejected")
+                                   if isinstance(row.get("prompt"), list) and row["prompt"]
+                                   and isinstance(row.get(side), list)
+                                   and row[side][: len(row["prompt"])] == row["prompt"]),
+         example=_flag({"prompt": [USER], "completion": [ASSISTANT]},
+                       {"prompt": [USER], "completion": [USER, ASSISTANT]})),
     Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly (id-like columns aside)",
          "`convert --dedup` drops repeats", "dataset",
          why="repeats are trained more than once and leak between train and test splits",
@@ -411,7 +424,7 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name.
 
     >>> sorted(select_rules(select=("TP30",)))
-    ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306']
+    ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306', 'TP307']
     >>> "TP401" in select_rules(ignore=("duplicate-row",))
     False
     """

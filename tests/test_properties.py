@@ -14,6 +14,7 @@ from converters import DataRefused, convert
 from inspector import inspect_dataset
 from inspector.checks import check_fields
 from inspector.dialects import classify_row, is_id_column
+from tests.differential import check_dataset
 from inspector.methods import METHODS
 from inspector.schemas import type_schemas
 from tests.test_schemas import BAD_VALUES, SCHEMA_RULES
@@ -64,6 +65,18 @@ GENERATORS = {
                        st.integers(0, 5)),
     "messages-label": st.builds(lambda m, l: {"messages": m, "label": l}, chat(), st.booleans()),
     "transcript": st.builds(lambda q, a: {"text": f"\n\nHuman: {q}\n\nAssistant: {a}"}, TEXT, TEXT),
+    "openai-preference": st.builds(lambda p, c, r: {"input": {"messages": [user(p)]},
+                                                    "preferred_output": [assistant(c)],
+                                                    "non_preferred_output": [assistant(r)]}, TEXT, TEXT, TEXT),
+    "ultrafeedback": st.builds(lambda p, c, r, s: {"prompt": p, "chosen": [user(p), assistant(c)],
+                                                   "rejected": [user(p), assistant(r)], "score_chosen": 8.0,
+                                                   "score_rejected": s}, TEXT, TEXT, TEXT, st.sampled_from([3.0, 8.0])),
+    "user-turns": st.builds(lambda p: {"messages": [user(p)], "id": 1}, TEXT),
+    "turn-pairs": st.builds(lambda q, a: {"conversation": [{"human": q, "assistant": a}]}, TEXT, TEXT),
+    "context-answer": st.builds(lambda p, a, good: {"context": [user(p)], "answer": assistant(a),
+                                                    "is_desirable": good}, TEXT, TEXT, st.booleans()),
+    "bfcl": st.builds(lambda p: {"id": "x", "question": [[user(p)]],
+                                 "function": [{"name": "f", "parameters": {"type": "dict", "properties": {}}}]}, TEXT),
 }
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -96,6 +109,19 @@ def test_convert_gives_ready_data_a_balanced_ledger_and_is_idempotent(kind, meth
         again = convert(once, to=method, output=twice)
         assert again.rows_rejected == 0
         assert read_jsonl(once) == read_jsonl(twice)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(GENERATORS)), data=st.data())
+def test_inspect_and_convert_agree_on_generated_datasets(kind, data):
+    """The differential check (tests/differential.py) on generated datasets of every dialect, valid rows mixed
+    with broken ones (any of the fast-path corpus's rows): what `inspect` says each method keeps is what
+    `convert` keeps."""
+    rows = data.draw(st.lists(st.one_of(GENERATORS[kind], GENERATORS[kind], ROWS), min_size=1, max_size=8))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        assert check_dataset(path) == []
 
 
 TRL_KINDS = {name: gen for name, gen in GENERATORS.items()
