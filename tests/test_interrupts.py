@@ -34,7 +34,9 @@ def test_interrupted_convert_leaves_no_output(big_chat, tmp_path, signum):
     output = tmp_path / "out.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-c", "from converters.cli import main; main()", "-d", str(big_chat), "--to", "sft",
-         "-o", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "-o", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A test run in a background job inherits SIGINT ignored, and Python keeps ignoring it: as a user's would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not any(tmp_path.glob(".out.jsonl.*")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
