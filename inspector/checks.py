@@ -24,9 +24,12 @@ from inspector.dialects import (
     Shape,
     classify_row,
     parallel_scores,
+    STEP_TAG,
+    prm800k_steps,
     prompt_turn_end,
     rated_pair,
     shared_prompt_length,
+    shepherd_steps,
     sharegpt_tool_call,
     single_message_style,
     to_trl,
@@ -172,6 +175,25 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
                 yield "TP102", f"{name}.tools is {type_name(value['tools'])}, expected a list of tool schemas"
     elif kind == "message":
         yield from check_message(value, name, empty_rule, style)
+    elif kind == "tagged_steps":
+        if shepherd_steps(value, row.get("label") if isinstance(row.get("label"), str) else "") is None:
+            yield "TP109", f"`label` does not mark each of the {value.count(STEP_TAG)} steps of `{name}` + or -"
+        elif not value.partition(STEP_TAG)[0].partition("Step 1:")[1]:
+            yield "TP101", f"{name}: no question before `Step 1:`"
+    elif kind == "prm_question":
+        if not isinstance(value, dict) or not isinstance(value.get("problem"), str):
+            yield "TP102", f"{name} has no string `problem`"
+        else:
+            yield from check_text(value["problem"], f"{name}.problem", empty_rule)
+    elif kind == "prm_steps":
+        steps, _ = prm800k_steps(value)
+        if not steps:
+            yield "TP101", f"{name}: no step has a chosen or human completion"
+        for i, step in enumerate(steps):
+            if not isinstance(step, str):
+                yield "TP102", f"{name}: step {i + 1} has no text"
+            else:
+                yield from check_text(step, f"{name}: step {i + 1}", empty_rule)
     elif kind == "message_turns":
         yield from check_messages(value[0], f"{name}[0]", empty_rule, style)
     elif kind == "turn_pairs":

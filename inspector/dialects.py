@@ -280,6 +280,12 @@ def classify_row(row: Any) -> Shape | None:
         return Shape("openai_preference", "preference", "conversational", False, (
             Field("input", "openai_input"), Field("preferred_output", "messages"),
             Field("non_preferred_output", "messages")))
+    if isinstance(row.get("input"), str) and isinstance(row.get("label"), str) and STEP_TAG in row["input"]:
+        return Shape("math_shepherd", "stepwise_supervision", "standard", False, (
+            Field("input", "tagged_steps"), Field("label", "text")))
+    if isinstance(row.get("question"), dict) and isinstance(row.get("label"), dict) and "steps" in row["label"]:
+        return Shape("prm800k", "stepwise_supervision", "standard", False, (
+            Field("question", "prm_question"), Field("label", "prm_steps")))
     if "prompt" in row and "completions" in row and "labels" in row:
         return Shape("trl", "stepwise_supervision", "standard", False, (
             Field("prompt", "text"), Field("completions", "text_list"), Field("labels", "bool_list")))
@@ -439,6 +445,51 @@ def bfcl_tools(functions: list) -> list[dict]:
         return [schema(item) for item in value] if isinstance(value, list) else value
 
     return [{"type": "function", "function": schema(function)} for function in functions]
+
+
+STEP_TAG = "ки"  # Math-Shepherd ends each step with it in `input`, and puts + or - in its place in `label`
+
+
+def shepherd_steps(text: str, labels: str) -> tuple[str, list[str], list[bool]] | None:
+    """A Math-Shepherd row as (question, steps, labels); None when `label` does not mark each step + or -.
+
+    >>> shepherd_steps("Q? Step 1: a ки\\nStep 2: b ки", "Q? Step 1: a +\\nStep 2: b -")
+    ('Q?', ['Step 1: a', 'Step 2: b'], [True, False])
+    """
+    parts = text.split(STEP_TAG)
+    marks, position = [], 0
+    for part in parts[:-1]:
+        position += len(part)
+        if position >= len(labels) or labels[position] not in "+-":
+            return None
+        marks.append(labels[position] == "+")
+        position += 1
+    question, found, first = parts[0].partition("Step 1:")
+    steps = [("Step 1:" + first).strip() if found else parts[0].strip()] + [p.strip() for p in parts[1:-1]]
+    return (question.strip() if found else ""), steps, marks
+
+
+def prm800k_steps(label: dict) -> tuple[list[str], list[bool]]:
+    """The steps of a PRM800K trajectory and their labels: each step's chosen completion, rated 1 or 0 (neutral)
+    good and -1 bad, or the labeler's own completion where none was chosen (good); it ends where neither is.
+
+    >>> prm800k_steps({"steps": [{"completions": [{"text": "a", "rating": 1}], "chosen_completion": 0},
+    ...                          {"completions": [{"text": "b", "rating": -1}], "chosen_completion": None,
+    ...                           "human_completion": {"text": "c"}}, {"completions": None}]})
+    (['a', 'c'], [True, True])
+    """
+    steps, labels = [], []
+    for step in label.get("steps") or []:
+        chosen, completions = step.get("chosen_completion"), step.get("completions") or []
+        if isinstance(chosen, int) and 0 <= chosen < len(completions):
+            steps.append(completions[chosen].get("text"))
+            labels.append((completions[chosen].get("rating") or 0) >= 0)
+        elif isinstance(step.get("human_completion"), dict):
+            steps.append(step["human_completion"].get("text"))
+            labels.append(True)
+        else:
+            break
+    return steps, labels
 
 
 def turn_pairs(value: Any) -> bool:
@@ -716,6 +767,14 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     if dialect == "paired_responses":
         return {"prompt": [_user(row[names[0]])], "chosen": [_assistant(row["response_j"])],
                 "rejected": [_assistant(row["response_k"])], **extras}
+    if dialect == "math_shepherd":
+        question, steps, labels = shepherd_steps(row["input"], row["label"])
+        return {"prompt": question, "completions": steps, "labels": labels, **extras}
+    if dialect == "prm800k":
+        steps, labels = prm800k_steps(row["label"])
+        return {"prompt": row["question"].get("problem"), "completions": steps, "labels": labels,
+                **({"answer": row["question"]["ground_truth_answer"]}
+                   if "ground_truth_answer" in row["question"] else {}), **extras}
     if dialect == "bfcl":
         # Later turns answer what the model did with the first: only the first is a prompt.
         return {"prompt": to_messages(row["question"][0], roles), "tools": bfcl_tools(row["function"]),

@@ -53,6 +53,10 @@ DIALECTS = {
     "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
     "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
     "prompt_messages": "conversations of user turns only (a system message may lead) as conversational prompts",
+    "math_shepherd": "Math-Shepherd step labels: the steps tagged `ки` in `input`, each labelled by the + or - in "
+                     "its place in `label`, the question before `Step 1:` as the prompt",
+    "prm800k": "PRM800K trajectories: each step's chosen completion (rated 1 or 0: good, -1: bad) or the labeler's "
+               "own completion (good), the problem as the prompt, its ground-truth answer kept",
     "bfcl": "BFCL function-calling questions: the first turn's messages as the prompt, `function` as OpenAI tool "
             "schemas (Python type names made JSON Schema's)",
     "turn_pairs": "a conversation of {human, assistant} exchanges as messages",

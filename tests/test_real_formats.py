@@ -230,3 +230,22 @@ def test_rows_that_differ_only_in_an_id_are_duplicates_on_every_path(kind, tmp_p
     assert (finding.rule, finding.count, finding.rows[:2]) == ("TP401", 1160, [41, 42])
     result = convert(path, to="sft", output=tmp_path / "out.jsonl", dedup=True)
     assert (result.rows_kept, result.rejected_by_rule) == (40, {"TP401": 1160})
+
+
+def test_math_shepherd_and_prm800k_step_labels_are_stepwise_supervision(shared_data):
+    """Math-Shepherd and raw PRM800K samples (openr, MIT): step labels in their native shapes."""
+    from inspector.dialects import classify_row, to_trl
+
+    for name, dialect in (("math_shepherd_samples_openr.jsonl", "math_shepherd"),
+                          ("prm800k_raw_samples_openr.jsonl", "prm800k")):
+        report = inspect_dataset(shared_data / "more" / name)
+        assert (report.dialect, report.type, report.valid) == (dialect, "stepwise_supervision", True)
+    shepherd = _read(shared_data / "more" / "math_shepherd_samples_openr.jsonl")[0]
+    row = to_trl(shepherd, classify_row(shepherd))
+    assert row["prompt"].startswith("Janet pays $40/hour") and row["completions"][0].startswith("Step 1: Janet")
+    assert len(row["completions"]) == len(row["labels"]) == shepherd["input"].count("ки")
+    prm = _read(shared_data / "more" / "prm800k_raw_samples_openr.jsonl")[0]
+    row = to_trl(prm, classify_row(prm))
+    # Step 2 has no chosen completion (all five rated -1) but the labeler's own: it is the trajectory's step.
+    assert row["labels"] == [True] * 6 and row["answer"] == "29"
+    assert row["completions"][1] == prm["label"]["steps"][1]["human_completion"]["text"]
