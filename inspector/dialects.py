@@ -325,6 +325,9 @@ def classify_row(row: Any) -> Shape | None:
     if _message_turns(row.get("question")) and isinstance(row.get("function"), list):
         return Shape("bfcl", "prompt_only", "conversational", False, (
             Field("question", "message_turns"), Field("function", "tools")))
+    turns = row.get("turns")
+    if isinstance(turns, list) and turns and all(isinstance(turn, str) for turn in turns):
+        return Shape("mt_bench", "prompt_only", "conversational", False, (Field("turns", "text_list"),))
     pairs = next((name for name in CONVERSATION_COLUMNS if turn_pairs(row.get(name))), None)
     if pairs:
         return Shape("turn_pairs", "language_modeling", "conversational", False, (Field(pairs, "turn_pairs"),))
@@ -775,6 +778,8 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         return {"prompt": row["question"].get("problem"), "completions": steps, "labels": labels,
                 **({"answer": row["question"]["ground_truth_answer"]}
                    if "ground_truth_answer" in row["question"] else {}), **extras}
+    if dialect == "mt_bench":  # a later turn follows the model's answer to the one before: only the first prompts
+        return {"prompt": [_user(row["turns"][0])], "turns": row["turns"], **extras}
     if dialect == "bfcl":
         # Later turns answer what the model did with the first: only the first is a prompt.
         return {"prompt": to_messages(row["question"][0], roles), "tools": bfcl_tools(row["function"]),

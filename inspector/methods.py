@@ -57,6 +57,7 @@ DIALECTS = {
                      "its place in `label`, the question before `Step 1:` as the prompt",
     "prm800k": "PRM800K trajectories: each step's chosen completion (rated 1 or 0: good, -1: bad) or the labeler's "
                "own completion (good), the problem as the prompt, its ground-truth answer kept",
+    "mt_bench": "MT-Bench style `turns` (user questions in order): the first as the prompt, the others kept",
     "bfcl": "BFCL function-calling questions: the first turn's messages as the prompt, `function` as OpenAI tool "
             "schemas (Python type names made JSON Schema's)",
     "turn_pairs": "a conversation of {human, assistant} exchanges as messages",

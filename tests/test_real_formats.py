@@ -249,3 +249,15 @@ def test_math_shepherd_and_prm800k_step_labels_are_stepwise_supervision(shared_d
     # Step 2 has no chosen completion (all five rated -1) but the labeler's own: it is the trajectory's step.
     assert row["labels"] == [True] * 6 and row["answer"] == "29"
     assert row["completions"][1] == prm["label"]["steps"][1]["human_completion"]["text"]
+
+
+def test_mt_bench_turns_give_their_first_question_as_a_grpo_prompt(write_jsonl, tmp_path):
+    rows = [{"question_id": 81, "category": "writing", "turns": ["Write a travel blog post.", "Rewrite it in verse."]},
+            {"question_id": 82, "category": "writing", "turns": ["  "]}]
+    path = write_jsonl(rows)
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type) == ("mt_bench", "prompt_only")
+    assert [(f.rule, f.rows) for f in report.findings] == [("TP201", [2])]
+    (written,) = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
+    assert written["prompt"] == [{"role": "user", "content": "Write a travel blog post."}]
+    assert written["turns"] == rows[0]["turns"] and written["question_id"] == 81
