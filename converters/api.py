@@ -20,7 +20,7 @@ from converters.output import (Staging, dumps, guard_paths, materialize, output_
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
 from converters.transforms import Reject, set_system, to_grpo, to_kto, to_preference, to_sft
 from inspector.checks import check_row
-from inspector.dialects import Shape, classify_row, is_id_column, shape_key, to_trl
+from inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from inspector.errors import DataRefused, UsageError
 from inspector.engine import Engine, as_conversational, disagreement
 from inspector.fast import FastPath
@@ -140,8 +140,7 @@ class _Converter:
 
     def _dedup(self, row: dict) -> None:
         if self.dedup:
-            content = {key: value for key, value in row.items() if not is_id_column(key)}
-            digest = hash(orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str))
+            digest = hash(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS, default=str))
             if digest in self.seen:
                 raise Reject("TP401", "repeats an earlier row (--dedup)")
             self.seen.add(digest)

@@ -115,10 +115,11 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
     fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
     source_name = source.name if not source.name.startswith("<") else None
+    unknown = _unknown_shape(result, source.name) if main is None else None
     methods = {}
     for name in (method,) if method else METHODS:
-        if main is None:
-            methods[name] = incompatible(_unknown_shape(result, source.name), result.rows_read)
+        if unknown is not None:
+            methods[name] = incompatible(unknown, result.rows_read)
             continue
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
@@ -152,7 +153,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                    "read_as": _shape_fields(f.judged_as) if f.judged_as != f.shape else None}
                   for f in result.files],
         methods=methods,
-        findings=_findings(result, source.name),
+        findings=_findings(result, unknown),
         notes=_notes(result, extra, sampled),
         rows_with_errors=result.rows_with_errors,
         stats={"seconds": round(seconds, 4),
@@ -178,13 +179,13 @@ def _shape_fields(shape: Shape | None) -> dict:
     return {"dialect": shape.dialect, "type": shape.type, "format": shape.format}
 
 
-def _findings(result: ScanResult, name: str) -> list[Finding]:
+def _findings(result: ScanResult, unknown: str | None) -> list[Finding]:
+    """The findings of the scan; `unknown`, when the data has no known shape, is its one TP404 finding."""
     findings = []
     for rule_id, tally in sorted(result.tallies.items()):
         rule = RULES[rule_id]
-        if rule_id == "TP404" and result.expected is None:  # one finding for the data, not one for each row
-            findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, [], [],
-                                    _unknown_shape(result, name), rule.fix))
+        if rule_id == "TP404" and unknown is not None:  # one finding for the data, not one for each row
+            findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, [], [], unknown, rule.fix))
             continue
         where = list(map(result.where, tally.rows))
         findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,

@@ -160,10 +160,11 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             yield from check_messages(value, name, empty_rule, style)
     elif kind == "prompted_messages":
         yield from check_messages(value, name, empty_rule, style)
-        if isinstance(row.get("prompt"), str) and not prompt_turn_end(value, row["prompt"]):
+        prompt = row.get("prompt")
+        opening = prompt_turn_end(value, prompt) if isinstance(prompt, str) else None
+        if opening == 0:
             yield "TP305", f"{name} does not open with the prompt's user turn"
-        elif isinstance(value, list) and isinstance(row.get("prompt"), str) and \
-                len(value) <= prompt_turn_end(value, row["prompt"]):
+        elif opening is not None and len(value) <= opening:
             yield empty_rule, f"{name} holds the prompt and no answer"
     elif kind == "openai_input":
         if not isinstance(value, dict) or "messages" not in value:

@@ -90,6 +90,15 @@ def is_id_column(name: str) -> bool:
     return lower in ("id", "_id", "uuid", "guid", "idx") or lower.endswith(("_id", "_uuid", "_idx"))
 
 
+def without_ids(row: dict) -> dict:
+    """The row's content: its columns but the id-like ones, by which repeats are told.
+
+    >>> without_ids({"prompt_id": "p1", "text": "hi"})
+    {'text': 'hi'}
+    """
+    return {key: value for key, value in row.items() if not (isinstance(key, str) and is_id_column(key))}
+
+
 def shape_key(shape: Shape) -> tuple:
     """Shapes that differ only in optional columns are the same shape."""
     return shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(

@@ -159,20 +159,9 @@ def _plain_hashes(rows: Iterable[Decoded]) -> list[int]:
     return list(map(hash, map(msgspec.structs.astuple, rows)))
 
 
-def _any_hashes(rows: Iterable[Decoded]) -> list[int]:
-    """`_plain_hashes` for rows whose extra columns may hold objects (dicts do not hash): those are hashed by
-    their JSON encoding."""
-    hashes = []
-    for row in rows:
-        try:
-            hashes.append(hash(msgspec.structs.astuple(row)))
-        except TypeError:
-            hashes.append(hash(msgspec.json.encode(row, order="sorted")))
-    return hashes
-
-
-def _content_hashes(fields_of: Callable[[tuple], tuple]) -> Callable[[Iterable[Decoded]], list[int]]:
-    """`_any_hashes` over the fields `fields_of` picks from each row's fields."""
+def _content_hashes(fields_of: Callable[[tuple], Any]) -> Callable[[Iterable[Decoded]], list[int]]:
+    """`_plain_hashes` over the fields `fields_of` picks from each row's fields, for rows whose extra columns may
+    hold objects (dicts do not hash): those are hashed by their JSON encoding."""
     def hashes(rows: Iterable[Decoded]) -> list[int]:
         out = []
         for row in rows:
@@ -184,6 +173,9 @@ def _content_hashes(fields_of: Callable[[tuple], tuple]) -> Callable[[Iterable[D
         return out
 
     return hashes
+
+
+_any_hashes = _content_hashes(lambda fields: fields)
 
 
 class FastPath:
@@ -214,8 +206,7 @@ class FastPath:
         # Rows that differ only in id-like columns repeat: those fields are left out of the hash.
         content = [i for i, name in enumerate(example) if not is_id_column(name)]
         if len(content) < len(example):
-            self._hashes = _content_hashes(operator.itemgetter(*content) if len(content) > 1
-                                           else lambda fields: (fields[content[0]],))
+            self._hashes = _content_hashes(operator.itemgetter(*content))
         # What the scan counts for each accepted row: its columns and their value types.
         self.signature = (tuple(example), tuple(map(type, example.values())))
 

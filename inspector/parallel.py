@@ -73,7 +73,6 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
         for key, vote in partial.votes.items():
             into = merged.votes.setdefault(key, type(vote)(vote.shape))
             into.count += vote.count
-            into.clean += vote.clean
             into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
         offset += lines
     if sum(len(partial.seen) if partial.seen is not None else SORT_DUPLICATES_FROM_ROWS

@@ -18,7 +18,7 @@ import orjson
 from inspector.checks import check_row
 from inspector.engine import TYPE_NAMES, Engine
 from inspector.methods import METHODS
-from inspector.dialects import Shape, classify_row, final_answer, is_id_column, shape_key
+from inspector.dialects import Shape, classify_row, final_answer, shape_key, without_ids
 from inspector.fast import FastPath
 from inspector.mapping import SUGGESTION_ROWS
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
@@ -48,7 +48,6 @@ class Tally:
 class ShapeVotes:
     shape: Shape
     count: int = 0
-    clean: int = 0  # rows of this shape that broke no error rule
     rows: list[int] = field(default_factory=list)
 
 
@@ -163,7 +162,6 @@ class FilePart:
     example: dict | None  # the row the fast path takes rows like (see `fast_example`)
     mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
     rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
-    offset: int = 0  # the row number before its first row, in the dataset's numbering (known once read)
 
     @property
     def name(self) -> str:
@@ -263,11 +261,12 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     """
     plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
     partials = []
+    files = []
     offset = 0
     for part in plan.parts:
-        part.offset = offset
         partial = _scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
         partials.append((partial, partial.last_row))
+        files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as))
         offset += partial.last_row
     if len(partials) == 1:
         partial = partials[0][0]
@@ -278,8 +277,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
     result = finish(partial, enabled, max_rows, plan.expected)
-    result.files = [FileSummary(part.name, part.offset, p.rows_read, part.shape, part.judged_as)
-                    for part, (p, _) in zip(plan.parts, partials)]
+    result.files = files
     if plan.expected is None:
         result.first_rows = [row_value(value) for _, value in plan.parts[0].head[:SUGGESTION_ROWS]]
     return result
@@ -352,7 +350,6 @@ class RowScan:
         """Rows the fast path found clean, and their content hashes."""
         vote = self.expected_vote
         vote.count += len(numbers)
-        vote.clean += len(numbers)
         if len(vote.rows) < self.max_rows:
             vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
         self.accepted_rows += len(numbers)
@@ -418,8 +415,6 @@ class RowScan:
         vote.count += 1
         if len(vote.rows) < self.max_rows:
             vote.rows.append(number)
-        if not decision.error:
-            vote.clean += 1
         trl_row = decision.trl_row
         if trl_row is not None and kept_for_kto and decision.shape.type == "unpaired_preference":
             result.labels[trl_row["label"]] += 1
@@ -433,9 +428,8 @@ class RowScan:
             content_hash = self.fast.content_hash(value)
             if content_hash is not None:
                 return content_hash
-        content = {key: item for key, item in value.items() if not (isinstance(key, str) and is_id_column(key))}
         try:
-            return hash(orjson.dumps(content, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+            return hash(orjson.dumps(without_ids(value), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
         except TypeError:
             return hash(repr(value))
 
