@@ -27,7 +27,7 @@ from inspector.fast import FastPath
 from inspector.mapping import parse_pairs, renaming
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
-from inspector.rules import ERROR, RULES, TRL_COLUMNS
+from inspector.rules import ERROR, RULES
 from inspector.scan import FilePart, ReadPlan, read_plan
 from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
 
@@ -178,10 +178,6 @@ class _Converter:
             out_shape = classify_row(out)
             if out_shape is None:
                 raise Reject("TC103", "converts to a row of no known shape")
-            clashing = sorted(TRL_COLUMNS.intersection(out).difference(out_shape.columns))
-            if clashing:
-                raise Reject("TC103", f"the converted row keeps a {clashing[0]!r} column beside "
-                                      f"{', '.join(out_shape.columns)}, which TRL refuses")
             errors = [issue for issue in check_row(out, out_shape)[0] if RULES[issue[0]].severity == ERROR]
             if errors:
                 raise Reject("TC103", f"the converted row breaks {errors[0][0]}: {errors[0][1]}")

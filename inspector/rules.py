@@ -124,6 +124,18 @@ TYPE_COLUMNS = {
 }
 TRL_COLUMNS = frozenset().union(*TYPE_COLUMNS.values())
 MESSAGE_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+def read_columns(shape: Any) -> frozenset[str]:
+    """The columns TRL reads from a row of this shape once read as its type: language modeling reads `messages`
+    or `text`, not both.
+
+    >>> sorted(read_columns(type("S", (), {"type": "language_modeling", "format": "conversational"})))
+    ['messages']
+    """
+    if shape.type == "language_modeling":
+        return frozenset({"messages" if shape.format == "conversational" else "text"})
+    return TYPE_COLUMNS[shape.type]
 KTO = frozenset({"unpaired_preference"})
 
 _CATALOG = [
@@ -195,8 +207,8 @@ _CATALOG = [
          "prompt/completion)", "rename or drop the column (`convert --map labels=label_stats`)", "trl",
          why="TRL refuses the row's keys, or passes the column to the model: a `labels` column becomes the loss "
              "targets", check=lambda row, shape: (
-             f"column {name!r} beside {', '.join(sorted(TYPE_COLUMNS[shape.type] & set(row)))}"
-             for name in sorted(TRL_COLUMNS.intersection(row) - TYPE_COLUMNS[shape.type])),
+             f"column {name!r} beside {', '.join(sorted(read_columns(shape) & set(row)))}"
+             for name in sorted(TRL_COLUMNS.intersection(row) - read_columns(shape))),
          example=_flag(CHAT, {**CHAT, "labels": {"toxicity": 0.01}})),
     Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
          "fill it or drop the row", "field",

@@ -255,3 +255,13 @@ def test_a_folder_of_many_gzip_shards_is_read_one_file_at_a_time(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = sum(1 + shard % 6 for shard in range(200))
     assert done.stdout.split() == [str(rows), "200", str(rows), "0"]
+
+
+def test_a_rendered_text_beside_messages_is_flagged_and_every_method_agrees(tmp_path, tokenizer):
+    """`inspect` let the `text` copy through while `convert --to grpo` refused its own output (TP112 there)."""
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}],
+             "text": f"q{i} a{i}"} for i in range(5)]
+    path = write_jsonl(tmp_path / "both.jsonl", rows)
+    (finding,) = inspect_dataset(path).findings
+    assert (finding.rule, finding.count, finding.examples[0]["detail"]) == ("TP112", 5, "column 'text' beside messages")
+    assert check_dataset(path, tokenizer) == []
