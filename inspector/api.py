@@ -13,7 +13,7 @@ from inspector.mapping import mapping_arguments, parse_pairs, renaming, suggest_
 from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
-from inspector.dialects import Shape
+from inspector.dialects import Shape, unread_format
 from inspector.scan import ScanResult, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
@@ -165,6 +165,9 @@ def _unknown_shape(result: ScanResult, name: str) -> str:
     """Why no method can use data of no known shape, and the `--map` that gives it one when the first rows show
     one (checked on them)."""
     columns = ", ".join(map(str, result.columns)) or "(none)"
+    recognized = next((unread_format(row) for row in result.first_rows[:1] if isinstance(row, dict)), None)
+    if recognized:
+        return f"{recognized} (columns {columns})"
     reason = f"no known dataset shape in columns {columns}"
     suggestion = suggest_map(result.first_rows)
     if suggestion:

@@ -18,11 +18,16 @@ from typing import Any, Iterator
 from inspector.rules import blocking_rules, declared_checks
 from inspector.dialects import (
     CHAT_ROLES,
+    DIALECT_ROLES,
     ROLE_ALIASES,
     SHAREGPT_ROLES,
     Field,
     Shape,
     classify_row,
+    answer_list,
+    choice_index,
+    choice_letter,
+    choice_texts,
     parallel_scores,
     STEP_TAG,
     prm800k_steps,
@@ -79,8 +84,10 @@ def check_text(value: str, where: str, empty_rule: str = "TP201") -> Iterator[Is
             yield "TP207", f"{where} contains {markup.group(0)!r}"
 
 
-def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
-    """Checks on one message in the given style: "role" (role/content) or "from" (ShareGPT from/value)."""
+def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role",
+                  aliases: frozenset = frozenset()) -> Iterator[Issue]:
+    """Checks on one message in the given style: "role" (role/content) or "from" (ShareGPT from/value); `aliases`
+    are the other roles the row's dialect is known to write (and its reading maps)."""
     if not isinstance(message, dict):
         yield "TP103", f"{where} is {type_name(message)}"
         return
@@ -88,7 +95,7 @@ def check_message(message: Any, where: str, empty_rule: str = "TP201", style: st
         yield "TP104", f"{where} has no {style!r} (keys: {', '.join(map(str, message)) or 'none'})"
         return
     if style == "role":
-        role, content_key, known = message["role"], "content", CHAT_ROLES
+        role, content_key, known = message["role"], "content", CHAT_ROLES | aliases
     else:  # ShareGPT's `value`, or a `content` beside `from` as ColossalChat writes it
         role, known = message["from"], SHAREGPT_ROLES
         content_key = "content" if "content" in message and "value" not in message else "value"
@@ -125,14 +132,15 @@ def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
                 yield from check_text(text, f"{where}[{i}]", empty_rule)
 
 
-def check_messages(value: Any, where: str, empty_rule: str = "TP201", style: str = "role") -> Iterator[Issue]:
+def check_messages(value: Any, where: str, empty_rule: str = "TP201", style: str = "role",
+                   aliases: frozenset = frozenset()) -> Iterator[Issue]:
     if not isinstance(value, list):
         yield "TP102", f"{where} is {type_name(value)}, expected a list of messages"
         return
     if not value:
         yield ("TP111" if empty_rule == "TP201" else empty_rule), f"{where} is an empty list"
     for i, message in enumerate(value):
-        yield from check_message(message, f"{where}[{i}]", empty_rule, style)
+        yield from check_message(message, f"{where}[{i}]", empty_rule, style, aliases)
 
 
 def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
@@ -145,19 +153,24 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
     empty_rule = "TP302" if name in PREFERENCE_SIDES else "TP201"
     style = "from" if shape.dialect == "sharegpt" or (
         shape.dialect == "colossalchat" and "from" in str(single_message_style(row.get("completion")))) else "role"
+    aliases = frozenset(DIALECT_ROLES.get(shape.dialect, ()))
     if kind in ("text", "prompt", "optional_text"):
         if isinstance(value, str):
             if kind != "optional_text":
                 yield from check_text(value, name, empty_rule)
         elif kind == "prompt" and isinstance(value, list):
             yield "TP107", f"{name} is a message list where the row's other fields are strings"
+        elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            yield "TP102", (f"{name} is a list of {len(value)} strings, expected one: several answers are samples "
+                            "or a ranking ([chosen, rejected] in LLaMA-Factory's old format), and trlprep does not "
+                            "guess which; write them as chosen/rejected columns or one row per answer")
         else:
             yield "TP102", f"{name} is {type_name(value)}, expected a string"
     elif kind == "messages":
         if name == "prompt" and isinstance(value, str):
             yield "TP107", f"{name} is a string where the row's other fields are message lists"
         else:
-            yield from check_messages(value, name, empty_rule, style)
+            yield from check_messages(value, name, empty_rule, style, aliases)
     elif kind == "prompted_messages":
         yield from check_messages(value, name, empty_rule, style)
         prompt = row.get("prompt")
@@ -175,7 +188,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             if value.get("tools") is not None and not isinstance(value["tools"], list):
                 yield "TP102", f"{name}.tools is {type_name(value['tools'])}, expected a list of tool schemas"
     elif kind == "message":
-        yield from check_message(value, name, empty_rule, style)
+        yield from check_message(value, name, empty_rule, style, aliases)
     elif kind == "tagged_steps":
         if shepherd_steps(value, row.get("label") if isinstance(row.get("label"), str) else "") is None:
             yield "TP109", f"`label` does not mark each of the {value.count(STEP_TAG)} steps of `{name}` + or -"
@@ -225,6 +238,21 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             scores = parallel_scores(row)
             yield ("TP301" if scores or isinstance(value[0], dict) else "TP102"), \
                 f"{name}: no best and worst completion (scores missing or all equal)"
+    elif kind == "answer_list":
+        if not answer_list(value):
+            yield "TP302", f"{name} holds no answer"
+    elif kind == "choices":
+        options = choice_texts(value)
+        if options is None:
+            yield "TP102", f"{name} is not a list of two or more option strings"
+        else:
+            for i, option in enumerate(options):
+                yield from check_text(option, f"{name}[{i}]", empty_rule)
+    elif kind == "choice_answer":
+        options = choice_texts(row.get(shape.fields[1].name))
+        if options is not None and choice_index(value, options) is None:
+            yield "TP102", (f"{name} {_snippet(value)} names none of the {len(options)} options "
+                            f"(an index from 0, a letter A-{choice_letter(len(options) - 1)}, or an option's text)")
     elif kind == "tools":
         if not isinstance(value, (str, list)):
             yield "TP102", f"{name} is {type_name(value)}, expected a list of tool schemas or a JSON string"

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -45,12 +46,21 @@ ROLE_ALIASES = {
     "ipython": "tool",
     "function_call": "assistant",
 }
+# Roles a dialect is known to write besides the chat roles, mapped when it is read (no `--roles` needed).
+DIALECT_ROLES = {"context_answer": {"bot": "assistant"}}
 CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns")
 LABEL_COLUMNS = ("label", "kto_tag")
 PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
 QUESTION_COLUMNS = ("question", "problem", "Question", "Problem")
 # A worked solution is the completion; a short final `answer` beside it stays for GRPO's reward functions.
-ANSWER_COLUMNS = ("solution", "answer", "Solution", "Answer", "Best Answer")
+ANSWER_COLUMNS = ("solution", "chain", "answer", "Solution", "Answer", "Best Answer", "best_answer", "result")
+TREE_ROLES = ("prompter", "assistant")
+# A short final answer beside a worked solution or chain of reasoning.
+FINAL_ANSWER_COLUMNS = ("answer", "result", "final_answer")
+# TruthfulQA's answers known wrong: a list, or in its CSV one cell of answers separated by `;`.
+INCORRECT_COLUMNS = ("Incorrect Answers", "incorrect_answers")
+CHOICE_COLUMNS = ("choices", "options")
+CHOICE_ANSWER_COLUMNS = ("answer", "answerKey", "label", "target")
 TRANSCRIPT_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 FINAL_ANSWER = re.compile(r"####\s*(.+?)\s*$")
 
@@ -283,7 +293,7 @@ def classify_row(row: Any) -> Shape | None:
     >>> s.dialect, s.type
     ('question_answer', 'prompt_completion')
     """
-    if not isinstance(row, dict):
+    if not isinstance(row, dict) or unread_format(row):
         return None
     if "preferred_output" in row and "non_preferred_output" in row:
         return Shape("openai_preference", "preference", "conversational", False, (
@@ -360,6 +370,14 @@ def classify_row(row: Any) -> Shape | None:
         fields += [Field(n, "optional_text", False) for n in ("input", "context", "system") if n in row]
         return Shape("instruction_response", "prompt_completion", "conversational", False, tuple(fields))
     question, answer = _first_present(row, QUESTION_COLUMNS), _first_present(row, ANSWER_COLUMNS)
+    incorrect = _first_present(row, INCORRECT_COLUMNS)
+    if question and answer and incorrect:
+        return Shape("graded_answers", "preference", "conversational", False, (
+            Field(question, "text"), Field(answer, "text"), Field(incorrect, "answer_list")))
+    choices, choice_answer = _first_present(row, CHOICE_COLUMNS), _first_present(row, CHOICE_ANSWER_COLUMNS)
+    if question and choices and choice_answer and choice_texts(row[choices]) is not None:
+        return Shape("multiple_choice", "prompt_completion", "conversational", False, (
+            Field(question, "text"), Field(choices, "choices"), Field(choice_answer, "choice_answer")))
     if question and answer:
         return Shape("question_answer", "prompt_completion", "conversational", False, (
             Field(question, "text"), Field(answer, "text")))
@@ -367,6 +385,27 @@ def classify_row(row: Any) -> Shape | None:
         if looks_like_transcript(row["text"]):
             return Shape("transcript", "language_modeling", "conversational", False, (Field("text", "text"),))
         return Shape("trl", "language_modeling", "standard", False, (Field("text", "text"),))
+    return None
+
+
+def unread_format(row: dict) -> str | None:
+    """What a row is when it is a known format that no TRL type holds row by row, so that no row of it is read as
+    something else (an OpenAssistant message's `text` is not a document); None for other rows.
+
+    >>> unread_format({"message_id": "b", "parent_id": "a", "role": "assistant", "text": "Hi"})[:36]
+    'OpenAssistant conversation-tree mess'
+    """
+    if isinstance(row.get("text"), str) and row.get("role") in TREE_ROLES and (
+            "parent_id" in row or "parent_message_id" in row):
+        return ("OpenAssistant conversation-tree messages (one message a row, linked by parent id, role "
+                "prompter/assistant): a row is not a training example, and trlprep does not yet assemble the trees "
+                "into threads (SFT) and sibling-rank pairs (preference); build those first, or take a thread export "
+                "such as OpenAssistant/oasst_top1_2023-08-25")
+    steps = row.get("reasoning_steps")
+    if isinstance(steps, list) and steps and isinstance(steps[0], dict) and "mc_value" in steps[0]:
+        return ("MATH-APS Monte-Carlo values of solution prefixes (a search tree, not one labelled trajectory a row): "
+                "TRL's stepwise supervision needs each row's steps labelled in order, and trlprep does not yet rebuild "
+                "the trajectories and choose the threshold that makes a value a label")
     return None
 
 
@@ -502,6 +541,73 @@ def prm800k_steps(label: dict) -> tuple[list[str], list[bool]]:
         else:
             break
     return steps, labels
+
+
+def choice_texts(value: Any) -> list[str] | None:
+    """The options of a multiple-choice question: a list of strings, ARC's `{"text": [...], "label": [...]}`, or
+    either written as text (a CSV cell holds MMLU's `['a', 'b']` Python list); None for anything else.
+
+    >>> choice_texts("['h <= log2(N)', 'h > c log2(N)']")
+    ['h <= log2(N)', 'h > c log2(N)']
+    >>> choice_texts({"text": ["dry", "wet"], "label": ["A", "B"]}), choice_texts("a; b")
+    (['dry', 'wet'], None)
+    """
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            value = ast.literal_eval(value)  # literals only: a cell is never executed
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    if isinstance(value, dict):
+        value = value.get("text")
+    if isinstance(value, (list, tuple)) and len(value) >= 2 and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def answer_list(value: Any) -> list[str]:
+    """Answers written as a list, or as one text of answers separated by `;` (TruthfulQA's CSV).
+
+    >>> answer_list("You will get arthritis; Nothing"), answer_list(["a", " b "])
+    (['You will get arthritis', 'Nothing'], ['a', 'b'])
+    """
+    items = value.split(";") if isinstance(value, str) else value if isinstance(value, list) else []
+    return [item.strip() for item in items if isinstance(item, str) and item.strip()]
+
+
+def choice_letter(index: int) -> str:
+    return chr(ord("A") + index)
+
+
+def choice_index(answer: Any, choices: list[str]) -> int | None:
+    """Which option the answer names: an index (0-based, as MMLU writes it, also as text), a letter (`C`, ARC's
+    `answerKey`) or the option's own text; None when it names none.
+
+    >>> choice_index(2, ["a", "b", "c"]), choice_index("2", ["a", "b", "c"]), choice_index("B", ["a", "b"])
+    (2, 2, 1)
+    >>> choice_index("b", ["a", "b"]), choice_index(4, ["a", "b"]), choice_index(True, ["a", "b"])
+    (1, None, None)
+    """
+    if isinstance(answer, bool):
+        return None
+    if isinstance(answer, str):
+        answer = answer.strip()
+        if answer in choices:
+            return choices.index(answer)
+        if len(answer) == 1 and "A" <= answer <= choice_letter(len(choices) - 1):
+            return ord(answer) - ord("A")
+        if not answer.isdigit():
+            return None
+        answer = int(answer)
+    return answer if isinstance(answer, int) and 0 <= answer < len(choices) else None
+
+
+def multiple_choice_prompt(question: str, choices: list[str]) -> str:
+    """The question with its options lettered, the way MMLU-style evaluations show them.
+
+    >>> multiple_choice_prompt("2+2?", ["3", "4"])
+    '2+2?\\n\\nA. 3\\nB. 4'
+    """
+    return question + "\n\n" + "\n".join(f"{choice_letter(i)}. {choice}" for i, choice in enumerate(choices))
 
 
 def turn_pairs(value: Any) -> bool:
@@ -769,7 +875,21 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         answer = row["output" if dialect == "alpaca" else "response"]
         out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(answer)]}
         return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
+    if dialect == "graded_answers":
+        question, best, incorrect = names
+        return {"prompt": [_user(row[question])], "chosen": [_assistant(row[best])],
+                "rejected": [_assistant(answer_list(row[incorrect])[0])], **extras}
+    if dialect == "multiple_choice":
+        question, choices, answer = names
+        options = choice_texts(row[choices])
+        index = choice_index(row[answer], options)
+        return {"prompt": [_user(multiple_choice_prompt(row[question], options))],
+                "completion": [_assistant(f"{choice_letter(index)}. {options[index]}")],
+                "answer": choice_letter(index), **extras}
     if dialect == "question_answer":
+        short = _first_present(extras, FINAL_ANSWER_COLUMNS)
+        if short and "answer" not in extras:  # what GRPO reward functions compare with, under the name they read
+            extras["answer"] = extras.pop(short)
         return {"prompt": [_user(row[names[0]])], "completion": [_assistant(row[names[1]])], **extras}
     if dialect == "transcript":
         if shape.type == "language_modeling":
@@ -799,6 +919,7 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
             messages += [_user(pair["human"]), _assistant(pair["assistant"])]
         return {"messages": messages, **extras}
     if dialect == "context_answer":
+        roles = {**DIALECT_ROLES[dialect], **(roles or {})}
         prompt = to_messages(row["context"], roles)
         if shape.type == "preference":
             return {"prompt": prompt, "chosen": [to_chat_message(row["answer_w"], roles)],

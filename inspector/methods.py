@@ -40,8 +40,14 @@ DIALECTS = {
     "trl": "TRL's own columns",
     "alpaca": "alpaca instruction/input/output (system and history kept) as conversational prompt-completion",
     "instruction_response": "instruction/response as conversational prompt-completion",
-    "question_answer": "question/answer (or problem/solution, a short `answer` beside it kept for rewards) as "
+    "question_answer": "question/answer (or problem/solution, question/chain, a short `answer` or `result` beside it kept "
+                       "for rewards as `answer`) as "
                        "conversational prompt-completion",
+    "multiple_choice": "multiple-choice questions (`choices` a list, or MMLU's list written in a CSV cell; `answer` "
+                       "an index, a letter or the option) as a prompt with lettered options and the letter and text "
+                       "of the right one as the completion; the letter kept in `answer` for rewards",
+    "graded_answers": "TruthfulQA-style questions: the best answer as chosen, the first of the incorrect answers "
+                      "(a list, or `a; b` in a CSV cell) as rejected",
     "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
                 "function_call→assistant tool_calls, observation→tool)",
     "typed_content": "messages whose content is a list of typed text parts, joined into strings",
@@ -62,7 +68,7 @@ DIALECTS = {
             "schemas (Python type names made JSON Schema's)",
     "turn_pairs": "a conversation of {human, assistant} exchanges as messages",
     "context_answer": "context messages + one answer message (is_desirable as the KTO label), or answer_w / "
-                      "answer_l as chosen/rejected",
+                      "answer_l as chosen/rejected; its `bot` role read as assistant",
     "colossalchat": "ColossalChat's KTO rows: prompt messages (`from` + `content`), one completion message and a "
                     "label, read as conversational unpaired preference",
     "openai_preference": "OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "

@@ -185,11 +185,16 @@ def test_context_with_one_answer_message_for_kto_and_two_for_pairs(write_jsonl, 
            for text, good in (("Hi!", True), ("No.", False))]
     written = _read(convert(write_jsonl(kto), to="kto", output=tmp_path / "kto.jsonl").output)
     assert [(row["prompt"], row["label"]) for row in written] == [(context, True), (context, False)]
-    pairs = [{"context": context, "answer_w": {"role": "assistant", "content": "Hi!"},
+    pairs = [{"context": context + [{"role": "bot", "content": "Hello."}, {"role": "user", "content": "Again."}],
+              "answer_w": {"role": "bot", "content": "Hi!"}, "answer_l": {"role": "bot", "content": "No."}},
+             {"context": context, "answer_w": {"role": "robot", "content": "Hi!"},
               "answer_l": {"role": "bot", "content": "No."}}]
-    report = inspect_dataset(write_jsonl(pairs))
-    assert report.dialect == "context_answer" and "--roles bot=assistant" in report.findings[0].examples[0]["detail"]
-    assert inspect_dataset(write_jsonl(pairs), roles=("bot=assistant",)).methods["dpo"]["status"] == "convertible"
+    path = write_jsonl(pairs)
+    report = inspect_dataset(path)
+    assert report.dialect == "context_answer" and [(f.rule, f.rows) for f in report.findings] == [("TP106", [2])]
+    (written,) = _read(convert(path, to="dpo", output=tmp_path / "dpo.jsonl").output)
+    assert written["prompt"][1] == {"role": "assistant", "content": "Hello."}
+    assert written["chosen"] == [{"role": "assistant", "content": "Hi!"}]
 
 
 def test_bfcl_questions_are_grpo_prompts_with_json_schema_tools(shared_data, tmp_path):
@@ -261,3 +266,82 @@ def test_mt_bench_turns_give_their_first_question_as_a_grpo_prompt(write_jsonl, 
     (written,) = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
     assert written["prompt"] == [{"role": "user", "content": "Write a travel blog post."}]
     assert written["turns"] == rows[0]["turns"] and written["question_id"] == 81
+
+
+MMLU = "mmlu_redux_college_computer_science.csv"
+
+
+@pytest.mark.parametrize("name", [MMLU, "mmlu_redux_high_school_macroeconomics_semicolon.csv"])
+def test_multiple_choice_questions_train_on_the_right_option_not_its_index(shared_data, tmp_path, name):
+    """MMLU-Redux CSV (CC-BY-4.0): `choices` a Python list in a cell, `answer` an index. It was read as
+    question/answer, so SFT learned to answer a question it never saw the options of with "2"."""
+    path = shared_data / "more" / name
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type, report.valid, report.rows) == (
+        "multiple_choice", "prompt_completion", True, 100)
+    assert "choices" not in report.extra_columns and "answer" not in report.extra_columns
+    written = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    first = written[0]
+    if name == MMLU:
+        assert first["prompt"][0]["content"].endswith(
+            "N > 1 ?\n\nA. h <= log2(N)\nB. h = 1/c * log2(N)\nC. h < c log2(N)\nD. h > c log2(N)")
+        assert (first["completion"], first["answer"]) == ([{"role": "assistant", "content": "C. h < c log2(N)"}], "C")
+    assert all(row["completion"][0]["content"][:3] in ("A. ", "B. ", "C. ", "D. ") for row in written)
+    assert check_dataset(path) == []
+
+
+def test_a_multiple_choice_answer_that_names_no_option_is_refused(write_jsonl, tmp_path):
+    rows = [{"question": "Sky?", "choices": ["blue", "green"], "answer": answer} for answer in (0, "B", "blue", 2, "C")]
+    path = write_jsonl(rows)
+    report = inspect_dataset(path)
+    assert [(f.rule, f.rows) for f in report.findings] == [("TP102", [4, 5])]
+    assert report.findings[0].examples[0]["detail"] == (
+        "answer 2 names none of the 2 options (an index from 0, a letter A-B, or an option's text)")
+    written = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
+    assert [row["answer"] for row in written] == ["A", "B", "A"]
+    arc = write_jsonl([{"question": "Ice is?", "choices": {"text": ["dry", "wet"], "label": ["A", "B"]},
+                        "answerKey": "B"}])
+    (row,) = _read(convert(arc, to="sft", output=tmp_path / "arc.jsonl").output)
+    assert row["completion"] == [{"role": "assistant", "content": "B. wet"}]
+
+
+def test_truthfulqa_answers_in_csv_cells_are_best_versus_first_incorrect(tmp_path):
+    """TruthfulQA's CSV layout (generated rows in it): `Best Answer`, and `Incorrect Answers` as `a; b` cells."""
+    path = tmp_path / "TruthfulQA.csv"
+    path.write_text(
+        "Type,Category,Question,Best Answer,Correct Answers,Incorrect Answers,Source\n"
+        "Adversarial,Misconceptions,Where did fortune cookies originate?,The precise origin is unclear,"
+        "The precise origin is unclear; San Francisco,Fortune cookies originated in China; In Japan,https://x\n"
+        "Adversarial,Misconceptions,Why do veins appear blue?,Blue light does not penetrate deeply,,,https://y\n")
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type) == ("graded_answers", "preference")
+    assert [(f.rule, f.rows) for f in report.findings] == [("TP302", [2])]
+    (pair,) = _read(convert(path, to="dpo", output=tmp_path / "dpo.jsonl").output)
+    assert (pair["chosen"][0]["content"], pair["rejected"][0]["content"]) == (
+        "The precise origin is unclear", "Fortune cookies originated in China")
+
+
+def test_a_chain_of_reasoning_is_the_completion_and_its_result_the_reward_answer(write_jsonl, tmp_path):
+    path = write_jsonl([{"question": "Tom has 3 apples and buys 2. How many?", "chain": "3 + 2 = 5", "result": "5"}])
+    (row,) = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
+    assert (row["reference"], row["answer"]) == ("3 + 2 = 5", "5") and "result" not in row
+
+
+def test_several_outputs_of_one_instruction_are_refused_not_guessed(write_jsonl):
+    report = inspect_dataset(write_jsonl([{"instruction": "Say hi", "input": "", "output": ["Hi!", "Hello"]}]))
+    assert report.findings[0].examples[0]["detail"].startswith(
+        "output is a list of 2 strings, expected one: several answers are samples or a ranking")
+    assert all(v["status"] == "incompatible" for v in report.methods.values())
+
+
+@pytest.mark.parametrize("name", ["oasst1_en_validation_messages.jsonl", "oasst_backend_realistic_seed_data.json",
+                                  "math_aps_samples_openr.jsonl"])
+def test_formats_of_trees_are_named_and_refused_not_read_row_by_row(shared_data, name):
+    """OpenAssistant messages (Apache-2.0) and MATH-APS prefixes (openr, MIT): the seed file's messages were
+    called ready for SFT, each message's text a document."""
+    report = inspect_dataset(shared_data / "more" / name)
+    assert all(v["status"] == "incompatible" for v in report.methods.values())
+    (finding,) = [f for f in report.findings if f.rule == "TP404"]
+    assert finding.message.startswith("OpenAssistant conversation-tree messages" if "oasst" in name
+                                      else "MATH-APS Monte-Carlo values")
+    assert check_dataset(shared_data / "more" / name) == []
