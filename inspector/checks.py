@@ -238,6 +238,22 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
             scores = parallel_scores(row)
             yield ("TP301" if scores or isinstance(value[0], dict) else "TP102"), \
                 f"{name}: no best and worst completion (scores missing or all equal)"
+    elif kind == "thread":
+        if not row.get("thread_problem"):  # else there is no thread to check
+            yield from check_messages(value, name, empty_rule, style)
+    elif kind == "thread_problem":
+        yield "TP113", value
+    elif kind == "left_out":
+        yield "TP209", f"{value} repl(ies) deleted or failed review, left out"
+    elif kind == "ranked_replies":
+        if not value:
+            yield "TP302", f"{name}: the prompt has no reply"
+        for i, reply in enumerate(value):
+            text = reply.get("text") if isinstance(reply, dict) else None
+            if not isinstance(text, str):
+                yield "TP102", f"{name}[{i}] has no string `text`"
+            else:
+                yield from check_text(text, f"{name}[{i}]", "TP302")
     elif kind == "answer_list":
         if not answer_list(value):
             yield "TP302", f"{name} holds no answer"
@@ -346,12 +362,18 @@ def _check_read_contents(trl_row: dict) -> Iterator[Issue]:
 
 def _check_pair(trl_row: dict, shape: Shape) -> Iterator[Issue]:
     chosen, rejected = trl_row["chosen"], trl_row["rejected"]
+    if rejected is None:  # one answer read from a dialect that may have no pair (TP308 keeps it from pairs)
+        sides = (("chosen", chosen),)
+    else:
+        sides = (("chosen", chosen), ("rejected", rejected))
     if shape.format == "conversational":
         prompt = trl_row.get("prompt") or []
-        for side, messages in (("chosen", chosen), ("rejected", rejected)):
+        for side, messages in sides:
             yield from check_conversation(prompt + messages, f"prompt+{side}")
             if not _has_assistant(messages):
                 yield "TP204", f"{side}: no assistant turn"
+    if rejected is None:
+        return
     if chosen == rejected:
         yield "TP301", "chosen and rejected are identical"
     elif shape.implicit_prompt:

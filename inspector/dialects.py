@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from inspector.trees import best_and_worst, is_tree_message
+
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
     "human": "user",
@@ -54,7 +56,6 @@ PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
 QUESTION_COLUMNS = ("question", "problem", "Question", "Problem")
 # A worked solution is the completion; a short final `answer` beside it stays for GRPO's reward functions.
 ANSWER_COLUMNS = ("solution", "chain", "answer", "Solution", "Answer", "Best Answer", "best_answer", "result")
-TREE_ROLES = ("prompter", "assistant")
 # A short final answer beside a worked solution or chain of reasoning.
 FINAL_ANSWER_COLUMNS = ("answer", "result", "final_answer")
 # TruthfulQA's answers known wrong: a list, or in its CSV one cell of answers separated by `;`.
@@ -295,6 +296,10 @@ def classify_row(row: Any) -> Shape | None:
     """
     if not isinstance(row, dict) or unread_format(row):
         return None
+    if isinstance(row.get("prompt"), list) and isinstance(row.get("replies"), list):
+        return Shape("message_tree", "preference", "conversational", False, (
+            Field("prompt", "thread"), Field("replies", "ranked_replies"),
+            Field("thread_problem", "thread_problem", False), Field("replies_left_out", "left_out", False)))
     if "preferred_output" in row and "non_preferred_output" in row:
         return Shape("openai_preference", "preference", "conversational", False, (
             Field("input", "openai_input"), Field("preferred_output", "messages"),
@@ -392,15 +397,12 @@ def unread_format(row: dict) -> str | None:
     """What a row is when it is a known format that no TRL type holds row by row, so that no row of it is read as
     something else (an OpenAssistant message's `text` is not a document); None for other rows.
 
-    >>> unread_format({"message_id": "b", "parent_id": "a", "role": "assistant", "text": "Hi"})[:36]
-    'OpenAssistant conversation-tree mess'
+    >>> unread_format({"message_id": "b", "parent_id": "a", "role": "assistant", "text": "Hi"})[:39]
+    'an OpenAssistant conversation-tree mess'
     """
-    if isinstance(row.get("text"), str) and row.get("role") in TREE_ROLES and (
-            "parent_id" in row or "parent_message_id" in row):
-        return ("OpenAssistant conversation-tree messages (one message a row, linked by parent id, role "
-                "prompter/assistant): a row is not a training example, and trlprep does not yet assemble the trees "
-                "into threads (SFT) and sibling-rank pairs (preference); build those first, or take a thread export "
-                "such as OpenAssistant/oasst_top1_2023-08-25")
+    if is_tree_message(row):
+        return ("an OpenAssistant conversation-tree message (one message a row, linked by parent id) among rows "
+                "of another kind: trees are read into prompts with their replies when a file's first row is one")
     steps = row.get("reasoning_steps")
     if isinstance(steps, list) and steps and isinstance(steps[0], dict) and "mc_value" in steps[0]:
         return ("MATH-APS Monte-Carlo values of solution prefixes (a search tree, not one labelled trajectory a row): "
@@ -875,6 +877,11 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         answer = row["output" if dialect == "alpaca" else "response"]
         out = {"prompt": _instruction_prompt(row, shape), "completion": [_assistant(answer)]}
         return {**out, **{k: v for k, v in extras.items() if k not in ("input", "context", "system", "history")}}
+    if dialect == "message_tree":
+        best, worst = best_and_worst(row["replies"])
+        return {"prompt": row["prompt"], "chosen": [_assistant(best)],
+                "rejected": None if worst is None else [_assistant(worst)],
+                **extras}
     if dialect == "graded_answers":
         question, best, incorrect = names
         return {"prompt": [_user(row[question])], "chosen": [_assistant(row[best])],

@@ -46,6 +46,9 @@ DIALECTS = {
     "multiple_choice": "multiple-choice questions (`choices` a list, or MMLU's list written in a CSV cell; `answer` "
                        "an index, a letter or the option) as a prompt with lettered options and the letter and text "
                        "of the right one as the completion; the letter kept in `answer` for rewards",
+    "message_tree": "OpenAssistant conversation trees (one message a row): each prompt with the thread before it; "
+                    "its best-ranked reply (the first when none is ranked) as chosen, its worst-ranked as rejected; "
+                    "deleted and review-failed messages left out with what is below them",
     "graded_answers": "TruthfulQA-style questions: the best answer as chosen, the first of the incorrect answers "
                       "(a list, or `a; b` in a CSV cell) as rejected",
     "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "

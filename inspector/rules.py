@@ -112,6 +112,15 @@ def _flag(*rows, at: tuple[int, ...] | None = None) -> Example:
     return Example(tuple(rows), (len(rows),) if at is None else at)
 
 
+def _tree(*messages: tuple) -> tuple[dict, ...]:
+    """OpenAssistant message rows: (id, parent id, role, text, rank, and any other keys)."""
+    return tuple({"message_id": m[0], "parent_id": m[1], "role": m[2], "text": m[3], "rank": m[4],
+                  **(m[5] if len(m) > 5 else {})} for m in messages)
+
+
+TREE_QUESTION = ("q", None, "prompter", "What is 2+2?", None)
+
+
 PREFERENCE = frozenset({"preference"})
 # The columns TRL reads to tell a dataset's type, and those each type reads.
 TYPE_COLUMNS = {
@@ -210,6 +219,13 @@ _CATALOG = [
              f"column {name!r} beside {', '.join(sorted(read_columns(shape) & set(row)))}"
              for name in sorted(TRL_COLUMNS.intersection(row) - read_columns(shape))),
          example=_flag(CHAT, {**CHAT, "labels": {"toxicity": 0.01}})),
+    Rule("TP113", "broken-thread", ERROR,
+         "a conversation-tree prompt whose thread cannot be rebuilt: a message above it is deleted, failed review, "
+         "or is not in the data (or it is a reply to such a prompt)", "drop the row, or export the whole tree",
+         "field", why="without the turns before it the reply answers a conversation the model never sees",
+         blocking=True,
+         example=Example(_tree(TREE_QUESTION, ("a", "q", "assistant", "4", 0), ("q2", "gone", "prompter", "Why?", None),
+                               ("a2", "q2", "assistant", "Because.", 0)), (3,))),
     Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
          "fill it or drop the row", "field",
          why="an empty answer teaches the model to answer with nothing but the end-of-turn token",
@@ -251,6 +267,12 @@ _CATALOG = [
                                    and message.get("weight") == 0),
          example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "5", "weight": 0},
                                    {"role": "user", "content": "Try again."}, ASSISTANT))),
+    Rule("TP209", "replies-left-out", WARNING,
+         "replies of a conversation-tree prompt that are deleted or failed review are left out of its row",
+         "nothing to do: they are not trained; the count says how much of the tree is unused", "field",
+         why="a deleted or rejected reply is one the tree's own reviewers did not want learned",
+         example=Example(_tree(TREE_QUESTION, ("a", "q", "assistant", "4", 0),
+                               ("b", "q", "assistant", "5", 1, {"deleted": True})), (1,))),
     Rule("TP301", "chosen-equals-rejected", ERROR, "chosen and rejected are identical, so the pair teaches nothing",
          "drop the pair", "trl", why="the DPO loss of an identical pair is constant: no signal, only cost",
          types=PREFERENCE, example=_flag(PAIR, {"prompt": "2+2?", "chosen": "4", "rejected": "4"})),
@@ -305,6 +327,15 @@ _CATALOG = [
                                    and row[side][: len(row["prompt"])] == row["prompt"]),
          example=_flag({"prompt": [USER], "completion": [ASSISTANT]},
                        {"prompt": [USER], "completion": [USER, ASSISTANT]})),
+    Rule("TP308", "no-ranked-pair", WARNING,
+         "a prompt with fewer than two replies of different rank: an answer to train on, no chosen/rejected pair",
+         "nothing to do for SFT and GRPO; `convert` rejects the row for DPO, Reward and KTO", "trl",
+         why="a pair needs a better and a worse answer; inventing the worse one would teach a preference nobody had",
+         types=PREFERENCE, methods=frozenset({"dpo", "reward", "kto"}),
+         check=lambda row, shape: ("only one answer, no ranked pair",) if row.get("rejected", ()) is None else (),
+         example=Example(_tree(TREE_QUESTION, ("a", "q", "assistant", "4", 0), ("b", "q", "assistant", "5", 1),
+                               ("q2", "a", "prompter", "Why?", None), ("a2", "q2", "assistant", "Because.", 0)),
+                         (4,))),
     Rule("TP401", "duplicate-row", WARNING, "the row repeats an earlier row exactly (id-like columns aside)",
          "`convert --dedup` drops repeats", "dataset",
          why="repeats are trained more than once and leak between train and test splits",
@@ -436,7 +467,7 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name.
 
     >>> sorted(select_rules(select=("TP30",)))
-    ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306', 'TP307']
+    ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306', 'TP307', 'TP308']
     >>> "TP401" in select_rules(ignore=("duplicate-row",))
     False
     """

@@ -20,6 +20,7 @@ from inspector.engine import TYPE_NAMES, Engine
 from inspector.methods import METHODS
 from inspector.dialects import Shape, classify_row, final_answer, shape_key, without_ids
 from inspector.fast import FastPath
+from inspector.trees import is_tree_message, thread_rows
 from inspector.mapping import SUGGESTION_ROWS
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
                                duplicate_keys, json_lines_path, numbered_blocks, quoted_key_count, row_value)
@@ -162,6 +163,7 @@ class FilePart:
     example: dict | None  # the row the fast path takes rows like (see `fast_example`)
     mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
     rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
+    trees: bool = False  # its rows are conversation-tree messages, read as prompts with replies (`thread_rows`)
 
     @property
     def name(self) -> str:
@@ -186,6 +188,7 @@ class ReadPlan:
             rows = itertools.chain(part.head, part.rest)
         else:
             rows = part.source.rows(advance)
+            rows = thread_rows(rows) if part.trees else rows
             rows = self.prepare(rows) if self.prepare is not None else rows
         for number, value in rows:
             if self.limit is not None:
@@ -193,6 +196,12 @@ class ReadPlan:
                     return
                 self.taken += 1
             yield number, value
+
+
+def _after(first: list, rows: Iterator) -> Iterator:
+    """`first` then `rows`; closing it closes `rows`."""
+    yield from first
+    yield from rows
 
 
 def trl_key(shape: Shape) -> tuple:
@@ -228,6 +237,14 @@ def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[It
             mode = "rows"
         goes_on = mode == "rows" and len(files) == 1
         rows = file.rows(advance if goes_on else lambda n: None)
+        first = list(itertools.islice(rows, 1))
+        trees = bool(first) and is_tree_message(row_value(first[0][1]))
+        if trees:  # a message is no row: the whole file is read again, into prompts with their replies
+            rows.close()
+            mode, goes_on = "rows", len(files) == 1
+            rows = thread_rows(file.rows(advance if goes_on else lambda n: None))
+        else:
+            rows = _after(first, rows)
         if prepare is not None:
             rows = prepare(rows)
         head = list(itertools.islice(rows, head_rows if remaining is None else min(head_rows, remaining)))
@@ -237,7 +254,7 @@ def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[It
             remaining -= len(head)
         shapes = [classify_row(row_value(value)) for _, value in head]
         parts.append(FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode,
-                              rows if goes_on else None))
+                              rows if goes_on else None, trees))
     expected = most_common_shape([shape for part in parts for shape in part.head_shapes])
     for part in parts:
         own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)

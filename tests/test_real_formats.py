@@ -334,14 +334,84 @@ def test_several_outputs_of_one_instruction_are_refused_not_guessed(write_jsonl)
     assert all(v["status"] == "incompatible" for v in report.methods.values())
 
 
-@pytest.mark.parametrize("name", ["oasst1_en_validation_messages.jsonl", "oasst_backend_realistic_seed_data.json",
-                                  "math_aps_samples_openr.jsonl"])
-def test_formats_of_trees_are_named_and_refused_not_read_row_by_row(shared_data, name):
-    """OpenAssistant messages (Apache-2.0) and MATH-APS prefixes (openr, MIT): the seed file's messages were
-    called ready for SFT, each message's text a document."""
-    report = inspect_dataset(shared_data / "more" / name)
+def test_math_aps_prefix_values_are_named_and_refused_not_read_row_by_row(shared_data):
+    """MATH-APS (openr, MIT): Monte-Carlo values of solution prefixes, a search tree rather than trajectories."""
+    path = shared_data / "more" / "math_aps_samples_openr.jsonl"
+    report = inspect_dataset(path)
     assert all(v["status"] == "incompatible" for v in report.methods.values())
-    (finding,) = [f for f in report.findings if f.rule == "TP404"]
-    assert finding.message.startswith("OpenAssistant conversation-tree messages" if "oasst" in name
-                                      else "MATH-APS Monte-Carlo values")
-    assert check_dataset(shared_data / "more" / name) == []
+    (finding,) = report.findings
+    assert finding.rule == "TP404" and finding.message.startswith("MATH-APS Monte-Carlo values")
+    assert check_dataset(path) == []
+
+
+OASST1 = "oasst1_en_validation_messages.jsonl"
+
+
+def test_openassistant_messages_are_read_as_prompts_with_ranked_replies(shared_data, tmp_path):
+    """oasst1's flat export (TurkuNLP/oasst-fi's copy, Apache-2.0): 247 messages of 29 trees, filtered to English
+    upstream, so some threads have gaps. It was refused as text beside a `labels` column."""
+    path = shared_data / "more" / OASST1
+    messages = _read(path)
+    ids = {m["message_id"] for m in messages}
+    orphans = sum(m["role"] == "assistant" and m["parent_id"] not in ids for m in messages)
+    prompts = sum(m["role"] == "prompter" for m in messages)
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type, report.rows, orphans) == ("message_tree", "preference", prompts + 1, 1)
+    assert {f.rule for f in report.findings} == {"TP113", "TP209", "TP302", "TP308"}
+    by_id = {m["message_id"]: m for m in messages}
+    sft = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    assert len(sft) == report.methods["sft"]["rows_kept"]
+    for row in sft:  # each prompt's best-ranked reply that is neither deleted nor failed review
+        replies = [m for m in messages if m["parent_id"] == row["message_id"]
+                   and not m["deleted"] and m["review_result"] is not False]
+        ranked = [m for m in replies if m["rank"] is not None]
+        best = min(ranked, key=lambda m: m["rank"]) if ranked else replies[0]
+        assert row["completion"] == [{"role": "assistant", "content": best["text"]}]
+        assert row["prompt"][-1] == {"role": "user", "content": by_id[row["message_id"]]["text"]}
+    first = sft[0]
+    assert first["prompt"] == [{"role": "user", "content": "What do you think about ChatGPT?"}]
+    dpo = _read(convert(path, to="dpo", output=tmp_path / "dpo.jsonl").output)
+    ranks = {m["text"]: m["rank"] for m in messages if m["role"] == "assistant"}
+    assert all(ranks[row["chosen"][0]["content"]] < ranks[row["rejected"][0]["content"]] for row in dpo)
+    assert check_dataset(path) == []
+
+
+def test_the_backend_seed_trees_link_by_user_message_id_and_have_no_ranks(shared_data, tmp_path):
+    """The OpenAssistant backend's realistic seed data (Apache-2.0), a JSON array: it was called ready for SFT, each
+    message's text a document."""
+    path = shared_data / "more" / "oasst_backend_realistic_seed_data.json"
+    report = inspect_dataset(path)
+    assert (report.dialect, report.rows) == ("message_tree", 179)
+    assert (report.methods["sft"]["status"], report.methods["dpo"]["status"]) == ("convertible", "incompatible")
+    assert report.methods["dpo"]["rejected_by_rule"] == {"TP308": 179}
+    sft = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    turns = [row for row in sft if len(row["prompt"]) == 3][0]
+    assert [m["role"] for m in turns["prompt"]] == ["user", "assistant", "user"]
+    assert check_dataset(path) == []
+
+
+def test_deleted_and_orphaned_messages_are_accounted_for(write_jsonl, tmp_path):
+    def message(i, parent, role, text, rank=None, **more):
+        return {"message_id": i, "parent_id": parent, "role": role, "text": text, "rank": rank, **more}
+
+    path = write_jsonl([
+        message("q", None, "prompter", "2+2?"),
+        message("a", "q", "assistant", "4", 0),
+        message("b", "q", "assistant", "5", 1),
+        message("c", "q", "assistant", "22", 2, deleted=True),
+        message("q2", "c", "prompter", "Really?"),  # below a deleted reply
+        message("a2", "q2", "assistant", "Yes.", 0),
+        message("x", "gone", "assistant", "An answer to a prompt not in the file.", 0),
+        message("q3", "a", "prompter", "Why?"),
+        message("a3", "q3", "assistant", "Counting.", 0, review_result=False),
+    ])
+    report = inspect_dataset(path)
+    assert report.rows == 4  # three prompts and the orphan reply
+    assert sorted((f.rule, tuple(f.rows)) for f in report.findings) == [
+        ("TP113", (5, 7)), ("TP209", (1, 8)), ("TP302", (8,))]
+    assert report.findings[0].examples[0]["where"].endswith(":5")
+    result = convert(path, to="dpo", output=tmp_path / "dpo.jsonl")
+    assert (result.rows_in, result.rows_kept, result.rejected_by_rule) == (4, 1, {"TP113": 2, "TP302": 1})
+    (pair,) = _read(result.output)
+    assert (pair["chosen"], pair["rejected"]) == ([{"role": "assistant", "content": "4"}],
+                                                  [{"role": "assistant", "content": "5"}])
