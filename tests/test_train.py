@@ -185,3 +185,54 @@ def test_hf_jobs_refuses_local_data_and_an_offline_hub(shared_data, monkeypatch)
 
     with pytest.raises(SourceError, match="cannot reach the Hugging Face Hub"):
         train(method="sft", model="m", dataset="trl-lib/Capybara", launcher="hf-jobs")
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (("--method", "grpo"), "GRPO needs at least one --reward-func"),
+    (("--method", "dpo", "--set", "betta=0.1"), "--set: 'betta' is not a field of DPOConfig; did you mean beta?"),
+])
+def test_usage_mistakes_are_answered_before_any_data_is_read_or_trl_imported(shared_data, tmp_path, arguments,
+                                                                            message):
+    code = ("import sys\nfrom train.cli import main\n"
+            "try:\n    main(sys.argv[1:], standalone_mode=False)\n"
+            "except Exception as error:\n    print('refused:', error)\n"
+            "print(sorted(m for m in ('torch', 'trl', 'transformers', 'datasets') if m in sys.modules))")
+    output = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-c", code, *arguments, "--model", "no/such-model", "--dataset",
+                           str(shared_data / "gsm8k_test.jsonl"), "--output-dir", str(output)],
+                          capture_output=True, text=True, check=True)
+    assert f"refused: {message}" in done.stdout
+    assert done.stdout.strip().endswith("[]") and not output.exists()
+
+
+def test_the_config_field_table_is_the_installed_trls():
+    """`train/trl_fields.json` answers key typos without importing TRL; it must say what TRL says
+    (regenerate: uv run --extra train python -m train.config)."""
+    from train.config import FIELDS_FILE, installed_fields, installed_trl_version
+
+    table = json.loads(FIELDS_FILE.read_text())
+    assert (table["trl_version"], table["fields"]) == (installed_trl_version(), installed_fields())
+
+
+def test_train_tells_the_ledger_and_the_truncation_before_training_and_json_keeps_stdout_clean(
+        shared_data, tiny_model, tmp_path):
+    arguments = ["--method", "sft", "--model", str(tiny_model), "--dataset", str(shared_data / "alpaca_en_demo.json"),
+                 "--output-dir", str(tmp_path / "text"), "--max-steps", "1", "--batch-size", "2",
+                 "--max-length", "128", "--max-dropped", "1"]
+    text = CliRunner().invoke(main, arguments)
+    lines = text.stdout.splitlines()
+    assert text.exit_code == 0, text.output
+    assert lines[0] == "data: rows in 999 = kept 999 + rejected 0; rows written 999"
+    truncates = next(line for line in lines if line.startswith("SFTTrainer at max_length=128: truncates "))
+    truncated = int(truncates.split("truncates ")[1].split(" of ")[0])
+    saved = run_file(tmp_path / "text")
+    assert truncated == saved["tokens"]["trainer_effects"]["sft"]["truncated"] > 0
+    kept = f"SFTTrainer kept {saved['rows_trained']} of the 999 rows written"
+    assert lines.index(truncates) < lines.index(next(line for line in lines if line.startswith(kept)))
+    assert lines[-1].startswith("trained sft")
+    done = subprocess.run([sys.executable, "-c", "from train.cli import main; main()", *arguments[:-6], "--output-dir",
+                           str(tmp_path / "json"), "--max-steps", "2", "--batch-size", "2", "--max-length", "128",
+                           "--max-dropped", "1", "--format", "json"], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)  # stdout is the one JSON document: TRL's step logs went to stderr
+    assert report["rows_trained"] == saved["rows_trained"] and "'loss'" in done.stderr
+    assert lines[0] in done.stderr

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from converters import convert
 from inspector import inspect_dataset
@@ -113,22 +113,64 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     return {**report.to_dict(), "findings": findings}
 
 
-def check_rewards(specs: tuple[str, ...], columns: list[str]) -> list:
-    """Load the GRPO reward functions and check that what each needs is a dataset column."""
-    from train.rewards import load_reward, missing_columns
+def ledger_line(ledger: dict) -> str:
+    """The conversion's ledger in one line.
+
+    >>> ledger_line({"rows_in": 10, "rows_kept": 8, "rows_rejected": 2, "rows_out": 8,
+    ...              "rejected_by_rule": {"TP201": 2}, "rejects": "runs/sft/data/data.rejects.jsonl"})
+    'data: rows in 10 = kept 8 + rejected 2 (TP201 x2); rows written 8; rejects: runs/sft/data/data.rejects.jsonl'
+    """
+    rules = ", ".join(f"{rule} x{count}" for rule, count in sorted(ledger["rejected_by_rule"].items()))
+    return (f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected {ledger['rows_rejected']}"
+            + (f" ({rules})" if rules else "") + f"; rows written {ledger['rows_out']}"
+            + (f"; rejects: {ledger['rejects']}" if ledger["rows_rejected"] else ""))
+
+
+def effect_line(method: str, preflight: dict) -> str:
+    """What the trainer will do to the written rows at max_length, from the token preflight.
+
+    >>> effect_line("sft", {"rows": 999, "max_length": 1024, "trainer_effects": {"sft": {
+    ...     "truncated": 221, "dropped": 0, "note": "truncates rows over max_length"}}})
+    'SFTTrainer at max_length=1024: truncates 221 of 999 rows, drops 0 (truncates rows over max_length)'
+    """
+    effect = preflight["trainer_effects"][method]
+    return (f"{TRAINERS[method]} at max_length={preflight['max_length']}: truncates {effect['truncated']} of "
+            f"{preflight['rows']} rows, drops {effect['dropped']} ({effect['note']})")
+
+
+def load_rewards(specs: tuple[str, ...]) -> list:
+    """The GRPO reward functions, loaded; at least one is needed."""
+    from train.rewards import load_reward
 
     if not specs:
         raise UsageError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
                          "length_penalty; or path/to/file.py:function, module:function)")
-    functions = []
-    for spec in specs:
-        function = load_reward(spec)
+    return [load_reward(spec) for spec in specs]
+
+
+def check_reward_columns(specs: tuple[str, ...], functions: list, columns: list[str]) -> None:
+    """Refuse a reward function that needs a column the converted data lacks."""
+    from train.rewards import missing_columns
+
+    for spec, function in zip(specs, functions):
         missing = missing_columns(function, columns)
         if missing:
             raise UsageError(f"--reward-func {spec}: needs column(s) {', '.join(missing)}, which the data lacks "
                              f"(columns: {', '.join(columns)})")
-        functions.append(function)
-    return functions
+
+
+TRAINING_STACK = ("trl", "torch")
+
+
+def require_training_stack() -> None:
+    """Refuse, in one line with the command that fixes it, when the training extra is not installed."""
+    import importlib.util
+
+    missing = [name for name in TRAINING_STACK if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"train needs the training extra ({', '.join(missing)} not installed; inspect and convert "
+                         "do without it): uv sync --extra train, then uv run --extra train train ... "
+                         "(or pip install 'trlprep[train]')")
 
 
 def _columns(path: Path) -> list[str]:
@@ -193,18 +235,28 @@ def train(
     config_name: str | None = None,
     revision: str | None = None,
     progress: bool = False,
+    announce: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Validate, convert when needed, and train `model` on `dataset` with TRL's trainer for `method`.
 
     `export_trl_config` writes a config for `trl <method> --config` instead of training here;
     `launcher="hf-jobs"` submits the run to Hugging Face Jobs (the data must be a Hub dataset, ready as it is).
+    `announce` receives a line at each step before the trainer runs (the ledger, what the trainer will do to the
+    rows at max_length, the rows it kept), so that a person sees them before GPU time is spent.
     """
+    announce = announce or (lambda line: None)
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if launcher not in ("local", "hf-jobs"):
         raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
     if accelerate_config is not None and accelerate_config not in ACCELERATE_PRESETS:
         raise UsageError(f"--accelerate-config {accelerate_config!r}: choose one of {', '.join(ACCELERATE_PRESETS)}")
+    # Every usage mistake is answered here, before any data is read or the training stack imported.
+    from train import config as run_config
+
+    run_config.checked_settings(method, config, overrides)
+    functions = load_rewards(reward_funcs) if method == "grpo" else []
+    require_training_stack()
     lora_settings = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets} if lora else None
     options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
                                batch_size=batch_size, max_length=max_length, seed=seed)
@@ -217,12 +269,12 @@ def train(
         method, dataset, output_dir=out, eval_dataset=eval_dataset, test_size=test_size, split=split,
         config_name=config_name, revision=revision, progress=progress)
 
-    from train import config as run_config
-
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
                                   overrides=overrides)
+    announce(ledger_line(ledger))
     preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
-    functions = check_rewards(reward_funcs, _columns(files["train"])) if method == "grpo" else []
+    announce(effect_line(method, preflight))
+    check_reward_columns(reward_funcs, functions, _columns(files["train"]))
     checkpoint = _last_checkpoint(out) if resume else None
     trl_config = run_config.build(method, settings)
     result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
@@ -243,6 +295,10 @@ def train(
                                         _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
     kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
     result.rows_trained = kept
+    if kept is not None:
+        lost = ledger["rows_out"] - kept
+        announce(f"{TRAINERS[method]} kept {kept} of the {ledger['rows_out']} rows written"
+                 + (f" ({lost} dropped while tokenizing)" if lost else ""))
     if kept == 0:
         raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
                           f"max_length={settings.get('max_length')}; raise --max-length")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
 
@@ -67,23 +69,22 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
     from inspector.progress import show_progress
     from train.api import train
 
-    result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
-                   epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
-                   seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
-                   lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
-                   eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
-                   max_dropped=max_dropped,
-                   dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
-                   launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
-                   revision=revision, progress=show_progress())
-    if output_format == "json":
+    as_json = output_format == "json"
+    # With --format json, stdout holds the one JSON document: the announcements and whatever the trainer prints
+    # (TRL's per-step log dicts) go to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
+                       epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
+                       seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
+                       lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
+                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
+                       max_dropped=max_dropped,
+                       dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
+                       launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
+                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=as_json))
+    if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    ledger = result.ledger
-    if ledger:
-        click.echo(f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected "
-                   f"{ledger['rows_rejected']}; rows out {ledger['rows_out']}"
-                   + (f"; rejects: {ledger['rejects']}" if ledger['rows_rejected'] else ""))
     if result.job:
         click.echo(f"job: {result.job['script']} {' '.join(result.job['script_args'])}")
         click.echo(f"flavor {result.job['flavor']}, timeout {result.job['timeout']}, secrets by name: "

@@ -1,15 +1,27 @@
 """The TRL config of a run: sensible defaults, a YAML file, the command's options and `--set key=value`,
-checked against the method's config class so an unknown key fails with the closest valid names."""
+checked against the method's config class so an unknown key fails with the closest valid names.
+
+The keys are checked against `trl_fields.json`, the fields of each config class of the TRL version it names, so
+that a typo is answered before TRL (12 s to import) is loaded; with another TRL version installed, against the
+installed classes. Regenerate the table with `uv run --extra train python -m train.config`; a test holds it to the
+installed TRL.
+"""
 
 from __future__ import annotations
 
-from inspector.errors import UsageError
-from inspector.methods import TRAINERS
-
 import dataclasses
 import difflib
+import functools
+import json
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from inspector.errors import UsageError
+from inspector.files import write_atomically
+from inspector.methods import TRAINERS
+
+FIELDS_FILE = Path(__file__).with_name("trl_fields.json")
 
 # Each trainer's config class is named after it (SFTTrainer takes an SFTConfig).
 CONFIG_CLASSES = {method: trainer.replace("Trainer", "Config") for method, trainer in TRAINERS.items()}
@@ -61,9 +73,33 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def installed_fields() -> dict[str, list[str]]:
+    """The fields of each method's config class in the installed TRL."""
+    return {method: sorted(f.name for f in dataclasses.fields(config_class(method)) if f.init)
+            for method in CONFIG_CLASSES}
+
+
+def installed_trl_version() -> str | None:
+    try:
+        return metadata.version("trl")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def config_fields(method: str) -> frozenset[str]:
+    """The fields of the method's config class: from the table when it is of the installed TRL version (or no
+    TRL is installed), else from the installed classes."""
+    table = json.loads(FIELDS_FILE.read_text())
+    installed = installed_trl_version()
+    if installed is None or installed == table["trl_version"]:
+        return frozenset(table["fields"][method])
+    return frozenset(installed_fields()[method])
+
+
 def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
     """Every key must be a field of the method's TRL config; otherwise name the closest ones."""
-    fields = {f.name for f in dataclasses.fields(config_class(method)) if f.init}
+    fields = config_fields(method)
     for key in settings:
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
@@ -93,17 +129,23 @@ def grpo_generations(batch_size: int) -> int:
                      f"(got {batch_size})")
 
 
+def checked_settings(method: str, yaml_path: str | None, overrides: tuple[str, ...]) -> tuple[dict, dict]:
+    """The YAML file's settings and the `--set` ones, every key checked: (from YAML, from --set)."""
+    from_yaml = read_yaml(yaml_path) if yaml_path else {}
+    check_keys(method, from_yaml, f"--config {yaml_path}")
+    from_set = parse_overrides(overrides)
+    check_keys(method, from_set, "--set")
+    return from_yaml, from_set
+
+
 def resolve(method: str, *, output_dir: str, options: dict[str, Any], yaml_path: str | None,
             overrides: tuple[str, ...]) -> dict[str, Any]:
     """The config keyword arguments: defaults < YAML < the command's options < `--set`."""
+    from_yaml, from_set = checked_settings(method, yaml_path, overrides)
     settings: dict[str, Any] = {"output_dir": output_dir, "report_to": "none", "logging_steps": 1,
                                 "save_strategy": "steps", "save_steps": 500, "seed": 42, **device_defaults()}
-    from_yaml = read_yaml(yaml_path) if yaml_path else {}
-    check_keys(method, from_yaml, f"--config {yaml_path}")
     settings.update(from_yaml)
     settings.update({k: v for k, v in options.items() if v is not None})
-    from_set = parse_overrides(overrides)
-    check_keys(method, from_set, "--set")
     settings.update(from_set)
     if method == "grpo" and "num_generations" not in settings:
         settings["num_generations"] = grpo_generations(settings.get("per_device_train_batch_size", 8))
@@ -122,3 +164,8 @@ def public(config) -> dict[str, Any]:
     data = config.to_dict()
     return {k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v))
             for k, v in data.items() if k not in SECRET_FIELDS}
+
+
+if __name__ == "__main__":
+    table = {"trl_version": installed_trl_version(), "fields": installed_fields()}
+    print(write_atomically(FIELDS_FILE, json.dumps(table, indent=1) + "\n"))
