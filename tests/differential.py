@@ -7,7 +7,7 @@ rules, and each written row must pass TRL's `maybe_extract_prompt` and `maybe_ap
 template, with no empty answer and no prompt repeated inside the answer. A method `inspect` calls incompatible
 must be refused.
 
-Run it on any data: `uv run python -m tests.differential [--train] PATH [PATH ...]` (files or folders, each folder
+Run it on any data: `uv run --extra train python -m tests.differential [--train] PATH [PATH ...]` (files or folders, each folder
 also as one dataset of its files; exit 1 when a dataset disagrees, with one line per disagreement). With
 `--train`, each converted output is also trained on for one step by the method's TRL trainer (a tiny model built
 in-process), which must keep every row.

@@ -62,9 +62,9 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
 
     \b
     Examples:
-      uv run train --method sft --model Qwen/Qwen2.5-0.5B --dataset examples/sharegpt_chat.jsonl
-      uv run train --method grpo --model M --dataset gsm8k.jsonl --reward-func answer_match
-      uv run train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
+      uv run --extra train train --method sft --model Qwen/Qwen2.5-0.5B --dataset examples/sharegpt_chat.jsonl
+      uv run --extra train train --method grpo --model M --dataset gsm8k.jsonl --reward-func answer_match
+      uv run --extra train train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
     """
     from inspector.progress import show_progress
     from train.api import train
