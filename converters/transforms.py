@@ -84,6 +84,8 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
     [{'messages': [{'role': 'user', 'content': 'Q'}, {'role': 'assistant', 'content': 'A'}]}]
     """
     if data_type == "language_modeling":
+        if "trained_turns" in row:
+            return per_trained_turn(row)
         return [row]
     if data_type == "unpaired_preference":  # the rows labelled false are rejected before (TC101)
         row = {**_others(row, "label")}
@@ -93,6 +95,22 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
     if style == "messages" and isinstance(row["prompt"], list):
         return [{"messages": row["prompt"] + row["completion"], **_others(row, "prompt", "completion")}]
     return [row]
+
+
+def per_trained_turn(row: dict) -> list[dict]:
+    """A conversation whose flags say which turns to train, as one prompt-completion row per trained turn: under
+    TRL's completion-only loss each row trains that turn alone, the turns before it (trained or not) its prompt.
+    Whatever `style` asks, since merged messages would train every turn.
+
+    >>> u, a, b = {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, \\
+    ...     {"role": "assistant", "content": "B"}
+    >>> [(len(r["prompt"]), r["completion"][0]["content"])
+    ...  for r in per_trained_turn({"messages": [u, a, u, b], "trained_turns": [False, True, False, True]})]
+    [(1, 'A'), (3, 'B')]
+    """
+    messages, rest = row["messages"], _others(row, "messages", "trained_turns")
+    return [{"prompt": messages[:i], "completion": [messages[i]], **rest}
+            for i, trained in enumerate(row["trained_turns"]) if trained is True]
 
 
 def to_preference(row: dict, data_type: str) -> list[dict]:
@@ -128,7 +146,7 @@ def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
         messages = row["messages"]
         last = last_answer(messages)  # 0, no prompt, is rejected before (TC102)
         prompt, reference = messages[:last], [messages[last]]
-        rest = _others(row, "messages")
+        rest = _others(row, "messages", "trained_turns")
     elif data_type == "preference":
         pair = explicit_preference(row)
         prompt, reference = pair["prompt"], pair["chosen"]

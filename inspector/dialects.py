@@ -50,6 +50,9 @@ ROLE_ALIASES = {
 }
 # Roles a dialect is known to write besides the chat roles, mapped when it is read (no `--roles` needed).
 DIALECT_ROLES = {"context_answer": {"bot": "assistant"}}
+# Per-message training flags: LLaMA-Factory's `loss_weight`, OpenAI's and axolotl's `weight`, axolotl's `train` /
+# `training` (its message_field_training). 0 or false: not trained; 1 or true: trained.
+TURN_FLAG_KEYS = ("loss_weight", "weight", "train", "training")
 CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns")
 LABEL_COLUMNS = ("label", "kto_tag")
 PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
@@ -622,6 +625,36 @@ def turn_pairs(value: Any) -> bool:
         isinstance(pair, dict) and "human" in pair and "assistant" in pair for pair in value)
 
 
+def turn_flag(message: Any) -> Any:
+    """A message's training flag, or None when it has none."""
+    if not isinstance(message, dict):
+        return None
+    return next((message[key] for key in TURN_FLAG_KEYS if key in message), None)
+
+
+def trained_turns(messages: list) -> list:
+    """Which turns a conversation's flags train: True or False for each message; a turn without a flag is trained
+    when it is the assistant's (the convention of every format that has flags); a flag other than 0/1 or a
+    boolean is kept as it is, for the checks to name.
+
+    >>> trained_turns([{"role": "user", "content": "a", "loss_weight": 0.0},
+    ...                {"role": "assistant", "content": "b", "loss_weight": 1.0}, {"role": "assistant", "content": "c"}])
+    [False, True, True]
+    >>> trained_turns([{"role": "assistant", "content": "b", "weight": 0.5}])
+    [0.5]
+    """
+    out = []
+    for message in messages:
+        flag = turn_flag(message)
+        if flag is None:
+            out.append(isinstance(message, dict) and message.get("role") == "assistant")
+        elif isinstance(flag, bool) or flag in (0, 1):
+            out.append(bool(flag))
+        else:
+            out.append(flag)
+    return out
+
+
 def _classify_conversation(row: dict, column: str) -> Shape:
     value = row[column]
     style = message_style(value)
@@ -637,6 +670,8 @@ def _classify_conversation(row: dict, column: str) -> Shape:
                      tuple(fields))
     if style == "from":
         dialect = "sharegpt"
+    elif not label and isinstance(value, list) and any(turn_flag(m) is not None for m in value):
+        dialect = "turn_flags"
     elif isinstance(value, list) and has_typed_content(value):
         dialect = "typed_content"
     elif label:
@@ -746,7 +781,7 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
                 return {"role": "assistant", "tool_calls": [call]}
         role = roles.get(source_role, SHAREGPT_ROLES.get(source_role, source_role))
         return {"role": role, "content": message.get("value", message.get("content"))}
-    out = {key: value for key, value in message.items() if key not in ("loss_weight",)}
+    out = {key: value for key, value in message.items() if key not in TURN_FLAG_KEYS}
     out["role"] = roles.get(message.get("role"), message.get("role"))
     if "content" in out:
         text, reasoning = split_reasoning(out["content"])
@@ -978,4 +1013,6 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
     if shape.type == "prompt_only":
         return {"prompt": messages, **extras}
+    if dialect == "turn_flags":  # the flags leave the messages, their meaning stays beside them
+        return {"messages": messages, "trained_turns": trained_turns(row[names[0]]), **extras}
     return {"messages": messages, **extras}

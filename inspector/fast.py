@@ -114,8 +114,9 @@ def _preference_chat(row: Decoded) -> bool:
 # The rules an accepted row is proven to pass: the typed decode holds the columns, their types and the message
 # keys and roles (TP001-TP111), the value tests the texts, turn order, pairs and prompts (TP201-TP304, TC101-TC102);
 # TP305 is a check of the `ultrafeedback` dialect's fields, and no fast shape is of that dialect; TP112 depends on
-# the columns alone, and a fast path takes rows with exactly the columns of a clean example; TP208 needs a `weight`
-# key in a message, which the typed messages (and the column plans' role/content structs) do not take; TP307 needs
+# the columns alone, and a fast path takes rows with exactly the columns of a clean example; TP208 and TC105 need a
+# training flag in a message (read into `trained_turns`), which the typed messages (and the column plans'
+# role/content structs) do not take; TP307 needs
 # an answer that opens with the prompt, and a fast answer is one assistant turn after turns that alternate;
 # TP113 and TP209 check the `message_tree` dialect's fields, of no fast shape either; TP308 needs a null
 # `rejected`, which the typed decode refuses.
@@ -123,7 +124,7 @@ def _preference_chat(row: Decoded) -> bool:
 PROVES = frozenset({
     "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
     "TP111", "TP112", "TP113", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP208", "TP209",
-    "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TC101", "TC102",
+    "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TC101", "TC102", "TC105",
 })
 
 

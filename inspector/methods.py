@@ -53,6 +53,9 @@ DIALECTS = {
                       "(a list, or `a; b` in a CSV cell) as rejected",
     "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
                 "function_call→assistant tool_calls, observation→tool)",
+    "turn_flags": "messages with per-turn training flags (`loss_weight`, `weight`, `train`): for SFT one "
+                  "prompt-completion row per trained assistant turn, the turns before it the prompt, so TRL's "
+                  "completion-only loss trains exactly the turns the flags train",
     "typed_content": "messages whose content is a list of typed text parts, joined into strings",
     "messages_column": "role/content messages under another column name, renamed to `messages`",
     "messages_label": "messages plus a boolean label: the last turn is the completion, the rest the prompt",

@@ -107,6 +107,26 @@ def last_answer(messages: list) -> int:
                default=0)
 
 
+def _unexpressible_flags(row: dict) -> Iterator[str]:
+    """What per-turn flags ask that one prompt-completion row per trained turn cannot give."""
+    flags = row.get("trained_turns")
+    if flags is None:
+        return
+    messages = row["messages"]
+    for i, (message, trained) in enumerate(zip(messages, flags)):
+        if not isinstance(trained, bool):
+            yield f"messages[{i}] has weight {trained!r}; TRL trains a turn fully or not at all"
+            return
+        if trained and message.get("role") != "assistant":
+            yield f"messages[{i}] is a trained {message.get('role')} turn"
+            return
+        if trained and i == 0:
+            yield "messages[0] is a trained turn with nothing before it"
+            return
+    if not any(flags):
+        yield "no turn is trained"
+
+
 def _flag(*rows, at: tuple[int, ...] | None = None) -> Example:
     """An example whose last row is the one flagged, unless `at` says otherwise."""
     return Example(tuple(rows), (len(rows),) if at is None else at)
@@ -256,17 +276,16 @@ _CATALOG = [
          "store plain text and let the chat template add the markup", "trl",
          why="the markup is tokenized as control tokens, so the model learns doubled turn boundaries",
          example=_flag(CHAT, _chat({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT))),
-    Rule("TP208", "turn-weight-ignored", WARNING,
-         "an assistant turn has `weight: 0` (OpenAI's do-not-train flag), which TRL ignores: the turn is trained",
-         "drop the turn and what follows it, or split the conversation before it", "trl",
-         why="TRL's chat templates and loss masks know no per-turn weight, so an answer marked as bad is learned",
-         check=lambda row, shape: (f"{name}[{i}] is an assistant turn with weight 0"
-                                   for name in MESSAGE_COLUMNS if isinstance(row.get(name), list)
-                                   for i, message in enumerate(row[name])
-                                   if isinstance(message, dict) and message.get("role") == "assistant"
-                                   and message.get("weight") == 0),
-         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "5", "weight": 0},
-                                   {"role": "user", "content": "Try again."}, ASSISTANT))),
+    Rule("TP208", "turn-flags", WARNING,
+         "messages carry per-turn training flags (`loss_weight`, `weight: 0`, `train: false`), which TRL's "
+         "trainers do not read", "nothing to do for `convert`/`train --method sft`: they carry the flags (one "
+         "prompt-completion row per trained turn); another tool must honour them itself", "trl",
+         why="a trainer that ignores the flags trains every turn: the user turns LLaMA-Factory's `loss_weight: 0` "
+             "keeps out, or an answer OpenAI's `weight: 0` marks as bad", types=frozenset({"language_modeling"}),
+         check=lambda row, shape: (
+             (f"trains turn(s) {', '.join(str(i + 1) for i, t in enumerate(row['trained_turns']) if t is True)} "
+              f"of {len(row['trained_turns'])}",) if "trained_turns" in row else ()),
+         example=_flag(CHAT, _chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0}))),
     Rule("TP209", "replies-left-out", WARNING,
          "replies of a conversation-tree prompt that are deleted or failed review are left out of its row",
          "nothing to do: they are not trained; the count says how much of the tree is unused", "field",
@@ -397,6 +416,15 @@ _CATALOG = [
          check=lambda row, shape: ("no turn before the last assistant turn",)
          if isinstance(row.get("messages"), list) and last_answer(row["messages"]) == 0 else (),
          example=_flag(CHAT, _chat(ASSISTANT))),
+    Rule("TC105", "flags-not-expressible", WARNING,
+         "per-turn training flags TRL cannot express: a trained user, system or tool turn, a weight other than 0 "
+         "or 1, or no trained assistant turn after a prompt", "set the flags to 0/1 on assistant turns, or drop "
+         "the row", "method", types=frozenset({"language_modeling"}), methods=frozenset({"sft"}),
+         why="TRL trains completions, not arbitrary turns, and has no fractional loss weights: approximating "
+             "the flags would train what they keep out",
+         check=lambda row, shape: _unexpressible_flags(row),
+         example=_flag(_chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0}),
+                       _chat({**USER, "loss_weight": 1.0}, {**ASSISTANT, "loss_weight": 1.0}))),
     Rule("TC103", "converted-row-invalid", ERROR,
          "the converted row breaks a rule of its own (a guard: `inspect` should have predicted it)",
          "report it to trlprep's developers with the row; the rejects file names the rule", "output",

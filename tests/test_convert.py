@@ -43,7 +43,7 @@ SHARED_CONVERSIONS = [
     ("kto_en_demo.json", "sft", {}, ["prompt", "completion"], 150),
     ("glaive_toolcall_en_demo.json", "sft", {}, ["messages", "tools"], 300),
     ("glaive_toolcall_en_demo.json", "grpo", {}, ["prompt", "reference", "tools"], 300),
-    ("v1_sft_demo.jsonl", "sft", {}, ["messages"], 500),
+    ("v1_sft_demo.jsonl", "sft", {}, ["prompt", "completion"], 500),  # its loss weights: one row per trained turn
     ("gsm8k_test.jsonl", "sft", {}, ["prompt", "completion"], 1319),
     ("gsm8k_test.jsonl", "grpo", {}, ["prompt", "reference", "answer"], 1319),
     ("c4_demo.jsonl", "sft", {}, ["text"], 300),

@@ -14,7 +14,7 @@ SHARED = [
     ("kto_en_demo.json", 300, "messages_label", "unpaired_preference", "conversational", (C, I, C, I, C)),
     ("glaive_toolcall_en_demo.json", 300, "sharegpt", "language_modeling", "conversational", (C, I, C, I, I)),
     ("c4_demo.jsonl", 300, "trl", "language_modeling", "standard", (R, I, I, I, I)),
-    ("v1_sft_demo.jsonl", 500, "typed_content", "language_modeling", "conversational", (C, I, C, I, I)),
+    ("v1_sft_demo.jsonl", 500, "turn_flags", "language_modeling", "conversational", (C, I, C, I, I)),
     ("gsm8k_test.jsonl", 1319, "question_answer", "prompt_completion", "conversational", (C, I, C, I, I)),
 ]
 

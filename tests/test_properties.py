@@ -75,6 +75,8 @@ GENERATORS = {
     "turn-pairs": st.builds(lambda q, a: {"conversation": [{"human": q, "assistant": a}]}, TEXT, TEXT),
     "context-answer": st.builds(lambda p, a, good: {"context": [user(p)], "answer": assistant(a),
                                                     "is_desirable": good}, TEXT, TEXT, st.booleans()),
+    "turn-flags": st.builds(lambda m, w: {"messages": [{**x, "loss_weight": w if x["role"] == "assistant" else 0}
+                                                    for x in m]}, chat(), st.sampled_from([0, 1, 1.0, 0.5])),
     "multiple-choice": st.builds(lambda q, a, b, i: {"question": q, "choices": str([a, b]), "answer": i}, TEXT, TEXT,
                                  TEXT, st.sampled_from([0, 1, "A", "1", 2])),
     "graded-answers": st.builds(lambda q, a, w: {"Question": q, "Best Answer": a, "Incorrect Answers": f"{w}; no"},

@@ -146,12 +146,50 @@ def test_a_tool_call_answer_is_the_grpo_reference(shared_data, tmp_path):
     assert grpo["tools"] == source["tools"]
 
 
-def test_a_turn_marked_weight_zero_is_flagged_as_trained_anyway(write_jsonl):
-    row = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5", "weight": 0},
-                        {"role": "user", "content": "Again?"}, {"role": "assistant", "content": "4", "weight": 1}]}
-    report = inspect_dataset(write_jsonl([row]))
-    assert [(f.rule, f.examples[0]["detail"]) for f in report.findings] == [
-        ("TP208", "messages[1] is an assistant turn with weight 0")]
+def test_llamafactory_loss_weights_keep_user_turns_out_of_the_loss(shared_data, tmp_path):
+    """LLaMA-Factory's v1_sft_demo (Apache-2.0): `loss_weight: 0.0` on every user turn. The weights vanished in
+    conversion, and SFT on the `messages` trained the user turns too."""
+    path = shared_data / "v1_sft_demo.jsonl"
+    report = inspect_dataset(path)
+    assert (report.dialect, report.type) == ("turn_flags", "language_modeling")
+    (flags,) = [f for f in report.findings if f.rule == "TP208"]
+    assert (flags.count, flags.examples[0]["detail"]) == (500, "trains turn(s) 2 of 2")
+    result = convert(path, to="sft", output=tmp_path / "sft.jsonl")
+    first, source = _read(result.output)[0], _read(path)[0]
+    assert first["prompt"] == [{"role": "user", "content": "hi"}]  # the untrained turn is prompt, not completion
+    assert first["completion"] == [{"role": "assistant", "content": source["messages"][1]["content"][0]["value"]}]
+    assert check_dataset(path) == []
+
+
+def test_each_trained_turn_is_one_completion_and_untrainable_flags_are_refused(write_jsonl, tmp_path):
+    """OpenAI's `weight: 0` on a bad answer in the middle, axolotl's `train`, and flags TRL cannot express."""
+    def turn(role, text, **flag):
+        return {"role": role, "content": text, **flag}
+
+    rows = [
+        {"messages": [turn("user", "2+2?"), turn("assistant", "5", weight=0), turn("user", "Sure?"),
+                      turn("assistant", "4", weight=1)]},
+        {"messages": [turn("user", "Hi", train=False), turn("assistant", "Hello", train=True),
+                      turn("user", "Bye"), turn("assistant", "Bye!")]},
+        {"messages": [turn("user", "Hi", weight=1), turn("assistant", "Hello", weight=1)]},
+        {"messages": [turn("user", "Hi"), turn("assistant", "Hello", weight=0.5)]},
+        {"messages": [turn("user", "Hi"), turn("assistant", "Hello", weight=0)]},
+    ]
+    path = write_jsonl(rows)
+    report = inspect_dataset(path)
+    assert report.methods["sft"]["rejected_by_rule"] == {"TC105": 3}
+    assert report.methods["grpo"]["rows_kept"] == 5
+    result = convert(path, to="sft", output=tmp_path / "sft.jsonl")
+    assert (result.rows_kept, result.rows_out) == (2, 3)
+    written = _read(result.output)
+    assert [(len(r["prompt"]), r["completion"][0]["content"]) for r in written] == [(3, "4"), (1, "Hello"),
+                                                                                    (3, "Bye!")]
+    assert written[0]["prompt"][1] == {"role": "assistant", "content": "5"}  # seen as context, never trained
+    rejects = [json.loads(line) for line in open(result.rejects)]
+    assert [r["reason"] for r in rejects] == ["messages[0] is a trained user turn",
+                                              "messages[1] has weight 0.5; TRL trains a turn fully or not at all",
+                                              "no turn is trained"]
+    assert check_dataset(path) == []
 
 
 def test_colossalchat_kto_rows_with_from_and_content_and_one_completion_message(shared_data, tmp_path, write_jsonl):

@@ -236,3 +236,9 @@ def test_train_tells_the_ledger_and_the_truncation_before_training_and_json_keep
     report = json.loads(done.stdout)  # stdout is the one JSON document: TRL's step logs went to stderr
     assert report["rows_trained"] == saved["rows_trained"] and "'loss'" in done.stderr
     assert lines[0] in done.stderr
+
+
+def test_flagged_turns_cannot_be_trained_whole(shared_data, tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="per-turn training flags .* completion_only_loss=False"):
+        train(method="sft", model=str(tiny_model), dataset=shared_data / "v1_sft_demo.jsonl", output_dir=tmp_path,
+              overrides=("completion_only_loss=false",), dry_run=True, **FAST)

@@ -271,6 +271,9 @@ def train(
 
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
                                   overrides=overrides)
+    if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
+        raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
+                         "which completion_only_loss=False would train whole: drop that setting")
     announce(ledger_line(ledger))
     preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
     announce(effect_line(method, preflight))
