@@ -53,6 +53,7 @@ class ConversionResult:
     verification: dict[str, Any] = field(default_factory=dict)
     pushed_to: str | None = None
     seconds: float = 0.0
+    split: dict[str, Any] | None = None  # how --test-size grouped the rows (`Staging._grouped`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +70,10 @@ class ConversionResult:
             lines.append(f"  rejected {count:>6}  {rule} {_reason_name(rule)}")
         for repair, count in sorted(self.repaired.items()):
             lines.append(f"  repaired {count:>6}  {repair}")
+        if self.split:
+            lines.append(f"split by {self.split['by']}, so that no {self.split['by']} is in both splits: "
+                         f"{self.split['groups']} groups; train {self.split['train']} rows, test "
+                         f"{self.split['test']} rows ({self.split['test_groups']} groups)")
         for split, path in self.outputs.items():
             lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else ""))
         if self.rejects:
@@ -271,7 +276,7 @@ def convert(
         staging = rejects_handle = rejects_staged = None
         try:
             if not dry_run:
-                staging = Staging(folder, output_path.name)
+                staging = Staging(folder, output_path.name, grouped=bool(test_size))
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
             ledger = _Ledger(converter, staging, rejects_handle)
@@ -424,6 +429,7 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
                           f"{rejects_target}", result)
     sizes = split_sizes(staging.blocks, test_size)
     split_files = staging.write_splits(sizes, shuffle, seed)
+    result.split = staging.grouping
     finals = materialize(split_files, kind, staging)
     for split, staged in finals.items():
         report = inspect_dataset(staged, method=result.to, split=split if kind == "folder" and split != "all"
@@ -438,5 +444,8 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
         if staged.exists():
             publish(staged, targets[split])
         result.outputs[split] = str(targets[split])
-    publish(rejects_staged, rejects_target)
-    result.rejects = str(rejects_target)
+    if result.rows_rejected:
+        publish(rejects_staged, rejects_target)
+        result.rejects = str(rejects_target)
+    else:  # no empty rejects file, and no stale one from an earlier run beside this output
+        rejects_target.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import orjson
 
 from inspector.errors import OutputError
+from inspector.files import default_mode
 
 
 def output_kind(path: Path) -> str:
@@ -93,26 +94,48 @@ def terminating_cleanly() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def split_key(row: dict) -> tuple[str, int]:
+    """What keeps rows in one split: the prompt (pairs and completions of one prompt), or the whole content
+    (conversations, texts), id-like columns aside.
+
+    >>> split_key({"prompt": "2+2?", "chosen": "4", "rejected": "5"}) == split_key({"prompt": "2+2?", "chosen": "four"})
+    True
+    >>> split_key({"messages": [], "id": 1}) == split_key({"messages": [], "id": 2})
+    True
+    """
+    from inspector.dialects import without_ids
+
+    if "prompt" in row:
+        return "prompt", hash(orjson.dumps(row["prompt"], option=orjson.OPT_SORT_KEYS))
+    return "content", hash(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS))
+
+
 class Staging:
     """Converted rows written to a hidden JSONL file next to the output, with each input row's block offsets,
-    so they can be shuffled and split without holding them in memory."""
+    so they can be shuffled and split without holding them in memory; with `grouped`, each block's split key
+    (`split_key` of its first row), so that a test split never shares a prompt or a row with the train split."""
 
-    def __init__(self, folder: Path, name: str):
+    def __init__(self, folder: Path, name: str, grouped: bool = False):
         self.folder = folder
         self.paths: list[Path] = []
         self.main = self.new_path(name, ".jsonl")
         self._handle = open(self.main, "wb")
         self.offsets = array("q", [0])
         self.rows = 0
+        self.keys: list[int] | None = [] if grouped else None
+        self.key_kinds: set[str] = set()
+        self.grouping: dict[str, Any] | None = None  # how the last split was grouped
 
     def new_path(self, name: str, suffix: str) -> Path:
         fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=f".staging{suffix}", dir=self.folder)
+        os.fchmod(fd, default_mode())  # published as it is: the user's umask, not tempfile's 0600
         os.close(fd)
         self.paths.append(Path(path))
         return Path(path)
 
     def new_dir(self, name: str) -> Path:
         path = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=self.folder))
+        path.chmod(default_mode(directory=True))
         self.paths.append(path)
         return path
 
@@ -121,6 +144,13 @@ class Staging:
             self._handle.write(dumps(row))
         self.rows += len(rows)
         self.offsets.append(self._handle.tell())
+        if self.keys is not None:
+            self._key(rows[0])
+
+    def _key(self, row: dict) -> None:
+        kind, key = split_key(row)
+        self.key_kinds.add(kind)
+        self.keys.append(key)
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Rows already encoded as JSON lines (without their newlines), each its own block."""
@@ -130,6 +160,9 @@ class Staging:
         ends = itertools.accumulate((len(line) + 1 for line in lines), initial=start)
         next(ends)  # the start: the last offset already
         self.offsets.extend(ends)
+        if self.keys is not None:
+            for line in lines:
+                self._key(orjson.loads(line))
 
     def close(self) -> None:
         if not self._handle.closed:
@@ -147,6 +180,8 @@ class Staging:
             random.Random(seed).shuffle(order)
         if list(sizes) == ["all"] and not shuffle:
             return {"all": self.main}
+        if self.keys is not None and "test" in sizes:
+            order, sizes = self._grouped(order, sizes["test"])
         paths, start = {}, 0
         with open(self.main, "rb") as source:
             for split, size in sizes.items():
@@ -157,6 +192,29 @@ class Staging:
                         sink.write(source.read(self.offsets[block + 1] - self.offsets[block]))
                 start += size
         return paths
+
+    def _grouped(self, order: list[int], test: int) -> tuple[list[int], dict[str, int]]:
+        """The blocks in test-then-train order, whole groups of one split key to a split: groups in the shuffled
+        order of their first block go to test until it holds `test` rows or more."""
+        groups: dict[int, list[int]] = {}
+        for block in order:
+            groups.setdefault(self.keys[block], []).append(block)
+        test_blocks: list[int] = []
+        test_groups = 0
+        for members in groups.values():
+            if len(test_blocks) >= test:
+                break
+            test_blocks += members
+            test_groups += 1
+        if len(test_blocks) >= self.blocks:
+            raise OutputError(f"--test-size: the rows share {'prompts' if 'prompt' in self.key_kinds else 'content'}"
+                              f" so much that {len(groups)} group(s) leave no train rows")
+        chosen = set(test_blocks)
+        self.grouping = {"by": " and ".join(sorted(self.key_kinds)), "groups": len(groups),
+                         "test_groups": test_groups, "train": self.blocks - len(test_blocks),
+                         "test": len(test_blocks)}
+        return [b for b in order if b not in chosen] + test_blocks, {"train": self.blocks - len(test_blocks),
+                                                                     "test": len(test_blocks)}
 
     def cleanup(self) -> None:
         self.close()

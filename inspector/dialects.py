@@ -746,10 +746,13 @@ def sharegpt_tool_call(value: Any) -> dict | None:
 
 
 def parse_tools(tools: Any) -> Any:
-    """ShareGPT's `tools` JSON string as a list of tool schemas; anything else is returned as it is.
+    """ShareGPT's `tools` (a JSON string, or a list) as the tool schemas TRL documents and chat templates read:
+    `{"type": "function", "function": {name, description, parameters}}`, the form
+    `transformers.utils.get_json_schema` writes; bare function schemas are wrapped. Anything else is returned as
+    it is.
 
     >>> parse_tools('[{"name": "weather", "parameters": {}}]')
-    [{'name': 'weather', 'parameters': {}}]
+    [{'type': 'function', 'function': {'name': 'weather', 'parameters': {}}}]
     >>> parse_tools("not json")
     'not json'
     """
@@ -758,8 +761,31 @@ def parse_tools(tools: Any) -> Any:
             parsed = orjson.loads(tools)
         except orjson.JSONDecodeError:
             return tools
-        return parsed if isinstance(parsed, list) else tools
-    return tools
+        tools = parsed
+    if not isinstance(tools, list):
+        return tools
+    return [{"type": "function", "function": tool} if isinstance(tool, dict) and "type" not in tool and "name" in tool
+            else tool for tool in tools]
+
+
+def name_tool_results(messages: list[dict]) -> list[dict]:
+    """Tool results named after the call they answer, as TRL's tool-calling examples write them (templates such
+    as Llama 3.1's and Qwen's render the name): the calls of an assistant turn are answered in order.
+
+    >>> call = {"type": "function", "function": {"name": "add", "arguments": {}}}
+    >>> name_tool_results([{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "content": "4"}])[1]
+    {'role': 'tool', 'content': '4', 'name': 'add'}
+    """
+    pending: list[str] = []
+    out = []
+    for message in messages:
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            pending = [call.get("function", {}).get("name") for call in message["tool_calls"]
+                       if isinstance(call, dict) and isinstance(call.get("function"), dict)]
+        elif message.get("role") == "tool" and "name" not in message and pending:
+            message = {**message, "name": pending.pop(0)}
+        out.append(message)
+    return out
 
 
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
@@ -792,7 +818,7 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
 
 
 def to_messages(value: list, roles: dict[str, str] | None = None) -> list[dict]:
-    return [to_chat_message(m, roles) for m in value]
+    return name_tool_results([to_chat_message(m, roles) for m in value])
 
 
 def transcript_to_messages(text: str) -> list[dict]:

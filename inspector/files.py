@@ -21,3 +21,11 @@ def write_atomically(path: Path, text: str) -> Path:
     finally:
         staged.unlink(missing_ok=True)
     return path
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a new file (or folder) gets under the process's umask, for files made by `tempfile`,
+    which makes them private (0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask

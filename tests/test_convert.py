@@ -65,7 +65,10 @@ def test_sharegpt_roles_and_tool_calls_are_mapped(shared_data, tmp_path):
     roles = {m["role"] for row in rows for m in row["messages"]}
     assert roles <= {"system", "user", "assistant", "tool"}
     assert all(isinstance(row["tools"], list) for row in rows)  # parsed from ShareGPT's JSON strings
-    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["name"]) == 191
+    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 191
+    assert all(tool["type"] == "function" for row in rows for tool in row["tools"])  # TRL's documented form
+    results = [m for row in rows for m in row["messages"] if m["role"] == "tool"]
+    assert results and all(m["name"] for m in results)  # named after the call they answer
     calls = [m for row in rows for m in row["messages"] if "tool_calls" in m]
     assert calls and all(isinstance(c["tool_calls"][0]["function"]["arguments"], dict) for c in calls)
 
@@ -229,7 +232,41 @@ def test_outputs_are_never_clobbered(shared_data, tmp_path):
     assert len(read_jsonl(out)) == 300
     with pytest.raises(OutputError, match="is the input"):
         convert(out, to="sft", output=out, overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.rejects.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # nothing rejected: no rejects file
+
+
+def test_outputs_follow_the_umask_and_a_rejects_file_only_when_rows_are_rejected(shared_data, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        clean = convert(shared_data / "c4_demo.jsonl", to="sft", output=tmp_path / "clean.jsonl")
+        broken = convert("examples/broken_chat.jsonl", to="sft", output=tmp_path / "broken.jsonl")
+        folder = convert(shared_data / "c4_demo.jsonl", to="sft", output=tmp_path / "as_folder", test_size=0.1)
+    finally:
+        os.umask(previous)
+    assert clean.rejects is None and not (tmp_path / "clean.rejects.jsonl").exists()
+    for path in (clean.output, broken.output, broken.rejects):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+    assert stat.S_IMODE(os.stat(folder.output).st_mode) == 0o755
+
+
+def test_a_test_split_never_shares_a_prompt_or_a_row_with_the_train_split(shared_data, write_jsonl, tmp_path):
+    pairs = [{"prompt": f"Question {i % 4}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(40)]
+    result = convert(write_jsonl(pairs), to="dpo", output=tmp_path / "pairs.jsonl", test_size=0.25)
+    train, test = (read_jsonl(result.outputs[split]) for split in ("train", "test"))
+    assert {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in train}.isdisjoint(
+        {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in test})
+    assert result.split == {"by": "prompt", "groups": 4, "test_groups": 1, "train": 30, "test": 10}
+    assert "split by prompt, so that no prompt is in both splits: 4 groups" in result.to_text()
+    chats = [{"messages": [{"role": "user", "content": f"hi {i % 3}"}, {"role": "assistant", "content": "yo"}]}
+             for i in range(30)]
+    chat = convert(write_jsonl(chats), to="sft", output=tmp_path / "chats.jsonl", test_size=5)
+    assert chat.split["by"] == "content" and chat.split["groups"] == 3
+    kto = convert(shared_data / "dpo_en_demo.json", to="kto", output=tmp_path / "kto.jsonl", test_size=0.1)
+    train, test = (read_jsonl(kto.outputs[split]) for split in ("train", "test"))
+    assert not {json.dumps(r["prompt"]) for r in train} & {json.dumps(r["prompt"]) for r in test}
 
 
 def test_strict_fails_and_writes_nothing(tmp_path):
@@ -248,6 +285,7 @@ def test_cli_json_summary_and_exit_codes(shared_data, tmp_path):
         assert key in summary
     assert summary["rows_in"] == summary["rows_kept"] + summary["rows_rejected"]
     assert summary["output"] == str(out) and summary["rejects"] == str(tmp_path / "out.rejects.jsonl")
+    assert summary["rows_rejected"] > 0
     refused = CliRunner().invoke(main, ["-d", str(shared_data / "c4_demo.jsonl"), "--to", "dpo", "-o",
                                         str(tmp_path / "x.jsonl")])
     assert refused.exit_code == 1 and "cannot convert to dpo" in refused.output

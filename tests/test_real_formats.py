@@ -453,3 +453,43 @@ def test_deleted_and_orphaned_messages_are_accounted_for(write_jsonl, tmp_path):
     (pair,) = _read(result.output)
     assert (pair["chosen"], pair["rejected"]) == ([{"role": "assistant", "content": "4"}],
                                                   [{"role": "assistant", "content": "5"}])
+
+
+def test_tool_calls_come_out_as_trl_documents_them(write_jsonl, tmp_path):
+    """ShareGPT's function_call/observation turns with a `tools` JSON string of bare function schemas (as
+    LLaMA-Factory's glaive demo writes them) become TRL's documented tool-calling form, which tool-aware chat
+    templates render: `tools` as `{"type": "function", "function": ...}` (what transformers' `get_json_schema`
+    writes) and each tool result named after its call."""
+    from transformers import AutoTokenizer
+    from transformers.utils import get_json_schema
+
+    from tests.tiny_model import TOOL_CHAT_TEMPLATE, build_tiny_model
+
+    def control_light(room: str, state: str) -> str:
+        """Turn a light on or off.
+
+        Args:
+            room: The room.
+            state: on or off.
+        """
+        return state
+
+    schema = get_json_schema(control_light)
+    row = {"conversations": [
+        {"from": "human", "value": "Turn on the living room lights."},
+        {"from": "function_call", "value": '{"name": "control_light", "arguments": {"room": "living room", '
+                                           '"state": "on"}}'},
+        {"from": "observation", "value": "The lights in the living room are now on."},
+        {"from": "gpt", "value": "Done!"}], "tools": json.dumps([schema["function"]])}
+    (written,) = _read(convert(write_jsonl([row]), to="sft", output=tmp_path / "sft.jsonl").output)
+    assert written["tools"] == [schema]
+    assert written["messages"] == [
+        {"role": "user", "content": "Turn on the living room lights."},
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {
+            "name": "control_light", "arguments": {"room": "living room", "state": "on"}}}]},
+        {"role": "tool", "content": "The lights in the living room are now on.", "name": "control_light"},
+        {"role": "assistant", "content": "Done!"}]
+    tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(tmp_path / "model", template=TOOL_CHAT_TEMPLATE))
+    rendered = tokenizer.apply_chat_template(written["messages"], tools=written["tools"], tokenize=False)
+    assert "tool control_light: Turn a light on or off." in rendered
+    assert "<|im_start|>tool control_light\nThe lights in the living room are now on." in rendered

@@ -149,7 +149,12 @@ def test_export_trl_config_parses_with_trls_own_parser(shared_data, tiny_model, 
         ["--config", str(run_yaml), "--use_cpu", "true"])  # the config is for GPU machines; this one has none
     assert model_config.model_name_or_path == str(tiny_model) and model_config.lora_r == 16
     assert dpo_config.max_steps == 2 and script_args.dataset_test_split == "test"
-    assert not (tmp_path / "out" / "model.safetensors").exists()
+    assert not (tmp_path / "out").exists()  # nothing but the YAML and what is beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-data", "run.trlprep-run.json", "run.yaml"]
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["test.jsonl", "train.jsonl"]
+    import datasets  # TRL's CLI loads the data folder whole: it must hold the splits and nothing else
+
+    assert datasets.load_dataset(str(tmp_path / "run-data"))["test"].num_rows == 30
 
 
 def test_hf_jobs_spec_names_secrets_but_never_their_values(monkeypatch):

@@ -16,6 +16,18 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# Tools as Llama 3.1's and Mistral's templates read them (`tool.function.name`), tool results by their `name`.
+TOOL_CHAT_TEMPLATE = (
+    "{% if tools %}<|im_start|>system\n{% for tool in tools %}"
+    "tool {{ tool['function']['name'] }}: {{ tool['function']['description'] }}\n{% endfor %}<|im_end|>\n{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'tool' %}<|im_start|>tool {{ message['name'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% elif message.get('tool_calls') %}<|im_start|>assistant\n{% for call in message['tool_calls'] %}"
+    "call {{ call['function']['name'] }}({{ call['function']['arguments'] | tojson }})\n{% endfor %}<|im_end|>\n"
+    "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 

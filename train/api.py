@@ -7,7 +7,10 @@ comes in seconds. Everything a run used (data report, ledger, resolved config, m
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,57 +268,66 @@ def train(
                        overrides=overrides, lora=lora_settings, reward_funcs=reward_funcs, flavor=flavor,
                        timeout=timeout, split=split, config_name=config_name, revision=revision, dry_run=dry_run)
     out = Path(output_dir or Path("runs") / method)
-    report, ledger, eval_ledger, files = prepare_data(
-        method, dataset, output_dir=out, eval_dataset=eval_dataset, test_size=test_size, split=split,
-        config_name=config_name, revision=revision, progress=progress)
+    # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
+    with (tempfile.TemporaryDirectory(prefix="trlprep-") if export_trl_config
+          else contextlib.nullcontext(str(out))) as data_root:
+        report, ledger, eval_ledger, files = prepare_data(
+            method, dataset, output_dir=Path(data_root), eval_dataset=eval_dataset, test_size=test_size, split=split,
+            config_name=config_name, revision=revision, progress=progress)
 
-    settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
-                                  overrides=overrides)
-    if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
-        raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
-                         "which completion_only_loss=False would train whole: drop that setting")
-    announce(ledger_line(ledger))
-    preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
-    announce(effect_line(method, preflight))
-    check_reward_columns(reward_funcs, functions, _columns(files["train"]))
-    checkpoint = _last_checkpoint(out) if resume else None
-    trl_config = run_config.build(method, settings)
-    result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
-                         eval_ledger=eval_ledger, config=run_config.public(trl_config),
-                         reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint,
-                         tokens=preflight)
-    if export_trl_config:
-        from train.launch import export_trl_config as export
+        settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
+                                      overrides=overrides)
+        if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
+            raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
+                             "which completion_only_loss=False would train whole: drop that setting")
+        announce(ledger_line(ledger))
+        preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
+        announce(effect_line(method, preflight))
+        check_reward_columns(reward_funcs, functions, _columns(files["train"]))
+        checkpoint = _last_checkpoint(out) if resume else None
+        trl_config = run_config.build(method, settings)
+        result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
+                             eval_ledger=eval_ledger, config=run_config.public(trl_config),
+                             reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint,
+                             tokens=preflight)
+        if export_trl_config:
+            from train.launch import export_trl_config as export
 
-        command = export(Path(export_trl_config), method=method, settings=settings, files=files, model=model,
-                         lora=lora_settings, reward_funcs=reward_funcs, accelerate_config=accelerate_config)
-        result.exported = {"config": str(export_trl_config), "command": command}
-    if dry_run or export_trl_config:
+            exported = Path(export_trl_config)
+            command = export(exported, method=method, settings=settings, files=files, model=model,
+                             lora=lora_settings, reward_funcs=reward_funcs, accelerate_config=accelerate_config)
+            result.exported = {"config": str(exported), "command": command}
+            if ledger["rows_rejected"]:  # beside the YAML, not in the data folder TRL loads whole
+                ledger["rejects"] = str(shutil.copyfile(ledger["rejects"], exported.with_suffix(".rejects.jsonl")))
+            write_atomically(exported.with_suffix(".trlprep-run.json"),
+                             json.dumps(result.to_dict(), indent=2, default=str))
+            return result
+        if dry_run:
+            write_run_file(out, result)
+            return result
+
+        trainer, tokenizer = _build_trainer(method, model, trl_config, files, functions,
+                                            _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
+        kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
+        result.rows_trained = kept
+        if kept is not None:
+            lost = ledger["rows_out"] - kept
+            announce(f"{TRAINERS[method]} kept {kept} of the {ledger['rows_out']} rows written"
+                     + (f" ({lost} dropped while tokenizing)" if lost else ""))
+        if kept == 0:
+            raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
+                              f"max_length={settings.get('max_length')}; raise --max-length")
+        started = time.perf_counter()
+        outcome = trainer.train(resume_from_checkpoint=checkpoint)
+        metrics = dict(outcome.metrics)
+        metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
+        if "test" in files:
+            metrics.update(trainer.evaluate())
+        trainer.save_model(str(out))
+        tokenizer.save_pretrained(str(out))
+        result.metrics = metrics
         write_run_file(out, result)
         return result
-
-    trainer, tokenizer = _build_trainer(method, model, trl_config, files, functions,
-                                        _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
-    kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
-    result.rows_trained = kept
-    if kept is not None:
-        lost = ledger["rows_out"] - kept
-        announce(f"{TRAINERS[method]} kept {kept} of the {ledger['rows_out']} rows written"
-                 + (f" ({lost} dropped while tokenizing)" if lost else ""))
-    if kept == 0:
-        raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
-                          f"max_length={settings.get('max_length')}; raise --max-length")
-    started = time.perf_counter()
-    outcome = trainer.train(resume_from_checkpoint=checkpoint)
-    metrics = dict(outcome.metrics)
-    metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
-    if "test" in files:
-        metrics.update(trainer.evaluate())
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    result.metrics = metrics
-    write_run_file(out, result)
-    return result
 
 
 def _hf_job(*, method, model, dataset, options, config, overrides, lora, reward_funcs, flavor, timeout, split,
