@@ -63,16 +63,16 @@ def inspect_dataset(
     prepare = renaming(renames, role_map)
     opened = open_source(source, split=split, config=config, revision=revision)
     enabled = select_rules(select, ignore)
-    started = time.perf_counter()
     with progress_bar(opened, progress) as advance:
+        started = time.perf_counter()  # the scan's own time: rows/s leaves out the bar's start-up
         result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
                       prepare=prepare)
+        seconds = time.perf_counter() - started
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
                                          enabled=enabled, max_rows=max_rows, show_masks=show_masks,
                                          mask_color=mask_color, prepare=prepare)
-    seconds = time.perf_counter() - started
     report = build_report(opened, result, method=method, sample=sample, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
                           mapping=mapping_arguments(renames, role_map))

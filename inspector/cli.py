@@ -49,6 +49,13 @@ def source_options(command=None, *, config_flag: str = "--config"):
     return decorate(command) if command is not None else decorate
 
 
+def terminal_width() -> int:
+    """The width to draw tables in: the terminal's (or `COLUMNS`), 110 when piped."""
+    import shutil
+
+    return shutil.get_terminal_size(fallback=(110, 24)).columns
+
+
 def user_errors(command):
     """Turn failures into one-line messages with their exit code (`inspector.errors`); `--debug` keeps the
     traceback."""
@@ -151,5 +158,5 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
     elif output_format == "markdown":
         click.echo(report.to_markdown(), nl=False)
     else:
-        click.echo(report.to_text(color=sys.stdout.isatty()), nl=False)
+        click.echo(report.to_text(color=sys.stdout.isatty(), width=terminal_width()), nl=False)
     sys.exit(report.exit_code)

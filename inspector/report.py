@@ -97,9 +97,10 @@ class Report:
         buffer = io.StringIO()
         console = Console(file=buffer, force_terminal=color, color_system="standard" if color else None,
                           width=width, highlight=False, soft_wrap=False)
-        console.print(f"[bold]{self.source}[/bold]")
-        console.print(_summary_line(self))
-        console.print(_validity_line(self))
+        # Names and values come from the data: never read as rich markup (`c4[v2].jsonl` stays as it is).
+        console.print(Text(self.source, style="bold"))
+        console.print(_summary_line(self), markup=False)
+        console.print(_validity_line(self), markup=False)
         for line in _shape_lines(self):
             console.print(line, markup=False)
         for note in self.notes:

@@ -102,3 +102,29 @@ def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip().endswith("[]")
     assert done.stderr == ""
+
+
+def test_tables_fit_the_terminal_and_names_are_never_markup(shared_data, tmp_path):
+    """`COLUMNS=60` drew 110 columns, and `c4[v2].jsonl` printed as `c4.jsonl` (read as rich markup)."""
+    import os
+    import shutil
+
+    path = tmp_path / "c4[v2].jsonl"
+    shutil.copyfile(shared_data / "c4_demo.jsonl", path)
+    done = subprocess.run([sys.executable, "-c", "from inspector.cli import main; main()", "-d", path.name],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "60"}, cwd=tmp_path)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "c4[v2].jsonl"
+    assert max(map(len, lines)) <= 60
+
+
+def test_the_umbrella_command_runs_each_command(shared_data, tmp_path):
+    from train.commands import main as trlprep
+
+    runner = CliRunner()
+    assert runner.invoke(trlprep, ["inspect", "-d", "examples/broken_chat.jsonl"]).exit_code == 1
+    converted = runner.invoke(trlprep, ["convert", "-d", str(shared_data / "c4_demo.jsonl"), "--to", "sft",
+                                        "-o", str(tmp_path / "out.jsonl")])
+    assert converted.exit_code == 0 and (tmp_path / "out.jsonl").exists()
+    listed = runner.invoke(trlprep, ["--help"]).output
+    assert all(name in listed for name in ("inspect", "convert", "train"))
