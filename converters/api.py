@@ -88,6 +88,26 @@ class ConversionResult:
         return "\n".join(lines) + "\n"
 
 
+    def to_markdown(self) -> str:
+        """The summary to paste into an issue or a pull request."""
+        lines = [f"**{self.source}** → `{self.to}`" + (" (dry run)" if self.dry_run else ""), "",
+                 "| rows in | kept | rejected | written |", "| --- | --- | --- | --- |",
+                 f"| {self.rows_in} | {self.rows_kept} | {self.rows_rejected} | {self.rows_out} |"]
+        if self.rejected_by_rule:
+            lines += ["", "| rejected by | rows |", "| --- | --- |"]
+            lines += [f"| {rule} {_reason_name(rule)} | {count} |" for rule, count in sorted(self.rejected_by_rule.items())]
+        if self.split:
+            lines += ["", f"Split by {self.split['by']}: train {self.split['train']} rows, test {self.split['test']} "
+                          f"rows, no {self.split['by']} in both."]
+        outputs = [f"`{path}`" + (f" ({split})" if split != "all" else "") for split, path in self.outputs.items()]
+        if outputs or self.rejects:
+            lines += ["", "Wrote " + ", ".join(outputs + ([f"rejects `{self.rejects}`"] if self.rejects else [])) + "."]
+        return "\n".join(lines) + "\n"
+
+    def render(self, output_format: str) -> str:
+        return {"json": self.to_json, "markdown": self.to_markdown, "text": self.to_text}[output_format]()
+
+
 def _reason_name(rule: str) -> str:
     return RULES[rule].name
 

@@ -32,8 +32,8 @@ from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_e
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1), writing nothing, if any row would be rejected.")
 @click.option("--push-to-hub", metavar="REPO_ID", help="Also upload the output with a dataset card to this Hub repo.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="How to print the summary.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
          dedup,
@@ -62,7 +62,6 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
                          split=split, config=config_name, revision=revision, progress=show_progress())
     except DataRefused as refused:
         if refused.result is not None:  # rows were read: their ledger, then the refusal
-            click.echo(refused.result.to_json() if output_format == "json" else refused.result.to_text(),
-                       nl=output_format == "json")
+            click.echo(refused.result.render(output_format), nl=output_format == "json")
         raise
-    click.echo(result.to_json() if output_format == "json" else result.to_text(), nl=output_format == "json")
+    click.echo(result.render(output_format), nl=output_format == "json")

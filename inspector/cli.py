@@ -28,15 +28,17 @@ class UsageFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def source_options(command=None, *, config_flag: str = "--config"):
-    """The options that say where a dataset is, shared by every command (`train` names the Hub
-    configuration `--dataset-config`, its `--config` being the run's YAML)."""
+def source_options(command=None, *, config_alias: bool = True):
+    """The options that say where a dataset is, shared by every command. The Hub configuration is
+    `--dataset-config` everywhere; `inspect` and `convert` also take their older `--config` (in `train`,
+    `--config` is the run's YAML)."""
     options = [
         click.option("--dataset", "-d", required=True, metavar="X",
                      help="A local file (.jsonl .json .parquet .csv .arrow, optionally .gz), a folder, a glob, "
                           "a save_to_disk folder, or a Hub dataset id."),
         click.option("--split", help="Split to read from a Hub dataset or a DatasetDict folder (default: train)."),
-        click.option(config_flag, "config_name", metavar="NAME", help="Hub dataset configuration (subset)."),
+        click.option("--dataset-config", *(["--config"] if config_alias else []), "config_name", metavar="NAME",
+                     help="Hub dataset configuration (subset)."),
         click.option("--revision", help="Hub dataset revision: a branch, tag or commit."),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]

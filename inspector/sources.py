@@ -9,6 +9,7 @@ otherwise. A row that cannot be decoded comes as an `UnreadableRow` so that the 
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import glob
 import gzip
@@ -687,6 +688,38 @@ def open_source(source: Any, *, split: str | None = None, config: str | None = N
         return _open_files(spec, matches)
     if path.exists():
         raise SourceError(f"{spec}: not a regular file or folder")
+    close = close_path(path)
+    if close is not None:  # a typo in a local path, not a Hub id that happens to contain a slash
+        raise SourceError(f"{spec}: no such file or folder; did you mean {close}?")
     if _looks_like_hub_id(spec):
         return _open_hub(spec, split, config, revision)
     raise SourceError(f"{spec}: no such file or folder")
+
+
+def close_path(path: Path) -> Path | None:
+    """The existing path a mistyped one most likely means: a close name in its folder, or in a folder of a close
+    name beside it; None when nothing is close.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()); (root / "examples").mkdir(); (root / "examples" / "chat.jsonl").touch()
+    >>> [p.relative_to(root).as_posix() for p in (close_path(root / "examples" / "chat.jsnl"),
+    ...                                            close_path(root / "exampels" / "chat.jsonl"))]
+    ['examples/chat.jsonl', 'examples/chat.jsonl']
+    >>> close_path(root / "examples" / "nothing-like-it.parquet") is None
+    True
+    """
+    def closest(folder: Path, name: str) -> Path | None:
+        try:
+            names = [entry.name for entry in folder.iterdir()]
+        except OSError:
+            return None
+        match = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+        return folder / match[0] if match else None
+
+    parent = path.parent
+    if parent.is_dir():
+        return closest(parent, path.name)
+    folder = closest(parent.parent, parent.name) if parent.parent.is_dir() else None
+    if folder is None or not folder.is_dir():
+        return None
+    return folder / path.name if (folder / path.name).exists() else closest(folder, path.name)

@@ -128,3 +128,31 @@ def test_the_umbrella_command_runs_each_command(shared_data, tmp_path):
     assert converted.exit_code == 0 and (tmp_path / "out.jsonl").exists()
     listed = runner.invoke(trlprep, ["--help"]).output
     assert all(name in listed for name in ("inspect", "convert", "train"))
+
+
+@pytest.mark.parametrize("typo,meant", [("examples/sharegpt_chat.jsnl", "examples/sharegpt_chat.jsonl"),
+                                        ("exampels/sharegpt_chat.jsonl", "examples/sharegpt_chat.jsonl")])
+def test_a_mistyped_path_gets_the_path_it_likely_means(typo, meant):
+    result = CliRunner().invoke(main, ["-d", typo])
+    assert result.exit_code == 2
+    assert result.output == f"error: {typo}: no such file or folder; did you mean {meant}?\n"
+
+
+def test_the_hub_subset_option_has_one_name_in_every_command():
+    from converters.cli import main as convert_main
+    from train.cli import main as train_main
+
+    for command in (main, convert_main, train_main):
+        assert "--dataset-config" in CliRunner().invoke(command, ["--help"]).output
+    refused = CliRunner().invoke(main, ["-d", "some-org/some-set", "--dataset-config", "en"])
+    assert refused.exit_code == 2 and "cannot reach the Hugging Face Hub" in refused.output
+
+
+def test_convert_summary_as_markdown(shared_data, tmp_path):
+    from converters.cli import main as convert_main
+
+    result = CliRunner().invoke(convert_main, ["-d", "examples/broken_chat.jsonl", "--to", "sft", "-o",
+                                               str(tmp_path / "out.jsonl"), "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert "| rows in | kept | rejected | written |\n| --- | --- | --- | --- |\n| 7 | 1 | 6 | 1 |" in result.output
+    assert "| TP001 invalid-json | 1 |" in result.output

@@ -247,3 +247,14 @@ def test_flagged_turns_cannot_be_trained_whole(shared_data, tiny_model, tmp_path
     with pytest.raises(ValueError, match="per-turn training flags .* completion_only_loss=False"):
         train(method="sft", model=str(tiny_model), dataset=shared_data / "v1_sft_demo.jsonl", output_dir=tmp_path,
               overrides=("completion_only_loss=false",), dry_run=True, **FAST)
+
+
+def test_train_summary_as_markdown(shared_data, tiny_model, tmp_path):
+    result = CliRunner().invoke(main, ["--method", "dpo", "--model", str(tiny_model), "--dataset",
+                                       str(shared_data / "dpo_en_demo.json"), "--output-dir", str(tmp_path),
+                                       "--max-length", "768", "--max-dropped", "1", "--dry-run", "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:3] == [
+        f"**dpo** on `{tiny_model}`", "", "- data: rows in 300 = kept 300 + rejected 0; rows written 300"]
+    assert "- DPOTrainer at max_length=768: truncates " in result.stdout
+    assert result.stdout.rstrip().endswith("nothing trained (" + str(tmp_path) + "/trlprep-run.json)")

@@ -57,6 +57,34 @@ class TrainResult:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def to_text(self) -> str:
+        """The closing summary (the ledger and the trainer's effect were announced before training)."""
+        if self.job:
+            return (f"job: {self.job['script']} {' '.join(self.job['script_args'])}\n"
+                    f"flavor {self.job['flavor']}, timeout {self.job['timeout']}, secrets by name: "
+                    f"{', '.join(self.job['secrets'])}\n"
+                    + (f"submitted: {self.job_url}" if self.job_url else "dry run: not submitted") + "\n")
+        if self.exported:
+            return f"wrote {self.exported['config']}; run: {self.exported['command']}\n"
+        if self.dry_run:
+            return f"dry run: config resolved for {self.method}; nothing trained ({self.output_dir}/{RUN_FILE})\n"
+        loss = self.metrics.get("train_loss")
+        return (f"trained {self.method} on {self.model}: {self.metrics.get('train_steps_per_second', 0)} steps/s"
+                + (f", train_loss {loss:.4f}" if loss is not None else "") + f"; saved to {self.output_dir}\n")
+
+    def to_markdown(self) -> str:
+        """The run in a few lines to paste into an issue: data, what the trainer did with it, the outcome."""
+        lines = [f"**{self.method}** on `{self.model}`", ""]
+        if self.ledger:
+            lines.append(f"- {ledger_line(self.ledger)}")
+        if self.tokens:
+            lines.append(f"- {effect_line(self.method, self.tokens)}")
+        if self.rows_trained is not None:
+            lines.append(f"- {TRAINERS[self.method]} kept {self.rows_trained} of the {self.ledger['rows_out']} "
+                         "rows written")
+        lines.append(f"- {self.to_text().strip()}")
+        return "\n".join(lines) + "\n"
+
 
 def _option_settings(method: str, *, max_steps, epochs, learning_rate, batch_size, max_length, seed) -> dict:
     length_key = "max_completion_length" if method == "grpo" else "max_length"

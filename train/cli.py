@@ -13,7 +13,7 @@ from train.launch import ACCELERATE_PRESETS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@source_options(config_flag="--dataset-config")
+@source_options(config_alias=False)
 @click.option("--method", "-m", type=METHOD_CHOICE, required=True, help="The TRL trainer to run.")
 @click.option("--model", required=True, metavar="M", help="A local model folder or a Hub model id.")
 @click.option("--output-dir", metavar="DIR", help="Where the model, checkpoints, converted data and "
@@ -49,8 +49,8 @@ from train.launch import ACCELERATE_PRESETS
               help="hf-jobs: submit to Hugging Face Jobs (the data must be a Hub dataset ready for the method).")
 @click.option("--flavor", default="a10g-large", show_default=True, help="Hugging Face Jobs hardware flavor.")
 @click.option("--timeout", default="4h", show_default=True, help="Hugging Face Jobs time limit.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="How to print the summary.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, method, model, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
@@ -70,9 +70,10 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
     from train.api import train
 
     as_json = output_format == "json"
-    # With --format json, stdout holds the one JSON document: the announcements and whatever the trainer prints
-    # (TRL's per-step log dicts) go to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+    document = output_format != "text"
+    # With --format json or markdown, stdout holds the one document: the announcements and whatever the trainer
+    # prints (TRL's per-step log dicts) go to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
         result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
                        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
                        seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
@@ -81,21 +82,8 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
                        max_dropped=max_dropped,
                        dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
                        launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
-                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=as_json))
+                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=document))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
-        return
-    if result.job:
-        click.echo(f"job: {result.job['script']} {' '.join(result.job['script_args'])}")
-        click.echo(f"flavor {result.job['flavor']}, timeout {result.job['timeout']}, secrets by name: "
-                   f"{', '.join(result.job['secrets'])}")
-        click.echo(f"submitted: {result.job_url}" if result.job_url else "dry run: not submitted")
-        return
-    if result.exported:
-        click.echo(f"wrote {result.exported['config']}; run: {result.exported['command']}")
-    elif result.dry_run:
-        click.echo(f"dry run: config resolved for {method}; nothing trained ({result.output_dir}/trlprep-run.json)")
     else:
-        loss = result.metrics.get("train_loss")
-        click.echo(f"trained {method} on {model}: {result.metrics.get('train_steps_per_second', 0)} steps/s"
-                   + (f", train_loss {loss:.4f}" if loss is not None else "") + f"; saved to {result.output_dir}")
+        click.echo(result.to_markdown() if output_format == "markdown" else result.to_text(), nl=False)
