@@ -141,7 +141,7 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
 
     \b
     Examples:
-      uv run inspect --dataset examples/chat.jsonl
+      uv run inspect --dataset examples/sharegpt_chat.jsonl
       uv run inspect --dataset data.parquet --method dpo --format json
       uv run inspect --dataset trl-lib/Capybara --split train --sample 1000
     """

@@ -177,7 +177,7 @@ def _shape_lines(report: Report) -> list[str]:
     if len(report.shapes) > 1 and len(report.per_file) == 1:
         lines.append("shapes seen: " + "; ".join(
             f"{s['dialect']} {s['format']} {TYPE_NAMES.get(s['type'], s['type'])} in {s['rows']} row(s) "
-            f"(first {', '.join(s['first_where'][:3])})" for s in report.shapes))
+            f"(first rows {', '.join(map(str, s['first_rows'][:3]))})" for s in report.shapes))
     if len(report.per_file) > 1:
         for file in report.per_file:
             read_as = file["read_as"]

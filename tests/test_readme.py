@@ -1,0 +1,43 @@
+"""The README's examples are the code's: its output snippets are what the commands print, and every file and
+command it names exists."""
+
+import re
+
+from click.testing import CliRunner
+
+from inspector import inspect_dataset
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def _normal(line: str) -> str:
+    """A line with the run's speed, which varies, made constant."""
+    return re.sub(r"[\d,.]+ rows/s", "N rows/s", line.rstrip())
+
+
+def test_the_tour_is_what_inspect_prints():
+    snippet = README.split("## A short tour of the report")[1].split("```text\n")[1].split("```")[0]
+    command, *expected = snippet.splitlines()
+    assert command == "$ uv run inspect --dataset examples/broken_chat.jsonl"
+    printed = [_normal(line) for line in inspect_dataset(REPO / "examples/broken_chat.jsonl").to_text(
+        width=110).replace(str(REPO / "examples"), "examples").splitlines()]
+    position = 0
+    for line in expected:  # in order; `...` stands for lines left out
+        if line == "...":
+            continue
+        assert _normal(line) in printed[position:], line
+        position = printed.index(_normal(line), position) + 1
+
+
+def test_every_example_file_named_in_the_readme_and_the_help_exists():
+    from converters.cli import main as convert_main
+    from inspector.cli import main as inspect_main
+    from train.cli import main as train_main
+
+    helps = "".join(CliRunner().invoke(command, ["--help"]).output for command in (inspect_main, convert_main,
+                                                                                    train_main))
+    named = {name for name in re.findall(r"examples/[\w.-]+\.\w+", README + helps)
+             if not re.search(r"\.(sft|dpo|grpo|reward|kto)\.jsonl$", name)}  # what `convert` would write
+    assert named and all((REPO / name).is_file() for name in named), sorted(n for n in named
+                                                                               if not (REPO / n).is_file())
