@@ -131,7 +131,7 @@ def test_sharegpt_tool_calls_become_openai_tool_calls():
     trl_row = to_trl(row, classify_row(row))
     assert [m["role"] for m in trl_row["messages"]] == ["user", "assistant", "tool", "assistant"]
     assert trl_row["messages"][1]["tool_calls"][0]["function"] == {"name": "weather", "arguments": {"city": "Paris"}}
-    assert trl_row["tools"] == [{"name": "weather"}]  # ShareGPT's JSON string, parsed
+    assert trl_row["tools"] == [{"type": "function", "function": {"name": "weather"}}]  # parsed, in TRL's form
     assert inspect_dataset([row]).valid
 
 

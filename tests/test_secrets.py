@@ -32,7 +32,7 @@ def test_no_token_in_reports_summaries_runs_or_configs(shared_data, tiny_model, 
     run = train(method="dpo", model=str(tiny_model), dataset=source, output_dir=tmp_path / "run",
                 overrides=(f"hub_token={SECRET}", "push_to_hub=false"), export_trl_config=tmp_path / "run.yaml",
                 max_steps=1, batch_size=2, max_dropped=1.0)
-    seen.append((tmp_path / "run" / "trlprep-run.json").read_text())
+    seen.append((tmp_path / "run.trlprep-run.json").read_text())
     seen.append((tmp_path / "run.yaml").read_text())
     seen.append(json.dumps(run.to_dict(), default=str))
     assert "hub_token" not in yaml.safe_load((tmp_path / "run.yaml").read_text())
