@@ -40,6 +40,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT / "bench" / "data"
+TOOL_ROWS = 30_000
 TOKENIZED_ROWS = 5000  # tokenizing is ~100x slower than checking: a slice gives its rate
 SCHEMA_ROWS = 20_000  # jsonschema is ~30x slower than the others: a slice gives its rate
 WORDS = ("the of and to in is that it for on with as was at by this be from or have an are not but what all "
@@ -311,6 +312,20 @@ def main() -> None:
                 rows = inspect_dataset(path).rows_checked
                 measure(f"inspect {path.name}", lambda p=path: inspect_dataset(p), f"inspect {path.name}",
                         rows=rows, path=path)
+        # The tool-call checks' cost, on glaive's tool-calling rows (TRL's form) repeated to TOOL_ROWS rows.
+        converted = convert(shared / "glaive_toolcall_en_demo.json", to="sft", output=out / "glaive.jsonl")
+        lines = Path(converted.output).read_bytes().splitlines(keepends=True)
+        tool_rows = out / "tool_calls.jsonl"
+        tool_rows.write_bytes(b"".join(itertools.islice(itertools.cycle(lines), TOOL_ROWS)))
+        whole = "inspect tool-call rows, every rule"
+        measure(whole, lambda: inspect_dataset(tool_rows), whole, rows=TOOL_ROWS, path=tool_rows)
+        from inspector.toolcalls import invalid_arguments, invalid_tools, unanswered_calls, undeclared_calls
+
+        parsed = [orjson.loads(line) for line in tool_rows.read_bytes().splitlines()]
+        checks = (undeclared_calls, invalid_arguments, unanswered_calls, invalid_tools)
+        measure("TP601-TP604 checks alone, on the same rows", lambda: [list(check(row, None)) for row in parsed
+                                                                      for check in checks], whole, rows=TOOL_ROWS,
+                path=tool_rows)
     shutil.rmtree(out, ignore_errors=True)
 
     by_name = {m.name: m for m in results}
@@ -338,6 +353,8 @@ def main() -> None:
           f"{seconds_of[chatml] / seconds_of['trlprep convert sharegpt -> messages']:.1f}x")
     print(f"convert implicit -> explicit vs datasets.map(extract_prompt): "
           f"{seconds_of[extract] / seconds_of['trlprep convert implicit -> explicit']:.1f}x")
+    if "inspect tool-call rows, every rule" in seconds_of:
+        print(f"tool-call checks (TP601-TP604): {seconds_of['TP601-TP604 checks alone, on the same rows'] / seconds_of['inspect tool-call rows, every rule']:.0%} of inspect's time on tool-calling rows")  # noqa: E501
     print(f"tokenizing with 2 processes vs 1: "
           f"{seconds_of[tokenize] / seconds_of['tokenize under the chat template, 2 processes']:.2f}x")
 

@@ -119,12 +119,14 @@ def _preference_chat(row: Decoded) -> bool:
 # role/content structs) do not take; TP307 needs
 # an answer that opens with the prompt, and a fast answer is one assistant turn after turns that alternate;
 # TP113 and TP209 check the `message_tree` dialect's fields, of no fast shape either; TP308 needs a null
-# `rejected`, which the typed decode refuses.
+# `rejected`, which the typed decode refuses; TP601-TP604 need tool calls or a `tools` column, which the typed
+# messages and the fast shapes' exact columns do not take.
 # A shape whose row rules are not all here takes the full checks: a rule added to the catalog is never skipped.
 PROVES = frozenset({
     "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
     "TP111", "TP112", "TP113", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP208", "TP209",
-    "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TC101", "TC102", "TC105",
+    "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TP601", "TP602", "TP603", "TP604",
+    "TC101", "TC102", "TC105",
 })
 
 

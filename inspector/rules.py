@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from inspector.toolcalls import invalid_arguments, invalid_tools, unanswered_calls, undeclared_calls
+
 ERROR = "error"
 WARNING = "warning"
 # Where a rule's check runs: reading the row, its own columns, the row read as its TRL type, the whole dataset,
@@ -139,6 +141,15 @@ def _tree(*messages: tuple) -> tuple[dict, ...]:
 
 
 TREE_QUESTION = ("q", None, "prompter", "What is 2+2?", None)
+
+
+def _tool_row(name: str, arguments: Any) -> dict:
+    """A conversation calling `name` with `arguments`, answered, where `tools` declares `add(a: integer)`."""
+    return {"messages": [USER, {"role": "assistant", "tool_calls": [
+        {"type": "function", "function": {"name": name, "arguments": arguments}}]},
+        {"role": "tool", "name": name, "content": "2"}, {"role": "assistant", "content": "It is 2."}],
+        "tools": [{"type": "function", "function": {"name": "add", "parameters": {
+            "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}]}
 
 
 PREFERENCE = frozenset({"preference"})
@@ -371,6 +382,31 @@ _CATALOG = [
          "`convert` rejects rows that do not fit the dataset's shape", "dataset",
          why="a trainer reads one set of columns; a row of another shape is lost or breaks the batch",
          example=_flag(CHAT, CHAT, CHAT, {"instruction": "Add 2 and 2", "input": "", "output": "4"})),
+    Rule("TP601", "tool-not-declared", ERROR, "a tool call names a function the row's `tools` does not declare",
+         "declare the function in `tools`, or drop the row", "trl",
+         why="the model learns to call a function it was never shown: a hallucinated tool",
+         check=undeclared_calls, example=_flag(_tool_row("add", {"a": 1}), _tool_row("subtract", {"a": 1}))),
+    Rule("TP602", "tool-arguments-invalid", ERROR,
+         "a tool call's arguments are not JSON, or break the function's JSON Schema (`parameters`): a missing "
+         "required argument, a wrong type, an argument the schema does not name", "fix the call, or drop the row",
+         "trl", why="the model learns calls the tool would refuse",
+         check=invalid_arguments, example=_flag(_tool_row("add", {"a": 1}), _tool_row("add", '{"a": "one"}'))),
+    Rule("TP603", "tool-call-unanswered", WARNING,
+         "a tool call is not answered by a tool message before the conversation goes on (or a result names a "
+         "call id no pending call has); a call that ends the conversation is the training target, not a fault",
+         "add the tool's result after the call, or end the conversation at the call", "trl",
+         why="the answer after an unanswered call is learned as if the model knew the tool's result",
+         check=unanswered_calls,
+         example=_flag(_tool_row("add", {"a": 1}),
+                       {**_tool_row("add", {"a": 1}), "messages": _tool_row("add", {"a": 1})["messages"][:2]
+                        + [{"role": "assistant", "content": "It is 2."}]})),
+    Rule("TP604", "tools-invalid", ERROR,
+         "`tools` is not a list of functions, each with a name and a valid JSON Schema of its parameters",
+         "write each tool as `transformers.utils.get_json_schema` does", "trl",
+         why="chat templates render `tools` into the prompt: a broken schema is what the model is trained to read",
+         check=invalid_tools,
+         example=_flag(_tool_row("add", {"a": 1}), {**_tool_row("add", {"a": 1}), "tools": [
+             {"type": "function", "function": {"name": "add", "parameters": {"type": "objekt"}}}]})),
     Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
          "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",
          why="TRL cannot render messages without a template"),

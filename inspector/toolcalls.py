@@ -1,0 +1,196 @@
+"""Tool calls checked against the tools a row declares: the checks of rules TP601-TP604.
+
+A row read as its TRL type holds its conversations in `messages`, or `prompt` with `completion`, `chosen` or
+`rejected`, and its tools in `tools` (TRL's form: `{"type": "function", "function": {name, description,
+parameters}}`; a JSON string or a bare function schema is read too). Each check yields one detail per problem.
+
+>>> tools = [{"type": "function", "function": {"name": "add", "parameters": {
+...     "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}]
+>>> call = lambda name, arguments: {"role": "assistant", "tool_calls": [
+...     {"type": "function", "function": {"name": name, "arguments": arguments}}]}
+>>> row = {"messages": [{"role": "user", "content": "1+?"}, call("sub", {"a": 1}), call("add", '{"a": "1"}')],
+...        "tools": tools}
+>>> list(undeclared_calls(row, None)), list(invalid_arguments(row, None))
+(["messages[1] calls 'sub', which `tools` does not declare (add)"], ["messages[2] add: arguments.a: '1' is not of type 'integer'"])
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterator
+
+import orjson
+
+CONVERSATIONS = (("messages",), ("prompt", "completion"), ("prompt", "chosen"), ("prompt", "rejected"))
+MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+def _functions(tools: Any) -> list[dict] | None:
+    """The function schemas of a `tools` value, or None when it is not a list of them."""
+    if isinstance(tools, str):
+        try:
+            tools = orjson.loads(tools)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(tools, list):
+        return None
+    functions = [tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else tool
+                 for tool in tools]
+    return functions if all(isinstance(f, dict) for f in functions) else None
+
+
+def _sequences(row: dict) -> Iterator[tuple[str, list]]:
+    """Each conversation of a row as the model sees it: the messages, or the prompt followed by an answer."""
+    for names in CONVERSATIONS:
+        parts = [row.get(name) for name in names]
+        if all(isinstance(part, list) for part in parts):
+            yield "+".join(names), [message for part in parts for message in part]
+
+
+def _calls(row: dict) -> Iterator[tuple[str, dict]]:
+    """(where, function) of every tool call in the row, each message list once."""
+    for name in MESSAGE_LISTS:
+        messages = row.get(name)
+        for i, message in enumerate(messages if isinstance(messages, list) else []):
+            for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
+                function = call.get("function") if isinstance(call, dict) else None
+                yield f"{name}[{i}]", function if isinstance(function, dict) else {}
+
+
+def undeclared_calls(row: dict, shape: Any) -> Iterator[str]:
+    """TP601: a call to a function the row's `tools` does not declare (rows without `tools` are not judged)."""
+    functions = _functions(row.get("tools"))
+    if functions is None:
+        return
+    declared = [f.get("name") for f in functions]
+    for where, function in _calls(row):
+        if function.get("name") not in declared:
+            yield (f"{where} calls {function.get('name')!r}, which `tools` does not declare "
+                   f"({', '.join(map(str, declared)) or 'none'})")
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(parameters_json: bytes):
+    """A JSON Schema validator for a function's parameters (None when the schema itself is invalid)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    schema = orjson.loads(parameters_json)
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError:
+        return None
+    return Draft202012Validator(schema)
+
+
+TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool, "array": list, "object": dict}
+# What `plainly_valid` reads of a schema; a schema that says anything else goes to jsonschema.
+PLAIN_KEYWORDS = frozenset({"type", "properties", "required", "description", "title"})
+
+
+def plainly_valid(arguments: Any, schema: dict) -> bool:
+    """Whether arguments are valid for a plain function schema (an object of typed properties, some required,
+    nothing else said), decided without jsonschema, which costs ~30x more; False means "not proven", and
+    jsonschema decides. A proof, never a guess: only the keywords it reads may appear.
+
+    >>> schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    >>> plainly_valid({"a": 1}, schema), plainly_valid({"a": True}, schema), plainly_valid({}, schema)
+    (True, False, False)
+    """
+    if schema.keys() - PLAIN_KEYWORDS or schema.get("type") != "object" or not isinstance(arguments, dict):
+        return False
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict) or not set(arguments) <= properties.keys():
+        return False
+    required = schema.get("required", [])
+    if not isinstance(required, list) or not set(required) <= arguments.keys():
+        return False
+    for name, value in arguments.items():
+        spec = properties[name]
+        kind = TYPES.get(spec.get("type")) if isinstance(spec, dict) else None
+        if kind is None or spec.keys() - {"type", "description", "title"}:
+            return False
+        if isinstance(value, bool) and spec["type"] != "boolean" or not isinstance(value, kind):
+            return False
+    return True
+
+
+def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
+    """TP602: arguments that are not JSON, or break the declared function's JSON Schema: a missing required
+    argument, a wrong type, an argument the schema does not name."""
+    functions = _functions(row.get("tools"))
+    if functions is None:
+        return
+    parameters = {f.get("name"): f.get("parameters") for f in functions}
+    for where, function in _calls(row):
+        name, arguments = function.get("name"), function.get("arguments", {})
+        if isinstance(arguments, str):
+            try:
+                arguments = orjson.loads(arguments) if arguments.strip() else {}
+            except orjson.JSONDecodeError:
+                yield f"{where} {name}: arguments are not JSON ({arguments[:40]!r})"
+                continue
+        schema = parameters.get(name)
+        if not isinstance(schema, dict):
+            continue
+        if plainly_valid(arguments, schema):
+            continue
+        validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+        if validator is None:
+            continue  # TP604 names the schema
+        error = next(iter(validator.iter_errors(arguments)), None)
+        if error is not None:
+            path = ".".join(map(str, error.absolute_path))
+            yield f"{where} {name}: arguments{'.' + path if path else ''}: {error.message}"
+            continue
+        known = schema.get("properties")
+        if isinstance(known, dict) and isinstance(arguments, dict):
+            unknown = sorted(set(arguments) - set(known))
+            if unknown:
+                yield f"{where} {name}: argument(s) {', '.join(unknown)} not in its schema"
+
+
+def unanswered_calls(row: dict, shape: Any) -> Iterator[str]:
+    """TP603: a call not answered by a tool message before the conversation goes on, or a tool result whose
+    `tool_call_id` names no pending call. A call that ends the conversation is the training target, not a fault."""
+    for where, messages in _sequences(row):
+        pending: list[tuple[int, str, Any]] = []
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict):
+                continue
+            role = message.get("role")
+            if role == "tool" and pending:
+                call_id = message.get("tool_call_id")
+                ids = [p[2] for p in pending]
+                if call_id is not None and any(ids) and call_id not in ids:
+                    yield f"{where}[{i}] answers call id {call_id!r}, which no pending call has ({', '.join(map(str, ids))})"
+                    pending.pop(0)
+                else:
+                    pending.pop(ids.index(call_id) if call_id in ids else 0)
+                continue
+            if pending and role in ("assistant", "user"):
+                turn, name, _ = pending[0]
+                yield f"{where}[{turn}] calls {name!r}, answered by no tool message before turn {i + 1}"
+                pending = []
+            if role == "assistant" and message.get("tool_calls"):
+                pending = [(i, (c.get("function") or {}).get("name"), c.get("id"))
+                           for c in message["tool_calls"] if isinstance(c, dict)]
+
+
+def invalid_tools(row: dict, shape: Any) -> Iterator[str]:
+    """TP604: a `tools` value that is not a list of functions, each with a name and a valid JSON Schema of
+    parameters."""
+    tools = row.get("tools")
+    if tools is None:
+        return
+    functions = _functions(tools)
+    if functions is None:
+        yield "tools is not a list of function schemas"
+        return
+    for i, function in enumerate(functions):
+        if not isinstance(function.get("name"), str) or not function["name"]:
+            yield f"tools[{i}] has no name"
+        parameters = function.get("parameters")
+        if parameters is not None and (not isinstance(parameters, dict) or _validator(
+                orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS)) is None):
+            yield f"tools[{i}] ({function.get('name')}): parameters are not a valid JSON Schema"
