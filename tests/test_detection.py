@@ -19,6 +19,9 @@ SHARED = [
 ]
 
 
+KNOWN_ERRORS = {"glaive_toolcall_en_demo.json": ["TP602"]}
+
+
 @pytest.mark.parametrize("name,rows,dialect,data_type,fmt,verdicts", SHARED, ids=[s[0] for s in SHARED])
 def test_shared_dataset_is_detected(shared_data, name, rows, dialect, data_type, fmt, verdicts):
     report = inspect_dataset(shared_data / name)
@@ -30,7 +33,8 @@ def test_shared_dataset_is_detected(shared_data, name, rows, dialect, data_type,
             assert v["command"].startswith(f"uv run convert --dataset {shared_data / name} --to {method} ")
         else:
             assert v["command"] is None
-    assert report.valid, [f.rule for f in report.findings if f.severity == "error"]
+    # The errors real data has: glaive's row 260 passes a list where its tool schema declares a number.
+    assert [f.rule for f in report.findings if f.severity == "error"] == KNOWN_ERRORS.get(name, [])
 
 
 def test_shared_findings_are_real(shared_data):
