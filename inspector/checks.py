@@ -267,7 +267,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
     elif kind == "choice_answer":
         options = choice_texts(row.get(shape.fields[1].name))
         if options is not None and choice_index(value, options) is None:
-            yield "TP102", (f"{name} {_snippet(value)} names none of the {len(options)} options "
+            yield "TP102", (f"{name} {_snippet(value)} names none of the {len(options)} options, or more than one "
                             f"(an index from 0, a letter A-{choice_letter(len(options) - 1)}, or an option's text)")
     elif kind == "tools":
         if not isinstance(value, (str, list)):

@@ -585,25 +585,29 @@ def choice_letter(index: int) -> str:
 
 def choice_index(answer: Any, choices: list[str]) -> int | None:
     """Which option the answer names: an index (0-based, as MMLU writes it, also as text), a letter (`C`, ARC's
-    `answerKey`) or the option's own text; None when it names none.
+    `answerKey`) or the option's own text; None when it names none, or two different ones (a CSV's `"2"` among
+    the options `1 2 3 4` is option C by index and option B by text: guessing would train a wrong answer).
 
     >>> choice_index(2, ["a", "b", "c"]), choice_index("2", ["a", "b", "c"]), choice_index("B", ["a", "b"])
     (2, 2, 1)
     >>> choice_index("b", ["a", "b"]), choice_index(4, ["a", "b"]), choice_index(True, ["a", "b"])
     (1, None, None)
+    >>> choice_index("2", ["1", "2", "3", "4"]), choice_index(2, ["1", "2", "3", "4"])
+    (None, 2)
     """
     if isinstance(answer, bool):
         return None
-    if isinstance(answer, str):
-        answer = answer.strip()
-        if answer in choices:
-            return choices.index(answer)
-        if len(answer) == 1 and "A" <= answer <= choice_letter(len(choices) - 1):
-            return ord(answer) - ord("A")
-        if not answer.isdigit():
-            return None
-        answer = int(answer)
-    return answer if isinstance(answer, int) and 0 <= answer < len(choices) else None
+    if not isinstance(answer, str):
+        return answer if isinstance(answer, int) and 0 <= answer < len(choices) else None
+    answer = answer.strip()
+    readings = set()
+    if answer in choices:
+        readings.add(choices.index(answer))
+    if len(answer) == 1 and "A" <= answer <= choice_letter(len(choices) - 1):
+        readings.add(ord(answer) - ord("A"))
+    if answer.isdigit() and int(answer) < len(choices):
+        readings.add(int(answer))
+    return readings.pop() if len(readings) == 1 else None
 
 
 def multiple_choice_prompt(question: str, choices: list[str]) -> str:

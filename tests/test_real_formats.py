@@ -315,8 +315,10 @@ def test_multiple_choice_questions_train_on_the_right_option_not_its_index(share
     question/answer, so SFT learned to answer a question it never saw the options of with "2"."""
     path = shared_data / "more" / name
     report = inspect_dataset(path)
-    assert (report.dialect, report.type, report.valid, report.rows) == (
-        "multiple_choice", "prompt_completion", True, 100)
+    assert (report.dialect, report.type, report.rows) == ("multiple_choice", "prompt_completion", 100)
+    # Row 95's options are '1' '2' '3' '4' and its answer "2": option C by index (MMLU's convention, and the
+    # right answer), option B by text. A cell cannot say which: refused, not guessed.
+    assert [(f.rule, f.rows) for f in report.findings] == ([("TP102", [95])] if name == MMLU else [])
     assert "choices" not in report.extra_columns and "answer" not in report.extra_columns
     written = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
     first = written[0]
@@ -334,13 +336,16 @@ def test_a_multiple_choice_answer_that_names_no_option_is_refused(write_jsonl, t
     report = inspect_dataset(path)
     assert [(f.rule, f.rows) for f in report.findings] == [("TP102", [4, 5])]
     assert report.findings[0].examples[0]["detail"] == (
-        "answer 2 names none of the 2 options (an index from 0, a letter A-B, or an option's text)")
+        "answer 2 names none of the 2 options, or more than one (an index from 0, a letter A-B, or an option's "
+        "text)")
     written = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)
     assert [row["answer"] for row in written] == ["A", "B", "A"]
     arc = write_jsonl([{"question": "Ice is?", "choices": {"text": ["dry", "wet"], "label": ["A", "B"]},
                         "answerKey": "B"}])
     (row,) = _read(convert(arc, to="sft", output=tmp_path / "arc.jsonl").output)
     assert row["completion"] == [{"role": "assistant", "content": "B. wet"}]
+    ambiguous = write_jsonl([{"question": "1+1?", "choices": "['1', '2', '3', '4']", "answer": "2"}])
+    assert inspect_dataset(ambiguous).findings[0].rule == "TP102"  # option C by index, option B by text
 
 
 def test_truthfulqa_answers_in_csv_cells_are_best_versus_first_incorrect(tmp_path):
