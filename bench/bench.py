@@ -312,6 +312,9 @@ def main() -> None:
                 rows = inspect_dataset(path).rows_checked
                 measure(f"inspect {path.name}", lambda p=path: inspect_dataset(p), f"inspect {path.name}",
                         rows=rows, path=path)
+        gsm8k = str(shared / "gsm8k_test.jsonl")
+        measure("trlprep inspect --against gsm8k_test (leakage)",
+                lambda: inspect_dataset(chat, workers=1, against=(gsm8k,)), "trlprep inspect, every rule, 1 process")
         # The tool-call checks' cost, on glaive's tool-calling rows (TRL's form) repeated to TOOL_ROWS rows.
         converted = convert(shared / "glaive_toolcall_en_demo.json", to="sft", output=out / "glaive.jsonl")
         lines = Path(converted.output).read_bytes().splitlines(keepends=True)
@@ -353,6 +356,8 @@ def main() -> None:
           f"{seconds_of[chatml] / seconds_of['trlprep convert sharegpt -> messages']:.1f}x")
     print(f"convert implicit -> explicit vs datasets.map(extract_prompt): "
           f"{seconds_of[extract] / seconds_of['trlprep convert implicit -> explicit']:.1f}x")
+    if "trlprep inspect --against gsm8k_test (leakage)" in seconds_of:
+        print(f"inspect --against gsm8k_test vs inspect: {seconds_of['trlprep inspect --against gsm8k_test (leakage)'] / seconds_of['trlprep inspect, every rule, 1 process']:.1f}x the time")  # noqa: E501
     if "inspect tool-call rows, every rule" in seconds_of:
         print(f"tool-call checks (TP601-TP604): {seconds_of['TP601-TP604 checks alone, on the same rows'] / seconds_of['inspect tool-call rows, every rule']:.0%} of inspect's time on tool-calling rows")  # noqa: E501
     print(f"tokenizing with 2 processes vs 1: "

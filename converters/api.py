@@ -28,6 +28,7 @@ from inspector.mapping import parse_pairs, renaming
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
+from inspector.api import contaminated
 from inspector.scan import FilePart, ReadPlan, read_plan
 from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
 
@@ -249,6 +250,8 @@ def convert(
     system: str | None = None,
     drop_system: bool = False,
     dedup: bool = False,
+    against: tuple[Any, ...] = (),
+    drop_contaminated: bool = False,
     shuffle: bool = False,
     seed: int = 42,
     test_size: float | None = None,
@@ -266,9 +269,13 @@ def convert(
 
     Raises `SourceError` or `OutputError` (exit 2) when the input cannot be read or the output not written as
     asked, and `DataRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
-    rejected row, or when the written data would not be ready.
+    rejected row, or when the written data would not be ready. `drop_contaminated` rejects the rows that share
+    13-word n-grams with an evaluation set of `against` (TP405, as `inspect --against` reports them).
     """
     started = time.perf_counter()
+    if bool(against) != drop_contaminated:
+        raise UsageError("--against and --drop-contaminated go together: the evaluation sets, and what to do with "
+                         "the rows that share n-grams with them")
     if to not in METHODS:
         raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
     if style not in ("prompt_completion", "messages"):
@@ -284,10 +291,12 @@ def convert(
         targets = split_paths(output_path, ("train", "test") if test_size else ("all",))
         guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files, overwrite)
 
+    prepare = renaming(renames, role_map)
+    leaked = contaminated(opened, against, sample=limit, prepare=prepare) if drop_contaminated else {}
     # Without these options clean JSON lines convert without Python rows.
-    line_conversion = not (system is not None or drop_system or dedup or conversational)
+    line_conversion = not (system is not None or drop_system or dedup or conversational or leaked)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
-        plan = read_plan(opened, limit=limit, prepare=renaming(renames, role_map), advance=advance)
+        plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
         expected = plan.expected
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
@@ -299,7 +308,7 @@ def convert(
                 staging = Staging(folder, output_path.name, grouped=bool(test_size))
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
-            ledger = _Ledger(converter, staging, rejects_handle)
+            ledger = _Ledger(converter, staging, rejects_handle, leaked)
             for part in plan.parts:
                 converter.read(part.judged_as, part.example)
                 ledger.read(part)
@@ -366,8 +375,10 @@ class _Ledger:
     """Every row accounted for: converted (and written to the staging file) or rejected with its reason and
     where it is (`file:line`); rows are numbered across files as `inspect` numbers them."""
 
-    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle):
+    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle,
+                 leaked: dict[int, str] | None = None):
         self.converter, self.staging, self.rejects_handle = converter, staging, rejects_handle
+        self.leaked = leaked or {}  # row -> what it shares with an evaluation set (--drop-contaminated)
         self.rows_in = self.kept = self.rows_out = 0
         self.rejected: Counter = Counter()
         self.preview: list[dict] = []
@@ -382,6 +393,8 @@ class _Ledger:
         self.rows_in += 1
         self.last = number
         try:
+            if self.offset + number in self.leaked:
+                raise Reject("TP405", self.leaked[self.offset + number])
             outputs = self.converter.convert_row(value)
         except Reject as reject:
             self.rejected[reject.rule] += 1

@@ -23,6 +23,10 @@ from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_e
 @click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
 @click.option("--drop-system", is_flag=True, help="Remove every system message.")
 @click.option("--dedup", is_flag=True, help="Reject exact duplicate rows (rule TP401).")
+@click.option("--against", multiple=True, metavar="EVAL",
+              help="An evaluation set (file, folder or Hub id) for --drop-contaminated. Repeatable.")
+@click.option("--drop-contaminated", is_flag=True,
+              help="Reject rows sharing 13-word n-grams with an --against set (rule TP405).")
 @click.option("--shuffle", is_flag=True, help="Shuffle the output rows (with --seed).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed for --shuffle and --test-size.")
 @click.option("--test-size", type=float, metavar="F|N",
@@ -36,7 +40,7 @@ from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_e
               show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
-         dedup,
+         dedup, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
@@ -57,7 +61,8 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     try:
         result = convert(dataset, to=to, output=output, style=style, conversational=conversational, rename=rename,
                          roles=roles, system=system,
-                         drop_system=drop_system, dedup=dedup, shuffle=shuffle, seed=seed, test_size=test_size,
+                         drop_system=drop_system, dedup=dedup, against=against,
+                         drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
                          split=split, config=config_name, revision=revision, progress=show_progress())
     except DataRefused as refused:

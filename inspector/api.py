@@ -14,7 +14,7 @@ from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
 from inspector.dialects import Shape, unread_format
-from inspector.scan import ScanResult, scan
+from inspector.scan import ScanResult, Tally, read_plan, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
 
@@ -46,11 +46,13 @@ def inspect_dataset(
     show_masks: int = 0,
     mask_color: bool = False,
     workers: int | None = None,
+    against: tuple[Any, ...] = (),
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
     `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
-    of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. Raises
+    of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. `against`
+    names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`). Raises
     `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
@@ -68,6 +70,8 @@ def inspect_dataset(
         result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
                       prepare=prepare)
         seconds = time.perf_counter() - started
+    if against and "TP405" in enabled:
+        _report_leakage(result, contaminated(opened, against, sample=sample, prepare=prepare), max_rows)
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
@@ -159,6 +163,24 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         stats={"seconds": round(seconds, 4),
                "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
     )
+
+
+def contaminated(opened: Source, against: tuple[Any, ...], *, sample: int | None = None,
+                 prepare=None) -> dict[int, str]:
+    """The rows of `opened` that share 13-word n-grams with an evaluation set of `against`, numbered as the scan
+    numbers them: what `inspect --against` reports and `convert --drop-contaminated` rejects."""
+    from inspector.leakage import contaminated_rows, eval_indexes
+
+    indexes = eval_indexes(against, lambda eval_source: read_plan(open_source(eval_source)))
+    plan = read_plan(opened, limit=sample, prepare=prepare)
+    return contaminated_rows(((part.name, plan.rows(part)) for part in plan.parts), indexes)
+
+
+def _report_leakage(result: ScanResult, found: dict[int, str], max_rows: int) -> None:
+    if not found:
+        return
+    first = sorted(found)[:max_rows]
+    result.tallies["TP405"] = Tally(count=len(found), rows=first, details=[found[row] for row in first])
 
 
 def _unknown_shape(result: ScanResult, name: str) -> str:

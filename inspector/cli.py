@@ -129,10 +129,13 @@ def mapping_options(command):
 @click.option("--show-masks", type=click.IntRange(min=0), default=0, metavar="N",
               help="With --model: print N rows token by token, trained tokens marked (colour on a terminal, "
                    "[[brackets]] when piped).")
+@click.option("--against", multiple=True, metavar="EVAL",
+              help="An evaluation set (file, folder or Hub id): report rows sharing 13-word n-grams with it "
+                   "(TP405). Repeatable.")
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
-         max_length, show_masks, rename, roles):
+         max_length, show_masks, against, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -154,7 +157,7 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
                              sample=sample, select=select, ignore=ignore, max_rows=max_rows, rename=rename,
                              roles=roles,
                              progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
-                             mask_color=sys.stdout.isatty() and output_format == "text")
+                             mask_color=sys.stdout.isatty() and output_format == "text", against=against)
     if output_format == "json":
         click.echo(report.to_json())
     elif output_format == "markdown":

@@ -407,6 +407,11 @@ _CATALOG = [
          check=invalid_tools,
          example=_flag(_tool_row("add", {"a": 1}), {**_tool_row("add", {"a": 1}), "tools": [
              {"type": "function", "function": {"name": "add", "parameters": {"type": "objekt"}}}]})),
+    Rule("TP405", "eval-contamination", WARNING,
+         "the row shares 13-word n-grams with a row of an evaluation set given with `--against` (a verbatim copy "
+         "shares them all, a reworded one the stretches it kept)",
+         "`convert --against EVAL --drop-contaminated` rejects the rows", "dataset",
+         why="a model trained on an evaluation set's questions scores what it memorised, not what it learned"),
     Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
          "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",
          why="TRL cannot render messages without a template"),

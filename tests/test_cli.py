@@ -156,3 +156,11 @@ def test_convert_summary_as_markdown(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert "| rows in | kept | rejected | written |\n| --- | --- | --- | --- |\n| 7 | 1 | 6 | 1 |" in result.output
     assert "| TP001 invalid-json | 1 |" in result.output
+
+
+def test_against_without_drop_contaminated_is_bad_usage(shared_data, tmp_path):
+    from converters.cli import main as convert_main
+
+    result = CliRunner().invoke(convert_main, ["-d", str(shared_data / "c4_demo.jsonl"), "--to", "sft", "-o",
+                                               str(tmp_path / "out.jsonl"), "--against", "x.jsonl"])
+    assert result.exit_code == 2 and "--against and --drop-contaminated go together" in result.output

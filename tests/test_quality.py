@@ -71,3 +71,31 @@ def test_real_tool_calling_data(shared_data):
     calls = sum(len(m.get("tool_calls") or []) for line in open(
         shared_data / "more" / "openai_chat_tools_zava_retail_valid.jsonl") for m in json.loads(line)["messages"])
     assert calls > 21  # the checks had calls to look at
+
+
+def test_training_rows_that_leak_an_evaluation_set_are_found_and_dropped(shared_data, write_jsonl, tmp_path):
+    """GSM8K's test split (MIT) as the evaluation set; a training file with three of its questions (two verbatim,
+    one reworded in the middle) among alpaca rows that have nothing of it."""
+    gsm8k = shared_data / "gsm8k_test.jsonl"
+    questions = [json.loads(line)["question"] for line in open(gsm8k)][:3]
+    words = questions[2].split()
+    reworded = " ".join(words[:12] + ["(reworded)"] + words[13:])
+    alpaca = json.loads((shared_data / "alpaca_en_demo.json").read_text())[:40]
+    rows = [{"messages": [{"role": "user", "content": row["instruction"]},
+                          {"role": "assistant", "content": row["output"]}]} for row in alpaca]
+    for at, question in ((5, questions[0]), (17, questions[1]), (30, reworded)):
+        rows[at - 1] = {"messages": [{"role": "user", "content": question},
+                                     {"role": "assistant", "content": "The answer is 42."}]}
+    path = write_jsonl(rows)
+    report = inspect_dataset(path, against=(str(gsm8k),))
+    (leak,) = [f for f in report.findings if f.rule == "TP405"]
+    assert leak.rows == [5, 17, 30]
+    assert leak.examples[0]["detail"].startswith("shares ") and leak.examples[0]["detail"].endswith(f"{gsm8k}:1")
+    assert report.methods["sft"]["rows_kept"] == 40  # reported; dropping is convert's option
+    kept = convert(path, to="sft", output=tmp_path / "sft.jsonl", against=(str(gsm8k),), drop_contaminated=True)
+    assert (kept.rows_kept, kept.rejected_by_rule) == (37, {"TP405": 3})
+    rejects = [json.loads(line) for line in open(kept.rejects)]
+    assert [r["row"] for r in rejects] == [5, 17, 30]
+    assert inspect_dataset(kept.output, against=(str(gsm8k),)).findings == []
+    clean = inspect_dataset(shared_data / "alpaca_en_demo.json", against=(str(gsm8k),))
+    assert not [f for f in clean.findings if f.rule == "TP405"]  # no false positive on 1000 alpaca rows
