@@ -128,15 +128,17 @@ class Staging:
 
     def new_path(self, name: str, suffix: str) -> Path:
         fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=f".staging{suffix}", dir=self.folder)
-        os.fchmod(fd, default_mode())  # published as it is: the user's umask, not tempfile's 0600
-        os.close(fd)
-        self.paths.append(Path(path))
+        self.paths.append(Path(path))  # first: an interrupt from here on finds it to clean up
+        try:
+            os.fchmod(fd, default_mode())  # published as it is: the user's umask, not tempfile's 0600
+        finally:
+            os.close(fd)
         return Path(path)
 
     def new_dir(self, name: str) -> Path:
         path = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=self.folder))
-        path.chmod(default_mode(directory=True))
         self.paths.append(path)
+        path.chmod(default_mode(directory=True))
         return path
 
     def write_block(self, rows: list[dict]) -> None:
