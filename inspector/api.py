@@ -171,7 +171,7 @@ def contaminated(opened: Source, against: tuple[Any, ...], *, sample: int | None
     numbers them: what `inspect --against` reports and `convert --drop-contaminated` rejects."""
     from inspector.leakage import contaminated_rows, eval_indexes
 
-    indexes = eval_indexes(against, lambda eval_source: read_plan(open_source(eval_source)))
+    indexes = eval_indexes(against)
     plan = read_plan(opened, limit=sample, prepare=prepare)
     return contaminated_rows(((part.name, plan.rows(part)) for part in plan.parts), indexes)
 

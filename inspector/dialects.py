@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -59,8 +60,8 @@ PROMPT_COLUMNS = ("prompt", "instruction", "question", "query", "problem")
 QUESTION_COLUMNS = ("question", "problem", "Question", "Problem")
 # A worked solution is the completion; a short final `answer` beside it stays for GRPO's reward functions.
 ANSWER_COLUMNS = ("solution", "chain", "answer", "Solution", "Answer", "Best Answer", "best_answer", "result")
-# A short final answer beside a worked solution or chain of reasoning.
-FINAL_ANSWER_COLUMNS = ("answer", "result", "final_answer")
+# A short final answer beside a worked solution or chain of reasoning, under another name than `answer`.
+FINAL_ANSWER_COLUMNS = ("result", "final_answer")
 # TruthfulQA's answers known wrong: a list, or in its CSV one cell of answers separated by `;`.
 INCORRECT_COLUMNS = ("Incorrect Answers", "incorrect_answers")
 CHOICE_COLUMNS = ("choices", "options")
@@ -548,6 +549,17 @@ def prm800k_steps(label: dict) -> tuple[list[str], list[bool]]:
     return steps, labels
 
 
+@functools.lru_cache(maxsize=256)
+def _literal(text: str) -> Any:
+    """A Python literal written as text, or None: literals only, a cell is never executed. Cached, because a
+    row's options are read when it is classified, checked and converted."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return tuple(value) if isinstance(value, list) else value  # immutable, since the cache shares it
+
+
 def choice_texts(value: Any) -> list[str] | None:
     """The options of a multiple-choice question: a list of strings, ARC's `{"text": [...], "label": [...]}`, or
     either written as text (a CSV cell holds MMLU's `['a', 'b']` Python list); None for anything else.
@@ -558,10 +570,7 @@ def choice_texts(value: Any) -> list[str] | None:
     (['dry', 'wet'], None)
     """
     if isinstance(value, str) and value[:1] in "[{":
-        try:
-            value = ast.literal_eval(value)  # literals only: a cell is never executed
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
+        value = _literal(value)
     if isinstance(value, dict):
         value = value.get("text")
     if isinstance(value, (list, tuple)) and len(value) >= 2 and all(isinstance(v, str) for v in value):

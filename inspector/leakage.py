@@ -111,11 +111,14 @@ def contaminated_rows(parts: Iterable[tuple[str, Iterable[tuple[int, Any]]]],
     return found
 
 
-def eval_indexes(sources: Iterable[Any], open_plan) -> list[EvalIndex]:
-    """One index per evaluation source (a file, folder or Hub id), read with `open_plan(source)` -> ReadPlan."""
+def eval_indexes(sources: Iterable[Any]) -> list[EvalIndex]:
+    """One index per evaluation source (a file, folder or Hub id)."""
+    from inspector.scan import read_plan
+    from inspector.sources import open_source
+
     indexes = []
     for source in sources:
-        plan = open_plan(source)
+        plan = read_plan(open_source(source))
         rows = (item for part in plan.parts for item in plan.rows(part))
         indexes.append(EvalIndex.build(str(source), rows))
     return indexes

@@ -80,8 +80,7 @@ class TrainResult:
         if self.tokens:
             lines.append(f"- {effect_line(self.method, self.tokens)}")
         if self.rows_trained is not None:
-            lines.append(f"- {TRAINERS[self.method]} kept {self.rows_trained} of the {self.ledger['rows_out']} "
-                         "rows written")
+            lines.append(f"- {kept_line(self.method, self.rows_trained, self.ledger['rows_out'])}")
         lines.append(f"- {self.to_text().strip()}")
         return "\n".join(lines) + "\n"
 
@@ -167,6 +166,16 @@ def effect_line(method: str, preflight: dict) -> str:
     effect = preflight["trainer_effects"][method]
     return (f"{TRAINERS[method]} at max_length={preflight['max_length']}: truncates {effect['truncated']} of "
             f"{preflight['rows']} rows, drops {effect['dropped']} ({effect['note']})")
+
+
+def kept_line(method: str, kept: int, written: int) -> str:
+    """The rows the trainer kept of those written, from its own dataset.
+
+    >>> kept_line("sft", 928, 999)
+    'SFTTrainer kept 928 of the 999 rows written (71 dropped while tokenizing)'
+    """
+    return (f"{TRAINERS[method]} kept {kept} of the {written} rows written"
+            + (f" ({written - kept} dropped while tokenizing)" if written > kept else ""))
 
 
 def load_rewards(specs: tuple[str, ...]) -> list:
@@ -339,9 +348,7 @@ def train(
         kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
         result.rows_trained = kept
         if kept is not None:
-            lost = ledger["rows_out"] - kept
-            announce(f"{TRAINERS[method]} kept {kept} of the {ledger['rows_out']} rows written"
-                     + (f" ({lost} dropped while tokenizing)" if lost else ""))
+            announce(kept_line(method, kept, ledger["rows_out"]))
         if kept == 0:
             raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
                               f"max_length={settings.get('max_length')}; raise --max-length")
