@@ -1,10 +1,23 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+HEAVY_MODULES = ("datasets", "torch", "transformers", "trl")
+
+
+def in_fresh_python(code: str, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run `code` (its `sys.argv[1:]` being `args`) in a new interpreter: the finished process, and which of
+    HEAVY_MODULES it had imported by the end (its last line of output, not in the process's stdout)."""
+    probe = code + f"\nimport json, sys\nprint('loaded:', json.dumps([m for m in {HEAVY_MODULES!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+    output, _, loaded = done.stdout.rpartition("loaded: ")
+    done.stdout = output
+    return done, json.loads(loaded)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from train.api import DataRefused, train
+from tests.conftest import in_fresh_python
 from train.cli import main
 
 # Short rows keep CPU training fast; this 400-token vocabulary makes rows ~4x longer than a real tokenizer would,
@@ -58,12 +59,10 @@ def test_preflight_refuses_when_the_trainer_would_drop_too_many_rows(shared_data
 def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model):
     code = ("import sys\nfrom train.api import DataRefused, train\n"
             "try:\n    train(method='dpo', model=sys.argv[1], dataset=sys.argv[2])\n"
-            "except DataRefused as refused:\n    print('refused:', refused)\n"
-            "print(sorted(m for m in ('torch', 'trl', 'transformers') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(tiny_model), str(shared_data / "c4_demo.jsonl")],
-                          capture_output=True, text=True, check=True)
+            "except DataRefused as refused:\n    print('refused:', refused)")
+    done, loaded = in_fresh_python(code, str(tiny_model), str(shared_data / "c4_demo.jsonl"))
     assert "refused: " in done.stdout and "DPO needs chosen/rejected pairs" in done.stdout
-    assert done.stdout.strip().endswith("[]")
+    assert loaded == []
 
 
 def test_cli_refusal_exit_code(shared_data, tiny_model):
@@ -200,14 +199,12 @@ def test_usage_mistakes_are_answered_before_any_data_is_read_or_trl_imported(sha
                                                                             message):
     code = ("import sys\nfrom train.cli import main\n"
             "try:\n    main(sys.argv[1:], standalone_mode=False)\n"
-            "except Exception as error:\n    print('refused:', error)\n"
-            "print(sorted(m for m in ('torch', 'trl', 'transformers', 'datasets') if m in sys.modules))")
+            "except Exception as error:\n    print('refused:', error)")
     output = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-c", code, *arguments, "--model", "no/such-model", "--dataset",
-                           str(shared_data / "gsm8k_test.jsonl"), "--output-dir", str(output)],
-                          capture_output=True, text=True, check=True)
+    done, loaded = in_fresh_python(code, *arguments, "--model", "no/such-model", "--dataset",
+                                   str(shared_data / "gsm8k_test.jsonl"), "--output-dir", str(output))
     assert f"refused: {message}" in done.stdout
-    assert done.stdout.strip().endswith("[]") and not output.exists()
+    assert loaded == [] and not output.exists()
 
 
 def test_the_config_field_table_is_the_installed_trls():
