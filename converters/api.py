@@ -28,7 +28,7 @@ from inspector.mapping import parse_pairs, renaming
 from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.api import contaminated
+from inspector.api import NEAR_THRESHOLD, Comparisons, compare_rows
 from inspector.scan import FilePart, ReadPlan, read_plan
 from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
 
@@ -72,9 +72,9 @@ class ConversionResult:
         for repair, count in sorted(self.repaired.items()):
             lines.append(f"  repaired {count:>6}  {repair}")
         if self.split:
-            lines.append(f"split by {self.split['by']}, so that no {self.split['by']} is in both splits: "
-                         f"{self.split['groups']} groups; train {self.split['train']} rows, test "
-                         f"{self.split['test']} rows ({self.split['test_groups']} groups)")
+            lines.append(f"split by {_split_grouping(self.split)}: {self.split['groups']} groups; train "
+                         f"{self.split['train']} rows, test {self.split['test']} rows ({self.split['test_groups']} "
+                         f"groups)")
         for split, path in self.outputs.items():
             lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else ""))
         if self.rejects:
@@ -98,8 +98,8 @@ class ConversionResult:
             lines += ["", "| rejected by | rows |", "| --- | --- |"]
             lines += [f"| {rule} {_reason_name(rule)} | {count} |" for rule, count in sorted(self.rejected_by_rule.items())]
         if self.split:
-            lines += ["", f"Split by {self.split['by']}: train {self.split['train']} rows, test {self.split['test']} "
-                          f"rows, no {self.split['by']} in both."]
+            lines += ["", f"Split by {_split_grouping(self.split)}: train {self.split['train']} rows, test "
+                          f"{self.split['test']} rows."]
         outputs = [f"`{path}`" + (f" ({split})" if split != "all" else "") for split, path in self.outputs.items()]
         if outputs or self.rejects:
             lines += ["", "Wrote " + ", ".join(outputs + ([f"rejects `{self.rejects}`"] if self.rejects else [])) + "."]
@@ -249,7 +249,8 @@ def convert(
     roles: tuple[str, ...] | dict | None = None,
     system: str | None = None,
     drop_system: bool = False,
-    dedup: bool = False,
+    dedup: bool | str | None = None,
+    near_threshold: float = NEAR_THRESHOLD,
     against: tuple[Any, ...] = (),
     drop_contaminated: bool = False,
     shuffle: bool = False,
@@ -269,13 +270,19 @@ def convert(
 
     Raises `SourceError` or `OutputError` (exit 2) when the input cannot be read or the output not written as
     asked, and `DataRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
-    rejected row, or when the written data would not be ready. `drop_contaminated` rejects the rows that share
-    13-word n-grams with an evaluation set of `against` (TP405, as `inspect --against` reports them).
+    rejected row, or when the written data would not be ready. `dedup` rejects rows that repeat an earlier row:
+    `"exact"` (or True) exact repeats (TP401), `"near"` also rows whose text is at least `near_threshold` similar to
+    a kept row's (TP406, as `inspect --near-duplicates` clusters them; each cluster keeps its first row that
+    converts). `drop_contaminated` rejects the rows that share 13-word n-grams with an evaluation set of `against`
+    (TP405, as `inspect --against` reports them).
     """
     started = time.perf_counter()
     if bool(against) != drop_contaminated:
         raise UsageError("--against and --drop-contaminated go together: the evaluation sets, and what to do with "
                          "the rows that share n-grams with them")
+    dedup = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}.get(dedup, dedup)
+    if dedup not in (None, "exact", "near"):
+        raise UsageError(f"--dedup {dedup!r}: choose exact or near")
     if to not in METHODS:
         raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
     if style not in ("prompt_completion", "messages"):
@@ -292,9 +299,12 @@ def convert(
         guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files, overwrite)
 
     prepare = renaming(renames, role_map)
-    leaked = contaminated(opened, against, sample=limit, prepare=prepare) if drop_contaminated else {}
+    # Near-duplicate clusters serve --dedup near, and keep a --test-size split from holding near-copies of train rows.
+    near = near_threshold if dedup == "near" or test_size else None
+    compared = compare_rows(opened, against=against, near_threshold=near, sample=limit, prepare=prepare) \
+        if against or near is not None else Comparisons()
     # Without these options clean JSON lines convert without Python rows.
-    line_conversion = not (system is not None or drop_system or dedup or conversational or leaked)
+    line_conversion = not (system is not None or drop_system or dedup or conversational or against or near)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
         plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
         expected = plan.expected
@@ -308,7 +318,7 @@ def convert(
                 staging = Staging(folder, output_path.name, grouped=bool(test_size))
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
-            ledger = _Ledger(converter, staging, rejects_handle, leaked)
+            ledger = _Ledger(converter, staging, rejects_handle, compared)
             for part in plan.parts:
                 converter.read(part.judged_as, part.example)
                 ledger.read(part)
@@ -337,7 +347,9 @@ def convert(
                     "roles": role_map and f"roles renamed: {role_map}",
                     "system": system is not None and f"system message set to {system!r}",
                     "drop_system": drop_system and "system messages dropped",
-                    "dedup": dedup and "exact duplicate rows dropped",
+                    "dedup": dedup and ("exact duplicate rows dropped" if dedup == "exact" else
+                                        f"near-duplicate rows dropped (similarity >= {near_threshold}), the first "
+                                        f"row of each cluster kept"),
                     "shuffle": shuffle and f"shuffled (seed {seed})",
                     "test_size": test_size and f"test split of {test_size}",
                     "limit": limit and f"first {limit} rows only"}),
@@ -358,6 +370,17 @@ def convert(
     return result
 
 
+def _split_grouping(split: dict) -> str:
+    """How a --test-size split kept related rows together.
+
+    >>> _split_grouping({"by": "prompt", "near_duplicate_rows": 4})
+    'prompt and near-duplicate cluster (4 rows in clusters), so that none is in both splits'
+    """
+    clusters = f" and near-duplicate cluster ({split['near_duplicate_rows']} rows in clusters)" \
+        if split["near_duplicate_rows"] else ""
+    return f"{split['by']}{clusters}, so that none is in both splits"
+
+
 def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
     if expected is None:
         raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
@@ -375,10 +398,9 @@ class _Ledger:
     """Every row accounted for: converted (and written to the staging file) or rejected with its reason and
     where it is (`file:line`); rows are numbered across files as `inspect` numbers them."""
 
-    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle,
-                 leaked: dict[int, str] | None = None):
+    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle, compared: Comparisons):
         self.converter, self.staging, self.rejects_handle = converter, staging, rejects_handle
-        self.leaked = leaked or {}  # row -> what it shares with an evaluation set (--drop-contaminated)
+        self.compared = compared  # evaluation leakage (--drop-contaminated) and near-duplicates (--dedup near)
         self.rows_in = self.kept = self.rows_out = 0
         self.rejected: Counter = Counter()
         self.preview: list[dict] = []
@@ -393,14 +415,21 @@ class _Ledger:
         self.rows_in += 1
         self.last = number
         try:
-            if self.offset + number in self.leaked:
-                raise Reject("TP405", self.leaked[self.offset + number])
+            row = self.offset + number
+            if row in self.compared.leaked:
+                raise Reject("TP405", self.compared.leaked[row])
+            near = self.compared.near
+            repeats = near.dropped(row) if near is not None and self.converter.dedup == "near" else None
+            if repeats is not None:
+                raise Reject("TP406", repeats)
             outputs = self.converter.convert_row(value)
+            if near is not None:
+                near.keep(row)
         except Reject as reject:
             self.rejected[reject.rule] += 1
             if self.rejects_handle:
                 content = value.text if isinstance(value, UnreadableRow) else value
-                self.rejects_handle.write(dumps({"row": self.offset + number, "where": f"{self.name}:{number}",
+                self.rejects_handle.write(dumps({"row": row, "where": f"{self.name}:{number}",
                                                  "rule": reject.rule, "reason": reject.detail,
                                                  "content": content}))
             return
@@ -409,7 +438,8 @@ class _Ledger:
         if len(self.preview) < PREVIEW_ROWS:
             self.preview.extend(outputs[: PREVIEW_ROWS - len(self.preview)])
         if self.staging:
-            self.staging.write_block(outputs)
+            cluster = self.compared.near.kept_row.get(row) if self.compared.near is not None else None
+            self.staging.write_block(outputs, cluster)
 
     def keep_lines(self, lines: list[bytes], last: int) -> None:
         """Rows the fast conversion wrote as JSON lines, up to line `last` of the file."""

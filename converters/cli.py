@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_errors
+from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option, source_options, user_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +22,11 @@ from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_e
 @mapping_options
 @click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
 @click.option("--drop-system", is_flag=True, help="Remove every system message.")
-@click.option("--dedup", is_flag=True, help="Reject exact duplicate rows (rule TP401).")
+@click.option("--dedup", type=click.Choice(["exact", "near"]), is_flag=False, flag_value="exact",
+              help="Reject repeated rows: `--dedup` (or `--dedup exact`) those repeating an earlier row exactly "
+                   "(TP401); `--dedup near` also those whose text nearly repeats a kept row's (TP406), keeping "
+                   "the first row of each cluster.")
+@near_threshold_option
 @click.option("--against", multiple=True, metavar="EVAL",
               help="An evaluation set (file, folder or Hub id) for --drop-contaminated. Repeatable.")
 @click.option("--drop-contaminated", is_flag=True,
@@ -40,7 +44,7 @@ from inspector.cli import METHOD_CHOICE, mapping_options, source_options, user_e
               show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
-         dedup, against, drop_contaminated,
+         dedup, near_threshold, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
@@ -61,7 +65,7 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     try:
         result = convert(dataset, to=to, output=output, style=style, conversational=conversational, rename=rename,
                          roles=roles, system=system,
-                         drop_system=drop_system, dedup=dedup, against=against,
+                         drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, against=against,
                          drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
                          split=split, config=config_name, revision=revision, progress=show_progress())

@@ -15,7 +15,7 @@ import tempfile
 from array import array
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -113,7 +113,8 @@ def split_key(row: dict) -> tuple[str, int]:
 class Staging:
     """Converted rows written to a hidden JSONL file next to the output, with each input row's block offsets,
     so they can be shuffled and split without holding them in memory; with `grouped`, each block's split key
-    (`split_key` of its first row), so that a test split never shares a prompt or a row with the train split."""
+    (`split_key` of its first row) and near-duplicate cluster, so that a test split never shares a prompt, a row or
+    a near-copy of a row with the train split."""
 
     def __init__(self, folder: Path, name: str, grouped: bool = False):
         self.folder = folder
@@ -123,6 +124,7 @@ class Staging:
         self.offsets = array("q", [0])
         self.rows = 0
         self.keys: list[int] | None = [] if grouped else None
+        self.clusters: dict[int, int] = {}  # block -> the first input row of its near-duplicate cluster
         self.key_kinds: set[str] = set()
         self.grouping: dict[str, Any] | None = None  # how the last split was grouped
 
@@ -141,13 +143,16 @@ class Staging:
         path.chmod(default_mode(directory=True))
         return path
 
-    def write_block(self, rows: list[dict]) -> None:
+    def write_block(self, rows: list[dict], cluster: int | None = None) -> None:
+        """One input row's output rows; `cluster`: the near-duplicate cluster it belongs to, if any."""
         for row in rows:
             self._handle.write(dumps(row))
         self.rows += len(rows)
         self.offsets.append(self._handle.tell())
         if self.keys is not None:
             self._key(rows[0])
+            if cluster is not None:
+                self.clusters[self.blocks - 1] = cluster
 
     def _key(self, row: dict) -> None:
         kind, key = split_key(row)
@@ -199,8 +204,9 @@ class Staging:
         """The blocks in test-then-train order, whole groups of one split key to a split: groups in the shuffled
         order of their first block go to test until it holds `test` rows or more."""
         groups: dict[int, list[int]] = {}
+        group_of = self._group_of_key()
         for block in order:
-            groups.setdefault(self.keys[block], []).append(block)
+            groups.setdefault(group_of(self.keys[block]), []).append(block)
         test_blocks: list[int] = []
         test_groups = 0
         for members in groups.values():
@@ -213,10 +219,25 @@ class Staging:
                               f" so much that {len(groups)} group(s) leave no train rows")
         chosen = set(test_blocks)
         self.grouping = {"by": " and ".join(sorted(self.key_kinds)), "groups": len(groups),
+                         "near_duplicate_rows": len(self.clusters),
                          "test_groups": test_groups, "train": self.blocks - len(test_blocks),
                          "test": len(test_blocks)}
         return [b for b in order if b not in chosen] + test_blocks, {"train": self.blocks - len(test_blocks),
                                                                      "test": len(test_blocks)}
+
+    def _group_of_key(self) -> Callable[[int], int]:
+        """The group of a split key: keys of the blocks of one near-duplicate cluster are one group (union-find)."""
+        parent: dict[int, int] = {}
+
+        def root(key: int) -> int:
+            while parent.get(key, key) != key:
+                key = parent[key]
+            return key
+
+        first_key: dict[int, int] = {}
+        for block, cluster in self.clusters.items():
+            parent[root(self.keys[block])] = root(first_key.setdefault(cluster, self.keys[block]))
+        return root
 
     def cleanup(self) -> None:
         self.close()

@@ -7,14 +7,18 @@ from inspector.errors import UsageError
 import os
 import shlex
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from inspector.leakage import NGRAM
+from inspector.neardup import SHINGLE_WORDS, NearDuplicates
+from inspector.neardup import THRESHOLD as NEAR_THRESHOLD
 from inspector.mapping import mapping_arguments, parse_pairs, renaming, suggest_map
 from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
 from inspector.dialects import Shape, unread_format
-from inspector.scan import ScanResult, Tally, read_plan, scan
+from inspector.scan import ScanResult, read_plan, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
 
@@ -47,13 +51,16 @@ def inspect_dataset(
     mask_color: bool = False,
     workers: int | None = None,
     against: tuple[Any, ...] = (),
+    near_duplicates: bool = False,
+    near_threshold: float = NEAR_THRESHOLD,
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
     `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
     of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. `against`
-    names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`). Raises
-    `SourceError` when the source cannot be read at all.
+    names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`).
+    `near_duplicates` clusters rows whose texts are at least `near_threshold` similar (TP406, `inspector.neardup`).
+    Raises `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
     >>> report.type, report.methods["sft"]["status"], report.methods["dpo"]["status"]
@@ -70,8 +77,10 @@ def inspect_dataset(
         result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
                       prepare=prepare)
         seconds = time.perf_counter() - started
-    if against and "TP405" in enabled:
-        _report_leakage(result, contaminated(opened, against, sample=sample, prepare=prepare), max_rows)
+    against = against if "TP405" in enabled else ()
+    near = near_threshold if near_duplicates and "TP406" in enabled else None
+    compared = compare_rows(opened, against=against, near_threshold=near, sample=sample, prepare=prepare) \
+        if against or near is not None else None
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
@@ -82,6 +91,8 @@ def inspect_dataset(
                           mapping=mapping_arguments(renames, role_map))
     report.tokens = tokens
     report.mask_previews = previews
+    if compared is not None:
+        _report_comparisons(report, result, compared, max_rows)
     return report
 
 
@@ -165,22 +176,66 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     )
 
 
-def contaminated(opened: Source, against: tuple[Any, ...], *, sample: int | None = None,
-                 prepare=None) -> dict[int, str]:
-    """The rows of `opened` that share 13-word n-grams with an evaluation set of `against`, numbered as the scan
-    numbers them: what `inspect --against` reports and `convert --drop-contaminated` rejects."""
-    from inspector.leakage import contaminated_rows, eval_indexes
+@dataclass
+class Comparisons:
+    """What the checks that compare rows found: with evaluation sets (TP405) and with each other (TP406)."""
 
-    indexes = eval_indexes(against)
+    leaked: dict[int, str] = field(default_factory=dict)  # row -> what it shares with which evaluation row
+    leaked_per_set: dict[str, int] = field(default_factory=dict)
+    near: NearDuplicates | None = None
+
+
+def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshold: float | None = None,
+                 sample: int | None = None, prepare=None) -> Comparisons:
+    """One more pass over the rows' words, numbered as the scan numbers them, for the checks that compare rows:
+    n-grams shared with the evaluation sets of `against` (`inspector.leakage`), and, with a threshold,
+    near-duplicate clusters (`inspector.neardup`). What `inspect` reports and `convert` rejects."""
+    from inspector.leakage import Leakage, eval_indexes
+    from inspector.neardup import Signatures
+    from inspector.text import batches
+
+    leakage = Leakage(eval_indexes(against)) if against else None
     plan = read_plan(opened, limit=sample, prepare=prepare)
-    return contaminated_rows(((part.name, plan.rows(part)) for part in plan.parts), indexes)
+    signatures = Signatures(plan.expected) if near_threshold is not None else None
+    for numbers, values in batches(plan.numbered_rows()):
+        if leakage is not None:
+            leakage.add(numbers, values)
+        if signatures is not None:
+            signatures.add(numbers, values)
+    compared = Comparisons()
+    if leakage is not None:
+        compared.leaked, compared.leaked_per_set = leakage.found, dict(leakage.per_set)
+    if signatures is not None:
+        compared.near = NearDuplicates.from_signatures(signatures, near_threshold)
+    return compared
 
 
-def _report_leakage(result: ScanResult, found: dict[int, str], max_rows: int) -> None:
-    if not found:
-        return
-    first = sorted(found)[:max_rows]
-    result.tallies["TP405"] = Tally(count=len(found), rows=first, details=[found[row] for row in first])
+def _report_comparisons(report: Report, result: ScanResult, compared: Comparisons, max_rows: int) -> None:
+    """TP405 and TP406 findings, with the evaluation sets' counts and the near-duplicate clusters."""
+    details = {"TP405": compared.leaked}
+    if compared.near is not None:
+        details["TP406"] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
+        clusters = compared.near.clusters()
+        report.near_duplicates = {
+            "threshold": compared.near.threshold, "shingle_words": SHINGLE_WORDS, "clusters": len(clusters),
+            "rows_repeating": sum(len(rows) for _, rows in clusters),
+            "largest": [{"kept": kept, "kept_where": result.where(kept), "size": 1 + len(rows),
+                         "rows": [{"row": row, "where": result.where(row),
+                                   "similarity": round(compared.near.similarity(row, kept), 3)}
+                                  for row in rows[:max_rows]]}
+                        for kept, rows in clusters[:max_rows]]}
+    for rule, found in details.items():
+        if not found:
+            continue
+        first = sorted(found)[:max_rows]
+        where = list(map(result.where, first))
+        rule_entry = RULES[rule]
+        report.findings.append(Finding(rule, rule_entry.name, rule_entry.severity, len(found), first,
+                                       [{"row": r, "where": w, "detail": found[r]} for r, w in zip(first, where)],
+                                       rule_entry.summary, rule_entry.fix, where))
+    report.findings.sort(key=lambda f: (f.severity != "error", f.rule))
+    for name, count in compared.leaked_per_set.items():
+        report.notes.append(f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)")
 
 
 def _unknown_shape(result: ScanResult, name: str) -> str:

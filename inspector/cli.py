@@ -97,6 +97,12 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
     context.exit(0)
 
 
+near_threshold_option = click.option(
+    "--near-threshold", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True, metavar="J",
+    help="How similar two rows must be to count as near-duplicates: the estimated Jaccard similarity of their "
+         "3-word shingle sets, which both the prompts and the answers must reach.")
+
+
 def mapping_options(command):
     """`--map` and `--roles`, which `inspect` (to preview) and `convert` share."""
     command = click.option("--roles", multiple=True, metavar="OLD=NEW",
@@ -132,10 +138,14 @@ def mapping_options(command):
 @click.option("--against", multiple=True, metavar="EVAL",
               help="An evaluation set (file, folder or Hub id): report rows sharing 13-word n-grams with it "
                    "(TP405). Repeatable.")
+@click.option("--near-duplicates", is_flag=True,
+              help="Also cluster rows whose prompts and answers nearly repeat each other's (TP406; MinHash). "
+                   "Off by default: it reads the rows again, at about a tenth of the scan's speed.")
+@near_threshold_option
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
-         max_length, show_masks, against, rename, roles):
+         max_length, show_masks, against, near_duplicates, near_threshold, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -157,7 +167,8 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
                              sample=sample, select=select, ignore=ignore, max_rows=max_rows, rename=rename,
                              roles=roles,
                              progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
-                             mask_color=sys.stdout.isatty() and output_format == "text", against=against)
+                             mask_color=sys.stdout.isatty() and output_format == "text", against=against,
+                             near_duplicates=near_duplicates, near_threshold=near_threshold)
     if output_format == "json":
         click.echo(report.to_json())
     elif output_format == "markdown":

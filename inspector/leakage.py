@@ -1,114 +1,96 @@
 """Evaluation leakage: training rows that share long word n-grams with rows of an evaluation set (rule TP405).
 
-The convention of GPT-3's contamination study and lm-evaluation-harness: lower-cased words, 13 at a time. A row
-shares an n-gram with an evaluation row when 13 consecutive words of its text occur in that row's text; a text of
-fewer than 13 words counts whole. A verbatim copy shares all of the evaluation row's n-grams, a reworded one the
-stretches it kept. Rows are read as they are written (every string in them, id-like columns aside), so a question
-is found whether it sits in `question`, `prompt` or a user message.
+The convention of GPT-3's contamination study and lm-evaluation-harness: normalised words (`inspector.text`), 13
+at a time. A row shares an n-gram with an evaluation row when 13 consecutive words of its text occur in that
+row's text; a text of fewer than 13 words counts whole. A verbatim copy shares all of the evaluation row's
+n-grams, a reworded one the stretches it kept.
 
 `inspect --against EVAL` reports the rows; `convert --against EVAL --drop-contaminated` rejects them, counted in
-the ledger. Both number rows the way the scan does, through `contaminated_rows`.
+the ledger. A batch's n-grams are looked up in each evaluation set's sorted n-grams at once (numpy); only the rows
+with a hit are matched to the evaluation row they share the most with.
 
 >>> index = EvalIndex.build("gsm8k", [(1, {"question": "Natalia sold clips to 48 of her friends in April, and "
 ...                                                "then she sold half as many clips in May. How many?"})])
->>> contaminated_rows([("train.jsonl", [(7, {"prompt": "natalia sold clips to 48 of her friends in april, and "
-...                                                  "then she sold half as many clips in may"})])], [index])
-{7: 'shares 8 of 10 13-grams with gsm8k:1'}
+>>> leakage = Leakage([index])
+>>> leakage.add([7], [{"prompt": "natalia sold clips to 48 of her friends in april, and then she sold half as "
+...                          "many clips in may"}])
+>>> leakage.found, dict(leakage.per_set)
+({7: 'shares 8 of 10 13-grams with gsm8k:1'}, {'gsm8k': 1})
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from inspector.dialects import without_ids
-from inspector.sources import row_value
+import numpy as np
+
+from inspector.text import batches, ngram_hashes, row_text, words
 
 NGRAM = 13
-WORD = re.compile(r"\w+")
-
-
-def strings(value: Any) -> Iterable[str]:
-    """Every string inside a value, in order (object keys aside)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from strings(item)
-
-
-def ngrams(value: Any) -> set[int]:
-    """Hashes of the 13-word windows of a row's text (one for the whole text when it is shorter).
-
-    >>> len(ngrams({"text": " ".join(map(str, range(20)))})), len(ngrams({"text": "two words"}))
-    (8, 1)
-    """
-    words = WORD.findall(" ".join(strings(without_ids(value) if isinstance(value, dict) else value)).lower())
-    if not words:
-        return set()
-    if len(words) < NGRAM:
-        return {hash(tuple(words))}
-    return {hash(tuple(words[i:i + NGRAM])) for i in range(len(words) - NGRAM + 1)}
 
 
 @dataclass
 class EvalIndex:
-    """The n-grams of one evaluation set: for each, the first evaluation row that has it."""
+    """The n-grams of one evaluation set: sorted for lookups, and for each the first evaluation row that has it."""
 
     name: str
-    first_row: dict[int, int] = field(default_factory=dict)
-    sizes: dict[int, int] = field(default_factory=dict)  # n-grams per evaluation row
-    rows: int = 0
+    grams: np.ndarray
+    first_row: dict[int, int]
+    sizes: dict[int, int]  # distinct n-grams per evaluation row
+    rows: int
 
     @classmethod
     def build(cls, name: str, rows: Iterable[tuple[int, Any]]) -> EvalIndex:
-        index = cls(name)
-        for number, value in rows:
-            grams = ngrams(row_value(value))
-            index.rows += 1
-            index.sizes[number] = len(grams)
-            for gram in grams:
-                index.first_row.setdefault(gram, number)
-        return index
+        first_row: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        count = 0
+        for numbers, values in batches(rows):
+            hashes, offsets = ngram_hashes([words(row_text(value)) for value in values], NGRAM)
+            for i, number in enumerate(numbers):
+                grams = hashes[offsets[i]:offsets[i + 1]].tolist()
+                sizes[number] = len(set(grams))
+                for gram in grams:
+                    first_row.setdefault(gram, number)
+            count += len(numbers)
+        grams = np.fromiter(first_row, np.uint64, len(first_row))
+        grams.sort()
+        return cls(name, grams, first_row, sizes, count)
 
-    def match(self, grams: set[int]) -> tuple[int, int] | None:
-        """(evaluation row, n-grams shared with it) for the row sharing the most, or None."""
-        shared: dict[int, int] = {}
-        for gram in grams:
-            row = self.first_row.get(gram)
-            if row is not None:
-                shared[row] = shared.get(row, 0) + 1
-        if not shared:
-            return None
-        row = max(shared, key=shared.get)
-        return row, shared[row]
+    def hits(self, hashes: np.ndarray) -> np.ndarray:
+        """Which of `hashes` the evaluation set has."""
+        places = np.minimum(np.searchsorted(self.grams, hashes), max(len(self.grams) - 1, 0))
+        return self.grams[places] == hashes if len(self.grams) else np.zeros(len(hashes), bool)
+
+    def match(self, grams: set[int]) -> tuple[int, int]:
+        """(evaluation row, n-grams shared with it) for the row sharing the most."""
+        shared = Counter(self.first_row[gram] for gram in grams if gram in self.first_row)
+        return shared.most_common(1)[0]
 
 
-def contaminated_rows(parts: Iterable[tuple[str, Iterable[tuple[int, Any]]]],
-                      indexes: list[EvalIndex]) -> dict[int, str]:
-    """Row number (numbered across files as the scan numbers them) → what it shares with which evaluation row, for
-    every row that shares an n-gram with any evaluation set."""
-    found: dict[int, str] = {}
-    offset = 0
-    for _name, rows in parts:
-        last = 0
-        for number, value in rows:
-            last = number
-            grams = ngrams(row_value(value))
-            for index in indexes:
-                match = index.match(grams)
-                if match is not None:
-                    row, shared = match
-                    found[offset + number] = (f"shares {shared} of {index.sizes[row]} {NGRAM}-grams with "
-                                              f"{index.name}:{row}")
-                    break
-        offset += last
-    return found
+class Leakage:
+    """Training rows, a batch at a time (`add`), against evaluation sets: `found` maps a row that shares an n-gram
+    with one to what it shares with which evaluation row (the first set it shares with, in the order given)."""
+
+    def __init__(self, indexes: list[EvalIndex]):
+        self.indexes = indexes
+        self.found: dict[int, str] = {}
+        self.per_set: Counter = Counter()
+
+    def add(self, numbers: list[int], values: list[Any]) -> None:
+        hashes, offsets = ngram_hashes([words(row_text(value)) for value in values], NGRAM)
+        for index in self.indexes:
+            hit = index.hits(hashes)
+            if not hit.any():
+                continue
+            for i in np.unique(np.searchsorted(offsets, np.flatnonzero(hit), side="right") - 1):
+                if numbers[i] in self.found:
+                    continue
+                row, shared = index.match(set(hashes[offsets[i]:offsets[i + 1]].tolist()))
+                self.found[numbers[i]] = f"shares {shared} of {index.sizes[row]} {NGRAM}-grams with {index.name}:{row}"
+                self.per_set[index.name] += 1
 
 
 def eval_indexes(sources: Iterable[Any]) -> list[EvalIndex]:
@@ -119,6 +101,5 @@ def eval_indexes(sources: Iterable[Any]) -> list[EvalIndex]:
     indexes = []
     for source in sources:
         plan = read_plan(open_source(source))
-        rows = (item for part in plan.parts for item in plan.rows(part))
-        indexes.append(EvalIndex.build(str(source), rows))
+        indexes.append(EvalIndex.build(str(source), plan.numbered_rows()))
     return indexes

@@ -45,6 +45,7 @@ class Report:
     stats: dict[str, Any] = field(default_factory=dict)
     tokens: dict | None = None  # with --model: token lengths, trainer effects, template facts
     mask_previews: list[dict] = field(default_factory=list)
+    near_duplicates: dict | None = None  # with --near-duplicates: the clusters, largest first
 
     @property
     def valid(self) -> bool:
@@ -75,6 +76,8 @@ class Report:
         lines = [f"**trlprep inspect** `{self.source}`", "",
                  f"- {_summary_line(self)}", f"- {_validity_line(self)}"]
         lines += [f"- {note}" for note in self.notes]
+        if self.near_duplicates is not None:
+            lines.append(f"- {_near_duplicates_line(self.near_duplicates)}")
         if self.tokens:
             lines.append(f"- {_tokens_line(self.tokens)}")
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
@@ -105,6 +108,8 @@ class Report:
             console.print(line, markup=False)
         for note in self.notes:
             console.print(f"• {note}", markup=False)
+        if self.near_duplicates is not None:
+            console.print(f"• {_near_duplicates_line(self.near_duplicates)}", markup=False)
         if self.tokens:
             console.print(_tokens_line(self.tokens), markup=False)
             effects = "; ".join(f"{m}: {e['dropped']} dropped, {e['truncated']} truncated"
@@ -143,6 +148,25 @@ class Report:
             console.print(f"row {preview['row']} (trained tokens marked):", markup=False)
             console.print(Text.from_ansi(preview["text"]))
         return buffer.getvalue()
+
+
+def _near_duplicates_line(found: dict) -> str:
+    """The near-duplicate clusters in a line: how many, and the largest with its closest rows.
+
+    >>> _near_duplicates_line({"threshold": 0.8, "shingle_words": 5, "clusters": 2, "rows_repeating": 3,
+    ...     "largest": [{"kept": 4, "size": 3, "rows": [{"row": 9, "similarity": 0.91}, {"row": 12, "similarity": 1.0}]}]})
+    'near-duplicates (similarity >= 0.8 over 5-word shingles): 2 clusters, 3 rows repeat an earlier one; largest: row 4 and 2 more (row 9 at 0.91, row 12 at 1.00)'
+    """
+    clusters, rows = found["clusters"], found["rows_repeating"]
+    said = (f"near-duplicates (similarity >= {found['threshold']} over {found['shingle_words']}-word shingles): "
+            f"{clusters} cluster{'' if clusters == 1 else 's'}, {rows} "
+            f"{'row repeats' if rows == 1 else 'rows repeat'} an earlier one")
+    if found["largest"]:
+        top = found["largest"][0]
+        said += (f"; largest: row {top['kept']} and {top['size'] - 1} more ("
+                 + ", ".join(f"row {r['row']} at {r['similarity']:.2f}" for r in top["rows"][:3])
+                 + (", ..." if top["size"] - 1 > 3 else "") + ")")
+    return said
 
 
 def _tokens_line(tokens: dict) -> str:

@@ -412,6 +412,12 @@ _CATALOG = [
          "shares them all, a reworded one the stretches it kept)",
          "`convert --against EVAL --drop-contaminated` rejects the rows", "dataset",
          why="a model trained on an evaluation set's questions scores what it memorised, not what it learned"),
+    Rule("TP406", "near-duplicate-row", WARNING,
+         "the row's prompt and answers both nearly repeat an earlier row's (MinHash estimate of the Jaccard "
+         "similarity of their 3-word shingles at least --near-threshold, 0.8 by default); reported with "
+         "`--near-duplicates`, exact repeats included", "`convert --dedup near` keeps the first row of each cluster", "dataset",
+         why="templated and lightly edited copies are trained many times over and leak between train and test "
+             "splits, where exact-duplicate checks do not see them"),
     Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
          "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",
          why="TRL cannot render messages without a template"),

@@ -197,6 +197,17 @@ class ReadPlan:
                 self.taken += 1
             yield number, value
 
+    def numbered_rows(self) -> Iterator[tuple[int, Any]]:
+        """Every part's rows, numbered across files as the scan numbers them: a file's rows go on from the last row
+        number of the file before."""
+        offset = 0
+        for part in self.parts:
+            last = 0
+            for number, value in self.rows(part):
+                last = number
+                yield offset + number, value
+            offset += last
+
 
 def _after(first: list, rows: Iterator) -> Iterator:
     """`first` then `rows`; closing it closes `rows`."""

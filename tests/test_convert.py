@@ -259,8 +259,9 @@ def test_a_test_split_never_shares_a_prompt_or_a_row_with_the_train_split(shared
     train, test = (read_jsonl(result.outputs[split]) for split in ("train", "test"))
     assert {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in train}.isdisjoint(
         {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in test})
-    assert result.split == {"by": "prompt", "groups": 4, "test_groups": 1, "train": 30, "test": 10}
-    assert "split by prompt, so that no prompt is in both splits: 4 groups" in result.to_text()
+    assert result.split == {"by": "prompt", "groups": 4, "test_groups": 1, "train": 30, "test": 10,
+                            "near_duplicate_rows": 0}
+    assert "split by prompt, so that none is in both splits: 4 groups" in result.to_text()
     chats = [{"messages": [{"role": "user", "content": f"hi {i % 3}"}, {"role": "assistant", "content": "yo"}]}
              for i in range(30)]
     chat = convert(write_jsonl(chats), to="sft", output=tmp_path / "chats.jsonl", test_size=5)
@@ -268,6 +269,25 @@ def test_a_test_split_never_shares_a_prompt_or_a_row_with_the_train_split(shared
     kto = convert(shared_data / "dpo_en_demo.json", to="kto", output=tmp_path / "kto.jsonl", test_size=0.1)
     train, test = (read_jsonl(kto.outputs[split]) for split in ("train", "test"))
     assert not {json.dumps(r["prompt"]) for r in train} & {json.dumps(r["prompt"]) for r in test}
+
+
+def test_a_test_split_keeps_near_copies_on_the_side_of_their_original(shared_data, tmp_path):
+    """Real alpaca rows, ten of them also written again re-spaced in capitals (another prompt to `split_key`, the
+    same row to a reader): each copy lands in the split of its original, whatever the seed."""
+    alpaca = [row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())
+              if len(row["instruction"].split()) >= 6][:60]
+    copies = [{**row, "instruction": row["instruction"].upper().replace(" ", "  ")} for row in alpaca[:10]]
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(alpaca + copies))
+    for seed in (1, 2, 3):
+        result = convert(path, to="sft", output=tmp_path / f"out{seed}.jsonl", test_size=0.25, seed=seed)
+        assert result.split["near_duplicate_rows"] == 20 and result.split["groups"] == 60
+        side = {}
+        for split in ("train", "test"):
+            for row in read_jsonl(result.outputs[split]):
+                side.setdefault(" ".join(row["prompt"][0]["content"].lower().split()), set()).add(split)
+        assert all(len(splits) == 1 for splits in side.values())
+        assert "and near-duplicate cluster (20 rows in clusters)" in result.to_text()
 
 
 def test_strict_fails_and_writes_nothing(tmp_path):

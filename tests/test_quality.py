@@ -1,4 +1,5 @@
-"""Quality checks no peer makes before training: tool calls against their tools."""
+"""Quality checks no peer makes before training: tool calls against their tools, evaluation leakage,
+near-duplicates."""
 
 import json
 
@@ -99,3 +100,81 @@ def test_training_rows_that_leak_an_evaluation_set_are_found_and_dropped(shared_
     assert inspect_dataset(kept.output, against=(str(gsm8k),)).findings == []
     clean = inspect_dataset(shared_data / "alpaca_en_demo.json", against=(str(gsm8k),))
     assert not [f for f in clean.findings if f.rule == "TP405"]  # no false positive on 1000 alpaca rows
+
+
+def _chat(prompt, answer, system=None):
+    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
+    return {"messages": ([{"role": "system", "content": system}] if system else []) + messages}
+
+
+def test_near_duplicates_are_clustered_and_dedup_near_keeps_the_first_of_each(shared_data, write_jsonl, tmp_path):
+    """Real alpaca rows (Apache-2.0, LLaMA-Factory's demo) with copies edited the ways real sets repeat themselves,
+    and rows that share only one side with another, which are no duplicates."""
+    alpaca = [row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())
+              if len(row["instruction"].split()) >= 8 and len(row["output"].split()) >= 30][:40]
+    rows = [_chat(row["instruction"], row["output"]) for row in alpaca]
+    first, second, third = alpaca[2], alpaca[9], alpaca[19]
+    rows += [
+        _chat("  " + first["instruction"].upper().replace(" ", "   "), first["output"] + "!"),  # 41 re-spaced, 3
+        _chat(second["instruction"], second["output"].rsplit(" ", 1)[0] + " indeed."),           # 42 edited, 10
+        _chat(third["instruction"], "A different answer, in words of its own, to the same question."),  # 43 no
+        _chat("Some other question that has nothing to do with it", third["output"]),            # 44 no
+        _chat(second["instruction"], second["output"]),                                          # 45 exact, 10
+    ]
+    path = write_jsonl(rows)
+
+    plain = inspect_dataset(path)
+    assert [f.rows for f in plain.findings if f.rule == "TP401"] == [[45]]
+    assert not [f for f in plain.findings if f.rule == "TP406"]  # only on request
+
+    report = inspect_dataset(path, near_duplicates=True)
+    (near,) = [f for f in report.findings if f.rule == "TP406"]
+    assert near.rows == [41, 42, 45] and near.severity == "warning"
+    assert [e["detail"].split(" (")[0] for e in near.examples] == ["nearly repeats row 3", "nearly repeats row 10",
+                                                                   "nearly repeats row 10"]
+    clusters = report.near_duplicates
+    assert (clusters["clusters"], clusters["rows_repeating"]) == (2, 3)
+    assert [(c["kept"], c["size"]) for c in clusters["largest"]] == [(10, 3), (3, 2)]
+    assert clusters["largest"][0]["rows"][1] == {"row": 45, "where": f"{path}:45", "similarity": 1.0}
+    assert "2 clusters, 3 rows repeat an earlier one; largest: row 10 and 2 more (row 42 at" in report.to_markdown()
+    assert json.loads(report.to_json())["near_duplicates"] == clusters
+
+    result = convert(path, to="sft", output=tmp_path / "sft.jsonl", dedup="near")
+    assert (result.rows_in, result.rows_kept, result.rejected_by_rule) == (45, 42, {"TP406": 3})
+    rejects = [json.loads(line) for line in open(result.rejects)]
+    assert [(r["row"], r["rule"]) for r in rejects] == [(41, "TP406"), (42, "TP406"), (45, "TP406")]
+    assert rejects[0]["reason"].startswith("nearly repeats row 3 (similarity ")
+    assert not [f for f in inspect_dataset(result.output, near_duplicates=True).findings if f.rule == "TP406"]
+    exact = convert(path, to="sft", output=tmp_path / "exact.jsonl", dedup="exact")
+    assert exact.rejected_by_rule == {"TP401": 1}
+
+
+def test_a_cluster_keeps_its_first_row_that_converts(write_jsonl, tmp_path):
+    """When a cluster's first row is rejected by another rule, its next row is the one kept, not dropped too."""
+    question = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+                "How many clips did Natalia sell altogether in April and May?")
+    answer = "Natalia sold 48/2 = 24 clips in May. Natalia sold 48+24 = 72 clips altogether in April and May."
+    broken = {"messages": [{"role": "user", "content": question}, {"role": "system", "content": "Be exact."},
+                           {"role": "assistant", "content": answer}]}  # TP202: the system turn is not first
+    rows = [broken, _chat(question, answer, system="Be exact."), _chat(question, answer + " Done.", system="Be exact.")]
+    assert inspect_dataset(write_jsonl(rows), near_duplicates=True).near_duplicates["largest"][0]["kept"] == 1
+    result = convert(write_jsonl(rows), to="sft", output=tmp_path / "sft.jsonl", dedup="near")
+    rejects = [json.loads(line) for line in open(result.rejects)]
+    assert [(r["row"], r["rule"]) for r in rejects] == [(1, "TP202"), (3, "TP406")]
+    assert rejects[1]["reason"].startswith("nearly repeats row 2 (")
+
+
+def test_near_duplicates_on_real_data_are_what_a_reader_calls_repeats(shared_data):
+    """Glaive's tool-call demo (Apache-2.0), every row TP406 adds to TP401 read: 97 is 49 with the function
+    `generate_random_password` named `generate_password`; 292 is 114 with one distance 2448.2 for 2448.5; 218, 264
+    and 293 repeat 49, 234 and 78 word for word, with the tools described in other words. The OpenAI DPO file from
+    RewardBench 2 repeats prompts with the same chosen answer and another rejected one (rows 15 and 61): distinct
+    pairs, not reported."""
+    glaive = inspect_dataset(shared_data / "glaive_toolcall_en_demo.json", near_duplicates=True, max_rows=100)
+    found = {f.rule: f for f in glaive.findings}
+    assert sorted(set(found["TP406"].rows) - set(found["TP401"].rows)) == [97, 218, 264, 292, 293]
+    details = {e["row"]: e["detail"] for e in found["TP406"].examples}
+    assert details[97].startswith("nearly repeats row 49 (") and details[292].startswith("nearly repeats row 114 (")
+    assert set(found["TP401"].rows) <= set(found["TP406"].rows)
+    pairs = inspect_dataset(shared_data / "more" / "openai_dpo_rewardbench2_val_together.jsonl", near_duplicates=True)
+    assert pairs.near_duplicates["clusters"] == 0
