@@ -12,6 +12,9 @@ the same rows as Parquet, and an implicit-prompt preference JSONL. Then times, b
 - `convert` ShareGPT -> messages against `datasets.map(trl.maybe_convert_to_chatml)`, and implicit -> explicit
   prompt against `datasets.map(trl.extract_prompt)` (both include reading the file and writing the result);
 - `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), one and two cores;
+- near-duplicates (`inspect --near-duplicates`, and its pass alone) and `inspect --cut-off` against the
+  exact-duplicate scan (TP401);
+- what the text hygiene rules add to the fast path, on the chat rows and on Chinese rows (non-ASCII text);
 - `inspect` of the shared real datasets when ../shared/data is there.
 Peak RSS is that of this process and its worker processes together during one more run, untimed, above this
 process's resting size: this process's own peak (Linux resets it through /proc/self/clear_refs), or, sampled
@@ -231,6 +234,18 @@ class Measure:
     reference: str
 
 
+def hygiene_proof(path: Path, texts: list[str]) -> None:
+    """What the fast path does for the text hygiene rules: control escapes looked for in each block of JSON lines,
+    `&` and (for a text that is not ASCII) `plainly_clean` in each text."""
+    from inspector.hygiene import control_escapes, plainly_clean
+
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 18):
+            control_escapes(block)
+    for text in texts:
+        "&" not in text and (text.isascii() or plainly_clean(text))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
@@ -278,6 +293,23 @@ def main() -> None:
     measure("trlprep inspect, every rule, 1 process", lambda: inspect_dataset(chat, workers=1), read)
     measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2), read)
 
+    # Near-duplicates (opt-in) against the exact-duplicate scan (TP401, which every inspect runs).
+    from inspector.api import compare_rows
+    from inspector.sources import open_source
+    from inspector.text import strings
+
+    exact = "exact duplicates: inspect --select TP401"
+    measure(exact, lambda: inspect_dataset(chat, workers=1, select=("TP401",)), exact)
+    measure("near-duplicate pass alone (MinHash, LSH)", lambda: compare_rows(open_source(chat), near_threshold=0.8),
+            exact)
+    measure("trlprep inspect --near-duplicates", lambda: inspect_dataset(chat, workers=1, near_duplicates=True),
+            exact)
+    measure("trlprep inspect --cut-off", lambda: inspect_dataset(chat, workers=1, cut_off=True), exact)
+    # Text hygiene (TP210-TP213, always on): what the fast path adds, against the whole scan.
+    texts = [text for _, row in open_source(chat).rows() for text in strings(row)]
+    hygiene = "TP210-TP213 fast proof (blocks, every text)"
+    measure(hygiene, lambda: hygiene_proof(chat, texts), "trlprep inspect, every rule, 1 process")
+
     columns = "pyarrow.parquet.read_table alone"
     measure(columns, lambda: read_parquet(parquet), columns, path=parquet)
     measure("trlprep inspect of the Parquet copy", lambda: inspect_dataset(parquet), columns, path=parquet)
@@ -306,12 +338,21 @@ def main() -> None:
             megabytes=token_mb)
 
     shared = ROOT.parent / "shared" / "data"
+    zh = "inspect Chinese chat rows, every rule"
     if shared.is_dir():
         for path in sorted(shared.iterdir()):
             if path.suffix in (".json", ".jsonl", ".parquet"):
                 rows = inspect_dataset(path).rows_checked
                 measure(f"inspect {path.name}", lambda p=path: inspect_dataset(p), f"inspect {path.name}",
                         rows=rows, path=path)
+        # Non-ASCII text (Chinese) takes the hygiene rules' regular expression, not only their ASCII test.
+        chinese = out / "medical_zh.jsonl"
+        medical = (shared / "more" / "sharegpt_medical_sft_zh.jsonl").read_bytes().splitlines(keepends=True)
+        chinese.write_bytes(b"".join(itertools.islice(itertools.cycle(medical), TOOL_ROWS)))
+        measure(zh, lambda: inspect_dataset(chinese, workers=1), zh, rows=TOOL_ROWS, path=chinese)
+        zh_texts = [text for _, row in open_source(chinese).rows() for text in strings(row)]
+        measure("TP210-TP213 fast proof, those rows", lambda: hygiene_proof(chinese, zh_texts), zh,
+                rows=TOOL_ROWS, path=chinese)
         gsm8k = str(shared / "gsm8k_test.jsonl")
         measure("trlprep inspect --against gsm8k_test (leakage)",
                 lambda: inspect_dataset(chat, workers=1, against=(gsm8k,)), "trlprep inspect, every rule, 1 process")
@@ -360,6 +401,11 @@ def main() -> None:
         print(f"inspect --against gsm8k_test vs inspect: {seconds_of['trlprep inspect --against gsm8k_test (leakage)'] / seconds_of['trlprep inspect, every rule, 1 process']:.1f}x the time")  # noqa: E501
     if "inspect tool-call rows, every rule" in seconds_of:
         print(f"tool-call checks (TP601-TP604): {seconds_of['TP601-TP604 checks alone, on the same rows'] / seconds_of['inspect tool-call rows, every rule']:.0%} of inspect's time on tool-calling rows")  # noqa: E501
+    print(f"inspect --near-duplicates vs the exact-duplicate scan: {seconds_of['trlprep inspect --near-duplicates'] / seconds_of[exact]:.1f}x the time")  # noqa: E501
+    print(f"inspect --cut-off vs the exact-duplicate scan: {seconds_of['trlprep inspect --cut-off'] / seconds_of[exact]:.1f}x the time")  # noqa: E501
+    print(f"text hygiene fast proof: {seconds_of[hygiene] / seconds_of['trlprep inspect, every rule, 1 process']:.0%} of inspect's time on the chat file")  # noqa: E501
+    if zh in seconds_of:
+        print(f"text hygiene fast proof on Chinese rows: {seconds_of['TP210-TP213 fast proof, those rows'] / seconds_of[zh]:.0%} of inspect's time")  # noqa: E501
     print(f"tokenizing with 2 processes vs 1: "
           f"{seconds_of[tokenize] / seconds_of['tokenize under the chat template, 2 processes']:.2f}x")
 

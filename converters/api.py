@@ -18,7 +18,7 @@ import orjson
 from converters.fast import fast_conversion
 from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
-from converters.transforms import Reject, set_system, to_grpo, to_kto, to_preference, to_sft
+from converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from inspector.errors import DataRefused, UsageError
@@ -136,14 +136,18 @@ REPAIRS = {"TP107": "strings wrapped as messages (TP107/TP108)",
            "TP110": "label made boolean (TP110)"}
 
 
+# Rows the fast path accepts hold nothing `fix_text` changes (`hygiene.plainly_clean`): only the others are fixed.
+TEXT_FIXED = "text repaired by ftfy: mojibake, control characters (TP210/TP212, --fix-text)"
+
+
 class _Converter:
     """Per-row conversion with the options; `convert_row` returns output rows or raises Reject. Whether a row is
     kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts. Each file
     is read against its own shape (`read`), the output is one shape for all."""
 
-    def __init__(self, *, to, style, system, drop_system, dedup, conversational=False):
+    def __init__(self, *, to, style, system, drop_system, dedup, conversational=False, fix_text=False):
         self.to, self.style, self.conversational = to, style, conversational
-        self.system, self.drop_system, self.dedup = system, drop_system, dedup
+        self.system, self.drop_system, self.dedup, self.fix_text = system, drop_system, dedup, fix_text
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
@@ -193,6 +197,11 @@ class _Converter:
             raise
         except Exception as error:  # a bug of ours on this row: the row is rejected, the others go on
             raise Reject("TC104", f"{type(error).__name__}: {error}") from None
+        if self.fix_text:
+            fixed = [fixed_text(out) for out in outputs]
+            if fixed != outputs:
+                self.repaired[TEXT_FIXED] += 1
+                outputs = fixed
         self._guard(outputs)
         self.repaired.update({REPAIRS[rule] for rule in decision.repairs})
         return outputs
@@ -251,6 +260,8 @@ def convert(
     drop_system: bool = False,
     dedup: bool | str | None = None,
     near_threshold: float = NEAR_THRESHOLD,
+    fix_text: bool = False,
+    drop_cut_off: bool = False,
     against: tuple[Any, ...] = (),
     drop_contaminated: bool = False,
     shuffle: bool = False,
@@ -273,7 +284,9 @@ def convert(
     rejected row, or when the written data would not be ready. `dedup` rejects rows that repeat an earlier row:
     `"exact"` (or True) exact repeats (TP401), `"near"` also rows whose text is at least `near_threshold` similar to
     a kept row's (TP406, as `inspect --near-duplicates` clusters them; each cluster keeps its first row that
-    converts). `drop_contaminated` rejects the rows that share 13-word n-grams with an evaluation set of `against`
+    converts). `fix_text` repairs mojibake and removes control characters with ftfy (TP210, TP212), counted in
+    `repaired`. `drop_cut_off` rejects rows whose answers a length cap cut off (TP214, as `inspect --cut-off`
+    finds them). `drop_contaminated` rejects the rows that share 13-word n-grams with an evaluation set of `against`
     (TP405, as `inspect --against` reports them).
     """
     started = time.perf_counter()
@@ -301,16 +314,17 @@ def convert(
     prepare = renaming(renames, role_map)
     # Near-duplicate clusters serve --dedup near, and keep a --test-size split from holding near-copies of train rows.
     near = near_threshold if dedup == "near" or test_size else None
-    compared = compare_rows(opened, against=against, near_threshold=near, sample=limit, prepare=prepare) \
-        if against or near is not None else Comparisons()
+    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=drop_cut_off, sample=limit,
+                            prepare=prepare) if against or near is not None or drop_cut_off else Comparisons()
     # Without these options clean JSON lines convert without Python rows.
-    line_conversion = not (system is not None or drop_system or dedup or conversational or against or near)
+    line_conversion = not (system is not None or drop_system or dedup or conversational or against or near
+                           or drop_cut_off)
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
         plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
         expected = plan.expected
         _refuse_unconvertible(expected, to, opened.name)
         converter = _Converter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
-                               conversational=conversational)
+                               conversational=conversational, fix_text=fix_text)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:
@@ -350,6 +364,8 @@ def convert(
                     "dedup": dedup and ("exact duplicate rows dropped" if dedup == "exact" else
                                         f"near-duplicate rows dropped (similarity >= {near_threshold}), the first "
                                         f"row of each cluster kept"),
+                    "fix_text": fix_text and "mojibake repaired and control characters removed (ftfy)",
+                    "drop_cut_off": drop_cut_off and "answers cut off by a length cap dropped",
                     "shuffle": shuffle and f"shuffled (seed {seed})",
                     "test_size": test_size and f"test split of {test_size}",
                     "limit": limit and f"first {limit} rows only"}),
@@ -418,6 +434,8 @@ class _Ledger:
             row = self.offset + number
             if row in self.compared.leaked:
                 raise Reject("TP405", self.compared.leaked[row])
+            if row in self.compared.cut_off:
+                raise Reject("TP214", self.compared.cut_off[row])
             near = self.compared.near
             repeats = near.dropped(row) if near is not None and self.converter.dedup == "near" else None
             if repeats is not None:

@@ -27,6 +27,11 @@ from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option,
                    "(TP401); `--dedup near` also those whose text nearly repeats a kept row's (TP406), keeping "
                    "the first row of each cluster.")
 @near_threshold_option
+@click.option("--fix-text", is_flag=True,
+              help="Repair mojibake and remove control characters with ftfy (TP210, TP212); the summary counts the "
+                   "rows changed. Entities and U+FFFD are left as they are.")
+@click.option("--drop-cut-off", is_flag=True,
+              help="Reject rows whose answers stop mid-sentence where a length cap stops them (rule TP214).")
 @click.option("--against", multiple=True, metavar="EVAL",
               help="An evaluation set (file, folder or Hub id) for --drop-contaminated. Repeatable.")
 @click.option("--drop-contaminated", is_flag=True,
@@ -44,7 +49,7 @@ from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option,
               show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
-         dedup, near_threshold, against, drop_contaminated,
+         dedup, near_threshold, fix_text, drop_cut_off, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
@@ -65,7 +70,8 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     try:
         result = convert(dataset, to=to, output=output, style=style, conversational=conversational, rename=rename,
                          roles=roles, system=system,
-                         drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, against=against,
+                         drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
+                         drop_cut_off=drop_cut_off, against=against,
                          drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
                          split=split, config=config_name, revision=revision, progress=show_progress())

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from inspector.dialects import content_text, final_answer, shared_prompt_length
+from inspector.hygiene import fix_text
 from inspector.rules import last_answer
 
 class Reject(Exception):
@@ -189,3 +190,18 @@ def set_system(row: dict, text: str | None, drop: bool = False) -> dict:
                 messages = messages[1:]
             out[key] = [{"role": "system", "content": text}] + messages
     return out
+
+
+def fixed_text(value: Any) -> Any:
+    """`value` with every string in it through `inspector.hygiene.fix_text` (`convert --fix-text`).
+
+    >>> fixed_text({"prompt": [{"role": "user", "content": "CafÃ©?"}], "completion": "Yes\\x00."})
+    {'prompt': [{'role': 'user', 'content': 'Café?'}], 'completion': 'Yes.'}
+    """
+    if isinstance(value, str):
+        return fix_text(value)
+    if isinstance(value, dict):
+        return {key: fixed_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fixed_text(item) for item in value]
+    return value

@@ -53,13 +53,15 @@ def inspect_dataset(
     against: tuple[Any, ...] = (),
     near_duplicates: bool = False,
     near_threshold: float = NEAR_THRESHOLD,
+    cut_off: bool = False,
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
     `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
     of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. `against`
     names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`).
-    `near_duplicates` clusters rows whose texts are at least `near_threshold` similar (TP406, `inspector.neardup`).
+    `near_duplicates` clusters rows whose texts are at least `near_threshold` similar (TP406, `inspector.neardup`);
+    `cut_off` finds answers cut off by a length cap (TP214, `inspector.cutoff`).
     Raises `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
@@ -79,8 +81,9 @@ def inspect_dataset(
         seconds = time.perf_counter() - started
     against = against if "TP405" in enabled else ()
     near = near_threshold if near_duplicates and "TP406" in enabled else None
-    compared = compare_rows(opened, against=against, near_threshold=near, sample=sample, prepare=prepare) \
-        if against or near is not None else None
+    cut_off = cut_off and "TP214" in enabled
+    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, sample=sample,
+                            prepare=prepare) if against or near is not None or cut_off else None
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
@@ -178,41 +181,46 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
 
 @dataclass
 class Comparisons:
-    """What the checks that compare rows found: with evaluation sets (TP405) and with each other (TP406)."""
+    """What the checks that compare rows found: with evaluation sets (TP405), with each other (TP406, TP214)."""
 
     leaked: dict[int, str] = field(default_factory=dict)  # row -> what it shares with which evaluation row
     leaked_per_set: dict[str, int] = field(default_factory=dict)
     near: NearDuplicates | None = None
+    cut_off: dict[int, str] = field(default_factory=dict)  # row -> how its answer stops (TP214)
 
 
 def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshold: float | None = None,
-                 sample: int | None = None, prepare=None) -> Comparisons:
-    """One more pass over the rows' words, numbered as the scan numbers them, for the checks that compare rows:
-    n-grams shared with the evaluation sets of `against` (`inspector.leakage`), and, with a threshold,
-    near-duplicate clusters (`inspector.neardup`). What `inspect` reports and `convert` rejects."""
+                 cut_off: bool = False, sample: int | None = None, prepare=None) -> Comparisons:
+    """One more pass over the rows, numbered as the scan numbers them, for the checks that compare rows: n-grams
+    shared with the evaluation sets of `against` (`inspector.leakage`), with a threshold near-duplicate clusters
+    (`inspector.neardup`), with `cut_off` answers that stop where a length cap stops them (`inspector.cutoff`).
+    What `inspect` reports and `convert` rejects."""
+    from inspector.cutoff import CutOffs
     from inspector.leakage import Leakage, eval_indexes
     from inspector.neardup import Signatures
     from inspector.text import batches
 
-    leakage = Leakage(eval_indexes(against)) if against else None
     plan = read_plan(opened, limit=sample, prepare=prepare)
-    signatures = Signatures(plan.expected) if near_threshold is not None else None
+    checks = {"leakage": Leakage(eval_indexes(against)) if against else None,
+              "near": Signatures(plan.expected) if near_threshold is not None else None,
+              "cut_off": CutOffs(plan.expected) if cut_off else None}
+    running = [check for check in checks.values() if check is not None]
     for numbers, values in batches(plan.numbered_rows()):
-        if leakage is not None:
-            leakage.add(numbers, values)
-        if signatures is not None:
-            signatures.add(numbers, values)
+        for check in running:
+            check.add(numbers, values)
     compared = Comparisons()
-    if leakage is not None:
-        compared.leaked, compared.leaked_per_set = leakage.found, dict(leakage.per_set)
-    if signatures is not None:
-        compared.near = NearDuplicates.from_signatures(signatures, near_threshold)
+    if checks["leakage"] is not None:
+        compared.leaked, compared.leaked_per_set = checks["leakage"].found, dict(checks["leakage"].per_set)
+    if checks["near"] is not None:
+        compared.near = NearDuplicates.from_signatures(checks["near"], near_threshold)
+    if checks["cut_off"] is not None:
+        compared.cut_off = checks["cut_off"].found()
     return compared
 
 
 def _report_comparisons(report: Report, result: ScanResult, compared: Comparisons, max_rows: int) -> None:
-    """TP405 and TP406 findings, with the evaluation sets' counts and the near-duplicate clusters."""
-    details = {"TP405": compared.leaked}
+    """TP214, TP405 and TP406 findings, with the evaluation sets' counts and the near-duplicate clusters."""
+    details = {"TP405": compared.leaked, "TP214": compared.cut_off}
     if compared.near is not None:
         details["TP406"] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
         clusters = compared.near.clusters()

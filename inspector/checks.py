@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
+from inspector.hygiene import text_faults
 from inspector.rules import blocking_rules, declared_checks
 from inspector.dialects import (
     CHAT_ROLES,
@@ -78,10 +79,12 @@ def role_hint(role: Any) -> str:
 def check_text(value: str, where: str, empty_rule: str = "TP201") -> Iterator[Issue]:
     if not value.strip():
         yield empty_rule, f"{where} is empty" if not value else f"{where} is whitespace only"
-    elif "<" in value or "[" in value:  # every markup pattern holds one; most text holds neither
+        return
+    if "<" in value or "[" in value:  # every markup pattern holds one; most text holds neither
         markup = TEMPLATE_MARKUP.search(value)
         if markup:
             yield "TP207", f"{where} contains {markup.group(0)!r}"
+    yield from text_faults(value, where)
 
 
 def check_message(message: Any, where: str, empty_rule: str = "TP201", style: str = "role",

@@ -142,10 +142,13 @@ def mapping_options(command):
               help="Also cluster rows whose prompts and answers nearly repeat each other's (TP406; MinHash). "
                    "Off by default: it reads the rows again, at about a tenth of the scan's speed.")
 @near_threshold_option
+@click.option("--cut-off", is_flag=True,
+              help="Also look for answers cut off by a length cap: stopping mid-sentence where the longest answers "
+                   "stop, or at one exact length (TP214). Off by default: it reads the rows again.")
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
-         max_length, show_masks, against, near_duplicates, near_threshold, rename, roles):
+         max_length, show_masks, against, near_duplicates, near_threshold, cut_off, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -168,7 +171,7 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
                              roles=roles,
                              progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
                              mask_color=sys.stdout.isatty() and output_format == "text", against=against,
-                             near_duplicates=near_duplicates, near_threshold=near_threshold)
+                             near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off)
     if output_format == "json":
         click.echo(report.to_json())
     elif output_format == "markdown":

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from inspector.dialects import Shape, is_id_column, shape_key
 from inspector.fast import proves_every_rule
+from inspector.hygiene import SUSPECT_RE2
 from inspector.sources import batch_rows
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ _SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
     ("trl", "prompt_completion", "standard", False, ("prompt", "completion")): None,
     ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): None,
 }
+_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 # Arrow types of the other columns, as the Python types a row of the fast path's example has.
 _PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
                 (pa.types.is_floating, float), (pa.types.is_boolean, bool))
@@ -134,7 +136,9 @@ def _true(mask: pa.Array) -> np.ndarray:
 
 
 def _clean_texts(texts: pa.Array, human: bool = False) -> np.ndarray:
-    """`fast.clean_text` over a column: present, not blank, no `<` or `[` (nor `Human:` when asked).
+    """`fast.clean_text` over a column: present, not blank, no `<`, `[` or `&` (nor `Human:` when asked), nothing
+    the hygiene rules look for (`hygiene.SUSPECT_RE2`, searched only when the column holds a byte past printable
+    ASCII).
 
     The kernels that read every byte run only where they can find something: a string is blank only if its
     first byte is whitespace or starts a non-ASCII character, and a marker is looked for per row only when
@@ -150,9 +154,11 @@ def _clean_texts(texts: pa.Array, human: bool = False) -> np.ndarray:
         maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
         if len(maybe_blank):
             clean[maybe_blank] &= ~_true(pc.utf8_is_space(texts.take(_indices(maybe_blank))))
-    for marker in ("<", "[") + (("Human:",) if human else ()):
+    for marker in ("<", "[", "&") + (("Human:",) if human else ()):
         if marker.encode() in blob:
             clean &= ~_true(pc.match_substring(texts, marker))
+    if blob.translate(None, _PLAIN_BYTES):  # a byte past printable ASCII: what the hygiene rules look for may be
+        clean &= ~_true(pc.match_substring_regex(texts, SUSPECT_RE2))
     return clean
 
 

@@ -20,6 +20,7 @@ import msgspec
 import msgspec.structs
 
 from inspector.dialects import Shape, is_id_column, shape_key, shared_prompt_length
+from inspector.hygiene import control_escapes, plainly_clean
 from inspector.rules import RULES, row_rules
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
@@ -42,12 +43,15 @@ MESSAGES = tuple[Message, ...]
 
 
 def clean_text(text: str) -> bool:
-    """Not blank, and no `<` or `[` (either may start template markup such as `<|im_start|>` or `[INST]`).
+    """Not blank, no `<` or `[` (either may start template markup such as `<|im_start|>` or `[INST]`), no `&`
+    (HTML entities), and plainly clean of what else the hygiene rules look for (`hygiene.plainly_clean`) when not
+    ASCII; ASCII control characters are looked for in the JSON the text came in (`FastPath`).
 
-    >>> clean_text("4"), clean_text(" "), clean_text("<|im_end|>")
-    (True, False, False)
+    >>> clean_text("4"), clean_text(" "), clean_text("<|im_end|>"), clean_text("CafÃ©")
+    (True, False, False, False)
     """
-    return bool(text) and not text.isspace() and "<" not in text and "[" not in text
+    return (bool(text) and not text.isspace() and "<" not in text and "[" not in text and "&" not in text
+            and (text.isascii() or plainly_clean(text)))
 
 
 def clean_turns(messages: list, answer_role: str = "assistant") -> bool:
@@ -61,7 +65,9 @@ def clean_turns(messages: list, answer_role: str = "assistant") -> bool:
     previous = None
     for message in messages:
         text = message.content  # clean_text, inlined: this loop is the hot path of a scan
-        if not text or text.isspace() or "<" in text or "[" in text:
+        if not text or text.isspace() or "<" in text or "[" in text or "&" in text:
+            return False
+        if not text.isascii() and not plainly_clean(text):
             return False
         role = message.role
         if role == previous or (role == "system" and previous is not None):
@@ -120,11 +126,15 @@ def _preference_chat(row: Decoded) -> bool:
 # an answer that opens with the prompt, and a fast answer is one assistant turn after turns that alternate;
 # TP113 and TP209 check the `message_tree` dialect's fields, of no fast shape either; TP308 needs a null
 # `rejected`, which the typed decode refuses; TP601-TP604 need tool calls or a `tools` column, which the typed
-# messages and the fast shapes' exact columns do not take.
+# messages and the fast shapes' exact columns do not take; TP210-TP213 are looked for in every text the value
+# tests read, which take no text with `&` or `<` and a non-ASCII text only when `hygiene.plainly_clean` proves
+# them absent, while ASCII control characters (TP212) are looked for in the JSON bytes a row came from
+# (`hygiene.control_escapes`) or, for a row given as an object, in its JSON encoding.
 # A shape whose row rules are not all here takes the full checks: a rule added to the catalog is never skipped.
 PROVES = frozenset({
     "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
     "TP111", "TP112", "TP113", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP208", "TP209",
+    "TP210", "TP211", "TP212", "TP213",
     "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TP601", "TP602", "TP603", "TP604",
     "TC101", "TC102", "TC105",
 })
@@ -237,14 +247,15 @@ class FastPath:
             row = self._decoder.decode(line)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        return row if self._test(row) else None
+        return row if self._test(row) and not control_escapes(line) else None
 
     def line(self, line: bytes) -> int | None:
         """A JSON line's content hash if it is a clean row of the shape, else None."""
         try:
-            return self._accept(self._decoder.decode(line))
+            accepted = self._accept(self._decoder.decode(line))
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
+        return None if accepted is None or control_escapes(line) else accepted
 
     def block(self, block: bytes, lines: int) -> list[int | None] | None:
         """`line` for each of a block of `lines` JSON lines, decoded in one call: a block of clean rows costs no
@@ -257,6 +268,8 @@ class FastPath:
         if len(rows) != lines:
             return None
         tested = list(map(self._test, rows))
+        if control_escapes(block):
+            tested = [clean and not control_escapes(line) for clean, line in zip(tested, block.split(b"\n"))]
         if all(tested):
             return self._hashes(rows)
         return [row_hash if clean else None for row_hash, clean in zip(self._hashes(rows), tested)]
@@ -264,9 +277,10 @@ class FastPath:
     def value(self, row: dict) -> int | None:
         """A decoded row's content hash if it is a clean row of the shape, else None."""
         try:
-            return self._accept(msgspec.convert(row, self._row_type))
+            accepted = self._accept(msgspec.convert(row, self._row_type))
         except msgspec.ValidationError:
             return None
+        return None if accepted is None or control_escapes(msgspec.json.encode(row)) else accepted
 
     def content_hash(self, row: dict) -> int | None:
         """The hash an accepted row with this content would have, clean or not; None when the row does not

@@ -6,8 +6,9 @@
 - TP211 replacement-character: U+FFFD, left where a decoder met bytes it could not read: the text is lost there.
 - TP212 control-character: C0 controls other than tab and line breaks, DEL and C1 controls (terminal escapes,
   NUL bytes, form feeds from a PDF).
-- TP213 html-leftover: HTML entities (`&amp;`, `&#39;`) and layout tags (`<br>`, `<p>`, `<div>`) outside code spans,
-  left by a scraper or an export; the model learns to write them.
+- TP213 html-leftover: HTML entities (`&amp;`, `&#39;`) and layout tags (`<br>`, `<p>`, `<li>`) outside code spans,
+  left by a scraper or an export; the model learns to write them. A text that builds a page or a table (`<div>`,
+  `<table>`, `<html>`) writes HTML on purpose: only its entities count.
 
 All are warnings: the text may be right (a lesson on HTML), and nothing is rewritten unless asked. `plainly_clean`
 is the fast proof the scan's fast paths use: most texts are ASCII without `&` or `<`, and need no more than that.
@@ -16,6 +17,8 @@ is the fast proof the scan's fast paths use: most texts are ASCII without `&` or
 [('TP210', "messages[1].content looks like mojibake: 'CafÃ©' (ftfy reads 'Café')"), ('TP213', "messages[1].content holds HTML: '&amp;'")]
 >>> list(text_faults("Use `&amp;` to write an ampersand in HTML.", "completion"))
 []
+>>> list(text_faults("Here is your table:\\n<table>\\n  <tr><td>John</td></tr>\\n</table>", "completion"))
+[]
 """
 
 from __future__ import annotations
@@ -23,17 +26,67 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-# A UTF-8 lead byte read as Latin-1 (Â-ô), then a continuation byte read as Latin-1 or Windows-1252.
-_MOJIBAKE_PAIR = "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc" \
-                 "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
-_SUSPECT = re.compile(f"[{CONTROL}\ufffd]|{_MOJIBAKE_PAIR}")
-_MOJIBAKE = re.compile(f"\\S*{_MOJIBAKE_PAIR}\\S*")
-_CONTROL_CHAR = re.compile(f"[{CONTROL}]")
-_HTML = re.compile(r"&(?:amp|lt|gt|quot|apos|nbsp|#\d{2,6}|#x[0-9a-fA-F]{2,5});"
-                   r"|</?(?:br|p|div|span|li|ul|ol|b|i|em|strong|a|table|tr|td|th|h[1-6]|img|font)(?:\s[^<>]*)?/?>",
-                   re.IGNORECASE)
+import numpy as np
+
+# Code point ranges: C0 controls but tab and line breaks, DEL and C1; a UTF-8 lead byte read as Latin-1 (Â-ô); a
+# continuation byte read as Latin-1 or Windows-1252.
+CONTROL = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F))
+LEAD = ((0xC2, 0xF4),)
+CONTINUATION = ((0x80, 0xBF), (0x152, 0x153), (0x160, 0x161), (0x178, 0x178), (0x17D, 0x17E), (0x192, 0x192),
+                (0x2C6, 0x2C6), (0x2DC, 0x2DC), (0x2013, 0x2014), (0x2018, 0x201E), (0x2020, 0x2022),
+                (0x2026, 0x2026), (0x2030, 0x2030), (0x2039, 0x203A), (0x20AC, 0x20AC), (0x2122, 0x2122))
+
+
+def _python(code: int) -> str:
+    return f"\\U{code:08x}"
+
+
+def _re2(code: int) -> str:
+    return f"\\x{{{code:x}}}"
+
+
+def _class(ranges: tuple[tuple[int, int], ...], escape=_python) -> str:
+    return "[" + "".join(escape(a) if a == b else f"{escape(a)}-{escape(b)}" for a, b in ranges) + "]"
+
+
+def suspect_pattern(escape=_python) -> str:
+    """What `plainly_clean` looks for in a non-ASCII text, in Python's regex syntax, or (`escape=_re2`) in RE2's
+    for pyarrow's `match_substring_regex`."""
+    return f"{_class(CONTROL + ((0xFFFD, 0xFFFD),), escape)}|{_class(LEAD, escape)}{_class(CONTINUATION, escape)}"
+
+
+SUSPECT_RE2 = suspect_pattern(_re2)
+_SUSPECT = re.compile(suspect_pattern())
+# One character class is searched four times as fast as the pattern's two branches: most texts have none of them.
+_SUSPECT_FIRST = re.compile(_class(CONTROL + ((0xFFFD, 0xFFFD),) + LEAD))
+_MOJIBAKE_PAIR = re.compile(f"{_class(LEAD)}{_class(CONTINUATION)}")
+_CONTROL_CHAR = re.compile(_class(CONTROL))
+# A control character in a JSON string is written as an escape (`\\u0000`-`\\u001f`, `\\b`, `\\f`, `\\u007f`) or
+# is DEL itself: JSON bytes without one hold no control character in ASCII text (C1 controls are not ASCII).
+CONTROL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\(?:[bf]|u00[01][0-9a-fA-F]|u007[fF])|\x7f")
+_BACKSLASH, _ESCAPES_OF_CONTROLS = ord("\\"), np.frombuffer(b"bfu", np.uint8)
+
+
+def control_escapes(json_bytes: bytes) -> bool:
+    """Whether JSON text holds a control character. The exact search runs only where a backslash is followed by
+    `b`, `f` or `u` (found with numpy: most JSON has only `\\n` and `\\"`), or DEL is there.
+
+    >>> control_escapes(rb'{"a": "line\\nbreak, \\\\frac{1}{2}"}'), control_escapes(rb'{"a": "\\u001b[0m"}')
+    (False, True)
+    """
+    if b"\x7f" not in json_bytes:
+        if b"\\" not in json_bytes:
+            return False
+        data = np.frombuffer(json_bytes, np.uint8)
+        if not np.isin(data[np.flatnonzero(data[:-1] == _BACKSLASH) + 1], _ESCAPES_OF_CONTROLS).any():
+            return False
+    return CONTROL_ESCAPE.search(json_bytes) is not None
+_ENTITY = re.compile(r"&(?:amp|lt|gt|quot|apos|nbsp|#\d{2,6}|#x[0-9a-fA-F]{2,5});", re.IGNORECASE)
+_TAG = re.compile(r"</?(?:br|p|div|span|li|ul|ol|b|i|em|strong|a|table|tr|td|th|h[1-6]|img|font)(?:\s[^<>]*)?/?>",
+                  re.IGNORECASE)
+# A text that builds a page or a table is HTML on purpose (an answer to "write an HTML table"): its tags are its
+# content. Markup left in prose (ShareGPT's `<p>` and `<li>` from the chat page) has none of these.
+_HTML_DOCUMENT = re.compile(r"<(?:!doctype|html|head|body|style|script|table|form|div)\b", re.IGNORECASE)
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)
 
 
@@ -46,19 +99,21 @@ def plainly_clean(text: str) -> bool:
     if "&" in text or "<" in text:
         return False
     if text.isascii():
-        return text.isprintable() or not _ASCII_CONTROL.search(text)
-    return not _SUSPECT.search(text)
+        return text.isprintable() or not _CONTROL_CHAR.search(text)
+    return not _SUSPECT_FIRST.search(text) or not _SUSPECT.search(text)
 
 
 def text_faults(text: str, where: str) -> Iterator[tuple[str, str]]:
     """The hygiene findings on one text, as (rule, detail)."""
     if plainly_clean(text):
         return
-    mojibake = _MOJIBAKE.search(text)
-    if mojibake and _is_bad(mojibake.group(0)):
-        from ftfy import fix_text
+    pair = _MOJIBAKE_PAIR.search(text)
+    if pair:
+        word = _word_around(text, pair.start(), pair.end())
+        if _is_bad(word):
+            from ftfy import fix_text
 
-        yield "TP210", f"{where} looks like mojibake: {mojibake.group(0)!r} (ftfy reads {fix_text(mojibake.group(0))!r})"
+            yield "TP210", f"{where} looks like mojibake: {word!r} (ftfy reads {fix_text(word)!r})"
     lost = text.count("\ufffd")
     if lost:
         yield "TP211", f"{where} holds {lost} U+FFFD replacement character(s), where a decoder lost bytes"
@@ -66,9 +121,17 @@ def text_faults(text: str, where: str) -> Iterator[tuple[str, str]]:
     if control:
         yield "TP212", f"{where} holds the control character {control.group(0)!r} at character {control.start()}"
     if "&" in text or "<" in text:
-        html = _HTML.search(_CODE.sub(" ", text) if "`" in text else text)
+        prose = _CODE.sub(" ", text) if "`" in text else text
+        html = _ENTITY.search(prose) or (None if _HTML_DOCUMENT.search(prose) else _TAG.search(prose))
         if html:
             yield "TP213", f"{where} holds HTML: {html.group(0)!r}"
+
+
+def _word_around(text: str, start: int, end: int, reach: int = 30) -> str:
+    """The non-space run around text[start:end], at most `reach` characters each way."""
+    left = text.rfind(" ", max(start - reach, 0), start) + 1 or max(start - reach, 0)
+    right = text.find(" ", end, end + reach)
+    return text[left:right if right >= 0 else min(end + reach, len(text))].strip()
 
 
 def _is_bad(text: str) -> bool:
@@ -78,14 +141,17 @@ def _is_bad(text: str) -> bool:
 
 
 def fix_text(text: str) -> str:
-    """What `convert --fix-text` writes: mojibake repaired by ftfy, control characters removed; entities and
-    replacement characters are left, since only a person can say what they stood for.
+    """What `convert --fix-text` writes: mojibake repaired by ftfy (TP210), terminal escapes and control characters
+    removed (TP212). Nothing else changes: replacement characters and entities are left (only a person can say
+    what they stood for), and quotes, widths, ligatures, line breaks and normalisation are kept as written.
 
-    >>> fix_text("itâ€™s\\x00 fine")
-    "it's fine"
+    >>> fix_text("itâ€™s\\x00 \\x1b[1mfine\\x1b[0m")
+    'it’s fine'
     """
-    from ftfy import TextFixerConfig, fix_text as ftfy_fix
+    from ftfy import TextFixerConfig
+    from ftfy import fix_text as ftfy_fix_text
 
-    config = TextFixerConfig(unescape_html=False, fix_line_breaks=False, normalization=None, uncurl_quotes=False,
-                             fix_latin_ligatures=False, fix_character_width=False, explain=False)
-    return _CONTROL_CHAR.sub("", ftfy_fix(text, config))
+    config = TextFixerConfig(unescape_html=False, replace_lossy_sequences=False, fix_latin_ligatures=False,
+                             fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False,
+                             normalization=None, explain=False)
+    return _CONTROL_CHAR.sub("", ftfy_fix_text(text, config))

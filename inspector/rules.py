@@ -303,6 +303,35 @@ _CATALOG = [
          why="a deleted or rejected reply is one the tree's own reviewers did not want learned",
          example=Example(_tree(TREE_QUESTION, ("a", "q", "assistant", "4", 0),
                                ("b", "q", "assistant", "5", 1, {"deleted": True})), (1,))),
+    Rule("TP210", "mojibake", WARNING,
+         "text decoded with the wrong encoding: UTF-8 read as Latin-1 or Windows-1252 (`CafÃ©` for `Café`, `itâ€™s` "
+         "for `it’s`), as ftfy's badness measure confirms", "`convert --fix-text` repairs it with ftfy and counts "
+         "the rows it changed", "field",
+         why="the model learns to write the garbled characters, and the tokenizer spends several tokens on each",
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "Itâ€™s 4, as in CafÃ© 4."}))),
+    Rule("TP211", "replacement-character", WARNING,
+         "text holds U+FFFD (�), left where a decoder met bytes it could not read", "re-export the text from its "
+         "source with the right encoding: what was lost cannot be recovered from the row", "field",
+         why="the model learns to write � where the words were",
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "It is 4 \ufffd\ufffd."}))),
+    Rule("TP212", "control-character", WARNING,
+         "text holds a control character (NUL, a terminal escape, a form feed, C1 controls; tab and line breaks "
+         "aside)", "`convert --fix-text` removes them", "field",
+         why="invisible in an editor, they are tokenized, trained on and generated",
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "\x1b[1m4\x1b[0m"}))),
+    Rule("TP213", "html-leftover", WARNING,
+         "text holds HTML entities (`&amp;`, `&#39;`) or layout tags (`<br>`, `<p>`, `<div>`) outside code spans, "
+         "left by a scraper or an export", "unescape and strip them where the data is exported (`html.unescape`); "
+         "keep them where the text is about HTML", "field",
+         why="the model learns to write markup and escaped characters in plain answers",
+         example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "It&#39;s 4.<br>Four."}))),
+    Rule("TP214", "cut-off-response", WARNING,
+         "a final answer of 20 words or more stops mid-sentence where the data's longest answers stop (the top 1%, "
+         "2 or more of them ending so), or at exactly the length of 2 other answers that do: a generation or "
+         "export cap; reported with `--cut-off`", "regenerate those answers with a larger cap, or drop them "
+         "(`convert --drop-cut-off`)", "dataset",
+         why="the model learns to stop mid-sentence, and an EOS after half a word teaches it that such answers are "
+             "complete"),
     Rule("TP301", "chosen-equals-rejected", ERROR, "chosen and rejected are identical, so the pair teaches nothing",
          "drop the pair", "trl", why="the DPO loss of an identical pair is constant: no signal, only cost",
          types=PREFERENCE, example=_flag(PAIR, {"prompt": "2+2?", "chosen": "4", "rejected": "4"})),

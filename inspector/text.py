@@ -74,6 +74,39 @@ ANSWER_COLUMNS = ("completion", "chosen", "rejected", "completions", "text")
 ROLE_KEYS = frozenset({"role"})
 
 
+def as_trl(value: Any, shape: Shape | None = None) -> dict | None:
+    """The row read as its TRL type: as `shape` (the dataset's) when it has that shape's columns, else as its own
+    shape; None for a row of no known shape, or one its shape cannot read (other rules say why)."""
+    if not isinstance(value, dict):
+        return None
+    if shape is None or not all(column in value for column in shape.columns):
+        shape = classify_row(value)
+    try:
+        return to_trl(value, shape) if shape is not None else None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def final_answers(value: Any, shape: Shape | None = None) -> list[str]:
+    """The texts a row ends on: its completion, chosen and rejected answers' last turns, or a conversation's last
+    assistant turn.
+
+    >>> final_answers({"prompt": "2+2?", "chosen": "4.", "rejected": "5."})
+    ['4.', '5.']
+    >>> final_answers({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    ['Hello']
+    """
+    trl = as_trl(row_value(value), shape) or {}
+    ends = [trl.get(column) for column in ("completion", "chosen", "rejected")] + [trl.get("messages")]
+    texts = []
+    for end in ends:
+        if isinstance(end, list) and end and isinstance(end[-1], dict) and end[-1].get("role") == "assistant":
+            end = end[-1].get("content")
+        if isinstance(end, str):
+            texts.append(end)
+    return texts
+
+
 def row_parts(value: Any, shape: Shape | None = None) -> tuple[str, str]:
     """A row's prompt and its answers (what is trained, or ranked) as two texts, read as TRL reads the row: the
     assistant turns of a conversation are its answers, the other turns its prompt. The row is read as `shape` (the
@@ -87,14 +120,7 @@ def row_parts(value: Any, shape: Shape | None = None) -> tuple[str, str]:
     ('Be brief. Hi', 'Hello')
     """
     value = row_value(value)
-    trl = None
-    if isinstance(value, dict):
-        if shape is None or not all(column in value for column in shape.columns):
-            shape = classify_row(value)
-        try:
-            trl = to_trl(value, shape) if shape is not None else None
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # broken rows: other rules say how
-            trl = None
+    trl = as_trl(value, shape)
     if trl is None:
         return "", " ".join(strings(value, keys=True))
     prompt, answers = [trl.get("prompt")], [trl.get(column) for column in ANSWER_COLUMNS]

@@ -59,7 +59,7 @@ def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = N
                                 f"{result.rows_kept} rows")
                 continue
             problems += _ledger_problems(path, method, verdict, result)
-            rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines() if line.strip()]
+            rows = [json.loads(line) for line in output.read_text(encoding="utf-8").split("\n") if line.strip()]
             for number, row in enumerate(rows, start=1):
                 problems += [f"{path} {method}: written row {number}: {problem}"
                              for problem in trl_problems(row, tokenizer)]
@@ -92,8 +92,8 @@ def _ledger_problems(path, method: str, verdict: dict, result) -> list[str]:
     if said != done:
         problems.append(f"{path} {method}: inspect said kept/rejected/by rule {said}, convert did {done}")
     if result.rejects:
-        lines = Path(result.rejects).read_text(encoding="utf-8").splitlines()
-        by_rule = Counter(json.loads(line)["rule"] for line in lines)
+        lines = Path(result.rejects).read_text(encoding="utf-8").split("\n")
+        by_rule = Counter(json.loads(line)["rule"] for line in lines if line)
         if dict(by_rule) != result.rejected_by_rule:
             problems.append(f"{path} {method}: the rejects file holds {dict(by_rule)}, the ledger says "
                             f"{result.rejected_by_rule}")

@@ -147,7 +147,11 @@ def test_validator_and_schemas_agree_on_generated_rows(kind, data):
         assert jsonschema.Draft202012Validator(schema).is_valid(candidate) == (not rules), (candidate, rules)
 
 
-CONTENT = st.one_of(TEXT, st.sampled_from(["", "  ", "<|im_start|>hi", "[INST] hi", "a < b", "Human: hi", 5, None]))
+# What the hygiene rules look for (TP210-TP213), and texts near it that they must pass.
+HYGIENE = ["CafÃ© au lait", "itâ€™s", "a\x00b", "x\x1b[0m", "lost \ufffd", "It&#39;s", "a<br>b", "AT&T", "naïve café",
+           "line\nbreak\tand tab", "中文，标点", "`&amp;` in code", "\x85next"]
+CONTENT = st.one_of(TEXT, st.sampled_from(["", "  ", "<|im_start|>hi", "[INST] hi", "a < b", "Human: hi", 5, None]
+                                          + HYGIENE))
 ROLE = st.sampled_from(["user", "assistant", "system", "tool", "bot", "human", "gpt", None])
 MESSAGE = st.one_of(
     st.builds(lambda r, c: {"role": r, "content": c}, ROLE, CONTENT),
@@ -163,9 +167,16 @@ def _as_sharegpt(messages):
             if isinstance(m, dict) and "role" in m and len(m) == 2 else m for m in messages]
 
 
-# Mostly clean conversations with at most one message replaced, so that clean and nearly clean rows both come up.
+def _retext(messages, index, text):
+    return [{**m, "content": text} if i == index % len(messages) else m for i, m in enumerate(messages)]
+
+
+# Mostly clean conversations with at most one message replaced, so that clean and nearly clean rows both come up;
+# and clean ones with one text that only the hygiene rules (TP210-TP213) may flag.
 NEAR_CLEAN = st.builds(_mutate, chat(), st.integers(0, 8), MESSAGE)
-MESSAGES = st.one_of(st.lists(MESSAGE, max_size=5), NEAR_CLEAN, NEAR_CLEAN.map(_as_sharegpt),
+UNHYGIENIC = st.builds(_retext, chat(), st.integers(0, 8), st.sampled_from(HYGIENE))
+MESSAGES = st.one_of(st.lists(MESSAGE, max_size=5), NEAR_CLEAN, NEAR_CLEAN.map(_as_sharegpt), UNHYGIENIC,
+                     UNHYGIENIC.map(_as_sharegpt),
                      st.builds(lambda t: [user(t)], TEXT), st.builds(lambda t: [assistant(t)], TEXT))
 ANY_FIELD = st.one_of(CONTENT, MESSAGES)
 ROWS = st.one_of(
@@ -218,7 +229,7 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
 
 
 COLUMN_TEXT = st.one_of(TEXT, st.sampled_from(["", "  ", "\u3000", " x", "<|im_start|>hi", "[INST] hi", "a < b",
-                                               "Human: hi", "é", None]))
+                                               "Human: hi", "é", None] + HYGIENE))
 COLUMN_ROLE = st.sampled_from(["user", "assistant", "system", "tool", "human", "gpt", None])
 COLUMN_MESSAGES = st.one_of(
     st.none(),

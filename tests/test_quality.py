@@ -178,3 +178,93 @@ def test_near_duplicates_on_real_data_are_what_a_reader_calls_repeats(shared_dat
     assert set(found["TP401"].rows) <= set(found["TP406"].rows)
     pairs = inspect_dataset(shared_data / "more" / "openai_dpo_rewardbench2_val_together.jsonl", near_duplicates=True)
     assert pairs.near_duplicates["clusters"] == 0
+
+
+HYGIENE_RULES = ("TP210", "TP211", "TP212", "TP213")
+
+
+def _hygiene(report):
+    return {f.rule: f.rows for f in report.findings if f.rule in HYGIENE_RULES}
+
+
+def test_text_hygiene_on_real_data_flags_what_a_reader_finds_broken(shared_data):
+    """Every row flagged in the shipped data was read: `fiancÃ©` and a form feed (dpo 16, 287), `FranÃ§oise` and
+    `Ã\\x89poque` (kto 246, 260), `R&amp;B` and `&nbsp;` (dpo 183, 216), ShareGPT's `</p><ol><li>` (kto 125),
+    `E/A比值&lt;1` (the Chinese medical set, 146), a backspace and a form feed from a PDF in a math problem
+    (RewardBench 2, 81), `&apos;` and lost bytes (�) in C4's web text. Alpaca's answers that write an HTML table or
+    page (374, 559) are HTML on purpose and pass."""
+    more = shared_data / "more"
+    assert _hygiene(inspect_dataset(shared_data / "dpo_en_demo.json")) == {
+        "TP210": [16], "TP212": [16, 287], "TP213": [183, 216]}
+    assert _hygiene(inspect_dataset(shared_data / "kto_en_demo.json")) == {
+        "TP210": [246, 260], "TP212": [260], "TP213": [125, 226]}
+    assert _hygiene(inspect_dataset(shared_data / "c4_demo.jsonl")) == {
+        "TP211": [11, 94, 109, 165], "TP213": [46, 175, 269]}
+    assert _hygiene(inspect_dataset(more / "openai_dpo_rewardbench2_val_together.jsonl")) == {"TP212": [81]}
+    assert _hygiene(inspect_dataset(more / "sharegpt_medical_sft_zh.jsonl")) == {"TP213": [146]}
+    assert _hygiene(inspect_dataset(shared_data / "alpaca_en_demo.json")) == {}
+    mojibake = [f for f in inspect_dataset(shared_data / "dpo_en_demo.json").findings if f.rule == "TP210"][0]
+    assert mojibake.examples[0]["detail"] == ("conversations[1].value looks like mojibake: 'fiancÃ©' "
+                                              "(ftfy reads 'fiancé')")
+
+
+def test_fix_text_repairs_mojibake_and_control_characters_and_counts_the_rows(shared_data, tmp_path):
+    plain = convert(shared_data / "kto_en_demo.json", to="kto", output=tmp_path / "plain.jsonl")
+    fixed = convert(shared_data / "kto_en_demo.json", to="kto", output=tmp_path / "fixed.jsonl", fix_text=True)
+    assert plain.repaired == {} and plain.rows_out == fixed.rows_out
+    assert fixed.repaired == {"text repaired by ftfy: mojibake, control characters (TP210/TP212, --fix-text)": 2}
+    assert "mojibake repaired and control characters removed (ftfy)" in fixed.plan
+    report = inspect_dataset(fixed.output)
+    assert not {"TP210", "TP212"} & {f.rule for f in report.findings}
+    assert {"TP213"} <= {f.rule for f in report.findings}  # entities are left for a person to read
+    text = (tmp_path / "fixed.jsonl").read_text()
+    assert "Françoise" in text and "Époque" in text and "FranÃ§oise" not in text
+
+
+def test_the_fast_paths_find_what_the_full_checks_find(write_jsonl, tmp_path):
+    """JSON lines through the typed fast path and Parquet through the column tests: a row is accepted unchecked
+    only if it is plainly clean, so a file of clean rows with a few broken ones reports the same rows either way."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    clean = [{"prompt": f"Question {i} about naïve cafés?", "completion": f"Answer {i}, line one.\nLine two."}
+             for i in range(300)]
+    broken = {40: "CafÃ© au lait", 90: "a\x00b", 150: "lost \ufffd here", 210: "It&#39;s four", 260: "one<br>two"}
+    rows = [{**row, "completion": broken.get(i + 1, row["completion"])} for i, row in enumerate(clean)]
+    lines = write_jsonl(rows)
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    expected = {"TP210": [40], "TP211": [150], "TP212": [90], "TP213": [210, 260]}
+    assert _hygiene(inspect_dataset(lines)) == expected
+    assert _hygiene(inspect_dataset(parquet)) == expected
+
+
+def test_answers_cut_off_by_a_length_cap_are_found_on_real_data_and_dropped(shared_data, tmp_path):
+    """LLaMA-Factory's alpaca demo (from Alpaca-GPT4): its three longest outputs stop mid-sentence, one mid-word
+    (`...it may need to be re`, `...your body`, `...While Bitcoin`, rows 125, 731, 899), where 3% of its answers end
+    without punctuation; the KTO demo's two longest end `...opening` and `...Retrieved from <https` (5, 279). Read:
+    cut by the generation's cap. GSM8K's answers all end on a number and none is flagged."""
+    alpaca = shared_data / "alpaca_en_demo.json"
+    assert not [f for f in inspect_dataset(alpaca).findings if f.rule == "TP214"]  # only on request
+    report = inspect_dataset(alpaca, cut_off=True)
+    (cut,) = [f for f in report.findings if f.rule == "TP214"]
+    assert cut.rows == [125, 731, 899] and cut.severity == "warning"
+    assert cut.examples[0]["detail"] == ("ends mid-sentence ('…need to be re') at 2649 characters, among the 7 "
+                                         "longest answers, 3 of which end so")
+    kto = inspect_dataset(shared_data / "kto_en_demo.json", cut_off=True)
+    assert [f.rows for f in kto.findings if f.rule == "TP214"] == [[5, 279]]
+    gsm8k = inspect_dataset(shared_data / "gsm8k_test.jsonl", cut_off=True)
+    assert not [f for f in gsm8k.findings if f.rule == "TP214"]
+    dropped = convert(alpaca, to="sft", output=tmp_path / "sft.jsonl", drop_cut_off=True)
+    assert dropped.rejected_by_rule == {"TP214": 3} and dropped.rows_kept == dropped.rows_in - 3
+
+
+def test_answers_cut_at_one_exact_length_are_a_character_cap(write_jsonl):
+    words = " ".join(f"word{i}" for i in range(60))
+    rows = [{"prompt": f"q{i}", "completion": f"Answer {i}: {words}."} for i in range(50)]
+    for at in (10, 20, 30):  # an export that kept the first 300 characters
+        rows[at - 1]["completion"] = (f"Answer {at}: {words} {words}")[:300].rstrip("d0123456789") + "d"
+    assert len({len(rows[at - 1]["completion"]) for at in (10, 20, 30)}) == 1
+    report = inspect_dataset(write_jsonl(rows), cut_off=True)
+    (cut,) = [f for f in report.findings if f.rule == "TP214"]
+    assert cut.rows == [10, 20, 30] and "as 2 other answers do" in cut.examples[0]["detail"]

@@ -29,9 +29,9 @@ CASES = {rule.id: (list(rule.example.rows), list(rule.example.flagged)) for rule
 
 def test_every_rule_has_an_example_and_docs():
     # TP5xx rules need a model's tokenizer (tests/test_tokens.py triggers each); TC103/TC104 guard against our
-    # own bugs (tests/test_engine.py provokes them); TP405 and TP406 run with --against and --near-duplicates
-    # (tests/test_quality.py).
-    untested = {rule for rule in RULES if rule.startswith("TP5")} | {"TC103", "TC104", "TP405", "TP406"}
+    # own bugs (tests/test_engine.py provokes them); TP405, TP406 and TP214 run with --against, --near-duplicates
+    # and --cut-off (tests/test_quality.py).
+    untested = {rule for rule in RULES if rule.startswith("TP5")} | {"TC103", "TC104", "TP405", "TP406", "TP214"}
     assert set(CASES) == set(RULES) - untested
     assert all(rule.why and rule.fix and rule.summary for rule in RULES.values())
 
