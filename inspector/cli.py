@@ -140,7 +140,7 @@ def mapping_options(command):
                    "(TP405). Repeatable.")
 @click.option("--near-duplicates", is_flag=True,
               help="Also cluster rows whose prompts and answers nearly repeat each other's (TP406; MinHash). "
-                   "Off by default: it reads the rows again, at about a tenth of the scan's speed.")
+                   "Off by default: it reads the rows again, at about a twentieth of the scan's speed.")
 @near_threshold_option
 @click.option("--cut-off", is_flag=True,
               help="Also look for answers cut off by a length cap: stopping mid-sentence where the longest answers "

@@ -90,6 +90,16 @@ _HTML_DOCUMENT = re.compile(r"<(?:!doctype|html|head|body|style|script|table|for
 _CODE = re.compile(r"```.*?(?:```|$)|`[^`\n]+`", re.DOTALL)
 
 
+# JSON's `\\b` and `\\f` (and Python's `\\a`, `\\v`) are control characters: LaTeX written with one backslash
+# too few loses it to them (`\\frac` becomes a form feed and `rac`). After such a character, these letters finish
+# a LaTeX command, and `fix_text` gives its backslash back.
+_ESCAPED_LETTER = {"\x07": "a", "\x08": "b", "\x0b": "v", "\x0c": "f"}
+_LATEX_TAILS = {"a": "lpha|pprox|ngle|leph|rccos|rcsin|rctan", "b": "eta|oxed|inom|egin|ar|ig|old|ullet|ackslash",
+                "f": "rac|orall|lat|box|rown", "v": "ec|arphi|arepsilon|artheta|dots|ee|ert|line"}
+_EATEN_LATEX = re.compile("|".join(f"{re.escape(char)}(?:{_LATEX_TAILS[letter]})"
+                                   for char, letter in _ESCAPED_LETTER.items()))
+
+
 def plainly_clean(text: str) -> bool:
     """True when no hygiene rule can fire on `text`, proven by cheap tests (most texts); False: run `text_faults`.
 
@@ -119,7 +129,12 @@ def text_faults(text: str, where: str) -> Iterator[tuple[str, str]]:
         yield "TP211", f"{where} holds {lost} U+FFFD replacement character(s), where a decoder lost bytes"
     control = _CONTROL_CHAR.search(text)
     if control:
-        yield "TP212", f"{where} holds the control character {control.group(0)!r} at character {control.start()}"
+        said = f"{where} holds the control character {control.group(0)!r} at character {control.start()}"
+        latex = _EATEN_LATEX.match(text, control.start())
+        if latex:
+            said += (f", where LaTeX's `\\{_ESCAPED_LETTER[latex.group(0)[0]]}{latex.group(0)[1:]}` lost its "
+                     f"backslash to an escape")
+        yield "TP212", said
     if "&" in text or "<" in text:
         prose = _CODE.sub(" ", text) if "`" in text else text
         html = _ENTITY.search(prose) or (None if _HTML_DOCUMENT.search(prose) else _TAG.search(prose))
@@ -141,17 +156,21 @@ def _is_bad(text: str) -> bool:
 
 
 def fix_text(text: str) -> str:
-    """What `convert --fix-text` writes: mojibake repaired by ftfy (TP210), terminal escapes and control characters
-    removed (TP212). Nothing else changes: replacement characters and entities are left (only a person can say
-    what they stood for), and quotes, widths, ligatures, line breaks and normalisation are kept as written.
+    """What `convert --fix-text` writes: mojibake repaired by ftfy (TP210); LaTeX's lost backslashes given back,
+    then terminal escapes and the other control characters removed (TP212). Nothing else changes: replacement
+    characters and entities are left (only a person can say what they stood for), and quotes, widths, ligatures,
+    line breaks, invisible format characters and normalisation are kept as written.
 
     >>> fix_text("itâ€™s\\x00 \\x1b[1mfine\\x1b[0m")
     'it’s fine'
+    >>> fix_text("\\\\(\\x0crac{1}{2}\\\\)")
+    '\\\\(\\\\frac{1}{2}\\\\)'
     """
     from ftfy import TextFixerConfig
     from ftfy import fix_text as ftfy_fix_text
 
     config = TextFixerConfig(unescape_html=False, replace_lossy_sequences=False, fix_latin_ligatures=False,
                              fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False,
-                             normalization=None, explain=False)
+                             remove_control_chars=False, normalization=None, explain=False)
+    text = _EATEN_LATEX.sub(lambda eaten: "\\" + _ESCAPED_LETTER[eaten.group(0)[0]] + eaten.group(0)[1:], text)
     return _CONTROL_CHAR.sub("", ftfy_fix_text(text, config))

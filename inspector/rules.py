@@ -316,7 +316,8 @@ _CATALOG = [
          example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "It is 4 \ufffd\ufffd."}))),
     Rule("TP212", "control-character", WARNING,
          "text holds a control character (NUL, a terminal escape, a form feed, C1 controls; tab and line breaks "
-         "aside)", "`convert --fix-text` removes them", "field",
+         "aside), such as LaTeX's `\\frac` read as a JSON escape (a form feed, then `rac`)", "`convert --fix-text` "
+         "removes them, and gives a LaTeX command its backslash back", "field",
          why="invisible in an editor, they are tokenized, trained on and generated",
          example=_flag(CHAT, _chat(USER, {"role": "assistant", "content": "\x1b[1m4\x1b[0m"}))),
     Rule("TP213", "html-leftover", WARNING,

@@ -5,6 +5,7 @@ import json
 
 from converters import convert
 from inspector import inspect_dataset
+from inspector.text import strings
 from tests.differential import check_dataset
 
 ADD = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {
@@ -206,6 +207,19 @@ def test_text_hygiene_on_real_data_flags_what_a_reader_finds_broken(shared_data)
     mojibake = [f for f in inspect_dataset(shared_data / "dpo_en_demo.json").findings if f.rule == "TP210"][0]
     assert mojibake.examples[0]["detail"] == ("conversations[1].value looks like mojibake: 'fiancÃ©' "
                                               "(ftfy reads 'fiancé')")
+
+
+def test_fix_text_gives_latex_its_backslash_back(shared_data, tmp_path):
+    """dpo_en_demo row 287 writes `\\(\\frac{y - 19}{x}\\)` with one backslash too few before `frac`: JSON reads a
+    form feed and `rac`. The finding says so, and --fix-text writes `\\frac` again."""
+    (control,) = [f for f in inspect_dataset(shared_data / "dpo_en_demo.json", max_rows=10).findings
+                  if f.rule == "TP212"]
+    detail = {e["row"]: e["detail"] for e in control.examples}[287]
+    assert detail.endswith("where LaTeX's `\\frac` lost its backslash to an escape")
+    fixed = convert(shared_data / "dpo_en_demo.json", to="dpo", output=tmp_path / "dpo.jsonl", fix_text=True)
+    written = [text for line in open(fixed.output) for text in strings(json.loads(line))]
+    assert any(r"\(\frac{y - 19}{x}\)" in text for text in written) and not any("\x0c" in t for t in written)
+    assert sum(fixed.repaired.values()) == 2  # rows 16 (mojibake) and 287; nothing else is touched
 
 
 def test_fix_text_repairs_mojibake_and_control_characters_and_counts_the_rows(shared_data, tmp_path):
