@@ -18,7 +18,7 @@ from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
 from inspector.rules import RULES, select_rules
 from inspector.dialects import Shape, unread_format
-from inspector.scan import ScanResult, read_plan, scan
+from inspector.scan import ScanResult, Tally, read_plan, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
 
@@ -84,6 +84,8 @@ def inspect_dataset(
     cut_off = cut_off and "TP214" in enabled
     compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, sample=sample,
                             prepare=prepare) if against or near is not None or cut_off else None
+    if compared is not None:
+        _tally_comparisons(result, compared, max_rows)
     tokens, previews = None, []
     if model is not None:
         tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
@@ -95,7 +97,10 @@ def inspect_dataset(
     report.tokens = tokens
     report.mask_previews = previews
     if compared is not None:
-        _report_comparisons(report, result, compared, max_rows)
+        report.notes += [f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)"
+                         for name, count in compared.leaked_per_set.items()]
+        if compared.near is not None:
+            report.near_duplicates = _clusters(compared.near, result, max_rows)
     return report
 
 
@@ -218,32 +223,26 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
     return compared
 
 
-def _report_comparisons(report: Report, result: ScanResult, compared: Comparisons, max_rows: int) -> None:
-    """TP214, TP405 and TP406 findings, with the evaluation sets' counts and the near-duplicate clusters."""
-    details = {"TP405": compared.leaked, "TP214": compared.cut_off}
+def _tally_comparisons(result: ScanResult, compared: Comparisons, max_rows: int) -> None:
+    """The rows the comparing checks found, as the scan's tallies of TP214, TP405 and TP406."""
+    found = {"TP214": compared.cut_off, "TP405": compared.leaked}
     if compared.near is not None:
-        details["TP406"] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
-        clusters = compared.near.clusters()
-        report.near_duplicates = {
-            "threshold": compared.near.threshold, "shingle_words": SHINGLE_WORDS, "clusters": len(clusters),
+        found["TP406"] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
+    for rule, details in found.items():
+        if details:
+            first = sorted(details)[:max_rows]
+            result.tallies[rule] = Tally(count=len(details), rows=first, details=[details[row] for row in first])
+
+
+def _clusters(near: NearDuplicates, result: ScanResult, max_rows: int) -> dict:
+    """The report's near-duplicate section: the cluster count and the largest clusters with their rows."""
+    clusters = near.clusters()
+    return {"threshold": near.threshold, "shingle_words": SHINGLE_WORDS, "clusters": len(clusters),
             "rows_repeating": sum(len(rows) for _, rows in clusters),
             "largest": [{"kept": kept, "kept_where": result.where(kept), "size": 1 + len(rows),
                          "rows": [{"row": row, "where": result.where(row),
-                                   "similarity": round(compared.near.similarity(row, kept), 3)}
-                                  for row in rows[:max_rows]]}
+                                   "similarity": round(near.similarity(row, kept), 3)} for row in rows[:max_rows]]}
                         for kept, rows in clusters[:max_rows]]}
-    for rule, found in details.items():
-        if not found:
-            continue
-        first = sorted(found)[:max_rows]
-        where = list(map(result.where, first))
-        rule_entry = RULES[rule]
-        report.findings.append(Finding(rule, rule_entry.name, rule_entry.severity, len(found), first,
-                                       [{"row": r, "where": w, "detail": found[r]} for r, w in zip(first, where)],
-                                       rule_entry.summary, rule_entry.fix, where))
-    report.findings.sort(key=lambda f: (f.severity != "error", f.rule))
-    for name, count in compared.leaked_per_set.items():
-        report.notes.append(f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)")
 
 
 def _unknown_shape(result: ScanResult, name: str) -> str:
