@@ -28,12 +28,12 @@ class UsageFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
-def source_options(command=None, *, config_alias: bool = True):
+def source_options(command=None, *, config_alias: bool = True, required: bool = True):
     """The options that say where a dataset is, shared by every command. The Hub configuration is
     `--dataset-config` everywhere; `inspect` and `convert` also take their older `--config` (in `train`,
-    `--config` is the run's YAML)."""
+    `--config` is the run's YAML, and `--dataset` is not required of a `--recipe`)."""
     options = [
-        click.option("--dataset", "-d", required=True, metavar="X",
+        click.option("--dataset", "-d", required=required, metavar="X",
                      help="A local file (.jsonl .json .parquet .csv .arrow, optionally .gz), a folder, a glob, "
                           "a save_to_disk folder, or a Hub dataset id."),
         click.option("--split", help="Split to read from a Hub dataset or a DatasetDict folder (default: train)."),

@@ -91,6 +91,17 @@ def _option_settings(method: str, *, max_steps, epochs, learning_rate, batch_siz
             "per_device_train_batch_size": batch_size, length_key: max_length, "seed": seed}
 
 
+def usable_report(method: str, dataset: Any, *, split=None, config_name=None, revision=None,
+                  progress: bool = False):
+    """The inspection report of `dataset` for `method`; `DataRefused` when no conversion can make it usable."""
+    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
+                             progress=progress)
+    verdict = report.methods[method]
+    if verdict["status"] == "incompatible":
+        raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}")
+    return report
+
+
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
                  test_size: float | None = None, split=None, config_name=None, revision=None,
                  progress: bool = False) -> tuple[dict, dict, dict | None, dict[str, Path]]:
@@ -98,11 +109,8 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
-    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
-                             progress=progress)
-    verdict = report.methods[method]
-    if verdict["status"] == "incompatible":
-        raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}")
+    report = usable_report(method, dataset, split=split, config_name=config_name, revision=revision,
+                           progress=progress)
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,

@@ -8,14 +8,17 @@ import sys
 
 import click
 
-from inspector.cli import METHOD_CHOICE, source_options, user_errors
+from inspector.cli import METHOD_CHOICE, UsageFailure, source_options, user_errors
 from train.launch import ACCELERATE_PRESETS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@source_options(config_alias=False)
-@click.option("--method", "-m", type=METHOD_CHOICE, required=True, help="The TRL trainer to run.")
-@click.option("--model", required=True, metavar="M", help="A local model folder or a Hub model id.")
+@source_options(config_alias=False, required=False)
+@click.option("--method", "-m", type=METHOD_CHOICE, help="The TRL trainer to run (required without --recipe).")
+@click.option("--model", metavar="M", help="A local model folder or a Hub model id (required without --recipe).")
+@click.option("--recipe", metavar="RECIPE.YAML",
+              help="Train the stages of a recipe (model, output_dir, stages: each with method, dataset and this "
+                   "command's options as keys) one after another; every stage's data is checked first.")
 @click.option("--output-dir", metavar="DIR", help="Where the model, checkpoints, converted data and "
                                                   "trlprep-run.json go (default: runs/<method>).")
 @click.option("--max-steps", type=int, help="Stop after N optimizer steps.")
@@ -52,7 +55,7 @@ from train.launch import ACCELERATE_PRESETS
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
 @user_errors
-def main(dataset, split, config_name, revision, method, model, output_dir, max_steps, epochs, learning_rate,
+def main(dataset, split, config_name, revision, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
          test_size, reward_funcs, resume, max_dropped, dry_run, export_trl_config, accelerate_config, launcher, flavor,
          timeout, output_format):
@@ -65,12 +68,29 @@ def main(dataset, split, config_name, revision, method, model, output_dir, max_s
       uv run --extra train train --method sft --model Qwen/Qwen2.5-0.5B --dataset examples/sharegpt_chat.jsonl
       uv run --extra train train --method grpo --model M --dataset gsm8k.jsonl --reward-func answer_match
       uv run --extra train train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
+      uv run --extra train train --recipe recipe.yaml --dry-run
     """
     from inspector.progress import show_progress
     from train.api import train
 
     as_json = output_format == "json"
     document = output_format != "text"
+    if recipe is not None:
+        if dataset or method or model:
+            raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model and "
+                               "--dataset")
+        from train.recipe import run_recipe
+
+        with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
+            outcome = run_recipe(recipe, dry_run=dry_run, progress=show_progress(),
+                                 announce=lambda line: click.echo(line, err=document))
+        click.echo(json.dumps(outcome.to_dict(), indent=2, default=str) if document else outcome.to_text(),
+                   nl=not document or as_json)
+        return
+    missing = [name for name, value in (("--method", method), ("--model", model), ("--dataset", dataset))
+               if not value]
+    if missing:
+        raise UsageFailure(f"Missing option {', '.join(missing)} (or give a --recipe)")
     # With --format json or markdown, stdout holds the one document: the announcements and whatever the trainer
     # prints (TRL's per-step log dicts) go to stderr.
     with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
