@@ -7,7 +7,6 @@ comes in seconds. Everything a run used (data report, ledger, resolved config, m
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import tempfile
@@ -226,13 +225,14 @@ def _columns(path: Path) -> list[str]:
         return list(json.loads(handle.readline()))
 
 
-def _peft_config(method: str, lora: bool, r: int, alpha: int, targets: tuple[str, ...] | None):
+def _peft_config(method: str, lora: dict | None):
+    """The peft LoRA config of `_lora_settings`, or None without LoRA."""
     if not lora:
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.05, bias="none",
-                      target_modules=list(targets) if targets else "all-linear",
+    return LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=0.05, bias="none",
+                      target_modules=list(lora["targets"]) if lora["targets"] else "all-linear",
                       task_type="SEQ_CLS" if method == "reward" else "CAUSAL_LM")
 
 
@@ -292,85 +292,170 @@ def train(
     `announce` receives a line at each step before the trainer runs (the ledger, what the trainer will do to the
     rows at max_length, the rows it kept), so that a person sees them before GPU time is spent.
     """
-    announce = announce or (lambda line: None)
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if launcher not in ("local", "hf-jobs"):
         raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
     if accelerate_config is not None and accelerate_config not in ACCELERATE_PRESETS:
         raise UsageError(f"--accelerate-config {accelerate_config!r}: choose one of {', '.join(ACCELERATE_PRESETS)}")
-    # Every usage mistake is answered here, before any data is read or the training stack imported.
+    if launcher == "hf-jobs":
+        checked_usage(method, config, overrides, reward_funcs)
+        options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
+                                   batch_size=batch_size, max_length=max_length, seed=seed)
+        return _hf_job(method=method, model=model, dataset=dataset, options=options, config=config,
+                       overrides=overrides, lora=_lora_settings(lora, lora_r, lora_alpha, lora_targets),
+                       reward_funcs=reward_funcs, flavor=flavor, timeout=timeout, split=split,
+                       config_name=config_name, revision=revision, dry_run=dry_run)
+    run = {"method": method, "model": model, "dataset": dataset, "output_dir": output_dir, "max_steps": max_steps,
+           "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
+           "seed": seed, "config": config, "overrides": overrides, "lora": lora, "lora_r": lora_r,
+           "lora_alpha": lora_alpha, "lora_targets": lora_targets, "eval_dataset": eval_dataset,
+           "test_size": test_size, "reward_funcs": reward_funcs, "resume": resume, "max_dropped": max_dropped,
+           "split": split, "config_name": config_name, "revision": revision, "progress": progress,
+           "announce": announce}
+    if export_trl_config:
+        # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
+        with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
+            return _export(prepare_run(**run, data_root=Path(data_root)), Path(export_trl_config), accelerate_config)
+    prepared = prepare_run(**run)
+    if dry_run:
+        prepared.result.dry_run = True
+        write_run_file(Path(prepared.result.output_dir), prepared.result)
+        return prepared.result
+    return run_prepared(prepared, announce=announce)
+
+
+@dataclass
+class PreparedRun:
+    """A run checked, its data converted and token-preflighted, its TRL config built: what `run_prepared` trains."""
+
+    result: TrainResult
+    settings: dict
+    trl_config: Any
+    files: dict[str, Path]
+    functions: list
+    lora: dict | None
+
+
+def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], reward_funcs: tuple[str, ...]) -> list:
+    """Every usage mistake answered before any data is read or the training stack imported: the method, the TRL
+    fields of the YAML and of `--set`, the reward functions (returned, loaded) and the training extra."""
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     from train import config as run_config
 
     run_config.checked_settings(method, config, overrides)
     functions = load_rewards(reward_funcs) if method == "grpo" else []
     require_training_stack()
-    lora_settings = {"r": lora_r, "alpha": lora_alpha, "targets": lora_targets} if lora else None
+    return functions
+
+
+def _lora_settings(lora: bool, r: int, alpha: int, targets: tuple[str, ...] | None) -> dict | None:
+    return {"r": r, "alpha": alpha, "targets": targets} if lora else None
+
+
+def prepare_run(
+    *,
+    method: str,
+    model: str,
+    dataset: Any,
+    output_dir: str | Path | None = None,
+    data_root: Path | None = None,
+    max_steps: int | None = None,
+    epochs: float | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    seed: int = 42,
+    config: str | None = None,
+    overrides: tuple[str, ...] = (),
+    lora: bool = False,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_targets: tuple[str, ...] | None = None,
+    eval_dataset: Any = None,
+    test_size: float | None = None,
+    reward_funcs: tuple[str, ...] = (),
+    resume: bool = False,
+    max_dropped: float = 0.05,
+    split: str | None = None,
+    config_name: str | None = None,
+    revision: str | None = None,
+    progress: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> PreparedRun:
+    """Everything `train` does before it loads the model, with the same options: the usage checks, the data
+    inspected and converted into `<data_root>/data` (the output folder by default), the token preflight against
+    `model`'s tokenizer, the resolved TRL config. `run_prepared` trains it, from `model` or from another model
+    with the same tokenizer (a recipe's stage from the stage before)."""
+    announce = announce or (lambda line: None)
+    functions = checked_usage(method, config, overrides, reward_funcs)
+    from train import config as run_config
+
     options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
                                batch_size=batch_size, max_length=max_length, seed=seed)
-    if launcher == "hf-jobs":
-        return _hf_job(method=method, model=model, dataset=dataset, options=options, config=config,
-                       overrides=overrides, lora=lora_settings, reward_funcs=reward_funcs, flavor=flavor,
-                       timeout=timeout, split=split, config_name=config_name, revision=revision, dry_run=dry_run)
     out = Path(output_dir or Path("runs") / method)
-    # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
-    with (tempfile.TemporaryDirectory(prefix="trlprep-") if export_trl_config
-          else contextlib.nullcontext(str(out))) as data_root:
-        report, ledger, eval_ledger, files = prepare_data(
-            method, dataset, output_dir=Path(data_root), eval_dataset=eval_dataset, test_size=test_size, split=split,
-            config_name=config_name, revision=revision, progress=progress)
+    report, ledger, eval_ledger, files = prepare_data(
+        method, dataset, output_dir=data_root or out, eval_dataset=eval_dataset, test_size=test_size, split=split,
+        config_name=config_name, revision=revision, progress=progress)
+    settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config, overrides=overrides)
+    if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
+        raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
+                         "which completion_only_loss=False would train whole: drop that setting")
+    announce(ledger_line(ledger))
+    preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
+    announce(effect_line(method, preflight))
+    check_reward_columns(reward_funcs, functions, _columns(files["train"]))
+    trl_config = run_config.build(method, settings)
+    result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
+                         eval_ledger=eval_ledger, config=run_config.public(trl_config),
+                         reward_funcs=list(reward_funcs), resumed_from=_last_checkpoint(out) if resume else None,
+                         tokens=preflight)
+    return PreparedRun(result, settings, trl_config, files, functions,
+                       _lora_settings(lora, lora_r, lora_alpha, lora_targets))
 
-        settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config,
-                                      overrides=overrides)
-        if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
-            raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
-                             "which completion_only_loss=False would train whole: drop that setting")
-        announce(ledger_line(ledger))
-        preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
-        announce(effect_line(method, preflight))
-        check_reward_columns(reward_funcs, functions, _columns(files["train"]))
-        checkpoint = _last_checkpoint(out) if resume else None
-        trl_config = run_config.build(method, settings)
-        result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
-                             eval_ledger=eval_ledger, config=run_config.public(trl_config),
-                             reward_funcs=list(reward_funcs), dry_run=dry_run, resumed_from=checkpoint,
-                             tokens=preflight)
-        if export_trl_config:
-            from train.launch import export_trl_config as export
 
-            exported = Path(export_trl_config)
-            command = export(exported, method=method, settings=settings, files=files, model=model,
-                             lora=lora_settings, reward_funcs=reward_funcs, accelerate_config=accelerate_config)
-            result.exported = {"config": str(exported), "command": command}
-            if ledger["rows_rejected"]:  # beside the YAML, not in the data folder TRL loads whole
-                ledger["rejects"] = str(shutil.copyfile(ledger["rejects"], exported.with_suffix(".rejects.jsonl")))
-            write_atomically(exported.with_suffix(".trlprep-run.json"),
-                             json.dumps(result.to_dict(), indent=2, default=str))
-            return result
-        if dry_run:
-            write_run_file(out, result)
-            return result
+def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None) -> TrainResult:
+    """The prepared run as a config for `trl <method> --config`, its data and rejects beside it."""
+    from train.launch import export_trl_config as export
 
-        trainer, tokenizer = _build_trainer(method, model, trl_config, files, functions,
-                                            _peft_config(method, lora, lora_r, lora_alpha, lora_targets))
-        kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
-        result.rows_trained = kept
-        if kept is not None:
-            announce(kept_line(method, kept, ledger["rows_out"]))
-        if kept == 0:
-            raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
-                              f"max_length={settings.get('max_length')}; raise --max-length")
-        started = time.perf_counter()
-        outcome = trainer.train(resume_from_checkpoint=checkpoint)
-        metrics = dict(outcome.metrics)
-        metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
-        if "test" in files:
-            metrics.update(trainer.evaluate())
-        trainer.save_model(str(out))
-        tokenizer.save_pretrained(str(out))
-        result.metrics = metrics
-        write_run_file(out, result)
-        return result
+    result, ledger = prepared.result, prepared.result.ledger
+    command = export(exported, method=result.method, settings=prepared.settings, files=prepared.files,
+                     model=result.model, lora=prepared.lora, reward_funcs=tuple(result.reward_funcs),
+                     accelerate_config=accelerate_config)
+    result.exported = {"config": str(exported), "command": command}
+    if ledger["rows_rejected"]:  # beside the YAML, not in the data folder TRL loads whole
+        ledger["rejects"] = str(shutil.copyfile(ledger["rejects"], exported.with_suffix(".rejects.jsonl")))
+    write_atomically(exported.with_suffix(".trlprep-run.json"), json.dumps(result.to_dict(), indent=2, default=str))
+    return result
+
+
+def run_prepared(prepared: PreparedRun, *, model: str | None = None,
+                 announce: Callable[[str], None] | None = None) -> TrainResult:
+    """Train a prepared run, from `model` when given (its tokenizer must be the one the run was preflighted with),
+    and save the model, the tokenizer and `trlprep-run.json` in its output folder."""
+    announce = announce or (lambda line: None)
+    result, files, settings = prepared.result, prepared.files, prepared.settings
+    method, out = result.method, Path(result.output_dir)
+    result.model = model or result.model
+    trainer, tokenizer = _build_trainer(method, result.model, prepared.trl_config, files, prepared.functions,
+                                        _peft_config(method, prepared.lora))
+    kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
+    result.rows_trained = kept
+    if kept is not None:
+        announce(kept_line(method, kept, result.ledger["rows_out"]))
+    if kept == 0:
+        raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
+                          f"max_length={settings.get('max_length')}; raise --max-length")
+    started = time.perf_counter()
+    outcome = trainer.train(resume_from_checkpoint=result.resumed_from)
+    metrics = dict(outcome.metrics)
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 3)
+    if "test" in files:
+        metrics.update(trainer.evaluate())
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    result.metrics = metrics
+    write_run_file(out, result)
+    return result
 
 
 def _hf_job(*, method, model, dataset, options, config, overrides, lora, reward_funcs, flavor, timeout, split,

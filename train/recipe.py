@@ -12,9 +12,9 @@ A recipe names a model, an output folder and its stages; a stage takes the `trai
         dataset: pairs.json
         set: {beta: 0.05}
 
-Before any stage trains, every stage's data is inspected, converted and token-preflighted (`train(...,
-dry_run=True)`), so that data stage 2 cannot use stops the recipe in seconds, naming the stage, not after stage
-1's GPU hours. Stage N starts from stage N-1's saved model (its tokenizer is the base model's: a stage saves the
+Before any stage trains, every stage's data is inspected, converted and token-preflighted, once (`prepare_run`;
+the stage then trains on what was checked, `run_prepared`), so that data stage 2 cannot use stops the recipe in
+seconds, naming the stage, not after stage 1's GPU hours. Stage N starts from stage N-1's saved model (its tokenizer is the base model's: a stage saves the
 tokenizer it loaded). Each stage writes its run file in `<output_dir>/<N>-<method>/`, and the recipe a summary,
 `<output_dir>/recipe.json`, with the weights each stage started from and saved (SHA-256 of the safetensors), so a
 chain can be checked.
@@ -160,7 +160,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, progress: bo
     Raises `UsageError` for a recipe that names no stage, an unknown key or a method it cannot run, and
     `DataRefused` (naming the stage) for data a stage cannot use, before any stage trains.
     """
-    from train.api import train
+    from train.api import checked_usage, prepare_run, run_prepared, usable_report, write_run_file
 
     announce = announce or (lambda line: None)
     started = time.perf_counter()
@@ -170,41 +170,38 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, progress: bo
     stages = recipe["stages"]
     folders = [root / f"{number}-{stage['method']}" for number, stage in enumerate(stages, start=1)]
     # Cheapest first, for every stage: its TRL fields and reward functions (a typo in the last stage is answered
-    # before any data is read), then whether its data can be used at all (no model, no torch), then the full
-    # check against the tokenizer.
-    from train import config as run_config
-    from train.api import load_rewards, usable_report
-
+    # before any data is read), then whether its data can be used at all (no model, no torch), then its
+    # conversion and token preflight against the tokenizer every stage trains with, the base model's.
     for number, stage in enumerate(stages, start=1):
         options = _train_options(stage)
         with _naming(number, stage):
-            run_config.checked_settings(stage["method"], options.get("config"), options["overrides"])
-            if stage["method"] == "grpo":
-                load_rewards(options["reward_funcs"])
+            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
     for number, stage in enumerate(stages, start=1):
         with _naming(number, stage):
             usable_report(stage["method"], stage["dataset"], split=stage.get("split"),
                           config_name=stage.get("dataset_config"), revision=stage.get("revision"))
-    planned = []
+    prepared = []
     for number, (stage, folder) in enumerate(zip(stages, folders), start=1):
-        # The tokenizer every stage trains with is the base model's: check each stage's rows with it now.
         with _naming(number, stage):
-            checked = train(**_train_options(stage), model=model, output_dir=folder, dry_run=True, progress=progress)
-        announce(f"stage {number} ({stage['method']}, {stage['dataset']}): checked, {checked.ledger['rows_out']} "
-                 f"rows ready")
-        planned.append({"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]),
-                        "output_dir": str(folder), "ledger": checked.ledger, "tokens": checked.tokens})
+            prepared.append(prepare_run(**_train_options(stage), model=model, output_dir=folder, progress=progress))
+        announce(f"stage {number} ({stage['method']}, {stage['dataset']}): checked, "
+                 f"{prepared[-1].result.ledger['rows_out']} rows ready")
+    planned = [{"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]),
+                "output_dir": str(folder), "ledger": run.result.ledger, "tokens": run.result.tokens}
+               for number, (stage, folder, run) in enumerate(zip(stages, folders, prepared), start=1)]
     result = RecipeResult(model=model, output_dir=str(root), stages=[], dry_run=dry_run, planned=planned)
     start_from = model
-    for number, (stage, folder, plan) in enumerate(zip(stages, folders, planned), start=1):
+    for number, (stage, folder, run) in enumerate(zip(stages, folders, prepared), start=1):
         entry = {"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]), "model": start_from,
                  "started_from_weights": weights_digest(start_from), "output_dir": str(folder),
-                 "rows_out": plan["ledger"]["rows_out"]}
-        if not dry_run:
+                 "rows_out": run.result.ledger["rows_out"]}
+        if dry_run:
+            run.result.dry_run = True
+            write_run_file(folder, run.result)
+        else:
             announce(f"stage {number} ({stage['method']}): training from {start_from}")
             stage_started = time.perf_counter()
-            trained = train(**_train_options(stage), model=start_from, output_dir=folder, progress=progress,
-                            announce=announce)
+            trained = run_prepared(run, model=start_from, announce=announce)
             entry.update(rows_trained=trained.rows_trained, metrics=trained.metrics,
                          seconds=round(time.perf_counter() - stage_started, 3),
                          saved_weights=weights_digest(folder))
