@@ -32,6 +32,11 @@ from inspector.text import batches, ngram_hashes, row_text, words
 NGRAM = 13
 
 
+def row_ngrams(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The 13-word n-gram hashes of rows' whole text, and where each row's start (`inspector.text.ngram_hashes`)."""
+    return ngram_hashes([words(row_text(value)) for value in values], NGRAM)
+
+
 @dataclass
 class EvalIndex:
     """The n-grams of one evaluation set: sorted for lookups, and for each the first evaluation row that has it."""
@@ -48,7 +53,7 @@ class EvalIndex:
         sizes: dict[int, int] = {}
         count = 0
         for numbers, values in batches(rows):
-            hashes, offsets = ngram_hashes([words(row_text(value)) for value in values], NGRAM)
+            hashes, offsets = row_ngrams(values)
             for i, number in enumerate(numbers):
                 grams = hashes[offsets[i]:offsets[i + 1]].tolist()
                 sizes[number] = len(set(grams))
@@ -80,7 +85,7 @@ class Leakage:
         self.per_set: Counter = Counter()
 
     def add(self, numbers: list[int], values: list[Any]) -> None:
-        hashes, offsets = ngram_hashes([words(row_text(value)) for value in values], NGRAM)
+        hashes, offsets = row_ngrams(values)
         for index in self.indexes:
             hit = index.hits(hashes)
             if not hit.any():

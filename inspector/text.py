@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from inspector.dialects import Shape, classify_row, to_trl, without_ids
+from inspector.dialects import Shape, classify_row, content_text, to_trl, without_ids
 from inspector.sources import row_value
 
 PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
@@ -93,7 +93,8 @@ def final_answers(value: Any, shape: Shape | None = None) -> list[str]:
 
     >>> final_answers({"prompt": "2+2?", "chosen": "4.", "rejected": "5."})
     ['4.', '5.']
-    >>> final_answers({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    >>> final_answers({"messages": [{"role": "user", "content": "Hi"},
+    ...                             {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]}]})
     ['Hello']
     """
     trl = as_trl(row_value(value), shape) or {}
@@ -101,7 +102,7 @@ def final_answers(value: Any, shape: Shape | None = None) -> list[str]:
     texts = []
     for end in ends:
         if isinstance(end, list) and end and isinstance(end[-1], dict) and end[-1].get("role") == "assistant":
-            end = end[-1].get("content")
+            end = content_text(end[-1].get("content"))
         if isinstance(end, str):
             texts.append(end)
     return texts
