@@ -25,8 +25,12 @@ def test_sft_then_dpo_trains_stage_two_from_stage_ones_weights(shared_data, tiny
     assert sft["started_from_weights"] == weights_digest(tiny_model)
     assert dpo["started_from_weights"] == sft["saved_weights"] != sft["started_from_weights"]
     assert dpo["saved_weights"] != dpo["started_from_weights"]  # stage 2 trained
-    assert said[:2] == [f"stage 1 (sft, {shared_data / 'alpaca_en_demo.json'}): checked, 999 rows ready",
-                        f"stage 2 (dpo, {shared_data / 'dpo_en_demo.json'}): checked, 300 rows ready"]
+    # Each stage's ledger and what its trainer will do at max_length, all before the first stage trains.
+    assert said[0].startswith("data: rows in 999 = kept 999") and said[1].startswith("SFTTrainer at max_length=64")
+    assert said[2] == f"stage 1 (sft, {shared_data / 'alpaca_en_demo.json'}): checked, 999 rows ready"
+    assert said[3].startswith("data: rows in 300 = kept 300") and said[4].startswith("DPOTrainer at max_length=64")
+    assert said[5] == f"stage 2 (dpo, {shared_data / 'dpo_en_demo.json'}): checked, 300 rows ready"
+    assert said[6] == f"stage 1 (sft): training from {tiny_model}"
     stage_two = json.loads((tmp_path / "run" / "2-dpo" / "trlprep-run.json").read_text())
     assert stage_two["model"] == str(tmp_path / "run" / "1-sft") and stage_two["config"]["beta"] == 0.05
     summary = json.loads((tmp_path / "run" / "recipe.json").read_text())

@@ -183,7 +183,8 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, progress: bo
     prepared = []
     for number, (stage, folder) in enumerate(zip(stages, folders), start=1):
         with _naming(number, stage):
-            prepared.append(prepare_run(**_train_options(stage), model=model, output_dir=folder, progress=progress))
+            prepared.append(prepare_run(**_train_options(stage), model=model, output_dir=folder, progress=progress,
+                                        announce=announce))
         announce(f"stage {number} ({stage['method']}, {stage['dataset']}): checked, "
                  f"{prepared[-1].result.ledger['rows_out']} rows ready")
     planned = [{"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]),
