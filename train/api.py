@@ -102,19 +102,29 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
 
 
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
-                 test_size: float | None = None, split=None, config_name=None, revision=None,
+                 test_size: float | None = None, split=None, config_name=None, revision=None, seed: int = 42,
                  progress: bool = False) -> tuple[dict, dict, dict | None, dict[str, Path]]:
     """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
+    `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them.
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
-    report = usable_report(method, dataset, split=split, config_name=config_name, revision=revision,
-                           progress=progress)
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
-                     overwrite=True, split=split, config=config_name, revision=revision, progress=progress)
-    files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
+    if isinstance(dataset, (list, tuple)):
+        if test_size is not None:
+            raise UsageError("a mixture is held out from with eval_dataset, not test_size: each source is converted "
+                             "on its own, and a split of the mixture would mix their ledgers")
+        report, ledger, train_file = prepare_mixture(method, mixture_sources(dataset), data_dir=data_dir, seed=seed,
+                                                     progress=progress)
+        files = {"train": train_file}
+    else:
+        report = usable_report(method, dataset, split=split, config_name=config_name, revision=revision,
+                               progress=progress).to_dict()
+        result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
+                         overwrite=True, split=split, config=config_name, revision=revision, progress=progress)
+        ledger = result.to_dict()
+        files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
     eval_ledger = None
     if eval_dataset is not None:
         eval_report = inspect_dataset(eval_dataset, method=method)
@@ -124,7 +134,114 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
         eval_result = convert(eval_dataset, to=method, output=data_dir / "eval.jsonl", overwrite=True)
         files["test"] = Path(eval_result.outputs["all"])
         eval_ledger = eval_result.to_dict()
-    return report.to_dict(), result.to_dict(), eval_ledger, files
+    return report, ledger, eval_ledger, files
+
+
+SOURCE_KEYS = ("path", "split", "dataset_config", "revision", "weight")
+
+
+def mixture_sources(sources: list) -> list[dict]:
+    """A mixture's sources, each a path (or Hub id) or a mapping of SOURCE_KEYS; weights on all or on none.
+
+    >>> mixture_sources(["a.jsonl", {"path": "b.jsonl", "split": "train_sft"}])[1]
+    {'path': 'b.jsonl', 'split': 'train_sft', 'dataset_config': None, 'revision': None, 'weight': None}
+    >>> mixture_sources([{"path": "a.jsonl", "weight": 0.7}, {"path": "b.jsonl"}])
+    Traceback (most recent call last):
+    ...
+    inspector.errors.UsageError: datasets: give every source a weight, or none (all of each): b.jsonl has none
+    """
+    import difflib
+
+    checked = []
+    for source in sources:
+        source = {"path": source} if isinstance(source, (str, Path)) else source
+        if not isinstance(source, dict) or not source.get("path"):
+            raise UsageError(f"datasets: each source is a path or a mapping with `path` (got {source!r})")
+        for key in source:
+            if key not in SOURCE_KEYS:
+                close = difflib.get_close_matches(str(key), SOURCE_KEYS, n=1)
+                raise UsageError(f"datasets: unknown key {key!r} in {source['path']}"
+                                 + (f"; did you mean {close[0]}?" if close else f"; the keys are {', '.join(SOURCE_KEYS)}"))
+        weight = source.get("weight")
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0):
+            raise UsageError(f"datasets: the weight of {source['path']} must be a number above 0 (got {weight!r})")
+        checked.append({key: source.get(key) for key in SOURCE_KEYS} | {"path": str(source["path"])})
+    weighted = [source["weight"] is not None for source in checked]
+    if any(weighted) and not all(weighted):
+        missing = next(source["path"] for source in checked if source["weight"] is None)
+        raise UsageError(f"datasets: give every source a weight, or none (all of each): {missing} has none")
+    return checked
+
+
+def mixture_counts(sizes: list[int], weights: list[float] | None) -> list[int]:
+    """Rows each source gives a mixture, by TRL's rule (`trl.get_dataset`): weights are shares of the mixture,
+    normalised, and the mixture is as large as it can be with no source repeated; without weights, all of each.
+
+    >>> mixture_counts([1000, 300], [0.7, 0.3]), mixture_counts([1000, 300], None)
+    ([700, 300], [1000, 300])
+    """
+    if weights is None:
+        return list(sizes)
+    shares = [weight / sum(weights) for weight in weights]
+    total = min(size / share for size, share in zip(sizes, shares))
+    return [round(share * total) for share in shares]
+
+
+def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: int,
+                    progress: bool = False) -> tuple[dict, dict, Path]:
+    """Each source inspected and converted on its own (`<data_dir>/sources/<n>.jsonl`, one ledger each), then
+    mixed by TRL's own `get_dataset` (what `trl <method> --config` does with the same `datasets:` list) into
+    `<data_dir>/data.jsonl`. With weights, each source is shuffled with `seed` as it is converted, so that the rows
+    a share keeps are drawn at random, not the file's first ones in its order.
+
+    Returns (report: each source's, ledger: the sums with each source's ledger and rows mixed, the mixed file).
+    """
+    import datasets
+    from trl.scripts.utils import DatasetConfig, DatasetMixtureConfig, get_dataset
+
+    datasets.disable_progress_bars()
+    weighted = sources[0]["weight"] is not None
+    (data_dir / "sources").mkdir(parents=True, exist_ok=True)
+    reports, ledgers = [], []
+    for number, source in enumerate(sources, start=1):
+        options = {"split": source["split"], "config_name": source["dataset_config"], "revision": source["revision"]}
+        reports.append(usable_report(method, source["path"], progress=progress, **options).to_dict())
+        converted = convert(source["path"], to=method, output=data_dir / "sources" / f"{number}.jsonl",
+                            overwrite=True, shuffle=weighted, seed=seed, progress=progress, split=source["split"],
+                            config=source["dataset_config"], revision=source["revision"])
+        ledgers.append({"source": source["path"], "weight": source["weight"], **converted.to_dict()})
+    empty = [ledger["source"] for ledger in ledgers if not ledger["rows_out"]]
+    if empty:
+        raise DataRefused(f"datasets: {', '.join(empty)} kept no row, so no mixture can draw from it")
+    columns = [sorted(_columns(Path(ledger["outputs"]["all"]))) for ledger in ledgers]
+    if any(names != columns[0] for names in columns):
+        listed = "; ".join(f"{ledger['source']}: {', '.join(names)}" for ledger, names in zip(ledgers, columns))
+        raise DataRefused(f"datasets: the sources convert to different {method} shapes ({listed}); a trainer "
+                          f"takes one shape: convert them to one (convert --conversational, or --style)")
+    counts = mixture_counts([ledger["rows_out"] for ledger in ledgers],
+                            [source["weight"] for source in sources] if weighted else None)
+    mixed = get_dataset(DatasetMixtureConfig(datasets=[
+        DatasetConfig(path="json", data_files=ledger["outputs"]["all"], fraction=source["weight"])
+        for source, ledger in zip(sources, ledgers)]))["train"]
+    if len(mixed) != sum(counts):  # TRL's rule changed: the counts below would be wrong
+        raise RuntimeError(f"trl.get_dataset mixed {len(mixed)} rows where its rule gives {sum(counts)}")
+    train_file = data_dir / f"{DATA_STEM}.jsonl"
+    with tempfile.NamedTemporaryFile("wb", dir=data_dir, suffix=".tmp", delete=False) as handle:
+        mixed.to_json(handle, lines=True, force_ascii=False)
+    Path(handle.name).replace(train_file)
+    for ledger, count in zip(ledgers, counts):
+        ledger["rows_mixed"] = count
+    rejected: dict[str, int] = {}
+    for ledger in ledgers:
+        for rule, count in ledger["rejected_by_rule"].items():
+            rejected[rule] = rejected.get(rule, 0) + count
+    ledger = {key: sum(source[key] for source in ledgers) for key in ("rows_in", "rows_kept", "rows_rejected",
+                                                                      "rows_out")}
+    ledger.update(rejected_by_rule=rejected, rows_mixed=len(mixed), sources=ledgers,
+                  rejects=", ".join(source["rejects"] for source in ledgers if source.get("rejects")) or None)
+    report = {"sources": reports, "dialect": next((r["dialect"] for r in reports if r["dialect"] == "turn_flags"),
+                                                  reports[0]["dialect"])}
+    return report, ledger, train_file
 
 
 def token_preflight_or_refuse(method: str, model: str, train_file: Path, settings: dict,
@@ -156,11 +273,23 @@ def ledger_line(ledger: dict) -> str:
     >>> ledger_line({"rows_in": 10, "rows_kept": 8, "rows_rejected": 2, "rows_out": 8,
     ...              "rejected_by_rule": {"TP201": 2}, "rejects": "runs/sft/data/data.rejects.jsonl"})
     'data: rows in 10 = kept 8 + rejected 2 (TP201 x2); rows written 8; rejects: runs/sft/data/data.rejects.jsonl'
+
+    A mixture's ledger adds the rows each source gave it:
+
+    >>> ledger_line({"rows_in": 5, "rows_kept": 5, "rows_rejected": 0, "rows_out": 5, "rejected_by_rule": {},
+    ...              "rows_mixed": 4, "sources": [{"source": "a.jsonl", "rows_out": 3, "rows_mixed": 3},
+    ...                                           {"source": "b.jsonl", "rows_out": 2, "rows_mixed": 1}]})
+    'data: rows in 5 = kept 5 + rejected 0; rows written 5; mixed 4 = 3 of 3 from a.jsonl + 1 of 2 from b.jsonl'
     """
     rules = ", ".join(f"{rule} x{count}" for rule, count in sorted(ledger["rejected_by_rule"].items()))
-    return (f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected {ledger['rows_rejected']}"
+    line = (f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected {ledger['rows_rejected']}"
             + (f" ({rules})" if rules else "") + f"; rows written {ledger['rows_out']}"
             + (f"; rejects: {ledger['rejects']}" if ledger["rows_rejected"] else ""))
+    if "rows_mixed" in ledger:
+        shares = " + ".join(f"{source['rows_mixed']} of {source['rows_out']} from {source['source']}"
+                            for source in ledger["sources"])
+        line += f"; mixed {ledger['rows_mixed']} = {shares}"
+    return line
 
 
 def effect_line(method: str, preflight: dict) -> str:
@@ -395,7 +524,7 @@ def prepare_run(
     out = Path(output_dir or Path("runs") / method)
     report, ledger, eval_ledger, files = prepare_data(
         method, dataset, output_dir=data_root or out, eval_dataset=eval_dataset, test_size=test_size, split=split,
-        config_name=config_name, revision=revision, progress=progress)
+        config_name=config_name, revision=revision, seed=seed, progress=progress)
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config, overrides=overrides)
     if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
         raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
@@ -420,7 +549,7 @@ def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None
     result, ledger = prepared.result, prepared.result.ledger
     command = export(exported, method=result.method, settings=prepared.settings, files=prepared.files,
                      model=result.model, lora=prepared.lora, reward_funcs=tuple(result.reward_funcs),
-                     accelerate_config=accelerate_config)
+                     accelerate_config=accelerate_config, mixture=ledger.get("sources"))
     result.exported = {"config": str(exported), "command": command}
     if ledger["rows_rejected"]:  # beside the YAML, not in the data folder TRL loads whole
         ledger["rejects"] = str(shutil.copyfile(ledger["rejects"], exported.with_suffix(".rejects.jsonl")))
@@ -436,8 +565,8 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     result, files, settings = prepared.result, prepared.files, prepared.settings
     method, out = result.method, Path(result.output_dir)
     result.model = model or result.model
-    trainer, tokenizer = _build_trainer(method, result.model, prepared.trl_config, files, prepared.functions,
-                                        _peft_config(method, prepared.lora))
+    trainer = _build_trainer(method, result.model, prepared.trl_config, files, prepared.functions,
+                             _peft_config(method, prepared.lora))
     kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
     result.rows_trained = kept
     if kept is not None:
@@ -452,7 +581,8 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     if "test" in files:
         metrics.update(trainer.evaluate())
     trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    # The trainer's tokenizer: TRL's chat_template_path changes its template, or swaps it for another model's.
+    trainer.processing_class.save_pretrained(str(out))
     result.metrics = metrics
     write_run_file(out, result)
     return result
@@ -504,5 +634,4 @@ def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], 
               "eval_dataset": loaded.get("test"), "processing_class": tokenizer, "peft_config": peft_config}
     if method == "grpo":
         kwargs["reward_funcs"] = reward_functions
-    trainer = getattr(trl, TRAINERS[method])(**kwargs)
-    return trainer, tokenizer
+    return getattr(trl, TRAINERS[method])(**kwargs)

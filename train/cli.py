@@ -40,7 +40,8 @@ from train.launch import ACCELERATE_PRESETS
 @click.option("--reward-func", "reward_funcs", multiple=True, metavar="F",
               help="GRPO reward: answer_match, think_format, length_penalty, path/to/file.py:function or "
                    "module:function. Repeatable.")
-@click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir.")
+@click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
+                                            "stages finished, continue the next from its last checkpoint).")
 @click.option("--max-dropped", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse to train when the trainer would drop more than this share of rows at max_length.")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
@@ -82,7 +83,7 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
         from train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
-            outcome = run_recipe(recipe, dry_run=dry_run, progress=show_progress(),
+            outcome = run_recipe(recipe, dry_run=dry_run, resume=resume, launcher=launcher, progress=show_progress(),
                                  announce=lambda line: click.echo(line, err=document))
         click.echo(json.dumps(outcome.to_dict(), indent=2, default=str) if document else outcome.to_text(),
                    nl=not document or as_json)

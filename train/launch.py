@@ -51,18 +51,31 @@ def trl_settings(settings: dict[str, Any], *, model: str, lora: dict | None,
 
 def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], files: dict[str, Path], model: str,
                       lora: dict | None, reward_funcs: tuple[str, ...], accelerate_config: str | None,
-                      overwrite: bool = True) -> str:
-    """Write `run.yaml` and the converted data beside it (`<stem>-data/train.jsonl`, `test.jsonl`);
-    return the command that runs it."""
+                      mixture: list[dict] | None = None) -> str:
+    """Write `run.yaml` and the converted data beside it (`<stem>-data/train.jsonl`, `test.jsonl`); a mixture as
+    TRL's `datasets:` list, each source's converted file with its weight as `fraction` (TRL mixes them as the
+    local run did). Return the command that runs it."""
     import yaml
 
     data_dir = path.with_name(f"{path.stem}-data")
     data_dir.mkdir(parents=True, exist_ok=True)
+    config = trl_settings(settings, model=model, lora=lora, reward_funcs=reward_funcs)
+    config["output_dir"] = str(Path(settings["output_dir"]))
+    if mixture:
+        if "test" in files:
+            raise UsageError("TRL's CLI holds rows out of a `datasets:` mixture only by test_split_size, not from "
+                             "a file: export the mixture without eval_dataset")
+        sources = []
+        for number, source in enumerate(mixture, start=1):
+            copied = shutil.copyfile(source["outputs"]["all"], data_dir / f"source-{number}.jsonl")
+            sources.append({"path": "json", "data_files": str(copied), "split": "train"}
+                           | ({"fraction": source["weight"]} if source["weight"] is not None else {}))
+        config["datasets"] = sources
+        files = {split: file for split, file in files.items() if split != "train"}
+    else:
+        config.update({"dataset_name": str(data_dir), "dataset_train_split": "train"})
     for split, source in files.items():
         shutil.copyfile(source, data_dir / f"{split}.jsonl")
-    config = trl_settings(settings, model=model, lora=lora, reward_funcs=reward_funcs)
-    config.update({"dataset_name": str(data_dir), "dataset_train_split": "train",
-                   "output_dir": str(Path(settings["output_dir"]))})
     if "test" in files:
         config.update({"dataset_test_split": "test", "eval_strategy": config.get("eval_strategy", "epoch")})
     write_atomically(path, f"# trl {method} --config {path.name}   (written by trlprep)\n"
@@ -84,6 +97,7 @@ class JobSpec:
     timeout: str
     secrets: list[str] = field(default_factory=lambda: list(SECRET_NAMES))
     env: dict[str, str] = field(default_factory=dict)
+    volumes: list[dict] = field(default_factory=list)  # huggingface_hub.Volume's fields
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -124,7 +138,13 @@ def job_spec(*, method: str, model: str, dataset: str, settings: dict[str, Any],
 
 def submit(spec: JobSpec) -> str:
     """Submit the job; the token is read here, from the usual places, and only handed to huggingface_hub."""
-    from huggingface_hub import HfApi, get_token
+    token = _hub_token()
+    return _run(spec, token)
+
+
+def _hub_token() -> str:
+    """The Hub token, from the usual places, once the Hub answers; it is only ever handed to huggingface_hub."""
+    from huggingface_hub import get_token
 
     from inspector.sources import SourceError, hub_unreachable_reason
 
@@ -134,7 +154,103 @@ def submit(spec: JobSpec) -> str:
     token = get_token()
     if not token:
         raise UsageError("--launcher hf-jobs: no Hugging Face token; set HF_TOKEN or run `hf auth login`")
+    return token
+
+
+def _run(spec: JobSpec, token: str) -> str:
+    from huggingface_hub import HfApi, Volume
+
     job = HfApi().run_uv_job(spec.script, script_args=spec.script_args, dependencies=spec.dependencies,
                              flavor=spec.flavor, timeout=spec.timeout, env=spec.env,
-                             secrets={name: token for name in spec.secrets})
+                             secrets={name: token for name in spec.secrets},
+                             volumes=[Volume(**volume) for volume in spec.volumes] or None)
     return job.url
+
+
+# A recipe job: the data and the recipe in a dataset repo mounted read-only, the outputs in a bucket.
+JOB_DATA, JOB_OUTPUTS = "/data", "/outputs"
+JOB_KEYS = ("data_repo", "output_bucket", "flavor", "timeout")
+
+
+@dataclass
+class RecipeJob:
+    """What `--launcher hf-jobs` uploads (path in the data repo: local file) and the job that runs the recipe."""
+
+    spec: JobSpec
+    data_repo: str
+    recipe: dict                 # the recipe as the job runs it, on the uploaded data
+    uploads: dict[str, str]
+    wheel: str
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "data_repo": self.data_repo, "recipe": self.recipe,
+                "uploads": self.uploads, "wheel": self.wheel}
+
+
+def job_settings(recipe: dict) -> dict:
+    """A recipe's `hf_jobs` mapping, with the repo and bucket a job needs."""
+    settings = recipe.get("hf_jobs") or {}
+    for key in ("data_repo", "output_bucket"):
+        if not settings.get(key):
+            raise UsageError(f"recipe: --launcher hf-jobs needs hf_jobs.{key} (the dataset repo the checked data "
+                             f"is pushed to, and the bucket the job writes the models into)")
+    return settings
+
+
+def recipe_job(recipe: dict, data_files: dict[int, dict[str, Path]]) -> RecipeJob:
+    """The Hugging Face job that runs `recipe` on the data converted here (`data_files`: each training stage's
+    checked files by split, a mixture's mixed one as its train split): each goes to `stage-<N>/<split>.jsonl` of
+    the recipe's `hf_jobs.data_repo`,
+    with the recipe rewritten to read it there and to write into `hf_jobs.output_bucket`, and trlprep's own wheel,
+    which the job installs with the training and GGUF extras."""
+    from importlib.metadata import version
+
+    settings = job_settings(recipe)
+    wheel = f"trlprep-{version('trlprep')}-py3-none-any.whl"
+    stages, uploads = [], {}
+    for number, stage in enumerate(recipe["stages"], start=1):
+        stage = {key: value for key, value in stage.items() if key not in (
+            "dataset", "datasets", "split", "dataset_config", "revision", "test_size", "eval_dataset")}
+        for split, path in data_files.get(number, {}).items():
+            uploads[f"stage-{number}/{split}.jsonl"] = str(path)
+            stage["dataset" if split == "train" else "eval_dataset"] = f"{JOB_DATA}/stage-{number}/{split}.jsonl"
+        stages.append(stage)
+    job_recipe = {"model": recipe["model"], "output_dir": f"{JOB_OUTPUTS}/{Path(recipe.get('output_dir') or 'recipe').name}",
+                  "stages": stages}
+    spec = JobSpec(script="trlprep", script_args=["train", "--recipe", f"{JOB_DATA}/recipe.yaml"],
+                   dependencies=[f"trlprep[train,gguf] @ file://{JOB_DATA}/{wheel}"],
+                   flavor=settings.get("flavor", "a10g-large"), timeout=settings.get("timeout", "4h"),
+                   volumes=[{"type": "dataset", "source": settings["data_repo"], "mount_path": JOB_DATA},
+                            {"type": "bucket", "source": settings["output_bucket"], "mount_path": JOB_OUTPUTS}])
+    return RecipeJob(spec=spec, data_repo=settings["data_repo"], recipe=job_recipe, uploads=uploads, wheel=wheel)
+
+
+def submit_recipe_job(job: RecipeJob) -> str:
+    """Push the checked data, the job's recipe and trlprep's wheel (built from this checkout) to the data repo,
+    private, then submit the job; nothing is pushed when the Hub or the token is missing."""
+    import subprocess
+    import tempfile
+
+    import yaml
+    from huggingface_hub import HfApi
+
+    token = _hub_token()
+    project = Path(__file__).resolve().parent.parent
+    if not (project / "pyproject.toml").is_file():
+        raise UsageError("--launcher hf-jobs ships trlprep itself to the job, built from a checkout of it: run it "
+                         "from one")
+    with tempfile.TemporaryDirectory(prefix="trlprep-job-") as staging:
+        folder = Path(staging)
+        built = subprocess.run(["uv", "build", "--wheel", "--out-dir", str(folder), str(project)],
+                               capture_output=True, text=True)
+        if built.returncode != 0 or not (folder / job.wheel).is_file():
+            raise UsageError(f"--launcher hf-jobs: building trlprep's wheel failed: {built.stderr.strip()[-300:]}")
+        for target, source in job.uploads.items():
+            (folder / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, folder / target)
+        (folder / "recipe.yaml").write_text(yaml.safe_dump(job.recipe, sort_keys=False))
+        api = HfApi(token=token)
+        api.create_repo(job.data_repo, repo_type="dataset", private=True, exist_ok=True)
+        api.upload_folder(repo_id=job.data_repo, repo_type="dataset", folder_path=str(folder),
+                          commit_message="trlprep: checked data and recipe for a Hugging Face job")
+    return _run(job.spec, token)

@@ -1,23 +1,34 @@
-"""`train --recipe`: stages that train one after another (SFT, then DPO, ...), every stage's data checked first.
+"""`train --recipe`: stages that train one after another (SFT, then DPO, ...), every stage's data checked first,
+then, optionally, a GGUF file of the result for llama.cpp, Ollama or LM Studio.
 
-A recipe names a model, an output folder and its stages; a stage takes the `train` command's options as keys:
+A recipe names a model, an output folder and its stages; a training stage takes the `train` command's options as
+keys, a mixture of sources under `datasets:`, and an export stage writes GGUF:
 
     model: Qwen/Qwen2.5-0.5B
     output_dir: runs/assistant
     stages:
       - method: sft
-        dataset: chats.jsonl
+        datasets:                      # each source converted on its own, mixed by TRL's rule
+          - {path: chats.jsonl, weight: 0.7}
+          - {path: HuggingFaceH4/ultrachat_200k, split: train_sft, weight: 0.3}
         max_steps: 2000
       - method: dpo
         dataset: pairs.json
         set: {beta: 0.05}
+      - export: gguf
+        outtype: q8_0
 
 Before any stage trains, every stage's data is inspected, converted and token-preflighted, once (`prepare_run`;
-the stage then trains on what was checked, `run_prepared`), so that data stage 2 cannot use stops the recipe in
-seconds, naming the stage, not after stage 1's GPU hours. Stage N starts from stage N-1's saved model (its tokenizer is the base model's: a stage saves the
-tokenizer it loaded). Each stage writes its run file in `<output_dir>/<N>-<method>/`, and the recipe a summary,
-`<output_dir>/recipe.json`, with the weights each stage started from and saved (SHA-256 of the safetensors), so a
-chain can be checked.
+the stage then trains on what was checked, `run_prepared`), and an export stage's converter is tried on the
+vocabulary, so that what a later stage cannot use stops the recipe in seconds, naming the stage, not after stage
+1's GPU hours. Stage N starts from the model stage N-1 saved (a LoRA stage's adapter merged into it first). A
+stage saves the tokenizer it loaded, so every stage is checked against the base model's; when a trained stage saves
+another chat template (TRL's `chat_template_path`), the change is reported and the stages after it are checked
+again against its tokenizer before they train.
+
+Each stage writes its run file in `<output_dir>/<N>-<method>/`, and the recipe a summary, `<output_dir>/recipe.json`,
+after every stage, with the weights each stage started from and saved (SHA-256 of the safetensors), so that a chain
+can be checked and `resume` continues at the first stage not finished.
 """
 
 from __future__ import annotations
@@ -31,16 +42,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from inspector.errors import DataRefused, SourceError, UsageError
+from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
 from inspector.files import write_atomically
 from inspector.methods import METHODS
 
 RECIPE_FILE = "recipe.json"
-RECIPE_KEYS = ("model", "output_dir", "stages")
-# A stage's keys: `train`'s options, named as its keyword arguments (`set` holds `--set`'s TRL fields).
-STAGE_KEYS = ("method", "dataset", "split", "dataset_config", "revision", "max_steps", "epochs", "learning_rate",
-              "batch_size", "max_length", "seed", "config", "set", "lora", "lora_r", "lora_alpha", "lora_targets",
-              "eval_dataset", "test_size", "reward_funcs", "max_dropped")
+RECIPE_KEYS = ("model", "output_dir", "stages", "hf_jobs")
+# A training stage's keys: `train`'s options, named as its keyword arguments (`set` holds `--set`'s TRL fields),
+# `datasets` for a mixture, and `merge` for a LoRA stage.
+STAGE_KEYS = ("method", "dataset", "datasets", "split", "dataset_config", "revision", "max_steps", "epochs",
+              "learning_rate", "batch_size", "max_length", "seed", "config", "set", "lora", "lora_r", "lora_alpha",
+              "lora_targets", "merge", "eval_dataset", "test_size", "reward_funcs", "max_dropped")
+EXPORT_KEYS = ("export", "outtype", "pre_tokenizer")
+MERGED = "merged"
 
 
 @dataclass
@@ -51,19 +65,50 @@ class RecipeResult:
     dry_run: bool = False
     seconds: float = 0.0
     planned: list[dict] = field(default_factory=list)  # each stage's checks: ledger, what its trainer will do
+    job: dict | None = None  # with --launcher hf-jobs: what is pushed and the job that runs the recipe
+    job_url: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
     def to_text(self) -> str:
+        if self.job:
+            spec = self.job["spec"]
+            pushed = ", ".join(sorted(self.job["uploads"]) + ["recipe.yaml", self.job["wheel"]])
+            return (f"recipe checked: {len(self.planned)} training stage(s) ready\n"
+                    f"push to {self.job['data_repo']} (private dataset): {pushed}\n"
+                    f"job: {spec['script']} {' '.join(spec['script_args'])} with {', '.join(spec['dependencies'])}\n"
+                    f"flavor {spec['flavor']}, timeout {spec['timeout']}, secrets by name: "
+                    f"{', '.join(spec['secrets'])}; mounts: "
+                    + ", ".join(f"{v['type']} {v['source']} at {v['mount_path']}" for v in spec["volumes"]) + "\n"
+                    + (f"submitted: {self.job_url}" if self.job_url else "dry run: nothing pushed, nothing submitted")
+                    + "\n")
         lines = [f"recipe: {len(self.stages)} stage(s) from {self.model} in {self.output_dir}"
                  + (" (dry run: checked, nothing trained)" if self.dry_run else "")]
         for stage in self.stages:
-            lines.append(f"  {stage['stage']}. {stage['method']} on {stage['dataset']} from {stage['model']}: "
-                         f"{stage['rows_out']} rows" + (f", trained {stage['rows_trained']} rows in "
-                                                        f"{stage['seconds']} s" if not self.dry_run else ""))
+            lines.append(f"  {stage['stage']}. {_stage_line(stage, self.dry_run)}")
+            if stage.get("quantize_command"):
+                lines.append(f"     {stage['outtype']} needs llama.cpp's C++ tool: {stage['quantize_command']}")
         lines.append(f"wrote {Path(self.output_dir) / RECIPE_FILE}")
         return "\n".join(lines) + "\n"
+
+
+def _stage_line(stage: dict, dry_run: bool) -> str:
+    if "export" in stage:
+        if dry_run:
+            return f"gguf {stage['outtype']} of {stage['model']}: converter checked on its vocabulary"
+        worst = max(check["logit_difference"] for check in stage["checks"])
+        return (f"gguf {stage['outtype']} of {stage['model']}: {stage['path']} ({stage['bytes']:,} bytes); "
+                f"read back by transformers, next-token logits on {len(stage['checks'])} prompts within "
+                f"{worst:.2%} of their range (tolerance {stage['tolerance']:.1%})")
+    line = f"{stage['method']} on {stage['dataset']} from {stage['model']}: {stage['rows_out']} rows"
+    if not dry_run:
+        line += f", trained {stage['rows_trained']} rows in {stage['seconds']} s"
+    return line + (f"; merged into {stage['merged']}" if stage.get("merged") else "")
+
+
+def stage_name(number: int, stage: dict) -> str:
+    return f"recipe stage {number} ({'gguf export' if 'export' in stage else stage.get('method')})"
 
 
 def load_recipe(recipe: str | Path | dict) -> dict:
@@ -87,6 +132,12 @@ def load_recipe(recipe: str | Path | dict) -> dict:
         if not isinstance(recipe, dict):
             raise UsageError(f"--recipe {path}: expected a mapping with model, output_dir and stages")
     _check_keys(recipe, RECIPE_KEYS, "recipe")
+    if "hf_jobs" in recipe:
+        from train.launch import JOB_KEYS
+
+        if not isinstance(recipe["hf_jobs"], dict):
+            raise UsageError("recipe: `hf_jobs` is a mapping: data_repo, output_bucket, flavor, timeout")
+        _check_keys(recipe["hf_jobs"], JOB_KEYS, "recipe hf_jobs")
     if not recipe.get("model"):
         raise UsageError("recipe: `model` is required (a local folder or a Hub model id)")
     stages = recipe.get("stages")
@@ -95,19 +146,53 @@ def load_recipe(recipe: str | Path | dict) -> dict:
     for number, stage in enumerate(stages, start=1):
         if not isinstance(stage, dict):
             raise UsageError(f"recipe stage {number}: expected a mapping of options, got {stage!r}")
-        method = stage.get("method")
-        if method not in METHODS:
-            raise UsageError(f"recipe stage {number}: `method` must be one of {', '.join(METHODS)} (got {method!r})")
-        where = f"recipe stage {number} ({method})"
-        _check_keys(stage, STAGE_KEYS, where)
-        if not stage.get("dataset"):
-            raise UsageError(f"{where}: `dataset` is required")
-        if stage.get("lora") and number < len(stages):
-            raise UsageError(f"{where}: a LoRA stage can only be the last one for now: the next stage would start "
-                             f"from its adapter, and merging it first is not built yet")
-        if not isinstance(stage.get("set", {}), dict):
-            raise UsageError(f"{where}: `set` is a mapping of TRL config fields, e.g. set: {{beta: 0.05}}")
+        if "export" in stage:
+            _check_export(number, stage, stages)
+        else:
+            _check_training(number, stage, stages)
     return recipe
+
+
+def _check_training(number: int, stage: dict, stages: list) -> None:
+    method = stage.get("method")
+    if method not in METHODS:
+        raise UsageError(f"recipe stage {number}: `method` must be one of {', '.join(METHODS)} (got {method!r}), "
+                         f"or the stage is `export: gguf`")
+    where = stage_name(number, stage)
+    _check_keys(stage, STAGE_KEYS, where)
+    if bool(stage.get("dataset")) == bool(stage.get("datasets")):
+        raise UsageError(f"{where}: give `dataset` (one source) or `datasets` (a mixture), one of the two")
+    if stage.get("datasets") is not None:
+        from train.api import mixture_sources
+
+        if not isinstance(stage["datasets"], list):
+            raise UsageError(f"{where}: `datasets` is a list of sources, e.g. - {{path: a.jsonl, weight: 0.7}}")
+        with naming(number, stage):
+            mixture_sources(stage["datasets"])
+    if not isinstance(stage.get("set", {}), dict):
+        raise UsageError(f"{where}: `set` is a mapping of TRL config fields, e.g. set: {{beta: 0.05}}")
+    followed = number < len(stages)
+    if method == "reward" and followed:
+        raise UsageError(f"{where}: a reward stage trains a scorer (a sequence-classification head), which no "
+                         f"training or export stage can start from: make it the last stage")
+    if "merge" in stage and not stage.get("lora"):
+        raise UsageError(f"{where}: `merge` is for a LoRA stage's adapter; this stage trains every weight")
+    if stage.get("lora") and followed and stage.get("merge") is False:
+        raise UsageError(f"{where}: the stages after it start from a full model, so its adapter is merged "
+                         f"(merge: true, the default when a stage follows); keep `merge: false` for a last stage")
+
+
+def _check_export(number: int, stage: dict, stages: list) -> None:
+    from train.export import plan_export
+
+    where = stage_name(number, stage)
+    _check_keys(stage, EXPORT_KEYS, where)
+    if stage["export"] != "gguf":
+        raise UsageError(f"{where}: `export` can be gguf (got {stage['export']!r})")
+    if any("export" not in later for later in stages[number:]):
+        raise UsageError(f"{where}: export stages come after every training stage (they export the last one)")
+    with naming(number, stage):
+        plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
 
 
 def _check_keys(mapping: dict, known: tuple[str, ...], where: str) -> None:
@@ -119,8 +204,9 @@ def _check_keys(mapping: dict, known: tuple[str, ...], where: str) -> None:
 
 
 def _train_options(stage: dict) -> dict:
-    """A stage's keys as `train`'s keyword arguments."""
-    options = {key: value for key, value in stage.items() if key not in ("set", "dataset_config")}
+    """A training stage's keys as `prepare_run`'s keyword arguments (a mixture as its list of sources)."""
+    options = {key: value for key, value in stage.items() if key not in ("set", "dataset_config", "datasets", "merge")}
+    options["dataset"] = stage.get("datasets") or stage.get("dataset")
     options["overrides"] = tuple(f"{key}={value}" for key, value in stage.get("set", {}).items())
     options["config_name"] = stage.get("dataset_config")
     if isinstance(options.get("reward_funcs"), str):
@@ -131,13 +217,32 @@ def _train_options(stage: dict) -> dict:
     return options
 
 
+def _sources(stage: dict) -> list[dict]:
+    """A training stage's data as sources (one, or a mixture's), for the check that needs no model."""
+    from train.api import mixture_sources
+
+    if stage.get("datasets"):
+        return mixture_sources(stage["datasets"])
+    return [{"path": stage["dataset"], "split": stage.get("split"), "dataset_config": stage.get("dataset_config"),
+             "revision": stage.get("revision")}]
+
+
+def _data_name(stage: dict) -> str:
+    if stage.get("datasets"):
+        return " + ".join(source["path"] for source in _sources(stage))
+    return str(stage["dataset"])
+
+
 @contextlib.contextmanager
-def _naming(number: int, stage: dict) -> Iterator[None]:
+def naming(number: int, stage: dict) -> Iterator[None]:
     """A refusal or usage error raised inside, with the stage it belongs to in front."""
     try:
         yield
     except (DataRefused, UsageError, SourceError) as error:
-        raise type(error)(f"recipe stage {number} ({stage['method']}): {error}") from None
+        raise type(error)(f"{stage_name(number, stage)}: {error}") from None
+    except TrlprepError as error:
+        error.args = (f"{stage_name(number, stage)}: {error}",)
+        raise
 
 
 def weights_digest(folder: str | Path) -> str | None:
@@ -153,62 +258,222 @@ def weights_digest(folder: str | Path) -> str | None:
     return digest.hexdigest()
 
 
-def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, progress: bool = False,
-               announce: Callable[[str], None] | None = None) -> RecipeResult:
-    """Check every stage's data, then train the stages in order, each from the model the one before saved.
+def _local_model(model: str) -> Path:
+    """A model as a folder: itself, or its Hub snapshot without the weights (what a vocabulary check reads)."""
+    if Path(model).is_dir():
+        return Path(model)
+    from huggingface_hub import snapshot_download
 
-    Raises `UsageError` for a recipe that names no stage, an unknown key or a method it cannot run, and
-    `DataRefused` (naming the stage) for data a stage cannot use, before any stage trains.
+    return Path(snapshot_download(model, ignore_patterns=["*.safetensors", "*.bin", "*.pt", "*.gguf"]))
+
+
+def _chat_template(model: str) -> str | None:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model).chat_template
+
+
+def _merge_adapter(adapter: Path, into: Path) -> None:
+    """A LoRA stage's adapter merged into the model it was trained on (named in its adapter config), saved with
+    the stage's tokenizer as a full model the next stage can start from."""
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    merged = AutoPeftModelForCausalLM.from_pretrained(str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(into))
+    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(str(into))
+
+
+def _finished(previous: dict, number: int, folder: Path) -> dict | None:
+    """The entry of stage `number` in an earlier run's recipe.json, if it finished and its output is still there
+    as it was saved."""
+    entries = [entry for entry in previous.get("stages", []) if entry.get("stage") == number]
+    if not entries or not entries[0].get("finished"):
+        return None
+    entry = entries[0]
+    if "export" in entry:
+        return entry if Path(entry["path"]).is_file() else None
+    saved = Path(entry["merged"]) if entry.get("merged") else folder
+    return entry if weights_digest(saved) == entry.get("merged_weights", entry.get("saved_weights")) else None
+
+
+def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool = False, launcher: str = "local",
+               progress: bool = False, announce: Callable[[str], None] | None = None) -> RecipeResult:
+    """Check every stage, then run the stages in order, each from the model the one before saved.
+
+    `resume` skips the stages an earlier run of the same recipe finished (their saved weights unchanged) and
+    continues a stage from its last checkpoint. Raises `UsageError` for a recipe that names no stage, an unknown key
+    or a method it cannot run, and `DataRefused` (naming the stage) for data a stage cannot use, before any stage
+    trains. `launcher="hf-jobs"` checks every stage here, then pushes the checked data and runs the recipe as one
+    Hugging Face job (`train.launch.recipe_job`; with `dry_run`, the job is only described).
     """
-    from train.api import checked_usage, prepare_run, run_prepared, usable_report, write_run_file
+    from train.api import checked_usage, prepare_run, usable_report
 
     announce = announce or (lambda line: None)
     started = time.perf_counter()
+    if launcher not in ("local", "hf-jobs"):
+        raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
+    if launcher == "hf-jobs" and resume:
+        raise UsageError("--resume continues a recipe in its output folder here; a job starts from its own")
     recipe = load_recipe(recipe)
+    if launcher == "hf-jobs":
+        from train.launch import job_settings
+
+        job_settings(recipe)
     model = str(recipe["model"])
     root = Path(recipe.get("output_dir") or "runs/recipe")
     stages = recipe["stages"]
-    folders = [root / f"{number}-{stage['method']}" for number, stage in enumerate(stages, start=1)]
-    # Cheapest first, for every stage: its TRL fields and reward functions (a typo in the last stage is answered
-    # before any data is read), then whether its data can be used at all (no model, no torch), then its
-    # conversion and token preflight against the tokenizer every stage trains with, the base model's.
-    for number, stage in enumerate(stages, start=1):
-        options = _train_options(stage)
-        with _naming(number, stage):
-            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
-    for number, stage in enumerate(stages, start=1):
-        with _naming(number, stage):
-            usable_report(stage["method"], stage["dataset"], split=stage.get("split"),
-                          config_name=stage.get("dataset_config"), revision=stage.get("revision"))
-    prepared = []
-    for number, (stage, folder) in enumerate(zip(stages, folders), start=1):
-        with _naming(number, stage):
-            prepared.append(prepare_run(**_train_options(stage), model=model, output_dir=folder, progress=progress,
-                                        announce=announce))
-        announce(f"stage {number} ({stage['method']}, {stage['dataset']}): checked, "
-                 f"{prepared[-1].result.ledger['rows_out']} rows ready")
-    planned = [{"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]),
-                "output_dir": str(folder), "ledger": run.result.ledger, "tokens": run.result.tokens}
-               for number, (stage, folder, run) in enumerate(zip(stages, folders, prepared), start=1)]
-    result = RecipeResult(model=model, output_dir=str(root), stages=[], dry_run=dry_run, planned=planned)
+    folders = [root / f"{number}-{stage.get('method') or 'gguf'}" for number, stage in enumerate(stages, start=1)]
+    done: dict[int, dict] = {}
+    if resume:
+        previous_file = root / RECIPE_FILE
+        if not previous_file.is_file():
+            raise UsageError(f"--resume: {previous_file} does not exist; run the recipe without --resume first")
+        previous = json.loads(previous_file.read_text())
+        for number, folder in enumerate(folders, start=1):
+            entry = _finished(previous, number, folder)
+            if entry is None:
+                break
+            done[number] = entry
+        announce(f"resume: stage(s) {', '.join(map(str, done)) or 'none'} finished; continuing at stage "
+                 f"{len(done) + 1}")
+    todo = [(number, stage, folder) for number, (stage, folder) in enumerate(zip(stages, folders), start=1)
+            if number not in done]
+    training = [(number, stage, folder) for number, stage, folder in todo if "export" not in stage]
+    # The model the first stage left to do starts from, and the tokenizer every stage is checked against.
     start_from = model
-    for number, (stage, folder, run) in enumerate(zip(stages, folders, prepared), start=1):
-        entry = {"stage": number, "method": stage["method"], "dataset": str(stage["dataset"]), "model": start_from,
-                 "started_from_weights": weights_digest(start_from), "output_dir": str(folder),
-                 "rows_out": run.result.ledger["rows_out"]}
-        if dry_run:
-            run.result.dry_run = True
-            write_run_file(folder, run.result)
+    for entry in done.values():
+        start_from = _stage_output(entry) or start_from
+    # Cheapest first, for every stage: its TRL fields and reward functions (a typo in the last stage is answered
+    # before any data is read), then whether its data can be used at all (no model, no torch), then the export's
+    # converter on the vocabulary, then the conversions and token preflights.
+    for number, stage, _ in training:
+        options = _train_options(stage)
+        with naming(number, stage):
+            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
+    for number, stage, _ in training:
+        with naming(number, stage):
+            for source in _sources(stage):
+                usable_report(stage["method"], source["path"], split=source["split"],
+                              config_name=source["dataset_config"], revision=source["revision"])
+    from train.export import check_vocab, plan_export
+
+    for number, stage, _ in todo:
+        if "export" in stage:
+            with naming(number, stage):
+                check_vocab(_local_model(start_from), plan_export(str(stage.get("outtype", "f16")),
+                                                                  stage.get("pre_tokenizer")))
+    prepared: dict[int, object] = {}
+
+    def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
+        with naming(number, stage):
+            prepared[number] = prepare_run(**_train_options(stage), model=tokenizer_from, output_dir=folder,
+                                           resume=resume and _has_checkpoint(folder), progress=progress,
+                                           announce=announce)
+        ledger = prepared[number].result.ledger
+        announce(f"stage {number} ({stage['method']}, {_data_name(stage)}): checked, "
+                 f"{ledger.get('rows_mixed', ledger['rows_out'])} rows ready")
+
+    for number, stage, folder in training:
+        prepare(number, stage, folder, start_from)
+    result = RecipeResult(model=model, output_dir=str(root), stages=[done[number] for number in sorted(done)],
+                          dry_run=dry_run)
+    result.planned = [{"stage": number, "method": stage["method"], "dataset": _data_name(stage),
+                       "output_dir": str(folder), "ledger": prepared[number].result.ledger,
+                       "tokens": prepared[number].result.tokens} for number, stage, folder in training]
+    if launcher == "hf-jobs":
+        from train.launch import recipe_job, submit_recipe_job
+
+        job = recipe_job(recipe, {number: prepared[number].files for number, _, _ in training})
+        result.job = job.to_dict()
+        if not dry_run:
+            result.job_url = submit_recipe_job(job)
+        _write_summary(root, result, started)
+        return result
+    template = _chat_template(start_from) if training and not dry_run else None
+    for number, stage, folder in todo:
+        if "export" in stage:
+            entry = _export_stage(number, stage, folder, start_from, dry_run, announce)
         else:
-            announce(f"stage {number} ({stage['method']}): training from {start_from}")
-            stage_started = time.perf_counter()
-            trained = run_prepared(run, model=start_from, announce=announce)
-            entry.update(rows_trained=trained.rows_trained, metrics=trained.metrics,
-                         seconds=round(time.perf_counter() - stage_started, 3),
-                         saved_weights=weights_digest(folder))
+            entry = _training_stage(number, stage, folder, start_from, prepared[number],
+                                    followed=number < len(stages), dry_run=dry_run, announce=announce)
+            if not dry_run:
+                saved_template = _chat_template(_stage_output(entry))
+                entry["chat_template_changed"] = saved_template != template
+                later = [(n, s, f) for n, s, f in training if n > number]
+                if entry["chat_template_changed"] and later:
+                    announce(f"stage {number} saved another chat template: stages "
+                             f"{', '.join(str(n) for n, _, _ in later)} are checked again against its tokenizer")
+                    for later_number, later_stage, later_folder in later:
+                        prepare(later_number, later_stage, later_folder, _stage_output(entry))
+                template = saved_template
         result.stages.append(entry)
-        start_from = str(folder)
+        start_from = _stage_output(entry) or start_from
+        if not dry_run:
+            _write_summary(root, result, started)
+    _write_summary(root, result, started)
+    return result
+
+
+def _has_checkpoint(folder: Path) -> bool:
+    return any(folder.glob("checkpoint-*"))
+
+
+def _stage_output(entry: dict) -> str | None:
+    """The model the next stage starts from: a training stage's folder, or its merged model (an export stage
+    leaves the model as it was: None)."""
+    if "export" in entry:
+        return None
+    return entry.get("merged") or entry["output_dir"]
+
+
+def _write_summary(root: Path, result: RecipeResult, started: float) -> None:
     result.seconds = round(time.perf_counter() - started, 3)
     root.mkdir(parents=True, exist_ok=True)
     write_atomically(root / RECIPE_FILE, json.dumps(result.to_dict(), indent=2, default=str))
-    return result
+
+
+def _training_stage(number: int, stage: dict, folder: Path, start_from: str, prepared, *, followed: bool,
+                    dry_run: bool, announce: Callable[[str], None]) -> dict:
+    from train.api import run_prepared, write_run_file
+
+    entry = {"stage": number, "method": stage["method"], "dataset": _data_name(stage), "model": start_from,
+             "started_from_weights": weights_digest(start_from), "output_dir": str(folder),
+             "rows_out": prepared.result.ledger.get("rows_mixed", prepared.result.ledger["rows_out"])}
+    if "rows_mixed" in prepared.result.ledger:
+        entry["rows_mixed"] = {source["source"]: source["rows_mixed"] for source in prepared.result.ledger["sources"]}
+    if dry_run:
+        prepared.result.dry_run = True
+        write_run_file(folder, prepared.result)
+        return entry
+    announce(f"stage {number} ({stage['method']}): training from {start_from}")
+    stage_started = time.perf_counter()
+    trained = run_prepared(prepared, model=start_from, announce=announce)
+    entry.update(rows_trained=trained.rows_trained, metrics=trained.metrics,
+                 seconds=round(time.perf_counter() - stage_started, 3), saved_weights=weights_digest(folder))
+    if stage.get("lora"):
+        entry["adapter_of"] = start_from
+        if stage.get("merge", followed):
+            merged = folder / MERGED
+            announce(f"stage {number} ({stage['method']}): merging its LoRA adapter into {start_from}")
+            _merge_adapter(folder, merged)
+            entry.update(merged=str(merged), merged_weights=weights_digest(merged))
+    entry["finished"] = True
+    return entry
+
+
+def _export_stage(number: int, stage: dict, folder: Path, start_from: str, dry_run: bool,
+                  announce: Callable[[str], None]) -> dict:
+    from train.export import export_gguf, plan_export
+
+    plan = plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
+    entry = {"stage": number, "export": "gguf", "outtype": plan.outtype, "model": start_from,
+             "output_dir": str(folder)}
+    if dry_run:
+        return entry
+    announce(f"stage {number} (gguf export): writing {plan.written_type} from {start_from}")
+    with naming(number, stage):
+        exported = export_gguf(_local_model(start_from), folder, plan)
+    entry.update(exported.to_dict(), outtype=plan.outtype,
+                 tolerance=max(check["tolerance"] for check in exported.checks), finished=True)
+    return entry
