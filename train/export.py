@@ -121,22 +121,16 @@ def _converter_class(model_dir: Path, pre_tokenizer: str | None):
 
 @contextlib.contextmanager
 def _quiet_converter() -> Iterator[None]:
-    """The converter logs every tensor at INFO and draws tqdm bars; a recipe announces the export in one line."""
+    """The converter logs every tensor at INFO; a recipe announces the export in one line."""
     import logging
 
     logger = logging.getLogger("hf-to-gguf")
     level = logger.level
     logger.setLevel(logging.WARNING)
-    previous = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
     try:
         yield
     finally:
         logger.setLevel(level)
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = previous
 
 
 def check_vocab(model_dir: str | Path, plan: ExportPlan) -> None:
@@ -225,9 +219,13 @@ def verify_gguf(path: str | Path, model_dir: str | Path, written_type: str) -> E
     if tokenizer.chat_template:
         texts.append(tokenizer.apply_chat_template([{"role": "user", "content": VERIFY_CHAT}], tokenize=False,
                                                    add_generation_prompt=True))
-    with _transformers_reads_bundled_gguf():
-        from_gguf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-        gguf_tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    try:
+        with _transformers_reads_bundled_gguf():
+            from_gguf = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+            gguf_tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    except Exception as error:  # an architecture transformers' GGUF support lacks: the file cannot be checked
+        raise ExportRejected(f"{path.name}: transformers cannot read it back to check it against {model_dir} "
+                             f"({type(error).__name__}: {str(error)[:200]}); it is not kept") from None
     original = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     checks = []
     with torch.inference_mode():
