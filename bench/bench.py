@@ -12,8 +12,8 @@ the same rows as Parquet, and an implicit-prompt preference JSONL. Then times, b
 - `convert` ShareGPT -> messages against `datasets.map(trl.maybe_convert_to_chatml)`, and implicit -> explicit
   prompt against `datasets.map(trl.extract_prompt)` (both include reading the file and writing the result);
 - `inspect --model`'s tokenization under a chat template (a tiny in-process tokenizer), one and two cores;
-- near-duplicates (`inspect --near-duplicates`, and its pass alone) and `inspect --cut-off` against the
-  exact-duplicate scan (TP401);
+- near-duplicates (`inspect --near-duplicates`, and its pass alone), `inspect --cut-off` and `inspect --html` (with
+  the page's size) against the exact-duplicate scan (TP401);
 - what the text hygiene rules add to the fast path, on the chat rows and on Chinese rows (non-ASCII text);
 - `inspect` of the shared real datasets when ../shared/data is there.
 Peak RSS is that of this process and its worker processes together during one more run, untimed, above this
@@ -305,6 +305,15 @@ def main() -> None:
     measure("trlprep inspect --near-duplicates", lambda: inspect_dataset(chat, workers=1, near_duplicates=True),
             exact)
     measure("trlprep inspect --cut-off", lambda: inspect_dataset(chat, workers=1, cut_off=True), exact)
+    try:
+        import altair  # noqa: F401  (the html extra)
+
+        pages = []
+        measure("trlprep inspect --html (profile pass, page)",
+                lambda: pages.append(inspect_dataset(chat, workers=1, profile=True).to_html()), exact)
+        print(f"inspect --html page on {args.rows:,} rows: {len(pages[-1].encode()) / 1e6:.2f} MB")
+    except ImportError:
+        print("inspect --html not measured: the html extra is not installed")
     # Text hygiene (TP210-TP213, always on): what the fast path adds, against the whole scan.
     texts = [text for _, row in open_source(chat).rows() for text in strings(row)]
     hygiene = "TP210-TP213 fast proof (blocks, every text)"

@@ -22,6 +22,7 @@ from converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kt
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from inspector.errors import DataRefused, UsageError
+from inspector.files import write_atomically
 from inspector.engine import Engine, as_conversational, disagreement
 from inspector.fast import FastPath
 from inspector.mapping import parse_pairs, renaming
@@ -276,6 +277,7 @@ def convert(
     config: str | None = None,
     revision: str | None = None,
     progress: bool = False,
+    html: str | Path | None = None,
 ) -> ConversionResult:
     """Convert `source` for the TRL method `to` and write it to `output` (.jsonl, .parquet or a folder).
 
@@ -287,7 +289,8 @@ def convert(
     converts). `fix_text` repairs mojibake and removes control characters with ftfy (TP210, TP212), counted in
     `repaired`. `drop_cut_off` rejects rows whose answers a length cap cut off (TP214, as `inspect --cut-off`
     finds them). `drop_contaminated` rejects the rows that share 13-word n-grams with an evaluation set of `against`
-    (TP405, as `inspect --against` reports them).
+    (TP405, as `inspect --against` reports them). `html` writes the output's report as a page with plots, the
+    ledger and the rejected rows drawn (`inspector.html`).
     """
     started = time.perf_counter()
     if bool(against) != drop_contaminated:
@@ -302,6 +305,13 @@ def convert(
         raise UsageError(f"--style {style!r}: choose prompt_completion or messages")
     if output is None and not dry_run:
         raise UsageError("--output is required (or --dry-run)")
+    if html is not None:
+        from inspector.html import check_page_path, require_html_extra
+
+        if dry_run:
+            raise UsageError("--html draws the written output: drop --dry-run")
+        require_html_extra()
+        check_page_path(str(html), source)
     renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
     opened = open_source(source, split=split, config=config, revision=revision)
     output_path = Path(output) if output is not None else None
@@ -371,13 +381,18 @@ def convert(
                     "limit": limit and f"first {limit} rows only"}),
                 preview=ledger["preview"], dry_run=dry_run)
             if not dry_run:
-                _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
-                        rejects_staged, rejects_path(output_path), opened)
+                inspected = _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
+                                    rejects_staged, rejects_path(output_path), opened, profile=html is not None)
         finally:
             if rejects_handle:
                 rejects_handle.close()
             if staging:
                 staging.cleanup()
+    if html is not None:
+        from inspector.html import render
+
+        write_atomically(Path(html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
+                                            rejects=_first_rejects(result.rejects)))
     if push_to_hub and not dry_run:
         from converters.hub import push
 
@@ -499,8 +514,24 @@ def _run_lines(path: Path, ledger: _Ledger, conversion: Callable[[bytes], bytes 
                     ledger.convert(number, value)
 
 
+def _first_rejects(path: str | None, per_rule: int = 3) -> list[dict]:
+    """The first rejected rows of each rule, from the rejects file, for the page to draw."""
+    if path is None:
+        return []
+    shown: list[dict] = []
+    counts: dict[str, int] = {}
+    with open(path, "rb") as handle:
+        for line in handle:
+            record = orjson.loads(line)
+            if counts.get(record["rule"], 0) < per_rule:
+                counts[record["rule"]] = counts.get(record["rule"], 0) + 1
+                shown.append(record)
+    return shown
+
+
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
-            seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened) -> None:
+            seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened, profile: bool = False):
+    """Inspect the staged output, publish it when ready; the inspection report of its train (or only) split."""
     from inspector.api import inspect_dataset
 
     if result.rows_kept == 0:
@@ -512,9 +543,11 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
     split_files = staging.write_splits(sizes, shuffle, seed)
     result.split = staging.grouping
     finals = materialize(split_files, kind, staging)
+    reports = {}
     for split, staged in finals.items():
-        report = inspect_dataset(staged, method=result.to, split=split if kind == "folder" and split != "all"
-                                 else None)
+        report = reports[split] = inspect_dataset(
+            staged, method=result.to, split=split if kind == "folder" and split != "all" else None,
+            profile=profile and split in ("all", "train"))
         status = report.methods[result.to]
         result.verification = {"status": status["status"], "reason": status["reason"]}
         if status["status"] != "ready":
@@ -525,8 +558,10 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
         if staged.exists():
             publish(staged, targets[split])
         result.outputs[split] = str(targets[split])
+        reports[split].moved(str(staged), str(targets[split]))
     if result.rows_rejected:
         publish(rejects_staged, rejects_target)
         result.rejects = str(rejects_target)
     else:  # no empty rejects file, and no stale one from an earlier run beside this output
         rejects_target.unlink(missing_ok=True)
+    return reports.get("all") or reports.get("train")

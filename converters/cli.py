@@ -45,12 +45,15 @@ from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option,
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1), writing nothing, if any row would be rejected.")
 @click.option("--push-to-hub", metavar="REPO_ID", help="Also upload the output with a dataset card to this Hub repo.")
+@click.option("--html", "html_path", metavar="REPORT.HTML",
+              help="Also write a page of the output: its report with plots, the ledger, and the rejected rows drawn "
+                   "(needs the html extra).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
          dedup, near_threshold, fix_text, drop_cut_off, against, drop_contaminated,
-         shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, output_format):
+         shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
 
@@ -74,7 +77,8 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
                          drop_cut_off=drop_cut_off, against=against,
                          drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed, test_size=test_size,
                          limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
-                         split=split, config=config_name, revision=revision, progress=show_progress())
+                         split=split, config=config_name, revision=revision, progress=show_progress(),
+                         html=html_path)
     except DataRefused as refused:
         if refused.result is not None:  # rows were read: their ledger, then the refusal
             click.echo(refused.result.render(output_format), nl=output_format == "json")

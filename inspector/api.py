@@ -7,6 +7,7 @@ from inspector.errors import UsageError
 import os
 import shlex
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -54,6 +55,7 @@ def inspect_dataset(
     near_duplicates: bool = False,
     near_threshold: float = NEAR_THRESHOLD,
     cut_off: bool = False,
+    profile: bool = False,
 ) -> Report:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
@@ -61,7 +63,8 @@ def inspect_dataset(
     of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. `against`
     names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`).
     `near_duplicates` clusters rows whose texts are at least `near_threshold` similar (TP406, `inspector.neardup`);
-    `cut_off` finds answers cut off by a length cap (TP214, `inspector.cutoff`).
+    `cut_off` finds answers cut off by a length cap (TP214, `inspector.cutoff`). `profile` measures what the
+    HTML report plots (`inspector.profile`) and keeps the rows its findings show, for `Report.to_html`.
     Raises `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
@@ -82,8 +85,9 @@ def inspect_dataset(
     against = against if "TP405" in enabled else ()
     near = near_threshold if near_duplicates and "TP406" in enabled else None
     cut_off = cut_off and "TP214" in enabled
-    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, sample=sample,
-                            prepare=prepare) if against or near is not None or cut_off else None
+    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, profile=profile,
+                            sample=sample, prepare=prepare) \
+        if against or near is not None or cut_off or profile else None
     if compared is not None:
         _tally_comparisons(result, compared, max_rows)
     tokens, previews = None, []
@@ -101,7 +105,27 @@ def inspect_dataset(
                          for name, count in compared.leaked_per_set.items()]
         if compared.near is not None:
             report.near_duplicates = _clusters(compared.near, result, max_rows)
+        report.profile = compared.profile
+    if profile:
+        report.example_rows = _rows_shown(opened, report, sample=sample, prepare=prepare)
     return report
+
+
+def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare) -> dict[int, Any]:
+    """The rows the HTML report draws for its findings, read once more, up to the last of them."""
+    from inspector.html import EXAMPLES_SHOWN
+
+    wanted = {example["row"] for finding in report.findings for example in finding.examples[:EXAMPLES_SHOWN]}
+    found: dict[int, Any] = {}
+    if not wanted:
+        return found
+    last = max(wanted)
+    for number, value in read_plan(opened, limit=sample, prepare=prepare).numbered_rows():
+        if number in wanted:
+            found[number] = value
+        if number >= last:
+            break
+    return found
 
 
 def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,
@@ -192,23 +216,27 @@ class Comparisons:
     leaked_per_set: dict[str, int] = field(default_factory=dict)
     near: NearDuplicates | None = None
     cut_off: dict[int, str] = field(default_factory=dict)  # row -> how its answer stops (TP214)
+    profile: dict | None = None  # what the HTML report plots (`inspector.profile`)
 
 
 def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshold: float | None = None,
-                 cut_off: bool = False, sample: int | None = None, prepare=None) -> Comparisons:
+                 cut_off: bool = False, profile: bool = False, sample: int | None = None,
+                 prepare=None) -> Comparisons:
     """One more pass over the rows, numbered as the scan numbers them, for the checks that compare rows: n-grams
     shared with the evaluation sets of `against` (`inspector.leakage`), with a threshold near-duplicate clusters
     (`inspector.neardup`), with `cut_off` answers that stop where a length cap stops them (`inspector.cutoff`).
-    What `inspect` reports and `convert` rejects."""
+    What `inspect` reports and `convert` rejects; with `profile`, in the same pass, what the HTML report plots."""
     from inspector.cutoff import CutOffs
     from inspector.leakage import Leakage, eval_indexes
     from inspector.neardup import Signatures
+    from inspector.profile import Profile
     from inspector.text import batches
 
     plan = read_plan(opened, limit=sample, prepare=prepare)
     checks = {"leakage": Leakage(eval_indexes(against)) if against else None,
               "near": Signatures(plan.expected) if near_threshold is not None else None,
-              "cut_off": CutOffs(plan.expected) if cut_off else None}
+              "cut_off": CutOffs(plan.expected) if cut_off else None,
+              "profile": Profile(plan.expected) if profile else None}
     running = [check for check in checks.values() if check is not None]
     for numbers, values in batches(plan.numbered_rows()):
         for check in running:
@@ -220,6 +248,8 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
         compared.near = NearDuplicates.from_signatures(checks["near"], near_threshold)
     if checks["cut_off"] is not None:
         compared.cut_off = checks["cut_off"].found()
+    if checks["profile"] is not None:
+        compared.profile = checks["profile"].to_dict()
     return compared
 
 
@@ -237,8 +267,10 @@ def _tally_comparisons(result: ScanResult, compared: Comparisons, max_rows: int)
 def _clusters(near: NearDuplicates, result: ScanResult, max_rows: int) -> dict:
     """The report's near-duplicate section: the cluster count and the largest clusters with their rows."""
     clusters = near.clusters()
+    sizes = Counter(1 + len(rows) for _, rows in clusters)
     return {"threshold": near.threshold, "shingle_words": SHINGLE_WORDS, "clusters": len(clusters),
             "rows_repeating": sum(len(rows) for _, rows in clusters),
+            "cluster_sizes": {str(size): sizes[size] for size in sorted(sizes)},
             "largest": [{"kept": kept, "kept_where": result.where(kept), "size": 1 + len(rows),
                          "rows": [{"row": row, "where": result.where(row),
                                    "similarity": round(near.similarity(row, kept), 3)} for row in rows[:max_rows]]}

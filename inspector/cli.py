@@ -8,10 +8,12 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
 from inspector.errors import INTERNAL_ERROR_EXIT, TrlprepError
+from inspector.files import write_atomically
 from inspector.methods import METHODS
 
 METHOD_CHOICE = click.Choice(METHODS)
@@ -111,6 +113,9 @@ def mapping_options(command):
                         help="Rename a column before detection, e.g. 'Best Answer=answer'. Repeatable.")(command)
 
 
+PAGE_MASKS = 3
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--explain", metavar="RULE", expose_value=False, is_eager=True, callback=_explain,
               help="Print what a rule (an id such as TP302, or its name) catches, why it matters for training, an "
@@ -118,8 +123,12 @@ def mapping_options(command):
 @source_options
 @click.option("--method", "-m", type=METHOD_CHOICE,
               help="Only give the verdict for this method; the exit code then says whether it can use the data.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True, help="text for people, json for machines, markdown for pasting into an issue.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+              show_default=True, help="text for people, json for machines, markdown for pasting into an issue, "
+                                      "html for the page --html writes.")
+@click.option("--html", "html_path", metavar="REPORT.HTML",
+              help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
+                   "as chats (needs the html extra). Reads the rows again to measure them.")
 @click.option("--sample", type=click.IntRange(min=1), metavar="N",
               help="Check only the first N rows (the report says so). Default: every row.")
 @click.option("--select", multiple=True, metavar="RULE",
@@ -147,8 +156,8 @@ def mapping_options(command):
                    "stop, or at one exact length (TP214). Off by default: it reads the rows again.")
 @mapping_options
 @user_errors
-def main(dataset, split, config_name, revision, method, output_format, sample, select, ignore, max_rows, model,
-         max_length, show_masks, against, near_duplicates, near_threshold, cut_off, rename, roles):
+def main(dataset, split, config_name, revision, method, output_format, html_path, sample, select, ignore, max_rows,
+         model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -166,13 +175,32 @@ def main(dataset, split, config_name, revision, method, output_format, sample, s
 
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
+    page = html_path is not None or output_format == "html"
+    if page:
+        from inspector.html import check_page_path, require_html_extra
+
+        require_html_extra()
+        if html_path is not None:
+            check_page_path(html_path, dataset)
+    # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
+    masks = show_masks or (PAGE_MASKS if page and model else 0)
     report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
                              sample=sample, select=select, ignore=ignore, max_rows=max_rows, rename=rename,
                              roles=roles,
-                             progress=show_progress(), model=model, max_length=max_length, show_masks=show_masks,
-                             mask_color=sys.stdout.isatty() and output_format == "text", against=against,
-                             near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off)
-    if output_format == "json":
+                             progress=show_progress(), model=model, max_length=max_length, show_masks=masks,
+                             mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
+                             near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off,
+                             profile=page)
+    if page:
+        document = report.to_html()
+        if html_path is not None:
+            write_atomically(Path(html_path), document)
+            click.echo(f"wrote {html_path} ({len(document.encode()) / 1e6:.1f} MB)", err=True)
+        if not show_masks:
+            report.mask_previews = []
+    if output_format == "html":
+        click.echo(document, nl=False)
+    elif output_format == "json":
         click.echo(report.to_json())
     elif output_format == "markdown":
         click.echo(report.to_markdown(), nl=False)

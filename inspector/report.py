@@ -46,6 +46,8 @@ class Report:
     tokens: dict | None = None  # with --model: token lengths, trainer effects, template facts
     mask_previews: list[dict] = field(default_factory=list)
     near_duplicates: dict | None = None  # with --near-duplicates: the clusters, largest first
+    profile: dict | None = None  # with --html: lengths, turns, roles, labels (`inspector.profile`)
+    example_rows: dict[int, Any] = field(default_factory=dict)  # with --html: the rows its findings show
 
     @property
     def valid(self) -> bool:
@@ -63,6 +65,7 @@ class Report:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        del data["example_rows"]  # the data's own rows: drawn in the HTML page, not repeated in the JSON
         data["valid"] = self.valid
         data["exit_code"] = self.exit_code
         return data
@@ -71,6 +74,21 @@ class Report:
         import orjson
 
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
+
+    def moved(self, old: str, new: str) -> None:
+        """The report of a file since moved from `old` to `new` (a staged output, published): names the new path."""
+        self.source = self.source.replace(old, new)
+        self.files = [name.replace(old, new) for name in self.files]
+        for finding in self.findings:
+            finding.where = [where.replace(old, new) for where in finding.where]
+            for example in finding.examples:
+                example["where"] = example["where"].replace(old, new)
+
+    def to_html(self) -> str:
+        """One self-contained page: verdicts, findings with their rows drawn, plots (`inspector.html`)."""
+        from inspector.html import render
+
+        return render(self, self.example_rows)
 
     def to_markdown(self) -> str:
         lines = [f"**trlprep inspect** `{self.source}`", "",

@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator
 
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
+from inspector.profile import histogram
 from inspector.scan import most_common_shape
 from inspector.sources import row_value
 
@@ -236,6 +237,7 @@ class TokenReport:
     total: dict
     trainer_effects: dict
     template: dict
+    histogram: dict = field(default_factory=dict)  # tokens per row, binned (`inspector.profile.histogram`)
     previews: list[dict] = field(default_factory=list)  # --show-masks; the report carries them on its own
 
     def to_dict(self) -> dict:
@@ -342,7 +344,7 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         recommended_max_length=recommend(total_stats["p99"]),
         prompt=_stats([c.prompt for c in counts]), completion=_stats([c.completion for c in counts]),
         total=total_stats, trainer_effects=trainer_effects(counts, limit), template=template_info,
-        previews=previews)
+        histogram=histogram(totals), previews=previews)
 
 
 def _probe_roles(tokenizer, collect) -> dict:

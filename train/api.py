@@ -103,18 +103,19 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
 
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
                  test_size: float | None = None, split=None, config_name=None, revision=None, seed: int = 42,
-                 progress: bool = False) -> tuple[dict, dict, dict | None, dict[str, Path]]:
+                 progress: bool = False, html: str | Path | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
     """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
-    `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them.
+    `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them. `html` writes the
+    converted data's page (`convert --html`).
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(dataset, (list, tuple)):
-        if test_size is not None:
-            raise UsageError("a mixture is held out from with eval_dataset, not test_size: each source is converted "
-                             "on its own, and a split of the mixture would mix their ledgers")
+        if test_size is not None or html is not None:
+            raise UsageError("a mixture takes neither test_size (hold rows out with eval_dataset) nor html (write "
+                             "each source's page with convert --html): each source is converted on its own")
         report, ledger, train_file = prepare_mixture(method, mixture_sources(dataset), data_dir=data_dir, seed=seed,
                                                      progress=progress)
         files = {"train": train_file}
@@ -122,7 +123,8 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
         report = usable_report(method, dataset, split=split, config_name=config_name, revision=revision,
                                progress=progress).to_dict()
         result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
-                         overwrite=True, split=split, config=config_name, revision=revision, progress=progress)
+                         overwrite=True, split=split, config=config_name, revision=revision, progress=progress,
+                         html=html)
         ledger = result.to_dict()
         files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
     eval_ledger = None
@@ -413,11 +415,13 @@ def train(
     revision: str | None = None,
     progress: bool = False,
     announce: Callable[[str], None] | None = None,
+    html: str | Path | None = None,
 ) -> TrainResult:
     """Validate, convert when needed, and train `model` on `dataset` with TRL's trainer for `method`.
 
     `export_trl_config` writes a config for `trl <method> --config` instead of training here;
     `launcher="hf-jobs"` submits the run to Hugging Face Jobs (the data must be a Hub dataset, ready as it is).
+    `html` writes the page of the converted data (its report, plots, ledger and rejects) before training.
     `announce` receives a line at each step before the trainer runs (the ledger, what the trainer will do to the
     rows at max_length, the rows it kept), so that a person sees them before GPU time is spent.
     """
@@ -439,7 +443,7 @@ def train(
            "lora_alpha": lora_alpha, "lora_targets": lora_targets, "eval_dataset": eval_dataset,
            "test_size": test_size, "reward_funcs": reward_funcs, "resume": resume, "max_dropped": max_dropped,
            "split": split, "config_name": config_name, "revision": revision, "progress": progress,
-           "announce": announce}
+           "announce": announce, "html": html}
     if export_trl_config:
         # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
         with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
@@ -510,6 +514,7 @@ def prepare_run(
     revision: str | None = None,
     progress: bool = False,
     announce: Callable[[str], None] | None = None,
+    html: str | Path | None = None,
 ) -> PreparedRun:
     """Everything `train` does before it loads the model, with the same options: the usage checks, the data
     inspected and converted into `<data_root>/data` (the output folder by default), the token preflight against
@@ -524,7 +529,7 @@ def prepare_run(
     out = Path(output_dir or Path("runs") / method)
     report, ledger, eval_ledger, files = prepare_data(
         method, dataset, output_dir=data_root or out, eval_dataset=eval_dataset, test_size=test_size, split=split,
-        config_name=config_name, revision=revision, seed=seed, progress=progress)
+        config_name=config_name, revision=revision, seed=seed, progress=progress, html=html)
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config, overrides=overrides)
     if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
         raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "

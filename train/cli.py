@@ -45,6 +45,9 @@ from train.launch import ACCELERATE_PRESETS
 @click.option("--max-dropped", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse to train when the trainer would drop more than this share of rows at max_length.")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
+@click.option("--html", "html_path", metavar="REPORT.HTML",
+              help="Write the page of the converted data (report, plots, ledger, rejected rows) before training "
+                   "(needs the html extra).")
 @click.option("--export-trl-config", metavar="RUN.YAML",
               help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here.")
 @click.option("--accelerate-config", type=click.Choice(ACCELERATE_PRESETS),
@@ -58,8 +61,8 @@ from train.launch import ACCELERATE_PRESETS
 @user_errors
 def main(dataset, split, config_name, revision, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
-         test_size, reward_funcs, resume, max_dropped, dry_run, export_trl_config, accelerate_config, launcher, flavor,
-         timeout, output_format):
+         test_size, reward_funcs, resume, max_dropped, dry_run, html_path, export_trl_config, accelerate_config,
+         launcher, flavor, timeout, output_format):
     """Check the data for the method, convert it when needed, then run TRL's trainer (SFT, DPO, GRPO, Reward,
     KTO) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
     is loaded.
@@ -80,6 +83,8 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
         if dataset or method or model:
             raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model and "
                                "--dataset")
+        if html_path:
+            raise UsageFailure("--html draws one dataset's page: run convert --html on a stage's data")
         from train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
@@ -103,7 +108,8 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
                        max_dropped=max_dropped,
                        dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
                        launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
-                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=document))
+                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=document),
+                       html=html_path)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

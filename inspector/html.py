@@ -1,0 +1,373 @@
+"""The report as one HTML page a person looks at: verdicts, findings with their rows drawn as chats, and plots.
+
+The plots are Vega-Lite charts built with Altair; Vega, Vega-Lite and vega-embed come inlined from vl-convert's
+bundle (0.9 MB), so the page opens with no network. Every histogram counts every row; the one scatter plot
+shows a random sample of at most 2,000 rows. Needs the `html` extra (altair, vl-convert-python).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from inspector.errors import OutputError, UsageError
+
+INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
+TEXT_LIMIT = 1200  # characters of one turn shown; the rest is counted
+EXAMPLES_SHOWN = 3  # rows drawn per finding
+STATUS_COLORS = {"ready": "#1a7f37", "convertible": "#9a6700", "incompatible": "#cf222e"}
+# `messages[3].content ...`, `chosen[1]...`, `prompt: ...`: the column and turn a finding's detail points at.
+_PATH = re.compile(r"^(?P<column>[A-Za-z_][\w.-]*?)(?:\[(?P<index>\d+)\])?(?=[.\s:\[]|$)")
+_QUOTED = re.compile(r"'([^']{2,80})'")
+
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #1f2328; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #d0d7de; }
+.source { font-family: ui-monospace, monospace; color: #57606a; }
+table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #d0d7de; padding: 6px 8px;
+text-align: left; vertical-align: top; }
+.status { font-weight: 600; } code, pre { font-family: ui-monospace, monospace; font-size: 12.5px; }
+pre { white-space: pre-wrap; word-break: break-word; margin: 0; }
+.command { background: #f6f8fa; padding: 2px 6px; border-radius: 4px; display: inline-block; margin-top: 4px; }
+details { border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
+summary { cursor: pointer; font-weight: 600; } .error { color: #cf222e; } .warning { color: #9a6700; }
+.row { margin: 10px 0; } .row-title { color: #57606a; font-size: 12.5px; margin-bottom: 4px; }
+.chat { display: flex; flex-direction: column; gap: 6px; } .pair { display: flex; gap: 12px; }
+.pair > div { flex: 1; min-width: 0; } .side { font-size: 12px; font-weight: 600; color: #57606a; }
+.turn { border-radius: 8px; padding: 6px 10px; background: #f6f8fa; border: 1px solid #eaeef2; }
+.turn.user { background: #ddf4ff; } .turn.assistant { background: #f0fff4; } .turn.system { background: #fff8c5; }
+.turn.tool { background: #fbefff; } .role { font-size: 11.5px; font-weight: 600; color: #57606a; }
+.offending { outline: 2px solid #cf222e; } mark { background: #ffd8b5; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 16px; }
+.masks pre { background: #f6f8fa; padding: 8px; border-radius: 6px; }
+"""
+
+
+def require_html_extra() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("altair") is None or importlib.util.find_spec("vl_convert") is None:
+        raise UsageError(INSTALL)
+
+
+def check_page_path(path: str, dataset: Any) -> None:
+    """Refuse, before any row is read, a page that could not be written or would replace the input.
+
+    >>> check_page_path("nowhere/report.html", "data.jsonl")
+    Traceback (most recent call last):
+    ...
+    inspector.errors.OutputError: --html nowhere/report.html: no such folder nowhere
+    """
+    import os
+    from pathlib import Path
+
+    page = Path(path)
+    if page.suffix.lower() not in (".html", ".htm"):
+        raise OutputError(f"--html {path}: the page's name must end in .html")
+    if not page.parent.is_dir():
+        raise OutputError(f"--html {path}: no such folder {page.parent}")
+    if isinstance(dataset, (str, os.PathLike)) and Path(dataset).exists() and page.exists() \
+            and os.path.samefile(page, dataset):
+        raise OutputError(f"--html {path} is the input; the page is written beside it, never over it")
+
+
+def render(report, rows: dict[int, Any], *, conversion: dict | None = None, rejects: list[dict] = ()) -> str:
+    """The page for `report` (an `inspector.report.Report` with its profile), drawing `rows` (row number: value)
+    where its findings point; for a conversion's output, its ledger (`conversion`, a `ConversionResult` as a
+    dict) and the rejected rows of `rejects` (records of the rejects file) first."""
+    require_html_extra()
+    charts = plots(report)
+    title = f"trlprep convert → {conversion['to']}" if conversion else "trlprep inspect"
+    parts = [f"<header><h1>{_e(title)}</h1><div class='source'>{_e(report.source)}</div>",
+             f"<p>{_e(_summary(report))}</p></header>"]
+    if conversion:
+        parts.append(_ledger(conversion, rejects))
+    parts += [_verdicts(report), _findings(report, rows)]
+    if charts:
+        parts.append("<section><h2>Plots</h2><div class='plots'>"
+                     + "".join(f"<div id='plot-{n}'></div>" for n in range(len(charts))) + "</div></section>")
+    if report.mask_previews:
+        parts.append(_masks(report.mask_previews))
+    specs = _script_json({f"plot-{n}": chart for n, chart in enumerate(charts)})
+    bundle = _javascript_bundle()
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>trlprep: {_e(report.source)}</title><style>{STYLE}</style>"
+            f"<script>{bundle}</script></head><body>{''.join(parts)}"
+            f"<script>const specs = {specs};\n"
+            "for (const [id, spec] of Object.entries(specs)) {\n"
+            "  vegaEmbed('#' + id, spec, {actions: false}).catch(error => console.error(error));\n}\n"
+            "</script></body></html>\n")
+
+
+def _javascript_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script, from vl-convert, for the Vega-Lite version Altair writes. vl-convert
+    bundles it anew on each call (2 s), so it is kept in the user's cache, one file per version pair."""
+    import os
+    from pathlib import Path
+
+    import vl_convert
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    from inspector.files import write_atomically
+
+    version = vl_version_for_vl_convert()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trlprep"
+    path = cache / f"vega-embed-{version}-vl-convert-{vl_convert.__version__}.js"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    bundle = vl_convert.javascript_bundle(vl_version=version)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, bundle)
+    except OSError:  # a read-only home: the page is still written, the bundle made again next time
+        pass
+    return bundle
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _script_json(value: Any) -> str:
+    """JSON to place inside a <script>: no `</script>` or `<!--` from the data can end it."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _summary(report) -> str:
+    from inspector.report import _summary_line, _validity_line
+
+    return f"{_summary_line(report)}. {_validity_line(report)}"
+
+
+def _ledger(conversion: dict, rejects: list[dict]) -> str:
+    """Rows in = kept + rejected, the rejects by rule, and the first rejected rows of each rule drawn."""
+    from inspector.rules import RULES
+
+    lines = [f"<p>From <span class='source'>{_e(conversion['source'])}</span>: rows in "
+             f"{conversion['rows_in']:,} = kept {conversion['rows_kept']:,} + rejected "
+             f"{conversion['rows_rejected']:,}; rows written {conversion['rows_out']:,}"
+             + (f"; rejects in <span class='source'>{_e(conversion['rejects'])}</span>" if conversion["rejects"]
+                else "") + "</p>"]
+    if conversion["rejected_by_rule"]:
+        lines.append("<table><thead><tr><th>rule</th><th>rows rejected</th><th>why</th></tr></thead><tbody>"
+                     + "".join(f"<tr><td>{_e(rule)} {_e(RULES[rule].name if rule in RULES else '')}</td>"
+                               f"<td>{count:,}</td><td>{_e(RULES[rule].summary if rule in RULES else '')}</td></tr>"
+                               for rule, count in sorted(conversion["rejected_by_rule"].items())) + "</tbody></table>")
+    for record in rejects:
+        lines.append(f"<div class='row'><div class='row-title'>rejected: row {record['row']} ({_e(record['where'])})"
+                     f", {_e(record['rule'])}: {_e(record['reason'])}</div>"
+                     f"{draw_row(record.get('content'), record['reason'])}</div>")
+    return f"<section id='ledger'><h2>Conversion: every row accounted for</h2>{''.join(lines)}</section>"
+
+
+def _verdicts(report) -> str:
+    body = []
+    for method, verdict in report.methods.items():
+        command = (f"<br><code class='command'>{_e(verdict['command'])}</code>" if verdict.get("command") else "")
+        body.append(f"<tr><td>{_e(method)}</td><td class='status' style='color:{STATUS_COLORS[verdict['status']]}'>"
+                    f"{_e(verdict['status'])}</td><td>{_e(verdict['reason'])}{command}</td></tr>")
+    return ("<section id='verdicts'><h2>Verdict per method</h2><table><thead><tr><th>method</th><th>status</th>"
+            f"<th>why / how</th></tr></thead><tbody>{''.join(body)}</tbody></table></section>")
+
+
+def _findings(report, rows: dict[int, Any]) -> str:
+    if not report.findings:
+        return "<section id='findings'><h2>Findings</h2><p>No rule finds anything in these rows.</p></section>"
+    blocks = []
+    for number, finding in enumerate(report.findings):
+        examples = []
+        for example in finding.examples[:EXAMPLES_SHOWN]:
+            value = rows.get(example["row"])
+            drawn = draw_row(value, example["detail"]) if value is not None else ""
+            examples.append(f"<div class='row'><div class='row-title'>row {example['row']} "
+                            f"({_e(example['where'])}): {_e(example['detail'])}</div>{drawn}</div>")
+        rows_text = ", ".join(map(str, finding.rows[:12])) + (" …" if finding.count > len(finding.rows[:12]) else "")
+        opened = finding.severity == "error" or number == 0
+        blocks.append(f"<details{' open' if opened else ''}><summary>"
+                      f"<span class='{_e(finding.severity)}'>{_e(finding.rule)} {_e(finding.name)}</span> · "
+                      f"{finding.count:,} row(s) · {_e(finding.severity)}</summary>"
+                      f"<p>{_e(finding.message)}</p><p><b>Fix:</b> {_e(finding.fix)}</p>"
+                      f"<p class='row-title'>rows {_e(rows_text)}</p>{''.join(examples)}</details>")
+    return f"<section id='findings'><h2>Findings</h2>{''.join(blocks)}</section>"
+
+
+def _pointed(detail: str) -> tuple[str | None, int | None, list[str]]:
+    """The column and turn a finding's detail names, and the values it quotes.
+
+    >>> _pointed("messages[7].content contains '<|user|>'")
+    ('messages', 7, ['<|user|>'])
+    >>> _pointed("chosen: empty")
+    ('chosen', None, [])
+    """
+    match = _PATH.match(detail)
+    column = match.group("column").split(".")[0] if match else None
+    index = int(match.group("index")) if match and match.group("index") is not None else None
+    return column, index, _QUOTED.findall(detail)
+
+
+def draw_row(value: Any, detail: str = "") -> str:
+    """A row as a person reads it: turns as chat bubbles, chosen beside rejected, other columns as labelled blocks;
+    the column or turn the detail names outlined, the values it quotes marked.
+
+    >>> print(draw_row({"prompt": "Hi", "completion": "Hello"}, "completion: ends mid-word 'Hel'"))
+    <div class='chat'><div class='turn'><div class='role'>prompt</div><pre>Hi</pre></div><div class='turn offending'><div class='role'>completion</div><pre><mark>Hel</mark>lo</pre></div></div>
+    """
+    column, index, quoted = _pointed(detail)
+    if isinstance(value, dict) and column == "messages" and column not in value:
+        # The detail reads the row as TRL does; a dialect keeps the turns under its own name (conversations, ...).
+        turns = [key for key, part in value.items() if isinstance(part, list) and part
+                 and all(isinstance(turn, dict) for turn in part) and key != "tools"]
+        column = turns[0] if len(turns) == 1 else column
+    if not isinstance(value, dict):
+        return f"<pre class='offending'>{_mark(_shorten(_json(value), quoted), quoted)}</pre>"
+    if "chosen" in value and "rejected" in value:
+        others = {key: part for key, part in value.items() if key not in ("chosen", "rejected")}
+        sides = "".join(f"<div><div class='side'>{side}</div>"
+                        f"{_blocks({side: value[side]}, column, index, quoted)}</div>"
+                        for side in ("chosen", "rejected"))
+        return f"<div class='chat'>{_blocks(others, column, index, quoted)}<div class='pair'>{sides}</div></div>"
+    return f"<div class='chat'>{_blocks(value, column, index, quoted)}</div>"
+
+
+def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str]) -> str:
+    out = []
+    for key, part in value.items():
+        if isinstance(part, list) and part and all(isinstance(turn, dict) for turn in part):
+            for number, turn in enumerate(part):
+                offending = key == column and (index is None or index == number)
+                out.append(_turn(turn, offending, quoted))
+        else:
+            text = part if isinstance(part, str) else _json(part)
+            outlined = " offending" if key == column else ""
+            out.append(f"<div class='turn{outlined}'><div class='role'>{_e(key)}</div>"
+                       f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre></div>")
+    return "".join(out)
+
+
+def _turn(turn: dict, offending: bool, quoted: list[str]) -> str:
+    """One message, in any of the dialects' spellings (role/content, from/value, tool calls)."""
+    role = str(turn.get("role", turn.get("from", "?")))
+    content = turn.get("content", turn.get("value", ""))
+    if isinstance(content, list):  # typed parts
+        content = "\n".join(str(part.get("text", _json(part))) if isinstance(part, dict) else str(part)
+                            for part in content)
+    text = content if isinstance(content, str) else _json(content)
+    for call in turn.get("tool_calls") or ():
+        function = call.get("function", call) if isinstance(call, dict) else {}
+        text += f"\n→ call {function.get('name', '?')}({_json(function.get('arguments', ''))})"
+    css = role if role in ("user", "assistant", "system", "tool") else {"human": "user", "gpt": "assistant"}.get(
+        role, "")
+    return (f"<div class='turn {css}{' offending' if offending else ''}'><div class='role'>{_e(role)}</div>"
+            f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre></div>")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _shorten(text: str, quoted: list[str]) -> str:
+    """At most TEXT_LIMIT characters, around the first quoted value when the text holds it."""
+    if len(text) <= TEXT_LIMIT:
+        return text
+    at = next((text.find(q) for q in quoted if q in text), 0)
+    start = max(0, min(at - TEXT_LIMIT // 2, len(text) - TEXT_LIMIT))
+    cut = text[start:start + TEXT_LIMIT]
+    return (f"… ({start:,} characters) " if start else "") + cut + \
+        (f" … ({len(text) - start - TEXT_LIMIT:,} more characters)" if start + TEXT_LIMIT < len(text) else "")
+
+
+def _mark(text: str, quoted: list[str]) -> str:
+    escaped = _e(text)
+    for value in quoted:
+        escaped = escaped.replace(_e(value), f"<mark>{_e(value)}</mark>")
+    return escaped
+
+
+def _masks(previews: list[dict]) -> str:
+    """--show-masks' rows, their trained tokens highlighted, from the terminal's colours."""
+    from rich.console import Console
+    from rich.text import Text
+
+    blocks = []
+    for preview in previews:
+        console = Console(record=True, width=120, file=open("/dev/null", "w"), color_system="standard")
+        console.print(Text.from_ansi(preview["text"]))
+        body = console.export_html(inline_styles=True, code_format="{code}")
+        blocks.append(f"<p class='row-title'>row {preview['row']}, trained tokens highlighted</p><pre>{body}</pre>")
+    return f"<section class='masks'><h2>What the trainer learns</h2>{''.join(blocks)}</section>"
+
+
+def plots(report) -> list[dict]:
+    """The report's plots as Vega-Lite specs."""
+    import altair as alt
+    import pandas as pd
+
+    charts = []
+    width = 420
+
+    def bars(frame, x, y, title, subtitle="", horizontal=False):
+        encoding = ({"y": alt.Y(f"{x}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=200)),
+                     "x": alt.X(f"{y}:Q", title=y)} if horizontal
+                    else {"x": alt.X(f"{x}:O", title=x, sort=None), "y": alt.Y(f"{y}:Q", title=y)})
+        return alt.Chart(frame, title=alt.Title(title, subtitle=subtitle)).mark_bar().encode(
+            **encoding, tooltip=list(frame.columns)).properties(width=width - 200 if horizontal else width)
+
+    def histogram_chart(found, title, unit, lines=None):
+        edges = found["edges"]
+        frame = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "rows": found["counts"]})
+        over = f"; {found['overflow']:,} row(s) past {edges[-1]:,.0f} (max {found['max']:,.0f}) not drawn" \
+            if found["overflow"] else ""
+        chart = alt.Chart(frame).mark_bar().encode(
+            x=alt.X("from:Q", bin="binned", title=unit), x2="to:Q", y=alt.Y("rows:Q", title="rows"),
+            tooltip=["from", "to", "rows"])
+        marks = {f"p{q}": found[f"p{q}"] for q in (50, 95, 99)} | (lines or {})
+        rules = pd.DataFrame({"mark": list(marks), "at": list(marks.values())})
+        rule = alt.Chart(rules).mark_rule(strokeDash=[4, 3]).encode(
+            x="at:Q", color=alt.Color("mark:N", title=None), tooltip=["mark", "at"])
+        return alt.layer(chart, rule, title=alt.Title(
+            title, subtitle=f"{found['rows']:,} rows; p50 {found['p50']:,.0f}, p95 {found['p95']:,.0f}, "
+                            f"p99 {found['p99']:,.0f}{over}")).properties(width=width)
+
+    shapes = pd.DataFrame([{"shape": f"{s['dialect']} · {s['type'].replace('_', ' ')} · {s['format']}",
+                            "rows": s["rows"]} for s in report.shapes])
+    if len(shapes):
+        charts.append(bars(shapes, "shape", "rows", "Rows by shape and dialect", horizontal=True))
+    profile = report.profile or {}
+    for part in ("prompt", "completion", "total"):
+        found = (profile.get("characters") or {}).get(part)
+        if found and found["rows"]:
+            charts.append(histogram_chart(found, f"Characters: {part}", "characters"))
+    if report.tokens and report.tokens.get("histogram"):
+        found = report.tokens["histogram"]
+        limit = report.tokens["max_length"]
+        charts.append(histogram_chart(found, f"Tokens per row ({report.tokens['over_max_length']:,} over "
+                                             f"max_length {limit:,})", "tokens", {"max_length": limit}))
+    if profile.get("turns"):
+        frame = pd.DataFrame({"turns": list(profile["turns"]), "rows": list(profile["turns"].values())})
+        charts.append(bars(frame, "turns", "rows", "Turns per conversation"))
+    if profile.get("roles"):
+        frame = pd.DataFrame({"role": list(profile["roles"]), "messages": list(profile["roles"].values())})
+        charts.append(bars(frame, "role", "messages", "Messages by role", horizontal=True))
+    if profile.get("labels"):
+        frame = pd.DataFrame({"label": list(profile["labels"]), "rows": list(profile["labels"].values())})
+        charts.append(bars(frame, "label", "rows", "KTO labels (desirable / undesirable)"))
+    if profile.get("pair_difference"):
+        charts.append(histogram_chart(profile["pair_difference"], "Chosen minus rejected, in characters",
+                                      "characters", {"equal": 0}))
+    sizes = (report.near_duplicates or {}).get("cluster_sizes")
+    if sizes:
+        frame = pd.DataFrame({"cluster size": list(sizes), "clusters": list(sizes.values())})
+        charts.append(bars(frame, "cluster size", "clusters", "Near-duplicate clusters by size",
+                           f"{report.near_duplicates['clusters']:,} clusters at similarity "
+                           f"{report.near_duplicates['threshold']}"))
+    scatter = profile.get("scatter")
+    if scatter and scatter["shown"]:
+        frame = pd.DataFrame({"prompt": scatter["prompt"], "completion": scatter["completion"]})
+        charts.append(alt.Chart(frame, title=alt.Title(
+            "Prompt against completion, in characters",
+            subtitle=f"{scatter['shown']:,} of {scatter['of']:,} rows, a random sample (the histograms count all)"))
+            .mark_circle(size=14, opacity=0.5).encode(x="prompt:Q", y="completion:Q", tooltip=["prompt", "completion"])
+            .properties(width=width))
+    return [chart.to_dict() for chart in charts]

@@ -1,0 +1,97 @@
+"""What a dataset looks like, for the plots of the HTML report: lengths, turns, roles, labels, pair differences.
+
+Every row counts (the histograms are exact counts); only the points of the one scatter plot are a sample. A
+histogram covers 0 to the 99.5th percentile in equal bins, and the rows beyond go into one last bin, so that one
+12,000-character outlier does not squeeze every other row into the first bar.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from inspector.dialects import Shape
+from inspector.text import ROLE_KEYS, as_trl, row_parts, strings
+
+BINS = 40
+SCATTER_POINTS = 2000
+MESSAGE_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+def histogram(values: Any, bins: int = BINS) -> dict:
+    """Exact counts of `values` in equal bins up to the 99.5th percentile, the rest in one overflow bin, with the
+    percentiles a reader looks for.
+
+    >>> h = histogram(list(range(1, 200)) + [5000], bins=2)
+    >>> h["edges"], h["counts"], h["overflow"], h["p50"], h["max"]
+    ([0.0, 111.5, 223.0], [111, 88], 1, 100.5, 5000.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not len(values):
+        return {"edges": [], "counts": [], "overflow": 0, "rows": 0, "p50": 0.0, "p95": 0.0, "p99": 0.0,
+                "min": 0.0, "max": 0.0}
+    low = min(0.0, float(values.min()))
+    high = float(np.percentile(values, 99.5))
+    high = high if high > low else low + 1.0
+    counts, edges = np.histogram(values[values <= high], bins=bins, range=(low, high))
+    return {"edges": [round(float(edge), 2) for edge in edges], "counts": counts.tolist(),
+            "overflow": int((values > high).sum()), "rows": len(values),
+            **{f"p{q}": round(float(np.percentile(values, q)), 1) for q in (50, 95, 99)},
+            "min": float(values.min()), "max": float(values.max())}
+
+
+class Profile:
+    """Collects, batch by batch of numbered rows, what the report's plots show (`to_dict`)."""
+
+    def __init__(self, shape: Shape | None, seed: int = 0):
+        self.shape = shape
+        self.prompt: list[int] = []
+        self.completion: list[int] = []
+        self.turns: list[int] = []
+        self.pair_difference: list[int] = []  # characters of chosen minus rejected
+        self.roles: Counter = Counter()
+        self.labels: Counter = Counter()
+        self.unread = 0
+        self.seed = seed
+
+    def add(self, numbers: list[int], values: list[Any]) -> None:
+        for value in values:
+            trl = as_trl(value, self.shape)
+            if trl is None:
+                self.unread += 1
+                continue
+            prompt, answers = row_parts(value, self.shape)
+            self.prompt.append(len(prompt))
+            self.completion.append(len(answers))
+            turns = 0
+            for column in MESSAGE_COLUMNS:
+                messages = trl.get(column)
+                if isinstance(messages, list):
+                    turns += len(messages) if column in ("messages", "prompt", "completion", "chosen") else 0
+                    self.roles.update(message.get("role") for message in messages if isinstance(message, dict))
+            if turns:
+                self.turns.append(turns)
+            if "chosen" in trl and "rejected" in trl:
+                self.pair_difference.append(len(" ".join(strings(trl["chosen"], ROLE_KEYS)))
+                                            - len(" ".join(strings(trl["rejected"], ROLE_KEYS))))
+            if "label" in trl:
+                self.labels[str(trl["label"]).lower()] += 1
+
+    def to_dict(self) -> dict:
+        prompt, completion = np.asarray(self.prompt), np.asarray(self.completion)
+        rows = len(prompt)
+        chosen = np.random.default_rng(self.seed).permutation(rows)[:SCATTER_POINTS] if rows else np.array([], int)
+        chosen.sort()
+        return {
+            "rows": rows, "unread": self.unread,
+            "characters": {"prompt": histogram(prompt), "completion": histogram(completion),
+                           "total": histogram(prompt + completion)},
+            "turns": {str(turns): count for turns, count in sorted(Counter(self.turns).items())} or None,
+            "roles": dict(self.roles.most_common()),
+            "labels": dict(self.labels) or None,
+            "pair_difference": histogram(self.pair_difference) if self.pair_difference else None,
+            "scatter": {"shown": len(chosen), "of": rows, "prompt": prompt[chosen].tolist(),
+                        "completion": completion[chosen].tolist()},
+        }
