@@ -300,3 +300,24 @@ def test_hf_jobs_refuses_an_offline_hub_before_pushing_anything(shared_data, tin
         run_recipe(recipe, launcher="hf-jobs")
     with pytest.raises(UsageError, match="needs hf_jobs.output_bucket"):
         run_recipe({**recipe, "hf_jobs": {"data_repo": "me/data"}}, launcher="hf-jobs")
+
+
+def test_a_recipe_exported_for_trls_cli_chains_its_stages_and_keeps_the_mixture(shared_data, tiny_model, tmp_path):
+    alpaca, v1 = str(shared_data / "alpaca_en_demo.json"), str(shared_data / "v1_sft_demo.jsonl")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"model": str(tiny_model), "output_dir": str(tmp_path / "run"), "stages": [
+        {"method": "sft", "datasets": [{"path": alpaca, "weight": 0.7}, {"path": v1, "weight": 0.3}], **FAST},
+        {"method": "dpo", "dataset": str(shared_data / "dpo_en_demo.json"), **FAST}]}))
+    done = CliRunner().invoke(main, ["--recipe", str(path), "--export-trl-config", str(tmp_path / "trl")])
+    assert done.exit_code == 0, done.output
+    sft = yaml.safe_load((tmp_path / "trl" / "1-sft.yaml").read_text())
+    dpo = yaml.safe_load((tmp_path / "trl" / "2-dpo.yaml").read_text())
+    assert [source["fraction"] for source in sft["datasets"]] == [0.7, 0.3]
+    assert sft["model_name_or_path"] == str(tiny_model) and sft["output_dir"] == str(tmp_path / "run" / "1-sft")
+    assert dpo["model_name_or_path"] == str(tmp_path / "run" / "1-sft")  # stage 2 from stage 1's output
+    assert f"1. trl sft --config {tmp_path / 'trl' / '1-sft.yaml'}" in done.stdout
+    assert not (tmp_path / "run" / "1-sft" / "model.safetensors").exists()
+    with pytest.raises(UsageError, match=r"recipe stage 1 \(sft\): TRL's CLI does not merge a LoRA adapter"):
+        run_recipe({"model": str(tiny_model), "stages": [{"method": "sft", "dataset": alpaca, "lora": True},
+                                                          {"method": "dpo", "dataset": alpaca}]},
+                   export_trl_config=tmp_path / "trl2")

@@ -556,8 +556,11 @@ def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None
                      model=result.model, lora=prepared.lora, reward_funcs=tuple(result.reward_funcs),
                      accelerate_config=accelerate_config, mixture=ledger.get("sources"))
     result.exported = {"config": str(exported), "command": command}
-    if ledger["rows_rejected"]:  # beside the YAML, not in the data folder TRL loads whole
-        ledger["rejects"] = str(shutil.copyfile(ledger["rejects"], exported.with_suffix(".rejects.jsonl")))
+    # The rejects go beside the YAML, not into the data folder TRL loads whole; a mixture's, one file per source.
+    for number, part in enumerate(ledger.get("sources") or [ledger], start=1):
+        if part["rows_rejected"]:
+            suffix = f".source-{number}.rejects.jsonl" if "sources" in ledger else ".rejects.jsonl"
+            part["rejects"] = str(shutil.copyfile(part["rejects"], exported.with_suffix(suffix)))
     write_atomically(exported.with_suffix(".trlprep-run.json"), json.dumps(result.to_dict(), indent=2, default=str))
     return result
 

@@ -49,7 +49,8 @@ from train.launch import ACCELERATE_PRESETS
               help="Write the page of the converted data (report, plots, ledger, rejected rows) before training "
                    "(needs the html extra).")
 @click.option("--export-trl-config", metavar="RUN.YAML",
-              help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here.")
+              help="Write a config for `trl <method> --config RUN.YAML` (data beside it) instead of training here; "
+                   "with --recipe, a folder: one config per training stage.")
 @click.option("--accelerate-config", type=click.Choice(ACCELERATE_PRESETS),
               help="With --export-trl-config: the accelerate preset the printed command uses.")
 @click.option("--launcher", type=click.Choice(["local", "hf-jobs"]), default="local", show_default=True,
@@ -88,7 +89,9 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
         from train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
-            outcome = run_recipe(recipe, dry_run=dry_run, resume=resume, launcher=launcher, progress=show_progress(),
+            outcome = run_recipe(recipe, dry_run=dry_run, resume=resume, launcher=launcher,
+                                 export_trl_config=export_trl_config, accelerate_config=accelerate_config,
+                                 progress=show_progress(),
                                  announce=lambda line: click.echo(line, err=document))
         click.echo(json.dumps(outcome.to_dict(), indent=2, default=str) if document else outcome.to_text(),
                    nl=not document or as_json)

@@ -67,11 +67,16 @@ class RecipeResult:
     planned: list[dict] = field(default_factory=list)  # each stage's checks: ledger, what its trainer will do
     job: dict | None = None  # with --launcher hf-jobs: what is pushed and the job that runs the recipe
     job_url: str | None = None
+    exported: list[dict] = field(default_factory=list)  # with export_trl_config: each stage's config and command
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
     def to_text(self) -> str:
+        if self.exported:
+            lines = [f"recipe checked; TRL's CLI runs its {len(self.exported)} training stage(s) in this order:"]
+            lines += [f"  {entry['stage']}. {entry['command']}" for entry in self.exported]
+            return "\n".join(lines) + "\n"
         if self.job:
             spec = self.job["spec"]
             pushed = ", ".join(sorted(self.job["uploads"]) + ["recipe.yaml", self.job["wheel"]])
@@ -298,6 +303,7 @@ def _finished(previous: dict, number: int, folder: Path) -> dict | None:
 
 
 def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool = False, launcher: str = "local",
+               export_trl_config: str | Path | None = None, accelerate_config: str | None = None,
                progress: bool = False, announce: Callable[[str], None] | None = None) -> RecipeResult:
     """Check every stage, then run the stages in order, each from the model the one before saved.
 
@@ -306,6 +312,9 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     or a method it cannot run, and `DataRefused` (naming the stage) for data a stage cannot use, before any stage
     trains. `launcher="hf-jobs"` checks every stage here, then pushes the checked data and runs the recipe as one
     Hugging Face job (`train.launch.recipe_job`; with `dry_run`, the job is only described).
+    `export_trl_config` (a folder) writes, once every stage is checked, one config per training stage for
+    `trl <method> --config`, each stage's model the folder the stage before writes, a mixture as TRL's
+    `datasets:` list; nothing trains here.
     """
     from train.api import checked_usage, prepare_run, usable_report
 
@@ -315,7 +324,11 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
         raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
     if launcher == "hf-jobs" and resume:
         raise UsageError("--resume continues a recipe in its output folder here; a job starts from its own")
+    if export_trl_config is not None and (resume or launcher != "local"):
+        raise UsageError("--export-trl-config writes the recipe for TRL's CLI: drop --resume and --launcher")
     recipe = load_recipe(recipe)
+    if export_trl_config is not None:
+        _exportable(recipe)
     if launcher == "hf-jobs":
         from train.launch import job_settings
 
@@ -381,6 +394,10 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     result.planned = [{"stage": number, "method": stage["method"], "dataset": _data_name(stage),
                        "output_dir": str(folder), "ledger": prepared[number].result.ledger,
                        "tokens": prepared[number].result.tokens} for number, stage, folder in training]
+    if export_trl_config is not None:
+        _export_stages(result, training, prepared, model, Path(export_trl_config), accelerate_config, announce)
+        _write_summary(root, result, started)
+        return result
     if launcher == "hf-jobs":
         from train.launch import recipe_job, submit_recipe_job
 
@@ -413,6 +430,34 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
             _write_summary(root, result, started)
     _write_summary(root, result, started)
     return result
+
+
+def _exportable(recipe: dict) -> None:
+    """What TRL's CLI cannot do between stages: merge a LoRA adapter, or write GGUF."""
+    for number, stage in enumerate(recipe["stages"], start=1):
+        if "export" in stage:
+            raise UsageError(f"{stage_name(number, stage)}: TRL's CLI writes no GGUF; export the recipe without "
+                             f"its export stages, and run them with train --recipe once the models are trained")
+        if stage.get("lora") and number < len(recipe["stages"]):
+            raise UsageError(f"{stage_name(number, stage)}: TRL's CLI does not merge a LoRA adapter into the model "
+                             f"the next stage starts from; train this recipe with train --recipe")
+
+
+def _export_stages(result: RecipeResult, training: list, prepared: dict, model: str, folder: Path,
+                   accelerate_config: str | None, announce: Callable[[str], None]) -> None:
+    """Each training stage as `<folder>/<N>-<method>.yaml` with its data beside it, from the model the stage
+    before writes (its TRL output_dir)."""
+    from train.api import _export
+
+    folder.mkdir(parents=True, exist_ok=True)
+    start_from = model
+    for number, stage, stage_folder in training:
+        run = prepared[number]
+        run.result.model = start_from
+        exported = _export(run, folder / f"{number}-{stage['method']}.yaml", accelerate_config)
+        result.exported.append({"stage": number, **exported.exported})
+        announce(f"stage {number} ({stage['method']}): wrote {exported.exported['config']}")
+        start_from = str(stage_folder)
 
 
 def _has_checkpoint(folder: Path) -> bool:
