@@ -116,6 +116,37 @@ def mapping_options(command):
 PAGE_MASKS = 3
 
 
+def _sharded(dataset: str, *, executor: str, output_format: str, alone: list[str], **options) -> None:
+    """`inspect --executor`: the shards scanned as datatrove tasks, the merged report printed as usual."""
+    import importlib.util
+
+    if alone:
+        raise UsageFailure(f"{', '.join(alone)}: not with --executor yet (the sharded scan runs the row rules "
+                           f"and the duplicate check)")
+    if importlib.util.find_spec("datatrove") is None:
+        raise UsageFailure("--executor needs the distributed extra: uv run --extra distributed inspect ... "
+                           "(or pip install 'trlprep[distributed]')")
+    from inspector.progress import show_progress
+    from inspector.shards import inspect_shards
+
+    report = inspect_shards(dataset, executor=executor, progress=show_progress(), **options)
+    if report is None:
+        click.echo(f"submitted to Slurm; the merge job writes {options['work_dir']}/report.json")
+        return
+    print_report(report, output_format)
+
+
+def print_report(report, output_format: str) -> None:
+    """The report on stdout in the asked form, then the exit code it gives."""
+    if output_format == "json":
+        click.echo(report.to_json())
+    elif output_format == "markdown":
+        click.echo(report.to_markdown(), nl=False)
+    else:
+        click.echo(report.to_text(color=sys.stdout.isatty(), width=terminal_width()), nl=False)
+    sys.exit(report.exit_code)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--explain", metavar="RULE", expose_value=False, is_eager=True, callback=_explain,
               help="Print what a rule (an id such as TP302, or its name) catches, why it matters for training, an "
@@ -154,10 +185,23 @@ PAGE_MASKS = 3
 @click.option("--cut-off", is_flag=True,
               help="Also look for answers cut off by a length cap: stopping mid-sentence where the longest answers "
                    "stop, or at one exact length (TP214). Off by default: it reads the rows again.")
+@click.option("--executor", type=click.Choice(["local", "slurm"]),
+              help="Scan the shards --dataset names (a glob, or an hf://, s3://, gs:// URL with one) as datatrove "
+                   "tasks, one merged report (needs the distributed extra).")
+@click.option("--tasks", type=click.IntRange(min=1), metavar="N", help="With --executor: tasks (default: one per "
+                                                                       "shard).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
+              help="With --executor: tasks run at once (local processes, or Slurm array tasks).")
+@click.option("--work-dir", metavar="DIR", help="With --executor: where tasks write their results and logs (a "
+                                                "rerun skips finished tasks; Slurm: a folder every node shares).")
+@click.option("--slurm-partition", metavar="P", help="With --executor slurm: the partition.")
+@click.option("--slurm-time", metavar="HH:MM:SS", default="10:00:00", show_default=True,
+              help="With --executor slurm: each task's time limit.")
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, html_path, sample, select, ignore, max_rows,
-         model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, rename, roles):
+         model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
+         work_dir, slurm_partition, slurm_time, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -175,6 +219,15 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
 
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
+    if executor is not None:
+        return _sharded(dataset, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir, method=method,
+                        select=select, ignore=ignore, max_rows=max_rows, output_format=output_format,
+                        slurm={"partition": slurm_partition, "time": slurm_time},
+                        alone=[name for name, value in (
+                            ("--split", split), ("--dataset-config", config_name), ("--revision", revision),
+                            ("--html", html_path), ("--sample", sample), ("--model", model), ("--against", against),
+                            ("--near-duplicates", near_duplicates), ("--cut-off", cut_off), ("--map", rename),
+                            ("--roles", roles), ("--format html", output_format == "html")) if value])
     page = html_path is not None or output_format == "html"
     if page:
         from inspector.html import check_page_path, require_html_extra
@@ -200,10 +253,5 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
             report.mask_previews = []
     if output_format == "html":
         click.echo(document, nl=False)
-    elif output_format == "json":
-        click.echo(report.to_json())
-    elif output_format == "markdown":
-        click.echo(report.to_markdown(), nl=False)
-    else:
-        click.echo(report.to_text(color=sys.stdout.isatty(), width=terminal_width()), nl=False)
-    sys.exit(report.exit_code)
+        sys.exit(report.exit_code)
+    print_report(report, output_format)

@@ -168,9 +168,25 @@ _SHAPES: dict[tuple, tuple[dict[str, Any], Callable[[Decoded], bool]]] = {
 }
 
 
+# A row's struct type is built per scan, and a struct's own hash depends on its type: a row's fields are hashed as a
+# tuple. Its messages are structs too (`Message`, `Turn`), whose hash is their type's identity mixed with their
+# fields', so only processes forked from one that built those types agree on it (the parallel scan's workers).
+# Scans in processes of their own (the sharded tasks, `inspector.shards`) hash each row's msgpack encoding
+# instead, which any two interpreters with one PYTHONHASHSEED agree on, at 2x the hashing's cost.
+_ENCODE = msgspec.msgpack.Encoder(order="sorted").encode
+_stable = False
+
+
+def hash_rows_stably() -> None:
+    """From now on in this process, content hashes that other interpreters agree on (see `_ENCODE`)."""
+    global _stable
+    _stable = True
+
+
 def _plain_hashes(rows: Iterable[Decoded]) -> list[int]:
-    """Content hashes of decoded rows, in C. A row's struct type is built per scan, and a struct's own hash
-    depends on its type: its fields are hashed as a tuple, so that scans in other processes agree."""
+    """Content hashes of decoded rows, in C."""
+    if _stable:
+        return list(map(hash, map(_ENCODE, rows)))
     return list(map(hash, map(msgspec.structs.astuple, rows)))
 
 
@@ -182,7 +198,7 @@ def _content_hashes(fields_of: Callable[[tuple], Any]) -> Callable[[Iterable[Dec
         for row in rows:
             fields = fields_of(msgspec.structs.astuple(row))
             try:
-                out.append(hash(fields))
+                out.append(hash(_ENCODE(fields) if _stable else fields))
             except TypeError:
                 out.append(hash(msgspec.json.encode(fields, order="sorted")))
         return out

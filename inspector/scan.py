@@ -221,6 +221,54 @@ def trl_key(shape: Shape) -> tuple:
     return shape.type, shape.format, shape.implicit_prompt
 
 
+def head_rows_per_file(files: int) -> int:
+    """First rows read from each of a dataset's `files` to detect its shape (fewer each, of many files)."""
+    return min(DETECTION_ROWS, max(MIN_HEAD_ROWS, HEAD_ROWS_OF_ALL_FILES // files))
+
+
+def file_part(file: Source, head_rows: int, *, several: bool, limit: int | None = None,
+              prepare: Callable[[Iterator], Iterator] | None = None, columns: bool = False,
+              advance: Callable[[int], None] = lambda n: None) -> FilePart:
+    """One file of a dataset, its first `head_rows` rows read and classified (`judge` then says what the dataset
+    reads it as); `several`: the dataset has other files, so this one is read again rather than left open."""
+    if prepare is None and limit is None and json_lines_path(file) is not None:
+        mode = "lines"
+    elif columns and prepare is None and limit is None and file.batches is not None:
+        mode = "batches"
+    else:
+        mode = "rows"
+    goes_on = mode == "rows" and not several
+    rows = file.rows(advance if goes_on else lambda n: None)
+    first = list(itertools.islice(rows, 1))
+    trees = bool(first) and is_tree_message(row_value(first[0][1]))
+    if trees:  # a message is no row: the whole file is read again, into prompts with their replies
+        rows.close()
+        mode, goes_on = "rows", not several
+        rows = thread_rows(file.rows(advance if goes_on else lambda n: None))
+    else:
+        rows = _after(first, rows)
+    if prepare is not None:
+        rows = prepare(rows)
+    head = list(itertools.islice(rows, head_rows))
+    if not goes_on:
+        rows.close()
+    shapes = [classify_row(row_value(value)) for _, value in head]
+    return FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode, rows if goes_on else None, trees)
+
+
+def judge(parts: list[FilePart]) -> Shape | None:
+    """The dataset's shape (that of most first rows of all its files), and what each file is read against: its
+    own shape when it is the dataset's to TRL (`trl_key`), else the dataset's."""
+    expected = most_common_shape([shape for part in parts for shape in part.head_shapes])
+    for part in parts:
+        own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
+        part.judged_as = part.shape if own else expected
+        part.example = fast_example(part.head, part.head_shapes, part.judged_as)
+        if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
+            part.head = []  # read again; its shapes stay, in file order
+    return expected
+
+
 def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[Iterator], Iterator] | None = None,
               columns: bool = False, advance: Callable[[int], None] = lambda n: None) -> ReadPlan:
     """Open every file of `source` and read its first rows: its own shape, and the dataset's (that of most first
@@ -234,45 +282,18 @@ def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[It
     rows reach it.
     """
     files = source.parts or [source]
-    head_rows = min(DETECTION_ROWS, max(MIN_HEAD_ROWS, HEAD_ROWS_OF_ALL_FILES // len(files)))
+    head_rows = head_rows_per_file(len(files))
     parts: list[FilePart] = []
     remaining = limit
     for file in files:
         if remaining is not None and remaining <= 0:
             break
-        if prepare is None and limit is None and json_lines_path(file) is not None:
-            mode = "lines"
-        elif columns and prepare is None and limit is None and file.batches is not None:
-            mode = "batches"
-        else:
-            mode = "rows"
-        goes_on = mode == "rows" and len(files) == 1
-        rows = file.rows(advance if goes_on else lambda n: None)
-        first = list(itertools.islice(rows, 1))
-        trees = bool(first) and is_tree_message(row_value(first[0][1]))
-        if trees:  # a message is no row: the whole file is read again, into prompts with their replies
-            rows.close()
-            mode, goes_on = "rows", len(files) == 1
-            rows = thread_rows(file.rows(advance if goes_on else lambda n: None))
-        else:
-            rows = _after(first, rows)
-        if prepare is not None:
-            rows = prepare(rows)
-        head = list(itertools.islice(rows, head_rows if remaining is None else min(head_rows, remaining)))
-        if not goes_on:
-            rows.close()
+        rows = head_rows if remaining is None else min(head_rows, remaining)
+        parts.append(file_part(file, rows, several=len(files) > 1, limit=limit, prepare=prepare, columns=columns,
+                               advance=advance))
         if remaining is not None:
-            remaining -= len(head)
-        shapes = [classify_row(row_value(value)) for _, value in head]
-        parts.append(FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode,
-                              rows if goes_on else None, trees))
-    expected = most_common_shape([shape for part in parts for shape in part.head_shapes])
-    for part in parts:
-        own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
-        part.judged_as = part.shape if own else expected
-        part.example = fast_example(part.head, part.head_shapes, part.judged_as)
-        if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
-            part.head = []  # read again; its shapes stay, in file order
+            remaining -= len(parts[-1].head)
+    expected = judge(parts)
     return ReadPlan(source, parts, expected, limit, prepare)
 
 

@@ -1,0 +1,343 @@
+"""`inspect` over many shards on datatrove: each shard scanned by the task that takes it, one merged report.
+
+The single pass splits into three datatrove steps, each a task per rank taking `shards[rank::world_size]`:
+1. `ShardHeads` reads each shard's first rows (remote shards, `hf://`, `s3://`, `gs://`..., are copied into the
+   work folder first, through fsspec);
+2. `ShardScan` decides, from every shard's first rows, what each shard is read against (as one pass decides it,
+   `inspector.scan.judge`), then scans its shards and writes each one's partial result;
+3. `ShardMerge` merges the partials in shard order (`inspector.parallel.merge`: counts summed, row numbers
+   shifted, row hashes joined so that duplicates across shards are found) and builds the report.
+The report is the one a single pass over the same files gives, row numbers and `file:line` included. Each step
+writes its files atomically and datatrove records finished tasks, so a rerun with the same `work_dir` skips them,
+and the report exists only once every shard was scanned. `executor="slurm"` submits the same steps as Slurm job
+arrays. Needs the `distributed` extra (datatrove).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob as globbing
+import json
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from datatrove.pipeline.base import PipelineStep
+
+from inspector.errors import SourceError, TrlprepError, UsageError
+
+JOB_FILE = "job.json"
+# Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task
+# must hash as the others do (datatrove's local workers are forks of one server; Slurm tasks get PYTHONHASHSEED),
+# and hashes rows stably (`inspector.fast.hash_rows_stably`).
+HASH_PROBE = b"trlprep row hashes"
+TASK_HASH_SEED = "0"
+
+
+class ShardFailed(TrlprepError):
+    """A shard could not be scanned; nothing was merged."""
+
+
+def shard_urls(pattern: str) -> list[str]:
+    """The shards a pattern names, sorted: a local glob (`data/*.jsonl`, `**` recursive), or an fsspec URL with a
+    glob (`hf://datasets/org/name/**/*.parquet`, `s3://bucket/prefix/*.jsonl.gz`)."""
+    if "://" in pattern:
+        import fsspec
+
+        filesystem, path = fsspec.core.url_to_fs(pattern)
+        return [filesystem.unstrip_protocol(found) for found in sorted(filesystem.glob(path))
+                if filesystem.isfile(found)]
+    return [str(Path(found)) for found in sorted(globbing.glob(pattern, recursive=True)) if Path(found).is_file()]
+
+
+def local_path(url: str, index: int, work: Path) -> Path:
+    """A shard as a local file: itself, or its copy in `<work>/shards/` (copied once, atomically)."""
+    if "://" not in url or url.startswith("file://"):
+        return Path(url.removeprefix("file://"))
+    import fsspec
+
+    target = work / "shards" / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_name(f".{target.name}.staging")
+        filesystem, path = fsspec.core.url_to_fs(url)
+        filesystem.get_file(path, str(staged))
+        os.replace(staged, target)
+    return target
+
+
+def _write(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.staging")
+    with open(staged, "wb") as handle:
+        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(staged, path)
+
+
+def _read(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+class ShardStep(PipelineStep):
+    type = "trlprep"
+
+    def __init__(self, work: str):
+        super().__init__()
+        self.work = Path(work)
+
+    @property
+    def job(self) -> dict:
+        return json.loads((self.work / JOB_FILE).read_text())
+
+    def mine(self, rank: int, world_size: int) -> range:
+        return range(rank, len(self.job["shards"]), world_size)
+
+
+class ShardHeads(ShardStep):
+    name = "first rows of each shard"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        from inspector.scan import file_part, head_rows_per_file
+        from inspector.sources import open_source
+
+        shards = self.job["shards"]
+        for index in self.mine(rank, world_size):
+            path = local_path(shards[index], index, self.work)
+            part = file_part(open_source(str(path)), head_rows_per_file(len(shards)), several=len(shards) > 1,
+                             columns=True)
+            _write(self.work / "heads" / f"{index:06d}.pkl",
+                   {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
+                    "mode": part.mode, "trees": part.trees})
+        return data
+
+
+class ShardJudge(ShardStep):
+    name = "what each shard is read against"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        _write(self.work / "plan.pkl", _judged(self.work, len(self.job["shards"])))
+        return data
+
+
+class ShardScan(ShardStep):
+    name = "scan of each shard"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        from inspector.scan import ReadPlan, _scan_part
+        from inspector.sources import open_source
+
+        from inspector.fast import hash_rows_stably
+
+        hash_rows_stably()  # this task's row hashes meet other tasks' in the merge
+        job = self.job
+        parts, expected = _read(self.work / "plan.pkl")
+        for index in self.mine(rank, world_size):
+            part = parts[index]
+            part.source = open_source(part.source)
+            started = time.perf_counter()
+            partial = _scan_part(ReadPlan(part.source, [part], expected), part, enabled=set(job["enabled"]),
+                                 max_rows=job["max_rows"], advance=lambda n: None, workers=1)
+            _write(self.work / "partials" / f"{index:06d}.pkl", {"partial": partial, "hash_probe": hash(HASH_PROBE)})
+            (self.work / "progress").mkdir(exist_ok=True)
+            (self.work / "progress" / f"{index:06d}.json").write_text(json.dumps(
+                {"rows": partial.rows_read, "seconds": time.perf_counter() - started}))
+        return data
+
+
+class ShardMerge(ShardStep):
+    name = "merge of the shards' partial results"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        _write(self.work / "report.pkl", _merged_report(self.work, self.job))
+        return data
+
+
+def _judged(work: Path, shards: int):
+    """Every shard as a `FilePart` (its path for its source) read against what one pass over all of them reads
+    it as, and the dataset's shape."""
+    from inspector.scan import FilePart, judge
+
+    parts = []
+    for index in range(shards):
+        head = _read(work / "heads" / f"{index:06d}.pkl")
+        parts.append(FilePart(head["path"], head["head"], head["head_shapes"], head["shape"], None, None,
+                              head["mode"], None, head["trees"]))
+    return parts, judge(parts)
+
+
+def _merged_report(work: Path, job: dict):
+    from inspector.api import build_report
+    from inspector.parallel import merge
+    from inspector.scan import SUGGESTION_ROWS, FileSummary, finish
+    from inspector.sources import open_source, row_value
+
+    shards = job["shards"]
+    parts, expected = _read(work / "plan.pkl")
+    found = [_read(work / "partials" / f"{index:06d}.pkl") for index in range(len(shards))]
+    if len({shard["hash_probe"] for shard in found}) > 1:
+        raise ShardFailed("the tasks hashed rows differently, so duplicates across shards cannot be found: give "
+                          f"every task PYTHONHASHSEED={TASK_HASH_SEED} (a worker server started before this run "
+                          f"without it passes its own on: run again in a new process)")
+    partials = [(shard["partial"], shard["partial"].last_row) for shard in found]
+    merged = partials[0][0] if len(partials) == 1 else merge(partials, job["max_rows"])
+    if merged.rows_read == 0:
+        raise SourceError(f"{job['pattern']}: no rows")
+    result = finish(merged, set(job["enabled"]), job["max_rows"], expected)
+    offset = 0
+    for url, part, (partial, last_row) in zip(shards, parts, partials):
+        result.files.append(FileSummary(url, offset, partial.rows_read, part.shape, part.judged_as))
+        offset += last_row
+    if expected is None:
+        result.first_rows = [row_value(value) for _, value in _read(work / "heads" / "000000.pkl")["head"]
+                             [:SUGGESTION_ROWS]]
+    paths = [part.source for part in parts]
+    source = open_source(job["pattern"] if paths == shards else os.path.commonpath(paths) + "/*")
+    report = build_report(source, result, method=job["method"], sample=None, seconds=job["started_seconds"],
+                          local=os.path.exists(job["pattern"]))
+    for path, url in zip(paths, shards):
+        report.moved(path, url)
+    report.source = job["pattern"]
+    return report
+
+
+def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None = None, workers: int = 2,
+                   work_dir: str | Path | None = None, method: str | None = None, select: tuple[str, ...] = (),
+                   ignore: tuple[str, ...] = (), max_rows: int = 5, slurm: dict | None = None,
+                   progress: bool = False):
+    """`inspect_dataset` for data in many shards, on datatrove's executors: the same report as one pass over the
+    same files. Returns the `Report` (local executor) or None once the Slurm jobs are submitted (the report is
+    then written to `<work_dir>/report.json` by the merge job). `tasks` defaults to one per shard.
+    """
+    from inspector.methods import METHODS
+    from inspector.rules import select_rules
+
+    if executor not in ("local", "slurm"):
+        raise UsageError(f"--executor {executor!r}: choose local or slurm")
+    if method is not None and method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if executor == "slurm" and (work_dir is None or not (slurm or {}).get("partition")):
+        raise UsageError("--executor slurm needs --work-dir (a folder every node reads and writes) and "
+                         "--slurm-partition")
+    shards = shard_urls(pattern)
+    if not shards:
+        raise SourceError(f"{pattern}: no file matches")
+    if "://" not in pattern:  # what one pass refuses (files of several formats, ...), refused before any task
+        from inspector.sources import open_source
+
+        open_source(pattern)
+    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
+    work.mkdir(parents=True, exist_ok=True)
+    job = {"pattern": pattern, "shards": shards, "enabled": sorted(select_rules(select, ignore)),
+           "max_rows": max_rows, "method": method, "started_seconds": 0.0}
+    previous = work / JOB_FILE
+    if previous.exists() and {k: v for k, v in json.loads(previous.read_text()).items() if k != "started_seconds"} \
+            != {k: v for k, v in job.items() if k != "started_seconds"}:
+        raise UsageError(f"--work-dir {work} holds another inspection's tasks; give an empty folder")
+    tasks = min(tasks or len(shards), len(shards))
+    started = time.perf_counter()
+    merges = _executors(work, tasks, workers, executor, slurm or {})
+    previous.write_text(json.dumps(job))
+    if executor == "slurm":
+        merges.run()
+        return None
+    try:
+        with _tasks_running(work / "logs" / "console.log") as terminal:
+            watcher = _Progress(work, len(shards), terminal) if progress else None
+            try:
+                merges.run()
+            finally:
+                if watcher is not None:
+                    watcher.stop()
+    except TrlprepError:
+        raise
+    except Exception as error:  # a task's failure, raised again by datatrove's pool: name the shard
+        raise ShardFailed(f"a shard task failed, nothing was merged: {type(error).__name__}: {error}; "
+                          f"its log is under {work / 'logs'}; fix the shard and run again with --work-dir {work} "
+                          f"(finished tasks are skipped)") from None
+    report = _read(work / "report.pkl")
+    seconds = time.perf_counter() - started
+    report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
+                    "shards": len(shards), "tasks": tasks, "workers": workers}
+    (work / "report.json").write_text(report.to_json())
+    return report
+
+
+def _executors(work: Path, tasks: int, workers: int, executor: str, slurm: dict):
+    """The four steps chained by `depends` (first rows, judgement, scan, merge); running the last runs them all."""
+    if executor == "local":
+        from datatrove.executor import LocalPipelineExecutor as Executor
+
+        options = {}
+    else:
+        from datatrove.executor import SlurmPipelineExecutor as Executor
+
+        options = {"partition": slurm["partition"], "time": slurm.get("time", "10:00:00"), "cpus_per_task": 1,
+                   "env_command": f"export PYTHONHASHSEED={TASK_HASH_SEED}",
+                   "sbatch_args": slurm.get("sbatch_args") or {}}
+    chain = None
+    for step, many in ((ShardHeads, True), (ShardJudge, False), (ShardScan, True), (ShardMerge, False)):
+        name = step.__name__.removeprefix("Shard").lower()
+        chain = Executor([step(str(work))], tasks=tasks if many else 1, workers=workers if many else 1,
+                         logging_dir=str(work / "logs" / name), depends=chain, **options,
+                         **({"job_name": f"trlprep-{name}"} if executor == "slurm" else {}))
+    return chain
+
+
+@contextlib.contextmanager
+def _tasks_running(log: Path) -> Iterator[int]:
+    """What datatrove's local tasks inherit from the worker server started here: PYTHONHASHSEED, so that a rerun
+    after a crash hashes rows as the first run's finished tasks did, and this process's stderr, sent to `log`
+    while they run (they log every step to the console through loguru). Yields the terminal's stderr, for the
+    progress line."""
+    from loguru import logger
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = TASK_HASH_SEED
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(log, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+    logger.disable("datatrove")
+    try:
+        yield terminal
+    finally:
+        sys.stderr.flush()
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        logger.enable("datatrove")
+        if seed is None:
+            os.environ.pop("PYTHONHASHSEED")
+        else:
+            os.environ["PYTHONHASHSEED"] = seed
+
+
+class _Progress:
+    """Shards done and rows/s across workers, redrawn on stderr while the tasks run (a terminal only)."""
+
+    def __init__(self, work: Path, shards: int, terminal: int):
+        self.work, self.shards, self.terminal, self.started = work, shards, terminal, time.perf_counter()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._draw, daemon=True)
+        self.thread.start()
+
+    def _draw(self) -> None:
+        while not self.done.wait(0.5):
+            finished = list((self.work / "progress").glob("*.json")) if (self.work / "progress").is_dir() else []
+            rows = sum(json.loads(path.read_text())["rows"] for path in finished)
+            elapsed = time.perf_counter() - self.started
+            left = (elapsed / len(finished) * (self.shards - len(finished))) if finished else None
+            line = (f"\rshards {len(finished)}/{self.shards} scanned, {rows:,} rows, {rows / elapsed:,.0f} rows/s"
+                    + (f", about {left:.0f} s left" if left else "") + "   ")
+            os.write(self.terminal, line.encode())
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        os.write(self.terminal, b"\r" + b" " * 80 + b"\r")
