@@ -8,6 +8,7 @@ shows a random sample of at most 2,000 rows. Needs the `html` extra (altair, vl-
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 from typing import Any
@@ -292,7 +293,7 @@ def _masks(previews: list[dict]) -> str:
 
     blocks = []
     for preview in previews:
-        console = Console(record=True, width=120, file=open("/dev/null", "w"), color_system="standard")
+        console = Console(record=True, width=120, file=io.StringIO(), color_system="standard")
         console.print(Text.from_ansi(preview["text"]))
         body = console.export_html(inline_styles=True, code_format="{code}")
         blocks.append(f"<p class='row-title'>row {preview['row']}, trained tokens highlighted</p><pre>{body}</pre>")

@@ -187,9 +187,14 @@ def _check_training(number: int, stage: dict, stages: list) -> None:
                          f"(merge: true, the default when a stage follows); keep `merge: false` for a last stage")
 
 
-def _check_export(number: int, stage: dict, stages: list) -> None:
+def _export_plan(stage: dict):
+    """What an export stage writes (`train.export.ExportPlan`): its outtype (f16 by default), its pre-tokenizer."""
     from train.export import plan_export
 
+    return plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
+
+
+def _check_export(number: int, stage: dict, stages: list) -> None:
     where = stage_name(number, stage)
     _check_keys(stage, EXPORT_KEYS, where)
     if stage["export"] != "gguf":
@@ -197,7 +202,7 @@ def _check_export(number: int, stage: dict, stages: list) -> None:
     if any("export" not in later for later in stages[number:]):
         raise UsageError(f"{where}: export stages come after every training stage (they export the last one)")
     with naming(number, stage):
-        plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
+        _export_plan(stage)
 
 
 def _check_keys(mapping: dict, known: tuple[str, ...], where: str) -> None:
@@ -316,7 +321,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     `trl <method> --config`, each stage's model the folder the stage before writes, a mixture as TRL's
     `datasets:` list; nothing trains here.
     """
-    from train.api import checked_usage, prepare_run, usable_report
+    from train.api import prepare_run
 
     announce = announce or (lambda line: None)
     started = time.perf_counter()
@@ -357,25 +362,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     start_from = model
     for entry in done.values():
         start_from = _stage_output(entry) or start_from
-    # Cheapest first, for every stage: its TRL fields and reward functions (a typo in the last stage is answered
-    # before any data is read), then whether its data can be used at all (no model, no torch), then the export's
-    # converter on the vocabulary, then the conversions and token preflights.
-    for number, stage, _ in training:
-        options = _train_options(stage)
-        with naming(number, stage):
-            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
-    for number, stage, _ in training:
-        with naming(number, stage):
-            for source in _sources(stage):
-                usable_report(stage["method"], source["path"], split=source["split"],
-                              config_name=source["dataset_config"], revision=source["revision"])
-    from train.export import check_vocab, plan_export
-
-    for number, stage, _ in todo:
-        if "export" in stage:
-            with naming(number, stage):
-                check_vocab(_local_model(start_from), plan_export(str(stage.get("outtype", "f16")),
-                                                                  stage.get("pre_tokenizer")))
+    _check_cheapest_first(todo, start_from)
     prepared: dict[int, object] = {}
 
     def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
@@ -430,6 +417,30 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
             _write_summary(root, result, started)
     _write_summary(root, result, started)
     return result
+
+
+def _check_cheapest_first(todo: list, start_from: str) -> None:
+    """What can stop the stages still to run, before any of them trains, cheapest first for every stage: its TRL
+    fields and reward functions (a typo in the last stage is answered before any data is read), then whether its
+    data can be used at all (no model, no torch), then an export's converter on the vocabulary. The conversions
+    and token preflights come after, in `prepare_run`."""
+    from train.api import checked_usage, usable_report
+    from train.export import check_vocab
+
+    training = [(number, stage) for number, stage, _ in todo if "export" not in stage]
+    for number, stage in training:
+        options = _train_options(stage)
+        with naming(number, stage):
+            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
+    for number, stage in training:
+        with naming(number, stage):
+            for source in _sources(stage):
+                usable_report(stage["method"], source["path"], split=source["split"],
+                              config_name=source["dataset_config"], revision=source["revision"])
+    for number, stage, _ in todo:
+        if "export" in stage:
+            with naming(number, stage):
+                check_vocab(_local_model(start_from), _export_plan(stage))
 
 
 def _exportable(recipe: dict) -> None:
@@ -509,9 +520,9 @@ def _training_stage(number: int, stage: dict, folder: Path, start_from: str, pre
 
 def _export_stage(number: int, stage: dict, folder: Path, start_from: str, dry_run: bool,
                   announce: Callable[[str], None]) -> dict:
-    from train.export import export_gguf, plan_export
+    from train.export import export_gguf
 
-    plan = plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
+    plan = _export_plan(stage)
     entry = {"stage": number, "export": "gguf", "outtype": plan.outtype, "model": start_from,
              "output_dir": str(folder)}
     if dry_run:
