@@ -100,3 +100,23 @@ def test_a_worker_killed_mid_shard_leaves_no_report_and_a_rerun_finishes_the_res
     assert len(list((work / "partials").glob("*.pkl"))) < 6
     rerun = report_of(["--dataset", pattern, "--executor", "local", "--workers", "2", "--work-dir", str(work)])
     assert json.dumps(rerun, sort_keys=True) == json.dumps(report_of(["--dataset", pattern]), sort_keys=True)
+
+
+def test_a_remote_shard_is_copied_into_the_work_folder_once(tmp_path):
+    """Shards named by an fsspec URL (here fsspec's in-memory filesystem, standing in for hf:// or s3://) are
+    listed by their glob and copied by the task that takes them."""
+    import fsspec
+
+    from inspector.shards import local_path, shard_urls
+
+    memory = fsspec.filesystem("memory")
+    for number in (2, 1):
+        memory.pipe(f"/chats/part-{number}.jsonl", json.dumps(chat(number, "remote")).encode() + b"\n")
+    urls = shard_urls("memory://chats/*.jsonl")
+    assert urls == ["memory:///chats/part-1.jsonl", "memory:///chats/part-2.jsonl"]
+    copied = local_path(urls[1], 1, tmp_path)
+    assert copied == tmp_path / "shards" / "000001-part-2.jsonl"
+    assert json.loads(copied.read_text()) == chat(2, "remote")
+    memory.rm("/chats/part-2.jsonl")
+    assert local_path(urls[1], 1, tmp_path) == copied  # not fetched again
+    assert local_path(str(tmp_path / "x.jsonl"), 0, tmp_path) == tmp_path / "x.jsonl"  # local: used where it is
