@@ -215,6 +215,11 @@ def draw_row(value: Any, detail: str = "") -> str:
     >>> print(draw_row({"prompt": "Hi", "completion": "Hello"}, "completion: ends mid-word 'Hel'"))
     <div class='chat'><div class='turn'><div class='role'>prompt</div><pre>Hi</pre></div><div class='turn offending'><div class='role'>completion</div><pre><mark>Hel</mark>lo</pre></div></div>
     """
+    from inspector.sources import UnreadableRow, row_value
+
+    if isinstance(value, UnreadableRow):  # the line as it is in the file
+        return f"<pre class='offending'>{_e(_shorten(value.text, []))}</pre>"
+    value = row_value(value)
     column, index, quoted = _pointed(detail)
     if isinstance(value, dict) and column == "messages" and column not in value:
         # The detail reads the row as TRL does; a dialect keeps the turns under its own name (conversations, ...).

@@ -122,3 +122,16 @@ def test_train_writes_the_page_of_the_data_it_converted(shared_data, tiny_model,
     text = (tmp_path / "data.html").read_text()
     assert result.ledger["rows_rejected"] == 1 and "rows in 300 = kept 299 + rejected 1" in text
     assert "trlprep convert → sft" in text
+
+
+def test_a_broken_line_is_drawn_as_it_is_in_the_file():
+    from pathlib import Path
+
+    broken = Path(__file__).resolve().parent.parent / "examples" / "broken_chat.jsonl"
+    text = inspect_dataset(str(broken), profile=True).to_html()
+    import html
+
+    line = broken.read_text().splitlines()[4]  # row 5, cut off mid-string (TP001)
+    assert f"<pre class='offending'>{html.escape(line)}</pre>" in text and "UnreadableRow" not in text
+    # The role a template does not know (TP106) is the turn outlined, not the whole row.
+    assert "<div class='turn  offending'><div class='role'>bot</div>" in text
