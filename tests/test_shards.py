@@ -120,3 +120,20 @@ def test_a_remote_shard_is_copied_into_the_work_folder_once(tmp_path):
     memory.rm("/chats/part-2.jsonl")
     assert local_path(urls[1], 1, tmp_path) == copied  # not fetched again
     assert local_path(str(tmp_path / "x.jsonl"), 0, tmp_path) == tmp_path / "x.jsonl"  # local: used where it is
+
+
+def test_on_slurm_each_step_is_a_job_array_whose_tasks_hash_with_one_seed(tmp_path):
+    """The sbatch script datatrove writes for the scan step (built here, not submitted: no cluster)."""
+    from inspector.shards import _executors
+
+    merge = _executors(tmp_path, 1000, 100, "slurm", {"partition": "cpu", "time": "02:00:00"})
+    chain = []
+    while merge is not None:
+        chain.append(merge)
+        merge = merge.depends
+    assert [(step.job_name, step.tasks) for step in reversed(chain)] == [
+        ("trlprep-heads", 1000), ("trlprep-judge", 1), ("trlprep-scan", 1000), ("trlprep-merge", 1)]
+    scan = chain[1]
+    script = scan.get_launch_file_contents(scan.get_sbatch_args(max_array=1000), "python run.py")
+    assert "#SBATCH --array=0-999%100" in script and "#SBATCH --partition=cpu" in script
+    assert script.index("export PYTHONHASHSEED=0") < script.index("python run.py")
