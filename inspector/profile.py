@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from inspector.dialects import Shape
-from inspector.text import ROLE_KEYS, as_trl, row_parts, strings
+from inspector.sources import row_value
+from inspector.text import ROLE_KEYS, as_trl, strings, trl_parts
 
 BINS = 40
 SCATTER_POINTS = 2000
@@ -58,11 +59,11 @@ class Profile:
 
     def add(self, numbers: list[int], values: list[Any]) -> None:
         for value in values:
-            trl = as_trl(value, self.shape)
+            trl = as_trl(row_value(value), self.shape)
             if trl is None:
                 self.unread += 1
                 continue
-            prompt, answers = row_parts(value, self.shape)
+            prompt, answers = trl_parts(trl)
             self.prompt.append(len(prompt))
             self.completion.append(len(answers))
             turns = 0

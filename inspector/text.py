@@ -124,6 +124,15 @@ def row_parts(value: Any, shape: Shape | None = None) -> tuple[str, str]:
     trl = as_trl(value, shape)
     if trl is None:
         return "", " ".join(strings(value, keys=True))
+    return trl_parts(trl)
+
+
+def trl_parts(trl: dict) -> tuple[str, str]:
+    """`row_parts` of a row already read as its TRL type (`as_trl`).
+
+    >>> trl_parts({"prompt": [{"role": "user", "content": "2+2?"}], "completion": "4"})
+    ('2+2?', '4')
+    """
     prompt, answers = [trl.get("prompt")], [trl.get(column) for column in ANSWER_COLUMNS]
     for message in trl.get("messages") or ():
         (answers if isinstance(message, dict) and message.get("role") == "assistant" else prompt).append(message)
