@@ -392,7 +392,7 @@ def convert(
         from inspector.html import render
 
         write_atomically(Path(html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
-                                            rejects=_first_rejects(result.rejects)))
+                                            rejects=_first_rejects(result)))
     if push_to_hub and not dry_run:
         from converters.hub import push
 
@@ -514,17 +514,20 @@ def _run_lines(path: Path, ledger: _Ledger, conversion: Callable[[bytes], bytes 
                     ledger.convert(number, value)
 
 
-def _first_rejects(path: str | None, per_rule: int = 3) -> list[dict]:
-    """The first rejected rows of each rule, from the rejects file, for the page to draw."""
-    if path is None:
+def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
+    """The first rejected rows of each rule, from the rejects file, for the page to draw; read only as far as the
+    last of them (the ledger says how many each rule has)."""
+    if result.rejects is None:
         return []
+    wanted = {rule: min(per_rule, count) for rule, count in result.rejected_by_rule.items()}
     shown: list[dict] = []
-    counts: dict[str, int] = {}
-    with open(path, "rb") as handle:
+    with open(result.rejects, "rb") as handle:
         for line in handle:
+            if not any(wanted.values()):
+                break
             record = orjson.loads(line)
-            if counts.get(record["rule"], 0) < per_rule:
-                counts[record["rule"]] = counts.get(record["rule"], 0) + 1
+            if wanted.get(record["rule"]):
+                wanted[record["rule"]] -= 1
                 shown.append(record)
     return shown
 
