@@ -103,10 +103,12 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
 
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
                  test_size: float | None = None, split=None, config_name=None, revision=None, seed: int = 42,
-                 progress: bool = False, html: str | Path | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
+                 progress: bool = False, html: str | Path | None = None,
+                 checked: list[dict] | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
     """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
     `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them. `html` writes the
-    converted data's page (`convert --html`).
+    converted data's page (`convert --html`). `checked`: the `usable_report`s of the sources (as dicts), when the
+    caller made them already (a recipe checks every stage's data before preparing any), so they are not made twice.
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
@@ -117,11 +119,11 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
             raise UsageError("a mixture takes neither test_size (hold rows out with eval_dataset) nor html (write "
                              "each source's page with convert --html): each source is converted on its own")
         report, ledger, train_file = prepare_mixture(method, mixture_sources(dataset), data_dir=data_dir, seed=seed,
-                                                     progress=progress)
+                                                     progress=progress, checked=checked)
         files = {"train": train_file}
     else:
-        report = usable_report(method, dataset, split=split, config_name=config_name, revision=revision,
-                               progress=progress).to_dict()
+        report = checked[0] if checked else usable_report(
+            method, dataset, split=split, config_name=config_name, revision=revision, progress=progress).to_dict()
         result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
                          overwrite=True, split=split, config=config_name, revision=revision, progress=progress,
                          html=html)
@@ -189,8 +191,8 @@ def mixture_counts(sizes: list[int], weights: list[float] | None) -> list[int]:
     return [round(share * total) for share in shares]
 
 
-def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: int,
-                    progress: bool = False) -> tuple[dict, dict, Path]:
+def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: int, progress: bool = False,
+                    checked: list[dict] | None = None) -> tuple[dict, dict, Path]:
     """Each source inspected and converted on its own (`<data_dir>/sources/<n>.jsonl`, one ledger each), then
     mixed by TRL's own `get_dataset` (what `trl <method> --config` does with the same `datasets:` list) into
     `<data_dir>/data.jsonl`. With weights, each source is shuffled with `seed` as it is converted, so that the rows
@@ -207,7 +209,8 @@ def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: i
     reports, ledgers = [], []
     for number, source in enumerate(sources, start=1):
         options = {"split": source["split"], "config_name": source["dataset_config"], "revision": source["revision"]}
-        reports.append(usable_report(method, source["path"], progress=progress, **options).to_dict())
+        reports.append(checked[number - 1] if checked else
+                       usable_report(method, source["path"], progress=progress, **options).to_dict())
         converted = convert(source["path"], to=method, output=data_dir / "sources" / f"{number}.jsonl",
                             overwrite=True, shuffle=weighted, seed=seed, progress=progress, split=source["split"],
                             config=source["dataset_config"], revision=source["revision"])
@@ -515,11 +518,12 @@ def prepare_run(
     progress: bool = False,
     announce: Callable[[str], None] | None = None,
     html: str | Path | None = None,
+    checked: list[dict] | None = None,
 ) -> PreparedRun:
     """Everything `train` does before it loads the model, with the same options: the usage checks, the data
     inspected and converted into `<data_root>/data` (the output folder by default), the token preflight against
     `model`'s tokenizer, the resolved TRL config. `run_prepared` trains it, from `model` or from another model
-    with the same tokenizer (a recipe's stage from the stage before)."""
+    with the same tokenizer (a recipe's stage from the stage before). `checked`: as `prepare_data` takes it."""
     announce = announce or (lambda line: None)
     functions = checked_usage(method, config, overrides, reward_funcs)
     from train import config as run_config
@@ -529,7 +533,7 @@ def prepare_run(
     out = Path(output_dir or Path("runs") / method)
     report, ledger, eval_ledger, files = prepare_data(
         method, dataset, output_dir=data_root or out, eval_dataset=eval_dataset, test_size=test_size, split=split,
-        config_name=config_name, revision=revision, seed=seed, progress=progress, html=html)
+        config_name=config_name, revision=revision, seed=seed, progress=progress, html=html, checked=checked)
     settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config, overrides=overrides)
     if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
         raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "

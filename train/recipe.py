@@ -362,14 +362,14 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     start_from = model
     for entry in done.values():
         start_from = _stage_output(entry) or start_from
-    _check_cheapest_first(todo, start_from)
+    checked = _check_cheapest_first(todo, start_from)
     prepared: dict[int, object] = {}
 
     def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
         with naming(number, stage):
             prepared[number] = prepare_run(**_train_options(stage), model=tokenizer_from, output_dir=folder,
                                            resume=resume and _has_checkpoint(folder), progress=progress,
-                                           announce=announce)
+                                           announce=announce, checked=checked[number])
         ledger = prepared[number].result.ledger
         announce(f"stage {number} ({stage['method']}, {_data_name(stage)}): checked, "
                  f"{ledger.get('rows_mixed', ledger['rows_out'])} rows ready")
@@ -419,11 +419,11 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     return result
 
 
-def _check_cheapest_first(todo: list, start_from: str) -> None:
+def _check_cheapest_first(todo: list, start_from: str) -> dict[int, list[dict]]:
     """What can stop the stages still to run, before any of them trains, cheapest first for every stage: its TRL
     fields and reward functions (a typo in the last stage is answered before any data is read), then whether its
     data can be used at all (no model, no torch), then an export's converter on the vocabulary. The conversions
-    and token preflights come after, in `prepare_run`."""
+    and token preflights come after, in `prepare_run`, which takes the data's reports made here (by stage)."""
     from train.api import checked_usage, usable_report
     from train.export import check_vocab
 
@@ -432,15 +432,17 @@ def _check_cheapest_first(todo: list, start_from: str) -> None:
         options = _train_options(stage)
         with naming(number, stage):
             checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
+    reports: dict[int, list[dict]] = {}
     for number, stage in training:
         with naming(number, stage):
-            for source in _sources(stage):
-                usable_report(stage["method"], source["path"], split=source["split"],
-                              config_name=source["dataset_config"], revision=source["revision"])
+            reports[number] = [usable_report(stage["method"], source["path"], split=source["split"],
+                                             config_name=source["dataset_config"],
+                                             revision=source["revision"]).to_dict() for source in _sources(stage)]
     for number, stage, _ in todo:
         if "export" in stage:
             with naming(number, stage):
                 check_vocab(_local_model(start_from), _export_plan(stage))
+    return reports
 
 
 def _exportable(recipe: dict) -> None:
