@@ -56,6 +56,7 @@ class ConversionResult:
     pushed_to: str | None = None
     seconds: float = 0.0
     split: dict[str, Any] | None = None  # how --test-size grouped the rows (`Staging._grouped`)
+    shards: list[dict] | None = None  # with --executor: each input shard's ledger and output shard
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +78,8 @@ class ConversionResult:
                          f"{self.split['train']} rows, test {self.split['test']} rows ({self.split['test_groups']} "
                          f"groups)")
         for split, path in self.outputs.items():
-            lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else ""))
+            lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else "") + (
+                f" ({sum(shard['output'] is not None for shard in self.shards)} Parquet shards)" if self.shards else ""))
         if self.rejects:
             lines.append(f"rejects: {self.rejects}")
         if self.verification:
@@ -141,7 +143,7 @@ REPAIRS = {"TP107": "strings wrapped as messages (TP107/TP108)",
 TEXT_FIXED = "text repaired by ftfy: mojibake, control characters (TP210/TP212, --fix-text)"
 
 
-class _Converter:
+class RowConverter:
     """Per-row conversion with the options; `convert_row` returns output rows or raises Reject. Whether a row is
     kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts. Each file
     is read against its own shape (`read`), the output is one shape for all."""
@@ -223,7 +225,33 @@ class _Converter:
                 raise Reject("TC103", "converts to a " + disagreement(self.output_shape, out_shape)[1])
 
 
-def _plan(plan: ReadPlan, to: str, style: str, options: dict) -> list[str]:
+def option_steps(*, conversational: bool = False, renames: dict | None = None, role_map: dict | None = None,
+                 system: str | None = None, drop_system: bool = False, dedup: str | None = None,
+                 near_threshold: float = NEAR_THRESHOLD, fix_text: bool = False, drop_cut_off: bool = False,
+                 shuffle: bool = False, seed: int = 42, test_size: float | None = None,
+                 limit: int | None = None) -> list[str]:
+    """What convert's options do, in the words of the plan.
+
+    >>> option_steps(system="Be brief.", limit=10)
+    ["system message set to 'Be brief.'", 'first 10 rows only']
+    """
+    steps = [
+        conversational and "standard strings wrapped as messages",
+        renames and f"columns renamed: {renames}",
+        role_map and f"roles renamed: {role_map}",
+        system is not None and f"system message set to {system!r}",
+        drop_system and "system messages dropped",
+        dedup and ("exact duplicate rows dropped" if dedup == "exact" else
+                   f"near-duplicate rows dropped (similarity >= {near_threshold}), the first row of each cluster kept"),
+        fix_text and "mojibake repaired and control characters removed (ftfy)",
+        drop_cut_off and "answers cut off by a length cap dropped",
+        shuffle and f"shuffled (seed {seed})",
+        test_size and f"test split of {test_size}",
+        limit and f"first {limit} rows only"]
+    return [step for step in steps if step]
+
+
+def conversion_plan(plan: ReadPlan, to: str, style: str, options: list[str]) -> list[str]:
     expected = plan.expected
     steps = [f"detected: {_shape_words(expected)}"]
     if len(plan.parts) > 1:
@@ -239,7 +267,7 @@ def _plan(plan: ReadPlan, to: str, style: str, options: dict) -> list[str]:
         steps.append("implicit prompt extracted message by message")
     if to == "sft" and style == "messages":
         steps.append("prompt and completion merged into `messages`")
-    return steps + [text for text in options.values() if text]
+    return steps + options
 
 
 def _shape_words(shape: Shape | None) -> str:
@@ -332,8 +360,8 @@ def convert(
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
         plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
         expected = plan.expected
-        _refuse_unconvertible(expected, to, opened.name)
-        converter = _Converter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
+        refuse_unconvertible(expected, to, opened.name)
+        converter = RowConverter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
                                conversational=conversational, fix_text=fix_text)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
@@ -342,43 +370,23 @@ def convert(
                 staging = Staging(folder, output_path.name, grouped=bool(test_size))
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
-            ledger = _Ledger(converter, staging, rejects_handle, compared)
+            ledger = Ledger(converter, staging, rejects_handle, compared)
             for part in plan.parts:
-                converter.read(part.judged_as, part.example)
-                ledger.read(part)
-                conversion = fast_conversion(converter.fast, part.judged_as, to) \
-                    if part.mode == "lines" and line_conversion else None
-                if conversion is not None:
-                    _run_lines(part.source.lines_path, ledger, conversion, advance)
-                else:
-                    for number, value in plan.rows(part, advance):
-                        ledger.convert(number, value)
+                convert_part(plan, part, ledger, line_conversion=line_conversion, advance=advance)
             ledger = ledger.summary()
             if rejects_handle:
                 rejects_handle.close()
             if strict and ledger["rejected"]:
-                raise DataRefused(
-                    f"--strict: {sum(ledger['rejected'].values())} row(s) rejected ("
-                    + ", ".join(f"{r}: {n}" for r, n in sorted(ledger["rejected"].items())) + ")")
+                raise strict_refusal(ledger["rejected"])
             result = ConversionResult(
                 source=opened.name, to=to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
                 rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
                 rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
                 output=str(output_path) if output_path else None, outputs={}, rejects=None,
-                plan=_plan(plan, to, style, {
-                    "conversational": conversational and "standard strings wrapped as messages",
-                    "rename": renames and f"columns renamed: {renames}",
-                    "roles": role_map and f"roles renamed: {role_map}",
-                    "system": system is not None and f"system message set to {system!r}",
-                    "drop_system": drop_system and "system messages dropped",
-                    "dedup": dedup and ("exact duplicate rows dropped" if dedup == "exact" else
-                                        f"near-duplicate rows dropped (similarity >= {near_threshold}), the first "
-                                        f"row of each cluster kept"),
-                    "fix_text": fix_text and "mojibake repaired and control characters removed (ftfy)",
-                    "drop_cut_off": drop_cut_off and "answers cut off by a length cap dropped",
-                    "shuffle": shuffle and f"shuffled (seed {seed})",
-                    "test_size": test_size and f"test split of {test_size}",
-                    "limit": limit and f"first {limit} rows only"}),
+                plan=conversion_plan(plan, to, style, option_steps(
+                    conversational=conversational, renames=renames, role_map=role_map, system=system,
+                    drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
+                    drop_cut_off=drop_cut_off, shuffle=shuffle, seed=seed, test_size=test_size, limit=limit)),
                 preview=ledger["preview"], dry_run=dry_run)
             if not dry_run:
                 inspected = _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
@@ -412,7 +420,7 @@ def _split_grouping(split: dict) -> str:
     return f"{split['by']}{clusters}, so that none is in both splits"
 
 
-def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
+def refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
     if expected is None:
         raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
     # Only the shape decides here: row errors and KTO label balance are known after the pass, when the
@@ -425,11 +433,11 @@ def _refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
         raise DataRefused(f"{name}: cannot convert to {to}: {status['reason']}")
 
 
-class _Ledger:
+class Ledger:
     """Every row accounted for: converted (and written to the staging file) or rejected with its reason and
     where it is (`file:line`); rows are numbered across files as `inspect` numbers them."""
 
-    def __init__(self, converter: _Converter, staging: Staging | None, rejects_handle, compared: Comparisons):
+    def __init__(self, converter: RowConverter, staging: Staging | None, rejects_handle, compared: Comparisons):
         self.converter, self.staging, self.rejects_handle = converter, staging, rejects_handle
         self.compared = compared  # evaluation leakage (--drop-contaminated) and near-duplicates (--dedup near)
         self.rows_in = self.kept = self.rows_out = 0
@@ -489,11 +497,28 @@ class _Ledger:
             self.staging.write_lines(lines)
 
     def summary(self) -> dict:
+        """The counts, the first output rows, and the number of the last row read (of the last file)."""
         return {"rows_in": self.rows_in, "kept": self.kept, "rows_out": self.rows_out, "rejected": self.rejected,
-                "preview": self.preview}
+                "preview": self.preview, "last_row": self.last}
 
 
-def _run_lines(path: Path, ledger: _Ledger, conversion: Callable[[bytes], bytes | None], advance) -> None:
+def convert_part(plan: ReadPlan, part: FilePart, ledger: Ledger, *, line_conversion: bool,
+                 advance: Callable[[int], None] = lambda n: None) -> None:
+    """Every row of one file of the plan through the ledger, read against what the plan judged the file to be;
+    clean JSON lines through the fast conversion when `line_conversion` (no option changes rows)."""
+    converter = ledger.converter
+    converter.read(part.judged_as, part.example)
+    ledger.read(part)
+    conversion = fast_conversion(converter.fast, part.judged_as, converter.to) \
+        if part.mode == "lines" and line_conversion else None
+    if conversion is not None:
+        _run_lines(part.source.lines_path, ledger, conversion, advance)
+    else:
+        for number, value in plan.rows(part, advance):
+            ledger.convert(number, value)
+
+
+def _run_lines(path: Path, ledger: Ledger, conversion: Callable[[bytes], bytes | None], advance) -> None:
     """A JSON-lines file a block of lines at a time: clean lines through the fast conversion, the others (and
     every line it declines) through the full one."""
     decoder = JsonLines(str(path), whole_file=False)  # the head, read first, has shown the file to be JSON lines
@@ -532,6 +557,26 @@ def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
     return shown
 
 
+def strict_refusal(rejected: Counter, result: ConversionResult | None = None) -> DataRefused:
+    """--strict met rejected rows (`rejected`: rows by rule)."""
+    return DataRefused(f"--strict: {sum(rejected.values())} row(s) rejected ("
+                       + ", ".join(f"{rule}: {count}" for rule, count in sorted(rejected.items())) + ")", result)
+
+
+def every_row_rejected(name: str, rejects: Path, result: ConversionResult) -> DataRefused:
+    return DataRefused(f"{name}: every row was rejected, nothing written; the reasons are in {rejects}", result)
+
+
+def verify(report, result: ConversionResult) -> None:
+    """The output's own inspection (`report`) into `result.verification`; a refusal unless it is ready."""
+    status = report.methods[result.to]
+    result.verification = {"status": status["status"], "reason": status["reason"]}
+    if status["status"] != "ready":
+        problems = "; ".join(f"{f.rule} x{f.count}" for f in report.findings if f.severity == "error")
+        raise DataRefused(f"converted data is not ready for {result.to}: {status['reason']}"
+                          + (f" ({problems})" if problems else "") + "; nothing was written")
+
+
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
             seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened, profile: bool = False):
     """Inspect the staged output, publish it when ready; the inspection report of its train (or only) split."""
@@ -540,8 +585,7 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
     if result.rows_kept == 0:
         publish(rejects_staged, rejects_target)
         result.rejects = str(rejects_target)
-        raise DataRefused(f"{opened.name}: every row was rejected, nothing written; the reasons are in "
-                          f"{rejects_target}", result)
+        raise every_row_rejected(opened.name, rejects_target, result)
     sizes = split_sizes(staging.blocks, test_size)
     split_files = staging.write_splits(sizes, shuffle, seed)
     result.split = staging.grouping
@@ -551,12 +595,7 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
         report = reports[split] = inspect_dataset(
             staged, method=result.to, split=split if kind == "folder" and split != "all" else None,
             profile=profile and split in ("all", "train"))
-        status = report.methods[result.to]
-        result.verification = {"status": status["status"], "reason": status["reason"]}
-        if status["status"] != "ready":
-            problems = "; ".join(f"{f.rule} x{f.count}" for f in report.findings if f.severity == "error")
-            raise DataRefused(f"converted data is not ready for {result.to}: {status['reason']}"
-                                    + (f" ({problems})" if problems else "") + "; nothing was written")
+        verify(report, result)
     for split, staged in finals.items():
         if staged.exists():
             publish(staged, targets[split])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option, source_options, user_errors
+from inspector.cli import (METHOD_CHOICE, executor_options, mapping_options, near_threshold_option, refuse_alone,
+                           source_options, user_errors)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -13,7 +14,8 @@ from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option,
 @click.option("--to", "to", type=METHOD_CHOICE, required=True, help="The TRL method the data is for.")
 @click.option("--output", "-o", metavar="PATH",
               help="Where to write: .jsonl, .parquet, or a folder name (save_to_disk). Rejected rows go to "
-                   "<stem>.rejects.jsonl beside it.")
+                   "<stem>.rejects.jsonl beside it. With --executor: a folder, one Parquet file per shard, the rejects "
+                   "in <folder>.rejects/.")
 @click.option("--style", type=click.Choice(["prompt_completion", "messages"]), default="prompt_completion",
               show_default=True, help="SFT output: prompt/completion (loss on the completion) or one `messages` list.")
 @click.option("--conversational", is_flag=True,
@@ -50,10 +52,12 @@ from inspector.cli import METHOD_CHOICE, mapping_options, near_threshold_option,
                    "(needs the html extra).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
+@executor_options("Convert")
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
          dedup, near_threshold, fix_text, drop_cut_off, against, drop_contaminated,
-         shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format):
+         shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format,
+         executor, tasks, workers, work_dir, slurm_partition, slurm_time):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
 
@@ -70,15 +74,31 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     from inspector.errors import DataRefused
     from inspector.progress import show_progress
 
+    if executor is not None:
+        refuse_alone((("--split", split), ("--dataset-config", config_name), ("--revision", revision),
+                      ("--map", rename), ("--roles", roles), ("--dedup", dedup), ("--drop-cut-off", drop_cut_off),
+                      ("--against", against), ("--shuffle", shuffle), ("--test-size", test_size), ("--limit", limit),
+                      ("--dry-run", dry_run), ("--push-to-hub", push_to_hub), ("--html", html_path)))
     try:
-        result = convert(dataset, to=to, output=output, style=style, conversational=conversational, rename=rename,
-                         roles=roles, system=system,
-                         drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
-                         drop_cut_off=drop_cut_off, against=against,
-                         drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed, test_size=test_size,
-                         limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict, push_to_hub=push_to_hub,
-                         split=split, config=config_name, revision=revision, progress=show_progress(),
-                         html=html_path)
+        if executor is not None:
+            from converters.shards import convert_shards
+
+            result = convert_shards(dataset, to=to, output=output, style=style, conversational=conversational,
+                                    system=system, drop_system=drop_system, fix_text=fix_text, strict=strict,
+                                    overwrite=overwrite, executor=executor, tasks=tasks, workers=workers,
+                                    work_dir=work_dir, slurm={"partition": slurm_partition, "time": slurm_time},
+                                    progress=show_progress())
+            if result is None:
+                click.echo(f"submitted to Slurm; the publish job writes {output} and {work_dir}/result.json")
+                return
+        else:
+            result = convert(dataset, to=to, output=output, style=style, conversational=conversational,
+                             rename=rename, roles=roles, system=system, drop_system=drop_system, dedup=dedup,
+                             near_threshold=near_threshold, fix_text=fix_text, drop_cut_off=drop_cut_off,
+                             against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
+                             test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
+                             push_to_hub=push_to_hub, split=split, config=config_name, revision=revision,
+                             progress=show_progress(), html=html_path)
     except DataRefused as refused:
         if refused.result is not None:  # rows were read: their ledger, then the refusal
             click.echo(refused.result.render(output_format), nl=output_format == "json")

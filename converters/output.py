@@ -242,10 +242,7 @@ class Staging:
     def cleanup(self) -> None:
         self.close()
         for path in self.paths:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            _remove(path)
 
 
 def split_sizes(blocks: int, test_size: float | None) -> dict[str, int]:
@@ -285,7 +282,14 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
 
 
 def publish(staged: Path, target: Path) -> None:
-    """Move a finished staged file or folder into place in one rename."""
+    """Move a finished staged file or folder into place in one rename; one staged on another filesystem (a
+    distributed run's work folder) is copied beside the target first, under a hidden name."""
+    if os.stat(staged).st_dev != os.stat(target.parent).st_dev:
+        beside = target.with_name(f".{target.name}.staging")
+        _remove(beside)  # left by a copy that was cut short
+        (shutil.copytree if staged.is_dir() else shutil.copyfile)(staged, beside)
+        _remove(staged)
+        staged = beside
     if target.is_dir():
         shutil.rmtree(target)
     elif staged.is_dir() and target.exists():
@@ -293,3 +297,10 @@ def publish(staged: Path, target: Path) -> None:
     os.replace(staged, target)
 
 
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

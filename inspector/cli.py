@@ -9,6 +9,7 @@ import functools
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -116,16 +117,46 @@ def mapping_options(command):
 PAGE_MASKS = 3
 
 
-def _sharded(dataset: str, *, executor: str, output_format: str, alone: list[str], **options) -> None:
-    """`inspect --executor`: the shards scanned as datatrove tasks, the merged report printed as usual."""
+def executor_options(verb: str):
+    """`--executor` and the options that size and place its tasks, which `inspect` and `convert` share."""
+    options = [
+        click.option("--executor", type=click.Choice(["local", "slurm"]),
+                     help=f"{verb} the shards --dataset names (a glob, or an hf://, s3://, gs:// URL with one) as "
+                          f"datatrove tasks (needs the distributed extra)."),
+        click.option("--tasks", type=click.IntRange(min=1), metavar="N",
+                     help="With --executor: tasks (default: one per shard)."),
+        click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
+                     help="With --executor: tasks run at once (local processes, or Slurm array tasks)."),
+        click.option("--work-dir", metavar="DIR",
+                     help="With --executor: where tasks write their results and logs (a rerun skips finished "
+                          "tasks; Slurm: a folder every node shares)."),
+        click.option("--slurm-partition", metavar="P", help="With --executor slurm: the partition."),
+        click.option("--slurm-time", metavar="HH:MM:SS", default="10:00:00", show_default=True,
+                     help="With --executor slurm: each task's time limit."),
+    ]
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def refuse_alone(options: tuple[tuple[str, Any], ...]) -> None:
+    """The options given that `--executor` does not take yet, refused together; and the extra it needs."""
     import importlib.util
 
-    if alone:
-        raise UsageFailure(f"{', '.join(alone)}: not with --executor yet (the sharded scan runs the row rules "
-                           f"and the duplicate check)")
+    given = [name for name, value in options if value]
+    if given:
+        raise UsageFailure(f"{', '.join(given)}: not with --executor yet")
     if importlib.util.find_spec("datatrove") is None:
-        raise UsageFailure("--executor needs the distributed extra: uv run --extra distributed inspect ... "
+        raise UsageFailure("--executor needs the distributed extra: uv run --extra distributed ... "
                            "(or pip install 'trlprep[distributed]')")
+
+
+def _sharded(dataset: str, *, executor: str, output_format: str, **options) -> None:
+    """`inspect --executor`: the shards scanned as datatrove tasks, the merged report printed as usual."""
     from inspector.progress import show_progress
     from inspector.shards import inspect_shards
 
@@ -185,18 +216,7 @@ def print_report(report, output_format: str) -> None:
 @click.option("--cut-off", is_flag=True,
               help="Also look for answers cut off by a length cap: stopping mid-sentence where the longest answers "
                    "stop, or at one exact length (TP214). Off by default: it reads the rows again.")
-@click.option("--executor", type=click.Choice(["local", "slurm"]),
-              help="Scan the shards --dataset names (a glob, or an hf://, s3://, gs:// URL with one) as datatrove "
-                   "tasks, one merged report (needs the distributed extra).")
-@click.option("--tasks", type=click.IntRange(min=1), metavar="N", help="With --executor: tasks (default: one per "
-                                                                       "shard).")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
-              help="With --executor: tasks run at once (local processes, or Slurm array tasks).")
-@click.option("--work-dir", metavar="DIR", help="With --executor: where tasks write their results and logs (a "
-                                                "rerun skips finished tasks; Slurm: a folder every node shares).")
-@click.option("--slurm-partition", metavar="P", help="With --executor slurm: the partition.")
-@click.option("--slurm-time", metavar="HH:MM:SS", default="10:00:00", show_default=True,
-              help="With --executor slurm: each task's time limit.")
+@executor_options("Scan")
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, html_path, sample, select, ignore, max_rows,
@@ -220,14 +240,13 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
     if executor is not None:
+        refuse_alone((("--split", split), ("--dataset-config", config_name), ("--revision", revision),
+                      ("--html", html_path), ("--sample", sample), ("--model", model), ("--against", against),
+                      ("--near-duplicates", near_duplicates), ("--cut-off", cut_off), ("--map", rename),
+                      ("--roles", roles), ("--format html", output_format == "html")))
         return _sharded(dataset, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir, method=method,
                         select=select, ignore=ignore, max_rows=max_rows, output_format=output_format,
-                        slurm={"partition": slurm_partition, "time": slurm_time},
-                        alone=[name for name, value in (
-                            ("--split", split), ("--dataset-config", config_name), ("--revision", revision),
-                            ("--html", html_path), ("--sample", sample), ("--model", model), ("--against", against),
-                            ("--near-duplicates", near_duplicates), ("--cut-off", cut_off), ("--map", rename),
-                            ("--roles", roles), ("--format html", output_format == "html")) if value])
+                        slurm={"partition": slurm_partition, "time": slurm_time})
     page = html_path is not None or output_format == "html"
     if page:
         from inspector.html import check_page_path, require_html_extra

@@ -313,7 +313,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     files = []
     offset = 0
     for part in plan.parts:
-        partial = _scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
+        partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
         partials.append((partial, partial.last_row))
         files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as))
         offset += partial.last_row
@@ -332,7 +332,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     return result
 
 
-def _scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
+def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
                advance: Callable[[int], None], workers: int | None) -> Partial:
     expected, example = part.judged_as, part.example
     if part.mode == "lines":

@@ -1,12 +1,14 @@
-"""`inspect` over many shards on datatrove: each shard scanned by the task that takes it, one merged report.
+"""`inspect` (and `convert`, `converters.shards`) over many shards on datatrove: each shard read by the task that
+takes it, one merged result.
 
-The single pass splits into three datatrove steps, each a task per rank taking `shards[rank::world_size]`:
+The single pass splits into datatrove steps chained by `depends`, a step per shard taking `shards[rank::world_size]`:
 1. `ShardHeads` reads each shard's first rows (remote shards, `hf://`, `s3://`, `gs://`..., are copied into the
    work folder first, through fsspec);
-2. `ShardScan` decides, from every shard's first rows, what each shard is read against (as one pass decides it,
-   `inspector.scan.judge`), then scans its shards and writes each one's partial result;
-3. `ShardMerge` merges the partials in shard order (`inspector.parallel.merge`: counts summed, row numbers
-   shifted, row hashes joined so that duplicates across shards are found) and builds the report.
+2. `ShardJudge`, one task, decides from every shard's first rows what each shard is read against, as one pass
+   decides it (`inspector.scan.judge`);
+3. `ShardScan` scans its shards and writes each one's partial result;
+4. `ShardMerge`, one task, merges the partials in shard order (`inspector.parallel.merge`: counts summed, row
+   numbers shifted, row hashes joined so that duplicates across shards are found) and builds the report.
 The report is the one a single pass over the same files gives, row numbers and `file:line` included. Each step
 writes its files atomically and datatrove records finished tasks, so a rerun with the same `work_dir` skips them,
 and the report exists only once every shard was scanned. `executor="slurm"` submits the same steps as Slurm job
@@ -16,6 +18,8 @@ arrays. Needs the `distributed` extra (datatrove).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import glob as globbing
 import json
 import os
@@ -29,7 +33,7 @@ from typing import Any, Iterator
 
 from datatrove.pipeline.base import PipelineStep
 
-from inspector.errors import SourceError, TrlprepError, UsageError
+from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
 
 JOB_FILE = "job.json"
 # Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task
@@ -37,10 +41,11 @@ JOB_FILE = "job.json"
 # and hashes rows stably (`inspector.fast.hash_rows_stably`).
 HASH_PROBE = b"trlprep row hashes"
 TASK_HASH_SEED = "0"
+RETRIES = 1  # tries after the first: a shard read from object storage may fail once and then be read
 
 
 class ShardFailed(TrlprepError):
-    """A shard could not be scanned; nothing was merged."""
+    """A shard could not be read; nothing was merged or published."""
 
 
 def shard_urls(pattern: str) -> list[str]:
@@ -85,36 +90,58 @@ def _read(path: Path) -> Any:
 
 
 class ShardStep(PipelineStep):
+    """A datatrove step of a job in the work folder `work`: a step per shard defines `shard(index)`, run for the
+    task's shards (`shards[rank::world_size]`), each tried again `RETRIES` times before the task fails naming it."""
+
     type = "trlprep"
 
     def __init__(self, work: str):
         super().__init__()
         self.work = Path(work)
 
-    @property
+    @functools.cached_property
     def job(self) -> dict:
         return json.loads((self.work / JOB_FILE).read_text())
 
-    def mine(self, rank: int, world_size: int) -> range:
-        return range(rank, len(self.job["shards"]), world_size)
+    @functools.cached_property
+    def plan(self) -> tuple[list, Any]:
+        """Every shard as a `FilePart` judged as one pass judges it, and the dataset's shape (`ShardJudge`)."""
+        return _read(self.work / "plan.pkl")
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        for index in range(rank, len(self.job["shards"]), world_size):
+            for attempt in range(1, RETRIES + 2):
+                try:
+                    self.shard(index)
+                    break
+                except Exception as error:
+                    from loguru import logger
+
+                    url = self.job["shards"][index]
+                    what = str(error) if isinstance(error, TrlprepError) else f"{type(error).__name__}: {error}"
+                    if attempt > RETRIES:
+                        raise ShardFailed(f"{url}: failed {attempt} times, last with: {what}") from error
+                    logger.warning(f"{url}: {what}; trying again")  # in the task's log
+        return data
+
+    def shard(self, index: int) -> None:
+        raise NotImplementedError
 
 
 class ShardHeads(ShardStep):
     name = "first rows of each shard"
 
-    def run(self, data, rank: int = 0, world_size: int = 1):
+    def shard(self, index: int) -> None:
         from inspector.scan import file_part, head_rows_per_file
         from inspector.sources import open_source
 
         shards = self.job["shards"]
-        for index in self.mine(rank, world_size):
-            path = local_path(shards[index], index, self.work)
-            part = file_part(open_source(str(path)), head_rows_per_file(len(shards)), several=len(shards) > 1,
-                             columns=True)
-            _write(self.work / "heads" / f"{index:06d}.pkl",
-                   {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
-                    "mode": part.mode, "trees": part.trees})
-        return data
+        path = local_path(shards[index], index, self.work)
+        part = file_part(open_source(str(path)), head_rows_per_file(len(shards)), several=len(shards) > 1,
+                         columns=True)
+        _write(self.work / "heads" / f"{index:06d}.pkl",
+               {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
+                "mode": part.mode, "trees": part.trees})
 
 
 class ShardJudge(ShardStep):
@@ -128,26 +155,36 @@ class ShardJudge(ShardStep):
 class ShardScan(ShardStep):
     name = "scan of each shard"
 
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        from inspector.scan import ReadPlan, _scan_part
+    def shard(self, index: int) -> None:
         from inspector.sources import open_source
 
-        from inspector.fast import hash_rows_stably
+        part = self.plan[0][index]
+        started = time.perf_counter()
+        scanned = scan_shard(dataclasses.replace(part, source=open_source(part.source)), set(self.job["enabled"]),
+                             self.job["max_rows"])
+        _write(self.work / "partials" / f"{index:06d}.pkl", scanned)
+        done(self.work, index, scanned["partial"].rows_read, started)
 
-        hash_rows_stably()  # this task's row hashes meet other tasks' in the merge
-        job = self.job
-        parts, expected = _read(self.work / "plan.pkl")
-        for index in self.mine(rank, world_size):
-            part = parts[index]
-            part.source = open_source(part.source)
-            started = time.perf_counter()
-            partial = _scan_part(ReadPlan(part.source, [part], expected), part, enabled=set(job["enabled"]),
-                                 max_rows=job["max_rows"], advance=lambda n: None, workers=1)
-            _write(self.work / "partials" / f"{index:06d}.pkl", {"partial": partial, "hash_probe": hash(HASH_PROBE)})
-            (self.work / "progress").mkdir(exist_ok=True)
-            (self.work / "progress" / f"{index:06d}.json").write_text(json.dumps(
-                {"rows": partial.rows_read, "seconds": time.perf_counter() - started}))
-        return data
+
+def scan_shard(part, enabled: set[str], max_rows: int) -> dict:
+    """One shard's partial result (`part`, read against what it was judged to be), its rows hashed as every task
+    hashes them, so that the merge finds duplicates across shards: {"partial", "hash_probe"}."""
+    from inspector.fast import hash_rows_stably
+    from inspector.scan import ReadPlan, scan_part
+
+    hash_rows_stably()
+    partial = scan_part(ReadPlan(part.source, [part], part.judged_as), part, enabled=enabled, max_rows=max_rows,
+                        advance=lambda n: None, workers=1)
+    return {"partial": partial, "hash_probe": hash(HASH_PROBE)}
+
+
+def done(work: Path, index: int, rows: int, started: float) -> None:
+    """Shard `index` is done, `rows` rows since `started`: what the progress line counts."""
+    path = work / "progress" / f"{index:06d}.json"
+    path.parent.mkdir(exist_ok=True)
+    staged = path.with_name(f".{path.name}.staging")  # whole when the progress line reads it
+    staged.write_text(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
+    os.replace(staged, path)
 
 
 class ShardMerge(ShardStep):
@@ -156,6 +193,10 @@ class ShardMerge(ShardStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         _write(self.work / "report.pkl", _merged_report(self.work, self.job))
         return data
+
+
+# First rows, judgement, scan, merge: (step, whether it runs a task per shard).
+INSPECTION = ((ShardHeads, True), (ShardJudge, False), (ShardScan, True), (ShardMerge, False))
 
 
 def _judged(work: Path, shards: int):
@@ -172,37 +213,44 @@ def _judged(work: Path, shards: int):
 
 
 def _merged_report(work: Path, job: dict):
+    parts, expected = _read(work / "plan.pkl")
+    found = [_read(work / "partials" / f"{index:06d}.pkl") for index in range(len(job["shards"]))]
+    first_rows = [value for _, value in _read(work / "heads" / "000000.pkl")["head"]] if expected is None else []
+    return merged_report(job["pattern"], job["shards"], parts, expected, found, first_rows=first_rows,
+                         enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"])
+
+
+def merged_report(pattern: str, urls: list[str], parts: list, expected, found: list[dict], *, first_rows: list,
+                  enabled: set[str], max_rows: int, method: str | None):
+    """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
+    partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
+    rows, shown when the data has no known shape."""
     from inspector.api import build_report
     from inspector.parallel import merge
     from inspector.scan import SUGGESTION_ROWS, FileSummary, finish
     from inspector.sources import open_source, row_value
 
-    shards = job["shards"]
-    parts, expected = _read(work / "plan.pkl")
-    found = [_read(work / "partials" / f"{index:06d}.pkl") for index in range(len(shards))]
     if len({shard["hash_probe"] for shard in found}) > 1:
         raise ShardFailed("the tasks hashed rows differently, so duplicates across shards cannot be found: give "
                           f"every task PYTHONHASHSEED={TASK_HASH_SEED} (a worker server started before this run "
                           f"without it passes its own on: run again in a new process)")
     partials = [(shard["partial"], shard["partial"].last_row) for shard in found]
-    merged = partials[0][0] if len(partials) == 1 else merge(partials, job["max_rows"])
+    merged = partials[0][0] if len(partials) == 1 else merge(partials, max_rows)
     if merged.rows_read == 0:
-        raise SourceError(f"{job['pattern']}: no rows")
-    result = finish(merged, set(job["enabled"]), job["max_rows"], expected)
+        raise SourceError(f"{pattern}: no rows")
+    result = finish(merged, enabled, max_rows, expected)
     offset = 0
-    for url, part, (partial, last_row) in zip(shards, parts, partials):
+    for url, part, (partial, last_row) in zip(urls, parts, partials):
         result.files.append(FileSummary(url, offset, partial.rows_read, part.shape, part.judged_as))
         offset += last_row
-    if expected is None:
-        result.first_rows = [row_value(value) for _, value in _read(work / "heads" / "000000.pkl")["head"]
-                             [:SUGGESTION_ROWS]]
-    paths = [part.source for part in parts]
-    source = open_source(job["pattern"] if paths == shards else os.path.commonpath(paths) + "/*")
-    report = build_report(source, result, method=job["method"], sample=None, seconds=job["started_seconds"],
-                          local=os.path.exists(job["pattern"]))
-    for path, url in zip(paths, shards):
+    result.first_rows = [row_value(value) for value in first_rows[:SUGGESTION_ROWS]]
+    paths = [str(part.source) for part in parts]
+    source = open_source(pattern if paths == urls else os.path.commonpath(paths) + "/*")
+    report = build_report(source, result, method=method, sample=None, seconds=0.0,
+                          local=os.path.exists(pattern))
+    for path, url in zip(paths, urls):
         report.moved(path, url)
-    report.source = job["pattern"]
+    report.source = pattern
     return report
 
 
@@ -217,13 +265,37 @@ def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None =
     from inspector.methods import METHODS
     from inspector.rules import select_rules
 
-    if executor not in ("local", "slurm"):
-        raise UsageError(f"--executor {executor!r}: choose local or slurm")
     if method is not None and method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    started = time.perf_counter()
+    job = {"pattern": pattern, "enabled": sorted(select_rules(select, ignore)), "max_rows": max_rows,
+           "method": method}
+    work = run_job(job, INSPECTION, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir,
+                   slurm=slurm, progress=progress)
+    if work is None:
+        return None
+    report = _read(work / "report.pkl")
+    seconds = time.perf_counter() - started
+    shards = len(report.files)
+    report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
+                    "shards": shards, "tasks": min(tasks or shards, shards), "workers": workers}
+    (work / "report.json").write_text(report.to_json())
+    return report
+
+
+def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], *, executor: str, tasks: int | None,
+            workers: int, work_dir: str | Path | None, slurm: dict | None, progress: bool,
+            progress_label: str = "scanned") -> Path | None:
+    """Run `steps` (each a step and whether it is a task per shard, else one task) over the shards of
+    `job["pattern"]`, chained on the executor; their work folder once the last has run locally, None once they are
+    submitted to Slurm. `job` (with `shards` added) is what every task reads; a work folder that holds another job
+    is refused, one that holds this job's finished tasks is taken up where it stopped."""
+    if executor not in ("local", "slurm"):
+        raise UsageError(f"--executor {executor!r}: choose local or slurm")
     if executor == "slurm" and (work_dir is None or not (slurm or {}).get("partition")):
         raise UsageError("--executor slurm needs --work-dir (a folder every node reads and writes) and "
                          "--slurm-partition")
+    pattern = job["pattern"]
     shards = shard_urls(pattern)
     if not shards:
         raise SourceError(f"{pattern}: no file matches")
@@ -233,43 +305,38 @@ def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None =
         open_source(pattern)
     work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
     work.mkdir(parents=True, exist_ok=True)
-    job = {"pattern": pattern, "shards": shards, "enabled": sorted(select_rules(select, ignore)),
-           "max_rows": max_rows, "method": method, "started_seconds": 0.0}
+    job = {**job, "shards": shards}
     previous = work / JOB_FILE
-    if previous.exists() and {k: v for k, v in json.loads(previous.read_text()).items() if k != "started_seconds"} \
-            != {k: v for k, v in job.items() if k != "started_seconds"}:
-        raise UsageError(f"--work-dir {work} holds another inspection's tasks; give an empty folder")
+    if previous.exists() and json.loads(previous.read_text()) != job:
+        raise UsageError(f"--work-dir {work} holds another job's tasks; give an empty folder")
     tasks = min(tasks or len(shards), len(shards))
-    started = time.perf_counter()
-    merges = _executors(work, tasks, workers, executor, slurm or {})
+    last = _executors(work, tasks, workers, executor, slurm or {}, steps)
     previous.write_text(json.dumps(job))
     if executor == "slurm":
-        merges.run()
+        last.run()
         return None
     try:
         with _tasks_running(work / "logs" / "console.log") as terminal:
-            watcher = _Progress(work, len(shards), terminal) if progress else None
+            watcher = _Progress(work, len(shards), terminal, progress_label) if progress else None
             try:
-                merges.run()
+                last.run()
             finally:
                 if watcher is not None:
                     watcher.stop()
-    except TrlprepError:
+    except (DataRefused, UsageError):
         raise
-    except Exception as error:  # a task's failure, raised again by datatrove's pool: name the shard
-        raise ShardFailed(f"a shard task failed, nothing was merged: {type(error).__name__}: {error}; "
-                          f"its log is under {work / 'logs'}; fix the shard and run again with --work-dir {work} "
-                          f"(finished tasks are skipped)") from None
-    report = _read(work / "report.pkl")
-    seconds = time.perf_counter() - started
-    report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
-                    "shards": len(shards), "tasks": tasks, "workers": workers}
-    (work / "report.json").write_text(report.to_json())
-    return report
+    except Exception as error:  # a task's failure, raised again by datatrove's pool: it names the shard
+        what = str(error) if isinstance(error, TrlprepError) else f"{type(error).__name__}: {error}"
+        raise ShardFailed(f"a shard task failed, nothing was merged or published: {what}; its log is under "
+                          f"{work / 'logs'}; fix the shard and run again with --work-dir {work} (finished tasks "
+                          f"are skipped)") from None
+    return work
 
 
-def _executors(work: Path, tasks: int, workers: int, executor: str, slurm: dict):
-    """The four steps chained by `depends` (first rows, judgement, scan, merge); running the last runs them all."""
+def _executors(work: Path, tasks: int, workers: int, executor: str, slurm: dict,
+               steps: tuple[tuple[type[ShardStep], bool], ...]):
+    """The steps chained by `depends`, `tasks` tasks each (one for a step that is not per shard); running the
+    last runs them all."""
     if executor == "local":
         from datatrove.executor import LocalPipelineExecutor as Executor
 
@@ -281,7 +348,7 @@ def _executors(work: Path, tasks: int, workers: int, executor: str, slurm: dict)
                    "env_command": f"export PYTHONHASHSEED={TASK_HASH_SEED}",
                    "sbatch_args": slurm.get("sbatch_args") or {}}
     chain = None
-    for step, many in ((ShardHeads, True), (ShardJudge, False), (ShardScan, True), (ShardMerge, False)):
+    for step, many in steps:
         name = step.__name__.removeprefix("Shard").lower()
         chain = Executor([step(str(work))], tasks=tasks if many else 1, workers=workers if many else 1,
                          logging_dir=str(work / "logs" / name), depends=chain, **options,
@@ -321,8 +388,9 @@ def _tasks_running(log: Path) -> Iterator[int]:
 class _Progress:
     """Shards done and rows/s across workers, redrawn on stderr while the tasks run (a terminal only)."""
 
-    def __init__(self, work: Path, shards: int, terminal: int):
-        self.work, self.shards, self.terminal, self.started = work, shards, terminal, time.perf_counter()
+    def __init__(self, work: Path, shards: int, terminal: int, label: str):
+        self.work, self.shards, self.terminal, self.label = work, shards, terminal, label
+        self.started = time.perf_counter()
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._draw, daemon=True)
         self.thread.start()
@@ -333,8 +401,9 @@ class _Progress:
             rows = sum(json.loads(path.read_text())["rows"] for path in finished)
             elapsed = time.perf_counter() - self.started
             left = (elapsed / len(finished) * (self.shards - len(finished))) if finished else None
-            line = (f"\rshards {len(finished)}/{self.shards} scanned, {rows:,} rows, {rows / elapsed:,.0f} rows/s"
-                    + (f", about {left:.0f} s left" if left else "") + "   ")
+            line = f"\rshards {len(finished)}/{self.shards} {self.label}, {rows:,} rows" + (
+                "; finishing" if len(finished) == self.shards else
+                f", {rows / elapsed:,.0f} rows/s" + (f", about {left:.0f} s left" if left else "")) + "   "
             os.write(self.terminal, line.encode())
 
     def stop(self) -> None:

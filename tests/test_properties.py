@@ -286,7 +286,7 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
 @given(row=ROWS, extra=st.sampled_from([{}, {"id": 3}, {"source": "web"}]))
 def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
     """Clean JSON lines convert without Python rows; the line written is the full conversion's row."""
-    from converters.api import _Converter
+    from converters.api import RowConverter
     from converters.fast import fast_conversion
     from converters.transforms import Reject
     from inspector.fast import FastPath
@@ -301,7 +301,7 @@ def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
         if written is None:
             continue
         try:
-            converter = _Converter(to=to, style="prompt_completion", system=None, drop_system=False, dedup=False)
+            converter = RowConverter(to=to, style="prompt_completion", system=None, drop_system=False, dedup=False)
             converter.read(shape)
             full = converter.convert_row(row)
         except Reject as reject:

@@ -1,0 +1,349 @@
+"""`convert` over many shards on datatrove: one Parquet output shard per input shard, published whole or not at all.
+
+After `inspector.shards`' first rows and judgement (each shard read against what one pass reads it as):
+3. `ShardConvert` converts each shard row by row as one pass does (`converters.api.convert_part`, the same
+   decision per row), writes its kept rows as a Parquet file and its rejects as JSON lines in the work folder,
+   and scans the Parquet file for the output's own inspection. A shard that fails is tried again
+   (`inspector.shards.RETRIES`), then its task fails naming it.
+4. `ShardTypes`, one task, gives each column the type one pass would have written for all shards' rows
+   (`merged_feature`), and `ShardRetype` rewrites each output shard whose own types differ, so that `datasets` loads
+   the shards as one split.
+5. `ShardPublish`, one task, sums the ledgers, requires the output's report (merged from the shards' scans) to be
+   `ready` for the method, numbers the rejected rows as one pass numbers them, and only then moves the rejects
+   folder and the output folder into place. Until then the output does not exist: a failed or killed run leaves
+   its work folder, which a rerun with the same `work_dir` takes up where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from converters.api import (ConversionResult, Ledger, RowConverter, conversion_plan, convert_part,
+                            every_row_rejected, option_steps, refuse_unconvertible, strict_refusal, verify)
+from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
+from inspector.errors import DataRefused, OutputError, UsageError
+from inspector.files import write_atomically
+from inspector.shards import (ShardHeads, ShardJudge, ShardStep, _read, _write, done, merged_report,
+                              run_job, scan_shard)
+
+RESULT_FILE = "result.json"
+
+
+def output_name(index: int, shards: int) -> str:
+    """The output shard of input shard `index`, named as the Hub names a split's shards.
+
+    >>> output_name(3, 12)
+    'train-00003-of-00012.parquet'
+    """
+    return f"train-{index:05d}-of-{shards:05d}.parquet"
+
+
+def rejects_folder(output: Path) -> Path:
+    """Where each shard's rejected rows go: `<output>.rejects/`, one JSON-lines file per shard that has any.
+
+    >>> rejects_folder(Path("out/chat"))
+    PosixPath('out/chat.rejects')
+    """
+    return output.with_name(f"{output.name}.rejects")
+
+
+class ShardConvert(ShardStep):
+    name = "conversion of each shard"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        try:
+            refuse_unconvertible(self.plan[1], self.job["to"], self.job["pattern"])
+        except DataRefused:  # the publish step says so; no shard is converted
+            return data
+        return super().run(data, rank, world_size)
+
+    def shard(self, index: int) -> None:
+        started = time.perf_counter()
+        converted = _convert_shard(self.work, self.job, self.plan[0][index], index)
+        _write(self.work / "converted" / f"{index:06d}.pkl", converted)
+        done(self.work, index, converted["ledger"]["rows_in"], started)
+
+
+def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
+    """One shard converted: its output written as `<work>/output/<output_name>` (when it keeps a row) and scanned,
+    its rejects as `<work>/rejects/NNNNNN.jsonl` (rows numbered in the shard); its ledger."""
+    import pyarrow.parquet as parquet
+
+    from inspector.api import Comparisons
+    from inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
+    from inspector.sources import open_source
+
+    part = dataclasses.replace(part, source=open_source(part.source))
+    folder = work / "staging"
+    folder.mkdir(exist_ok=True)
+    staging = Staging(folder, f"{index:06d}")
+    try:
+        rejects = staging.new_path("rejects", ".jsonl")
+        converter = RowConverter(to=job["to"], style=job["style"], system=job["system"],
+                                 drop_system=job["drop_system"], dedup=None, conversational=job["conversational"],
+                                 fix_text=job["fix_text"])
+        with open(rejects, "wb") as handle:
+            ledger = Ledger(converter, staging, handle, Comparisons())
+            convert_part(ReadPlan(part.source, [part], part.judged_as), part, ledger,
+                         line_conversion=not (job["system"] is not None or job["drop_system"]
+                                              or job["conversational"]))
+        staging.close()
+        summary = ledger.summary()
+        converted = {"ledger": {**summary, "rejected": dict(summary["rejected"])},
+                     "repaired": dict(converter.repaired), "output_shape": converter.output_shape,
+                     "path": part.name, "url": job["shards"][index], "output": None}
+        if summary["rejected"]:
+            os.makedirs(work / "rejects", exist_ok=True)
+            os.replace(rejects, work / "rejects" / f"{index:06d}.jsonl")
+        if summary["kept"]:
+            target = work / "output" / output_name(index, len(job["shards"]))
+            target.parent.mkdir(exist_ok=True)
+            os.replace(materialize({"all": staging.main}, "parquet", staging)["all"], target)
+            written = file_part(open_source(str(target)), head_rows_per_file(len(job["shards"])), several=True,
+                                columns=True)
+            judge([written])
+            _write(work / "schemas" / f"{index:06d}.pkl", parquet.read_schema(target))
+            converted.update(output=target.name,
+                             scan=scan_shard(written, set(job["enabled"]), job["max_rows"]),
+                             written=dataclasses.replace(written, source=str(target), head=[], rest=None))
+        return converted
+    finally:
+        staging.cleanup()
+
+
+class ShardPublish(ShardStep):
+    name = "publication of the converted shards"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        try:
+            result = _published(self.work, self.job)
+        except DataRefused as refused:  # on Slurm nobody waits for the exception: the work folder says it
+            (self.work / "refused.txt").write_text(f"{refused}\n")
+            raise
+        write_atomically(self.work / RESULT_FILE, result.to_json())
+        return data
+
+
+def _published(work: Path, job: dict) -> ConversionResult:
+    parts, expected = _read(work / "plan.pkl")
+    refuse_unconvertible(expected, job["to"], job["pattern"])
+    urls = job["shards"]
+    shards = [_read(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
+    ledgers = [shard["ledger"] for shard in shards]
+    rejected = sum((Counter(ledger["rejected"]) for ledger in ledgers), Counter())
+    output, rejects = Path(job["output"]), rejects_folder(Path(job["output"]))
+    result = ConversionResult(
+        source=job["pattern"], to=job["to"], rows_in=sum(ledger["rows_in"] for ledger in ledgers),
+        rows_kept=sum(ledger["kept"] for ledger in ledgers), rows_rejected=sum(rejected.values()),
+        rows_out=sum(ledger["rows_out"] for ledger in ledgers), rejected_by_rule=dict(rejected),
+        repaired=dict(sum((Counter(shard["repaired"]) for shard in shards), Counter())), output=str(output),
+        outputs={}, rejects=None, plan=_plan(job, parts, expected, urls),
+        preview=[row for ledger in ledgers for row in ledger["preview"]][:3], dry_run=False,
+        shards=[{"input": url, "output": shard["output"], "rows_in": shard["ledger"]["rows_in"],
+                 "kept": shard["ledger"]["kept"], "rejected": sum(shard["ledger"]["rejected"].values())}
+                for url, shard in zip(urls, shards)])
+    if job["strict"] and rejected:
+        raise strict_refusal(rejected, result)
+    _number_rejects(work, urls, shards)
+    if not result.rows_kept:
+        publish(work / "rejects.numbered", rejects)
+        result.rejects = str(rejects)
+        raise every_row_rejected(job["pattern"], rejects, result)
+    written = [shard for shard in shards if shard["output"] is not None]
+    _one_shape(written)
+    report = merged_report(str(work / "output"), [str(work / "output" / shard["output"]) for shard in written],
+                           [shard["written"] for shard in written], written[0]["written"].judged_as,
+                           [shard["scan"] for shard in written], first_rows=[], enabled=set(job["enabled"]),
+                           max_rows=job["max_rows"], method=job["to"])
+    verify(report, result)
+    if rejected:
+        publish(work / "rejects.numbered", rejects)
+        result.rejects = str(rejects)
+    else:  # no stale rejects from an earlier run beside this output
+        shutil.rmtree(rejects, ignore_errors=True)
+    publish(work / "output", output)
+    result.outputs = {"all": str(output)}
+    return result
+
+
+def _plan(job: dict, parts: list, expected, urls: list[str]) -> list[str]:
+    """The plan one pass prints, shards named by their URLs, and how they were run."""
+    from inspector.scan import ReadPlan
+    from inspector.sources import open_source
+
+    opened = [dataclasses.replace(part, source=open_source(part.source)) for part in parts]
+    steps = conversion_plan(ReadPlan(None, opened, expected), job["to"], job["style"], option_steps(
+        conversational=job["conversational"], system=job["system"], drop_system=job["drop_system"],
+        fix_text=job["fix_text"]))
+    for part, url in zip(opened, urls):
+        steps = [step.replace(part.name, url) for step in steps]
+    return steps + [f"{len(urls)} shards converted as datatrove tasks, one Parquet output shard each"]
+
+
+def _number_rejects(work: Path, urls: list[str], shards: list[dict]) -> None:
+    """Each shard's rejects in `<work>/rejects.numbered/`, named after its output shard, its rows numbered as one
+    pass over all shards numbers them (a shard's rows go on from the last row number of the shard before) and
+    placed by URL."""
+    folder = work / "rejects.numbered"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    offset = 0
+    for index, (url, shard) in enumerate(zip(urls, shards)):
+        if shard["ledger"]["rejected"]:
+            local = f"{shard['path']}:"
+            with open(work / "rejects" / f"{index:06d}.jsonl", "rb") as source, \
+                    open(folder / output_name(index, len(urls)).replace(".parquet", ".jsonl"), "wb") as sink:
+                for line in source:
+                    record = orjson.loads(line)
+                    record["row"] += offset
+                    record["where"] = url + ":" + record["where"].removeprefix(local)
+                    sink.write(dumps(record))
+        offset += shard["ledger"]["last_row"]
+
+
+def _one_shape(written: list[dict]) -> None:
+    """Every output shard holds rows of one shape. One pass rejects the rows that convert to another shape than
+    its first row's (TC103); shards converted apart each take their own first row, so shapes that differ are
+    refused rather than published."""
+    from inspector.dialects import shape_key
+
+    first = written[0]
+    for shard in written[1:]:
+        if shape_key(shard["output_shape"]) != shape_key(first["output_shape"]):
+            raise DataRefused(f"{first['url']} converts to {first['output_shape'].type} rows and {shard['url']} to "
+                              f"{shard['output_shape'].type} rows; nothing was written: convert without --executor "
+                              f"to reject the rows of the other shape (TC103)")
+
+
+class ShardTypes(ShardStep):
+    name = "column types of the output"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        import datasets
+
+        features = [datasets.Features.from_arrow_schema(_read(path))
+                    for path in sorted((self.work / "schemas").glob("*.pkl"))]
+        _write(self.work / "types.pkl", datasets.Features({
+            column: merged_feature([one[column] for one in features if column in one])
+            for column in dict.fromkeys(name for one in features for name in one)}))
+        return data
+
+
+class ShardRetype(ShardStep):
+    name = "output shards given the output's column types"
+
+    def shard(self, index: int) -> None:
+        path = self.work / "output" / output_name(index, len(self.job["shards"]))
+        if path.exists():  # the shard kept a row
+            _retype(path, _read(self.work / "types.pkl"))
+
+
+def _retype(path: Path, types) -> None:
+    """An output shard rewritten with the column types one pass writes for all shards' rows (`ShardTypes`), when
+    its own differ, so that `datasets` loads the shards as one split."""
+    import tempfile
+
+    import datasets
+    import pyarrow.parquet as parquet
+
+    own = datasets.Features.from_arrow_schema(parquet.read_schema(path))
+    if own == types:
+        return
+    with tempfile.TemporaryDirectory(dir=path.parent) as cache:
+        table = datasets.Dataset.from_parquet(str(path), cache_dir=cache)
+        for column in types:
+            if column not in own:
+                table = table.add_column(column, [None] * len(table))
+        staged = path.with_name(f".{path.name}.staging")
+        table.select_columns(list(types)).cast(types).to_parquet(str(staged))
+        os.replace(staged, path)
+
+
+def merged_feature(features: list[Any]):
+    """The type `datasets` gives a column whose values have these types in different rows (what one pass over every
+    row writes): nulls take the other type, integers and floats make floats, lists merge their items, and values of
+    any other mix are stored as JSON.
+
+    >>> from datasets import Json, List, Value
+    >>> merged_feature([Value("null"), Value("string")]), merged_feature([Value("int64"), Value("float64")])
+    (Value('string'), Value('float64'))
+    >>> merged_feature([List(Value("null")), List({"role": Value("string")})])
+    List({'role': Value('string')})
+    >>> merged_feature([List({"role": Value("string")}), List({"role": Value("string"), "name": Value("string")})])
+    List(Json(decode=True))
+    """
+    from datasets import Json, List, Value
+
+    distinct = []
+    for feature in features:
+        if feature != Value("null") and feature not in distinct:
+            distinct.append(feature)
+    if not distinct:
+        return Value("null")
+    if len(distinct) == 1:
+        return distinct[0]
+    if all(isinstance(feature, Value) and feature.dtype.startswith(("int", "float")) for feature in distinct):
+        return Value("float64")
+    if all(isinstance(feature, List) for feature in distinct):
+        return List(merged_feature([feature.feature for feature in distinct]))
+    return Json()
+
+
+# First rows, judgement, conversion, column types, shards retyped, publication: (step, whether it runs a task per
+# shard).
+CONVERSION = ((ShardHeads, True), (ShardJudge, False), (ShardConvert, True), (ShardTypes, False), (ShardRetype, True),
+              (ShardPublish, False))
+
+
+def convert_shards(pattern: str, *, to: str, output: str | Path | None, style: str = "prompt_completion",
+                   conversational: bool = False, system: str | None = None, drop_system: bool = False,
+                   fix_text: bool = False, strict: bool = False, overwrite: bool = False, executor: str = "local",
+                   tasks: int | None = None, workers: int = 2, work_dir: str | Path | None = None,
+                   slurm: dict | None = None, progress: bool = False) -> ConversionResult | None:
+    """`converters.convert` for data in many shards, on datatrove's executors: the rows one pass converts, one
+    Parquet file per input shard in the folder `output` (`train-00000-of-00012.parquet`, ...), the rejected rows
+    in `<output>.rejects/`, published only once every shard is converted and the output is ready for `to`.
+    Returns the `ConversionResult` (local executor), or None once the Slurm jobs are submitted (the result is
+    then in `<work_dir>/result.json`, a refusal in `<work_dir>/refused.txt`). `tasks` defaults to one per shard.
+    """
+    from inspector.methods import METHODS
+    from inspector.rules import select_rules
+    from inspector.shards import shard_urls
+
+    started = time.perf_counter()
+    if to not in METHODS:
+        raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
+    if style not in ("prompt_completion", "messages"):
+        raise UsageError(f"--style {style!r}: choose prompt_completion or messages")
+    if output is None:
+        raise UsageError("--output is required: the folder the output shards go to")
+    output = Path(output)
+    if output_kind(output) != "folder":
+        raise OutputError(f"{output}: --executor writes one Parquet file per shard into a folder; give a folder "
+                          f"name without extension")
+    inputs = [url for url in shard_urls(pattern) if "://" not in url]
+    guard_paths([output, rejects_folder(output)], inputs, overwrite)
+    if work_dir is not None and (Path(work_dir) / RESULT_FILE).exists():
+        raise UsageError(f"--work-dir {work_dir} holds a finished conversion; give an empty folder")
+    job = {"pattern": pattern, "to": to, "style": style, "conversational": conversational, "system": system,
+           "drop_system": drop_system, "fix_text": fix_text, "strict": strict, "output": str(output.resolve()),
+           "enabled": sorted(select_rules((), ())), "max_rows": 5}
+    work = run_job(job, CONVERSION, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir,
+                   slurm=slurm, progress=progress, progress_label="converted")
+    if work is None:
+        return None
+    result = ConversionResult(**json.loads((work / RESULT_FILE).read_text()))
+    result.output = result.outputs["all"] = str(output)
+    if result.rejects is not None:
+        result.rejects = str(rejects_folder(output))
+    result.seconds = round(time.perf_counter() - started, 4)
+    return result
