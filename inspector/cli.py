@@ -45,13 +45,18 @@ def source_options(command=None, *, config_alias: bool = True, required: bool = 
         click.option("--revision", help="Hub dataset revision: a branch, tag or commit."),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]
+    return stacked(options)(command) if command is not None else stacked(options)
+
+
+def stacked(options: list):
+    """A decorator applying click `options` in the order listed (the order `--help` shows)."""
 
     def decorate(function):
         for option in reversed(options):
             function = option(function)
         return function
 
-    return decorate(command) if command is not None else decorate
+    return decorate
 
 
 def terminal_width() -> int:
@@ -134,13 +139,7 @@ def executor_options(verb: str):
         click.option("--slurm-time", metavar="HH:MM:SS", default="10:00:00", show_default=True,
                      help="With --executor slurm: each task's time limit."),
     ]
-
-    def decorate(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
+    return stacked(options)
 
 
 def refuse_alone(options: tuple[tuple[str, Any], ...]) -> None:
