@@ -16,6 +16,7 @@ After `inspector.shards`' first rows and judgement (each shard read against what
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,7 +24,7 @@ import shutil
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
 
@@ -36,6 +37,7 @@ from inspector.shards import (ShardHeads, ShardJudge, ShardStep, _read, _write, 
                               run_job, scan_shard)
 
 RESULT_FILE = "result.json"
+REFUSED_FILE = "refused.txt"
 
 
 def output_name(index: int, shards: int) -> str:
@@ -60,10 +62,8 @@ class ShardConvert(ShardStep):
     name = "conversion of each shard"
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        try:
+        with _refusals_kept(self.work):  # data that cannot become the method's: no shard is converted
             refuse_unconvertible(self.plan[1], self.job["to"], self.job["pattern"])
-        except DataRefused:  # the publish step says so; no shard is converted
-            return data
         return super().run(data, rank, world_size)
 
     def shard(self, index: int) -> None:
@@ -124,18 +124,24 @@ class ShardPublish(ShardStep):
     name = "publication of the converted shards"
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        try:
+        with _refusals_kept(self.work):
             result = _published(self.work, self.job)
-        except DataRefused as refused:  # on Slurm nobody waits for the exception: the work folder says it
-            (self.work / "refused.txt").write_text(f"{refused}\n")
-            raise
         write_atomically(self.work / RESULT_FILE, result.to_json())
         return data
 
 
+@contextlib.contextmanager
+def _refusals_kept(work: Path) -> Iterator[None]:
+    """A refusal raised inside also written to `<work>/refused.txt`: on Slurm nobody waits for the exception."""
+    try:
+        yield
+    except DataRefused as refused:
+        write_atomically(work / REFUSED_FILE, f"{refused}\n")
+        raise
+
+
 def _published(work: Path, job: dict) -> ConversionResult:
     parts, expected = _read(work / "plan.pkl")
-    refuse_unconvertible(expected, job["to"], job["pattern"])
     urls = job["shards"]
     shards = [_read(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
     ledgers = [shard["ledger"] for shard in shards]

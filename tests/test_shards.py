@@ -235,6 +235,7 @@ def test_data_that_cannot_become_the_method_is_refused_and_nothing_is_written(sh
     assert done.exit_code == 1 and "cannot convert to dpo" in done.output, done.output
     assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]
     assert not list((tmp_path / "work").glob("converted/*"))  # no shard was converted
+    assert "cannot convert to dpo" in (tmp_path / "work" / "refused.txt").read_text()  # what Slurm users read
 
 
 def test_strict_refuses_a_rejected_row_and_nothing_is_written(tmp_path):
