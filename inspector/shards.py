@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from datatrove.pipeline.base import PipelineStep
+from loguru import logger
 
 from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
+from inspector.files import write_atomically
 
 JOB_FILE = "job.json"
 # Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task
@@ -115,8 +117,6 @@ class ShardStep(PipelineStep):
                     self.shard(index)
                     break
                 except Exception as error:
-                    from loguru import logger
-
                     url = self.job["shards"][index]
                     what = str(error) if isinstance(error, TrlprepError) else f"{type(error).__name__}: {error}"
                     if attempt > RETRIES:
@@ -279,7 +279,7 @@ def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None =
     shards = len(report.files)
     report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
                     "shards": shards, "tasks": min(tasks or shards, shards), "workers": workers}
-    (work / "report.json").write_text(report.to_json())
+    write_atomically(work / "report.json", report.to_json())
     return report
 
 
@@ -362,8 +362,6 @@ def _tasks_running(log: Path) -> Iterator[int]:
     after a crash hashes rows as the first run's finished tasks did, and this process's stderr, sent to `log`
     while they run (they log every step to the console through loguru). Yields the terminal's stderr, for the
     progress line."""
-    from loguru import logger
-
     log.parent.mkdir(parents=True, exist_ok=True)
     seed = os.environ.get("PYTHONHASHSEED")
     os.environ["PYTHONHASHSEED"] = TASK_HASH_SEED
