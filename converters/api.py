@@ -158,6 +158,12 @@ class RowConverter:
         self.engine: Engine | None = None
         self.fast: FastPath | None = None
 
+    @property
+    def changes_rows(self) -> bool:
+        """Whether an option changes or drops rows that are clean as they are (which the fast conversion of lines
+        would write unchanged)."""
+        return self.system is not None or self.drop_system or bool(self.dedup) or self.conversational
+
     def read(self, shape: Shape, example: dict | None = None) -> None:
         """Convert rows read against `shape` next (a file's, see `read_plan`), those like `example` through
         inspect's fast path: without --conversational no repair applies to the rows it accepts, so they may skip
@@ -352,17 +358,17 @@ def convert(
     prepare = renaming(renames, role_map)
     # Near-duplicate clusters serve --dedup near, and keep a --test-size split from holding near-copies of train rows.
     near = near_threshold if dedup == "near" or test_size else None
+    compares = bool(against) or near is not None or drop_cut_off
     compared = compare_rows(opened, against=against, near_threshold=near, cut_off=drop_cut_off, sample=limit,
-                            prepare=prepare) if against or near is not None or drop_cut_off else Comparisons()
-    # Without these options clean JSON lines convert without Python rows.
-    line_conversion = not (system is not None or drop_system or dedup or conversational or against or near
-                           or drop_cut_off)
+                            prepare=prepare) if compares else Comparisons()
     with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
         plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
         expected = plan.expected
         refuse_unconvertible(expected, to, opened.name)
         converter = RowConverter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
-                               conversational=conversational, fix_text=fix_text)
+                                 conversational=conversational, fix_text=fix_text)
+        # Rows compared with others are looked up one by one; without that clean JSON lines convert as lines.
+        line_conversion = not (converter.changes_rows or compares)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:

@@ -94,8 +94,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
         with open(rejects, "wb") as handle:
             ledger = Ledger(converter, staging, handle, Comparisons())
             convert_part(ReadPlan(part.source, [part], part.judged_as), part, ledger,
-                         line_conversion=not (job["system"] is not None or job["drop_system"]
-                                              or job["conversational"]))
+                         line_conversion=not converter.changes_rows)
         staging.close()
         summary = ledger.summary()
         converted = {"ledger": {**summary, "rejected": dict(summary["rejected"])},
