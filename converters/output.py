@@ -297,8 +297,6 @@ def publish(staged: Path, target: Path) -> None:
     os.replace(staged, target)
 
 
-
-
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)

@@ -33,20 +33,20 @@ from converters.api import (ConversionResult, Ledger, RowConverter, conversion_p
 from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
 from inspector.errors import DataRefused, OutputError, UsageError
 from inspector.files import write_atomically
-from inspector.shards import (ShardHeads, ShardJudge, ShardStep, _read, _write, done, merged_report,
-                              run_job, scan_shard)
+from inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,
+                              save_result, scan_shard)
 
 RESULT_FILE = "result.json"
 REFUSED_FILE = "refused.txt"
 
 
-def output_name(index: int, shards: int) -> str:
-    """The output shard of input shard `index`, named as the Hub names a split's shards.
+def output_name(index: int, shards: int, suffix: str = ".parquet") -> str:
+    """The output shard of input shard `index`, named as the Hub names a split's shards (its rejects: `.jsonl`).
 
-    >>> output_name(3, 12)
-    'train-00003-of-00012.parquet'
+    >>> output_name(3, 12), output_name(3, 12, ".jsonl")
+    ('train-00003-of-00012.parquet', 'train-00003-of-00012.jsonl')
     """
-    return f"train-{index:05d}-of-{shards:05d}.parquet"
+    return f"train-{index:05d}-of-{shards:05d}{suffix}"
 
 
 def rejects_folder(output: Path) -> Path:
@@ -69,7 +69,7 @@ class ShardConvert(ShardStep):
     def shard(self, index: int) -> None:
         started = time.perf_counter()
         converted = _convert_shard(self.work, self.job, self.plan[0][index], index)
-        _write(self.work / "converted" / f"{index:06d}.pkl", converted)
+        save_result(self.work / "converted" / f"{index:06d}.pkl", converted)
         done(self.work, index, converted["ledger"]["rows_in"], started)
 
 
@@ -110,7 +110,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
             written = file_part(open_source(str(target)), head_rows_per_file(len(job["shards"])), several=True,
                                 columns=True)
             judge([written])
-            _write(work / "schemas" / f"{index:06d}.pkl", parquet.read_schema(target))
+            save_result(work / "schemas" / f"{index:06d}.pkl", parquet.read_schema(target))
             converted.update(output=target.name,
                              scan=scan_shard(written, set(job["enabled"]), job["max_rows"]),
                              written=dataclasses.replace(written, source=str(target), head=[], rest=None))
@@ -140,9 +140,9 @@ def _refusals_kept(work: Path) -> Iterator[None]:
 
 
 def _published(work: Path, job: dict) -> ConversionResult:
-    parts, expected = _read(work / "plan.pkl")
+    parts, expected = load_result(work / "plan.pkl")
     urls = job["shards"]
-    shards = [_read(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
+    shards = [load_result(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
     ledgers = [shard["ledger"] for shard in shards]
     rejected = sum((Counter(ledger["rejected"]) for ledger in ledgers), Counter())
     output, rejects = Path(job["output"]), rejects_folder(Path(job["output"]))
@@ -206,7 +206,7 @@ def _number_rejects(work: Path, urls: list[str], shards: list[dict]) -> None:
         if shard["ledger"]["rejected"]:
             local = f"{shard['path']}:"
             with open(work / "rejects" / f"{index:06d}.jsonl", "rb") as source, \
-                    open(folder / output_name(index, len(urls)).replace(".parquet", ".jsonl"), "wb") as sink:
+                    open(folder / output_name(index, len(urls), ".jsonl"), "wb") as sink:
                 for line in source:
                     record = orjson.loads(line)
                     record["row"] += offset
@@ -235,9 +235,9 @@ class ShardTypes(ShardStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         import datasets
 
-        features = [datasets.Features.from_arrow_schema(_read(path))
+        features = [datasets.Features.from_arrow_schema(load_result(path))
                     for path in sorted((self.work / "schemas").glob("*.pkl"))]
-        _write(self.work / "types.pkl", datasets.Features({
+        save_result(self.work / "types.pkl", datasets.Features({
             column: merged_feature([one[column] for one in features if column in one])
             for column in dict.fromkeys(name for one in features for name in one)}))
         return data
@@ -249,7 +249,7 @@ class ShardRetype(ShardStep):
     def shard(self, index: int) -> None:
         path = self.work / "output" / output_name(index, len(self.job["shards"]))
         if path.exists():  # the shard kept a row
-            _retype(path, _read(self.work / "types.pkl"))
+            _retype(path, load_result(self.work / "types.pkl"))
 
 
 def _retype(path: Path, types) -> None:

@@ -333,7 +333,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
 
 
 def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
-               advance: Callable[[int], None], workers: int | None) -> Partial:
+              advance: Callable[[int], None], workers: int | None) -> Partial:
     expected, example = part.judged_as, part.example
     if part.mode == "lines":
         path = part.source.lines_path

@@ -78,7 +78,8 @@ def local_path(url: str, index: int, work: Path) -> Path:
     return target
 
 
-def _write(path: Path, value: Any) -> None:
+def save_result(path: Path, value: Any) -> None:
+    """A task's result (any picklable value) written atomically, so a task killed midway leaves none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_name(f".{path.name}.staging")
     with open(staged, "wb") as handle:
@@ -86,7 +87,7 @@ def _write(path: Path, value: Any) -> None:
     os.replace(staged, path)
 
 
-def _read(path: Path) -> Any:
+def load_result(path: Path) -> Any:
     with open(path, "rb") as handle:
         return pickle.load(handle)
 
@@ -108,7 +109,7 @@ class ShardStep(PipelineStep):
     @functools.cached_property
     def plan(self) -> tuple[list, Any]:
         """Every shard as a `FilePart` judged as one pass judges it, and the dataset's shape (`ShardJudge`)."""
-        return _read(self.work / "plan.pkl")
+        return load_result(self.work / "plan.pkl")
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         for index in range(rank, len(self.job["shards"]), world_size):
@@ -139,7 +140,7 @@ class ShardHeads(ShardStep):
         path = local_path(shards[index], index, self.work)
         part = file_part(open_source(str(path)), head_rows_per_file(len(shards)), several=len(shards) > 1,
                          columns=True)
-        _write(self.work / "heads" / f"{index:06d}.pkl",
+        save_result(self.work / "heads" / f"{index:06d}.pkl",
                {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
                 "mode": part.mode, "trees": part.trees})
 
@@ -148,7 +149,7 @@ class ShardJudge(ShardStep):
     name = "what each shard is read against"
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        _write(self.work / "plan.pkl", _judged(self.work, len(self.job["shards"])))
+        save_result(self.work / "plan.pkl", _judged(self.work, len(self.job["shards"])))
         return data
 
 
@@ -162,7 +163,7 @@ class ShardScan(ShardStep):
         started = time.perf_counter()
         scanned = scan_shard(dataclasses.replace(part, source=open_source(part.source)), set(self.job["enabled"]),
                              self.job["max_rows"])
-        _write(self.work / "partials" / f"{index:06d}.pkl", scanned)
+        save_result(self.work / "partials" / f"{index:06d}.pkl", scanned)
         done(self.work, index, scanned["partial"].rows_read, started)
 
 
@@ -191,7 +192,7 @@ class ShardMerge(ShardStep):
     name = "merge of the shards' partial results"
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        _write(self.work / "report.pkl", _merged_report(self.work, self.job))
+        save_result(self.work / "report.pkl", _merged_report(self.work, self.job))
         return data
 
 
@@ -206,16 +207,16 @@ def _judged(work: Path, shards: int):
 
     parts = []
     for index in range(shards):
-        head = _read(work / "heads" / f"{index:06d}.pkl")
+        head = load_result(work / "heads" / f"{index:06d}.pkl")
         parts.append(FilePart(head["path"], head["head"], head["head_shapes"], head["shape"], None, None,
                               head["mode"], None, head["trees"]))
     return parts, judge(parts)
 
 
 def _merged_report(work: Path, job: dict):
-    parts, expected = _read(work / "plan.pkl")
-    found = [_read(work / "partials" / f"{index:06d}.pkl") for index in range(len(job["shards"]))]
-    first_rows = [value for _, value in _read(work / "heads" / "000000.pkl")["head"]] if expected is None else []
+    parts, expected = load_result(work / "plan.pkl")
+    found = [load_result(work / "partials" / f"{index:06d}.pkl") for index in range(len(job["shards"]))]
+    first_rows = [value for _, value in load_result(work / "heads" / "000000.pkl")["head"]] if expected is None else []
     return merged_report(job["pattern"], job["shards"], parts, expected, found, first_rows=first_rows,
                          enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"])
 
@@ -274,7 +275,7 @@ def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None =
                    slurm=slurm, progress=progress)
     if work is None:
         return None
-    report = _read(work / "report.pkl")
+    report = load_result(work / "report.pkl")
     seconds = time.perf_counter() - started
     shards = len(report.files)
     report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
