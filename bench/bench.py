@@ -237,7 +237,7 @@ class Measure:
 def hygiene_proof(path: Path, texts: list[str]) -> None:
     """What the fast path does for the text hygiene rules: control escapes looked for in each block of JSON lines,
     `&` and (for a text that is not ASCII) `plainly_clean` in each text."""
-    from inspector.hygiene import control_escapes, plainly_clean
+    from inspector.rules.hygiene import control_escapes, plainly_clean
 
     with open(path, "rb") as handle:
         while block := handle.read(1 << 18):

@@ -32,6 +32,10 @@ from inspector.rules import ERROR, RULES
 from inspector.api import NEAR_THRESHOLD, Comparisons, compare_rows
 from inspector.scan import FilePart, ReadPlan, read_plan
 from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
+from inspector.rules.content import CUT_OFF_RESPONSE
+from inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
+from inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
+from inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
 
 PREVIEW_ROWS = 3
 
@@ -119,7 +123,7 @@ def _reason_name(rule: str) -> str:
 def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
     data_type = shape.type
     if data_type not in READY_TYPES[to] and conversion_target(data_type, to, shape.format) is None:
-        raise Reject("TP404", f"a {shape.dialect} {data_type} row cannot become {to} data")
+        raise Reject(MIXED_SHAPE.id, f"a {shape.dialect} {data_type} row cannot become {to} data")
     if to == "sft":
         return to_sft(trl_row, data_type, style)
     if to == "dpo":
@@ -134,9 +138,9 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
     return to_grpo(trl_row, data_type, shape.dialect)
 
 
-REPAIRS = {"TP107": "strings wrapped as messages (TP107/TP108)",
-           "TP108": "strings wrapped as messages (TP107/TP108)",
-           "TP110": "label made boolean (TP110)"}
+REPAIRS = {MIXED_ROW_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
+           MIXED_DATASET_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
+           LABEL_NOT_BOOLEAN.id: "label made boolean (TP110)"}
 
 
 # Rows the fast path accepts hold nothing `fix_text` changes (`hygiene.plainly_clean`): only the others are fixed.
@@ -181,7 +185,7 @@ class RowConverter:
         if self.dedup:
             digest = hash(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS, default=str))
             if digest in self.seen:
-                raise Reject("TP401", "repeats an earlier row (--dedup)")
+                raise Reject(DUPLICATE_ROW.id, "repeats an earlier row (--dedup)")
             self.seen.add(digest)
 
     def convert_row(self, row: Any) -> list[dict]:
@@ -205,7 +209,7 @@ class RowConverter:
         except Reject:
             raise
         except Exception as error:  # a bug of ours on this row: the row is rejected, the others go on
-            raise Reject("TC104", f"{type(error).__name__}: {error}") from None
+            raise Reject(CONVERSION_FAILED.id, f"{type(error).__name__}: {error}") from None
         if self.fix_text:
             fixed = [fixed_text(out) for out in outputs]
             if fixed != outputs:
@@ -221,14 +225,14 @@ class RowConverter:
         for out in outputs:
             out_shape = classify_row(out)
             if out_shape is None:
-                raise Reject("TC103", "converts to a row of no known shape")
+                raise Reject(CONVERTED_ROW_INVALID.id, "converts to a row of no known shape")
             errors = [issue for issue in check_row(out, out_shape)[0] if RULES[issue[0]].severity == ERROR]
             if errors:
-                raise Reject("TC103", f"the converted row breaks {errors[0][0]}: {errors[0][1]}")
+                raise Reject(CONVERTED_ROW_INVALID.id, f"the converted row breaks {errors[0][0]}: {errors[0][1]}")
             if self.output_shape is None:
                 self.output_shape = out_shape
             elif shape_key(out_shape) != shape_key(self.output_shape):
-                raise Reject("TC103", "converts to a " + disagreement(self.output_shape, out_shape)[1])
+                raise Reject(CONVERTED_ROW_INVALID.id, "converts to a " + disagreement(self.output_shape, out_shape)[1])
 
 
 def option_steps(*, conversational: bool = False, renames: dict | None = None, role_map: dict | None = None,
@@ -462,13 +466,13 @@ class Ledger:
         try:
             row = self.offset + number
             if row in self.compared.leaked:
-                raise Reject("TP405", self.compared.leaked[row])
+                raise Reject(EVAL_CONTAMINATION.id, self.compared.leaked[row])
             if row in self.compared.cut_off:
-                raise Reject("TP214", self.compared.cut_off[row])
+                raise Reject(CUT_OFF_RESPONSE.id, self.compared.cut_off[row])
             near = self.compared.near
             repeats = near.dropped(row) if near is not None and self.converter.dedup == "near" else None
             if repeats is not None:
-                raise Reject("TP406", repeats)
+                raise Reject(NEAR_DUPLICATE_ROW.id, repeats)
             outputs = self.converter.convert_row(value)
             if near is not None:
                 near.keep(row)

@@ -11,8 +11,9 @@ from typing import Any
 import orjson
 
 from inspector.dialects import content_text, final_answer, shared_prompt_length
-from inspector.hygiene import fix_text
+from inspector.rules.hygiene import fix_text
 from inspector.rules import last_answer
+from inspector.rules.preference import NO_SHARED_PROMPT
 
 class Reject(Exception):
     def __init__(self, rule: str, detail: str):
@@ -38,7 +39,7 @@ def split_shared_prompt(chosen: list | str, rejected: list | str) -> tuple[Any, 
     """
     shared = shared_prompt_length(chosen, rejected)
     if shared <= 0:
-        raise Reject("TP303", "chosen and rejected share no prompt")
+        raise Reject(NO_SHARED_PROMPT.id, "chosen and rejected share no prompt")
     return chosen[:shared], chosen[shared:], rejected[shared:]
 
 
@@ -193,7 +194,7 @@ def set_system(row: dict, text: str | None, drop: bool = False) -> dict:
 
 
 def fixed_text(value: Any) -> Any:
-    """`value` with every string in it through `inspector.hygiene.fix_text` (`convert --fix-text`).
+    """`value` with every string in it through `inspector.rules.hygiene.fix_text` (`convert --fix-text`).
 
     >>> fixed_text({"prompt": [{"role": "user", "content": "CafÃ©?"}], "completion": "Yes\\x00."})
     {'prompt': [{'role': 'user', 'content': 'Café?'}], 'completion': 'Yes.'}

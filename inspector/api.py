@@ -22,6 +22,8 @@ from inspector.dialects import Shape, unread_format
 from inspector.scan import ScanResult, Tally, read_plan, scan
 from inspector.progress import progress_bar
 from inspector.sources import Source, open_source
+from inspector.rules.content import CUT_OFF_RESPONSE
+from inspector.rules.dataset import EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
 
 KNOWN_EXTRAS = {
     "tools": "tool schemas, passed to the chat template",
@@ -82,9 +84,9 @@ def inspect_dataset(
         result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
                       prepare=prepare)
         seconds = time.perf_counter() - started
-    against = against if "TP405" in enabled else ()
-    near = near_threshold if near_duplicates and "TP406" in enabled else None
-    cut_off = cut_off and "TP214" in enabled
+    against = against if EVAL_CONTAMINATION.id in enabled else ()
+    near = near_threshold if near_duplicates and NEAR_DUPLICATE_ROW.id in enabled else None
+    cut_off = cut_off and CUT_OFF_RESPONSE.id in enabled
     compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, profile=profile,
                             sample=sample, prepare=prepare) \
         if against or near is not None or cut_off or profile else None
@@ -255,9 +257,9 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
 
 def _tally_comparisons(result: ScanResult, compared: Comparisons, max_rows: int) -> None:
     """The rows the comparing checks found, as the scan's tallies of TP214, TP405 and TP406."""
-    found = {"TP214": compared.cut_off, "TP405": compared.leaked}
+    found = {CUT_OFF_RESPONSE.id: compared.cut_off, EVAL_CONTAMINATION.id: compared.leaked}
     if compared.near is not None:
-        found["TP406"] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
+        found[NEAR_DUPLICATE_ROW.id] = {row: compared.near.detail(row, kept) for row, kept in compared.near.repeats().items()}
     for rule, details in found.items():
         if details:
             first = sorted(details)[:max_rows]
@@ -303,7 +305,7 @@ def _findings(result: ScanResult, unknown: str | None) -> list[Finding]:
     findings = []
     for rule_id, tally in sorted(result.tallies.items()):
         rule = RULES[rule_id]
-        if rule_id == "TP404" and unknown is not None:  # one finding for the data, not one for each row
+        if rule_id == MIXED_SHAPE.id and unknown is not None:  # one finding for the data, not one for each row
             findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, [], [], unknown, rule.fix))
             continue
         where = list(map(result.where, tally.rows))

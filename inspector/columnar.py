@@ -17,8 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from inspector.dialects import Shape, is_id_column, shape_key
-from inspector.fast import proves_every_rule
-from inspector.hygiene import SUSPECT_RE2
+from inspector.fast import other_text_proofs, proves_every_rule
+from inspector.rules import Proof
+from inspector.rules.hygiene import SUSPECT_RE2
 from inspector.sources import batch_rows
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ColumnPlan:
     others: tuple[str, ...]
     text_only: bool  # a `text` column, which must not hold a `Human:` transcript
     distinct: tuple[str, str] | None  # columns that must differ (chosen, rejected)
+    text_proofs: tuple[Proof, ...] = ()  # the rules' text proofs that `_clean_texts` does not fuse
 
     @classmethod
     def for_schema(cls, shape: Shape | None, example: dict | None, schema: pa.Schema) -> ColumnPlan | None:
@@ -77,7 +79,7 @@ class ColumnPlan:
             if not plain or plain[0] is not type(example[name]):
                 return None
         return cls(columns, messages, others, (shape.type, shape.format) == ("language_modeling", "standard"),
-                   ("chosen", "rejected") if shape.type == "preference" else None)
+                   ("chosen", "rejected") if shape.type == "preference" else None, other_text_proofs())
 
     def clean_rows(self, batch: pa.RecordBatch) -> tuple[np.ndarray, pa.Array]:
         """A mask of the batch's clean rows and a key per row (equal keys, equal content)."""
@@ -86,17 +88,17 @@ class ColumnPlan:
         for name in self.columns:
             column = batch.column(name)
             if self.messages is None:
-                clean &= _clean_texts(column, human=self.text_only)
+                clean &= _clean_texts(column, self.text_proofs, human=self.text_only)
                 keys.append(column)
             else:
-                row_clean, key = _clean_conversations(column, *self.messages)
+                row_clean, key = _clean_conversations(column, *self.messages, self.text_proofs)
                 clean &= row_clean
                 keys.append(key)
         if self.distinct:
-            clean &= _true(pc.not_equal(batch.column(self.distinct[0]), batch.column(self.distinct[1])))
+            clean &= true_mask(pc.not_equal(batch.column(self.distinct[0]), batch.column(self.distinct[1])))
         for name in self.others:
             column = batch.column(name)
-            clean &= _true(pc.is_valid(column))
+            clean &= true_mask(pc.is_valid(column))
             if not is_id_column(name):  # rows that differ only in an id repeat
                 keys.append(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
         return clean, pc.binary_join_element_wise(*keys, _SEPARATORS[0])
@@ -127,18 +129,18 @@ def _numbers(values: pa.Array, fill: int = -1) -> np.ndarray:
     return np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values)]
 
 
-def _true(mask: pa.Array) -> np.ndarray:
-    """A boolean Arrow array as numpy, null as False."""
+def true_mask(mask: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, null as False (rules' Arrow proofs build their masks with it)."""
     if mask.null_count:
         mask = pc.fill_null(mask, False)
     bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
     return bits[mask.offset: mask.offset + len(mask)].astype(bool)
 
 
-def _clean_texts(texts: pa.Array, human: bool = False) -> np.ndarray:
+def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = False) -> np.ndarray:
     """`fast.clean_text` over a column: present, not blank, no `<`, `[` or `&` (nor `Human:` when asked), nothing
     the hygiene rules look for (`hygiene.SUSPECT_RE2`, searched only when the column holds a byte past printable
-    ASCII).
+    ASCII); then the other rules' text `proofs`, each an Arrow kernel.
 
     The kernels that read every byte run only where they can find something: a string is blank only if its
     first byte is whitespace or starts a non-ASCII character, and a marker is looked for per row only when
@@ -148,29 +150,31 @@ def _clean_texts(texts: pa.Array, human: bool = False) -> np.ndarray:
     offsets = np.frombuffer(offsets, dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
     blob = data.to_pybytes()[offsets[0]: offsets[-1]] if data is not None else b""
     lengths = np.diff(offsets)
-    clean = _true(pc.is_valid(texts)) & (lengths > 0)
+    clean = true_mask(pc.is_valid(texts)) & (lengths > 0)
     if blob:
         first = np.frombuffer(blob, dtype=np.uint8)[np.minimum(offsets[:-1] - offsets[0], len(blob) - 1)]
         maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
         if len(maybe_blank):
-            clean[maybe_blank] &= ~_true(pc.utf8_is_space(texts.take(_indices(maybe_blank))))
+            clean[maybe_blank] &= ~true_mask(pc.utf8_is_space(texts.take(_indices(maybe_blank))))
     for marker in ("<", "[", "&") + (("Human:",) if human else ()):
         if marker.encode() in blob:
-            clean &= ~_true(pc.match_substring(texts, marker))
+            clean &= ~true_mask(pc.match_substring(texts, marker))
     if blob.translate(None, _PLAIN_BYTES):  # a byte past printable ASCII: what the hygiene rules look for may be
-        clean &= ~_true(pc.match_substring_regex(texts, SUSPECT_RE2))
+        clean &= ~true_mask(pc.match_substring_regex(texts, SUSPECT_RE2))
+    for proof in proofs:
+        clean &= proof.arrow(texts)
     return clean
 
 
-def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple[str, str, str]
-                         ) -> tuple[np.ndarray, pa.Array]:
+def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple[str, str, str],
+                         proofs: tuple[Proof, ...] = ()) -> tuple[np.ndarray, pa.Array]:
     """`fast.clean_turns` over a column of message lists, and a key per row."""
     rows = len(column)
     flat = pc.list_flatten(column)
     role, content = flat.field(fields[0]), flat.field(fields[1])
     parents = _numbers(pc.list_parent_indices(column))
     codes = _numbers(pc.index_in(role, value_set=_strings(roles)))
-    bad = ~_clean_texts(content) | (codes < 0)
+    bad = ~_clean_texts(content, proofs) | (codes < 0)
     later = np.zeros(len(codes), dtype=bool)  # not the first message of its row
     later[1:] = parents[1:] == parents[:-1]
     bad[1:] |= later[1:] & (codes[1:] == codes[:-1])  # a role twice in a row

@@ -25,6 +25,10 @@ from inspector.dialects import Shape, classify_row, shape_key
 from inspector.methods import METHODS
 from inspector.rules import ERROR, RULES, method_checks, rejecting_rules
 from inspector.sources import DuplicateKeys, UnreadableRow
+from inspector.rules.content import NO_ASSISTANT_TURN
+from inspector.rules.dataset import MIXED_SHAPE
+from inspector.rules.read import DUPLICATE_KEY, INVALID_JSON
+from inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT, NOT_AN_OBJECT
 
 TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
               type(None): "null"}
@@ -66,14 +70,14 @@ def repair(row: dict, shape: Shape, expected: Shape, issues: list[Issue]) -> tup
     string prompt beside message lists (TP107), a standard row in a conversational dataset (TP108)."""
     found = {rule for rule, _ in issues}
     repaired = []
-    if "TP110" in found:
+    if LABEL_NOT_BOOLEAN.id in found:
         labels = {f.name: coerce_label(row.get(f.name)) for f in shape.fields if f.kind == "label"}
         if all(isinstance(label, bool) for label in labels.values()):
             row = {**row, **labels}
-            repaired.append("TP110")
-    if shape.dialect == "trl" and ("TP107" in found or "TP108" in found):
+            repaired.append(LABEL_NOT_BOOLEAN.id)
+    if shape.dialect == "trl" and (MIXED_ROW_FORMAT.id in found or MIXED_DATASET_FORMAT.id in found):
         row = as_conversational(row)
-        repaired += sorted(found & {"TP107", "TP108"})
+        repaired += sorted(found & {MIXED_ROW_FORMAT.id, MIXED_DATASET_FORMAT.id})
     return row, tuple(repaired)
 
 
@@ -114,18 +118,18 @@ class Engine:
     def decide(self, value: Any, shape: Any = None) -> Decision:
         """The decision on one row as read from the source (`shape` when it is classified already)."""
         if isinstance(value, UnreadableRow):
-            return _unread("TP001", value.error)
+            return _unread(INVALID_JSON.id, value.error)
         read_issues: list[Issue] = []
         if isinstance(value, DuplicateKeys):
-            read_issues.append(("TP003", f"key(s) {', '.join(value.keys)} repeated; the last value is used"))
+            read_issues.append((DUPLICATE_KEY.id, f"key(s) {', '.join(value.keys)} repeated; the last value is used"))
             value = value.row
         if not isinstance(value, dict):
-            return _unread("TP002", f"the row is {TYPE_NAMES.get(type(value), type(value).__name__)}", read_issues)
+            return _unread(NOT_AN_OBJECT.id, f"the row is {TYPE_NAMES.get(type(value), type(value).__name__)}", read_issues)
         if shape is None:
             shape = classify_row(value)
         if shape is None:
             fields = check_fields(value, self.expected) if self.expected is not None else []
-            issues = read_issues + (fields or [("TP404", "the row fits no known dataset shape")])
+            issues = read_issues + (fields or [(MIXED_SHAPE.id, "the row fits no known dataset shape")])
             return Decision(issues, True, remaining=issues)
         issues, trl_row = check_row(value, shape)
         issues = read_issues + issues
@@ -151,7 +155,7 @@ class Engine:
             if rule in rejecting:
                 return rule, detail
         if decision.trl_row is None:  # unreadable without an error rule: cannot happen, but never kept
-            return decision.left[0] if decision.left else ("TP404", "the row cannot be read")
+            return decision.left[0] if decision.left else (MIXED_SHAPE.id, "the row cannot be read")
         for rule in method_checks(method, decision.shape.type):
             for detail in rule.check(decision.trl_row, decision.shape):
                 return rule.id, detail
@@ -162,8 +166,8 @@ def disagreement(main: Shape, other: Shape) -> Issue:
     """The rule a row of shape `other` breaks in a dataset of shape `main`: TP108 when only the format
     differs, TP204 for a conversation of user turns only among answered ones, TP404 otherwise."""
     if (other.dialect, other.type) == (main.dialect, main.type) and other.format != main.format:
-        return "TP108", f"{other.format} row in a {main.format} dataset"
+        return MIXED_DATASET_FORMAT.id, f"{other.format} row in a {main.format} dataset"
     if other.type == "prompt_only" and main.type != "prompt_only" and other.format == "conversational":
-        return "TP204", f"{other.columns[0]}: no assistant turn"
-    return "TP404", (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
+        return NO_ASSISTANT_TURN.id, f"{other.columns[0]}: no assistant turn"
+    return MIXED_SHAPE.id, (f"{other.dialect} {other.type} row ({', '.join(other.columns)}) in a {main.dialect} "
                      f"{main.type} dataset ({', '.join(main.columns)})")

@@ -14,14 +14,15 @@ interpreter and the messages' struct hashes depend on their class; processes for
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 import msgspec
 import msgspec.structs
 
 from inspector.dialects import Shape, is_id_column, shape_key, shared_prompt_length
-from inspector.hygiene import control_escapes, plainly_clean
-from inspector.rules import RULES, row_rules
+from inspector.rules import Proof, text_proofs, unproven_rules
+from inspector.rules.content import NO_MARKUP, NOT_BLANK
+from inspector.rules.hygiene import HYGIENE, control_escapes, plainly_clean
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -117,36 +118,41 @@ def _preference_chat(row: Decoded) -> bool:
             and clean_turns(row.prompt + row.chosen) and clean_turns(row.prompt + row.rejected))
 
 
-# The rules an accepted row is proven to pass: the typed decode holds the columns, their types and the message
-# keys and roles (TP001-TP111), the value tests the texts, turn order, pairs and prompts (TP201-TP304, TC101-TC102);
-# TP305 is a check of the `ultrafeedback` dialect's fields, and no fast shape is of that dialect; TP112 depends on
-# the columns alone, and a fast path takes rows with exactly the columns of a clean example; TP208 and TC105 need a
-# training flag in a message (read into `trained_turns`), which the typed messages (and the column plans'
-# role/content structs) do not take; TP307 needs
-# an answer that opens with the prompt, and a fast answer is one assistant turn after turns that alternate;
-# TP113 and TP209 check the `message_tree` dialect's fields, of no fast shape either; TP308 needs a null
-# `rejected`, which the typed decode refuses; TP601-TP604 need tool calls or a `tools` column, which the typed
-# messages and the fast shapes' exact columns do not take; TP210-TP213 are looked for in every text the value
-# tests read, which take no text with `&` or `<` and a non-ASCII text only when `hygiene.plainly_clean` proves
-# them absent, while ASCII control characters (TP212) are looked for in the JSON bytes a row came from
-# (`hygiene.control_escapes`) or, for a row given as an object, in its JSON encoding.
-# A shape whose row rules are not all here takes the full checks: a rule added to the catalog is never skipped.
-PROVES = frozenset({
-    "TP001", "TP002", "TP003", "TP101", "TP102", "TP103", "TP104", "TP105", "TP106", "TP107", "TP109", "TP110",
-    "TP111", "TP112", "TP113", "TP201", "TP202", "TP203", "TP204", "TP205", "TP206", "TP207", "TP208", "TP209",
-    "TP210", "TP211", "TP212", "TP213",
-    "TP301", "TP302", "TP303", "TP304", "TP305", "TP307", "TP308", "TP601", "TP602", "TP603", "TP604",
-    "TC101", "TC102", "TC105",
-})
+# The text proofs the value tests run fused into `clean_text` and `clean_turns` (a test holds the fusion to the
+# proofs' own predicates); any other rule's text proof runs after them on every text (`with_text_proofs`).
+FUSED_TEXT_PROOFS = (NOT_BLANK, NO_MARKUP, HYGIENE)
+
+
+def other_text_proofs() -> tuple[Proof, ...]:
+    """The catalog's text proofs that are not fused into the value tests."""
+    return tuple(proof for proof in text_proofs() if proof not in FUSED_TEXT_PROOFS)
 
 
 def proves_every_rule(shape: Shape, columns: Iterable[str]) -> bool:
     """Whether the fast paths prove every row rule of the catalog that applies to rows of `shape` with exactly
-    these `columns` (the only rows a fast path takes): a rule that fires only on rows with columns these lack
-    is proven by their absence."""
-    present = set(columns)
-    return all(rule in PROVES or not RULES[rule].columns <= present
-               for rule in row_rules(shape.type, set(RULES)))
+    these `columns` (the only rows a fast path takes), each as its entry's `proof` says: while one is not, rows of
+    the shape take the full checks (`inspector.rules.unproven_rules` names it)."""
+    return not unproven_rules(shape.type, columns)
+
+
+def _texts(row: Decoded, columns: tuple[str, ...]) -> Iterator[str]:
+    """The texts the value tests read in a decoded row: its string columns and its messages' contents."""
+    for name in columns:
+        value = getattr(row, name)
+        if isinstance(value, str):
+            yield value
+        else:
+            for message in value:
+                yield message.content
+
+
+def with_text_proofs(test: Callable[[Decoded], bool], columns: tuple[str, ...],
+                     proofs: tuple[Proof, ...]) -> Callable[[Decoded], bool]:
+    """`test`, then each of `proofs` on every text of the row's `columns`."""
+    def tested(row: Decoded) -> bool:
+        return test(row) and all(proof.text(text) for text in _texts(row, columns) for proof in proofs)
+
+    return tested
 
 
 # shape_key -> (column types, value tests)
@@ -231,7 +237,8 @@ class FastPath:
         # The columns the test does not read: attribute -> column name.
         self.extras = {a: name for a, name in attributes.items() if name not in typed}
         self._decoder = msgspec.json.Decoder(self._row_type)
-        self._test = test
+        others = other_text_proofs()
+        self._test = with_text_proofs(test, tuple(typed), others) if others else test
         plain = all(type(value) not in (list, dict) for name, value in example.items() if name not in typed)
         self._hashes = _plain_hashes if plain else _any_hashes
         # Rows that differ only in id-like columns repeat: those fields are left out of the hash.

@@ -24,6 +24,7 @@ from inspector.trees import is_tree_message, thread_rows
 from inspector.mapping import SUGGESTION_ROWS
 from inspector.sources import (JsonLines, Source, SourceError, block_lines,
                                duplicate_keys, json_lines_path, numbered_blocks, quoted_key_count, row_value)
+from inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
@@ -537,7 +538,7 @@ def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape |
     for (keys, types), count in partial.type_signatures.items():
         for name, kind in zip(keys, types):
             columns.setdefault(name, Counter())[TYPE_NAMES.get(kind, kind.__name__)] += count
-    if "TP401" in enabled:
+    if DUPLICATE_ROW.id in enabled:
         _report_duplicates(collector, partial)
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
                         partial.final_answers, partial.rows_with_errors, [], partial.rejected, partial.repaired, expected)
@@ -553,7 +554,7 @@ def _report_duplicates(collector: Collector, partial: Partial) -> None:
         rows = partial.repeats
         if rows:
             first = rows[: collector.max_rows]
-            collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+            collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
         return
     import numpy as np
 
@@ -572,7 +573,7 @@ def _report_duplicates(collector: Collector, partial: Partial) -> None:
     shown = min(collector.max_rows, len(rows))
     rows.partition(shown - 1)
     first = np.sort(rows[:shown]).tolist()
-    collector.tallies["TP401"] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+    collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
 
 
 def _report_labels(result: ScanResult, enabled: set[str]) -> None:
@@ -580,10 +581,10 @@ def _report_labels(result: ScanResult, enabled: set[str]) -> None:
     total = true + false
     if not total:
         return
-    if (true == 0 or false == 0) and "TP402" in enabled:
-        result.dataset_findings.append(("TP402", total, f"all {total} labels are {str(true > 0).lower()}"))
-    elif max(true, false) / min(true, false) > 4 and "TP403" in enabled:
+    if (true == 0 or false == 0) and SINGLE_LABEL_CLASS.id in enabled:
+        result.dataset_findings.append((SINGLE_LABEL_CLASS.id, total, f"all {total} labels are {str(true > 0).lower()}"))
+    elif max(true, false) / min(true, false) > 4 and LABEL_IMBALANCE.id in enabled:
         weight = "undesirable_weight" if true > false else "desirable_weight"
         result.dataset_findings.append((
-            "TP403", total,
+            LABEL_IMBALANCE.id, total,
             f"{true} desirable vs {false} undesirable; try {weight}={max(true, false) / min(true, false):.2f}"))

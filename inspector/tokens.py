@@ -20,6 +20,7 @@ from inspector.dialects import Shape, classify_row, shape_key, shared_prompt_len
 from inspector.profile import histogram
 from inspector.scan import most_common_shape
 from inspector.sources import row_value
+from inspector.rules.tokens import DOUBLE_BOS, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -98,7 +99,7 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
     for text in _texts(trl_row):
         hit = next((s for s in specials if s in text), None)
         if hit:
-            issues.append(("TP508", f"content holds the special token string {hit!r}"))
+            issues.append((SPECIAL_TOKEN_IN_CONTENT.id, f"content holds the special token string {hit!r}"))
             break
     if data_type == "language_modeling":
         value = trl_row.get("messages", trl_row.get("text"))
@@ -134,7 +135,7 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         prompt_ids, full_ids, mask = _prompt_and_full(tokenizer, prompt, side, tools, has_markers)
         prompt_length = len(prompt_ids)
         if full_ids[:len(prompt_ids)] != prompt_ids:
-            issues.append(("TP505", "the tokenized prompt is not a prefix of the tokenized prompt+completion"))
+            issues.append((PROMPT_NOT_TOKEN_PREFIX.id, "the tokenized prompt is not a prefix of the tokenized prompt+completion"))
         issues += _stop_token_issues(tokenizer, full_ids, mask, conversational=isinstance(prompt, list))
         issues += _bos_issues(tokenizer, full_ids)
         totals.append(len(full_ids))
@@ -165,7 +166,7 @@ def _stop_token_issues(tokenizer, ids: list[int], mask: list[int], conversationa
     trained = [token for token, m in zip(ids, mask) if m]
     if eos not in trained:
         where = "the chat template's assistant span" if conversational else "the completion"
-        return [("TP506", f"the end-of-turn token {tokenizer.eos_token!r} is not in {where}, so it is never "
+        return [(STOP_TOKEN_NOT_TRAINED.id, f"the end-of-turn token {tokenizer.eos_token!r} is not in {where}, so it is never "
                           f"trained and the model may not learn to stop")]
     return []
 
@@ -173,7 +174,7 @@ def _stop_token_issues(tokenizer, ids: list[int], mask: list[int], conversationa
 def _bos_issues(tokenizer, ids: list[int]) -> list[tuple[str, str]]:
     bos = tokenizer.bos_token_id
     if bos is not None and len(ids) > 1 and ids[0] == bos and ids[1] == bos:
-        return [("TP507", f"the row starts with {tokenizer.bos_token!r} twice (template and tokenizer both add it)")]
+        return [(DOUBLE_BOS.id, f"the row starts with {tokenizer.bos_token!r} twice (template and tokenizer both add it)")]
     return []
 
 
@@ -218,7 +219,7 @@ def _analyse_batch(args: tuple) -> list[tuple[int, RowTokens | tuple[str, str]]]
                                             has_markers=has_markers, specials=specials)))
         except Exception as error:  # the template's own error is the finding
             text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            out.append((number, ("TP502", f"the chat template fails on this row: {text}")))
+            out.append((number, (TEMPLATE_RENDER_FAILURE.id, f"the chat template fails on this row: {text}")))
     return out
 
 
@@ -306,12 +307,12 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
     has_markers = bool(template and GENERATION_MARKER.search(template))
     template_info = {"has_chat_template": template is not None, "generation_markers": has_markers}
     if conversational and template is None:
-        collect("TP501", None, "the tokenizer has no chat template, and the data is conversational")
+        collect(NO_CHAT_TEMPLATE.id, None, "the tokenizer has no chat template, and the data is conversational")
         readable = []
     if conversational and template is not None:
         template_info.update(_probe_roles(tokenizer, collect))
         if not has_markers:
-            collect("TP504", None, "the chat template has no {% generation %} markers, so assistant_only_loss is "
+            collect(NO_GENERATION_MARKERS.id, None, "the chat template has no {% generation %} markers, so assistant_only_loss is "
                                    "impossible; use a training template (TRL's get_training_chat_template, or "
                                    "--set chat_template_path=<template with markers>)")
     data_type = shape.type if shape else "unknown"
@@ -335,7 +336,7 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         for rule, detail in outcome.issues:
             collect(rule, number, detail)
         if outcome.total > limit:
-            collect("TP509", number, f"{outcome.total} tokens, over max_length={limit}")
+            collect(OVER_MAX_LENGTH.id, number, f"{outcome.total} tokens, over max_length={limit}")
     totals = [c.total for c in counts]
     total_stats = _stats(totals)
     return TokenReport(
@@ -356,10 +357,10 @@ def _probe_roles(tokenizer, collect) -> dict:
         with_system = tokenizer.apply_chat_template([system, user], tokenize=False)
         info["system_role"] = "kept" if "probe system sentinel" in with_system else "ignored"
         if info["system_role"] == "ignored":
-            collect("TP503", None, "the chat template drops the system message")
+            collect(TEMPLATE_DROPS_ROLE.id, None, "the chat template drops the system message")
     except Exception as error:  # a template that raises on a role rejects it
         info["system_role"] = "rejected"
-        collect("TP503", None, f"the chat template rejects a system message ({str(error).splitlines()[0]})")
+        collect(TEMPLATE_DROPS_ROLE.id, None, f"the chat template rejects a system message ({str(error).splitlines()[0]})")
     return info
 
 

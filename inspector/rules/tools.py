@@ -1,4 +1,4 @@
-"""Tool calls checked against the tools a row declares: the checks of rules TP601-TP604.
+"""Tool calls checked against the tools a row declares (TP6xx).
 
 A row read as its TRL type holds its conversations in `messages`, or `prompt` with `completion`, `chosen` or
 `rejected`, and its tools in `tools` (TRL's form: `{"type": "function", "function": {name, description,
@@ -20,6 +20,9 @@ import functools
 from typing import Any, Iterator
 
 import orjson
+
+from inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule
+from inspector.rules.examples import tool_row, flagged
 
 CONVERSATIONS = (("messages",), ("prompt", "completion"), ("prompt", "chosen"), ("prompt", "rejected"))
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
@@ -194,3 +197,37 @@ def invalid_tools(row: dict, shape: Any) -> Iterator[str]:
         if parameters is not None and (not isinstance(parameters, dict) or _validator(
                 orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS)) is None):
             yield f"tools[{i}] ({function.get('name')}): parameters are not a valid JSON Schema"
+
+
+TOOL_NOT_DECLARED = register(Rule("TP601", "tool-not-declared", ERROR, "a tool call names a function the row's `tools` does not declare",
+         "declare the function in `tools`, or drop the row", "trl",
+         why="the model learns to call a function it was never shown: a hallucinated tool",
+         check=undeclared_calls, example=flagged(tool_row("add", {"a": 1}), tool_row("subtract", {"a": 1})),
+         proof=by_structure("the typed messages take no tool calls")))
+
+TOOL_ARGUMENTS_INVALID = register(Rule("TP602", "tool-arguments-invalid", ERROR,
+         "a tool call's arguments are not JSON, or break the function's JSON Schema (`parameters`): a missing "
+         "required argument, a wrong type, an argument the schema does not name", "fix the call, or drop the row",
+         "trl", why="the model learns calls the tool would refuse",
+         check=invalid_arguments, example=flagged(tool_row("add", {"a": 1}), tool_row("add", '{"a": "one"}')),
+         proof=by_structure("the typed messages take no tool calls")))
+
+TOOL_CALL_UNANSWERED = register(Rule("TP603", "tool-call-unanswered", WARNING,
+         "a tool call is not answered by a tool message before the conversation goes on (or a result names a "
+         "call id no pending call has); a call that ends the conversation is the training target, not a fault",
+         "add the tool's result after the call, or end the conversation at the call", "trl",
+         why="the answer after an unanswered call is learned as if the model knew the tool's result",
+         check=unanswered_calls,
+         example=flagged(tool_row("add", {"a": 1}),
+                       {**tool_row("add", {"a": 1}), "messages": tool_row("add", {"a": 1})["messages"][:2]
+                        + [{"role": "assistant", "content": "It is 2."}]}),
+         proof=by_structure("the typed messages take no tool calls")))
+
+TOOLS_INVALID = register(Rule("TP604", "tools-invalid", ERROR,
+         "`tools` is not a list of functions, each with a name and a valid JSON Schema of its parameters",
+         "write each tool as `transformers.utils.get_json_schema` does", "trl",
+         why="chat templates render `tools` into the prompt: a broken schema is what the model is trained to read",
+         check=invalid_tools,
+         example=flagged(tool_row("add", {"a": 1}), {**tool_row("add", {"a": 1}), "tools": [
+             {"type": "function", "function": {"name": "add", "parameters": {"type": "objekt"}}}]}),
+         proof=by_structure("a fast shape's `tools`, when it has one, is its clean example's, and the typed decode holds its type")))

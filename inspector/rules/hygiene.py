@@ -28,6 +28,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from inspector.rules.catalog import WARNING, by_text, register, Rule
+from inspector.rules.examples import CHAT, USER, chat, flagged
+
 # Code point ranges: C0 controls but tab and line breaks, DEL and C1; a UTF-8 lead byte read as Latin-1 (Â-ô); a
 # continuation byte read as Latin-1 or Windows-1252.
 CONTROL = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F))
@@ -123,10 +126,10 @@ def text_faults(text: str, where: str) -> Iterator[tuple[str, str]]:
         if _is_bad(word):
             from ftfy import fix_text
 
-            yield "TP210", f"{where} looks like mojibake: {word!r} (ftfy reads {fix_text(word)!r})"
+            yield MOJIBAKE.id, f"{where} looks like mojibake: {word!r} (ftfy reads {fix_text(word)!r})"
     lost = text.count("\ufffd")
     if lost:
-        yield "TP211", f"{where} holds {lost} U+FFFD replacement character(s), where a decoder lost bytes"
+        yield REPLACEMENT_CHARACTER.id, f"{where} holds {lost} U+FFFD replacement character(s), where a decoder lost bytes"
     control = _CONTROL_CHAR.search(text)
     if control:
         said = f"{where} holds the control character {control.group(0)!r} at character {control.start()}"
@@ -134,12 +137,12 @@ def text_faults(text: str, where: str) -> Iterator[tuple[str, str]]:
         if latex:
             said += (f", where LaTeX's `\\{_ESCAPED_LETTER[latex.group(0)[0]]}{latex.group(0)[1:]}` lost its "
                      f"backslash to an escape")
-        yield "TP212", said
+        yield CONTROL_CHARACTER.id, said
     if "&" in text or "<" in text:
         prose = _CODE.sub(" ", text) if "`" in text else text
         html = _ENTITY.search(prose) or (None if _HTML_DOCUMENT.search(prose) else _TAG.search(prose))
         if html:
-            yield "TP213", f"{where} holds HTML: {html.group(0)!r}"
+            yield HTML_LEFTOVER.id, f"{where} holds HTML: {html.group(0)!r}"
 
 
 def _word_around(text: str, start: int, end: int, reach: int = 30) -> str:
@@ -174,3 +177,50 @@ def fix_text(text: str) -> str:
                              remove_control_chars=False, normalization=None, explain=False)
     text = _EATEN_LATEX.sub(lambda eaten: "\\" + _ESCAPED_LETTER[eaten.group(0)[0]] + eaten.group(0)[1:], text)
     return _CONTROL_CHAR.sub("", ftfy_fix_text(text, config))
+
+
+def _arrow_plainly_clean(texts):
+    """`plainly_clean` over an Arrow string column: nothing the hygiene rules look for (`SUSPECT_RE2`), no `&` and
+    no `<`."""
+    import pyarrow.compute as pc
+
+    from inspector.columnar import true_mask
+
+    return ~(true_mask(pc.match_substring_regex(texts, SUSPECT_RE2)) | true_mask(pc.match_substring(texts, "&"))
+             | true_mask(pc.match_substring(texts, "<")))
+
+
+HYGIENE = by_text("a text the fast paths accept is plainly clean (`plainly_clean`); the JSON path looks for ASCII "
+                  "control characters in the JSON bytes instead (`control_escapes`)", plainly_clean,
+                  _arrow_plainly_clean)
+
+MOJIBAKE = register(Rule("TP210", "mojibake", WARNING,
+         "text decoded with the wrong encoding: UTF-8 read as Latin-1 or Windows-1252 (`CafÃ©` for `Café`, `itâ€™s` "
+         "for `it’s`), as ftfy's badness measure confirms", "`convert --fix-text` repairs it with ftfy and counts "
+         "the rows it changed", "field",
+         why="the model learns to write the garbled characters, and the tokenizer spends several tokens on each",
+         example=flagged(CHAT, chat(USER, {"role": "assistant", "content": "Itâ€™s 4, as in CafÃ© 4."})),
+         proof=HYGIENE))
+
+REPLACEMENT_CHARACTER = register(Rule("TP211", "replacement-character", WARNING,
+         "text holds U+FFFD (�), left where a decoder met bytes it could not read", "re-export the text from its "
+         "source with the right encoding: what was lost cannot be recovered from the row", "field",
+         why="the model learns to write � where the words were",
+         example=flagged(CHAT, chat(USER, {"role": "assistant", "content": "It is 4 \ufffd\ufffd."})),
+         proof=HYGIENE))
+
+CONTROL_CHARACTER = register(Rule("TP212", "control-character", WARNING,
+         "text holds a control character (NUL, a terminal escape, a form feed, C1 controls; tab and line breaks "
+         "aside), such as LaTeX's `\\frac` read as a JSON escape (a form feed, then `rac`)", "`convert --fix-text` "
+         "removes them, and gives a LaTeX command its backslash back", "field",
+         why="invisible in an editor, they are tokenized, trained on and generated",
+         example=flagged(CHAT, chat(USER, {"role": "assistant", "content": "\x1b[1m4\x1b[0m"})),
+         proof=HYGIENE))
+
+HTML_LEFTOVER = register(Rule("TP213", "html-leftover", WARNING,
+         "text holds HTML entities (`&amp;`, `&#39;`) or layout tags (`<br>`, `<p>`, `<div>`) outside code spans, "
+         "left by a scraper or an export", "unescape and strip them where the data is exported (`html.unescape`); "
+         "keep them where the text is about HTML", "field",
+         why="the model learns to write markup and escaped characters in plain answers",
+         example=flagged(CHAT, chat(USER, {"role": "assistant", "content": "It&#39;s 4.<br>Four."})),
+         proof=HYGIENE))

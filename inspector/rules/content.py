@@ -1,0 +1,198 @@
+"""Conversation content (TP2xx): empty texts, template markup, turn order, training flags, cut-off answers.
+
+`check_text` is the pass every text of a row goes through (empty, markup, then the hygiene rules of
+`inspector.rules.hygiene`); `check_turns` checks the conversations of a row read as its TRL type.
+
+>>> list(check_text("<|im_start|>user", "messages[0].content"))
+[('TP207', "messages[0].content contains '<|im_start|>'")]
+>>> list(check_conversation([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "messages"))
+[('TP202', 'messages: system message at turn 2')]
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+from inspector.rules.catalog import ERROR, WARNING, by_structure, by_text, by_value_tests, register, Rule
+from inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged, tree, TREE_QUESTION, Example
+from inspector.rules.hygiene import text_faults
+
+Issue = tuple[str, str]
+
+TEMPLATE_MARKUP = re.compile(
+    r"<\|im_start\|>|<\|im_end\|>|\[INST\]|\[/INST\]|<\|eot_id\|>|<\|start_header_id\|>|<\|end_header_id\|>"
+    r"|<\|begin_of_text\|>|<start_of_turn>|<end_of_turn>|<\|user\|>|<\|assistant\|>|<\|system\|>|<\|endoftext\|>"
+    r"|<\|im_sep\|>|<s>\s*\[INST\]"
+)
+
+
+def not_blank(text: str) -> bool:
+    """The text proof of TP201 and TP302: a text with a character that is not white space is not empty.
+
+    >>> not_blank("4"), not_blank(" \\n")
+    (True, False)
+    """
+    return bool(text) and not text.isspace()
+
+
+def no_markup_start(text: str) -> bool:
+    """The text proof of TP207: every markup pattern holds `<` or `[`, and a text with neither holds none.
+
+    >>> no_markup_start("a plain answer"), no_markup_start("[INST] hi")
+    (True, False)
+    """
+    return "<" not in text and "[" not in text
+
+
+def _arrow_not_blank(texts: Any) -> Any:
+    import pyarrow.compute as pc
+
+    from inspector.columnar import true_mask
+
+    return true_mask(pc.invert(pc.utf8_is_space(texts))) & true_mask(pc.greater(pc.utf8_length(texts), 0))
+
+
+def _arrow_no_markup_start(texts: Any) -> Any:
+    import pyarrow.compute as pc
+
+    from inspector.columnar import true_mask
+
+    return ~(true_mask(pc.match_substring(texts, "<")) | true_mask(pc.match_substring(texts, "[")))
+
+
+NOT_BLANK = by_text("a text the fast paths accept holds a character that is not white space", not_blank,
+                    _arrow_not_blank)
+NO_MARKUP = by_text("a text the fast paths accept holds neither `<` nor `[`, with which every markup pattern starts",
+                    no_markup_start, _arrow_no_markup_start)
+
+EMPTY_CONTENT = register(Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
+         "fill it or drop the row", "field",
+         why="an empty answer teaches the model to answer with nothing but the end-of-turn token",
+         structural=True, example=flagged(CHAT, chat({"role": "user", "content": "  "}, ASSISTANT)),
+         proof=NOT_BLANK))
+
+SYSTEM_NOT_FIRST = register(Rule("TP202", "system-not-first", ERROR, "a system message appears after the first turn",
+         "most chat templates reject this: move the system message to the start", "trl",
+         why="Llama, Mistral and Gemma templates raise on it; others silently drop it",
+         example=flagged(CHAT, chat(USER, {"role": "system", "content": "be brief"}, ASSISTANT)),
+         proof=by_value_tests("the system turn is first, if any")))
+
+SAME_ROLE_TWICE = register(Rule("TP203", "same-role-twice", WARNING, "two consecutive turns have the same role",
+         "many templates require user and assistant to alternate: merge the turns", "trl",
+         why="strict templates raise 'roles must alternate'", example=flagged(CHAT, chat(USER, USER, ASSISTANT)),
+         proof=by_value_tests("user and assistant alternate")))
+
+NO_ASSISTANT_TURN = register(Rule("TP204", "no-assistant-turn", ERROR, "the conversation has no assistant turn, so nothing is trained",
+         "add the assistant answer or drop the row", "trl",
+         why="with assistant-only or completion-only loss the row contributes no gradient",
+         example=flagged(CHAT, chat({"role": "system", "content": "s"}, USER)),
+         proof=by_value_tests("a fast conversation ends on the answer")))
+
+NOT_ENDING_WITH_ASSISTANT = register(Rule("TP205", "not-ending-with-assistant", WARNING,
+         "the conversation does not end with the assistant; SFT trains nothing after the last assistant turn",
+         "drop the trailing turns, or use the data for GRPO as prompts", "trl",
+         why="trailing user turns cost tokens and, without assistant-only loss, are trained as model output",
+         example=flagged(CHAT, chat(USER, ASSISTANT, USER)),
+         proof=by_value_tests("a fast conversation ends on the answer")))
+
+TOOL_RESULT_WITHOUT_CALL = register(Rule("TP206", "tool-result-without-call", ERROR,
+         "a tool result is not preceded by an assistant tool call",
+         "add the assistant `tool_calls` turn before the tool result", "trl",
+         why="tool-aware templates pair each result with its call and raise or misrender without one",
+         example=flagged(CHAT, chat(USER, {"role": "tool", "content": "42"}, ASSISTANT)),
+         proof=by_structure("the typed messages take no `tool` role")))
+
+TEMPLATE_MARKUP_IN_CONTENT = register(Rule("TP207", "template-markup-in-content", WARNING,
+         "content holds chat-template markup (<|im_start|>, [INST], ...), which the template will add again",
+         "store plain text and let the chat template add the markup", "trl",
+         why="the markup is tokenized as control tokens, so the model learns doubled turn boundaries",
+         example=flagged(CHAT, chat({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT)),
+         proof=NO_MARKUP))
+
+TURN_FLAGS = register(Rule("TP208", "turn-flags", WARNING,
+         "messages carry per-turn training flags (`loss_weight`, `weight: 0`, `train: false`), which TRL's "
+         "trainers do not read", "nothing to do for `convert`/`train --method sft`: they carry the flags (one "
+         "prompt-completion row per trained turn); another tool must honour them itself", "trl",
+         why="a trainer that ignores the flags trains every turn: the user turns LLaMA-Factory's `loss_weight: 0` "
+             "keeps out, or an answer OpenAI's `weight: 0` marks as bad", types=frozenset({"language_modeling"}),
+         check=lambda row, shape: (
+             (f"trains turn(s) {', '.join(str(i + 1) for i, t in enumerate(row['trained_turns']) if t is True)} "
+              f"of {len(row['trained_turns'])}",) if "trained_turns" in row else ()),
+         example=flagged(CHAT, chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0})),
+         proof=by_structure("the typed messages take no training flag")))
+
+REPLIES_LEFT_OUT = register(Rule("TP209", "replies-left-out", WARNING,
+         "replies of a conversation-tree prompt that are deleted or failed review are left out of its row",
+         "nothing to do: they are not trained; the count says how much of the tree is unused", "field",
+         why="a deleted or rejected reply is one the tree's own reviewers did not want learned",
+         example=Example(tree(TREE_QUESTION, ("a", "q", "assistant", "4", 0),
+                               ("b", "q", "assistant", "5", 1, {"deleted": True})), (1,)),
+         proof=by_structure("conversation-tree rows are of no fast shape")))
+
+CUT_OFF_RESPONSE = register(Rule("TP214", "cut-off-response", WARNING,
+         "a final answer of 20 words or more stops mid-sentence where the data's longest answers stop (the top 1%, "
+         "2 or more of them ending so), or at exactly the length of 2 other answers that do: a generation or "
+         "export cap; reported with `--cut-off`", "regenerate those answers with a larger cap, or drop them "
+         "(`convert --drop-cut-off`)", "dataset",
+         why="the model learns to stop mid-sentence, and an EOS after half a word teaches it that such answers are "
+             "complete"))
+
+
+def check_text(value: str, where: str, empty_rule: str = EMPTY_CONTENT.id) -> Iterator[Issue]:
+    """Every text rule on one text: empty (`empty_rule`: TP201, or TP302 for a preference side), template
+    markup, then hygiene."""
+    if not value.strip():
+        yield empty_rule, f"{where} is empty" if not value else f"{where} is whitespace only"
+        return
+    if "<" in value or "[" in value:  # every markup pattern holds one; most text holds neither
+        markup = TEMPLATE_MARKUP.search(value)
+        if markup:
+            yield TEMPLATE_MARKUP_IN_CONTENT.id, f"{where} contains {markup.group(0)!r}"
+    yield from text_faults(value, where)
+
+
+def check_conversation(messages: list[dict], where: str) -> Iterator[Issue]:
+    """Turn-order checks on a conversation read as TRL messages."""
+    previous: dict | None = None
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role == "system" and i > 0:
+            yield SYSTEM_NOT_FIRST.id, f"{where}: system message at turn {i + 1}"
+        if previous is not None and role in ("user", "assistant") and role == previous.get("role"):
+            yield SAME_ROLE_TWICE.id, f"{where}: turns {i} and {i + 1} are both {role!r}"
+        if role == "tool" and not (
+            previous is not None and (previous.get("role") == "tool" or
+                                      (previous.get("role") == "assistant" and previous.get("tool_calls")))
+        ):
+            yield TOOL_RESULT_WITHOUT_CALL.id, f"{where}: tool result at turn {i + 1} follows no tool call"
+        previous = message
+
+
+def has_assistant(messages: list[dict]) -> bool:
+    return any(m.get("role") == "assistant" for m in messages)
+
+
+def no_answer(side: str) -> Issue:
+    """The finding of a conversation side with no assistant turn."""
+    return NO_ASSISTANT_TURN.id, f"{side}: no assistant turn"
+
+
+def check_turns(trl_row: dict, shape: Any) -> Iterator[Issue]:
+    """The conversations of a row read as its TRL type (but preference pairs, `inspector.rules.preference`):
+    turn order, an assistant answer, and, for language modeling, the answer last."""
+    if shape.format != "conversational":
+        return
+    if shape.type == "language_modeling":
+        messages = trl_row["messages"]
+        yield from check_conversation(messages, "messages")
+        if not has_assistant(messages):
+            yield no_answer("messages")
+        if messages and messages[-1].get("role") != "assistant":
+            yield NOT_ENDING_WITH_ASSISTANT.id, f"messages: ends with a {messages[-1].get('role')!r} turn"
+    elif shape.type == "prompt_only":
+        yield from check_conversation(trl_row["prompt"], "prompt")
+    elif shape.type in ("prompt_completion", "unpaired_preference"):
+        yield from check_conversation(trl_row["prompt"] + trl_row["completion"], "prompt+completion")
+        if not has_assistant(trl_row["completion"]):
+            yield no_answer("completion")

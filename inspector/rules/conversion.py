@@ -1,0 +1,78 @@
+"""What a conversion for one method leaves out of otherwise valid rows (TC1xx): `inspect` counts them per method
+and `convert --to` rejects exactly these rows; and the guards on what a conversion writes (TC103, TC104)."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule
+from inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged
+
+KTO = frozenset({"unpaired_preference"})
+
+
+def last_answer(messages: list) -> int:
+    """The index of the last assistant message, 0 when there is none.
+
+    >>> last_answer([USER, ASSISTANT, USER]), last_answer([USER])
+    (1, 0)
+    """
+    return max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "assistant"),
+               default=0)
+
+
+def _unexpressible_flags(row: dict) -> Iterator[str]:
+    """What per-turn flags ask that one prompt-completion row per trained turn cannot give."""
+    flags = row.get("trained_turns")
+    if flags is None:
+        return
+    messages = row["messages"]
+    for i, (message, trained) in enumerate(zip(messages, flags)):
+        if not isinstance(trained, bool):
+            yield f"messages[{i}] has weight {trained!r}; TRL trains a turn fully or not at all"
+            return
+        if trained and message.get("role") != "assistant":
+            yield f"messages[{i}] is a trained {message.get('role')} turn"
+            return
+        if trained and i == 0:
+            yield "messages[0] is a trained turn with nothing before it"
+            return
+    if not any(flags):
+        yield "no turn is trained"
+
+
+LABEL_FALSE_NOT_FOR_SFT = register(Rule("TC101", "label-false-not-for-sft", WARNING, "SFT trains only on completions labelled true",
+         "nothing to fix: the row is used by KTO, not by SFT", "method", types=KTO, methods=frozenset({"sft"}),
+         check=lambda row, shape: () if row.get("label") is True else ("label is false",),
+         example=flagged({"prompt": "q", "completion": "a", "label": True},
+                       {"prompt": "q", "completion": "b", "label": False}),
+         why="training on undesirable completions teaches the model to produce them",
+         proof=by_structure("no fast shape is of the unpaired preference type")))
+
+NO_PROMPT = register(Rule("TC102", "no-prompt", WARNING, "no turn before the last assistant turn to use as the GRPO prompt",
+         "add the user turn the answer replies to", "method", types=frozenset({"language_modeling"}),
+         methods=frozenset({"grpo"}), why="GRPO generates from the prompt; an empty prompt has nothing to answer",
+         check=lambda row, shape: ("no turn before the last assistant turn",)
+         if isinstance(row.get("messages"), list) and last_answer(row["messages"]) == 0 else (),
+         example=flagged(CHAT, chat(ASSISTANT)),
+         proof=by_value_tests("a fast conversation has turns before its answer")))
+
+CONVERTED_ROW_INVALID = register(Rule("TC103", "converted-row-invalid", ERROR,
+         "the converted row breaks a rule of its own (a guard: `inspect` should have predicted it)",
+         "report it to trlprep's developers with the row; the rejects file names the rule", "output",
+         why="wrong training data must never be written"))
+
+CONVERSION_FAILED = register(Rule("TC104", "conversion-failed", ERROR, "the conversion of this row raised an error (a guard)",
+         "report it to trlprep's developers with the row; the rejects file has the error", "output",
+         why="one bad row must not stop the conversion of the others"))
+
+FLAGS_NOT_EXPRESSIBLE = register(Rule("TC105", "flags-not-expressible", WARNING,
+         "per-turn training flags TRL cannot express: a trained user, system or tool turn, a weight other than 0 "
+         "or 1, or no trained assistant turn after a prompt", "set the flags to 0/1 on assistant turns, or drop "
+         "the row", "method", types=frozenset({"language_modeling"}), methods=frozenset({"sft"}),
+         why="TRL trains completions, not arbitrary turns, and has no fractional loss weights: approximating "
+             "the flags would train what they keep out",
+         check=lambda row, shape: _unexpressible_flags(row),
+         example=flagged(chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0}),
+                       chat({**USER, "loss_weight": 1.0}, {**ASSISTANT, "loss_weight": 1.0})),
+         proof=by_structure("the typed messages take no training flag")))

@@ -1,0 +1,45 @@
+"""The model's tokenizer and chat template (TP5xx), checked with `--model` by `inspector.tokens`."""
+
+from __future__ import annotations
+
+from inspector.rules.catalog import ERROR, WARNING, register, Rule
+
+NO_CHAT_TEMPLATE = register(Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
+         "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",
+         why="TRL cannot render messages without a template"))
+
+TEMPLATE_RENDER_FAILURE = register(Rule("TP502", "template-render-failure", ERROR, "the chat template raises an error on the row",
+         "fix the row (the template's own message says what it wants) or use another template", "tokens",
+         why="the trainer stops at the first such row"))
+
+TEMPLATE_DROPS_ROLE = register(Rule("TP503", "template-drops-role", WARNING, "the chat template ignores or rejects a role the data uses",
+         "merge the system message into the first user turn (`convert --drop-system`) or change template",
+         "tokens", why="the dropped text is never seen by the model"))
+
+NO_GENERATION_MARKERS = register(Rule("TP504", "no-generation-markers", WARNING,
+         "the chat template has no {% generation %} markers, so assistant_only_loss is impossible",
+         "use a training template with markers (TRL's get_training_chat_template)", "tokens",
+         why="without them every token of the conversation is trained"))
+
+PROMPT_NOT_TOKEN_PREFIX = register(Rule("TP505", "prompt-not-token-prefix", WARNING,
+         "the tokenized prompt is not a prefix of tokenized prompt+completion (TRL warns \"Mismatch between "
+         "tokenized prompt\"), so the completion mask is off",
+         "use a prefix-preserving template (e.g. one that keeps earlier <think> blocks)", "tokens",
+         why="prompt tokens are trained, or answer tokens masked"))
+
+STOP_TOKEN_NOT_TRAINED = register(Rule("TP506", "stop-token-not-trained", WARNING,
+         "the end-of-turn / EOS token falls outside the trained span, so the model may never learn to stop",
+         "put the end-of-turn token inside the template's generation block, or set eos_token to the template's",
+         "tokens", why="a model that never learned to stop generates until max_new_tokens"))
+
+DOUBLE_BOS = register(Rule("TP507", "double-bos", WARNING, "the row starts with the BOS token twice",
+         "let either the template or the tokenizer add BOS, not both", "tokens",
+         why="every training row then differs from what the model sees at inference"))
+
+SPECIAL_TOKEN_IN_CONTENT = register(Rule("TP508", "special-token-in-content", WARNING,
+         "content holds a special token string of this tokenizer, which tokenizes as the control token",
+         "remove or escape it", "tokens", why="the text is read as a turn boundary or end of sequence"))
+
+OVER_MAX_LENGTH = register(Rule("TP509", "over-max-length", WARNING, "the row is longer than max_length tokens",
+         "raise max_length (see recommended_max_length) or shorten the row", "tokens",
+         why="trainers truncate it (the answer's end is lost) or drop it"))
