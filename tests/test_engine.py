@@ -13,7 +13,7 @@ import inspector.scan
 from converters import convert
 from converters.cli import main as convert_main
 from inspector import inspect_dataset
-from inspector.rules import WARNING, Example, Rule, registered
+from inspector.rules import WARNING, Example, Rule, registered, unproven
 from train.cli import main as train_main
 from tests.conftest import REPO, SHARED_DATA
 from tests.differential import check_dataset, datasets_under
@@ -114,7 +114,8 @@ PINEAPPLE = Rule("TP999", "mentions-pineapple", WARNING, "an answer mentions pin
                  why="a test rule", types=frozenset({"language_modeling"}),
                  check=lambda row, shape: [f"turn {i + 1}" for i, m in enumerate(row["messages"])
                                            if "pineapple" in str(m.get("content", ""))],
-                 example=Example((), ()))
+                 example=Example((), ()),
+                 proof=unproven("a test rule that nothing proves: its shape takes the full checks, row by row"))
 
 
 def _chats(count: int, pineapple_at: tuple[int, ...]) -> list[dict]:
