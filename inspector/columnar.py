@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from inspector.arrow import indices, integers, strings, true_mask
 from inspector.dialects import Shape, is_id_column, shape_key
 from inspector.fast import other_text_proofs, proves_every_rule
 from inspector.rules import Proof
@@ -104,37 +105,8 @@ class ColumnPlan:
         return clean, pc.binary_join_element_wise(*keys, _SEPARATORS[0])
 
 
-def _indices(positions: np.ndarray) -> pa.Array:
-    """numpy positions as an Arrow array, built from buffers like `_strings`."""
-    positions = np.ascontiguousarray(positions, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(positions), [None, pa.py_buffer(positions)])
-
-
-def _strings(values: tuple[str, ...]) -> pa.Array:
-    """A small Arrow string array, built from buffers: `pa.array` would import pandas (a second)."""
-    data = [value.encode() for value in values]
-    offsets = np.cumsum([0] + [len(item) for item in data], dtype=np.int32)
-    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)))
-
-
-# Between columns, messages, and a role and its content; scalars taken from an array (see `_strings`).
-_SEPARATORS = [_strings(("\x1d", "\x1e", "\x1f"))[i] for i in range(3)]
-
-
-def _numbers(values: pa.Array, fill: int = -1) -> np.ndarray:
-    """An integer Arrow array as numpy, nulls as `fill`. Read from its buffer: `to_numpy` can import pandas."""
-    if values.null_count:
-        values = pc.fill_null(values, fill)
-    width = np.dtype(f"int{values.type.bit_width}")
-    return np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values)]
-
-
-def true_mask(mask: pa.Array) -> np.ndarray:
-    """A boolean Arrow array as numpy, null as False (rules' Arrow proofs build their masks with it)."""
-    if mask.null_count:
-        mask = pc.fill_null(mask, False)
-    bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
-    return bits[mask.offset: mask.offset + len(mask)].astype(bool)
+# Between columns, messages, and a role and its content; scalars taken from an array (see `strings`).
+_SEPARATORS = [strings(("\x1d", "\x1e", "\x1f"))[i] for i in range(3)]
 
 
 def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = False) -> np.ndarray:
@@ -155,7 +127,7 @@ def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = 
         first = np.frombuffer(blob, dtype=np.uint8)[np.minimum(offsets[:-1] - offsets[0], len(blob) - 1)]
         maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
         if len(maybe_blank):
-            clean[maybe_blank] &= ~true_mask(pc.utf8_is_space(texts.take(_indices(maybe_blank))))
+            clean[maybe_blank] &= ~true_mask(pc.utf8_is_space(texts.take(indices(maybe_blank))))
     for marker in ("<", "[", "&") + (("Human:",) if human else ()):
         if marker.encode() in blob:
             clean &= ~true_mask(pc.match_substring(texts, marker))
@@ -172,8 +144,8 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     rows = len(column)
     flat = pc.list_flatten(column)
     role, content = flat.field(fields[0]), flat.field(fields[1])
-    parents = _numbers(pc.list_parent_indices(column))
-    codes = _numbers(pc.index_in(role, value_set=_strings(roles)))
+    parents = integers(pc.list_parent_indices(column))
+    codes = integers(pc.index_in(role, value_set=strings(roles)))
     bad = ~_clean_texts(content, proofs) | (codes < 0)
     later = np.zeros(len(codes), dtype=bool)  # not the first message of its row
     later[1:] = parents[1:] == parents[:-1]
@@ -208,11 +180,11 @@ def scan_batches(batches: Iterable[pa.RecordBatch], scanner: RowScan,
             clean, keys = plan.clean_rows(batch)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
             numbers = (accepted + number + 1).tolist()
-            hashes = tuple(map(hash, keys.take(_indices(accepted)).cast(pa.binary()).to_pylist()))
+            hashes = tuple(map(hash, keys.take(indices(accepted)).cast(pa.binary()).to_pylist()))
             # In file order: the clean rows before each flagged row, then it.
             start = 0
             for cut, offset, row in zip(np.searchsorted(accepted, flagged).tolist(),
-                                        (flagged + number + 1).tolist(), batch_rows(batch.take(_indices(flagged)))):
+                                        (flagged + number + 1).tolist(), batch_rows(batch.take(indices(flagged)))):
                 if cut > start:
                     scanner.accept(tuple(numbers[start:cut]), hashes[start:cut])
                     start = cut

@@ -16,6 +16,7 @@ from inspector.checks import check_fields
 from inspector.dialects import classify_row, without_ids
 from tests.differential import check_dataset
 from inspector.methods import METHODS
+from inspector.rules import unproven_rules
 from inspector.schemas import type_schemas
 from tests.test_schemas import BAD_VALUES, SCHEMA_RULES
 
@@ -217,13 +218,13 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
     for example in FAST_EXAMPLES:
         shape = classify_row(example)
         fast = FastPath.for_row(shape, example)
-        assert fast is not None
+        assert fast is not None, [f"{r.id} {r.name}" for r in unproven_rules(shape.type, example)]
         accepted = fast.value(row)
         assert fast.line(line) == accepted == FastPath.for_row(shape, example).line(line)  # scans agree
         in_block = fast.block(line + b"\n" + line, 2)  # None: some line is not of the structure at all
         assert in_block == [accepted, accepted] or (accepted is None and in_block is None)
         if accepted is not None:
-            assert check_row(row, shape)[0] == [], row
+            assert check_row(row, shape)[0] == [], f"the fast path accepts what these rules flag: {row}"
             assert shape_key(classify_row(row)) == shape_key(shape), row
             assert accepted == fast.content_hash(row) == fast.line(orjson.dumps(row, option=orjson.OPT_INDENT_2))
 
@@ -271,7 +272,7 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
     example = COLUMN_EXAMPLES[kind]
     batch = pa.RecordBatch.from_pylist(rows, schema=pa.Table.from_pylist([example]).schema)
     plan = ColumnPlan.for_schema(classify_row(example), example, batch.schema)
-    assert plan is not None
+    assert plan is not None, [f"{r.id} {r.name}" for r in unproven_rules(classify_row(example).type, example)]
     fast = FastPath.for_row(classify_row(example), example)
     clean, keys = plan.clean_rows(batch)
     read_back = batch.to_pylist()

@@ -23,7 +23,8 @@ import inspector.scan
 from converters import convert
 from inspector import inspect_dataset
 from inspector.checks import check_row
-from inspector.columnar import ColumnPlan, true_mask
+from inspector.arrow import true_mask
+from inspector.columnar import ColumnPlan
 from inspector.dialects import classify_row
 from inspector.fast import FUSED_TEXT_PROOFS, FastPath, clean_text
 from inspector.rules import (RULES, ROW_STAGES, WARNING, Example, Rule, by_text, register, registered,

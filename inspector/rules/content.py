@@ -48,7 +48,7 @@ def no_markup_start(text: str) -> bool:
 def _arrow_not_blank(texts: Any) -> Any:
     import pyarrow.compute as pc
 
-    from inspector.columnar import true_mask
+    from inspector.arrow import true_mask
 
     return true_mask(pc.invert(pc.utf8_is_space(texts))) & true_mask(pc.greater(pc.utf8_length(texts), 0))
 
@@ -56,7 +56,7 @@ def _arrow_not_blank(texts: Any) -> Any:
 def _arrow_no_markup_start(texts: Any) -> Any:
     import pyarrow.compute as pc
 
-    from inspector.columnar import true_mask
+    from inspector.arrow import true_mask
 
     return ~(true_mask(pc.match_substring(texts, "<")) | true_mask(pc.match_substring(texts, "[")))
 

@@ -184,7 +184,7 @@ def _arrow_plainly_clean(texts):
     no `<`."""
     import pyarrow.compute as pc
 
-    from inspector.columnar import true_mask
+    from inspector.arrow import true_mask
 
     return ~(true_mask(pc.match_substring_regex(texts, SUSPECT_RE2)) | true_mask(pc.match_substring(texts, "&"))
              | true_mask(pc.match_substring(texts, "<")))
