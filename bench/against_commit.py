@@ -1,0 +1,107 @@
+"""This checkout against an earlier commit, in one run: the same paths timed in alternation, best of --repeat each.
+
+    uv run python bench/against_commit.py                      # against ff2be09, the commit before issue 26
+    uv run python bench/against_commit.py --commit HEAD~3 --rows 200000
+
+The earlier commit is checked out in a temporary git worktree and imported from there by a subprocess of this
+environment (its folder first on `sys.path`), so both run with the same interpreter and libraries; runs of the two
+alternate, so that the machine's swings hit both alike. Each run times `inspect_dataset` in its own process (the
+scan's seconds, as the report's `stats.seconds` says) or `convert`, on files generated like `bench/bench.py`'s:
+- the ShareGPT chat JSON lines, in one and in two processes (the file is past the parallel threshold);
+- the same rows as Parquet (the column kernels);
+- the chat rows where 40% of the conversations end on a user turn (a TP205 warning each: rows off the fast path);
+- `convert` ShareGPT -> messages.
+Prints seconds and rows/s for each side and the ratio (this checkout's time over the commit's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench import DATA, _text, generate  # noqa: E402
+
+BEFORE_ISSUE_26 = "ff2be09"
+# One timed run, in a process of its own: prints the seconds it took.
+RUN = """
+import json, sys, tempfile, time
+case, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if case == "convert":
+    from converters import convert
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.perf_counter()
+        convert(path, to="sft", output=folder + "/out.jsonl")
+        print(json.dumps(time.perf_counter() - started))
+else:
+    from inspector import inspect_dataset
+    print(json.dumps(inspect_dataset(path, workers=workers).stats["seconds"]))
+"""
+
+
+def warned_file(rows: int, seed: int = 1) -> Path:
+    """ShareGPT chat rows, 40% of which end on a user turn (cached)."""
+    path = DATA / f"warned-{rows}.jsonl"
+    if not path.exists():
+        rng = random.Random(seed)
+        with open(path, "wb") as out:
+            for _ in range(rows):
+                turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
+                         for i in range(2 * rng.randint(1, 3))]
+                if rng.random() < 0.4:
+                    turns.append({"from": "human", "value": _text(rng)})
+                out.write(orjson.dumps({"conversations": turns}) + b"\n")
+    return path
+
+
+def timed(checkout: Path, case: str, path: Path, workers: int) -> float:
+    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(checkout)!r})\n" + RUN,
+                           case, str(path), str(workers)], capture_output=True, text=True, cwd=checkout)
+    if done.returncode:
+        raise SystemExit(f"{checkout} {case}: {done.stderr.strip().splitlines()[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--commit", default=BEFORE_ISSUE_26)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    chat, parquet, _ = generate(args.rows)
+    cases = [("inspect, JSON lines, 1 process", "inspect", chat, 1),
+             ("inspect, JSON lines, 2 processes", "inspect", chat, 2),
+             ("inspect, Parquet", "inspect", parquet, 1),
+             ("inspect, 40% of rows with a warning", "inspect", warned_file(args.rows), 1),
+             ("convert ShareGPT -> messages", "convert", chat, 1)]
+    with tempfile.TemporaryDirectory() as folder:
+        before = Path(folder) / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(before), args.commit], cwd=ROOT,
+                       check=True)
+        try:
+            print(f"{args.rows:,} rows; this checkout against {args.commit}, best of {args.repeat}, alternating")
+            print(f"| what | {args.commit} s | rows/s | this checkout s | rows/s | ratio |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: |")
+            for name, case, path, workers in cases:
+                times: dict[Path, list[float]] = {before: [], ROOT: []}
+                for _ in range(args.repeat):
+                    for checkout in times:
+                        times[checkout].append(timed(checkout, case, path, workers))
+                old, new = min(times[before]), min(times[ROOT])
+                print(f"| {name} | {old:.3f} | {args.rows / old:,.0f} | {new:.3f} | {args.rows / new:,.0f} | "
+                      f"{new / old:.2f} |", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main()

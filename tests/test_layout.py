@@ -1,0 +1,43 @@
+"""The code's shape, held: a rule's id is written only in its entry, rule and dialect code is short functions, and
+the modules import one another in one direction."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("inspector", "converters", "train")
+RULE_ID = re.compile(r"""["']T[PC]\d{3}["']""")
+
+
+def _modules(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (REPO / folder).rglob("*.py"))
+
+
+def rule_id_literals(path: Path) -> list[str]:
+    """The string literals of a module that are a rule id and nothing else (`"TP201"`), as `file:line`; ids named
+    inside prose (a docstring, a message) are not literals of their own."""
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+    return [f"{path.relative_to(REPO)}:{token.start[0]}" for token in tokens
+            if token.type == tokenize.STRING and RULE_ID.fullmatch(token.string)]
+
+
+def long_functions(path: Path, limit: int = 60) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]
+
+
+def test_rule_ids_are_written_only_in_the_rule_modules():
+    outside = [found for path in _modules(*PACKAGES) if "rules" not in path.relative_to(REPO).parts
+               for found in rule_id_literals(path)]
+    assert outside == [], "refer to a rule by its entry (e.g. `DUPLICATE_ROW.id`), not by its id"
+
+
+def test_rule_code_has_no_function_over_60_lines():
+    assert [found for path in _modules("inspector/rules") for found in long_functions(path)] == []
