@@ -194,8 +194,6 @@ ROWS = st.one_of(
 FAST_EXAMPLES = [
     {"messages": [user("q"), assistant("a")]},
     {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]},
-    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": "[]"},
-    {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "tools": []},
     {"text": "plain"},
     {"prompt": "q", "completion": "a"},
     {"prompt": [user("q")], "completion": [assistant("a")]},

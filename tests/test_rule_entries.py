@@ -228,3 +228,15 @@ def test_a_rule_added_as_one_entry_is_counted_by_convert_and_its_recheck(tmp_pat
     assert result.rows_kept == 3000  # a warning rejects no row
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [i + 1 for i, row in enumerate(written) if row["messages"][1]["content"].endswith(" ")] == list(PLANTED)
+
+
+def test_a_tools_column_is_checked_in_full_past_the_head(tmp_path):
+    """The typed decode holds a `tools` column's type, not what it declares (TP604 is unproven where a row has
+    one): a broken declaration past the head rows is found, where the fast path once took it for clean."""
+    rows = [{"conversations": [{"from": "human", "value": f"What is {i}+2?"}, {"from": "gpt", "value": "4"}], "tools": "[]", "id": i} for i in range(1100)]
+    rows[1049]["tools"] = "not JSON"
+    path = tmp_path / "tools.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    report = inspect_dataset(path)
+    assert [(f.rule, f.rows) for f in report.findings] == [("TP604", [1050])]
+    assert report.methods["sft"]["status"] == "convertible"
