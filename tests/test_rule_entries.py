@@ -240,3 +240,19 @@ def test_a_tools_column_is_checked_in_full_past_the_head(tmp_path):
     report = inspect_dataset(path)
     assert [(f.rule, f.rows) for f in report.findings] == [("TP604", [1050])]
     assert report.methods["sft"]["status"] == "convertible"
+
+
+def test_the_readmes_new_rule_is_found_as_printed(tmp_path):
+    """The README's "Adding a rule" entry, run as printed (its module's names in scope), finds its rows."""
+    from inspector.rules import examples
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    code = readme.split("### Adding a rule")[1].split("```python\n")[1].split("```")[0]
+    scope = {**vars(examples), "Rule": Rule, "WARNING": WARNING, "by_text": by_text, "true_mask": true_mask,
+             "pc": pc, "register": lambda rule: rule}
+    exec(code, scope)
+    path = _write("jsonl", _chats(3000), tmp_path)
+    with registered(scope["ANSWER_ENDS_IN_WHITESPACE"]):
+        (finding,) = inspect_dataset(path).findings
+    assert (finding.rule, finding.rows) == ("TP215", list(PLANTED))
