@@ -12,7 +12,7 @@ Shape(dialect='trl', type='language_modeling', format='conversational', implicit
 True
 
 Each dialect is one module of this package: a `Dialect` object (`core.Dialect`) that detects the dialect's rows
-(`detect`), reads them as their TRL type (`read`), and names the roles it maps and an example row. The modules
+(`detect`), reads them as their TRL type (`read`), and names what reading it does, the roles it maps and an example row. The modules
 are imported, and so registered, when this package is. `classify_row` asks the registered dialects in priority
 order, lower first, and the first shape found is the row's, since one row may fit several:
 
@@ -41,6 +41,7 @@ import pkgutil
 
 from inspector.dialects.columns import find_conversation_column, is_id_column, without_ids
 from inspector.dialects.core import (
+    DIALECT_DESCRIPTIONS,
     DIALECT_ROLES,
     Dialect,
     Field,
@@ -81,7 +82,7 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "CHAT_ROLES", "DIALECT_ROLES", "ROLE_ALIASES", "SHAREGPT_ROLES", "STEP_TAG", "Dialect", "Field", "Shape",
+    "CHAT_ROLES", "DIALECT_DESCRIPTIONS", "DIALECT_ROLES", "ROLE_ALIASES", "SHAREGPT_ROLES", "STEP_TAG", "Dialect", "Field", "Shape",
     "answer_list", "choice_index", "choice_letter", "choice_texts", "classify_row", "content_text", "dialects",
     "final_answer", "find_conversation_column", "is_id_column", "looks_like_transcript", "message_style",
     "multiple_choice_prompt", "parallel_scores", "parse_tools", "prm800k_steps", "prompt_turn_end", "rated_pair",

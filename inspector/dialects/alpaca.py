@@ -12,6 +12,8 @@ class Alpaca(Dialect):
     After the conversation-column dialects, since LLaMA-Factory's rows may hold messages too."""
 
     name = "alpaca"
+    description = ("alpaca instruction/input/output (system and history kept) as conversational "
+                   "prompt-completion")
     priority = 2000
     example = {"instruction": "Add the numbers.", "input": "2 and 2", "output": "4", "system": "Be brief."}
 

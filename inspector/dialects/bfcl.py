@@ -41,6 +41,8 @@ class BFCL(Dialect):
     """Prompt-only with tools: later turns answer what the model did with the first, so only the first prompts."""
 
     name = "bfcl"
+    description = ("BFCL function-calling questions: the first turn's messages as the prompt, `function` as "
+                   "OpenAI tool schemas (Python type names made JSON Schema's)")
     priority = 1500
     example = {"question": [[{"role": "user", "content": "Weather in Paris?"}]],
                "function": [{"name": "weather", "parameters": {"type": "dict", "properties": {

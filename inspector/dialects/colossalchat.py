@@ -11,6 +11,8 @@ class ColossalChat(Dialect):
     """Unpaired preference: the completion message as a one-message completion."""
 
     name = "colossalchat"
+    description = ("ColossalChat's KTO rows: prompt messages (`from` + `content`), one completion message and a "
+                   "label, read as conversational unpaired preference")
     priority = 900
     example = {"prompt": [{"from": "user", "content": "2+2?"}], "completion": {"from": "assistant", "content": "4"},
                "label": True}

@@ -12,6 +12,8 @@ class ContextAnswer(Dialect):
     """The context as prompt, the answers as one-message completions; `bot` is the assistant."""
 
     name = "context_answer"
+    description = ("context messages + one answer message (is_desirable as the KTO label), or answer_w / "
+                   "answer_l as chosen/rejected; its `bot` role read as assistant")
     priority = 1800
     roles = {"bot": "assistant"}
     example = {"context": [{"role": "user", "content": "2+2?"}], "answer_w": {"role": "bot", "content": "4"},

@@ -55,11 +55,13 @@ class Dialect:
       objects of one name read alike (they share `read`).
     - `priority`: where `detect` is asked, lower first; the first shape found is the row's
       (the order is stated in `inspector.dialects`).
+    - `description`: what reading it does, as verdicts and conversion plans say it.
     - `roles`: roles the dialect writes besides the chat roles, mapped when it is read (no `--roles` needed).
     - `example`: a row of the dialect, which it detects and reads (the tests do both).
     """
 
     name: str = ""
+    description: str = ""
     priority: int = 0
     roles: dict[str, str] = {}
     example: dict = {}
@@ -81,6 +83,8 @@ _DIALECTS: list[Dialect] = []
 _READERS: dict[str, Dialect] = {}
 # Roles a dialect is known to write besides the chat roles, mapped when it is read (no `--roles` needed).
 DIALECT_ROLES: dict[str, dict[str, str]] = {}
+# What reading each dialect does (`inspector.methods.DIALECTS`, in verdicts and conversion plans).
+DIALECT_DESCRIPTIONS: dict[str, str] = {}
 
 
 def dialects() -> tuple[Dialect, ...]:
@@ -98,9 +102,8 @@ def register(dialect: Dialect) -> Dialect:
         raise ValueError(f"dialect {dialect.name} is read by {type(reader).__name__} already")
     _DIALECTS.append(dialect)
     _DIALECTS.sort(key=lambda d: d.priority)
-    _READERS.setdefault(dialect.name, dialect)
-    if dialect.roles:
-        DIALECT_ROLES[dialect.name] = dialect.roles
+    if reader is None:
+        _name(dialect)
     return dialect
 
 
@@ -108,13 +111,19 @@ def unregister(dialect: Dialect) -> None:
     """Take a registered dialect out; its name stays read while another object of that name is registered."""
     _DIALECTS.remove(dialect)
     if _READERS.get(dialect.name) is dialect:
-        del _READERS[dialect.name]
+        del _READERS[dialect.name], DIALECT_DESCRIPTIONS[dialect.name]
         DIALECT_ROLES.pop(dialect.name, None)
         namesake = next((d for d in _DIALECTS if d.name == dialect.name), None)
         if namesake is not None:
-            _READERS[dialect.name] = namesake
-            if namesake.roles:
-                DIALECT_ROLES[dialect.name] = namesake.roles
+            _name(namesake)
+
+
+def _name(dialect: Dialect) -> None:
+    """Make `dialect` the one its name is read by, described by and maps the roles of."""
+    _READERS[dialect.name] = dialect
+    DIALECT_DESCRIPTIONS[dialect.name] = dialect.description
+    if dialect.roles:
+        DIALECT_ROLES[dialect.name] = dialect.roles
 
 
 @contextmanager

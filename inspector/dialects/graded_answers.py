@@ -26,6 +26,8 @@ class GradedAnswers(Dialect):
     """Preference: the best answer against the first wrong one."""
 
     name = "graded_answers"
+    description = ("TruthfulQA-style questions: the best answer as chosen, the first of the incorrect answers (a "
+                   "list, or `a; b` in a CSV cell) as rejected")
     priority = 2200
     example = {"Question": "What happens if you crack your knuckles?", "Best Answer": "Nothing in particular.",
                "Incorrect Answers": "You will get arthritis; Your knuckles will swell"}

@@ -12,6 +12,7 @@ class InstructionResponse(Dialect):
     """Conversational prompt-completion: the instruction with its input or context prompts the response."""
 
     name = "instruction_response"
+    description = "instruction/response as conversational prompt-completion"
     priority = 2100
     example = {"instruction": "Who wrote Hamlet?", "context": "", "response": "Shakespeare."}
 

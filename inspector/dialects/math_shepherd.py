@@ -32,6 +32,8 @@ class MathShepherd(Dialect):
     """Stepwise supervision: the question as prompt, the steps as completions, each labelled good or bad."""
 
     name = "math_shepherd"
+    description = ("Math-Shepherd step labels: the steps tagged `ки` in `input`, each labelled by the + or - in "
+                   "its place in `label`, the question before `Step 1:` as the prompt")
     priority = 300
     example = {"input": "Q? Step 1: a ки\nStep 2: b ки", "label": "Q? Step 1: a +\nStep 2: b -"}
 

@@ -11,6 +11,7 @@ class MessagePair(Dialect):
     """Preference: each side one message, after the conversation when there is one."""
 
     name = "message_pair"
+    description = "chosen/rejected single messages after a shared conversation"
     priority = 610
     example = {"messages": [{"role": "user", "content": "2+2?"}],
                "chosen": {"role": "assistant", "content": "4"}, "rejected": {"role": "assistant", "content": "5"}}

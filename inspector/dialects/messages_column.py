@@ -12,6 +12,7 @@ class MessagesColumn(Dialect):
     `messages`: any conversation left is one of the two."""
 
     name = "messages_column"
+    description = "role/content messages under another column name, renamed to `messages`"
     priority = 1960
     example = {"dialog": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
 

@@ -12,6 +12,7 @@ class MessagesLabel(Dialect):
     conversation-column dialect, after typed content."""
 
     name = "messages_label"
+    description = "messages plus a boolean label: the last turn is the completion, the rest the prompt"
     priority = 1940
     example = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
                "label": True}

@@ -12,6 +12,7 @@ class MTBench(Dialect):
     turns are kept."""
 
     name = "mt_bench"
+    description = "MT-Bench style `turns` (user questions in order): the first as the prompt, the others kept"
     priority = 1600
     example = {"turns": ["Write a haiku.", "Now make it rhyme."], "category": "writing"}
 

@@ -94,6 +94,9 @@ class MultipleChoice(Dialect):
     and text; the letter is kept as `answer` for GRPO's reward functions."""
 
     name = "multiple_choice"
+    description = ("multiple-choice questions (`choices` a list, or MMLU's list written in a CSV cell; `answer` "
+                   "an index, a letter or the option) as a prompt with lettered options and the letter and text "
+                   "of the right one as the completion; the letter kept in `answer` for rewards")
     priority = 2300
     example = {"question": "2+2?", "choices": ["3", "4", "5"], "answer": 1}
 

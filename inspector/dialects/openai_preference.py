@@ -12,6 +12,8 @@ class OpenAIPreference(Dialect):
     """Preference with an explicit prompt: the request's messages; its tools are kept as `tools`."""
 
     name = "openai_preference"
+    description = ("OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "
+                   "preferred_output/non_preferred_output as chosen/rejected")
     priority = 200
     example = {"input": {"messages": [{"role": "user", "content": "2+2?"}]},
                "preferred_output": [{"role": "assistant", "content": "4"}],

@@ -12,6 +12,7 @@ class PairedConversations(Dialect):
     """Preference with an implicit prompt: the conversations as TRL's `chosen` and `rejected`."""
 
     name = "paired_conversations"
+    description = "chosen_messages/rejected_messages as implicit-prompt preference"
     priority = 700
     example = {"chosen_messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
                "rejected_messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]}

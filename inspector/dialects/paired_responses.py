@@ -12,6 +12,7 @@ class PairedResponses(Dialect):
     """Preference: the question as the user's turn, `response_j` chosen over `response_k`."""
 
     name = "paired_responses"
+    description = "response_j (preferred) / response_k as chosen/rejected"
     priority = 800
     example = {"question": "How do I sort a list?", "response_j": "Use sorted().", "response_k": "You can't."}
 

@@ -35,6 +35,8 @@ class PRM800K(Dialect):
     answer, when given, as `answer`."""
 
     name = "prm800k"
+    description = ("PRM800K trajectories: each step's chosen completion (rated 1 or 0: good, -1: bad) or the "
+                   "labeler's own completion (good), the problem as the prompt, its ground-truth answer kept")
     priority = 400
     example = {"question": {"problem": "1+1?", "ground_truth_answer": "2"},
                "label": {"steps": [{"completions": [{"text": "1+1 = 2", "rating": 1}], "chosen_completion": 0}]}}

@@ -13,6 +13,7 @@ class PromptMessages(Dialect):
     their own prompt sets."""
 
     name = "prompt_messages"
+    description = "conversations of user turns only (a system message may lead) as conversational prompts"
     priority = 1910
     example = {"conversation": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]}
 

@@ -34,6 +34,8 @@ class QuestionAnswer(Dialect):
     final answer beside a worked one is kept as `answer`, the name GRPO's reward functions read."""
 
     name = "question_answer"
+    description = ("question/answer (or problem/solution, question/chain, a short `answer` or `result` beside it "
+                   "kept for rewards as `answer`) as conversational prompt-completion")
     priority = 2400
     example = {"question": "Tom has 2 apples and buys 2. How many?", "answer": "2 + 2 = 4\n#### 4"}
 

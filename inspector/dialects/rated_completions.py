@@ -96,6 +96,7 @@ class RatedCompletions(Dialect):
     when all scores tie); the scores leave the row."""
 
     name = "rated_completions"
+    description = "rated completions as preference pairs (best vs worst, score gap as `margin`)"
     priority = 1300
     example = {"prompt": "2+2?", "completions": [{"response": "4", "overall_score": 9},
                                                  {"response": "5", "overall_score": 2}]}

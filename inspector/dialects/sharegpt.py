@@ -16,6 +16,8 @@ class ShareGPT(Dialect):
     """Read alike at both its places in the order: turns mapped to TRL roles, `tools` parsed."""
 
     name = "sharegpt"
+    description = ("ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
+                   "function_call→assistant tool_calls, observation→tool)")
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
         if shape.type == "preference":

@@ -47,6 +47,7 @@ class Transcript(Dialect):
     """Read as messages: a preamble before the first turn is a system message."""
 
     name = "transcript"
+    description = "`Human:`/`Assistant:` transcripts split into messages"
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
         extras = extra_columns(row, shape)

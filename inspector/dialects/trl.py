@@ -20,6 +20,7 @@ class TRL(Dialect):
     """A row in TRL's columns; the subclasses below tell each type at its place in the order."""
 
     name = "trl"
+    description = "TRL's own columns"
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
         if not roles:

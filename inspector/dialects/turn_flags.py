@@ -50,6 +50,9 @@ class TurnFlags(Dialect):
     conversation-column dialect, after ShareGPT's and the prompt sets; a KTO label makes the row another's."""
 
     name = "turn_flags"
+    description = ("messages with per-turn training flags (`loss_weight`, `weight`, `train`): for SFT one "
+                   "prompt-completion row per trained assistant turn, the turns before it the prompt, so TRL's "
+                   "completion-only loss trains exactly the turns the flags train")
     priority = 1920
     example = {"messages": [{"role": "user", "content": "2+2?", "loss_weight": 0.0},
                             {"role": "assistant", "content": "4", "loss_weight": 1.0}]}

@@ -24,6 +24,7 @@ class TurnPairs(Dialect):
     """Language modeling: each exchange a user and an assistant message."""
 
     name = "turn_pairs"
+    description = "a conversation of {human, assistant} exchanges as messages"
     priority = 1700
     example = {"conversation": [{"human": "Hi", "assistant": "Hello"}, {"human": "2+2?", "assistant": "4"}]}
 

@@ -23,6 +23,7 @@ class TypedContent(Dialect):
     dialect, after the turn flags."""
 
     name = "typed_content"
+    description = "messages whose content is a list of typed text parts, joined into strings"
     priority = 1930
     example = {"messages": [{"role": "user", "content": [{"type": "text", "text": "2+2?"}]},
                             {"role": "assistant", "content": [{"type": "reasoning", "value": "2+2 is 4"},

@@ -15,6 +15,9 @@ class UltraFeedback(Dialect):
     """The conversations cut after the prompt's turn: what comes before is the prompt, the rest the answers."""
 
     name = "ultrafeedback"
+    description = ("a string prompt with chosen/rejected (or completion) conversations that open with it: the "
+                   "opening turns become the prompt, the rest the answer (a `messages` copy of chosen is "
+                   "dropped)")
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
         extras = extra_columns(row, shape)
