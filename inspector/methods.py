@@ -12,6 +12,8 @@ from __future__ import annotations
 import shlex
 from pathlib import PurePath
 
+from inspector.dialects import DIALECT_DESCRIPTIONS
+
 METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 TRAINERS = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "reward": "RewardTrainer",
             "kto": "KTOTrainer"}
@@ -36,52 +38,9 @@ CONVERSIONS = {
                                      "`desirable`",
     ("preference", "kto"): "each pair becomes a desirable and an undesirable example",
 }
-DIALECTS = {
-    "trl": "TRL's own columns",
-    "alpaca": "alpaca instruction/input/output (system and history kept) as conversational prompt-completion",
-    "instruction_response": "instruction/response as conversational prompt-completion",
-    "question_answer": "question/answer (or problem/solution, question/chain, a short `answer` or `result` beside it kept "
-                       "for rewards as `answer`) as "
-                       "conversational prompt-completion",
-    "multiple_choice": "multiple-choice questions (`choices` a list, or MMLU's list written in a CSV cell; `answer` "
-                       "an index, a letter or the option) as a prompt with lettered options and the letter and text "
-                       "of the right one as the completion; the letter kept in `answer` for rewards",
-    "message_tree": "OpenAssistant conversation trees (one message a row): each prompt with the thread before it; "
-                    "its best-ranked reply (the first when none is ranked) as chosen, its worst-ranked as rejected; "
-                    "deleted and review-failed messages left out with what is below them",
-    "graded_answers": "TruthfulQA-style questions: the best answer as chosen, the first of the incorrect answers "
-                      "(a list, or `a; b` in a CSV cell) as rejected",
-    "sharegpt": "ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
-                "function_call→assistant tool_calls, observation→tool)",
-    "turn_flags": "messages with per-turn training flags (`loss_weight`, `weight`, `train`): for SFT one "
-                  "prompt-completion row per trained assistant turn, the turns before it the prompt, so TRL's "
-                  "completion-only loss trains exactly the turns the flags train",
-    "typed_content": "messages whose content is a list of typed text parts, joined into strings",
-    "messages_column": "role/content messages under another column name, renamed to `messages`",
-    "messages_label": "messages plus a boolean label: the last turn is the completion, the rest the prompt",
-    "transcript": "`Human:`/`Assistant:` transcripts split into messages",
-    "paired_responses": "response_j (preferred) / response_k as chosen/rejected",
-    "message_pair": "chosen/rejected single messages after a shared conversation",
-    "paired_conversations": "chosen_messages/rejected_messages as implicit-prompt preference",
-    "rated_completions": "rated completions as preference pairs (best vs worst, score gap as `margin`)",
-    "prompt_messages": "conversations of user turns only (a system message may lead) as conversational prompts",
-    "math_shepherd": "Math-Shepherd step labels: the steps tagged `ки` in `input`, each labelled by the + or - in "
-                     "its place in `label`, the question before `Step 1:` as the prompt",
-    "prm800k": "PRM800K trajectories: each step's chosen completion (rated 1 or 0: good, -1: bad) or the labeler's "
-               "own completion (good), the problem as the prompt, its ground-truth answer kept",
-    "mt_bench": "MT-Bench style `turns` (user questions in order): the first as the prompt, the others kept",
-    "bfcl": "BFCL function-calling questions: the first turn's messages as the prompt, `function` as OpenAI tool "
-            "schemas (Python type names made JSON Schema's)",
-    "turn_pairs": "a conversation of {human, assistant} exchanges as messages",
-    "context_answer": "context messages + one answer message (is_desirable as the KTO label), or answer_w / "
-                      "answer_l as chosen/rejected; its `bot` role read as assistant",
-    "colossalchat": "ColossalChat's KTO rows: prompt messages (`from` + `content`), one completion message and a "
-                    "label, read as conversational unpaired preference",
-    "openai_preference": "OpenAI's preference format: `input.messages` as the prompt (its `tools` kept), "
-                         "preferred_output/non_preferred_output as chosen/rejected",
-    "ultrafeedback": "a string prompt with chosen/rejected (or completion) conversations that open with it: the "
-                     "opening turns become the prompt, the rest the answer (a `messages` copy of chosen is dropped)",
-}
+# What reading each dialect does, said by the dialect's own object (`inspector.dialects`): a dialect added there
+# is described here too.
+DIALECTS = DIALECT_DESCRIPTIONS
 TYPE_NAMES = {
     "language_modeling": "language modeling",
     "prompt_only": "prompt-only",

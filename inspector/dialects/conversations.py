@@ -1,0 +1,58 @@
+"""Rows whose messages sit in one conversation column (`messages`, `conversations`, ... or any column holding a
+message list), perhaps beside a KTO label and tools: the dialects told apart among them share how the column is
+found and how the row is read."""
+
+from __future__ import annotations
+
+from inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
+from inspector.dialects.core import Field, Shape
+from inspector.dialects.messages import to_messages
+
+
+def conversation_columns(row: dict) -> tuple[str, str | None] | None:
+    """(conversation column, label column or None) of a row held in a conversation column; None for other rows.
+
+    >>> conversation_columns({"conversations": [{"from": "human", "value": "Hi"}], "kto_tag": True})
+    ('conversations', 'kto_tag')
+    >>> conversation_columns({"text": "Hi"}) is None
+    True
+    """
+    column = find_conversation_column(row)
+    if column is None:
+        return None
+    return column, first_present(row, LABEL_COLUMNS)
+
+
+def conversation_shape(row: dict, dialect: str, column: str, label: str | None, kind: str | None = None) -> Shape:
+    """The shape of a conversation-column row: language modeling, or unpaired preference with a label, unless
+    `kind` says otherwise; `tools` is read too when the row has them.
+
+    >>> conversation_shape({"chat": []}, "messages_column", "chat", None)
+    Shape(dialect='messages_column', type='language_modeling', format='conversational', implicit_prompt=False, fields=(Field(name='chat', kind='messages', required=True),))
+    """
+    fields = [Field(column, "messages")]
+    if label:
+        fields.append(Field(label, "label"))
+    if "tools" in row:
+        fields.append(Field("tools", "tools", False))
+    kind = kind or ("unpaired_preference" if label else "language_modeling")
+    return Shape(dialect, kind, "conversational", False, tuple(fields))
+
+
+def read_conversation(row: dict, shape: Shape, roles: dict[str, str] | None, extras: dict | None = None) -> dict:
+    """A conversation-column row as its TRL type: the messages, the prompt (a prompt set), or the prompt and the
+    last message as completion beside the label; `extras` are the kept columns when the dialect has read them.
+
+    >>> shape = conversation_shape({}, "messages_label", "dialog", "label")
+    >>> read_conversation({"dialog": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
+    ...                    "label": False}, shape, None)
+    {'prompt': [{'role': 'user', 'content': 'Hi'}], 'completion': [{'role': 'assistant', 'content': 'Yo'}], 'label': False}
+    """
+    names = shape.columns
+    extras = extra_columns(row, shape) if extras is None else extras
+    messages = to_messages(row[names[0]], roles)
+    if shape.type == "unpaired_preference":
+        return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
+    if shape.type == "prompt_only":
+        return {"prompt": messages, **extras}
+    return {"messages": messages, **extras}

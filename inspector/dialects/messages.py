@@ -1,0 +1,223 @@
+"""Messages in every style the dialects write them (OpenAI/TRL `role`/`content`, ShareGPT `from`/`value`, typed
+content parts, tool calls) and their reading as TRL messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
+# Names peers and datasets use for chat roles, and the TRL role each one means.
+ROLE_ALIASES = {
+    "human": "user",
+    "prompter": "user",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "ai": "assistant",
+    "chatgpt": "assistant",
+    "function": "tool",
+    "observation": "tool",
+    "ipython": "tool",
+    "function_call": "assistant",
+}
+# Per-message training flags: LLaMA-Factory's `loss_weight`, OpenAI's and axolotl's `weight`, axolotl's `train` /
+# `training` (its message_field_training). 0 or false: not trained; 1 or true: trained.
+TURN_FLAG_KEYS = ("loss_weight", "weight", "train", "training")
+REASONING_PARTS = ("reasoning", "thinking")
+
+
+def message_style(value: Any) -> str | None:
+    """`"role"` for OpenAI/TRL messages, `"from"` for ShareGPT turns, else None.
+
+    >>> message_style([{"from": "human", "value": "Hi"}])
+    'from'
+    >>> message_style([{"role": "user", "content": "Hi"}])
+    'role'
+    >>> message_style("Hi"), message_style([]), message_style([1])
+    (None, None, None)
+    """
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return single_message_style(value[0])
+    return None
+
+
+def single_message_style(value: Any) -> str | None:
+    """Style of one message object.
+
+    >>> single_message_style({"from": "gpt", "value": "Hello"})
+    'from'
+    >>> single_message_style("Hello") is None
+    True
+    """
+    if isinstance(value, dict):
+        if "role" in value:
+            return "role"
+        if "from" in value:
+            return "from"
+    return None
+
+
+def user_message(text: str) -> dict:
+    """A user turn.
+
+    >>> user_message("2+2?")
+    {'role': 'user', 'content': '2+2?'}
+    """
+    return {"role": "user", "content": text}
+
+
+def assistant_message(text: Any) -> dict:
+    """An assistant turn (its text may be None, where a dialect's row has no answer to give).
+
+    >>> assistant_message("4")
+    {'role': 'assistant', 'content': '4'}
+    """
+    return {"role": "assistant", "content": text}
+
+
+def content_text(content: Any) -> Any:
+    """Message content as a string when it is a list of text parts; other content is returned as is.
+
+    >>> content_text([{"type": "text", "value": "Hello "}, {"type": "text", "text": "world"}])
+    'Hello world'
+    >>> content_text("Hi")
+    'Hi'
+    """
+    if isinstance(content, list) and all(_part_text(p, ("text",)) is not None for p in content):
+        return "".join(_part_text(p, ("text",)) for p in content)
+    return content
+
+
+def _part_text(part: Any, types: tuple[str, ...]) -> str | None:
+    if isinstance(part, dict) and part.get("type") in types:
+        text = part.get("text", part.get("value"))
+        return text if isinstance(text, str) else None
+    return None
+
+
+def split_reasoning(content: Any) -> tuple[Any, str | None]:
+    """Typed content whose parts are text and reasoning (LLaMA-Factory's `{"type": "reasoning", "value": ...}`)
+    as (text, reasoning); other content as (content, None). The reasoning goes to a message's
+    `reasoning_content`, the key chat templates of reasoning models (Qwen3, DeepSeek-R1) read.
+
+    >>> split_reasoning([{"type": "reasoning", "value": "2+2 is 4"}, {"type": "text", "value": "4"}])
+    ('4', '2+2 is 4')
+    """
+    if not isinstance(content, list) or not any(_part_text(p, REASONING_PARTS) is not None for p in content):
+        return content, None
+    texts = [_part_text(p, ("text",)) for p in content if not _part_text(p, REASONING_PARTS)]
+    if None in texts:
+        return content, None
+    return "".join(texts), "".join(_part_text(p, REASONING_PARTS) or "" for p in content)
+def sharegpt_tool_call(value: Any) -> dict | None:
+    """A ShareGPT `function_call` value as an OpenAI tool call, or None when it is not {name, arguments} JSON.
+
+    >>> sharegpt_tool_call('{"name": "f", "arguments": {"x": 1}}')
+    {'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}
+    """
+    try:
+        call = orjson.loads(value) if isinstance(value, str) else value
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        return None
+    arguments = call.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            pass
+    return {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
+
+
+def parse_tools(tools: Any) -> Any:
+    """ShareGPT's `tools` (a JSON string, or a list) as the tool schemas TRL documents and chat templates read:
+    `{"type": "function", "function": {name, description, parameters}}`, the form
+    `transformers.utils.get_json_schema` writes; bare function schemas are wrapped. Anything else is returned as
+    it is.
+
+    >>> parse_tools('[{"name": "weather", "parameters": {}}]')
+    [{'type': 'function', 'function': {'name': 'weather', 'parameters': {}}}]
+    >>> parse_tools("not json")
+    'not json'
+    """
+    if isinstance(tools, str):
+        try:
+            parsed = orjson.loads(tools)
+        except orjson.JSONDecodeError:
+            return tools
+        tools = parsed
+    if not isinstance(tools, list):
+        return tools
+    return [{"type": "function", "function": tool} if isinstance(tool, dict) and "type" not in tool and "name" in tool
+            else tool for tool in tools]
+
+
+def name_tool_results(messages: list[dict]) -> list[dict]:
+    """Tool results named after the call they answer, as TRL's tool-calling examples write them (templates such
+    as Llama 3.1's and Qwen's render the name): the calls of an assistant turn are answered in order.
+
+    >>> call = {"type": "function", "function": {"name": "add", "arguments": {}}}
+    >>> name_tool_results([{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "content": "4"}])[1]
+    {'role': 'tool', 'content': '4', 'name': 'add'}
+    """
+    pending: list[str] = []
+    out = []
+    for message in messages:
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            pending = [call.get("function", {}).get("name") for call in message["tool_calls"]
+                       if isinstance(call, dict) and isinstance(call.get("function"), dict)]
+        elif message.get("role") == "tool" and "name" not in message and pending:
+            message = {**message, "name": pending.pop(0)}
+        out.append(message)
+    return out
+
+
+def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
+    """One message of any supported style as a TRL message: ShareGPT roles mapped, typed text parts joined.
+
+    >>> to_chat_message({"from": "human", "value": "Hi"})
+    {'role': 'user', 'content': 'Hi'}
+    >>> to_chat_message({"from": "function_call", "value": '{"name": "f", "arguments": {}}'})
+    {'role': 'assistant', 'tool_calls': [{'type': 'function', 'function': {'name': 'f', 'arguments': {}}}]}
+    >>> to_chat_message({"role": "bot", "content": "Hi"}, roles={"bot": "assistant"})
+    {'role': 'assistant', 'content': 'Hi'}
+    """
+    roles = roles or {}
+    if "from" in message and "role" not in message:
+        source_role = message.get("from")
+        if source_role == "function_call" and source_role not in roles:
+            call = sharegpt_tool_call(message.get("value"))
+            if call is not None:
+                return {"role": "assistant", "tool_calls": [call]}
+        role = roles.get(source_role, SHAREGPT_ROLES.get(source_role, source_role))
+        return {"role": role, "content": message.get("value", message.get("content"))}
+    out = {key: value for key, value in message.items() if key not in TURN_FLAG_KEYS}
+    out["role"] = roles.get(message.get("role"), message.get("role"))
+    if "content" in out:
+        text, reasoning = split_reasoning(out["content"])
+        out["content"] = content_text(text)
+        if reasoning is not None:
+            out["reasoning_content"] = reasoning
+    return out
+
+
+def to_messages(value: list, roles: dict[str, str] | None = None) -> list[dict]:
+    """A message list of any supported style as TRL messages, tool results named after their calls.
+
+    >>> to_messages([{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}])
+    [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]
+    """
+    return name_tool_results([to_chat_message(m, roles) for m in value])
