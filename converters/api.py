@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ import orjson
 from converters.fast import fast_conversion
 from converters.output import (Staging, dumps, guard_paths, materialize, output_kind, publish,
                                rejects_path, split_paths, split_sizes, terminating_cleanly)
+from converters.result import ConversionResult
 from converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft
 from inspector.checks import check_row
 from inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
@@ -38,86 +38,6 @@ from inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHA
 from inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
 
 PREVIEW_ROWS = 3
-
-
-@dataclass
-class ConversionResult:
-    source: str
-    to: str
-    rows_in: int
-    rows_kept: int
-    rows_rejected: int
-    rows_out: int
-    rejected_by_rule: dict[str, int]
-    repaired: dict[str, int]
-    output: str | None
-    outputs: dict[str, str]
-    rejects: str | None
-    plan: list[str]
-    preview: list[dict]
-    dry_run: bool
-    verification: dict[str, Any] = field(default_factory=dict)
-    pushed_to: str | None = None
-    seconds: float = 0.0
-    split: dict[str, Any] | None = None  # how --test-size grouped the rows (`Staging._grouped`)
-    shards: list[dict] | None = None  # with --executor: each input shard's ledger and output shard
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
-
-    def to_text(self) -> str:
-        lines = [f"{self.source} → {self.to}" + (" (dry run: nothing written)" if self.dry_run else "")]
-        lines += [f"  {step}" for step in self.plan]
-        lines.append(f"rows in {self.rows_in} = kept {self.rows_kept} + rejected {self.rows_rejected}; "
-                     f"rows written {self.rows_out}" + ("" if not self.dry_run else " (would be)"))
-        for rule, count in sorted(self.rejected_by_rule.items()):
-            lines.append(f"  rejected {count:>6}  {rule} {_reason_name(rule)}")
-        for repair, count in sorted(self.repaired.items()):
-            lines.append(f"  repaired {count:>6}  {repair}")
-        if self.split:
-            lines.append(f"split by {_split_grouping(self.split)}: {self.split['groups']} groups; train "
-                         f"{self.split['train']} rows, test {self.split['test']} rows ({self.split['test_groups']} "
-                         f"groups)")
-        for split, path in self.outputs.items():
-            lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else "") + (
-                f" ({sum(shard['output'] is not None for shard in self.shards)} Parquet shards)" if self.shards else ""))
-        if self.rejects:
-            lines.append(f"rejects: {self.rejects}")
-        if self.verification:
-            lines.append(f"inspected output for {self.to}: {self.verification['status']}")
-        if self.pushed_to:
-            lines.append(f"pushed to https://huggingface.co/datasets/{self.pushed_to}")
-        if self.dry_run and self.preview:
-            lines.append("first converted rows:")
-            lines += [f"  {orjson.dumps(row, default=str).decode()}" for row in self.preview]
-        return "\n".join(lines) + "\n"
-
-
-    def to_markdown(self) -> str:
-        """The summary to paste into an issue or a pull request."""
-        lines = [f"**{self.source}** → `{self.to}`" + (" (dry run)" if self.dry_run else ""), "",
-                 "| rows in | kept | rejected | written |", "| --- | --- | --- | --- |",
-                 f"| {self.rows_in} | {self.rows_kept} | {self.rows_rejected} | {self.rows_out} |"]
-        if self.rejected_by_rule:
-            lines += ["", "| rejected by | rows |", "| --- | --- |"]
-            lines += [f"| {rule} {_reason_name(rule)} | {count} |" for rule, count in sorted(self.rejected_by_rule.items())]
-        if self.split:
-            lines += ["", f"Split by {_split_grouping(self.split)}: train {self.split['train']} rows, test "
-                          f"{self.split['test']} rows."]
-        outputs = [f"`{path}`" + (f" ({split})" if split != "all" else "") for split, path in self.outputs.items()]
-        if outputs or self.rejects:
-            lines += ["", "Wrote " + ", ".join(outputs + ([f"rejects `{self.rejects}`"] if self.rejects else [])) + "."]
-        return "\n".join(lines) + "\n"
-
-    def render(self, output_format: str) -> str:
-        return {"json": self.to_json, "markdown": self.to_markdown, "text": self.to_text}[output_format]()
-
-
-def _reason_name(rule: str) -> str:
-    return RULES[rule].name
 
 
 def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
@@ -417,17 +337,6 @@ def convert(
         result.pushed_to = push(result, push_to_hub, expected)
     result.seconds = round(time.perf_counter() - started, 4)
     return result
-
-
-def _split_grouping(split: dict) -> str:
-    """How a --test-size split kept related rows together.
-
-    >>> _split_grouping({"by": "prompt", "near_duplicate_rows": 4})
-    'prompt and near-duplicate cluster (4 rows in clusters), so that none is in both splits'
-    """
-    clusters = f" and near-duplicate cluster ({split['near_duplicate_rows']} rows in clusters)" \
-        if split["near_duplicate_rows"] else ""
-    return f"{split['by']}{clusters}, so that none is in both splits"
 
 
 def refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:

@@ -6,17 +6,14 @@ The token is never read here: huggingface_hub finds it (HF_TOKEN, `hf auth login
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from converters.result import ConversionResult
 from inspector.dialects import Shape
 from inspector.methods import TRAINERS
 from inspector.sources import SourceError, hub_unreachable_reason
 
-if TYPE_CHECKING:
-    from converters.api import ConversionResult
 
-
-def dataset_card(result: "ConversionResult", repo_id: str, detected: Shape) -> str:
+def dataset_card(result: ConversionResult, repo_id: str, detected: Shape) -> str:
     """A README.md for the Hub: what the data is, where it came from, and the ledger of the conversion."""
     rules = "\n".join(f"| {rule} | {count} |" for rule, count in sorted(result.rejected_by_rule.items())) \
         or "| — | 0 |"
@@ -55,7 +52,7 @@ Load it with `datasets.load_dataset("{repo_id}")` and pass it to `{TRAINERS[resu
 """
 
 
-def push(result: "ConversionResult", repo_id: str, detected: Shape) -> str:
+def push(result: ConversionResult, repo_id: str, detected: Shape) -> str:
     """Upload the written files and the card to a Hub dataset repo; returns the repo id."""
     reason = hub_unreachable_reason()
     if reason:

@@ -28,9 +28,10 @@ from typing import Any, Iterator
 
 import orjson
 
-from converters.api import (ConversionResult, Ledger, RowConverter, conversion_plan, convert_part,
-                            every_row_rejected, option_steps, refuse_unconvertible, strict_refusal, verify)
+from converters.api import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
+                            refuse_unconvertible, strict_refusal, verify)
 from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
+from converters.result import ConversionResult
 from inspector.errors import DataRefused, OutputError, UsageError
 from inspector.files import write_atomically
 from inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,

@@ -4,13 +4,14 @@ full checks; a property test holds the column tests to `FastPath`'s row by row.
 
 Clean rows are identified by a key built from their columns by Arrow (message roles and contents joined with
 control characters) and hashed; flagged rows by `RowScan.row_hash`. The two never meet: a clean row never
-equals a flagged one.
+equals a flagged one. `scan_batches`, the engine of Arrow batches, returns what it found of each batch to the
+row scan (`inspector.scan.rows`), which it does not import.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +23,6 @@ from inspector.fast import other_text_proofs, proves_every_rule
 from inspector.rules import Proof
 from inspector.rules.hygiene import SUSPECT_RE2
 from inspector.sources import batch_rows
-
-if TYPE_CHECKING:
-    from inspector.scan import RowScan
 
 # shape_key -> (message role and content fields, roles in their order system, user, answer) for message
 # columns; None for string columns.
@@ -166,29 +164,30 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     return clean, key
 
 
-def scan_batches(batches: Iterable[pa.RecordBatch], scanner: RowScan,
-                 plan_for: Callable[[pa.Schema], ColumnPlan | None]) -> None:
-    """Every batch through the column tests when `plan_for(schema)` has a plan for it; clean rows are accepted
-    whole, the others (and every row of a batch without a plan) go through `scanner.row`."""
+class CheckedBatch(NamedTuple):
+    """What the column tests found of one batch, in file order (the arguments of `RowScan.take`)."""
+
+    accepted: list[int]  # the clean rows' numbers
+    hashes: tuple[int, ...]  # their content hashes
+    flagged: Iterator[tuple[int, int, dict]]  # each other row: (clean rows before it, its number, the row)
+
+
+def scan_batches(batches: Iterable[pa.RecordBatch],
+                 plan_for: Callable[[pa.Schema], ColumnPlan | None]) -> Iterator[CheckedBatch]:
+    """Every batch through the column tests when `plan_for(schema)` has a plan for it: its clean rows, taken
+    whole, and the others, which take the full checks; every row of a batch without a plan is flagged. Rows
+    are numbered on across batches from 1."""
     number = 0
     for batch in batches:
         plan = plan_for(batch.schema)
         if plan is None:
-            for offset, row in enumerate(batch_rows(batch), start=number + 1):
-                scanner.row(offset, row)
+            yield CheckedBatch([], (), ((0, offset, row)
+                                        for offset, row in enumerate(batch_rows(batch), start=number + 1)))
         else:
             clean, keys = plan.clean_rows(batch)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
-            numbers = (accepted + number + 1).tolist()
             hashes = tuple(map(hash, keys.take(indices(accepted)).cast(pa.binary()).to_pylist()))
-            # In file order: the clean rows before each flagged row, then it.
-            start = 0
-            for cut, offset, row in zip(np.searchsorted(accepted, flagged).tolist(),
-                                        (flagged + number + 1).tolist(), batch_rows(batch.take(indices(flagged)))):
-                if cut > start:
-                    scanner.accept(tuple(numbers[start:cut]), hashes[start:cut])
-                    start = cut
-                scanner.row(offset, row)
-            if start < len(numbers):
-                scanner.accept(tuple(numbers[start:]), hashes[start:])
+            yield CheckedBatch((accepted + number + 1).tolist(), hashes,
+                               zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
+                                   batch_rows(batch.take(indices(flagged)))))
         number += batch.num_rows

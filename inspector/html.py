@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from inspector.errors import OutputError, UsageError
+from inspector.summary import summary_line, validity_line
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
 TEXT_LIMIT = 1200  # characters of one turn shown; the rest is counted
@@ -137,9 +138,7 @@ def _script_json(value: Any) -> str:
 
 
 def _summary(report) -> str:
-    from inspector.report import _summary_line, _validity_line
-
-    return f"{_summary_line(report)}. {_validity_line(report)}"
+    return f"{summary_line(report)}. {validity_line(report)}"
 
 
 def _ledger(conversion: dict, rejects: list[dict]) -> str:

@@ -6,7 +6,7 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from inspector.methods import TYPE_NAMES
+from inspector.summary import near_duplicates_line, shape_lines, summary_line, tokens_line, validity_line
 
 
 @dataclass
@@ -92,12 +92,12 @@ class Report:
 
     def to_markdown(self) -> str:
         lines = [f"**trlprep inspect** `{self.source}`", "",
-                 f"- {_summary_line(self)}", f"- {_validity_line(self)}"]
+                 f"- {summary_line(self)}", f"- {validity_line(self)}"]
         lines += [f"- {note}" for note in self.notes]
         if self.near_duplicates is not None:
-            lines.append(f"- {_near_duplicates_line(self.near_duplicates)}")
+            lines.append(f"- {near_duplicates_line(self.near_duplicates)}")
         if self.tokens:
-            lines.append(f"- {_tokens_line(self.tokens)}")
+            lines.append(f"- {tokens_line(self.tokens)}")
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
         for method, v in self.methods.items():
             reason = v["reason"] + (f" — `{v['command']}`" if v["command"] else "")
@@ -120,16 +120,16 @@ class Report:
                           width=width, highlight=False, soft_wrap=False)
         # Names and values come from the data: never read as rich markup (`c4[v2].jsonl` stays as it is).
         console.print(Text(self.source, style="bold"))
-        console.print(_summary_line(self), markup=False)
-        console.print(_validity_line(self), markup=False)
-        for line in _shape_lines(self):
+        console.print(summary_line(self), markup=False)
+        console.print(validity_line(self), markup=False)
+        for line in shape_lines(self):
             console.print(line, markup=False)
         for note in self.notes:
             console.print(f"• {note}", markup=False)
         if self.near_duplicates is not None:
-            console.print(f"• {_near_duplicates_line(self.near_duplicates)}", markup=False)
+            console.print(f"• {near_duplicates_line(self.near_duplicates)}", markup=False)
         if self.tokens:
-            console.print(_tokens_line(self.tokens), markup=False)
+            console.print(tokens_line(self.tokens), markup=False)
             effects = "; ".join(f"{m}: {e['dropped']} dropped, {e['truncated']} truncated"
                                 for m, e in self.tokens["trainer_effects"].items() if m in self.methods)
             console.print(f"at max_length={self.tokens['max_length']}: {effects}", markup=False)
@@ -168,31 +168,6 @@ class Report:
         return buffer.getvalue()
 
 
-def _near_duplicates_line(found: dict) -> str:
-    """The near-duplicate clusters in a line: how many, and the largest with its closest rows.
-
-    >>> _near_duplicates_line({"threshold": 0.8, "shingle_words": 5, "clusters": 2, "rows_repeating": 3,
-    ...     "largest": [{"kept": 4, "size": 3, "rows": [{"row": 9, "similarity": 0.91}, {"row": 12, "similarity": 1.0}]}]})
-    'near-duplicates (similarity >= 0.8 over 5-word shingles): 2 clusters, 3 rows repeat an earlier one; largest: row 4 and 2 more (row 9 at 0.91, row 12 at 1.00)'
-    """
-    clusters, rows = found["clusters"], found["rows_repeating"]
-    said = (f"near-duplicates (similarity >= {found['threshold']} over {found['shingle_words']}-word shingles): "
-            f"{clusters} cluster{'' if clusters == 1 else 's'}, {rows} "
-            f"{'row repeats' if rows == 1 else 'rows repeat'} an earlier one")
-    if found["largest"]:
-        top = found["largest"][0]
-        said += (f"; largest: row {top['kept']} and {top['size'] - 1} more ("
-                 + ", ".join(f"row {r['row']} at {r['similarity']:.2f}" for r in top["rows"][:3])
-                 + (", ..." if top["size"] - 1 > 3 else "") + ")")
-    return said
-
-
-def _tokens_line(tokens: dict) -> str:
-    return (f"tokens per row: p50 {tokens['p50']}, p95 {tokens['p95']}, p99 {tokens['p99']}, max {tokens['max']}; "
-            f"{tokens['over_max_length']} over max_length={tokens['max_length']}; recommended max_length "
-            f"{tokens['recommended_max_length']}")
-
-
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -201,40 +176,3 @@ def _escape(text: str) -> str:
 
 def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _summary_line(report: Report) -> str:
-    checked = f"{report.rows_checked} rows checked"
-    if report.sampled:
-        checked += f" (a sample of the first {report.rows_checked}" + (
-            f" of {report.rows}" if report.rows else "") + ")"
-    prompt = ", implicit prompt" if report.implicit_prompt else ""
-    return (f"{checked}; {report.format} {TYPE_NAMES.get(report.type, report.type)}{prompt}; "
-            f"dialect {report.dialect}; {report.stats.get('rows_per_second', 0):,.0f} rows/s")
-
-
-def _shape_lines(report: Report) -> list[str]:
-    """The shapes seen, when rows have more than one, and each file's, when there are several."""
-    lines = []
-    if len(report.shapes) > 1 and len(report.per_file) == 1:
-        lines.append("shapes seen: " + "; ".join(
-            f"{s['dialect']} {s['format']} {TYPE_NAMES.get(s['type'], s['type'])} in {s['rows']} row(s) "
-            f"(first rows {', '.join(map(str, s['first_rows'][:3]))})" for s in report.shapes))
-    if len(report.per_file) > 1:
-        for file in report.per_file:
-            read_as = file["read_as"]
-            lines.append(f"  {file['file']}: {file['rows']} row(s), {file['dialect']} {file['format']} "
-                         f"{TYPE_NAMES.get(file['type'], file['type'])}" + (
-                             f"; not the dataset's shape, so its rows are read as {read_as['dialect']} "
-                             f"{read_as['format']} {TYPE_NAMES.get(read_as['type'], read_as['type'])} (TP404)"
-                             if read_as else ""))
-    return lines
-
-
-def _validity_line(report: Report) -> str:
-    errors = sum(1 for f in report.findings if f.severity == "error")
-    warnings = len(report.findings) - errors
-    if report.valid:
-        return f"no errors, {warnings} warning rule(s)"
-    return (f"{report.rows_with_errors} row(s) break error rules ({errors} error rule(s), "
-            f"{warnings} warning rule(s))")

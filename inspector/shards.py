@@ -7,7 +7,7 @@ The single pass splits into datatrove steps chained by `depends`, a step per sha
 2. `ShardJudge`, one task, decides from every shard's first rows what each shard is read against, as one pass
    decides it (`inspector.scan.judge`);
 3. `ShardScan` scans its shards and writes each one's partial result;
-4. `ShardMerge`, one task, merges the partials in shard order (`inspector.parallel.merge`: counts summed, row
+4. `ShardMerge`, one task, merges the partials in shard order (`inspector.scan.merge`: counts summed, row
    numbers shifted, row hashes joined so that duplicates across shards are found) and builds the report.
 The report is the one a single pass over the same files gives, row numbers and `file:line` included. Each step
 writes its files atomically and datatrove records finished tasks, so a rerun with the same `work_dir` skips them,
@@ -227,8 +227,7 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
     partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
     rows, shown when the data has no known shape."""
     from inspector.api import build_report
-    from inspector.parallel import merge
-    from inspector.scan import SUGGESTION_ROWS, FileSummary, finish
+    from inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
     from inspector.sources import open_source, row_value
 
     if len({shard["hash_probe"] for shard in found}) > 1:

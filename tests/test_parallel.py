@@ -9,7 +9,7 @@ import random
 import pytest
 
 from inspector import inspect_dataset
-from inspector.parallel import line_boundaries
+from inspector.scan.parallel import line_boundaries
 
 
 
@@ -59,7 +59,7 @@ def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers, sorted_du
     monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
     one = inspect_dataset(path, workers=1, max_rows=50).to_dict()
     if sorted_duplicates:
-        monkeypatch.setattr(inspector.scan, "SORT_DUPLICATES_FROM_ROWS", 0)
+        monkeypatch.setattr(inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 0)
     many = inspect_dataset(path, workers=workers, max_rows=50).to_dict()
     one.pop("stats")
     many.pop("stats")
@@ -138,7 +138,7 @@ def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatc
                 for i in range(2000)]
     path.write_text("\n".join(distinct + _rows(1000, seed=11) + distinct[:3]) + "\n")
     expected = inspect_dataset(path, workers=1, max_rows=50).to_dict()
-    monkeypatch.setattr(inspector.scan, "SORT_DUPLICATES_FROM_ROWS", 200)
+    monkeypatch.setattr(inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 200)
     found = inspect_dataset(path, workers=1, max_rows=50).to_dict()
     example = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
     (tmp_path / "distinct.jsonl").write_text("\n".join(distinct))  # no repeat: the set would only grow

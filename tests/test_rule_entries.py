@@ -217,7 +217,7 @@ def test_a_rule_added_as_one_entry_runs_on_every_path_and_keeps_the_fast_paths(k
         assert (finding.rule, finding.count, finding.rows) == ("TP990", 3, list(PLANTED))
         assert finding.examples[0]["detail"] == "messages[1] ends in white space"
         # The head rows are classified in full to find the fast path's example; past them, only the planted rows.
-        assert len(rows_checked_in_full) <= inspector.scan.DETECTION_ROWS + len(PLANTED), (
+        assert len(rows_checked_in_full) <= inspector.scan.plan.DETECTION_ROWS + len(PLANTED), (
             f"{len(rows_checked_in_full)} rows took the full checks: the new rule took the fast path off")
 
 

@@ -1,0 +1,99 @@
+"""The scan: every rule over every row in one pass, failures collected and reported once. Its layers, each
+importing only those before it:
+
+1. the plan (`plan`): each file opened, its first rows classified, what it is read against and how;
+2. the row scan (`rows`): the row-level rules over rows as they come, into a `Partial`;
+3. the engines, which feed the row scan: row by row (`ReadPlan.rows`), blocks of JSON lines (`lines`), Arrow
+   batches checked a column at a time (`inspector.columnar`), chunks of a large file in worker processes
+   (`parallel`), and datatrove shards (`inspector.shards`, above this package);
+4. the merge (`merge`): partials joined, the dataset-level rules, the `ScanResult` the report is built from.
+
+`scan` here runs them in that order; the names other modules use are exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator
+
+from inspector.mapping import SUGGESTION_ROWS
+from inspector.scan.lines import scan_lines
+from inspector.scan.merge import FileSummary, ScanResult, finish, merge
+from inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
+                                 most_common_shape, read_plan, trl_key)
+from inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
+from inspector.sources import Source, SourceError, row_value
+
+# The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
+# (PARALLEL_FROM_BYTES here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
+__all__ = [
+    "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial", "ReadPlan",
+    "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
+    "judge", "merge", "most_common_shape", "read_plan", "scan", "scan_lines", "scan_part", "trl_key",
+]
+
+PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes would have started
+
+
+def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
+         advance: Callable[[int], None] = lambda n: None, workers: int | None = None,
+         prepare: Callable[[Iterator], Iterator] | None = None) -> ScanResult:
+    """Run every enabled rule over the source's rows (the first `sample` rows when given, each through `prepare`
+    when given), file by file.
+
+    A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
+    at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
+    checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
+    included.
+    """
+    plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
+    partials = []
+    files = []
+    offset = 0
+    for part in plan.parts:
+        partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
+        partials.append((partial, partial.last_row))
+        files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as))
+        offset += partial.last_row
+    partial = partials[0][0] if len(partials) == 1 else merge(partials, max_rows)
+    if partial.rows_read == 0:
+        raise SourceError(f"{source.name}: no rows")
+    result = finish(partial, enabled, max_rows, plan.expected)
+    result.files = files
+    if plan.expected is None:
+        result.first_rows = [row_value(value) for _, value in plan.parts[0].head[:SUGGESTION_ROWS]]
+    return result
+
+
+def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
+              advance: Callable[[int], None], workers: int | None) -> Partial:
+    """What the row-level rules find in one file of the plan, through the engine its mode and size call for.
+
+    The engines of large files and of Arrow batches are imported only when used: they bring in worker
+    processes, numpy and pyarrow, which a small JSON-lines file does without.
+    """
+    expected, example = part.judged_as, part.example
+    if part.mode == "lines":
+        path = part.source.lines_path
+        workers = workers or min(8, os.cpu_count() or 1)
+        # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
+        if workers > 1 and hasattr(os, "fork") and part.source.total >= PARALLEL_FROM_BYTES:
+            from inspector.scan.parallel import scan_chunks
+
+            return merge(scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
+                                     workers=workers, advance=advance), max_rows)
+        with open(path, "rb") as handle:
+            return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
+                              max_rows=max_rows, advance=advance)[0]
+    scanner = RowScan(expected, enabled, max_rows, example)
+    if part.mode == "batches":
+        from inspector.columnar import ColumnPlan, scan_batches
+
+        for checked in scan_batches(part.source.batches(advance),
+                                    lambda schema: ColumnPlan.for_schema(expected, example, schema)):
+            scanner.take(*checked)
+    else:
+        shapes = iter(part.head_shapes)
+        for number, value in plan.rows(part, advance):
+            scanner.row(number, value, next(shapes, None))
+    return scanner.done()

@@ -1,0 +1,196 @@
+"""The merge, the last layer of the scan: partials of consecutive chunks or files joined as one pass over them
+gives them, then the dataset-level rules (duplicates, KTO labels) over the whole and the scan's result.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+# Read at call time through its module: tests lower it there to take the sorting way on small files.
+import inspector.scan.rows as row_scan
+from inspector.dialects import Shape, shape_key
+from inspector.engine import TYPE_NAMES
+from inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
+from inspector.scan.rows import Collector, Partial, ShapeVotes, Tally
+
+
+def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
+    """Partials of consecutive chunks (of one file, or files of one dataset), each with the lines it spans, as
+    one: counts summed, first rows kept in order, row hashes joined (the duplicates among them are found once,
+    over the whole)."""
+    merged = Partial()
+    offset = 0
+    for partial, lines in chunks:
+        merged.rows_read += partial.rows_read
+        merged.rows_with_errors += partial.rows_with_errors
+        merged.final_answers += partial.final_answers
+        if partial.last_row:
+            merged.last_row = offset + partial.last_row
+        merged.labels.update(partial.labels)
+        merged.repaired.update(partial.repaired)
+        for method, counts in partial.rejected.items():
+            merged.rejected[method].update(counts)
+        merged.type_signatures.update(partial.type_signatures)
+        for rule, tally in partial.tallies.items():
+            _add(merged.tallies, rule, _shift(tally, offset), max_rows)
+        for key, vote in partial.votes.items():
+            into = merged.votes.setdefault(key, ShapeVotes(vote.shape))
+            into.count += vote.count
+            into.rows = (into.rows + [r + offset for r in vote.rows])[:max_rows]
+        offset += lines
+    if sum(len(partial.seen) if partial.seen is not None else row_scan.SORT_DUPLICATES_FROM_ROWS
+           for partial, _ in chunks) < row_scan.SORT_DUPLICATES_FROM_ROWS:
+        merged.repeats = _join_repeats(chunks)
+    else:
+        merged.hashes, merged.hash_rows = _join_hashes(chunks)
+    return merged
+
+
+def _shift(tally: Tally, offset: int) -> Tally:
+    return Tally(tally.count, [r + offset for r in tally.rows], tally.details, tally.last_row)
+
+
+def _add(tallies: dict[str, Tally], rule: str, tally: Tally, max_rows: int) -> None:
+    into = tallies.setdefault(rule, Tally())
+    pairs = sorted(zip(into.rows + tally.rows, into.details + tally.details))[:max_rows]
+    into.count += tally.count
+    into.rows = [row for row, _ in pairs]
+    into.details = [detail for _, detail in pairs]
+
+
+def _join_repeats(chunks: list[tuple[Partial, int]]) -> list[int]:
+    """The file's repeated rows from chunks that each found their own with a set of their hashes: those, and
+    each chunk's first occurrences of a hash an earlier chunk has (set intersections, in C)."""
+    seen: set[int] = set()
+    repeats: list[int] = []
+    offset = 0
+    for partial, lines in chunks:
+        earlier = seen & partial.seen
+        for row_hash, row in zip(partial.hashes, partial.hash_rows) if earlier else ():
+            if row_hash in earlier:
+                repeats.append(row + offset)
+                earlier.discard(row_hash)  # its later occurrences in this chunk are among the chunk's repeats
+        repeats.extend(row + offset for row in partial.repeats)
+        seen |= partial.seen
+        offset += lines
+    return sorted(repeats)
+
+
+def _join_hashes(chunks: list[tuple[Partial, int]]) -> tuple[array, array]:
+    """The chunks' row hashes and row numbers end to end, row numbers made the file's. Each chunk's copy goes
+    as soon as it is joined: 16 bytes a row is enough."""
+    hashes, rows = array("q"), array("q")
+    offset = 0
+    for partial, lines in chunks:
+        hashes.extend(partial.hashes)
+        rows.extend(map(offset.__add__, partial.hash_rows))
+        partial.hashes = partial.hash_rows = None
+        offset += lines
+    return hashes, rows
+
+
+@dataclass
+class FileSummary:
+    """What the scan found of one file: its place in the dataset's numbering, its rows and shapes."""
+
+    name: str
+    offset: int
+    rows: int
+    shape: Shape | None
+    judged_as: Shape | None
+
+
+@dataclass
+class ScanResult:
+    rows_read: int
+    tallies: dict[str, Tally]
+    shapes: list[ShapeVotes]  # most common first
+    columns: dict[str, Counter]  # column -> Counter of value types
+    labels: Counter  # KTO label value -> rows
+    final_answers: int  # question/answer rows with a `####` final answer
+    rows_with_errors: int
+    dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
+    rejected: dict[str, Counter]  # method -> rule -> rows `convert --to method` rejects
+    repaired: Counter  # rule -> rows `convert` repairs
+    expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
+    files: list[FileSummary] = field(default_factory=list)
+    first_rows: list = field(default_factory=list)  # of data of no known shape: what it holds
+
+    def where(self, row: int) -> str:
+        """A row number of the dataset as `file:line` (the row's place in its file).
+
+        >>> result = ScanResult(0, {}, [], {}, Counter(), 0, 0, [], {}, Counter(), None,
+        ...                     [FileSummary("a.jsonl", 0, 3, None, None), FileSummary("b.jsonl", 3, 2, None, None)])
+        >>> result.where(2), result.where(4)
+        ('a.jsonl:2', 'b.jsonl:1')
+        """
+        index = bisect.bisect_left([file.offset for file in self.files], row) - 1
+        file = self.files[max(index, 0)]
+        return f"{file.name}:{row - file.offset}"
+
+
+def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape | None = None) -> ScanResult:
+    """The dataset-level rules over a whole pass: duplicates, KTO labels; the shapes (the expected one first)
+    and the columns table."""
+    collector = Collector(enabled, max_rows)
+    collector.tallies = partial.tallies
+    key = shape_key(expected) if expected is not None else None
+    ordered = sorted((v for v in partial.votes.values() if v.count),
+                     key=lambda v: (shape_key(v.shape) != key, -v.count))
+    columns: dict[str, Counter] = {}
+    for (keys, types), count in partial.type_signatures.items():
+        for name, kind in zip(keys, types):
+            columns.setdefault(name, Counter())[TYPE_NAMES.get(kind, kind.__name__)] += count
+    if DUPLICATE_ROW.id in enabled:
+        _report_duplicates(collector, partial)
+    result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
+                        partial.final_answers, partial.rows_with_errors, [], partial.rejected, partial.repaired, expected)
+    _report_labels(result, enabled)
+    return result
+
+
+def _report_duplicates(collector: Collector, partial: Partial) -> None:
+    """TP401 for every row whose content hash an earlier row has: found during the pass with a set, or, past
+    SORT_DUPLICATES_FROM_ROWS rows, by a stable sort (first occurrences first) at the end. A sort's temporaries
+    are dropped as soon as they are used: on a multi-GB file each is tens of MB."""
+    if partial.repeats is not None:
+        rows = partial.repeats
+        if rows:
+            first = rows[: collector.max_rows]
+            collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+        return
+    import numpy as np
+
+    values = np.frombuffer(partial.hashes, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    repeat = np.zeros(len(values), dtype=bool)
+    np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
+    del ordered
+    repeated = order[repeat]
+    del order, repeat
+    if not len(repeated):
+        return
+    rows = np.frombuffer(partial.hash_rows, dtype=np.int64)[repeated]
+    del repeated
+    shown = min(collector.max_rows, len(rows))
+    rows.partition(shown - 1)
+    first = np.sort(rows[:shown]).tolist()
+    collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+
+
+def _report_labels(result: ScanResult, enabled: set[str]) -> None:
+    true, false = result.labels.get(True, 0), result.labels.get(False, 0)
+    total = true + false
+    if not total:
+        return
+    if (true == 0 or false == 0) and SINGLE_LABEL_CLASS.id in enabled:
+        result.dataset_findings.append((SINGLE_LABEL_CLASS.id, total, f"all {total} labels are {str(true > 0).lower()}"))
+    elif max(true, false) / min(true, false) > 4 and LABEL_IMBALANCE.id in enabled:
+        weight = "undesirable_weight" if true > false else "desirable_weight"
+        result.dataset_findings.append((
+            LABEL_IMBALANCE.id, total,
+            f"{true} desirable vs {false} undesirable; try {weight}={max(true, false) / min(true, false):.2f}"))

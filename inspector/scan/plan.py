@@ -1,0 +1,201 @@
+"""The plan of a scan, its first layer: each file of a dataset opened and its first rows classified, the
+dataset's shape decided from them, and what each file is read against and how (in blocks of lines, as Arrow
+batches or row by row). The row scan (`inspector.scan.rows`) reads rows against it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from inspector.checks import check_row
+from inspector.dialects import Shape, classify_row, shape_key
+from inspector.sources import Source, json_lines_path, row_value
+from inspector.trees import is_tree_message, thread_rows
+
+# Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
+DETECTION_ROWS = 1000
+# A dataset of many files keeps fewer first rows of each, so that thousands of shards fit in memory.
+HEAD_ROWS_OF_ALL_FILES = 50_000
+MIN_HEAD_ROWS = 50
+
+
+def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
+    """The shape most rows have (optional columns aside), or None when no row has one.
+
+    >>> a, b = classify_row({"text": "x"}), classify_row({"prompt": "q"})
+    >>> most_common_shape([a, None, b, a]).type
+    'language_modeling'
+    """
+    votes = Counter(shape_key(s) for s in shapes if s is not None)
+    if not votes:
+        return None
+    key = votes.most_common(1)[0][0]
+    return next(s for s in shapes if s is not None and shape_key(s) == key)
+
+
+@dataclass
+class FilePart:
+    """One file of a dataset (the whole dataset when it is one file, or not files), detected on its own."""
+
+    source: Source
+    head: list[tuple[int, Any]]  # its first rows, as the reader gives them
+    head_shapes: list[Shape | None]
+    shape: Shape | None  # the shape most of its first rows have
+    judged_as: Shape | None  # the shape its rows are read against (see `read_plan`)
+    example: dict | None  # the row the fast path takes rows like (see `fast_example`)
+    mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
+    rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
+    trees: bool = False  # its rows are conversation-tree messages, read as prompts with replies (`thread_rows`)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+@dataclass
+class ReadPlan:
+    """A dataset's files, each detected from its first rows, and the dataset's shape; `rows` reads a part."""
+
+    source: Source
+    parts: list[FilePart]
+    expected: Shape | None  # the shape most first rows of all files have
+    limit: int | None = None  # rows to read in all
+    prepare: Callable[[Iterator], Iterator] | None = None  # what rows go through on the way (convert's options)
+    taken: int = 0
+
+    def rows(self, part: FilePart, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
+        """A part's rows from its first, numbered in its file, up to the plan's limit; progress from where it
+        was not counted yet."""
+        if part.rest is not None:
+            rows = itertools.chain(part.head, part.rest)
+        else:
+            rows = part.source.rows(advance)
+            rows = thread_rows(rows) if part.trees else rows
+            rows = self.prepare(rows) if self.prepare is not None else rows
+        for number, value in rows:
+            if self.limit is not None:
+                if self.taken >= self.limit:
+                    return
+                self.taken += 1
+            yield number, value
+
+    def numbered_rows(self) -> Iterator[tuple[int, Any]]:
+        """Every part's rows, numbered across files as the scan numbers them: a file's rows go on from the last row
+        number of the file before."""
+        offset = 0
+        for part in self.parts:
+            last = 0
+            for number, value in self.rows(part):
+                last = number
+                yield offset + number, value
+            offset += last
+
+
+def _after(first: list, rows: Iterator) -> Iterator:
+    """`first` then `rows`; closing it closes `rows`."""
+    yield from first
+    yield from rows
+
+
+def trl_key(shape: Shape) -> tuple:
+    """What a shape is to TRL, whatever dialect it is written in: rows of two files with the same TRL key convert
+    to rows of one shape."""
+    return shape.type, shape.format, shape.implicit_prompt
+
+
+def head_rows_per_file(files: int) -> int:
+    """First rows read from each of a dataset's `files` to detect its shape (fewer each, of many files)."""
+    return min(DETECTION_ROWS, max(MIN_HEAD_ROWS, HEAD_ROWS_OF_ALL_FILES // files))
+
+
+def file_part(file: Source, head_rows: int, *, several: bool, limit: int | None = None,
+              prepare: Callable[[Iterator], Iterator] | None = None, columns: bool = False,
+              advance: Callable[[int], None] = lambda n: None) -> FilePart:
+    """One file of a dataset, its first `head_rows` rows read and classified (`judge` then says what the dataset
+    reads it as); `several`: the dataset has other files, so this one is read again rather than left open."""
+    if prepare is None and limit is None and json_lines_path(file) is not None:
+        mode = "lines"
+    elif columns and prepare is None and limit is None and file.batches is not None:
+        mode = "batches"
+    else:
+        mode = "rows"
+    goes_on = mode == "rows" and not several
+    rows = file.rows(advance if goes_on else lambda n: None)
+    first = list(itertools.islice(rows, 1))
+    trees = bool(first) and is_tree_message(row_value(first[0][1]))
+    if trees:  # a message is no row: the whole file is read again, into prompts with their replies
+        rows.close()
+        mode, goes_on = "rows", not several
+        rows = thread_rows(file.rows(advance if goes_on else lambda n: None))
+    else:
+        rows = _after(first, rows)
+    if prepare is not None:
+        rows = prepare(rows)
+    head = list(itertools.islice(rows, head_rows))
+    if not goes_on:
+        rows.close()
+    shapes = [classify_row(row_value(value)) for _, value in head]
+    return FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode, rows if goes_on else None, trees)
+
+
+def judge(parts: list[FilePart]) -> Shape | None:
+    """The dataset's shape (that of most first rows of all its files), and what each file is read against: its
+    own shape when it is the dataset's to TRL (`trl_key`), else the dataset's."""
+    expected = most_common_shape([shape for part in parts for shape in part.head_shapes])
+    for part in parts:
+        own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
+        part.judged_as = part.shape if own else expected
+        part.example = fast_example(part.head, part.head_shapes, part.judged_as)
+        if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
+            part.head = []  # read again; its shapes stay, in file order
+    return expected
+
+
+def read_plan(source: Source, *, limit: int | None = None, prepare: Callable[[Iterator], Iterator] | None = None,
+              columns: bool = False, advance: Callable[[int], None] = lambda n: None) -> ReadPlan:
+    """Open every file of `source` and read its first rows: its own shape, and the dataset's (that of most first
+    rows of all files). A file is read against its own shape when it is the dataset's to TRL (`trl_key`: alpaca
+    beside question/answer, ShareGPT beside messages), else against the dataset's, every row of it a TP404.
+
+    Plain JSON-lines files are read again in blocks of lines, Parquet and Arrow files as batches (with
+    `columns`), unless `prepare` changes rows on the way or a `limit` cuts them. One file of other rows goes on
+    after its head; several are each read again, so that only one is open at a time, and of many files fewer
+    first rows each are kept (HEAD_ROWS_OF_ALL_FILES in all). Under a limit, files are opened until their first
+    rows reach it.
+    """
+    files = source.parts or [source]
+    head_rows = head_rows_per_file(len(files))
+    parts: list[FilePart] = []
+    remaining = limit
+    for file in files:
+        if remaining is not None and remaining <= 0:
+            break
+        rows = head_rows if remaining is None else min(head_rows, remaining)
+        parts.append(file_part(file, rows, several=len(files) > 1, limit=limit, prepare=prepare, columns=columns,
+                               advance=advance))
+        if remaining is not None:
+            remaining -= len(parts[-1].head)
+    expected = judge(parts)
+    return ReadPlan(source, parts, expected, limit, prepare)
+
+
+def fast_example(head: list[tuple[int, Any]], head_shapes: list[Shape | None], expected: Shape | None) -> dict | None:
+    """The clean row of the expected shape whose columns and value types most head rows have: the fast path
+    takes rows like it."""
+    if expected is None:
+        return None
+    key = shape_key(expected)
+    signatures: Counter = Counter()
+    examples = {}
+    for (_, value), shape in zip(head, head_shapes):
+        value = row_value(value)
+        if shape is not None and shape_key(shape) == key and isinstance(value, dict):
+            signature = tuple(value), tuple(map(type, value.values()))
+            if signature not in examples and check_row(value, shape)[0]:
+                continue
+            examples.setdefault(signature, value)
+            signatures[signature] += 1
+    return examples[signatures.most_common(1)[0][0]] if signatures else None

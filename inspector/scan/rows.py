@@ -1,0 +1,209 @@
+"""The row scan, the second layer: the row-level rules over rows as they come, clean rows of the expected shape
+through the fast path, and what a pass found (`Partial`) before the dataset-level rules. The engines
+(`inspector.scan.lines`, `inspector.columnar`, `inspector.scan.parallel`, `inspector.shards`) feed it rows or
+their fast path's verdicts; the merge (`inspector.scan.merge`) joins what it found.
+
+Counts are exact; only the first `max_rows` row numbers and details of each rule are kept, never row payloads.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import orjson
+
+from inspector.dialects import Shape, final_answer, shape_key, without_ids
+from inspector.engine import Engine
+from inspector.fast import FastPath
+from inspector.methods import METHODS
+from inspector.sources import row_value
+
+# Below this many rows a set finds duplicates faster than importing numpy (0.3-0.4 s here) to sort them.
+SORT_DUPLICATES_FROM_ROWS = 500_000
+
+
+@dataclass
+class Tally:
+    """What one rule found: an exact row count and the first row numbers with their details."""
+
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    last_row: int = -1
+
+
+@dataclass
+class ShapeVotes:
+    shape: Shape
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+
+
+class Collector:
+    def __init__(self, enabled: set[str], max_rows: int):
+        self.enabled = enabled
+        self.max_rows = max_rows
+        self.tallies: dict[str, Tally] = {}
+
+    def add(self, rule: str, row: int, detail: str) -> None:
+        if rule not in self.enabled:
+            return
+        tally = self.tallies.get(rule)
+        if tally is None:
+            tally = self.tallies[rule] = Tally()
+        if tally.last_row == row:
+            return
+        tally.last_row = row
+        tally.count += 1
+        if len(tally.rows) < self.max_rows:
+            tally.rows.append(row)
+            tally.details.append(detail)
+
+
+@dataclass
+class Partial:
+    """What a pass over some rows found, before the dataset-level rules; partials of chunks merge in order."""
+
+    rows_read: int = 0
+    rows_with_errors: int = 0
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    votes: dict[tuple, ShapeVotes] = field(default_factory=dict)
+    type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
+    labels: Counter = field(default_factory=Counter)  # KTO label -> rows KTO conversion keeps
+    final_answers: int = 0
+    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in METHODS})  # by rule
+    repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
+    last_row: int = 0  # the number of the last row read (the next file's rows are numbered on from it)
+    # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
+    # (a set of Python ints would cost ~4x the memory) ...
+    hashes: array = field(default_factory=lambda: array("q"))
+    hash_rows: array = field(default_factory=lambda: array("q"))
+    # ... unless one pass over fewer than SORT_DUPLICATES_FROM_ROWS rows found them as it went with a set of
+    # the hashes: the rows that repeat an earlier one, and the set (chunks scanned in parallel are joined by it).
+    repeats: list[int] | None = None
+    seen: set[int] | None = None
+
+
+class RowScan:
+    """The row-level rules over rows as they come, clean rows of the expected shape through the fast path;
+    `done()` gives what they found."""
+
+    def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None):
+        self.collector = Collector(enabled, max_rows)
+        self.result = Partial(tallies=self.collector.tallies)
+        self.expected, self.max_rows = expected, max_rows
+        self.engine = Engine(expected)
+        self.fast = FastPath.for_row(expected, example) if example is not None else None
+        self.expected_vote = None
+        if expected is not None:
+            self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
+        self.accepted_rows = 0  # rows the fast path took: their columns are the fast path's, counted once
+        self.result.repeats, self.result.seen = [], set()  # the content hashes so far, while there are few
+
+    def accept(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
+        """Rows the fast path found clean, and their content hashes."""
+        vote = self.expected_vote
+        vote.count += len(numbers)
+        if len(vote.rows) < self.max_rows:
+            vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
+        self.accepted_rows += len(numbers)
+        self.result.last_row = numbers[-1]
+        self._remember(numbers, row_hashes)
+
+    def take(self, accepted: list[int], hashes: Sequence[int], flagged: Iterable[tuple[int, int, Any]]) -> None:
+        """Rows a fast path went over, in file order: those it accepted (row numbers, content hashes) and those it
+        flagged, each as (accepted rows before it, row number, value), which take every check."""
+        start = 0
+        for cut, number, value in flagged:
+            if cut > start:
+                self.accept(tuple(accepted[start:cut]), hashes[start:cut])
+                start = cut
+            self.row(number, value)
+        if start < len(accepted):
+            self.accept(tuple(accepted[start:]), hashes[start:])
+
+    def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
+        result, seen = self.result, self.result.seen
+        result.hashes.extend(row_hashes)
+        result.hash_rows.extend(numbers)
+        if seen is None:
+            return
+        if len(seen) >= SORT_DUPLICATES_FROM_ROWS:
+            result.seen = result.repeats = None  # too many to keep as Python ints: found by sorting at the end
+            return
+        if seen.isdisjoint(row_hashes):
+            before = len(seen)
+            seen.update(row_hashes)
+            if len(seen) - before == len(row_hashes):
+                return
+            seen.difference_update(row_hashes)  # a repeat within these rows: go through them in order
+        for row_hash, number in zip(row_hashes, numbers):
+            if row_hash in seen:
+                result.repeats.append(number)
+            else:
+                seen.add(row_hash)
+
+    def row(self, number: int, value: Any, shape: Shape | None = None) -> None:
+        """One row through every check (`shape` when it is classified already)."""
+        collector, result = self.collector, self.result
+        result.last_row = number
+        if self.fast is not None and type(value) is dict:
+            accepted = self.fast.value(value)
+            if accepted is not None:
+                self.accept((number,), (accepted,))
+                return
+        result.rows_read += 1
+        decision = self.engine.decide(value, shape)
+        for rule, detail in decision.issues:
+            collector.add(rule, number, detail)
+        kept_for_kto = True
+        for method in METHODS:
+            rejection = self.engine.rejection(decision, method)
+            if rejection is not None:
+                result.rejected[method][rejection[0]] += 1
+                kept_for_kto = kept_for_kto and method != "kto"
+        for rule in decision.repairs:
+            result.repaired[rule] += 1
+        if decision.error:
+            result.rows_with_errors += 1
+        row = row_value(value)
+        if not isinstance(row, dict):
+            return
+        self._remember((number,), (self.row_hash(row),))
+        result.type_signatures[tuple(row), tuple(map(type, row.values()))] += 1
+        shape = decision.written_shape
+        if shape is None:
+            return
+        key = shape_key(shape)
+        vote = result.votes.get(key)
+        if vote is None:
+            vote = result.votes[key] = ShapeVotes(shape)
+        vote.count += 1
+        if len(vote.rows) < self.max_rows:
+            vote.rows.append(number)
+        trl_row = decision.trl_row
+        if trl_row is not None and kept_for_kto and decision.shape.type == "unpaired_preference":
+            result.labels[trl_row["label"]] += 1
+        elif not decision.error and shape.dialect == "question_answer" and final_answer(row.get("answer")):
+            result.final_answers += 1
+
+    def row_hash(self, value: dict) -> int:
+        """The row's content hash, id-like columns left out: the fast path's when the row has its structure (so
+        that a repeat of an accepted row is found whichever path each took), else that of its key-sorted JSON."""
+        if self.fast is not None:
+            content_hash = self.fast.content_hash(value)
+            if content_hash is not None:
+                return content_hash
+        try:
+            return hash(orjson.dumps(without_ids(value), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+        except TypeError:
+            return hash(repr(value))
+
+    def done(self) -> Partial:
+        if self.accepted_rows:
+            self.result.rows_read += self.accepted_rows
+            self.result.type_signatures[self.fast.signature] += self.accepted_rows
+        return self.result
