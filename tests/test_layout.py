@@ -39,5 +39,64 @@ def test_rule_ids_are_written_only_in_the_rule_modules():
     assert outside == [], "refer to a rule by its entry (e.g. `DUPLICATE_ROW.id`), not by its id"
 
 
-def test_rule_code_has_no_function_over_60_lines():
-    assert [found for path in _modules("inspector/rules") for found in long_functions(path)] == []
+def test_rule_and_dialect_code_has_no_function_over_60_lines():
+    assert [found for path in _modules("inspector/rules", "inspector/dialects") for found in long_functions(path)] == []
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Each of the project's modules -> the project's modules it imports, at the top, in a function or under
+    TYPE_CHECKING alike."""
+    paths = {_module_name(path): path for path in _modules(*PACKAGES)}
+    graph = {}
+    for name, path in paths.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+        graph[name] = {module for module in imported if module in paths and module != name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import one another, directly or through others (Tarjan's strongly connected
+    components of more than one module).
+
+    >>> import_circles({"a": {"b"}, "b": {"a"}, "c": {"a"}})
+    [['a', 'b']]
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in graph[module]:
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return circles
+
+
+def test_no_import_circles():
+    assert import_circles(import_graph()) == []
