@@ -26,12 +26,14 @@ from inspector.files import write_atomically
 from inspector.engine import Engine, as_conversational, disagreement
 from inspector.fast import FastPath
 from inspector.mapping import parse_pairs, renaming
-from inspector.methods import DIALECTS, METHODS, READY_TYPES, conversion_target, verdict
+from inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
 from inspector.progress import progress_bar
 from inspector.rules import ERROR, RULES
-from inspector.api import NEAR_THRESHOLD, Comparisons, compare_rows
+from inspector.api import Comparisons, compare_rows
+from inspector.options import Executor, executor_of, options_from, refuse_with_executor
+from converters.options import ConvertOptions
 from inspector.scan import FilePart, ReadPlan, read_plan
-from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks, open_source
+from inspector.sources import JsonLines, Source, UnreadableRow, block_lines, numbered_blocks, open_source
 from inspector.rules.content import CUT_OFF_RESPONSE
 from inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
 from inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
@@ -72,9 +74,10 @@ class RowConverter:
     kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts. Each file
     is read against its own shape (`read`), the output is one shape for all."""
 
-    def __init__(self, *, to, style, system, drop_system, dedup, conversational=False, fix_text=False):
-        self.to, self.style, self.conversational = to, style, conversational
-        self.system, self.drop_system, self.dedup, self.fix_text = system, drop_system, dedup, fix_text
+    def __init__(self, options: ConvertOptions):
+        self.to, self.style, self.conversational = options.to, options.style, options.conversational
+        self.system, self.drop_system, self.fix_text = options.system, options.drop_system, options.fix_text
+        self.dedup = options.dedup_kind
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
@@ -155,29 +158,28 @@ class RowConverter:
                 raise Reject(CONVERTED_ROW_INVALID.id, "converts to a " + disagreement(self.output_shape, out_shape)[1])
 
 
-def option_steps(*, conversational: bool = False, renames: dict | None = None, role_map: dict | None = None,
-                 system: str | None = None, drop_system: bool = False, dedup: str | None = None,
-                 near_threshold: float = NEAR_THRESHOLD, fix_text: bool = False, drop_cut_off: bool = False,
-                 shuffle: bool = False, seed: int = 42, test_size: float | None = None,
-                 limit: int | None = None) -> list[str]:
-    """What convert's options do, in the words of the plan.
+def option_steps(options: ConvertOptions, renames: dict | None = None, role_map: dict | None = None) -> list[str]:
+    """What convert's options do, in the words of the plan (`renames` and `role_map` parsed from its `--map` and
+    `--roles`).
 
-    >>> option_steps(system="Be brief.", limit=10)
+    >>> option_steps(ConvertOptions(system="Be brief.", limit=10))
     ["system message set to 'Be brief.'", 'first 10 rows only']
     """
+    dedup = options.dedup_kind
     steps = [
-        conversational and "standard strings wrapped as messages",
+        options.conversational and "standard strings wrapped as messages",
         renames and f"columns renamed: {renames}",
         role_map and f"roles renamed: {role_map}",
-        system is not None and f"system message set to {system!r}",
-        drop_system and "system messages dropped",
+        options.system is not None and f"system message set to {options.system!r}",
+        options.drop_system and "system messages dropped",
         dedup and ("exact duplicate rows dropped" if dedup == "exact" else
-                   f"near-duplicate rows dropped (similarity >= {near_threshold}), the first row of each cluster kept"),
-        fix_text and "mojibake repaired and control characters removed (ftfy)",
-        drop_cut_off and "answers cut off by a length cap dropped",
-        shuffle and f"shuffled (seed {seed})",
-        test_size and f"test split of {test_size}",
-        limit and f"first {limit} rows only"]
+                   f"near-duplicate rows dropped (similarity >= {options.near_threshold}), the first row of each "
+                   "cluster kept"),
+        options.fix_text and "mojibake repaired and control characters removed (ftfy)",
+        options.drop_cut_off and "answers cut off by a length cap dropped",
+        options.shuffle and f"shuffled (seed {options.seed})",
+        options.test_size and f"test split of {options.test_size}",
+        options.limit and f"first {options.limit} rows only"]
     return [step for step in steps if step]
 
 
@@ -206,97 +208,86 @@ def _shape_words(shape: Shape | None) -> str:
     return f"{shape.dialect} {shape.format} {shape.type}" + (" (implicit prompt)" if shape.implicit_prompt else "")
 
 
-def convert(
-    source: Any,
-    *,
-    to: str,
-    output: str | Path | None = None,
-    style: str = "prompt_completion",
-    conversational: bool = False,
-    rename: tuple[str, ...] | dict | None = None,
-    roles: tuple[str, ...] | dict | None = None,
-    system: str | None = None,
-    drop_system: bool = False,
-    dedup: bool | str | None = None,
-    near_threshold: float = NEAR_THRESHOLD,
-    fix_text: bool = False,
-    drop_cut_off: bool = False,
-    against: tuple[Any, ...] = (),
-    drop_contaminated: bool = False,
-    shuffle: bool = False,
-    seed: int = 42,
-    test_size: float | None = None,
-    limit: int | None = None,
-    dry_run: bool = False,
-    overwrite: bool = False,
-    strict: bool = False,
-    push_to_hub: str | None = None,
-    split: str | None = None,
-    config: str | None = None,
-    revision: str | None = None,
-    progress: bool = False,
-    html: str | Path | None = None,
-) -> ConversionResult:
+def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: Executor | str | None = None,
+            **settings: Any) -> ConversionResult | None:
     """Convert `source` for the TRL method `to` and write it to `output` (.jsonl, .parquet or a folder).
+
+    The options are a `ConvertOptions`, or its fields given as keywords (`to="dpo"`, `output=...`; `config=` is the
+    older name of `dataset_config=`). `dedup` rejects rows that repeat an earlier row: `"exact"` (or True) exact
+    repeats (TP401), `"near"` also rows whose text is at least `near_threshold` similar to a kept row's (TP406, as
+    `inspect --near-duplicates` clusters them; each cluster keeps its first row that converts). `fix_text` repairs
+    mojibake and removes control characters with ftfy (TP210, TP212), counted in `repaired`. `drop_cut_off` rejects
+    rows whose answers a length cap cut off (TP214, as `inspect --cut-off` finds them). `drop_contaminated` rejects
+    the rows that share 13-word n-grams with an evaluation set of `against` (TP405, as `inspect --against` reports
+    them). `html` writes the output's report as a page with plots, the ledger and the rejected rows drawn
+    (`inspector.html`). With `executor` (an `Executor`, or "local" / "slurm"), `source` names shards converted as
+    datatrove tasks into one Parquet file each (`converters.shards`); None once Slurm jobs are submitted.
 
     Raises `SourceError` or `OutputError` (exit 2) when the input cannot be read or the output not written as
     asked, and `DataRefused` (exit 1) when the data cannot become `to` data, when `strict` meets a
-    rejected row, or when the written data would not be ready. `dedup` rejects rows that repeat an earlier row:
-    `"exact"` (or True) exact repeats (TP401), `"near"` also rows whose text is at least `near_threshold` similar to
-    a kept row's (TP406, as `inspect --near-duplicates` clusters them; each cluster keeps its first row that
-    converts). `fix_text` repairs mojibake and removes control characters with ftfy (TP210, TP212), counted in
-    `repaired`. `drop_cut_off` rejects rows whose answers a length cap cut off (TP214, as `inspect --cut-off`
-    finds them). `drop_contaminated` rejects the rows that share 13-word n-grams with an evaluation set of `against`
-    (TP405, as `inspect --against` reports them). `html` writes the output's report as a page with plots, the
-    ledger and the rejected rows drawn (`inspector.html`).
+    rejected row, or when the written data would not be ready.
     """
     started = time.perf_counter()
-    if bool(against) != drop_contaminated:
-        raise UsageError("--against and --drop-contaminated go together: the evaluation sets, and what to do with "
-                         "the rows that share n-grams with them")
-    dedup = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}.get(dedup, dedup)
-    if dedup not in (None, "exact", "near"):
-        raise UsageError(f"--dedup {dedup!r}: choose exact or near")
-    if to not in METHODS:
-        raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
-    if style not in ("prompt_completion", "messages"):
-        raise UsageError(f"--style {style!r}: choose prompt_completion or messages")
-    if output is None and not dry_run:
+    options = options_from(ConvertOptions, options, settings, {"config": "dataset_config"})
+    options.check()
+    if executor is not None:
+        from converters.shards import convert_shards
+
+        refuse_with_executor(options)
+        return convert_shards(source, options, executor_of(executor))
+    if options.output is None and not options.dry_run:
         raise UsageError("--output is required (or --dry-run)")
-    if html is not None:
+    if options.html is not None:
         from inspector.html import check_page_path, require_html_extra
 
-        if dry_run:
+        if options.dry_run:
             raise UsageError("--html draws the written output: drop --dry-run")
         require_html_extra()
-        check_page_path(str(html), source)
-    renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
-    opened = open_source(source, split=split, config=config, revision=revision)
-    output_path = Path(output) if output is not None else None
+        check_page_path(str(options.html), source)
+    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision)
+    output_path = Path(options.output) if options.output is not None else None
     targets: dict[str, Path] = {}
-    if output_path is not None and not dry_run:
-        kind = output_kind(output_path)
-        targets = split_paths(output_path, ("train", "test") if test_size else ("all",))
-        guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files, overwrite)
+    if output_path is not None and not options.dry_run:
+        targets = split_paths(output_path, ("train", "test") if options.test_size else ("all",))
+        guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files,
+                    options.overwrite)
+    result, expected, inspected = _converted(opened, options, output_path, targets)
+    if options.html is not None:
+        from inspector.html import render
 
+        write_atomically(Path(options.html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
+                                                    rejects=_first_rejects(result)))
+    if options.push_to_hub and not options.dry_run:
+        from converters.hub import push
+
+        result.pushed_to = push(result, options.push_to_hub, expected)
+    result.seconds = round(time.perf_counter() - started, 4)
+    return result
+
+
+def _converted(opened: Source, options: ConvertOptions, output_path: Path | None, targets: dict[str, Path]):
+    """Every row read, converted or rejected into staging files, then published to `targets` once the output is
+    ready: the result, the data's shape and the output's report (None on a dry run)."""
+    renames, role_map = parse_pairs(options.rename, "--map"), parse_pairs(options.roles, "--roles")
     prepare = renaming(renames, role_map)
+    dedup, test_size = options.dedup_kind, options.test_size
     # Near-duplicate clusters serve --dedup near, and keep a --test-size split from holding near-copies of train rows.
-    near = near_threshold if dedup == "near" or test_size else None
-    compares = bool(against) or near is not None or drop_cut_off
-    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=drop_cut_off, sample=limit,
-                            prepare=prepare) if compares else Comparisons()
-    with progress_bar(opened, progress and not dry_run, label="converting") as advance, terminating_cleanly():
-        plan = read_plan(opened, limit=limit, prepare=prepare, advance=advance)
-        expected = plan.expected
-        refuse_unconvertible(expected, to, opened.name)
-        converter = RowConverter(to=to, style=style, system=system, drop_system=drop_system, dedup=dedup,
-                                 conversational=conversational, fix_text=fix_text)
+    near = options.near_threshold if dedup == "near" or test_size else None
+    compares = bool(options.against) or near is not None or options.drop_cut_off
+    compared = compare_rows(opened, against=options.against, near_threshold=near, cut_off=options.drop_cut_off,
+                            sample=options.limit, prepare=prepare) if compares else Comparisons()
+    inspected = None
+    with progress_bar(opened, options.progress and not options.dry_run, label="converting") as advance, \
+            terminating_cleanly():
+        plan = read_plan(opened, limit=options.limit, prepare=prepare, advance=advance)
+        refuse_unconvertible(plan.expected, options.to, opened.name)
+        converter = RowConverter(options)
         # Rows compared with others are looked up one by one; without that clean JSON lines convert as lines.
         line_conversion = not (converter.changes_rows or compares)
         folder = output_path.parent if output_path is not None else Path(".")
         staging = rejects_handle = rejects_staged = None
         try:
-            if not dry_run:
+            if not options.dry_run:
                 staging = Staging(folder, output_path.name, grouped=bool(test_size))
                 rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
                 rejects_staged = staging.paths[-1]
@@ -306,37 +297,25 @@ def convert(
             ledger = ledger.summary()
             if rejects_handle:
                 rejects_handle.close()
-            if strict and ledger["rejected"]:
+            if options.strict and ledger["rejected"]:
                 raise strict_refusal(ledger["rejected"])
             result = ConversionResult(
-                source=opened.name, to=to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
+                source=opened.name, to=options.to, rows_in=ledger["rows_in"], rows_kept=ledger["kept"],
                 rows_rejected=sum(ledger["rejected"].values()), rows_out=ledger["rows_out"],
                 rejected_by_rule=dict(ledger["rejected"]), repaired=dict(converter.repaired),
                 output=str(output_path) if output_path else None, outputs={}, rejects=None,
-                plan=conversion_plan(plan, to, style, option_steps(
-                    conversational=conversational, renames=renames, role_map=role_map, system=system,
-                    drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
-                    drop_cut_off=drop_cut_off, shuffle=shuffle, seed=seed, test_size=test_size, limit=limit)),
-                preview=ledger["preview"], dry_run=dry_run)
-            if not dry_run:
-                inspected = _finish(result, staging, targets, kind, shuffle or bool(test_size), seed, test_size,
-                                    rejects_staged, rejects_path(output_path), opened, profile=html is not None)
+                plan=conversion_plan(plan, options.to, options.style, option_steps(options, renames, role_map)),
+                preview=ledger["preview"], dry_run=options.dry_run)
+            if not options.dry_run:
+                inspected = _finish(result, staging, targets, output_kind(output_path),
+                                    options.shuffle or bool(test_size), options.seed, test_size, rejects_staged,
+                                    rejects_path(output_path), opened, profile=options.html is not None)
         finally:
             if rejects_handle:
                 rejects_handle.close()
             if staging:
                 staging.cleanup()
-    if html is not None:
-        from inspector.html import render
-
-        write_atomically(Path(html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
-                                            rejects=_first_rejects(result)))
-    if push_to_hub and not dry_run:
-        from converters.hub import push
-
-        result.pushed_to = push(result, push_to_hub, expected)
-    result.seconds = round(time.perf_counter() - started, 4)
-    return result
+    return result, plan.expected, inspected
 
 
 def refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from inspector.cli import (METHOD_CHOICE, executor_options, mapping_options, near_threshold_option, refuse_alone,
+from inspector.cli import (METHOD_CHOICE, executor_from, executor_options, mapping_options, near_threshold_option,
                            source_options, user_errors)
 
 
@@ -67,38 +67,27 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     \b
     Examples:
       uv run convert --dataset examples/sharegpt_chat.jsonl --to sft --output chat.sft.jsonl
-      uv run convert --dataset pairs.json --to kto --output pairs.kto.parquet --test-size 0.1
-      uv run convert --dataset chats.jsonl --to grpo --dry-run
+      uv run convert --dataset examples/broken_chat.jsonl --to sft --output chat.sft.parquet --test-size 0.1
+      uv run convert --dataset examples/sharegpt_chat.jsonl --to grpo --dry-run
     """
     from converters.api import convert
+    from converters.options import ConvertOptions
     from inspector.errors import DataRefused
     from inspector.progress import show_progress
 
-    if executor is not None:
-        refuse_alone((("--split", split), ("--dataset-config", config_name), ("--revision", revision),
-                      ("--map", rename), ("--roles", roles), ("--dedup", dedup), ("--drop-cut-off", drop_cut_off),
-                      ("--against", against), ("--shuffle", shuffle), ("--test-size", test_size), ("--limit", limit),
-                      ("--dry-run", dry_run), ("--push-to-hub", push_to_hub), ("--html", html_path)))
+    options = ConvertOptions(
+        to=to, output=output, style=style, conversational=conversational, rename=rename, roles=roles, system=system,
+        drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
+        drop_cut_off=drop_cut_off, against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
+        test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
+        push_to_hub=push_to_hub, split=split, dataset_config=config_name, revision=revision, html=html_path,
+        progress=show_progress())
+    sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     try:
-        if executor is not None:
-            from converters.shards import convert_shards
-
-            result = convert_shards(dataset, to=to, output=output, style=style, conversational=conversational,
-                                    system=system, drop_system=drop_system, fix_text=fix_text, strict=strict,
-                                    overwrite=overwrite, executor=executor, tasks=tasks, workers=workers,
-                                    work_dir=work_dir, slurm={"partition": slurm_partition, "time": slurm_time},
-                                    progress=show_progress())
-            if result is None:
-                click.echo(f"submitted to Slurm; the publish job writes {output} and {work_dir}/result.json")
-                return
-        else:
-            result = convert(dataset, to=to, output=output, style=style, conversational=conversational,
-                             rename=rename, roles=roles, system=system, drop_system=drop_system, dedup=dedup,
-                             near_threshold=near_threshold, fix_text=fix_text, drop_cut_off=drop_cut_off,
-                             against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
-                             test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
-                             push_to_hub=push_to_hub, split=split, config=config_name, revision=revision,
-                             progress=show_progress(), html=html_path)
+        result = convert(dataset, options, executor=sharded)
+        if result is None:
+            click.echo(f"submitted to Slurm; the publish job writes {output} and {work_dir}/result.json")
+            return
     except DataRefused as refused:
         if refused.result is not None:  # rows were read: their ledger, then the refusal
             click.echo(refused.result.render(output_format), nl=output_format == "json")

@@ -28,6 +28,8 @@ from typing import Any, Iterator
 
 import orjson
 
+from converters.options import ConvertOptions
+from inspector.options import Executor
 from converters.api import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
                             refuse_unconvertible, strict_refusal, verify)
 from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
@@ -64,7 +66,7 @@ class ShardConvert(ShardStep):
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         with _refusals_kept(self.work):  # data that cannot become the method's: no shard is converted
-            refuse_unconvertible(self.plan[1], self.job["to"], self.job["pattern"])
+            refuse_unconvertible(self.plan[1], job_options(self.job).to, self.job["pattern"])
         return super().run(data, rank, world_size)
 
     def shard(self, index: int) -> None:
@@ -89,9 +91,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     staging = Staging(folder, f"{index:06d}")
     try:
         rejects = staging.new_path("rejects", ".jsonl")
-        converter = RowConverter(to=job["to"], style=job["style"], system=job["system"],
-                                 drop_system=job["drop_system"], dedup=None, conversational=job["conversational"],
-                                 fix_text=job["fix_text"])
+        converter = RowConverter(job_options(job))
         with open(rejects, "wb") as handle:
             ledger = Ledger(converter, staging, handle, Comparisons())
             convert_part(ReadPlan(part.source, [part], part.judged_as), part, ledger,
@@ -146,9 +146,10 @@ def _published(work: Path, job: dict) -> ConversionResult:
     shards = [load_result(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
     ledgers = [shard["ledger"] for shard in shards]
     rejected = sum((Counter(ledger["rejected"]) for ledger in ledgers), Counter())
-    output, rejects = Path(job["output"]), rejects_folder(Path(job["output"]))
+    options = job_options(job)
+    output, rejects = Path(options.output), rejects_folder(Path(options.output))
     result = ConversionResult(
-        source=job["pattern"], to=job["to"], rows_in=sum(ledger["rows_in"] for ledger in ledgers),
+        source=job["pattern"], to=options.to, rows_in=sum(ledger["rows_in"] for ledger in ledgers),
         rows_kept=sum(ledger["kept"] for ledger in ledgers), rows_rejected=sum(rejected.values()),
         rows_out=sum(ledger["rows_out"] for ledger in ledgers), rejected_by_rule=dict(rejected),
         repaired=dict(sum((Counter(shard["repaired"]) for shard in shards), Counter())), output=str(output),
@@ -157,7 +158,7 @@ def _published(work: Path, job: dict) -> ConversionResult:
         shards=[{"input": url, "output": shard["output"], "rows_in": shard["ledger"]["rows_in"],
                  "kept": shard["ledger"]["kept"], "rejected": sum(shard["ledger"]["rejected"].values())}
                 for url, shard in zip(urls, shards)])
-    if job["strict"] and rejected:
+    if options.strict and rejected:
         raise strict_refusal(rejected, result)
     _number_rejects(work, urls, shards)
     if not result.rows_kept:
@@ -169,7 +170,7 @@ def _published(work: Path, job: dict) -> ConversionResult:
     report = merged_report(str(work / "output"), [str(work / "output" / shard["output"]) for shard in written],
                            [shard["written"] for shard in written], written[0]["written"].judged_as,
                            [shard["scan"] for shard in written], first_rows=[], enabled=set(job["enabled"]),
-                           max_rows=job["max_rows"], method=job["to"])
+                           max_rows=job["max_rows"], method=options.to)
     verify(report, result)
     if rejected:
         publish(work / "rejects.numbered", rejects)
@@ -187,9 +188,8 @@ def _plan(job: dict, parts: list, expected, urls: list[str]) -> list[str]:
     from inspector.sources import open_source
 
     opened = [dataclasses.replace(part, source=open_source(part.source)) for part in parts]
-    steps = conversion_plan(ReadPlan(None, opened, expected), job["to"], job["style"], option_steps(
-        conversational=job["conversational"], system=job["system"], drop_system=job["drop_system"],
-        fix_text=job["fix_text"]))
+    options = job_options(job)
+    steps = conversion_plan(ReadPlan(None, opened, expected), options.to, options.style, option_steps(options))
     for part, url in zip(opened, urls):
         steps = [step.replace(part.name, url) for step in steps]
     return steps + [f"{len(urls)} shards converted as datatrove tasks, one Parquet output shard each"]
@@ -310,41 +310,39 @@ CONVERSION = ((ShardHeads, True), (ShardJudge, False), (ShardConvert, True), (Sh
               (ShardPublish, False))
 
 
-def convert_shards(pattern: str, *, to: str, output: str | Path | None, style: str = "prompt_completion",
-                   conversational: bool = False, system: str | None = None, drop_system: bool = False,
-                   fix_text: bool = False, strict: bool = False, overwrite: bool = False, executor: str = "local",
-                   tasks: int | None = None, workers: int = 2, work_dir: str | Path | None = None,
-                   slurm: dict | None = None, progress: bool = False) -> ConversionResult | None:
-    """`converters.convert` for data in many shards, on datatrove's executors: the rows one pass converts, one
-    Parquet file per input shard in the folder `output` (`train-00000-of-00012.parquet`, ...), the rejected rows
-    in `<output>.rejects/`, published only once every shard is converted and the output is ready for `to`.
-    Returns the `ConversionResult` (local executor), or None once the Slurm jobs are submitted (the result is
-    then in `<work_dir>/result.json`, a refusal in `<work_dir>/refused.txt`). `tasks` defaults to one per shard.
+def job_options(job: dict) -> ConvertOptions:
+    """The options a shard task converts with, as the job file holds them (those `--executor` takes)."""
+    return ConvertOptions(**job["options"])
+
+
+def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) -> ConversionResult | None:
+    """`converters.convert(pattern, options, executor=...)`: the rows one pass converts, one Parquet file per input
+    shard in the folder `output` (`train-00000-of-00012.parquet`, ...), the rejected rows in `<output>.rejects/`,
+    published only once every shard is converted and the output is ready for `to`. Returns the
+    `ConversionResult` (local executor), or None once the Slurm jobs are submitted (the result is then in
+    `<work_dir>/result.json`, a refusal in `<work_dir>/refused.txt`).
     """
-    from inspector.methods import METHODS
     from inspector.rules import select_rules
     from inspector.shards import shard_urls
 
     started = time.perf_counter()
-    if to not in METHODS:
-        raise UsageError(f"unknown method {to!r}; choose one of {', '.join(METHODS)}")
-    if style not in ("prompt_completion", "messages"):
-        raise UsageError(f"--style {style!r}: choose prompt_completion or messages")
-    if output is None:
+    if options.output is None:
         raise UsageError("--output is required: the folder the output shards go to")
-    output = Path(output)
+    output = Path(options.output)
     if output_kind(output) != "folder":
         raise OutputError(f"{output}: --executor writes one Parquet file per shard into a folder; give a folder "
                           f"name without extension")
     inputs = [url for url in shard_urls(pattern) if "://" not in url]
-    guard_paths([output, rejects_folder(output)], inputs, overwrite)
-    if work_dir is not None and (Path(work_dir) / RESULT_FILE).exists():
-        raise UsageError(f"--work-dir {work_dir} holds a finished conversion; give an empty folder")
-    job = {"pattern": pattern, "to": to, "style": style, "conversational": conversational, "system": system,
-           "drop_system": drop_system, "fix_text": fix_text, "strict": strict, "output": str(output.resolve()),
+    guard_paths([output, rejects_folder(output)], inputs, options.overwrite)
+    if executor.work_dir is not None and (Path(executor.work_dir) / RESULT_FILE).exists():
+        raise UsageError(f"--work-dir {executor.work_dir} holds a finished conversion; give an empty folder")
+    # What the tasks convert with: the options --executor takes, but those that change no row (a rerun with them
+    # is the same job).
+    taken = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+             if f.metadata["shards"] and f.name not in ("overwrite", "progress")}
+    job = {"pattern": pattern, "options": {**taken, "output": str(output.resolve())},
            "enabled": sorted(select_rules((), ())), "max_rows": 5}
-    work = run_job(job, CONVERSION, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir,
-                   slurm=slurm, progress=progress, progress_label="converted")
+    work = run_job(job, CONVERSION, executor, progress=options.progress, progress_label="converted")
     if work is None:
         return None
     result = ConversionResult(**json.loads((work / RESULT_FILE).read_text()))

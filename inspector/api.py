@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 
 from inspector.leakage import NGRAM
 from inspector.neardup import SHINGLE_WORDS, NearDuplicates
-from inspector.neardup import THRESHOLD as NEAR_THRESHOLD
+from inspector.options import Executor, InspectOptions, executor_of, options_from, refuse_with_executor
 from inspector.mapping import mapping_arguments, parse_pairs, renaming, suggest_map
 from inspector.methods import METHODS, incompatible, verdict
 from inspector.report import Finding, Report
@@ -34,83 +34,77 @@ KNOWN_EXTRAS = {
 }
 
 
-def inspect_dataset(
-    source: Any,
-    *,
-    method: str | None = None,
-    split: str | None = None,
-    config: str | None = None,
-    revision: str | None = None,
-    sample: int | None = None,
-    select: tuple[str, ...] = (),
-    ignore: tuple[str, ...] = (),
-    max_rows: int = 5,
-    rename: tuple[str, ...] | dict | None = None,
-    roles: tuple[str, ...] | dict | None = None,
-    progress: bool = False,
-    model: str | None = None,
-    max_length: int | None = None,
-    show_masks: int = 0,
-    mask_color: bool = False,
-    workers: int | None = None,
-    against: tuple[Any, ...] = (),
-    near_duplicates: bool = False,
-    near_threshold: float = NEAR_THRESHOLD,
-    cut_off: bool = False,
-    profile: bool = False,
-) -> Report:
+def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
+                    executor: Executor | str | None = None, **settings: Any) -> Report | None:
     """Detect the dataset's type and dialect from its values, check every row and give a verdict per method.
 
     `source` is a path (file, folder, glob, `save_to_disk` folder), a Hub id, a `datasets.Dataset` or a list
-    of rows. `rename` (`--map`) and `roles` (`--roles`) preview the mapping `convert` would apply. `against`
-    names evaluation sets: rows sharing 13-word n-grams with them are TP405 (`inspector.leakage`).
-    `near_duplicates` clusters rows whose texts are at least `near_threshold` similar (TP406, `inspector.neardup`);
-    `cut_off` finds answers cut off by a length cap (TP214, `inspector.cutoff`). `profile` measures what the
-    HTML report plots (`inspector.profile`) and keeps the rows its findings show, for `Report.to_html`.
+    of rows. The options are an `InspectOptions`, or its fields given as keywords (`method="dpo"`, `limit=1000`,
+    ...; `sample=` and `config=` are the older names of `limit=` and `dataset_config=`). With `executor` (an
+    `Executor`, or "local" / "slurm"), `source` names shards (a glob or URL) scanned as datatrove tasks: the same
+    report as one pass, or None once Slurm jobs are submitted (the merge job writes it to the work folder).
     Raises `SourceError` when the source cannot be read at all.
 
     >>> report = inspect_dataset([{"prompt": "2+2?", "completion": "4"}])
     >>> report.type, report.methods["sft"]["status"], report.methods["dpo"]["status"]
     ('prompt_completion', 'ready', 'incompatible')
     """
-    if method is not None and method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    renames, role_map = parse_pairs(rename, "--map"), parse_pairs(roles, "--roles")
+    options = options_from(InspectOptions, options, settings, OLD_NAMES)
+    if options.method is not None and options.method not in METHODS:
+        raise UsageError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
+    if executor is not None:
+        from inspector.shards import inspect_shards
+
+        refuse_with_executor(options)
+        return inspect_shards(source, options, executor_of(executor))
+    renames, role_map = parse_pairs(options.rename, "--map"), parse_pairs(options.roles, "--roles")
     prepare = renaming(renames, role_map)
-    opened = open_source(source, split=split, config=config, revision=revision)
-    enabled = select_rules(select, ignore)
-    with progress_bar(opened, progress) as advance:
+    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision)
+    enabled = select_rules(options.select, options.ignore)
+    with progress_bar(opened, options.progress) as advance:
         started = time.perf_counter()  # the scan's own time: rows/s leaves out the bar's start-up
-        result = scan(opened, enabled=enabled, max_rows=max_rows, sample=sample, advance=advance, workers=workers,
-                      prepare=prepare)
+        result = scan(opened, enabled=enabled, max_rows=options.max_rows, sample=options.limit, advance=advance,
+                      workers=options.workers, prepare=prepare)
         seconds = time.perf_counter() - started
-    against = against if EVAL_CONTAMINATION.id in enabled else ()
-    near = near_threshold if near_duplicates and NEAR_DUPLICATE_ROW.id in enabled else None
-    cut_off = cut_off and CUT_OFF_RESPONSE.id in enabled
-    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, profile=profile,
-                            sample=sample, prepare=prepare) \
-        if against or near is not None or cut_off or profile else None
-    if compared is not None:
-        _tally_comparisons(result, compared, max_rows)
+    compared = _comparisons(opened, result, options, enabled, prepare)
     tokens, previews = None, []
-    if model is not None:
-        tokens, previews = _token_checks(opened, result, model=model, max_length=max_length, sample=sample,
-                                         enabled=enabled, max_rows=max_rows, show_masks=show_masks,
-                                         mask_color=mask_color, prepare=prepare)
-    report = build_report(opened, result, method=method, sample=sample, seconds=seconds,
+    if options.model is not None:  # its findings join the scan's, before the report is built from them
+        tokens, previews = _token_checks(
+            opened, result, model=options.model, max_length=options.max_length, sample=options.limit,
+            enabled=enabled, max_rows=options.max_rows, show_masks=options.show_masks, mask_color=options.mask_color,
+            prepare=prepare)
+    report = build_report(opened, result, method=options.method, sample=options.limit, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
                           mapping=mapping_arguments(renames, role_map))
-    report.tokens = tokens
-    report.mask_previews = previews
+    report.tokens, report.mask_previews = tokens, previews
     if compared is not None:
         report.notes += [f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)"
                          for name, count in compared.leaked_per_set.items()]
         if compared.near is not None:
-            report.near_duplicates = _clusters(compared.near, result, max_rows)
+            report.near_duplicates = _clusters(compared.near, result, options.max_rows)
         report.profile = compared.profile
-    if profile:
-        report.example_rows = _rows_shown(opened, report, sample=sample, prepare=prepare)
+    if options.profile:
+        report.example_rows = _rows_shown(opened, report, sample=options.limit, prepare=prepare)
     return report
+
+
+# Keywords of `inspect_dataset` renamed, with the options they became (the old ones warn, for one release).
+OLD_NAMES = {"sample": "limit", "config": "dataset_config"}
+
+
+def _comparisons(opened: Source, result: ScanResult, options: InspectOptions, enabled: set[str],
+                 prepare: Callable | None) -> Comparisons | None:
+    """The opt-in checks that read the rows a second time (evaluation leakage, near-duplicates, cut-off answers,
+    the page's profile), their findings tallied into `result`; None when none is asked."""
+    against = options.against if EVAL_CONTAMINATION.id in enabled else ()
+    near = options.near_threshold if options.near_duplicates and NEAR_DUPLICATE_ROW.id in enabled else None
+    cut_off = options.cut_off and CUT_OFF_RESPONSE.id in enabled
+    if not (against or near is not None or cut_off or options.profile):
+        return None
+    compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, profile=options.profile,
+                            sample=options.limit, prepare=prepare)
+    _tally_comparisons(result, compared, options.max_rows)
+    return compared
 
 
 def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare) -> dict[int, Any]:

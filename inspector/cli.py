@@ -9,13 +9,13 @@ import functools
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
 
 import click
 
 from inspector.errors import INTERNAL_ERROR_EXIT, TrlprepError
 from inspector.files import write_atomically
 from inspector.methods import METHODS
+from inspector.options import NEAR_THRESHOLD, Executor, InspectOptions
 
 METHOD_CHOICE = click.Choice(METHODS)
 
@@ -33,19 +33,29 @@ class UsageFailure(click.ClickException):
 
 def source_options(command=None, *, config_alias: bool = True, required: bool = True):
     """The options that say where a dataset is, shared by every command. The Hub configuration is
-    `--dataset-config` everywhere; `inspect` and `convert` also take their older `--config` (in `train`,
-    `--config` is the run's YAML, and `--dataset` is not required of a `--recipe`)."""
+    `--dataset-config` everywhere; `inspect` and `convert` still take their older `--config`, with a warning (in
+    `train`, `--config` is the run's YAML, and `--dataset` is not required of a `--recipe`)."""
     options = [
         click.option("--dataset", "-d", required=required, metavar="X",
                      help="A local file (.jsonl .json .parquet .csv .arrow, optionally .gz), a folder, a glob, "
                           "a save_to_disk folder, or a Hub dataset id."),
         click.option("--split", help="Split to read from a Hub dataset or a DatasetDict folder (default: train)."),
-        click.option("--dataset-config", *(["--config"] if config_alias else []), "config_name", metavar="NAME",
-                     help="Hub dataset configuration (subset)."),
+        click.option("--dataset-config", "config_name", metavar="NAME", help="Hub dataset configuration (subset)."),
+        *([deprecated_alias("--config", "--dataset-config", "config_name", metavar="NAME")] if config_alias else []),
         click.option("--revision", help="Hub dataset revision: a branch, tag or commit."),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]
     return stacked(options)(command) if command is not None else stacked(options)
+
+
+def deprecated_alias(old: str, new: str, destination: str, **settings):
+    """A hidden option `old` that sets what `new` sets, saying on stderr that it is deprecated (kept one release)."""
+    def redirect(context: click.Context, parameter: click.Parameter, value):
+        if value is not None:
+            click.echo(f"warning: {old} is deprecated; use {new}", err=True)
+            context.params[destination] = value  # `new`, given no value, keeps this one (click's arbitration)
+
+    return click.option(old, hidden=True, expose_value=False, callback=redirect, **settings)
 
 
 def stacked(options: list):
@@ -106,7 +116,7 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
 
 
 near_threshold_option = click.option(
-    "--near-threshold", type=click.FloatRange(0.5, 1.0), default=0.8, show_default=True, metavar="J",
+    "--near-threshold", type=click.FloatRange(0.5, 1.0), default=NEAR_THRESHOLD, show_default=True, metavar="J",
     help="How similar two rows must be to count as near-duplicates: the estimated Jaccard similarity of their "
          "3-word shingle sets, which both the prompts and the answers must reach.")
 
@@ -142,28 +152,12 @@ def executor_options(verb: str):
     return stacked(options)
 
 
-def refuse_alone(options: tuple[tuple[str, Any], ...]) -> None:
-    """The options given that `--executor` does not take yet, refused together; and the extra it needs."""
-    import importlib.util
-
-    given = [name for name, value in options if value]
-    if given:
-        raise UsageFailure(f"{', '.join(given)}: not with --executor yet")
-    if importlib.util.find_spec("datatrove") is None:
-        raise UsageFailure("--executor needs the distributed extra: uv run --extra distributed ... "
-                           "(or pip install 'trlprep[distributed]')")
-
-
-def _sharded(dataset: str, *, executor: str, output_format: str, **options) -> None:
-    """`inspect --executor`: the shards scanned as datatrove tasks, the merged report printed as usual."""
-    from inspector.progress import show_progress
-    from inspector.shards import inspect_shards
-
-    report = inspect_shards(dataset, executor=executor, progress=show_progress(), **options)
-    if report is None:
-        click.echo(f"submitted to Slurm; the merge job writes {options['work_dir']}/report.json")
-        return
-    print_report(report, output_format)
+def executor_from(kind: str | None, tasks: int | None, workers: int, work_dir: str | None, slurm_partition: str | None,
+                  slurm_time: str) -> Executor | None:
+    """The `--executor` options as the API's `Executor`, or None without `--executor`."""
+    if kind is None:
+        return None
+    return Executor(kind, tasks, workers, work_dir, slurm_partition, slurm_time)
 
 
 def print_report(report, output_format: str) -> None:
@@ -190,8 +184,9 @@ def print_report(report, output_format: str) -> None:
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
                    "as chats (needs the html extra). Reads the rows again to measure them.")
-@click.option("--sample", type=click.IntRange(min=1), metavar="N",
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
               help="Check only the first N rows (the report says so). Default: every row.")
+@deprecated_alias("--sample", "--limit", "limit", type=click.IntRange(min=1), metavar="N")
 @click.option("--select", multiple=True, metavar="RULE",
               help="Run only these rules: an id (TP301), an id prefix (TP3) or a name. Repeatable.")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Skip these rules (same forms as --select).")
@@ -218,7 +213,7 @@ def print_report(report, output_format: str) -> None:
 @executor_options("Scan")
 @mapping_options
 @user_errors
-def main(dataset, split, config_name, revision, method, output_format, html_path, sample, select, ignore, max_rows,
+def main(dataset, split, config_name, revision, method, output_format, html_path, limit, select, ignore, max_rows,
          model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
@@ -230,38 +225,37 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
     \b
     Examples:
       uv run inspect --dataset examples/sharegpt_chat.jsonl
-      uv run inspect --dataset data.parquet --method dpo --format json
-      uv run inspect --dataset trl-lib/Capybara --split train --sample 1000
+      uv run inspect --dataset examples/broken_chat.jsonl --method sft --format json
+      uv run inspect --dataset trl-lib/Capybara --split train --limit 1000
     """
     from inspector.api import inspect_dataset
     from inspector.progress import show_progress
 
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
-    if executor is not None:
-        refuse_alone((("--split", split), ("--dataset-config", config_name), ("--revision", revision),
-                      ("--html", html_path), ("--sample", sample), ("--model", model), ("--against", against),
-                      ("--near-duplicates", near_duplicates), ("--cut-off", cut_off), ("--map", rename),
-                      ("--roles", roles), ("--format html", output_format == "html")))
-        return _sharded(dataset, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir, method=method,
-                        select=select, ignore=ignore, max_rows=max_rows, output_format=output_format,
-                        slurm={"partition": slurm_partition, "time": slurm_time})
     page = html_path is not None or output_format == "html"
+    # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
+    options = InspectOptions(
+        method=method, split=split, dataset_config=config_name, revision=revision, limit=limit, select=select,
+        ignore=ignore, max_rows=max_rows, rename=rename, roles=roles, model=model, max_length=max_length,
+        show_masks=show_masks or (PAGE_MASKS if page and model else 0),
+        mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
+        near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off, profile=page,
+        progress=show_progress())
+    sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
+    if sharded is not None:
+        report = inspect_dataset(dataset, options, executor=sharded)
+        if report is None:
+            click.echo(f"submitted to Slurm; the merge job writes {work_dir}/report.json")
+            return
+        print_report(report, output_format)
     if page:
         from inspector.html import check_page_path, require_html_extra
 
         require_html_extra()
         if html_path is not None:
             check_page_path(html_path, dataset)
-    # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
-    masks = show_masks or (PAGE_MASKS if page and model else 0)
-    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
-                             sample=sample, select=select, ignore=ignore, max_rows=max_rows, rename=rename,
-                             roles=roles,
-                             progress=show_progress(), model=model, max_length=max_length, show_masks=masks,
-                             mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
-                             near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off,
-                             profile=page)
+    report = inspect_dataset(dataset, options)
     if page:
         document = report.to_html()
         if html_path is not None:

@@ -38,13 +38,14 @@ from typing import Any
 import numpy as np
 
 from inspector.dialects import Shape
+from inspector.options import NEAR_THRESHOLD
 from inspector.text import batches, ngram_hashes, row_parts, words
 
 SHINGLE_WORDS = 3
 MIN_WORDS = 5
 PERMUTATIONS = 128  # 64 for the prompt, then 64 for the answers
 HALF = PERMUTATIONS // 2
-THRESHOLD = 0.8
+THRESHOLD = NEAR_THRESHOLD
 SEED = 20261127
 EMPTY = np.uint32(0xFFFFFFFF)  # every position of an empty text's signature
 _BAND_WEIGHTS = np.random.default_rng(SEED).integers(1, 2**63, size=8, dtype=np.uint64) * 2 + 1

@@ -36,6 +36,7 @@ from loguru import logger
 
 from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
 from inspector.files import write_atomically
+from inspector.options import Executor, InspectOptions
 
 JOB_FILE = "job.json"
 # Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task
@@ -254,45 +255,34 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
     return report
 
 
-def inspect_shards(pattern: str, *, executor: str = "local", tasks: int | None = None, workers: int = 2,
-                   work_dir: str | Path | None = None, method: str | None = None, select: tuple[str, ...] = (),
-                   ignore: tuple[str, ...] = (), max_rows: int = 5, slurm: dict | None = None,
-                   progress: bool = False):
-    """`inspect_dataset` for data in many shards, on datatrove's executors: the same report as one pass over the
-    same files. Returns the `Report` (local executor) or None once the Slurm jobs are submitted (the report is
-    then written to `<work_dir>/report.json` by the merge job). `tasks` defaults to one per shard.
-    """
-    from inspector.methods import METHODS
+def inspect_shards(pattern: str, options: InspectOptions, executor: Executor):
+    """`inspect_dataset(pattern, options, executor=...)`: the shards scanned on datatrove's executors, the same
+    report as one pass over the same files. Returns the `Report` (local executor) or None once the Slurm jobs are
+    submitted (the report is then written to `<work_dir>/report.json` by the merge job)."""
     from inspector.rules import select_rules
 
-    if method is not None and method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     started = time.perf_counter()
-    job = {"pattern": pattern, "enabled": sorted(select_rules(select, ignore)), "max_rows": max_rows,
-           "method": method}
-    work = run_job(job, INSPECTION, executor=executor, tasks=tasks, workers=workers, work_dir=work_dir,
-                   slurm=slurm, progress=progress)
+    job = {"pattern": pattern, "enabled": sorted(select_rules(options.select, options.ignore)),
+           "max_rows": options.max_rows, "method": options.method}
+    work = run_job(job, INSPECTION, executor, progress=options.progress)
     if work is None:
         return None
     report = load_result(work / "report.pkl")
     seconds = time.perf_counter() - started
     shards = len(report.files)
     report.stats = {"seconds": round(seconds, 4), "rows_per_second": round(report.rows_checked / seconds, 1),
-                    "shards": shards, "tasks": min(tasks or shards, shards), "workers": workers}
+                    "shards": shards, "tasks": min(executor.tasks or shards, shards), "workers": executor.workers}
     write_atomically(work / "report.json", report.to_json())
     return report
 
 
-def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], *, executor: str, tasks: int | None,
-            workers: int, work_dir: str | Path | None, slurm: dict | None, progress: bool,
+def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor: Executor, *, progress: bool,
             progress_label: str = "scanned") -> Path | None:
     """Run `steps` (each a step and whether it is a task per shard, else one task) over the shards of
     `job["pattern"]`, chained on the executor; their work folder once the last has run locally, None once they are
     submitted to Slurm. `job` (with `shards` added) is what every task reads; a work folder that holds another job
     is refused, one that holds this job's finished tasks is taken up where it stopped."""
-    if executor not in ("local", "slurm"):
-        raise UsageError(f"--executor {executor!r}: choose local or slurm")
-    if executor == "slurm" and (work_dir is None or not (slurm or {}).get("partition")):
+    if executor.kind == "slurm" and (executor.work_dir is None or not executor.partition):
         raise UsageError("--executor slurm needs --work-dir (a folder every node reads and writes) and "
                          "--slurm-partition")
     pattern = job["pattern"]
@@ -303,16 +293,16 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], *, execu
         from inspector.sources import open_source
 
         open_source(pattern)
-    work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
+    work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
     work.mkdir(parents=True, exist_ok=True)
     job = {**job, "shards": shards}
     previous = work / JOB_FILE
     if previous.exists() and json.loads(previous.read_text()) != job:
         raise UsageError(f"--work-dir {work} holds another job's tasks; give an empty folder")
-    tasks = min(tasks or len(shards), len(shards))
-    last = _executors(work, tasks, workers, executor, slurm or {}, steps)
+    tasks = min(executor.tasks or len(shards), len(shards))
+    last = _executors(work, tasks, executor.workers, executor.kind, executor.slurm, steps)
     previous.write_text(json.dumps(job))
-    if executor == "slurm":
+    if executor.kind == "slurm":
         last.run()
         return None
     try:

@@ -1,0 +1,74 @@
+"""`convert`'s options as one dataclass, shared by the command line, `converters.convert` and the shard steps
+(`inspector.options` says how an option declares its flag and whether `--executor` takes it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspector.errors import UsageError
+from inspector.methods import METHODS
+from inspector.options import NEAR_THRESHOLD, option
+
+STYLES = ("prompt_completion", "messages")
+DEDUP = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What `convert` writes and how. `to`: the TRL method; `output`: .jsonl, .parquet or a folder; `style` of SFT
+    rows (prompt_completion or messages); `conversational` wraps standard rows as messages; `rename` (`--map`) and
+    `roles` map columns and roles; `system` / `drop_system` set or drop system messages; `dedup` rejects repeats
+    ("exact" TP401, or "near" TP406 at `near_threshold`); `fix_text` repairs mojibake and control characters
+    (TP210, TP212); `drop_cut_off` rejects cut-off answers (TP214); `drop_contaminated` rejects rows sharing
+    13-word n-grams with an `against` set (TP405); `shuffle` with `seed`; `test_size` also writes a test split (a
+    fraction, or a row count); `limit` reads the first N rows; `dry_run` writes nothing; `strict` refuses any
+    rejected row; `push_to_hub` uploads with a dataset card; `html` writes the output's page."""
+
+    to: str = option(None, flag="--to", shards=True)
+    output: str | Path | None = option(None, flag="--output", shards=True)
+    style: str = option("prompt_completion", flag="--style", shards=True)
+    conversational: bool = option(False, flag="--conversational", shards=True)
+    rename: tuple[str, ...] | dict | None = option(None, flag="--map")
+    roles: tuple[str, ...] | dict | None = option(None, flag="--roles")
+    system: str | None = option(None, flag="--system", shards=True)
+    drop_system: bool = option(False, flag="--drop-system", shards=True)
+    dedup: bool | str | None = option(None, flag="--dedup")
+    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
+    fix_text: bool = option(False, flag="--fix-text", shards=True)
+    drop_cut_off: bool = option(False, flag="--drop-cut-off")
+    against: tuple[Any, ...] = option((), flag="--against")
+    drop_contaminated: bool = option(False, flag="--drop-contaminated")
+    shuffle: bool = option(False, flag="--shuffle")
+    seed: int = option(42, flag="--seed", shards=True)
+    test_size: float | None = option(None, flag="--test-size")
+    limit: int | None = option(None, flag="--limit")
+    dry_run: bool = option(False, flag="--dry-run")
+    overwrite: bool = option(False, flag="--overwrite", shards=True)
+    strict: bool = option(False, flag="--strict", shards=True)
+    push_to_hub: str | None = option(None, flag="--push-to-hub")
+    split: str | None = option(None, flag="--split")
+    dataset_config: str | None = option(None, flag="--dataset-config")
+    revision: str | None = option(None, flag="--revision")
+    html: str | Path | None = option(None, flag="--html")
+    progress: bool = option(False, flag="--progress", shards=True)
+
+    @property
+    def dedup_kind(self) -> str | None:
+        """`dedup` as "exact", "near" or None (True is "exact")."""
+        return DEDUP.get(self.dedup, self.dedup)
+
+    def check(self) -> None:
+        """Every usage mistake, before any data is read."""
+        if bool(self.against) != self.drop_contaminated:
+            raise UsageError("--against and --drop-contaminated go together: the evaluation sets, and what to do "
+                             "with the rows that share n-grams with them")
+        if self.dedup_kind not in (None, "exact", "near"):
+            raise UsageError(f"--dedup {self.dedup!r}: choose exact or near")
+        if self.to is None:
+            raise UsageError("--to is required: the TRL method the data is for")
+        if self.to not in METHODS:
+            raise UsageError(f"unknown method {self.to!r}; choose one of {', '.join(METHODS)}")
+        if self.style not in STYLES:
+            raise UsageError(f"--style {self.style!r}: choose prompt_completion or messages")
