@@ -20,6 +20,8 @@ from inspector import inspect_dataset
 from inspector.errors import DataRefused, UsageError
 from inspector.files import write_atomically
 from train.launch import ACCELERATE_PRESETS
+from train.options import RunOptions
+from inspector.options import options_from
 from inspector.methods import METHODS, TRAINERS
 
 RUN_FILE = "trlprep-run.json"
@@ -84,16 +86,10 @@ class TrainResult:
         return "\n".join(lines) + "\n"
 
 
-def _option_settings(method: str, *, max_steps, epochs, learning_rate, batch_size, max_length, seed) -> dict:
-    length_key = "max_completion_length" if method == "grpo" else "max_length"
-    return {"max_steps": max_steps, "num_train_epochs": epochs, "learning_rate": learning_rate,
-            "per_device_train_batch_size": batch_size, length_key: max_length, "seed": seed}
-
-
 def usable_report(method: str, dataset: Any, *, split=None, config_name=None, revision=None,
                   progress: bool = False):
     """The inspection report of `dataset` for `method`; `DataRefused` when no conversion can make it usable."""
-    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
+    report = inspect_dataset(dataset, method=method, split=split, dataset_config=config_name, revision=revision,
                              progress=progress)
     verdict = report.methods[method]
     if verdict["status"] == "incompatible":
@@ -125,7 +121,7 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
         report = checked[0] if checked else usable_report(
             method, dataset, split=split, config_name=config_name, revision=revision, progress=progress).to_dict()
         result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
-                         overwrite=True, split=split, config=config_name, revision=revision, progress=progress,
+                         overwrite=True, split=split, dataset_config=config_name, revision=revision, progress=progress,
                          html=html)
         ledger = result.to_dict()
         files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
@@ -213,7 +209,7 @@ def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: i
                        usable_report(method, source["path"], progress=progress, **options).to_dict())
         converted = convert(source["path"], to=method, output=data_dir / "sources" / f"{number}.jsonl",
                             overwrite=True, shuffle=weighted, seed=seed, progress=progress, split=source["split"],
-                            config=source["dataset_config"], revision=source["revision"])
+                            dataset_config=source["dataset_config"], revision=source["revision"])
         ledgers.append({"source": source["path"], "weight": source["weight"], **converted.to_dict()})
     empty = [ledger["source"] for ledger in ledgers if not ledger["rows_out"]]
     if empty:
@@ -384,79 +380,36 @@ def write_run_file(output_dir: Path, result: TrainResult) -> Path:
     return write_atomically(output_dir / RUN_FILE, json.dumps(result.to_dict(), indent=2, default=str))
 
 
-def train(
-    *,
-    method: str,
-    model: str,
-    dataset: Any,
-    output_dir: str | Path | None = None,
-    max_steps: int | None = None,
-    epochs: float | None = None,
-    learning_rate: float | None = None,
-    batch_size: int | None = None,
-    max_length: int | None = None,
-    seed: int = 42,
-    config: str | None = None,
-    overrides: tuple[str, ...] = (),
-    lora: bool = False,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_targets: tuple[str, ...] | None = None,
-    eval_dataset: Any = None,
-    test_size: float | None = None,
-    reward_funcs: tuple[str, ...] = (),
-    resume: bool = False,
-    max_dropped: float = 0.05,
-    dry_run: bool = False,
-    export_trl_config: str | Path | None = None,
-    accelerate_config: str | None = None,
-    launcher: str = "local",
-    flavor: str = "a10g-large",
-    timeout: str = "4h",
-    split: str | None = None,
-    config_name: str | None = None,
-    revision: str | None = None,
-    progress: bool = False,
-    announce: Callable[[str], None] | None = None,
-    html: str | Path | None = None,
-) -> TrainResult:
+def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
     """Validate, convert when needed, and train `model` on `dataset` with TRL's trainer for `method`.
 
-    `export_trl_config` writes a config for `trl <method> --config` instead of training here;
-    `launcher="hf-jobs"` submits the run to Hugging Face Jobs (the data must be a Hub dataset, ready as it is).
-    `html` writes the page of the converted data (its report, plots, ledger and rejects) before training.
-    `announce` receives a line at each step before the trainer runs (the ledger, what the trainer will do to the
-    rows at max_length, the rows it kept), so that a person sees them before GPU time is spent.
+    The options are a `RunOptions`, or its fields given as keywords (`method="sft"`, `model=...`, `dataset=...`;
+    `config_name=` is the older name of `dataset_config=`). `export_trl_config` writes a config for
+    `trl <method> --config` instead of training here; `launcher="hf-jobs"` submits the run to Hugging Face Jobs
+    (the data must be a Hub dataset, ready as it is). `html` writes the page of the converted data (its report,
+    plots, ledger and rejects) before training. `announce` receives a line at each step before the trainer runs
+    (the ledger, what the trainer will do to the rows at max_length, the rows it kept), so that a person sees them
+    before GPU time is spent.
     """
-    if launcher not in ("local", "hf-jobs"):
-        raise UsageError(f"--launcher {launcher!r}: choose local or hf-jobs")
-    if accelerate_config is not None and accelerate_config not in ACCELERATE_PRESETS:
-        raise UsageError(f"--accelerate-config {accelerate_config!r}: choose one of {', '.join(ACCELERATE_PRESETS)}")
-    if launcher == "hf-jobs":
-        checked_usage(method, config, overrides, reward_funcs)
-        options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
-                                   batch_size=batch_size, max_length=max_length, seed=seed)
-        return _hf_job(method=method, model=model, dataset=dataset, options=options, config=config,
-                       overrides=overrides, lora=_lora_settings(lora, lora_r, lora_alpha, lora_targets),
-                       reward_funcs=reward_funcs, flavor=flavor, timeout=timeout, split=split,
-                       config_name=config_name, revision=revision, dry_run=dry_run)
-    run = {"method": method, "model": model, "dataset": dataset, "output_dir": output_dir, "max_steps": max_steps,
-           "epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
-           "seed": seed, "config": config, "overrides": overrides, "lora": lora, "lora_r": lora_r,
-           "lora_alpha": lora_alpha, "lora_targets": lora_targets, "eval_dataset": eval_dataset,
-           "test_size": test_size, "reward_funcs": reward_funcs, "resume": resume, "max_dropped": max_dropped,
-           "split": split, "config_name": config_name, "revision": revision, "progress": progress,
-           "announce": announce, "html": html}
-    if export_trl_config:
+    options = options_from(RunOptions, options, settings, {"config_name": "dataset_config"})
+    if options.launcher not in ("local", "hf-jobs"):
+        raise UsageError(f"--launcher {options.launcher!r}: choose local or hf-jobs")
+    if options.accelerate_config is not None and options.accelerate_config not in ACCELERATE_PRESETS:
+        raise UsageError(f"--accelerate-config {options.accelerate_config!r}: choose one of "
+                         f"{', '.join(ACCELERATE_PRESETS)}")
+    if options.launcher == "hf-jobs":
+        return _hf_job(options)
+    if options.export_trl_config:
         # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
         with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
-            return _export(prepare_run(**run, data_root=Path(data_root)), Path(export_trl_config), accelerate_config)
-    prepared = prepare_run(**run)
-    if dry_run:
+            return _export(prepare_run(options, data_root=Path(data_root)), Path(options.export_trl_config),
+                           options.accelerate_config)
+    prepared = prepare_run(options)
+    if options.dry_run:
         prepared.result.dry_run = True
         write_run_file(Path(prepared.result.output_dir), prepared.result)
         return prepared.result
-    return run_prepared(prepared, announce=announce)
+    return run_prepared(prepared, announce=options.announce)
 
 
 @dataclass
@@ -484,71 +437,48 @@ def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], r
     return functions
 
 
-def _lora_settings(lora: bool, r: int, alpha: int, targets: tuple[str, ...] | None) -> dict | None:
-    return {"r": r, "alpha": alpha, "targets": targets} if lora else None
+def _lora_settings(options: RunOptions) -> dict | None:
+    return {"r": options.lora_r, "alpha": options.lora_alpha, "targets": options.lora_targets} if options.lora else None
 
 
-def prepare_run(
-    *,
-    method: str,
-    model: str,
-    dataset: Any,
-    output_dir: str | Path | None = None,
-    data_root: Path | None = None,
-    max_steps: int | None = None,
-    epochs: float | None = None,
-    learning_rate: float | None = None,
-    batch_size: int | None = None,
-    max_length: int | None = None,
-    seed: int = 42,
-    config: str | None = None,
-    overrides: tuple[str, ...] = (),
-    lora: bool = False,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_targets: tuple[str, ...] | None = None,
-    eval_dataset: Any = None,
-    test_size: float | None = None,
-    reward_funcs: tuple[str, ...] = (),
-    resume: bool = False,
-    max_dropped: float = 0.05,
-    split: str | None = None,
-    config_name: str | None = None,
-    revision: str | None = None,
-    progress: bool = False,
-    announce: Callable[[str], None] | None = None,
-    html: str | Path | None = None,
-    checked: list[dict] | None = None,
-) -> PreparedRun:
+def prepare_run(options: RunOptions, *, data_root: Path | None = None,
+                checked: list[dict] | None = None) -> PreparedRun:
     """Everything `train` does before it loads the model, with the same options: the usage checks, the data
     inspected and converted into `<data_root>/data` (the output folder by default), the token preflight against
     `model`'s tokenizer, the resolved TRL config. `run_prepared` trains it, from `model` or from another model
     with the same tokenizer (a recipe's stage from the stage before). `checked`: as `prepare_data` takes it."""
-    announce = announce or (lambda line: None)
-    functions = checked_usage(method, config, overrides, reward_funcs)
+    method = options.method
+    functions = checked_usage(method, options.config, options.overrides, options.reward_funcs)
     from train import config as run_config
 
-    options = _option_settings(method, max_steps=max_steps, epochs=epochs, learning_rate=learning_rate,
-                               batch_size=batch_size, max_length=max_length, seed=seed)
-    out = Path(output_dir or Path("runs") / method)
+    out = Path(options.output_dir or Path("runs") / method)
     report, ledger, eval_ledger, files = prepare_data(
-        method, dataset, output_dir=data_root or out, eval_dataset=eval_dataset, test_size=test_size, split=split,
-        config_name=config_name, revision=revision, seed=seed, progress=progress, html=html, checked=checked)
-    settings = run_config.resolve(method, output_dir=str(out), options=options, yaml_path=config, overrides=overrides)
+        method, options.dataset, output_dir=data_root or out, eval_dataset=options.eval_dataset,
+        test_size=options.test_size, split=options.split, config_name=options.dataset_config,
+        revision=options.revision, seed=options.seed, progress=options.progress, html=options.html, checked=checked)
+    settings = run_config.resolve(method, output_dir=str(out), options=_named_settings(options),
+                                  yaml_path=options.config, overrides=options.overrides)
     if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
         raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
                          "which completion_only_loss=False would train whole: drop that setting")
-    announce(ledger_line(ledger))
-    preflight = token_preflight_or_refuse(method, model, files["train"], settings, max_dropped)
-    announce(effect_line(method, preflight))
-    check_reward_columns(reward_funcs, functions, _columns(files["train"]))
+    options.said(ledger_line(ledger))
+    preflight = token_preflight_or_refuse(method, options.model, files["train"], settings, options.max_dropped)
+    options.said(effect_line(method, preflight))
+    check_reward_columns(options.reward_funcs, functions, _columns(files["train"]))
     trl_config = run_config.build(method, settings)
-    result = TrainResult(method=method, model=model, output_dir=str(out), report=report, ledger=ledger,
+    result = TrainResult(method=method, model=options.model, output_dir=str(out), report=report, ledger=ledger,
                          eval_ledger=eval_ledger, config=run_config.public(trl_config),
-                         reward_funcs=list(reward_funcs), resumed_from=_last_checkpoint(out) if resume else None,
-                         tokens=preflight)
-    return PreparedRun(result, settings, trl_config, files, functions,
-                       _lora_settings(lora, lora_r, lora_alpha, lora_targets))
+                         reward_funcs=list(options.reward_funcs),
+                         resumed_from=_last_checkpoint(out) if options.resume else None, tokens=preflight)
+    return PreparedRun(result, settings, trl_config, files, functions, _lora_settings(options))
+
+
+def _named_settings(options: RunOptions) -> dict:
+    """The TRL config fields the run's named options set (GRPO's length is that of what it generates)."""
+    length_key = "max_completion_length" if options.method == "grpo" else "max_length"
+    return {"max_steps": options.max_steps, "num_train_epochs": options.epochs,
+            "learning_rate": options.learning_rate, "per_device_train_batch_size": options.batch_size,
+            length_key: options.max_length, "seed": options.seed}
 
 
 def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None) -> TrainResult:
@@ -600,26 +530,29 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     return result
 
 
-def _hf_job(*, method, model, dataset, options, config, overrides, lora, reward_funcs, flavor, timeout, split,
-            config_name, revision, dry_run) -> TrainResult:
+def _hf_job(options: RunOptions) -> TrainResult:
     from train import config as run_config
     from train.launch import job_spec, submit
 
+    method, dataset = options.method, options.dataset
+    checked_usage(method, options.config, options.overrides, options.reward_funcs)
     if not isinstance(dataset, str) or Path(dataset).exists():
         raise UsageError("--launcher hf-jobs trains on a Hub dataset: push yours with "
                          "`uv run convert ... --push-to-hub ID`, then pass --dataset ID")
-    report = inspect_dataset(dataset, method=method, split=split, config=config_name, revision=revision,
-                             sample=1000)
+    report = inspect_dataset(dataset, method=method, split=options.split, dataset_config=options.dataset_config,
+                             revision=options.revision, limit=1000)
     if report.methods[method]["status"] != "ready":
         raise DataRefused(f"{dataset}: not ready for {method} as it is ({report.methods[method]['reason']}); "
                           f"convert it with --push-to-hub, then pass the new id")
-    settings = run_config.resolve(method, output_dir=".", options=options, yaml_path=config, overrides=overrides)
-    spec = job_spec(method=method, model=model, dataset=dataset, settings=settings, lora=lora,
-                    reward_funcs=reward_funcs, flavor=flavor, timeout=timeout, split=split, config_name=config_name)
-    result = TrainResult(method=method, model=model, output_dir="", report=report.to_dict(), ledger={},
-                         eval_ledger=None, config=settings, reward_funcs=list(reward_funcs), dry_run=dry_run,
-                         job=spec.to_dict())
-    if not dry_run:
+    settings = run_config.resolve(method, output_dir=".", options=_named_settings(options), yaml_path=options.config,
+                                  overrides=options.overrides)
+    spec = job_spec(method=method, model=options.model, dataset=dataset, settings=settings,
+                    lora=_lora_settings(options), reward_funcs=options.reward_funcs, flavor=options.flavor,
+                    timeout=options.timeout, split=options.split, config_name=options.dataset_config)
+    result = TrainResult(method=method, model=options.model, output_dir="", report=report.to_dict(), ledger={},
+                         eval_ledger=None, config=settings, reward_funcs=list(options.reward_funcs),
+                         dry_run=options.dry_run, job=spec.to_dict())
+    if not options.dry_run:
         result.job_url = submit(spec)
     return result
 

@@ -77,6 +77,7 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
     """
     from inspector.progress import show_progress
     from train.api import train
+    from train.options import RunOptions
 
     as_json = output_format == "json"
     document = output_format != "text"
@@ -103,16 +104,15 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
     # With --format json or markdown, stdout holds the one document: the announcements and whatever the trainer
     # prints (TRL's per-step log dicts) go to stderr.
     with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
-        result = train(method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps,
-                       epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, max_length=max_length,
-                       seed=seed, config=config_file, overrides=overrides, lora=lora, lora_r=lora_r,
-                       lora_alpha=lora_alpha, lora_targets=tuple(lora_targets.split(",")) if lora_targets else None,
-                       eval_dataset=eval_dataset, test_size=test_size, reward_funcs=reward_funcs, resume=resume,
-                       max_dropped=max_dropped,
-                       dry_run=dry_run, export_trl_config=export_trl_config, accelerate_config=accelerate_config,
-                       launcher=launcher, flavor=flavor, timeout=timeout, split=split, config_name=config_name,
-                       revision=revision, progress=show_progress(), announce=lambda line: click.echo(line, err=document),
-                       html=html_path)
+        result = train(RunOptions(
+            method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps, epochs=epochs,
+            learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, seed=seed, config=config_file,
+            overrides=overrides, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
+            lora_targets=tuple(lora_targets.split(",")) if lora_targets else None, eval_dataset=eval_dataset,
+            test_size=test_size, reward_funcs=reward_funcs, resume=resume, max_dropped=max_dropped, dry_run=dry_run,
+            export_trl_config=export_trl_config, accelerate_config=accelerate_config, launcher=launcher,
+            flavor=flavor, timeout=timeout, split=split, dataset_config=config_name, revision=revision,
+            progress=show_progress(), announce=lambda line: click.echo(line, err=document), html=html_path))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

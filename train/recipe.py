@@ -45,6 +45,7 @@ from typing import Callable, Iterator
 from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
 from inspector.files import write_atomically
 from inspector.methods import METHODS
+from train.options import RunOptions
 
 RECIPE_FILE = "recipe.json"
 RECIPE_KEYS = ("model", "output_dir", "stages", "hf_jobs")
@@ -214,11 +215,10 @@ def _check_keys(mapping: dict, known: tuple[str, ...], where: str) -> None:
 
 
 def _train_options(stage: dict) -> dict:
-    """A training stage's keys as `prepare_run`'s keyword arguments (a mixture as its list of sources)."""
-    options = {key: value for key, value in stage.items() if key not in ("set", "dataset_config", "datasets", "merge")}
+    """A training stage's keys as `RunOptions` fields (a mixture as its list of sources)."""
+    options = {key: value for key, value in stage.items() if key not in ("set", "datasets", "merge")}
     options["dataset"] = stage.get("datasets") or stage.get("dataset")
     options["overrides"] = tuple(f"{key}={value}" for key, value in stage.get("set", {}).items())
-    options["config_name"] = stage.get("dataset_config")
     if isinstance(options.get("reward_funcs"), str):
         options["reward_funcs"] = (options["reward_funcs"],)
     options["reward_funcs"] = tuple(options.get("reward_funcs", ()))
@@ -367,9 +367,10 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
 
     def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
         with naming(number, stage):
-            prepared[number] = prepare_run(**_train_options(stage), model=tokenizer_from, output_dir=folder,
-                                           resume=resume and _has_checkpoint(folder), progress=progress,
-                                           announce=announce, checked=checked[number])
+            options = RunOptions(**{**_train_options(stage), "model": tokenizer_from, "output_dir": folder,
+                                    "resume": resume and _has_checkpoint(folder), "progress": progress,
+                                    "announce": announce})
+            prepared[number] = prepare_run(options, checked=checked[number])
         ledger = prepared[number].result.ledger
         announce(f"stage {number} ({stage['method']}, {_data_name(stage)}): checked, "
                  f"{ledger.get('rows_mixed', ledger['rows_out'])} rows ready")
