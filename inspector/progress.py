@@ -6,13 +6,18 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
-from inspector.sources import Source
+
+class Measured(Protocol):
+    """What a progress bar measures: a source's `total` in its `unit` ("bytes" or "rows"), when known."""
+
+    unit: str
+    total: int | None
 
 
 @contextmanager
-def progress_bar(source: Source, enabled: bool, label: str = "checking") -> Iterator[Callable[[int], None]]:
+def progress_bar(source: Measured, enabled: bool, label: str = "checking") -> Iterator[Callable[[int], None]]:
     """An `advance(n)` callback drawing speed and time left on a terminal; a no-op when not enabled."""
     if not enabled:
         yield lambda n: None
