@@ -294,7 +294,7 @@ def main() -> None:
     measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2), read)
 
     # Near-duplicates (opt-in) against the exact-duplicate scan (TP401, which every inspect runs).
-    from inspector.api import compare_rows
+    from inspector.comparisons import compare_rows
     from inspector.sources import open_source
     from inspector.text import strings
 

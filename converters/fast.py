@@ -1,6 +1,6 @@
 """Converting clean JSON lines without building Python rows: the line is decoded into inspect's typed structure
 (`inspector.fast.FastPath`), rearranged, and encoded in C. Lines the fast path refuses, and shapes or methods
-without a fast conversion, take the full path (`converters.api.RowConverter`); a property test holds the two to
+without a fast conversion, take the full path (`converters.conversion.RowConverter`); a property test holds the two to
 the same output.
 """
 

@@ -1,7 +1,7 @@
 """`convert` over many shards on datatrove: one Parquet output shard per input shard, published whole or not at all.
 
 After `inspector.shards`' first rows and judgement (each shard read against what one pass reads it as):
-3. `ShardConvert` converts each shard row by row as one pass does (`converters.api.convert_part`, the same
+3. `ShardConvert` converts each shard row by row as one pass does (`converters.conversion.convert_part`, the same
    decision per row), writes its kept rows as a Parquet file and its rejects as JSON lines in the work folder,
    and scans the Parquet file for the output's own inspection. A shard that fails is tried again
    (`inspector.shards.RETRIES`), then its task fails naming it.
@@ -30,7 +30,7 @@ import orjson
 
 from converters.options import ConvertOptions
 from inspector.options import Executor
-from converters.api import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
+from converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
                             refuse_unconvertible, strict_refusal, verify)
 from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
 from converters.result import ConversionResult
@@ -81,7 +81,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     its rejects as `<work>/rejects/NNNNNN.jsonl` (rows numbered in the shard); its ledger."""
     import pyarrow.parquet as parquet
 
-    from inspector.api import Comparisons
+    from inspector.comparisons import Comparisons
     from inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
     from inspector.sources import open_source
 

@@ -227,7 +227,7 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
     """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
     partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
     rows, shown when the data has no known shape."""
-    from inspector.api import build_report
+    from inspector.findings import build_report
     from inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
     from inspector.sources import open_source, row_value
 

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import converters.api
+import converters.conversion
 import inspector.scan
 from converters import convert
 from converters.cli import main as convert_main
@@ -96,14 +96,14 @@ def test_reasoning_parts_are_kept_as_reasoning_content_and_grpo_takes_the_text(t
 def test_a_conversion_that_fails_on_one_row_rejects_that_row_only(tmp_path, monkeypatch):
     rows = [{"question": "1+1?", "answer": "2"}, {"question": "boom", "answer": "3"}]
     path = write_jsonl(tmp_path / "qa.jsonl", rows)
-    to_grpo = converters.api.to_grpo
+    to_grpo = converters.conversion.to_grpo
 
     def failing(row, data_type, dialect):  # stands for a bug of ours on one row
         if row["prompt"][0]["content"] == "boom":
             raise TypeError("sequence item 0: expected str instance, list found")
         return to_grpo(row, data_type, dialect)
 
-    monkeypatch.setattr(converters.api, "to_grpo", failing)
+    monkeypatch.setattr(converters.conversion, "to_grpo", failing)
     result = convert(path, to="grpo", output=tmp_path / "out.jsonl")
     assert (result.rows_kept, result.rejected_by_rule) == (1, {"TC104": 1})
     (reject,) = [json.loads(line) for line in open(result.rejects)]

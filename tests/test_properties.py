@@ -285,7 +285,7 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
 @given(row=ROWS, extra=st.sampled_from([{}, {"id": 3}, {"source": "web"}]))
 def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
     """Clean JSON lines convert without Python rows; the line written is the full conversion's row."""
-    from converters.api import RowConverter
+    from converters.conversion import RowConverter
     from converters.fast import fast_conversion
     from converters.transforms import Reject
     from inspector.fast import FastPath

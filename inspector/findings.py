@@ -1,0 +1,135 @@
+"""From a scan's result to the report: its findings, its notes, and each method's verdict."""
+
+from __future__ import annotations
+
+import shlex
+
+from inspector.dialects import Shape, unread_format
+from inspector.mapping import mapping_arguments, suggest_map
+from inspector.methods import METHODS, incompatible, verdict
+from inspector.report import Finding, Report
+from inspector.rules import RULES
+from inspector.rules.dataset import MIXED_SHAPE
+from inspector.scan import ScanResult
+from inspector.sources import Source
+
+KNOWN_EXTRAS = {
+    "tools": "tool schemas, passed to the chat template",
+    "images": "images, which switch TRL to its vision path",
+    "image": "an image, which switches TRL to its vision path",
+    "margin": "a reward margin, used by RewardTrainer",
+    "chat_template_kwargs": "per-row chat-template arguments",
+}
+
+
+def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,
+                 seconds: float, local: bool, mapping: str = "") -> Report:
+    main = result.expected
+    data_type = main.type if main else "unknown"
+    formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
+    fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
+    source_name = source.name if not source.name.startswith("<") else None
+    unknown = _unknown_shape(result, source.name) if main is None else None
+    methods = {}
+    for name in (method,) if method else METHODS:
+        if unknown is not None:
+            methods[name] = incompatible(unknown, result.rows_read)
+            continue
+        methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
+                                implicit_prompt=main.implicit_prompt, rows=result.rows_read,
+                                rejected=result.rejected[name], repaired=result.repaired, labels=dict(result.labels),
+                                source=source_name, local=local)
+        if mapping and methods[name]["command"]:
+            methods[name]["command"] += " " + mapping
+    read_columns = set(main.columns) if main else set()
+    extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
+    sampled = sample is not None and (source.total is None or result.rows_read < (
+        source.total if source.unit == "rows" else float("inf")))
+    return Report(
+        source=source.name,
+        files=source.files,
+        rows=(source.total if source.unit == "rows" else None) if sampled else result.rows_read,
+        rows_checked=result.rows_read,
+        sampled=sampled,
+        row_numbering=source.numbering,
+        format=fmt,
+        type=data_type,
+        implicit_prompt=bool(main and main.implicit_prompt),
+        dialect=main.dialect if main else "unknown",
+        columns=[{"name": name, "rows": sum(types.values()), "types": dict(types)}
+                 for name, types in result.columns.items()],
+        extra_columns=extra,
+        shapes=[{"dialect": v.shape.dialect, "type": v.shape.type, "format": v.shape.format,
+                 "implicit_prompt": v.shape.implicit_prompt, "columns": list(v.shape.columns),
+                 "rows": v.count, "first_rows": v.rows, "first_where": list(map(result.where, v.rows))}
+                for v in result.shapes],
+        per_file=[{"file": f.name, "rows": f.rows, **_shape_fields(f.shape),
+                   "read_as": _shape_fields(f.judged_as) if f.judged_as != f.shape else None}
+                  for f in result.files],
+        methods=methods,
+        findings=_findings(result, unknown),
+        notes=_notes(result, extra, sampled),
+        rows_with_errors=result.rows_with_errors,
+        stats={"seconds": round(seconds, 4),
+               "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
+    )
+
+
+def _unknown_shape(result: ScanResult, name: str) -> str:
+    """Why no method can use data of no known shape, and the `--map` that gives it one when the first rows show
+    one (checked on them)."""
+    columns = ", ".join(map(str, result.columns)) or "(none)"
+    recognized = next((unread_format(row) for row in result.first_rows[:1] if isinstance(row, dict)), None)
+    if recognized:
+        return f"{recognized} (columns {columns})"
+    reason = f"no known dataset shape in columns {columns}"
+    suggestion = suggest_map(result.first_rows)
+    if suggestion:
+        reason += (f"; renamed, the first rows fit one: uv run inspect --dataset {shlex.quote(name)} "
+                   + mapping_arguments(suggestion, {}))
+    return reason
+
+
+def _shape_fields(shape: Shape | None) -> dict:
+    if shape is None:
+        return {"dialect": "unknown", "type": "unknown", "format": "unknown"}
+    return {"dialect": shape.dialect, "type": shape.type, "format": shape.format}
+
+
+def _findings(result: ScanResult, unknown: str | None) -> list[Finding]:
+    """The findings of the scan; `unknown`, when the data has no known shape, is its one TP404 finding."""
+    findings = []
+    for rule_id, tally in sorted(result.tallies.items()):
+        rule = RULES[rule_id]
+        if rule_id == MIXED_SHAPE.id and unknown is not None:  # one finding for the data, not one for each row
+            findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, [], [], unknown, rule.fix))
+            continue
+        where = list(map(result.where, tally.rows))
+        findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,
+                                [{"row": r, "where": w, "detail": d}
+                                 for r, w, d in zip(tally.rows, where, tally.details)],
+                                rule.summary, rule.fix, where))
+    for rule_id, count, detail in result.dataset_findings:
+        rule = RULES[rule_id]
+        findings.append(Finding(rule_id, rule.name, rule.severity, count, [], [], detail, rule.fix))
+    order = {"error": 0, "warning": 1}
+    return sorted(findings, key=lambda f: (order[f.severity], f.rule))
+
+
+def _notes(result: ScanResult, extra: list[str], sampled: bool) -> list[str]:
+    notes = []
+    if sampled:
+        notes.append(f"only the first {result.rows_read} rows were checked (--limit); counts cover those rows")
+    if result.labels:
+        notes.append(f"labels: {result.labels.get(True, 0)} true (desirable), "
+                     f"{result.labels.get(False, 0)} false (undesirable)")
+    if result.final_answers:
+        notes.append(f"{result.final_answers} answers end with a final-answer marker (#### <answer>); "
+                     f"`convert --to grpo` keeps the final answer in an `answer` column for reward functions")
+    known = [f"{c} ({KNOWN_EXTRAS[c]})" for c in extra if c in KNOWN_EXTRAS]
+    other = [c for c in extra if c not in KNOWN_EXTRAS]
+    if known:
+        notes.append("extra columns: " + ", ".join(known))
+    if other:
+        notes.append("other columns: " + ", ".join(other) + " (kept; GRPO passes them to reward functions)")
+    return notes
