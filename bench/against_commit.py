@@ -37,13 +37,13 @@ RUN = """
 import json, sys, tempfile, time
 case, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if case == "convert":
-    from converters import convert
+    from trlprep.converters import convert
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         convert(path, to="sft", output=folder + "/out.jsonl")
         print(json.dumps(time.perf_counter() - started))
 else:
-    from inspector import inspect_dataset
+    from trlprep.inspector import inspect_dataset
     print(json.dumps(inspect_dataset(path, workers=workers).stats["seconds"]))
 """
 

@@ -115,7 +115,7 @@ def read_msgspec(path: Path) -> None:
 
 def read_msgspec_blocks(path: Path) -> None:
     """Blocks of whole lines decoded in one call each, as `inspect` reads JSON lines."""
-    from inspector.sources import line_blocks
+    from trlprep.inspector.sources import line_blocks
 
     decode_lines = msgspec.json.Decoder(Row).decode_lines
     with open(path, "rb") as handle:
@@ -237,7 +237,7 @@ class Measure:
 def hygiene_proof(path: Path, texts: list[str]) -> None:
     """What the fast path does for the text hygiene rules: control escapes looked for in each block of JSON lines,
     `&` and (for a text that is not ASCII) `plainly_clean` in each text."""
-    from inspector.rules.hygiene import control_escapes, plainly_clean
+    from trlprep.inspector.rules.hygiene import control_escapes, plainly_clean
 
     with open(path, "rb") as handle:
         while block := handle.read(1 << 18):
@@ -252,8 +252,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from converters import convert
-    from inspector import inspect_dataset
+    from trlprep.converters import convert
+    from trlprep.inspector import inspect_dataset
 
     chat, parquet, pairs = generate(args.rows)
     out = Path(tempfile.mkdtemp(dir=DATA))
@@ -294,9 +294,9 @@ def main() -> None:
     measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2), read)
 
     # Near-duplicates (opt-in) against the exact-duplicate scan (TP401, which every inspect runs).
-    from inspector.comparisons import compare_rows
-    from inspector.sources import open_source
-    from inspector.text import strings
+    from trlprep.inspector.comparisons import compare_rows
+    from trlprep.inspector.sources import open_source
+    from trlprep.inspector.text import strings
 
     exact = "exact duplicates: inspect --select TP401"
     measure(exact, lambda: inspect_dataset(chat, workers=1, select=("TP401",)), exact)
@@ -332,8 +332,8 @@ def main() -> None:
     measure(extract, lambda: datasets_map(pairs, trl.extract_prompt), extract, path=pairs)
     measure("trlprep convert implicit -> explicit", lambda: convert_to(pairs, "dpo"), extract, path=pairs)
 
-    from inspector.sources import open_source
-    from inspector.tokens import token_preflight
+    from trlprep.inspector.sources import open_source
+    from trlprep.inspector.tokens import token_preflight
     from tests.tiny_model import build_tiny_model
 
     model = str(build_tiny_model(DATA / "tiny-model"))
@@ -372,7 +372,7 @@ def main() -> None:
         tool_rows.write_bytes(b"".join(itertools.islice(itertools.cycle(lines), TOOL_ROWS)))
         whole = "inspect tool-call rows, every rule"
         measure(whole, lambda: inspect_dataset(tool_rows), whole, rows=TOOL_ROWS, path=tool_rows)
-        from inspector.toolcalls import invalid_arguments, invalid_tools, unanswered_calls, undeclared_calls
+        from trlprep.inspector.toolcalls import invalid_arguments, invalid_tools, unanswered_calls, undeclared_calls
 
         parsed = [orjson.loads(line) for line in tool_rows.read_bytes().splitlines()]
         checks = (undeclared_calls, invalid_arguments, unanswered_calls, invalid_tools)
@@ -397,7 +397,7 @@ def main() -> None:
     print()
     print(f"inspect throughput vs msgspec typed decode of line blocks + checks: "
           f"{seconds_of[read] / seconds_of['trlprep inspect, every rule, 1 process']:.0%}")
-    from inspector.scan import PARALLEL_FROM_BYTES
+    from trlprep.inspector.scan import PARALLEL_FROM_BYTES
 
     print(f"the chat file is {chat.stat().st_size >> 20} MiB; the parallel scan starts at {PARALLEL_FROM_BYTES >> 20} "
           f"MiB: the 2-process run {'splits' if chat.stat().st_size >= PARALLEL_FROM_BYTES else 'does NOT split'} it")

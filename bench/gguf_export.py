@@ -45,7 +45,7 @@ def main() -> None:
     import gguf
     import torch
 
-    from train.export import WRITTEN, _converter_class, export_gguf, plan_export
+    from trlprep.train.export import WRITTEN, _converter_class, export_gguf, plan_export
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "model"

@@ -69,8 +69,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     from bench import generate
-    from inspector import inspect_dataset
-    from inspector.shards import inspect_shards
+    from trlprep.inspector import inspect_dataset
+    from trlprep.inspector.shards import inspect_shards
 
     chat = generate(args.rows)[0]
     folder = Path(tempfile.mkdtemp(prefix="shards-"))
@@ -91,8 +91,8 @@ def main() -> None:
             for report in reports.values()}
     print("reports equal, timings aside:", len(same) == 1)
 
-    from converters import convert
-    from converters.shards import convert_shards
+    from trlprep.converters import convert
+    from trlprep.converters.shards import convert_shards
 
     outputs = Path(tempfile.mkdtemp(prefix="converted-"))
     conversions = {

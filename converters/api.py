@@ -13,20 +13,20 @@ from typing import Any
 
 import orjson
 
-from converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected,
+from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected,
                                    option_steps, refuse_unconvertible, strict_refusal, verify)
-from converters.options import ConvertOptions
-from converters.output import (Staging, guard_paths, materialize, output_kind, publish, rejects_path, split_paths,
+from trlprep.converters.options import ConvertOptions
+from trlprep.converters.output import (Staging, guard_paths, materialize, output_kind, publish, rejects_path, split_paths,
                                split_sizes, terminating_cleanly)
-from converters.result import ConversionResult
-from inspector.comparisons import Comparisons, compare_rows
-from inspector.errors import UsageError
-from inspector.files import write_atomically
-from inspector.mapping import parse_pairs, renaming
-from inspector.options import Executor, executor_of, options_from, refuse_with_executor
-from inspector.progress import progress_bar
-from inspector.scan import read_plan
-from inspector.sources import Source, open_source
+from trlprep.converters.result import ConversionResult
+from trlprep.inspector.comparisons import Comparisons, compare_rows
+from trlprep.errors import UsageError
+from trlprep.files import write_atomically
+from trlprep.inspector.mapping import parse_pairs, renaming
+from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
+from trlprep.progress import progress_bar
+from trlprep.inspector.scan import read_plan
+from trlprep.inspector.sources import Source, open_source
 
 
 def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: Executor | str | None = None,
@@ -52,14 +52,14 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     options = options_from(ConvertOptions, options, settings, {"config": "dataset_config"})
     options.check()
     if executor is not None:
-        from converters.shards import convert_shards
+        from trlprep.converters.shards import convert_shards
 
         refuse_with_executor(options)
         return convert_shards(source, options, executor_of(executor))
     if options.output is None and not options.dry_run:
         raise UsageError("--output is required (or --dry-run)")
     if options.html is not None:
-        from inspector.html import check_page_path, require_html_extra
+        from trlprep.inspector.html import check_page_path, require_html_extra
 
         if options.dry_run:
             raise UsageError("--html draws the written output: drop --dry-run")
@@ -74,12 +74,12 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
                     options.overwrite)
     result, expected, inspected = _converted(opened, options, output_path, targets)
     if options.html is not None:
-        from inspector.html import render
+        from trlprep.inspector.html import render
 
         write_atomically(Path(options.html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
                                                     rejects=_first_rejects(result)))
     if options.push_to_hub and not options.dry_run:
-        from converters.hub import push
+        from trlprep.converters.hub import push
 
         result.pushed_to = push(result, options.push_to_hub, expected)
     result.seconds = round(time.perf_counter() - started, 4)
@@ -160,7 +160,7 @@ def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
             seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened, profile: bool = False):
     """Inspect the staged output, publish it when ready; the inspection report of its train (or only) split."""
-    from inspector.api import inspect_dataset
+    from trlprep.inspector.api import inspect_dataset
 
     if result.rows_kept == 0:
         publish(rejects_staged, rejects_target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from inspector.cli import (METHOD_CHOICE, executor_from, executor_options, mapping_options, near_threshold_option,
+from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_options, mapping_options, near_threshold_option,
                            source_options, user_errors)
 
 
@@ -70,10 +70,10 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
       uv run convert --dataset examples/broken_chat.jsonl --to sft --output chat.sft.parquet --test-size 0.1
       uv run convert --dataset examples/sharegpt_chat.jsonl --to grpo --dry-run
     """
-    from converters.api import convert
-    from converters.options import ConvertOptions
-    from inspector.errors import DataRefused
-    from inspector.progress import show_progress
+    from trlprep.converters.api import convert
+    from trlprep.converters.options import ConvertOptions
+    from trlprep.errors import DataRefused
+    from trlprep.progress import show_progress
 
     options = ConvertOptions(
         to=to, output=output, style=style, conversational=conversational, rename=rename, roles=roles, system=system,

@@ -11,25 +11,25 @@ from typing import Any, Callable
 
 import orjson
 
-from converters.fast import fast_conversion
-from converters.output import (Staging, dumps)
-from converters.result import ConversionResult
-from converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft
-from inspector.checks import check_row
-from inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
-from inspector.errors import DataRefused
-from inspector.engine import Engine, as_conversational, disagreement
-from inspector.fast import FastPath
-from inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
-from inspector.rules import ERROR, RULES
-from inspector.comparisons import Comparisons
-from converters.options import ConvertOptions
-from inspector.scan import FilePart, ReadPlan
-from inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks
-from inspector.rules.content import CUT_OFF_RESPONSE
-from inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
-from inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
-from inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
+from trlprep.converters.fast import fast_conversion
+from trlprep.converters.output import (Staging, dumps)
+from trlprep.converters.result import ConversionResult
+from trlprep.converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft
+from trlprep.inspector.checks import check_row
+from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
+from trlprep.errors import DataRefused
+from trlprep.inspector.engine import Engine, as_conversational, disagreement
+from trlprep.inspector.fast import FastPath
+from trlprep.inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
+from trlprep.inspector.rules import ERROR, RULES
+from trlprep.inspector.comparisons import Comparisons
+from trlprep.converters.options import ConvertOptions
+from trlprep.inspector.scan import FilePart, ReadPlan
+from trlprep.inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks
+from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
+from trlprep.inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
+from trlprep.inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
+from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
 
 PREVIEW_ROWS = 3
 

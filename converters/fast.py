@@ -10,8 +10,8 @@ from typing import Callable
 
 import msgspec
 
-from inspector.dialects import SHAREGPT_ROLES, Shape, shared_prompt_length
-from inspector.fast import FastPath, Message
+from trlprep.inspector.dialects import SHAREGPT_ROLES, Shape, shared_prompt_length
+from trlprep.inspector.fast import FastPath, Message
 
 _encode = msgspec.json.encode
 
@@ -20,7 +20,7 @@ def fast_conversion(fast: FastPath | None, shape: Shape, to: str) -> Callable[[b
     """For a clean JSON line of `shape`, the JSON line of `to` data that the full conversion writes (None for a
     line that needs the full path); None when there is no fast conversion for this shape and method.
 
-    >>> from inspector.dialects import classify_row
+    >>> from trlprep.inspector.dialects import classify_row
     >>> row = {"conversations": [{"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4"}], "id": 7}
     >>> convert = fast_conversion(FastPath.for_row(classify_row(row), row), classify_row(row), "sft")
     >>> convert(b'{"id": 8, "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}')

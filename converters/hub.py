@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from converters.result import ConversionResult
-from inspector.dialects import Shape
-from inspector.methods import TRAINERS
-from inspector.sources import SourceError, hub_unreachable_reason
+from trlprep.converters.result import ConversionResult
+from trlprep.inspector.dialects import Shape
+from trlprep.inspector.methods import TRAINERS
+from trlprep.inspector.sources import SourceError, hub_unreachable_reason
 
 
 def dataset_card(result: ConversionResult, repo_id: str, detected: Shape) -> str:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspector.errors import UsageError
-from inspector.methods import METHODS
-from inspector.options import NEAR_THRESHOLD, option
+from trlprep.errors import UsageError
+from trlprep.inspector.methods import METHODS
+from trlprep.options import NEAR_THRESHOLD, option
 
 STYLES = ("prompt_completion", "messages")
 DEDUP = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}

@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
-from inspector.errors import OutputError
-from inspector.files import default_mode
+from trlprep.errors import OutputError
+from trlprep.files import default_mode
 
 
 def output_kind(path: Path) -> str:
@@ -103,7 +103,7 @@ def split_key(row: dict) -> tuple[str, int]:
     >>> split_key({"messages": [], "id": 1}) == split_key({"messages": [], "id": 2})
     True
     """
-    from inspector.dialects import without_ids
+    from trlprep.inspector.dialects import without_ids
 
     if "prompt" in row:
         return "prompt", hash(orjson.dumps(row["prompt"], option=orjson.OPT_SORT_KEYS))

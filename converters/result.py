@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from inspector.rules import RULES
+from trlprep.inspector.rules import RULES
 
 
 @dataclass

@@ -28,15 +28,15 @@ from typing import Any, Iterator
 
 import orjson
 
-from converters.options import ConvertOptions
-from inspector.options import Executor
-from converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
+from trlprep.converters.options import ConvertOptions
+from trlprep.options import Executor
+from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
                             refuse_unconvertible, strict_refusal, verify)
-from converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
-from converters.result import ConversionResult
-from inspector.errors import DataRefused, OutputError, UsageError
-from inspector.files import write_atomically
-from inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,
+from trlprep.converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
+from trlprep.converters.result import ConversionResult
+from trlprep.errors import DataRefused, OutputError, UsageError
+from trlprep.files import write_atomically
+from trlprep.inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,
                               save_result, scan_shard)
 
 RESULT_FILE = "result.json"
@@ -81,9 +81,9 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     its rejects as `<work>/rejects/NNNNNN.jsonl` (rows numbered in the shard); its ledger."""
     import pyarrow.parquet as parquet
 
-    from inspector.comparisons import Comparisons
-    from inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
-    from inspector.sources import open_source
+    from trlprep.inspector.comparisons import Comparisons
+    from trlprep.inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
+    from trlprep.inspector.sources import open_source
 
     part = dataclasses.replace(part, source=open_source(part.source))
     folder = work / "staging"
@@ -184,8 +184,8 @@ def _published(work: Path, job: dict) -> ConversionResult:
 
 def _plan(job: dict, parts: list, expected, urls: list[str]) -> list[str]:
     """The plan one pass prints, shards named by their URLs, and how they were run."""
-    from inspector.scan import ReadPlan
-    from inspector.sources import open_source
+    from trlprep.inspector.scan import ReadPlan
+    from trlprep.inspector.sources import open_source
 
     opened = [dataclasses.replace(part, source=open_source(part.source)) for part in parts]
     options = job_options(job)
@@ -220,7 +220,7 @@ def _one_shape(written: list[dict]) -> None:
     """Every output shard holds rows of one shape. One pass rejects the rows that convert to another shape than
     its first row's (TC103); shards converted apart each take their own first row, so shapes that differ are
     refused rather than published."""
-    from inspector.dialects import shape_key
+    from trlprep.inspector.dialects import shape_key
 
     first = written[0]
     for shard in written[1:]:
@@ -322,8 +322,8 @@ def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) ->
     `ConversionResult` (local executor), or None once the Slurm jobs are submitted (the result is then in
     `<work_dir>/result.json`, a refusal in `<work_dir>/refused.txt`).
     """
-    from inspector.rules import select_rules
-    from inspector.shards import shard_urls
+    from trlprep.inspector.rules import select_rules
+    from trlprep.inspector.shards import shard_urls
 
     started = time.perf_counter()
     if options.output is None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from inspector.dialects import content_text, final_answer, shared_prompt_length
-from inspector.rules.hygiene import fix_text
-from inspector.rules import last_answer
-from inspector.rules.preference import NO_SHARED_PROMPT
+from trlprep.inspector.dialects import content_text, final_answer, shared_prompt_length
+from trlprep.inspector.rules.hygiene import fix_text
+from trlprep.inspector.rules import last_answer
+from trlprep.inspector.rules.preference import NO_SHARED_PROMPT
 
 class Reject(Exception):
     def __init__(self, rule: str, detail: str):

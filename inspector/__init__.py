@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "inspect_dataset": "inspector.api",
-    "Report": "inspector.report",
-    "Finding": "inspector.report",
-    "SourceError": "inspector.sources",
+    "inspect_dataset": "trlprep.inspector.api",
+    "Report": "trlprep.inspector.report",
+    "Finding": "trlprep.inspector.report",
+    "SourceError": "trlprep.inspector.sources",
 }
 __all__ = list(_EXPORTS)
 

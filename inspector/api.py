@@ -6,20 +6,20 @@ import os
 import time
 from typing import Any, Callable, Iterator
 
-from inspector.comparisons import Comparisons, cluster_section, compare_rows, tally_comparisons
-from inspector.errors import UsageError
-from inspector.findings import build_report
-from inspector.leakage import NGRAM
-from inspector.options import Executor, InspectOptions, executor_of, options_from, refuse_with_executor
-from inspector.mapping import mapping_arguments, parse_pairs, renaming
-from inspector.methods import METHODS
-from inspector.report import Report
-from inspector.rules import select_rules
-from inspector.scan import ScanResult, read_plan, scan
-from inspector.progress import progress_bar
-from inspector.sources import Source, open_source
-from inspector.rules.content import CUT_OFF_RESPONSE
-from inspector.rules.dataset import EVAL_CONTAMINATION, NEAR_DUPLICATE_ROW
+from trlprep.inspector.comparisons import Comparisons, cluster_section, compare_rows, tally_comparisons
+from trlprep.errors import UsageError
+from trlprep.inspector.findings import build_report
+from trlprep.inspector.leakage import NGRAM
+from trlprep.options import Executor, InspectOptions, executor_of, options_from, refuse_with_executor
+from trlprep.inspector.mapping import mapping_arguments, parse_pairs, renaming
+from trlprep.inspector.methods import METHODS
+from trlprep.inspector.report import Report
+from trlprep.inspector.rules import select_rules
+from trlprep.inspector.scan import ScanResult, read_plan, scan
+from trlprep.progress import progress_bar
+from trlprep.inspector.sources import Source, open_source
+from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
+from trlprep.inspector.rules.dataset import EVAL_CONTAMINATION, NEAR_DUPLICATE_ROW
 
 
 def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
@@ -41,7 +41,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
     if options.method is not None and options.method not in METHODS:
         raise UsageError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
     if executor is not None:
-        from inspector.shards import inspect_shards
+        from trlprep.inspector.shards import inspect_shards
 
         refuse_with_executor(options)
         return inspect_shards(source, options, executor_of(executor))
@@ -97,7 +97,7 @@ def _comparisons(opened: Source, result: ScanResult, options: InspectOptions, en
 
 def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare) -> dict[int, Any]:
     """The rows the HTML report draws for its findings, read once more, up to the last of them."""
-    from inspector.html import EXAMPLES_SHOWN
+    from trlprep.inspector.html import EXAMPLES_SHOWN
 
     wanted = {example["row"] for finding in report.findings for example in finding.examples[:EXAMPLES_SHOWN]}
     found: dict[int, Any] = {}
@@ -118,8 +118,8 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
     """A second pass over the rows with the model's tokenizer; its findings join the report's."""
     import itertools
 
-    from inspector.scan import Collector
-    from inspector.tokens import token_preflight
+    from trlprep.inspector.scan import Collector
+    from trlprep.inspector.tokens import token_preflight
 
     collector = Collector(enabled, max_rows)
     dataset_level: dict[str, str] = {}

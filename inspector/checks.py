@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from inspector.dialects import Shape, classify_row, to_trl
-from inspector.rules import blocking_rules, declared_checks
-from inspector.rules.content import Issue, check_turns
-from inspector.rules.preference import check_pair
-from inspector.rules.structure import check_fields, check_read_contents
+from trlprep.inspector.dialects import Shape, classify_row, to_trl
+from trlprep.inspector.rules import blocking_rules, declared_checks
+from trlprep.inspector.rules.content import Issue, check_turns
+from trlprep.inspector.rules.preference import check_pair
+from trlprep.inspector.rules.structure import check_fields, check_read_contents
 
 
 def check_trl_row(trl_row: dict, shape: Shape) -> Iterator[Issue]:

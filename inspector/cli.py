@@ -12,10 +12,10 @@ from pathlib import Path
 
 import click
 
-from inspector.errors import INTERNAL_ERROR_EXIT, TrlprepError
-from inspector.files import write_atomically
-from inspector.methods import METHODS
-from inspector.options import NEAR_THRESHOLD, Executor, InspectOptions
+from trlprep.errors import INTERNAL_ERROR_EXIT, TrlprepError
+from trlprep.files import write_atomically
+from trlprep.inspector.methods import METHODS
+from trlprep.options import NEAR_THRESHOLD, Executor, InspectOptions
 
 METHOD_CHOICE = click.Choice(METHODS)
 
@@ -106,7 +106,7 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
     """`--explain ID`: the rule's manual from the catalog, then exit (no dataset needed)."""
     if rule_id is None or context.resilient_parsing:
         return
-    from inspector.rules import RULES
+    from trlprep.inspector.rules import RULES
 
     rule = RULES.get(rule_id.upper()) or next((r for r in RULES.values() if r.name == rule_id), None)
     if rule is None:
@@ -228,8 +228,8 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
       uv run inspect --dataset examples/broken_chat.jsonl --method sft --format json
       uv run inspect --dataset trl-lib/Capybara --split train --limit 1000
     """
-    from inspector.api import inspect_dataset
-    from inspector.progress import show_progress
+    from trlprep.inspector.api import inspect_dataset
+    from trlprep.progress import show_progress
 
     if (max_length or show_masks) and not model:
         raise UsageFailure("--max-length and --show-masks need --model")
@@ -250,7 +250,7 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
             return
         print_report(report, output_format)
     if page:
-        from inspector.html import check_page_path, require_html_extra
+        from trlprep.inspector.html import check_page_path, require_html_extra
 
         require_html_extra()
         if html_path is not None:

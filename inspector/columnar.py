@@ -17,12 +17,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inspector.arrow import indices, integers, strings, true_mask
-from inspector.dialects import Shape, is_id_column, shape_key
-from inspector.fast import other_text_proofs, proves_every_rule
-from inspector.rules import Proof
-from inspector.rules.hygiene import SUSPECT_RE2
-from inspector.sources import batch_rows
+from trlprep.inspector.arrow import indices, integers, strings, true_mask
+from trlprep.inspector.dialects import Shape, is_id_column, shape_key
+from trlprep.inspector.fast import other_text_proofs, proves_every_rule
+from trlprep.inspector.rules import Proof
+from trlprep.inspector.rules.hygiene import SUSPECT_RE2
+from trlprep.inspector.sources import batch_rows
 
 # shape_key -> (message role and content fields, roles in their order system, user, answer) for message
 # columns; None for string columns.

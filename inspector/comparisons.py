@@ -9,11 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.neardup import SHINGLE_WORDS, NearDuplicates
-from inspector.rules.content import CUT_OFF_RESPONSE
-from inspector.rules.dataset import EVAL_CONTAMINATION, NEAR_DUPLICATE_ROW
-from inspector.scan import ScanResult, Tally, read_plan
-from inspector.sources import Source
+from trlprep.inspector.neardup import SHINGLE_WORDS, NearDuplicates
+from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
+from trlprep.inspector.rules.dataset import EVAL_CONTAMINATION, NEAR_DUPLICATE_ROW
+from trlprep.inspector.scan import ScanResult, Tally, read_plan
+from trlprep.inspector.sources import Source
 
 
 @dataclass
@@ -34,11 +34,11 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
     shared with the evaluation sets of `against` (`inspector.leakage`), with a threshold near-duplicate clusters
     (`inspector.neardup`), with `cut_off` answers that stop where a length cap stops them (`inspector.cutoff`).
     What `inspect` reports and `convert` rejects; with `profile`, in the same pass, what the HTML report plots."""
-    from inspector.cutoff import CutOffs
-    from inspector.leakage import Leakage, eval_indexes
-    from inspector.neardup import Signatures
-    from inspector.profile import Profile
-    from inspector.text import batches
+    from trlprep.inspector.cutoff import CutOffs
+    from trlprep.inspector.leakage import Leakage, eval_indexes
+    from trlprep.inspector.neardup import Signatures
+    from trlprep.inspector.profile import Profile
+    from trlprep.inspector.text import batches
 
     plan = read_plan(opened, limit=sample, prepare=prepare)
     checks = {"leakage": Leakage(eval_indexes(against)) if against else None,

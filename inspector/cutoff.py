@@ -25,8 +25,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from inspector.dialects import Shape
-from inspector.text import batches, final_answers
+from trlprep.inspector.dialects import Shape
+from trlprep.inspector.text import batches, final_answers
 
 MIN_WORDS = 20
 TOP_SHARE = 0.01

@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inspector.checks import Issue, check_fields, check_row
-from inspector.dialects import Shape, classify_row, shape_key
-from inspector.methods import METHODS
-from inspector.rules import ERROR, RULES, method_checks, rejecting_rules
-from inspector.sources import DuplicateKeys, UnreadableRow
-from inspector.rules.content import NO_ASSISTANT_TURN
-from inspector.rules.dataset import MIXED_SHAPE
-from inspector.rules.read import DUPLICATE_KEY, INVALID_JSON
-from inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT, NOT_AN_OBJECT
+from trlprep.inspector.checks import Issue, check_fields, check_row
+from trlprep.inspector.dialects import Shape, classify_row, shape_key
+from trlprep.inspector.methods import METHODS
+from trlprep.inspector.rules import ERROR, RULES, method_checks, rejecting_rules
+from trlprep.inspector.sources import DuplicateKeys, UnreadableRow
+from trlprep.inspector.rules.content import NO_ASSISTANT_TURN
+from trlprep.inspector.rules.dataset import MIXED_SHAPE
+from trlprep.inspector.rules.read import DUPLICATE_KEY, INVALID_JSON
+from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT, NOT_AN_OBJECT
 
 TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
               type(None): "null"}

@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterable, Iterator, Literal
 import msgspec
 import msgspec.structs
 
-from inspector.dialects import Shape, is_id_column, shape_key, shared_prompt_length
-from inspector.rules import Proof, text_proofs, unproven_rules
-from inspector.rules.content import NO_MARKUP, NOT_BLANK
-from inspector.rules.hygiene import HYGIENE, control_escapes, plainly_clean
+from trlprep.inspector.dialects import Shape, is_id_column, shape_key, shared_prompt_length
+from trlprep.inspector.rules import Proof, text_proofs, unproven_rules
+from trlprep.inspector.rules.content import NO_MARKUP, NOT_BLANK
+from trlprep.inspector.rules.hygiene import HYGIENE, control_escapes, plainly_clean
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -219,7 +219,7 @@ class FastPath:
     """Accepts clean rows of `shape` whose columns and value types are those of `example`; an accepted row
     comes back as its content hash, a refused one as None.
 
-    >>> from inspector.dialects import classify_row
+    >>> from trlprep.inspector.dialects import classify_row
     >>> example = {"text": "plain", "id": 1}
     >>> fast = FastPath.for_row(classify_row(example), example)
     >>> fast.line(b'{"text": "more", "id": "2"}'), fast.line(b'{"text": " ", "id": 2}')

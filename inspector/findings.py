@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shlex
 
-from inspector.dialects import Shape, unread_format
-from inspector.mapping import mapping_arguments, suggest_map
-from inspector.methods import METHODS, incompatible, verdict
-from inspector.report import Finding, Report
-from inspector.rules import RULES
-from inspector.rules.dataset import MIXED_SHAPE
-from inspector.scan import ScanResult
-from inspector.sources import Source
+from trlprep.inspector.dialects import Shape, unread_format
+from trlprep.inspector.mapping import mapping_arguments, suggest_map
+from trlprep.inspector.methods import METHODS, incompatible, verdict
+from trlprep.inspector.report import Finding, Report
+from trlprep.inspector.rules import RULES
+from trlprep.inspector.rules.dataset import MIXED_SHAPE
+from trlprep.inspector.scan import ScanResult
+from trlprep.inspector.sources import Source
 
 KNOWN_EXTRAS = {
     "tools": "tool schemas, passed to the chat template",

@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from inspector.errors import OutputError, UsageError
-from inspector.summary import summary_line, validity_line
+from trlprep.errors import OutputError, UsageError
+from trlprep.inspector.summary import summary_line, validity_line
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
 TEXT_LIMIT = 1200  # characters of one turn shown; the rest is counted
@@ -60,7 +60,7 @@ def check_page_path(path: str, dataset: Any) -> None:
     >>> check_page_path("nowhere/report.html", "data.jsonl")
     Traceback (most recent call last):
     ...
-    inspector.errors.OutputError: --html nowhere/report.html: no such folder nowhere
+    trlprep.errors.OutputError: --html nowhere/report.html: no such folder nowhere
     """
     import os
     from pathlib import Path
@@ -112,7 +112,7 @@ def _javascript_bundle() -> str:
     import vl_convert
     from altair.utils._importers import vl_version_for_vl_convert
 
-    from inspector.files import write_atomically
+    from trlprep.files import write_atomically
 
     version = vl_version_for_vl_convert()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trlprep"
@@ -143,7 +143,7 @@ def _summary(report) -> str:
 
 def _ledger(conversion: dict, rejects: list[dict]) -> str:
     """Rows in = kept + rejected, the rejects by rule, and the first rejected rows of each rule drawn."""
-    from inspector.rules import RULES
+    from trlprep.inspector.rules import RULES
 
     lines = [f"<p>From <span class='source'>{_e(conversion['source'])}</span>: rows in "
              f"{conversion['rows_in']:,} = kept {conversion['rows_kept']:,} + rejected "
@@ -214,7 +214,7 @@ def draw_row(value: Any, detail: str = "") -> str:
     >>> print(draw_row({"prompt": "Hi", "completion": "Hello"}, "completion: ends mid-word 'Hel'"))
     <div class='chat'><div class='turn'><div class='role'>prompt</div><pre>Hi</pre></div><div class='turn offending'><div class='role'>completion</div><pre><mark>Hel</mark>lo</pre></div></div>
     """
-    from inspector.sources import UnreadableRow, row_value
+    from trlprep.inspector.sources import UnreadableRow, row_value
 
     if isinstance(value, UnreadableRow):  # the line as it is in the file
         return f"<pre class='offending'>{_e(_shorten(value.text, []))}</pre>"

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from inspector.text import batches, ngram_hashes, row_text, words
+from trlprep.inspector.text import batches, ngram_hashes, row_text, words
 
 NGRAM = 13
 
@@ -100,8 +100,8 @@ class Leakage:
 
 def eval_indexes(sources: Iterable[Any]) -> list[EvalIndex]:
     """One index per evaluation source (a file, folder or Hub id)."""
-    from inspector.scan import read_plan
-    from inspector.sources import open_source
+    from trlprep.inspector.scan import read_plan
+    from trlprep.inspector.sources import open_source
 
     indexes = []
     for source in sources:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shlex
 from typing import Any, Callable, Iterator
 
-from inspector.dialects import classify_row
-from inspector.errors import UsageError
+from trlprep.inspector.dialects import classify_row
+from trlprep.errors import UsageError
 
 # Column names people use for what a known shape reads, by the name it reads (checked in this order).
 SYNONYMS = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from pathlib import PurePath
 
-from inspector.dialects import DIALECT_DESCRIPTIONS
+from trlprep.inspector.dialects import DIALECT_DESCRIPTIONS
 
 METHODS = ("sft", "dpo", "grpo", "reward", "kto")
 TRAINERS = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "grpo": "GRPOTrainer", "reward": "RewardTrainer",

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from inspector.dialects import Shape
-from inspector.options import NEAR_THRESHOLD
-from inspector.text import batches, ngram_hashes, row_parts, words
+from trlprep.inspector.dialects import Shape
+from trlprep.options import NEAR_THRESHOLD
+from trlprep.inspector.text import batches, ngram_hashes, row_parts, words
 
 SHINGLE_WORDS = 3
 MIN_WORDS = 5

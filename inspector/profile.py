@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from inspector.dialects import Shape
-from inspector.sources import row_value
-from inspector.text import ROLE_KEYS, as_trl, strings, trl_parts
+from trlprep.inspector.dialects import Shape
+from trlprep.inspector.sources import row_value
+from trlprep.inspector.text import ROLE_KEYS, as_trl, strings, trl_parts
 
 BINS = 40
 SCATTER_POINTS = 2000

@@ -6,7 +6,7 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from inspector.summary import near_duplicates_line, shape_lines, summary_line, tokens_line, validity_line
+from trlprep.inspector.summary import near_duplicates_line, shape_lines, summary_line, tokens_line, validity_line
 
 
 @dataclass
@@ -86,7 +86,7 @@ class Report:
 
     def to_html(self) -> str:
         """One self-contained page: verdicts, findings with their rows drawn, plots (`inspector.html`)."""
-        from inspector.html import render
+        from trlprep.inspector.html import render
 
         return render(self, self.example_rows)
 

@@ -3,7 +3,7 @@
 They say what the structural rules say (TP101-TP111, TP201, TP302); turn order, duplicates and other
 dataset-level checks are beyond JSON Schema. A test runs both over a generated corpus and compares verdicts.
 
-    python -m inspector.schemas schemas/      # rewrite the published files
+    python -m trlprep.inspector.schemas schemas/      # rewrite the published files
 
 >>> sorted(type_schemas())[:3]
 ['language_modeling.conversational', 'language_modeling.standard', 'message']
@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from inspector.dialects import CHAT_ROLES
-from inspector.files import write_atomically
+from trlprep.inspector.dialects import CHAT_ROLES
+from trlprep.files import write_atomically
 
 BASE_URL = "https://github.com/trlprep/trlprep/schemas/"
 NON_BLANK = {"type": "string", "pattern": "\\S"}

@@ -34,9 +34,9 @@ from typing import Any, Iterator
 from datatrove.pipeline.base import PipelineStep
 from loguru import logger
 
-from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
-from inspector.files import write_atomically
-from inspector.options import Executor, InspectOptions
+from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
+from trlprep.files import write_atomically
+from trlprep.options import Executor, InspectOptions
 
 JOB_FILE = "job.json"
 # Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task
@@ -134,8 +134,8 @@ class ShardHeads(ShardStep):
     name = "first rows of each shard"
 
     def shard(self, index: int) -> None:
-        from inspector.scan import file_part, head_rows_per_file
-        from inspector.sources import open_source
+        from trlprep.inspector.scan import file_part, head_rows_per_file
+        from trlprep.inspector.sources import open_source
 
         shards = self.job["shards"]
         path = local_path(shards[index], index, self.work)
@@ -158,7 +158,7 @@ class ShardScan(ShardStep):
     name = "scan of each shard"
 
     def shard(self, index: int) -> None:
-        from inspector.sources import open_source
+        from trlprep.inspector.sources import open_source
 
         part = self.plan[0][index]
         started = time.perf_counter()
@@ -171,8 +171,8 @@ class ShardScan(ShardStep):
 def scan_shard(part, enabled: set[str], max_rows: int) -> dict:
     """One shard's partial result (`part`, read against what it was judged to be), its rows hashed as every task
     hashes them, so that the merge finds duplicates across shards: {"partial", "hash_probe"}."""
-    from inspector.fast import hash_rows_stably
-    from inspector.scan import ReadPlan, scan_part
+    from trlprep.inspector.fast import hash_rows_stably
+    from trlprep.inspector.scan import ReadPlan, scan_part
 
     hash_rows_stably()
     partial = scan_part(ReadPlan(part.source, [part], part.judged_as), part, enabled=enabled, max_rows=max_rows,
@@ -204,7 +204,7 @@ INSPECTION = ((ShardHeads, True), (ShardJudge, False), (ShardScan, True), (Shard
 def _judged(work: Path, shards: int):
     """Every shard as a `FilePart` (its path for its source) read against what one pass over all of them reads
     it as, and the dataset's shape."""
-    from inspector.scan import FilePart, judge
+    from trlprep.inspector.scan import FilePart, judge
 
     parts = []
     for index in range(shards):
@@ -227,9 +227,9 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
     """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
     partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
     rows, shown when the data has no known shape."""
-    from inspector.findings import build_report
-    from inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
-    from inspector.sources import open_source, row_value
+    from trlprep.inspector.findings import build_report
+    from trlprep.inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
+    from trlprep.inspector.sources import open_source, row_value
 
     if len({shard["hash_probe"] for shard in found}) > 1:
         raise ShardFailed("the tasks hashed rows differently, so duplicates across shards cannot be found: give "
@@ -259,7 +259,7 @@ def inspect_shards(pattern: str, options: InspectOptions, executor: Executor):
     """`inspect_dataset(pattern, options, executor=...)`: the shards scanned on datatrove's executors, the same
     report as one pass over the same files. Returns the `Report` (local executor) or None once the Slurm jobs are
     submitted (the report is then written to `<work_dir>/report.json` by the merge job)."""
-    from inspector.rules import select_rules
+    from trlprep.inspector.rules import select_rules
 
     started = time.perf_counter()
     job = {"pattern": pattern, "enabled": sorted(select_rules(options.select, options.ignore)),
@@ -290,7 +290,7 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
     if not shards:
         raise SourceError(f"{pattern}: no file matches")
     if "://" not in pattern:  # what one pass refuses (files of several formats, ...), refused before any task
-        from inspector.sources import open_source
+        from trlprep.inspector.sources import open_source
 
         open_source(pattern)
     work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))

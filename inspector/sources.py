@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from inspector.errors import SourceError
+from trlprep.errors import SourceError
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192

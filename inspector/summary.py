@@ -5,7 +5,7 @@ they take a `Report` and import neither.
 
 from __future__ import annotations
 
-from inspector.methods import TYPE_NAMES
+from trlprep.inspector.methods import TYPE_NAMES
 
 
 def near_duplicates_line(found: dict) -> str:

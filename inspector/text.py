@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from inspector.dialects import Shape, classify_row, content_text, to_trl, without_ids
-from inspector.sources import row_value
+from trlprep.inspector.dialects import Shape, classify_row, content_text, to_trl, without_ids
+from trlprep.inspector.sources import row_value
 
 PUNCTUATION = bytes.maketrans(string.punctuation.encode(), b" " * len(string.punctuation))
 MAX_N = 16

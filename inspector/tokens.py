@@ -15,12 +15,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from inspector.checks import check_row
-from inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
-from inspector.profile import histogram
-from inspector.scan import most_common_shape
-from inspector.sources import row_value
-from inspector.rules.tokens import DOUBLE_BOS, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
+from trlprep.inspector.checks import check_row
+from trlprep.inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
+from trlprep.inspector.profile import histogram
+from trlprep.inspector.scan import most_common_shape
+from trlprep.inspector.sources import row_value
+from trlprep.inspector.rules.tokens import DOUBLE_BOS, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -30,7 +30,7 @@ GENERATION_MARKER = re.compile(r"{%-?\s*generation\s*-?%}")
 
 def load_tokenizer(model: str):
     """A tokenizer from a local folder (offline) or a Hub id (a clear error when the Hub is unreachable)."""
-    from inspector.sources import SourceError, hub_unreachable_reason
+    from trlprep.inspector.sources import SourceError, hub_unreachable_reason
 
     if not os.path.isdir(model):
         reason = hub_unreachable_reason()

@@ -22,11 +22,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from converters import convert
-from inspector import inspect_dataset
-from inspector.errors import DataRefused, SourceError
-from inspector.methods import METHODS
-from inspector.sources import DATA_SUFFIXES
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.errors import DataRefused, SourceError
+from trlprep.inspector.methods import METHODS
+from trlprep.inspector.sources import DATA_SUFFIXES
 
 ANSWER_SIDES = ("completion", "chosen", "rejected")
 TRAIN_MAX_LENGTH = 1 << 15
@@ -71,7 +71,7 @@ def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = N
 def _trainer_problems(path, method: str, output: Path, rows: int, model: str) -> list[str]:
     """The converted rows through `train` and the method's TRL trainer, one step, with a max_length no row
     reaches: the trainer's own preparation must keep every one."""
-    from train.api import train
+    from trlprep.train.api import train
 
     try:
         result = train(method=method, model=model, dataset=str(output), output_dir=output.parent / "run",

@@ -37,8 +37,8 @@ def golden_name(dataset: str, variant: str) -> str:
 
 def report_json(dataset: str, variant: str) -> str:
     """The report as `inspect --format json` prints it, its timings left out, keys sorted."""
-    from inspector import inspect_dataset
-    from inspector.errors import SourceError
+    from trlprep.inspector import inspect_dataset
+    from trlprep.errors import SourceError
 
     try:
         report = inspect_dataset(dataset, **VARIANTS[variant]).to_dict()

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from converters.cli import main as convert_main
-from inspector.cli import main as inspect_main
+from trlprep.converters.cli import main as convert_main
+from trlprep.inspector.cli import main as inspect_main
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
 GOOD = json.dumps(CHAT)

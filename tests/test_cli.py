@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from inspector import inspect_dataset
-from inspector.cli import main
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.cli import main
 from tests.conftest import REPO, in_fresh_python
 
 REPORT_SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
@@ -105,7 +105,7 @@ def test_the_older_names_still_work_and_say_so(shared_data):
 
 def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
     """`inspect` on a local file imports neither datasets, torch nor trl, and draws no progress when piped."""
-    code = ("import sys; from inspector.cli import main; sys.argv = ['inspect', '-d', sys.argv[1]]\n"
+    code = ("import sys; from trlprep.inspector.cli import main; sys.argv = ['inspect', '-d', sys.argv[1]]\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
     done, loaded = in_fresh_python(code, str(shared_data / "c4_demo.jsonl"))
     assert loaded == []
@@ -119,7 +119,7 @@ def test_tables_fit_the_terminal_and_names_are_never_markup(shared_data, tmp_pat
 
     path = tmp_path / "c4[v2].jsonl"
     shutil.copyfile(shared_data / "c4_demo.jsonl", path)
-    done = subprocess.run([sys.executable, "-c", "from inspector.cli import main; main()", "-d", path.name],
+    done = subprocess.run([sys.executable, "-c", "from trlprep.inspector.cli import main; main()", "-d", path.name],
                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "60"}, cwd=tmp_path)
     lines = done.stdout.splitlines()
     assert lines[0] == "c4[v2].jsonl"
@@ -127,7 +127,7 @@ def test_tables_fit_the_terminal_and_names_are_never_markup(shared_data, tmp_pat
 
 
 def test_the_umbrella_command_runs_each_command(shared_data, tmp_path):
-    from train.commands import main as trlprep
+    from trlprep.train.commands import main as trlprep
 
     runner = CliRunner()
     assert runner.invoke(trlprep, ["inspect", "-d", "examples/broken_chat.jsonl"]).exit_code == 1
@@ -147,8 +147,8 @@ def test_a_mistyped_path_gets_the_path_it_likely_means(typo, meant):
 
 
 def test_the_hub_subset_option_has_one_name_in_every_command():
-    from converters.cli import main as convert_main
-    from train.cli import main as train_main
+    from trlprep.converters.cli import main as convert_main
+    from trlprep.train.cli import main as train_main
 
     for command in (main, convert_main, train_main):
         assert "--dataset-config" in CliRunner().invoke(command, ["--help"]).output
@@ -157,7 +157,7 @@ def test_the_hub_subset_option_has_one_name_in_every_command():
 
 
 def test_convert_summary_as_markdown(shared_data, tmp_path):
-    from converters.cli import main as convert_main
+    from trlprep.converters.cli import main as convert_main
 
     result = CliRunner().invoke(convert_main, ["-d", "examples/broken_chat.jsonl", "--to", "sft", "-o",
                                                str(tmp_path / "out.jsonl"), "--format", "markdown"])
@@ -167,7 +167,7 @@ def test_convert_summary_as_markdown(shared_data, tmp_path):
 
 
 def test_against_without_drop_contaminated_is_bad_usage(shared_data, tmp_path):
-    from converters.cli import main as convert_main
+    from trlprep.converters.cli import main as convert_main
 
     result = CliRunner().invoke(convert_main, ["-d", str(shared_data / "c4_demo.jsonl"), "--to", "sft", "-o",
                                                str(tmp_path / "out.jsonl"), "--against", "x.jsonl"])
@@ -175,7 +175,7 @@ def test_against_without_drop_contaminated_is_bad_usage(shared_data, tmp_path):
 
 
 def test_dedup_takes_exact_by_default_and_near_on_request(shared_data, tmp_path):
-    from converters.cli import main as convert_main
+    from trlprep.converters.cli import main as convert_main
 
     alpaca = str(shared_data / "alpaca_en_demo.json")
     bare = CliRunner().invoke(convert_main, ["-d", alpaca, "--dedup", "--to", "sft", "--dry-run", "--format", "json"])

@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from converters import DataRefused, OutputError, convert
-from converters.cli import main
-from inspector import SourceError, inspect_dataset
+from trlprep.converters import DataRefused, OutputError, convert
+from trlprep.converters.cli import main
+from trlprep.inspector import SourceError, inspect_dataset
 from tests.test_detection import DIALECTS
 
 U = {"role": "user", "content": "Name a colour."}
@@ -320,7 +320,7 @@ def test_cli_json_summary_and_exit_codes(shared_data, tmp_path):
 def test_push_to_hub_offline_is_one_clear_error_and_the_card_tells_the_story(shared_data, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from converters.hub import dataset_card
+    from trlprep.converters.hub import dataset_card
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
@@ -330,7 +330,7 @@ def test_push_to_hub_offline_is_one_clear_error_and_the_card_tells_the_story(sha
     assert "hf_secret" not in str(error.value)
     assert (tmp_path / "out.jsonl").exists()
     result = convert(shared_data / "kto_en_demo.json", to="sft", output=tmp_path / "o2.jsonl")
-    from inspector.dialects import classify_row
+    from trlprep.inspector.dialects import classify_row
 
     card = dataset_card(result, "me/kto-sft", classify_row({"messages": [U, A], "label": True}))
     assert "rows in 300 = kept 150 + rejected 150" in card

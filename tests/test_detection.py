@@ -2,8 +2,8 @@
 
 import pytest
 
-from inspector import SourceError, inspect_dataset
-from inspector.dialects import classify_row, to_trl
+from trlprep.inspector import SourceError, inspect_dataset
+from trlprep.inspector.dialects import classify_row, to_trl
 
 R, C, I = "ready", "convertible", "incompatible"
 

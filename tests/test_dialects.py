@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from converters import convert
-from inspector import inspect_dataset
-from inspector.dialects import Dialect, Field, Shape, classify_row, dialects, registered, to_trl
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.dialects import Dialect, Field, Shape, classify_row, dialects, registered, to_trl
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 
 class HumanBot(Dialect):

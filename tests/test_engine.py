@@ -8,13 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import converters.conversion
-import inspector.scan
-from converters import convert
-from converters.cli import main as convert_main
-from inspector import inspect_dataset
-from inspector.rules import WARNING, Example, Rule, registered, unproven
-from train.cli import main as train_main
+import trlprep.converters.conversion
+import trlprep.inspector.scan
+from trlprep.converters import convert
+from trlprep.converters.cli import main as convert_main
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.rules import WARNING, Example, Rule, registered, unproven
+from trlprep.train.cli import main as train_main
 from tests.conftest import REPO, SHARED_DATA
 from tests.differential import check_dataset, datasets_under
 
@@ -96,14 +96,14 @@ def test_reasoning_parts_are_kept_as_reasoning_content_and_grpo_takes_the_text(t
 def test_a_conversion_that_fails_on_one_row_rejects_that_row_only(tmp_path, monkeypatch):
     rows = [{"question": "1+1?", "answer": "2"}, {"question": "boom", "answer": "3"}]
     path = write_jsonl(tmp_path / "qa.jsonl", rows)
-    to_grpo = converters.conversion.to_grpo
+    to_grpo = trlprep.converters.conversion.to_grpo
 
     def failing(row, data_type, dialect):  # stands for a bug of ours on one row
         if row["prompt"][0]["content"] == "boom":
             raise TypeError("sequence item 0: expected str instance, list found")
         return to_grpo(row, data_type, dialect)
 
-    monkeypatch.setattr(converters.conversion, "to_grpo", failing)
+    monkeypatch.setattr(trlprep.converters.conversion, "to_grpo", failing)
     result = convert(path, to="grpo", output=tmp_path / "out.jsonl")
     assert (result.rows_kept, result.rejected_by_rule) == (1, {"TC104": 1})
     (reject,) = [json.loads(line) for line in open(result.rejects)]
@@ -145,7 +145,7 @@ def test_a_rule_added_to_the_catalog_reaches_every_scan_path(kind, tmp_path, mon
     rows = _chats(3000, pineapple_at=(7, 1500, 2999))  # past the head rows, and otherwise clean: fast-path rows
     path = _write(kind, rows, tmp_path)
     if kind == "parallel":
-        monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
+        monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     assert not inspect_dataset(path, workers=2).findings
     with registered(PINEAPPLE):  # registered before the workers fork, as a plug-in would be at import
         report = inspect_dataset(path, workers=2)
@@ -179,7 +179,7 @@ def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_mode
 @pytest.mark.parametrize("rule_id", ["TP001", "TP106", "TP110", "TP108", "TP301", "TP302", "TP303", "TP304",
                                      "TP404", "TC101", "TC102"])
 def test_inspect_and_convert_agree_on_the_catalogs_bad_rows(rule_id, tmp_path, tokenizer):
-    from inspector.rules import RULES
+    from trlprep.inspector.rules import RULES
 
     rows = list(RULES[rule_id].example.rows) * 2  # each row twice: duplicates too
     path = tmp_path / f"{rule_id}.jsonl"
@@ -248,7 +248,7 @@ def test_a_folder_of_many_gzip_shards_is_read_one_file_at_a_time(tmp_path):
         lines = "".join(json.dumps(row) + "\n" for row in SHAREGPT[: 1 + shard % 6])
         (folder / f"part-{shard:05}.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
     code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
-            "from inspector import inspect_dataset\nfrom converters import convert\n"
+            "from trlprep.inspector import inspect_dataset\nfrom converters import convert\n"
             "report = inspect_dataset(sys.argv[1])\nresult = convert(sys.argv[1], to='sft', output=sys.argv[2])\n"
             "print(report.rows_checked, len(report.per_file), result.rows_kept, result.rows_rejected)")
     done = subprocess.run([sys.executable, "-c", code, str(folder), str(tmp_path / "out.jsonl")],

@@ -6,9 +6,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from converters.cli import main as convert_main
-from inspector import inspect_dataset
-from inspector.cli import main as inspect_main
+from trlprep.converters.cli import main as convert_main
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.cli import main as inspect_main
 
 pytest.importorskip("altair", reason="the html extra (uv sync --extra html) is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -114,7 +114,7 @@ def test_the_json_report_carries_the_profile_the_page_plots(shared_data, tmp_pat
 
 
 def test_train_writes_the_page_of_the_data_it_converted(shared_data, tiny_model, tmp_path):
-    from train.api import train
+    from trlprep.train.api import train
 
     result = train(method="sft", model=str(tiny_model), dataset=str(shared_data / "glaive_toolcall_en_demo.json"),
                    output_dir=tmp_path / "run", html=tmp_path / "data.html", dry_run=True, max_length=64,

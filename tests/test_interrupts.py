@@ -33,7 +33,7 @@ def test_interrupted_convert_leaves_no_output(big_chat, tmp_path, signum):
     before = _digest(big_chat)
     output = tmp_path / "out.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-c", "from converters.cli import main; main()", "-d", str(big_chat), "--to", "sft",
+        [sys.executable, "-c", "from trlprep.converters.cli import main; main()", "-d", str(big_chat), "--to", "sft",
          "-o", str(output)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A test run in a background job inherits SIGINT ignored, and Python keeps ignoring it: as a user's would.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

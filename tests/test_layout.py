@@ -10,7 +10,7 @@ import tokenize
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("inspector", "converters", "train")
+PACKAGES = ("trlprep", "inspector", "converters", "train")
 RULE_ID = re.compile(r"""["']T[PC]\d{3}["']""")
 
 
@@ -44,8 +44,10 @@ def test_rule_and_dialect_code_has_no_function_over_60_lines():
 
 
 def _module_name(path: Path) -> str:
+    """The name a module is imported by: the stages are `trlprep.inspector`, `trlprep.converters`, `trlprep.train`."""
     parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(parts if parts[0] == "trlprep" else ("trlprep", *parts))
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from inspector import inspect_dataset
-from inspector.scan.parallel import line_boundaries
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.scan.parallel import line_boundaries
 
 
 
@@ -52,14 +52,14 @@ def _rows(count: int, seed: int) -> list[str]:
 @pytest.mark.parametrize("sorted_duplicates", [False, True], ids=["set", "sort"])
 def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers, sorted_duplicates):
     """Also holds the two ways of finding duplicate rows (a set for small files, a sort for large) together."""
-    import inspector.scan
+    import trlprep.inspector.scan
 
     path = tmp_path / "chat.jsonl"
     path.write_text("\n".join(_rows(4000, seed=workers)))  # no final newline
-    monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     one = inspect_dataset(path, workers=1, max_rows=50).to_dict()
     if sorted_duplicates:
-        monkeypatch.setattr(inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 0)
+        monkeypatch.setattr(trlprep.inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 0)
     many = inspect_dataset(path, workers=workers, max_rows=50).to_dict()
     one.pop("stats")
     many.pop("stats")
@@ -70,9 +70,9 @@ def test_parallel_scan_equals_one_pass(tmp_path, monkeypatch, workers, sorted_du
 def test_block_scan_equals_row_by_row_scan(tmp_path, monkeypatch):
     """The same lines gzipped are read row by row; plain, in blocks through the typed fast path. Tiny blocks
     cut lines everywhere; a repeat of a row with other spacing is a repeat; a repeated key is still found."""
-    import inspector.sources
+    import trlprep.inspector.sources
 
-    monkeypatch.setattr(inspector.sources, "BLOCK_BYTES", 300)
+    monkeypatch.setattr(trlprep.inspector.sources, "BLOCK_BYTES", 300)
     data = ("\n".join(_rows(3000, seed=7)) + "\n").encode()
     plain, packed = tmp_path / "chat.jsonl", tmp_path / "chat.jsonl.gz"
     plain.write_bytes(data)
@@ -128,21 +128,21 @@ def test_column_scan_equals_row_by_row_scan(tmp_path):
 def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatch):
     """Past SORT_DUPLICATES_FROM_ROWS rows the set of hashes is dropped (memory stays 16 bytes a row) and the
     repeats, before and after that point, come out of the sort the same."""
-    import inspector.scan
-    import inspector.sources
-    from inspector.dialects import classify_row
-    from inspector.scan import scan_lines
+    import trlprep.inspector.scan
+    import trlprep.inspector.sources
+    from trlprep.inspector.dialects import classify_row
+    from trlprep.inspector.scan import scan_lines
 
     path = tmp_path / "chat.jsonl"
     distinct = [json.dumps({"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}]})
                 for i in range(2000)]
     path.write_text("\n".join(distinct + _rows(1000, seed=11) + distinct[:3]) + "\n")
     expected = inspect_dataset(path, workers=1, max_rows=50).to_dict()
-    monkeypatch.setattr(inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 200)
+    monkeypatch.setattr(trlprep.inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 200)
     found = inspect_dataset(path, workers=1, max_rows=50).to_dict()
     example = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}
     (tmp_path / "distinct.jsonl").write_text("\n".join(distinct))  # no repeat: the set would only grow
-    monkeypatch.setattr(inspector.sources, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(trlprep.inspector.sources, "BLOCK_BYTES", 4096)
     with open(tmp_path / "distinct.jsonl", "rb") as handle:
         partial, _ = scan_lines("distinct.jsonl", handle, expected=classify_row(example), example=example,
                                 enabled={"TP401"}, max_rows=5)

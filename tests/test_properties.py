@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from converters import DataRefused, convert
-from inspector import inspect_dataset
-from inspector.checks import check_fields
-from inspector.dialects import classify_row, without_ids
+from trlprep.converters import DataRefused, convert
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.checks import check_fields
+from trlprep.inspector.dialects import classify_row, without_ids
 from tests.differential import check_dataset
-from inspector.methods import METHODS
-from inspector.rules import unproven_rules
-from inspector.schemas import type_schemas
+from trlprep.inspector.methods import METHODS
+from trlprep.inspector.rules import unproven_rules
+from trlprep.inspector.schemas import type_schemas
 from tests.test_schemas import BAD_VALUES, SCHEMA_RULES
 
 TEXT = st.from_regex(r"[a-z]{1,8}( [a-z]{1,8}){0,3}", fullmatch=True)
@@ -208,9 +208,9 @@ FAST_EXAMPLES = [
 def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
     """The scan's fast path may skip the full checks only for rows those checks would pass unchanged; a row
     reads the same from a JSON line, from a block of lines and as a decoded value, with one content hash."""
-    from inspector.checks import check_row
-    from inspector.fast import FastPath
-    from inspector.dialects import shape_key
+    from trlprep.inspector.checks import check_row
+    from trlprep.inspector.fast import FastPath
+    from trlprep.inspector.dialects import shape_key
 
     line = orjson.dumps(row)
     for example in FAST_EXAMPLES:
@@ -262,8 +262,8 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
     and equal clean rows get equal keys."""
     import pyarrow as pa
 
-    from inspector.columnar import ColumnPlan
-    from inspector.fast import FastPath
+    from trlprep.inspector.columnar import ColumnPlan
+    from trlprep.inspector.fast import FastPath
 
     kind = data.draw(st.sampled_from(sorted(COLUMN_TABLES)))
     rows = data.draw(COLUMN_TABLES[kind])
@@ -285,10 +285,10 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
 @given(row=ROWS, extra=st.sampled_from([{}, {"id": 3}, {"source": "web"}]))
 def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
     """Clean JSON lines convert without Python rows; the line written is the full conversion's row."""
-    from converters.conversion import RowConverter
-    from converters.fast import fast_conversion
-    from converters.transforms import Reject
-    from inspector.fast import FastPath
+    from trlprep.converters.conversion import RowConverter
+    from trlprep.converters.fast import fast_conversion
+    from trlprep.converters.transforms import Reject
+    from trlprep.inspector.fast import FastPath
 
     row = {**row, **extra}
     for example, to in ((FAST_EXAMPLES[0], "sft"), (FAST_EXAMPLES[1], "sft"), (FAST_EXAMPLES[-1], "dpo")):

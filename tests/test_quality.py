@@ -3,9 +3,9 @@ near-duplicates."""
 
 import json
 
-from converters import convert
-from inspector import inspect_dataset
-from inspector.text import strings
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.text import strings
 from tests.differential import check_dataset
 
 ADD = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {

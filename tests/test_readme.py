@@ -5,7 +5,7 @@ import re
 
 from click.testing import CliRunner
 
-from inspector import inspect_dataset
+from trlprep.inspector import inspect_dataset
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -31,9 +31,9 @@ def test_the_tour_is_what_inspect_prints(monkeypatch):
 
 
 def test_every_example_file_named_in_the_readme_and_the_help_exists():
-    from converters.cli import main as convert_main
-    from inspector.cli import main as inspect_main
-    from train.cli import main as train_main
+    from trlprep.converters.cli import main as convert_main
+    from trlprep.inspector.cli import main as inspect_main
+    from trlprep.train.cli import main as train_main
 
     helps = "".join(CliRunner().invoke(command, ["--help"]).output for command in (inspect_main, convert_main,
                                                                                     train_main))

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from converters import convert
-from inspector import inspect_dataset
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
 from tests.differential import check_dataset
 
 
@@ -277,7 +277,7 @@ def test_rows_that_differ_only_in_an_id_are_duplicates_on_every_path(kind, tmp_p
 
 def test_math_shepherd_and_prm800k_step_labels_are_stepwise_supervision(shared_data):
     """Math-Shepherd and raw PRM800K samples (openr, MIT): step labels in their native shapes."""
-    from inspector.dialects import classify_row, to_trl
+    from trlprep.inspector.dialects import classify_row, to_trl
 
     for name, dialect in (("math_shepherd_samples_openr.jsonl", "math_shepherd"),
                           ("prm800k_raw_samples_openr.jsonl", "prm800k")):

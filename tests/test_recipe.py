@@ -6,11 +6,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from inspector.errors import DataRefused, UsageError
+from trlprep.errors import DataRefused, UsageError
 from tests.conftest import in_fresh_python
 from tests.tiny_model import CHAT_TEMPLATE
-from train.cli import main
-from train.recipe import load_recipe, run_recipe, weights_digest
+from trlprep.train.cli import main
+from trlprep.train.recipe import load_recipe, run_recipe, weights_digest
 
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "max_dropped": 1.0}
 
@@ -64,7 +64,7 @@ def test_unusable_stage_two_data_is_refused_before_stage_one_trains(shared_data,
     path.write_text(yaml.safe_dump({"model": str(tiny_model), "output_dir": str(tmp_path / "run"), "stages": [
         {"method": "sft", "dataset": str(shared_data / "alpaca_en_demo.json"), **FAST},
         {"method": "dpo", "dataset": str(shared_data / "c4_demo.jsonl"), **FAST}]}))
-    code = ("import sys\nfrom train.recipe import DataRefused, run_recipe\n"
+    code = ("import sys\nfrom trlprep.train.recipe import DataRefused, run_recipe\n"
             "try:\n    run_recipe(sys.argv[1])\nexcept DataRefused as refused:\n    print('refused:', refused)")
     done, loaded = in_fresh_python(code, str(path))
     assert done.stdout.startswith("refused: recipe stage 2 (dpo): ") and "c4_demo.jsonl: not usable for dpo" in done.stdout
@@ -171,7 +171,7 @@ def test_a_gguf_that_does_not_match_its_model_is_rejected(tiny_model, tmp_path):
     """The check can fail: a GGUF compared with another model of the same shape and tokenizer."""
     pytest.importorskip("gguf", reason="the gguf extra (uv sync --extra gguf) is not installed")
     from tests.tiny_model import build_tiny_model
-    from train.export import ExportRejected, export_gguf, plan_export, verify_gguf
+    from trlprep.train.export import ExportRejected, export_gguf, plan_export, verify_gguf
 
     exported = export_gguf(tiny_model, tmp_path / "gguf", plan_export("f16", "qwen2"))
     other = build_tiny_model(tmp_path / "other")  # fresh random weights
@@ -234,7 +234,7 @@ def test_an_exported_mixture_is_mixed_by_trl_as_the_local_run_mixes_it(shared_da
     """`--export-trl-config` writes TRL's own `datasets:` list; TRL's get_dataset gives back the local mixture."""
     from trl.scripts.utils import DatasetMixtureConfig, get_dataset
 
-    from train.api import prepare_data, train
+    from trlprep.train.api import prepare_data, train
 
     sources = [{"path": str(shared_data / "alpaca_en_demo.json"), "weight": 0.7},
                {"path": str(shared_data / "v1_sft_demo.jsonl"), "weight": 0.3}]
@@ -289,7 +289,7 @@ def test_hf_jobs_pushes_the_checked_data_and_runs_the_recipe_on_it(shared_data, 
 def test_hf_jobs_refuses_an_offline_hub_before_pushing_anything(shared_data, tiny_model, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from inspector import SourceError
+    from trlprep.inspector import SourceError
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")

@@ -18,18 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import inspector.engine
-import inspector.scan
-from converters import convert
-from inspector import inspect_dataset
-from inspector.checks import check_row
-from inspector.arrow import true_mask
-from inspector.columnar import ColumnPlan
-from inspector.dialects import classify_row
-from inspector.fast import FUSED_TEXT_PROOFS, FastPath, clean_text
-from inspector.rules import (RULES, ROW_STAGES, WARNING, Example, Rule, by_text, register, registered,
+import trlprep.inspector.engine
+import trlprep.inspector.scan
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.checks import check_row
+from trlprep.inspector.arrow import true_mask
+from trlprep.inspector.columnar import ColumnPlan
+from trlprep.inspector.dialects import classify_row
+from trlprep.inspector.fast import FUSED_TEXT_PROOFS, FastPath, clean_text
+from trlprep.inspector.rules import (RULES, ROW_STAGES, WARNING, Example, Rule, by_text, register, registered,
                              unproven_rules)
-from inspector.rules.hygiene import control_escapes
+from trlprep.inspector.rules.hygiene import control_escapes
 
 
 def user(text):
@@ -91,7 +91,7 @@ def _fast_paths_for(row: dict) -> list[tuple[str, FastPath]]:
     shape = classify_row(row)
     if shape is None:
         return []
-    from inspector.dialects import shape_key
+    from trlprep.inspector.dialects import shape_key
 
     return [(name, FastPath.for_row(shape, example)) for name, example in FAST_SHAPES.items()
             if shape_key(classify_row(example)) == shape_key(shape)]
@@ -193,13 +193,13 @@ def _write(kind: str, rows: list[dict], tmp_path):
 def rows_checked_in_full(monkeypatch):
     """How many rows took the full checks (`Engine.decide`) in this process."""
     counted = []
-    decide = inspector.engine.Engine.decide
+    decide = trlprep.inspector.engine.Engine.decide
 
     def counting(self, value, shape=None):
         counted.append(1)
         return decide(self, value, shape)
 
-    monkeypatch.setattr(inspector.engine.Engine, "decide", counting)
+    monkeypatch.setattr(trlprep.inspector.engine.Engine, "decide", counting)
     return counted
 
 
@@ -208,7 +208,7 @@ def test_a_rule_added_as_one_entry_runs_on_every_path_and_keeps_the_fast_paths(k
                                                                                 rows_checked_in_full):
     path = _write(kind, _chats(3000), tmp_path)  # 3,000 rows: past the head, clean but for the planted answers
     if kind == "parallel":
-        monkeypatch.setattr(inspector.scan, "PARALLEL_FROM_BYTES", 0)
+        monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     assert not inspect_dataset(path, workers=2).findings
     with registered(TRAILING_SPACE):  # registered before the workers fork, as a plug-in would be at import
         rows_checked_in_full.clear()
@@ -217,7 +217,7 @@ def test_a_rule_added_as_one_entry_runs_on_every_path_and_keeps_the_fast_paths(k
         assert (finding.rule, finding.count, finding.rows) == ("TP990", 3, list(PLANTED))
         assert finding.examples[0]["detail"] == "messages[1] ends in white space"
         # The head rows are classified in full to find the fast path's example; past them, only the planted rows.
-        assert len(rows_checked_in_full) <= inspector.scan.plan.DETECTION_ROWS + len(PLANTED), (
+        assert len(rows_checked_in_full) <= trlprep.inspector.scan.plan.DETECTION_ROWS + len(PLANTED), (
             f"{len(rows_checked_in_full)} rows took the full checks: the new rule took the fast path off")
 
 
@@ -244,7 +244,7 @@ def test_a_tools_column_is_checked_in_full_past_the_head(tmp_path):
 
 def test_the_readmes_new_rule_is_found_as_printed(tmp_path):
     """The README's "Adding a rule" entry, run as printed (its module's names in scope), finds its rows."""
-    from inspector.rules import examples
+    from trlprep.inspector.rules import examples
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")

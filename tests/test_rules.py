@@ -8,10 +8,10 @@ import json
 
 from click.testing import CliRunner
 
-from converters import convert
-from inspector import inspect_dataset
-from inspector.cli import main as inspect_main
-from inspector.rules import RULES, markdown_table, select_rules
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.inspector.cli import main as inspect_main
+from trlprep.inspector.rules import RULES, markdown_table, select_rules
 
 USER = {"role": "user", "content": "What is 2+2?"}
 ASSISTANT = {"role": "assistant", "content": "4"}
@@ -138,7 +138,7 @@ def test_readme_rule_table_is_the_catalogs():
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text()
-    assert markdown_table() in readme, "regenerate it: uv run python -m inspector.rules"
+    assert markdown_table() in readme, "regenerate it: uv run python -m trlprep.inspector.rules"
 
 
 def test_a_repeat_is_the_same_values_whatever_the_key_order_or_spacing(tmp_path):

@@ -6,9 +6,9 @@ import json
 import jsonschema
 import pytest
 
-from inspector.checks import check_fields
-from inspector.dialects import classify_row
-from inspector.schemas import LAYOUTS, type_schemas
+from trlprep.inspector.checks import check_fields
+from trlprep.inspector.dialects import classify_row
+from trlprep.inspector.schemas import LAYOUTS, type_schemas
 from tests.conftest import REPO
 
 # The structural rules JSON Schema can express; turn order, duplicates and step counts are beyond it.
@@ -52,7 +52,7 @@ def corpus():
 def test_published_files_are_current():
     for stem, schema in type_schemas().items():
         published = json.loads((REPO / "schemas" / f"{stem}.schema.json").read_text())
-        assert published == schema, f"schemas/{stem}.schema.json is stale: run python -m inspector.schemas"
+        assert published == schema, f"schemas/{stem}.schema.json is stale: run python -m trlprep.inspector.schemas"
 
 
 def test_schemas_are_valid_draft_2020_12():

@@ -5,16 +5,16 @@ import json
 import yaml
 from click.testing import CliRunner
 
-from converters.cli import main as convert_main
-from inspector.cli import main as inspect_main
+from trlprep.converters.cli import main as convert_main
+from trlprep.inspector.cli import main as inspect_main
 
 SECRET = "hf_THIS_MUST_NEVER_BE_PRINTED_123"
 
 
 def test_no_token_in_reports_summaries_runs_or_configs(shared_data, tiny_model, tmp_path, monkeypatch):
-    from converters.hub import dataset_card
-    from inspector.dialects import classify_row
-    from train.api import train
+    from trlprep.converters.hub import dataset_card
+    from trlprep.inspector.dialects import classify_row
+    from trlprep.train.api import train
 
     monkeypatch.setenv("HF_TOKEN", SECRET)
     monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", SECRET)
@@ -25,7 +25,7 @@ def test_no_token_in_reports_summaries_runs_or_configs(shared_data, tiny_model, 
     converted = CliRunner().invoke(convert_main, ["-d", str(source), "--to", "dpo", "-o", str(tmp_path / "o.jsonl"),
                                                   "--format", "json"])
     seen.append(converted.output)
-    from converters import convert
+    from trlprep.converters import convert
 
     result = convert(source, to="dpo", output=tmp_path / "o2.jsonl")
     seen.append(dataset_card(result, "me/data", classify_row({"prompt": "q", "chosen": "a", "rejected": "b"})))

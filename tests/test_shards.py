@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from inspector.cli import main
+from trlprep.inspector.cli import main
 
 pytest.importorskip("datatrove", reason="the distributed extra (uv sync --extra distributed) is not installed")
 
@@ -114,7 +114,7 @@ def test_a_remote_shard_is_copied_into_the_work_folder_once(tmp_path):
     listed by their glob and copied by the task that takes them."""
     import fsspec
 
-    from inspector.shards import local_path, shard_urls
+    from trlprep.inspector.shards import local_path, shard_urls
 
     memory = fsspec.filesystem("memory")
     for number in (2, 1):
@@ -134,8 +134,8 @@ def test_a_remote_shard_is_copied_into_the_work_folder_once(tmp_path):
                                                          "publish"])])
 def test_on_slurm_each_step_is_a_job_array_whose_tasks_hash_with_one_seed(tmp_path, command, names):
     """The sbatch script datatrove writes for the step per shard (built here, not submitted: no cluster)."""
-    from converters.shards import CONVERSION
-    from inspector.shards import INSPECTION, _executors
+    from trlprep.converters.shards import CONVERSION
+    from trlprep.inspector.shards import INSPECTION, _executors
 
     steps = {"inspect": INSPECTION, "convert": CONVERSION}[command]
     last = _executors(tmp_path, 1000, 100, "slurm", {"partition": "cpu", "time": "02:00:00"}, steps)
@@ -153,7 +153,7 @@ def test_on_slurm_each_step_is_a_job_array_whose_tasks_hash_with_one_seed(tmp_pa
 
 def convert_of(arguments: list[str], exit_code: int = 0) -> dict:
     """The JSON summary of `convert`, with its exit code checked."""
-    from converters.cli import main as convert
+    from trlprep.converters.cli import main as convert
 
     done = CliRunner().invoke(convert, [*arguments, "--format", "json"])
     assert done.exit_code == exit_code, done.output
@@ -227,7 +227,7 @@ def test_the_shared_datasets_convert_to_the_single_pass_rows(shared_data, tmp_pa
 
 
 def test_data_that_cannot_become_the_method_is_refused_and_nothing_is_written(shared_data, tmp_path):
-    from converters.cli import main as convert
+    from trlprep.converters.cli import main as convert
 
     done = CliRunner().invoke(convert, ["--dataset", str(shared_data / "*.json*"), "--to", "dpo", "--output",
                                         str(tmp_path / "out"), "--executor", "local", "--work-dir",
@@ -264,7 +264,7 @@ def test_every_row_rejected_publishes_the_rejects_and_no_output(tmp_path):
 
 
 def test_a_corrupt_shard_is_retried_then_named_and_nothing_is_published(tmp_path):
-    from converters.cli import main as convert
+    from trlprep.converters.cli import main as convert
 
     write_shards(tmp_path / "shards", shards=2, rows=20)
     (tmp_path / "shards" / "shard-5.jsonl").write_bytes(b"\x1f\x8b\x08 not gzip after all")
@@ -276,7 +276,7 @@ def test_a_corrupt_shard_is_retried_then_named_and_nothing_is_published(tmp_path
 
 
 def test_options_it_does_not_take_and_a_file_output_are_refused(tmp_path):
-    from converters.cli import main as convert
+    from trlprep.converters.cli import main as convert
 
     write_shards(tmp_path / "shards", shards=2, rows=5)
     arguments = ["--dataset", str(tmp_path / "shards" / "*"), "--to", "sft", "--executor", "local"]

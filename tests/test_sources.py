@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from inspector import SourceError, inspect_dataset
-from inspector.sources import open_source
+from trlprep.inspector import SourceError, inspect_dataset
+from trlprep.inspector.sources import open_source
 
 ROWS = [{"prompt": f"What is {i}+{i}?", "completion": str(2 * i)} for i in range(1, 6)]
 

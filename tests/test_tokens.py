@@ -6,8 +6,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from inspector import SourceError, inspect_dataset
-from inspector.cli import main
+from trlprep.inspector import SourceError, inspect_dataset
+from trlprep.inspector.cli import main
 from tests.conftest import REPO
 from tests.tiny_model import CHAT_TEMPLATE, build_tiny_model
 
@@ -45,7 +45,7 @@ TRIGGERED = {"TP501", "TP502", "TP503", "TP504", "TP505", "TP506", "TP507", "TP5
 
 
 def test_every_tokenizer_rule_is_triggered_here():
-    from inspector.rules import RULES
+    from trlprep.inspector.rules import RULES
 
     assert TRIGGERED == {rule for rule in RULES if rule.startswith("TP5")}
 

@@ -8,9 +8,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from train.api import DataRefused, train
+from trlprep.train.api import DataRefused, train
 from tests.conftest import in_fresh_python
-from train.cli import main
+from trlprep.train.cli import main
 
 # Short rows keep CPU training fast; this 400-token vocabulary makes rows ~4x longer than a real tokenizer would,
 # so the preflight's drop limit is lifted here and tested on its own below.
@@ -57,7 +57,7 @@ def test_preflight_refuses_when_the_trainer_would_drop_too_many_rows(shared_data
 
 
 def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model):
-    code = ("import sys\nfrom train.api import DataRefused, train\n"
+    code = ("import sys\nfrom trlprep.train.api import DataRefused, train\n"
             "try:\n    train(method='dpo', model=sys.argv[1], dataset=sys.argv[2])\n"
             "except DataRefused as refused:\n    print('refused:', refused)")
     done, loaded = in_fresh_python(code, str(tiny_model), str(shared_data / "c4_demo.jsonl"))
@@ -72,8 +72,8 @@ def test_cli_refusal_exit_code(shared_data, tiny_model):
 
 
 def test_an_unknown_accelerate_preset_is_bad_usage_from_python_and_the_cli(shared_data, tiny_model):
-    from inspector.errors import UsageError
-    from train.api import train
+    from trlprep.errors import UsageError
+    from trlprep.train.api import train
 
     with pytest.raises(UsageError, match="--accelerate-config 'zero4': choose one of single_gpu"):
         train(method="sft", model=str(tiny_model), dataset=str(shared_data / "alpaca_en_demo.json"),
@@ -157,7 +157,7 @@ def test_export_trl_config_parses_with_trls_own_parser(shared_data, tiny_model, 
 
 
 def test_hf_jobs_spec_names_secrets_but_never_their_values(monkeypatch):
-    from train.launch import job_spec
+    from trlprep.train.launch import job_spec
 
     monkeypatch.setenv("HF_TOKEN", "hf_do_not_leak_me")
     spec = job_spec(method="sft", model="Qwen/Qwen2.5-0.5B", dataset="trl-lib/Capybara",
@@ -185,7 +185,7 @@ def test_hf_jobs_refuses_local_data_and_an_offline_hub(shared_data, monkeypatch)
         train(method="sft", model="m", dataset=str(shared_data / "c4_demo.jsonl"), launcher="hf-jobs")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    from inspector import SourceError
+    from trlprep.inspector import SourceError
 
     with pytest.raises(SourceError, match="cannot reach the Hugging Face Hub"):
         train(method="sft", model="m", dataset="trl-lib/Capybara", launcher="hf-jobs")
@@ -197,7 +197,7 @@ def test_hf_jobs_refuses_local_data_and_an_offline_hub(shared_data, monkeypatch)
 ])
 def test_usage_mistakes_are_answered_before_any_data_is_read_or_trl_imported(shared_data, tmp_path, arguments,
                                                                             message):
-    code = ("import sys\nfrom train.cli import main\n"
+    code = ("import sys\nfrom trlprep.train.cli import main\n"
             "try:\n    main(sys.argv[1:], standalone_mode=False)\n"
             "except Exception as error:\n    print('refused:', error)")
     output = tmp_path / "run"
@@ -209,8 +209,8 @@ def test_usage_mistakes_are_answered_before_any_data_is_read_or_trl_imported(sha
 
 def test_the_config_field_table_is_the_installed_trls():
     """`train/trl_fields.json` answers key typos without importing TRL; it must say what TRL says
-    (regenerate: uv run --extra train python -m train.config)."""
-    from train.config import FIELDS_FILE, installed_fields, installed_trl_version
+    (regenerate: uv run --extra train python -m trlprep.train.config)."""
+    from trlprep.train.config import FIELDS_FILE, installed_fields, installed_trl_version
 
     table = json.loads(FIELDS_FILE.read_text())
     assert (table["trl_version"], table["fields"]) == (installed_trl_version(), installed_fields())
@@ -236,7 +236,7 @@ def test_train_tells_the_ledger_and_the_truncation_before_training_and_json_keep
 
     readme = (REPO / "README.md").read_text()  # the README shows these very lines
     assert all(f"   {line}\n" in readme for line in (lines[0], truncates, lines[lines.index(truncates) + 1]))
-    done = subprocess.run([sys.executable, "-c", "from train.cli import main; main()", *arguments[:-6], "--output-dir",
+    done = subprocess.run([sys.executable, "-c", "from trlprep.train.cli import main; main()", *arguments[:-6], "--output-dir",
                            str(tmp_path / "json"), "--max-steps", "2", "--batch-size", "2", "--max-length", "128",
                            "--max-dropped", "1", "--format", "json"], capture_output=True, text=True, check=True)
     report = json.loads(done.stdout)  # stdout is the one JSON document: TRL's step logs went to stderr

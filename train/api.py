@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from converters import convert
-from inspector import inspect_dataset
-from inspector.errors import DataRefused, UsageError
-from inspector.files import write_atomically
-from train.launch import ACCELERATE_PRESETS
-from train.options import RunOptions
-from inspector.options import options_from
-from inspector.methods import METHODS, TRAINERS
+from trlprep.converters import convert
+from trlprep.inspector import inspect_dataset
+from trlprep.errors import DataRefused, UsageError
+from trlprep.files import write_atomically
+from trlprep.train.launch import ACCELERATE_PRESETS
+from trlprep.train.options import RunOptions
+from trlprep.options import options_from
+from trlprep.inspector.methods import METHODS, TRAINERS
 
 RUN_FILE = "trlprep-run.json"
 # What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left.
@@ -148,7 +148,7 @@ def mixture_sources(sources: list) -> list[dict]:
     >>> mixture_sources([{"path": "a.jsonl", "weight": 0.7}, {"path": "b.jsonl"}])
     Traceback (most recent call last):
     ...
-    inspector.errors.UsageError: datasets: give every source a weight, or none (all of each): b.jsonl has none
+    trlprep.errors.UsageError: datasets: give every source a weight, or none (all of each): b.jsonl has none
     """
     import difflib
 
@@ -249,8 +249,8 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
                               max_dropped: float) -> dict:
     """Tokenize the converted rows with the model's tokenizer; refuse when the trainer would drop more than
     `max_dropped` of them (or cut away their whole completion)."""
-    from inspector.sources import open_source
-    from inspector.tokens import token_preflight
+    from trlprep.inspector.sources import open_source
+    from trlprep.inspector.tokens import token_preflight
 
     findings: dict[str, int] = {}
 
@@ -317,7 +317,7 @@ def kept_line(method: str, kept: int, written: int) -> str:
 
 def load_rewards(specs: tuple[str, ...]) -> list:
     """The GRPO reward functions, loaded; at least one is needed."""
-    from train.rewards import load_reward
+    from trlprep.train.rewards import load_reward
 
     if not specs:
         raise UsageError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
@@ -327,7 +327,7 @@ def load_rewards(specs: tuple[str, ...]) -> list:
 
 def check_reward_columns(specs: tuple[str, ...], functions: list, columns: list[str]) -> None:
     """Refuse a reward function that needs a column the converted data lacks."""
-    from train.rewards import missing_columns
+    from trlprep.train.rewards import missing_columns
 
     for spec, function in zip(specs, functions):
         missing = missing_columns(function, columns)
@@ -429,7 +429,7 @@ def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], r
     fields of the YAML and of `--set`, the reward functions (returned, loaded) and the training extra."""
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    from train import config as run_config
+    from trlprep.train import config as run_config
 
     run_config.checked_settings(method, config, overrides)
     functions = load_rewards(reward_funcs) if method == "grpo" else []
@@ -449,7 +449,7 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     with the same tokenizer (a recipe's stage from the stage before). `checked`: as `prepare_data` takes it."""
     method = options.method
     functions = checked_usage(method, options.config, options.overrides, options.reward_funcs)
-    from train import config as run_config
+    from trlprep.train import config as run_config
 
     out = Path(options.output_dir or Path("runs") / method)
     report, ledger, eval_ledger, files = prepare_data(
@@ -483,7 +483,7 @@ def _named_settings(options: RunOptions) -> dict:
 
 def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None) -> TrainResult:
     """The prepared run as a config for `trl <method> --config`, its data and rejects beside it."""
-    from train.launch import export_trl_config as export
+    from trlprep.train.launch import export_trl_config as export
 
     result, ledger = prepared.result, prepared.result.ledger
     command = export(exported, method=result.method, settings=prepared.settings, files=prepared.files,
@@ -531,8 +531,8 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
 
 
 def _hf_job(options: RunOptions) -> TrainResult:
-    from train import config as run_config
-    from train.launch import job_spec, submit
+    from trlprep.train import config as run_config
+    from trlprep.train.launch import job_spec, submit
 
     method, dataset = options.method, options.dataset
     checked_usage(method, options.config, options.overrides, options.reward_funcs)

@@ -8,8 +8,8 @@ import sys
 
 import click
 
-from inspector.cli import METHOD_CHOICE, UsageFailure, source_options, user_errors
-from train.launch import ACCELERATE_PRESETS
+from trlprep.inspector.cli import METHOD_CHOICE, UsageFailure, source_options, user_errors
+from trlprep.train.launch import ACCELERATE_PRESETS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,9 +75,9 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
       uv run --extra train train --method dpo --model M --dataset pairs.json --export-trl-config run.yaml --accelerate-config zero3
       uv run --extra train train --recipe recipe.yaml --dry-run
     """
-    from inspector.progress import show_progress
-    from train.api import train
-    from train.options import RunOptions
+    from trlprep.progress import show_progress
+    from trlprep.train.api import train
+    from trlprep.train.options import RunOptions
 
     as_json = output_format == "json"
     document = output_format != "text"
@@ -87,7 +87,7 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
                                "--dataset")
         if html_path:
             raise UsageFailure("--html draws one dataset's page: run convert --html on a stage's data")
-        from train.recipe import run_recipe
+        from trlprep.train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
             outcome = run_recipe(recipe, dry_run=dry_run, resume=resume, launcher=launcher,

@@ -9,9 +9,9 @@ import importlib
 import click
 
 COMMANDS = {
-    "inspect": ("inspector.cli", "Check a dataset for each TRL trainer."),
-    "convert": ("converters.cli", "Rewrite a dataset into the shape a trainer wants."),
-    "train": ("train.cli", "Check, convert, then run TRL's trainer."),
+    "inspect": ("trlprep.inspector.cli", "Check a dataset for each TRL trainer."),
+    "convert": ("trlprep.converters.cli", "Rewrite a dataset into the shape a trainer wants."),
+    "train": ("trlprep.train.cli", "Check, convert, then run TRL's trainer."),
 }
 
 

@@ -3,7 +3,7 @@ checked against the method's config class so an unknown key fails with the close
 
 The keys are checked against `trl_fields.json`, the fields of each config class of the TRL version it names, so
 that a typo is answered before TRL (12 s to import) is loaded; with another TRL version installed, against the
-installed classes. Regenerate the table with `uv run --extra train python -m train.config`; a test holds it to the
+installed classes. Regenerate the table with `uv run --extra train python -m trlprep.train.config`; a test holds it to the
 installed TRL.
 """
 
@@ -17,9 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from inspector.errors import UsageError
-from inspector.files import write_atomically
-from inspector.methods import TRAINERS
+from trlprep.errors import UsageError
+from trlprep.files import write_atomically
+from trlprep.inspector.methods import TRAINERS
 
 FIELDS_FILE = Path(__file__).with_name("trl_fields.json")
 
@@ -52,7 +52,7 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
-    from inspector.mapping import parse_pairs
+    from trlprep.inspector.mapping import parse_pairs
 
     return {key: parse_value(value) for key, value in parse_pairs(pairs, "--set", form="key=value").items()}
 

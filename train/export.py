@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from inspector.errors import TrlprepError, UsageError
+from trlprep.errors import TrlprepError, UsageError
 
 # What the converter writes itself, as its `--outtype` names them.
 WRITTEN = {"f32": "ALL_F32", "f16": "MOSTLY_F16", "bf16": "MOSTLY_BF16", "q8_0": "MOSTLY_Q8_0"}
@@ -83,7 +83,7 @@ def plan_export(outtype: str, pre_tokenizer: str | None = None) -> ExportPlan:
     >>> plan_export("q4")
     Traceback (most recent call last):
     ...
-    inspector.errors.UsageError: outtype 'q4': choose f32, f16, bf16, q8_0 (written here) or a llama-quantize type (Q4_0, Q4_1, ...)
+    trlprep.errors.UsageError: outtype 'q4': choose f32, f16, bf16, q8_0 (written here) or a llama-quantize type (Q4_0, Q4_1, ...)
     """
     if importlib.util.find_spec("conversion") is None:
         raise UsageError(INSTALL)

@@ -4,8 +4,8 @@ a report or a log."""
 
 from __future__ import annotations
 
-from inspector.errors import UsageError
-from inspector.files import write_atomically
+from trlprep.errors import UsageError
+from trlprep.files import write_atomically
 
 import shutil
 from dataclasses import dataclass, field
@@ -24,12 +24,12 @@ def reward_import_path(spec: str) -> str:
     >>> reward_import_path("rewards/math.py:exact"), reward_import_path("mypkg.rewards:exact")
     ('rewards.math.exact', 'mypkg.rewards.exact')
     >>> reward_import_path("answer_match")
-    'train.rewards.answer_match'
+    'trlprep.train.rewards.answer_match'
     """
-    from train.rewards import BUILTINS
+    from trlprep.train.rewards import BUILTINS
 
     if spec in BUILTINS:
-        return f"train.rewards.{spec}"
+        return f"trlprep.train.rewards.{spec}"
     target, _, name = spec.rpartition(":")
     module = target.removesuffix(".py").replace("/", ".") if target.endswith(".py") else target
     return f"{module}.{name}"
@@ -113,7 +113,7 @@ def job_spec(*, method: str, model: str, dataset: str, settings: dict[str, Any],
              reward_funcs: tuple[str, ...], flavor: str, timeout: str, split: str | None,
              config_name: str | None) -> JobSpec:
     """The `trl <method>` job for a Hub dataset, pushing the trained model to the Hub."""
-    from train.rewards import BUILTINS
+    from trlprep.train.rewards import BUILTINS
 
     local = [spec for spec in reward_funcs if spec in BUILTINS or ":" in spec]
     if local:
@@ -146,7 +146,7 @@ def _hub_token() -> str:
     """The Hub token, from the usual places, once the Hub answers; it is only ever handed to huggingface_hub."""
     from huggingface_hub import get_token
 
-    from inspector.sources import SourceError, hub_unreachable_reason
+    from trlprep.inspector.sources import SourceError, hub_unreachable_reason
 
     reason = hub_unreachable_reason()
     if reason:

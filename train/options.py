@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from inspector.options import option
+from trlprep.options import option
 
 
 @dataclass(frozen=True)

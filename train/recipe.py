@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from inspector.errors import DataRefused, SourceError, TrlprepError, UsageError
-from inspector.files import write_atomically
-from inspector.methods import METHODS
-from train.options import RunOptions
+from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
+from trlprep.files import write_atomically
+from trlprep.inspector.methods import METHODS
+from trlprep.train.options import RunOptions
 
 RECIPE_FILE = "recipe.json"
 RECIPE_KEYS = ("model", "output_dir", "stages", "hf_jobs")
@@ -123,7 +123,7 @@ def load_recipe(recipe: str | Path | dict) -> dict:
     >>> load_recipe({"model": "m", "stages": [{"method": "sft", "dataset": "d.jsonl", "max_step": 5}]})
     Traceback (most recent call last):
     ...
-    inspector.errors.UsageError: recipe stage 1 (sft): unknown key 'max_step'; did you mean max_steps?
+    trlprep.errors.UsageError: recipe stage 1 (sft): unknown key 'max_step'; did you mean max_steps?
     """
     if not isinstance(recipe, dict):
         import yaml
@@ -139,7 +139,7 @@ def load_recipe(recipe: str | Path | dict) -> dict:
             raise UsageError(f"--recipe {path}: expected a mapping with model, output_dir and stages")
     _check_keys(recipe, RECIPE_KEYS, "recipe")
     if "hf_jobs" in recipe:
-        from train.launch import JOB_KEYS
+        from trlprep.train.launch import JOB_KEYS
 
         if not isinstance(recipe["hf_jobs"], dict):
             raise UsageError("recipe: `hf_jobs` is a mapping: data_repo, output_bucket, flavor, timeout")
@@ -169,7 +169,7 @@ def _check_training(number: int, stage: dict, stages: list) -> None:
     if bool(stage.get("dataset")) == bool(stage.get("datasets")):
         raise UsageError(f"{where}: give `dataset` (one source) or `datasets` (a mixture), one of the two")
     if stage.get("datasets") is not None:
-        from train.api import mixture_sources
+        from trlprep.train.api import mixture_sources
 
         if not isinstance(stage["datasets"], list):
             raise UsageError(f"{where}: `datasets` is a list of sources, e.g. - {{path: a.jsonl, weight: 0.7}}")
@@ -190,7 +190,7 @@ def _check_training(number: int, stage: dict, stages: list) -> None:
 
 def _export_plan(stage: dict):
     """What an export stage writes (`train.export.ExportPlan`): its outtype (f16 by default), its pre-tokenizer."""
-    from train.export import plan_export
+    from trlprep.train.export import plan_export
 
     return plan_export(str(stage.get("outtype", "f16")), stage.get("pre_tokenizer"))
 
@@ -229,7 +229,7 @@ def _train_options(stage: dict) -> dict:
 
 def _sources(stage: dict) -> list[dict]:
     """A training stage's data as sources (one, or a mixture's), for the check that needs no model."""
-    from train.api import mixture_sources
+    from trlprep.train.api import mixture_sources
 
     if stage.get("datasets"):
         return mixture_sources(stage["datasets"])
@@ -321,7 +321,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     `trl <method> --config`, each stage's model the folder the stage before writes, a mixture as TRL's
     `datasets:` list; nothing trains here.
     """
-    from train.api import prepare_run
+    from trlprep.train.api import prepare_run
 
     announce = announce or (lambda line: None)
     started = time.perf_counter()
@@ -335,7 +335,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     if export_trl_config is not None:
         _exportable(recipe)
     if launcher == "hf-jobs":
-        from train.launch import job_settings
+        from trlprep.train.launch import job_settings
 
         job_settings(recipe)
     model = str(recipe["model"])
@@ -387,7 +387,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
         _write_summary(root, result, started)
         return result
     if launcher == "hf-jobs":
-        from train.launch import recipe_job, submit_recipe_job
+        from trlprep.train.launch import recipe_job, submit_recipe_job
 
         job = recipe_job(recipe, {number: prepared[number].files for number, _, _ in training})
         result.job = job.to_dict()
@@ -425,8 +425,8 @@ def _check_cheapest_first(todo: list, start_from: str) -> dict[int, list[dict]]:
     fields and reward functions (a typo in the last stage is answered before any data is read), then whether its
     data can be used at all (no model, no torch), then an export's converter on the vocabulary. The conversions
     and token preflights come after, in `prepare_run`, which takes the data's reports made here (by stage)."""
-    from train.api import checked_usage, usable_report
-    from train.export import check_vocab
+    from trlprep.train.api import checked_usage, usable_report
+    from trlprep.train.export import check_vocab
 
     training = [(number, stage) for number, stage, _ in todo if "export" not in stage]
     for number, stage in training:
@@ -461,7 +461,7 @@ def _export_stages(result: RecipeResult, training: list, prepared: dict, model: 
                    accelerate_config: str | None, announce: Callable[[str], None]) -> None:
     """Each training stage as `<folder>/<N>-<method>.yaml` with its data beside it, from the model the stage
     before writes (its TRL output_dir)."""
-    from train.api import _export
+    from trlprep.train.api import _export
 
     folder.mkdir(parents=True, exist_ok=True)
     start_from = model
@@ -494,7 +494,7 @@ def _write_summary(root: Path, result: RecipeResult, started: float) -> None:
 
 def _training_stage(number: int, stage: dict, folder: Path, start_from: str, prepared, *, followed: bool,
                     dry_run: bool, announce: Callable[[str], None]) -> dict:
-    from train.api import run_prepared, write_run_file
+    from trlprep.train.api import run_prepared, write_run_file
 
     entry = {"stage": number, "method": stage["method"], "dataset": _data_name(stage), "model": start_from,
              "started_from_weights": weights_digest(start_from), "output_dir": str(folder),
@@ -523,7 +523,7 @@ def _training_stage(number: int, stage: dict, folder: Path, start_from: str, pre
 
 def _export_stage(number: int, stage: dict, folder: Path, start_from: str, dry_run: bool,
                   announce: Callable[[str], None]) -> dict:
-    from train.export import export_gguf
+    from trlprep.train.export import export_gguf
 
     plan = _export_plan(stage)
     entry = {"stage": number, "export": "gguf", "outtype": plan.outtype, "model": start_from,

@@ -6,7 +6,7 @@ column as a keyword argument, and wants one float (or None to abstain) per compl
 
 from __future__ import annotations
 
-from inspector.errors import UsageError
+from trlprep.errors import UsageError
 
 import importlib
 import importlib.util
@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from converters.transforms import text_of
+from trlprep.converters.transforms import text_of
 
 # What TRL passes besides the dataset's columns (GRPOTrainer._calculate_rewards).
 TRL_KEYWORDS = frozenset({"prompts", "completions", "completion_ids", "trainer_state", "log_extra", "log_metric",

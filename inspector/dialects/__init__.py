@@ -39,8 +39,8 @@ from a plug-in or a test, use `with registered(...)`); no other module changes.
 import importlib
 import pkgutil
 
-from inspector.dialects.columns import find_conversation_column, is_id_column, without_ids
-from inspector.dialects.core import (
+from trlprep.inspector.dialects.columns import find_conversation_column, is_id_column, without_ids
+from trlprep.inspector.dialects.core import (
     DIALECT_DESCRIPTIONS,
     DIALECT_ROLES,
     Dialect,
@@ -55,9 +55,9 @@ from inspector.dialects.core import (
     unread_format,
     unregister,
 )
-from inspector.dialects.graded_answers import answer_list
-from inspector.dialects.math_shepherd import STEP_TAG, shepherd_steps
-from inspector.dialects.messages import (
+from trlprep.inspector.dialects.graded_answers import answer_list
+from trlprep.inspector.dialects.math_shepherd import STEP_TAG, shepherd_steps
+from trlprep.inspector.dialects.messages import (
     CHAT_ROLES,
     ROLE_ALIASES,
     SHAREGPT_ROLES,
@@ -70,12 +70,12 @@ from inspector.dialects.messages import (
     to_chat_message,
     to_messages,
 )
-from inspector.dialects.multiple_choice import choice_index, choice_letter, choice_texts, multiple_choice_prompt
-from inspector.dialects.prm800k import prm800k_steps
-from inspector.dialects.prompts import prompt_turn_end, shared_prompt_length, user_turns_only
-from inspector.dialects.question_answer import final_answer
-from inspector.dialects.rated_completions import parallel_scores, rated_pair, scored_item
-from inspector.dialects.transcript import looks_like_transcript, transcript_to_messages
+from trlprep.inspector.dialects.multiple_choice import choice_index, choice_letter, choice_texts, multiple_choice_prompt
+from trlprep.inspector.dialects.prm800k import prm800k_steps
+from trlprep.inspector.dialects.prompts import prompt_turn_end, shared_prompt_length, user_turns_only
+from trlprep.inspector.dialects.question_answer import final_answer
+from trlprep.inspector.dialects.rated_completions import parallel_scores, rated_pair, scored_item
+from trlprep.inspector.dialects.transcript import looks_like_transcript, transcript_to_messages
 
 # Every module of the package is imported: a dialect's module registers its objects when it is.
 for _module in pkgutil.iter_modules(__path__):

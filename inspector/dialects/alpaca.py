@@ -3,8 +3,8 @@ exchanges, each an [instruction, answer] pair)."""
 
 from __future__ import annotations
 
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.prompts import instruction_row
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.prompts import instruction_row
 
 
 class Alpaca(Dialect):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import message_style, to_messages
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import message_style, to_messages
 
 # BFCL writes function parameters in Python's type names; JSON Schema (and chat templates) want its own.
 BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import single_message_style, to_chat_message, to_messages
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import single_message_style, to_chat_message, to_messages
 
 
 class ColossalChat(Dialect):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.core import Field, Shape
-from inspector.dialects.messages import message_style
+from trlprep.inspector.dialects.core import Field, Shape
+from trlprep.inspector.dialects.messages import message_style
 
 CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns")
 LABEL_COLUMNS = ("label", "kto_tag")

@@ -4,9 +4,9 @@ found and how the row is read."""
 
 from __future__ import annotations
 
-from inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
-from inspector.dialects.core import Field, Shape
-from inspector.dialects.messages import to_messages
+from trlprep.inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
+from trlprep.inspector.dialects.core import Field, Shape
+from trlprep.inspector.dialects.messages import to_messages
 
 
 def conversation_columns(row: dict) -> tuple[str, str | None] | None:

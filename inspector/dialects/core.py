@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from inspector.trees import is_tree_message
+from trlprep.inspector.trees import is_tree_message
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.columns import ANSWER_COLUMNS, QUESTION_COLUMNS, extra_columns, first_present
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.inspector.dialects.columns import ANSWER_COLUMNS, QUESTION_COLUMNS, extra_columns, first_present
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 INCORRECT_COLUMNS = ("Incorrect Answers", "incorrect_answers")
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from inspector.dialects.columns import first_present
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.prompts import instruction_row
+from trlprep.inspector.dialects.columns import first_present
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.prompts import instruction_row
 
 
 class InstructionResponse(Dialect):

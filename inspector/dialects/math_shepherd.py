@@ -3,8 +3,8 @@ same text with `+` or `-` in each tag's place)."""
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
 
 STEP_TAG = "ки"  # Math-Shepherd ends each step with it in `input`, and puts + or - in its place in `label`
 

@@ -3,8 +3,8 @@ column (the prompt) or alone (the prompt implicit)."""
 
 from __future__ import annotations
 
-from inspector.dialects.core import Dialect, Shape, register
-from inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
+from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
 
 
 class MessagePair(Dialect):

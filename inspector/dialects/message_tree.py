@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message
-from inspector.trees import best_and_worst
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message
+from trlprep.inspector.trees import best_and_worst
 
 
 class MessageTree(Dialect):

@@ -3,8 +3,8 @@ column holding a message list)."""
 
 from __future__ import annotations
 
-from inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
-from inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
+from trlprep.inspector.dialects.core import Dialect, Shape, register
 
 
 class MessagesColumn(Dialect):

@@ -7,9 +7,9 @@ import ast
 import functools
 from typing import Any
 
-from inspector.dialects.columns import QUESTION_COLUMNS, extra_columns, first_present
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.inspector.dialects.columns import QUESTION_COLUMNS, extra_columns, first_present
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 CHOICE_COLUMNS = ("choices", "options")
 CHOICE_ANSWER_COLUMNS = ("answer", "answerKey", "label", "target")

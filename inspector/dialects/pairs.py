@@ -4,9 +4,9 @@ messages (ShareGPT's and others'), perhaps after a conversation column."""
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns, find_conversation_column
-from inspector.dialects.core import Field, Shape
-from inspector.dialects.messages import message_style, single_message_style, to_chat_message, to_messages
+from trlprep.inspector.dialects.columns import extra_columns, find_conversation_column
+from trlprep.inspector.dialects.core import Field, Shape
+from trlprep.inspector.dialects.messages import message_style, single_message_style, to_chat_message, to_messages
 
 
 def has_pair(row: dict) -> bool:

@@ -3,8 +3,8 @@ labeller's `steps`, each rated completions and the one chosen)."""
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
 
 
 def prm800k_steps(label: dict) -> tuple[list[str], list[bool]]:

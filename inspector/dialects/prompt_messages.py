@@ -3,9 +3,9 @@ and nothing else, no label."""
 
 from __future__ import annotations
 
-from inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
-from inspector.dialects.core import Dialect, Shape, register
-from inspector.dialects.prompts import user_turns_only
+from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
+from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.prompts import user_turns_only
 
 
 class PromptMessages(Dialect):

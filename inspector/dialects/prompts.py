@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Shape
-from inspector.dialects.messages import assistant_message, message_style, user_message
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Shape
+from trlprep.inspector.dialects.messages import assistant_message, message_style, user_message
 
 PROMPT_ROLES = frozenset({"user", "system", "developer", "human"})
 # Columns an instruction row's prompt is made of, beside the instruction: they are read, not kept.
@@ -82,7 +82,7 @@ def instruction_row(row: dict, shape: Shape, answer: str) -> dict:
     """An alpaca or instruction/response row as conversational prompt-completion: system, history and the
     instruction (with its input or context) prompt the `answer` column.
 
-    >>> from inspector.dialects import classify_row
+    >>> from trlprep.inspector.dialects import classify_row
     >>> row = {"instruction": "Add", "input": "2 and 2", "output": "4", "system": "Be brief", "source": "x"}
     >>> instruction_row(row, classify_row(row), "output")["prompt"]
     [{'role': 'system', 'content': 'Be brief'}, {'role': 'user', 'content': 'Add\\n2 and 2'}]

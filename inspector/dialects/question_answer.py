@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inspector.dialects.columns import ANSWER_COLUMNS, QUESTION_COLUMNS, extra_columns, first_present
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.inspector.dialects.columns import ANSWER_COLUMNS, QUESTION_COLUMNS, extra_columns, first_present
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 # A short final answer beside a worked solution or chain of reasoning, under another name than `answer`.
 FINAL_ANSWER_COLUMNS = ("result", "final_answer")

@@ -3,9 +3,9 @@ beside a parallel list of scores, ratings or ranks), under a prompt."""
 
 from __future__ import annotations
 
-from inspector.dialects.columns import PROMPT_COLUMNS, extra_columns, first_present
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.inspector.dialects.columns import PROMPT_COLUMNS, extra_columns, first_present
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 COMPLETION_COLUMNS = ("completions", "responses", "candidates", "outputs")
 # Keys of a completion object: its text, and its score or rank.

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
-from inspector.dialects.core import Dialect, Shape, register
-from inspector.dialects.messages import message_style, parse_tools
-from inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
-from inspector.dialects.prompts import user_turns_only
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
+from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.messages import message_style, parse_tools
+from trlprep.inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
+from trlprep.inspector.dialects.prompts import user_turns_only
 
 
 class ShareGPT(Dialect):

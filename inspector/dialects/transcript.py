@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.pairs import has_pair
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.pairs import has_pair
 
 TRANSCRIPT_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
 

@@ -9,11 +9,11 @@ columns more narrowly; they all read alike: the row is TRL's already, and only t
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns, format_of, prompt_field, side_kind
-from inspector.dialects.conversations import conversation_columns, conversation_shape
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import message_style, to_messages
-from inspector.dialects.pairs import has_pair
+from trlprep.inspector.dialects.columns import extra_columns, format_of, prompt_field, side_kind
+from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import message_style, to_messages
+from trlprep.inspector.dialects.pairs import has_pair
 
 
 class TRL(Dialect):

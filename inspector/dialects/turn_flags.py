@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.conversations import conversation_columns, conversation_shape
-from inspector.dialects.core import Dialect, Shape, register
-from inspector.dialects.messages import TURN_FLAG_KEYS, to_messages
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape
+from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.messages import TURN_FLAG_KEYS, to_messages
 
 
 def turn_flag(message: Any) -> Any:

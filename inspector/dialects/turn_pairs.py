@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.dialects.columns import CONVERSATION_COLUMNS, extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import assistant_message, user_message
+from trlprep.inspector.dialects.columns import CONVERSATION_COLUMNS, extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import assistant_message, user_message
 
 
 def turn_pairs(value: Any) -> bool:

@@ -4,11 +4,11 @@ user turn: `chosen` and `rejected` (preference, the chosen conversation often ag
 
 from __future__ import annotations
 
-from inspector.dialects.columns import extra_columns
-from inspector.dialects.core import Dialect, Field, Shape, register
-from inspector.dialects.messages import to_messages
-from inspector.dialects.pairs import has_pair
-from inspector.dialects.prompts import prompt_turn_end
+from trlprep.inspector.dialects.columns import extra_columns
+from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
+from trlprep.inspector.dialects.messages import to_messages
+from trlprep.inspector.dialects.pairs import has_pair
+from trlprep.inspector.dialects.prompts import prompt_turn_end
 
 
 class UltraFeedback(Dialect):

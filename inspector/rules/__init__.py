@@ -10,13 +10,13 @@ Adding a rule is one entry in its family's module (or a `registered` block, for 
 `check` and a `proof`, and every scan path runs it while the fast paths stay on (`inspector.fast`,
 `inspector.columnar`).
 
-`python -m inspector.rules` prints the README's rule table.
+`python -m trlprep.inspector.rules` prints the README's rule table.
 """
 
 from __future__ import annotations
 
-from inspector.rules import content, conversion, dataset, hygiene, preference, read, structure, tokens, tools
-from inspector.rules.catalog import (
+from trlprep.inspector.rules import content, conversion, dataset, hygiene, preference, read, structure, tokens, tools
+from trlprep.inspector.rules.catalog import (
     ERROR,
     ROW_STAGES,
     RULES,
@@ -42,7 +42,7 @@ from inspector.rules.catalog import (
     unproven,
     unproven_rules,
 )
-from inspector.rules.conversion import last_answer
+from trlprep.inspector.rules.conversion import last_answer
 
 FAMILIES = (read, structure, content, hygiene, preference, dataset, tokens, tools, conversion)
 in_id_order()

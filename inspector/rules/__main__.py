@@ -1,5 +1,5 @@
-"""`python -m inspector.rules`: the README's rule table."""
+"""`python -m trlprep.inspector.rules`: the README's rule table."""
 
-from inspector.rules import markdown_table
+from trlprep.inspector.rules import markdown_table
 
 print(markdown_table(), end="")

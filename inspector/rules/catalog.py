@@ -7,7 +7,7 @@ severity, docs, example, its check, and how the fast paths prove that a row they
 `inspect --explain`, and the fast paths, which take a row only when every rule that could fire on it is proven
 (`unproven_rules`).
 
->>> from inspector.rules import RULES
+>>> from trlprep.inspector.rules import RULES
 >>> RULES["TP301"].name, RULES["TP301"].severity
 ('chosen-equals-rejected', 'error')
 >>> sorted(r.id for r in RULES.values() if r.blocking)[:3]
@@ -109,7 +109,7 @@ class Rule:
     def proven(self, columns: Iterable[str]) -> bool:
         """Whether the fast paths prove the rule on rows with exactly these columns.
 
-        >>> from inspector.rules import RULES
+        >>> from trlprep.inspector.rules import RULES
         >>> RULES["TP306"].proven(["prompt", "chosen", "rejected"]), RULES["TP306"].proven(
         ...     ["prompt", "chosen", "rejected", "score_chosen", "score_rejected"])
         (True, False)

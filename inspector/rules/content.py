@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from inspector.rules.catalog import ERROR, WARNING, by_structure, by_text, by_value_tests, register, Rule
-from inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged, tree, TREE_QUESTION, Example
-from inspector.rules.hygiene import text_faults
+from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, by_text, by_value_tests, register, Rule
+from trlprep.inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged, tree, TREE_QUESTION, Example
+from trlprep.inspector.rules.hygiene import text_faults
 
 Issue = tuple[str, str]
 
@@ -48,7 +48,7 @@ def no_markup_start(text: str) -> bool:
 def _arrow_not_blank(texts: Any) -> Any:
     import pyarrow.compute as pc
 
-    from inspector.arrow import true_mask
+    from trlprep.inspector.arrow import true_mask
 
     return true_mask(pc.invert(pc.utf8_is_space(texts))) & true_mask(pc.greater(pc.utf8_length(texts), 0))
 
@@ -56,7 +56,7 @@ def _arrow_not_blank(texts: Any) -> Any:
 def _arrow_no_markup_start(texts: Any) -> Any:
     import pyarrow.compute as pc
 
-    from inspector.arrow import true_mask
+    from trlprep.inspector.arrow import true_mask
 
     return ~(true_mask(pc.match_substring(texts, "<")) | true_mask(pc.match_substring(texts, "[")))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule
-from inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged
+from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule
+from trlprep.inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged
 
 KTO = frozenset({"unpaired_preference"})
 

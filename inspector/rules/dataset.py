@@ -4,8 +4,8 @@ near-duplicates. Their passes are the scan's merge (`inspector.scan.finish`) and
 
 from __future__ import annotations
 
-from inspector.rules.catalog import ERROR, WARNING, register, Rule
-from inspector.rules.examples import CHAT, USER, chat, flagged, Example
+from trlprep.inspector.rules.catalog import ERROR, WARNING, register, Rule
+from trlprep.inspector.rules.examples import CHAT, USER, chat, flagged, Example
 
 KTO = frozenset({"unpaired_preference"})
 

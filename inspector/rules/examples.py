@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.rules.catalog import Example
+from trlprep.inspector.rules.catalog import Example
 
 USER = {"role": "user", "content": "What is 2+2?"}
 ASSISTANT = {"role": "assistant", "content": "4"}

@@ -28,8 +28,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from inspector.rules.catalog import WARNING, by_text, register, Rule
-from inspector.rules.examples import CHAT, USER, chat, flagged
+from trlprep.inspector.rules.catalog import WARNING, by_text, register, Rule
+from trlprep.inspector.rules.examples import CHAT, USER, chat, flagged
 
 # Code point ranges: C0 controls but tab and line breaks, DEL and C1; a UTF-8 lead byte read as Latin-1 (Â-ô); a
 # continuation byte read as Latin-1 or Windows-1252.
@@ -184,7 +184,7 @@ def _arrow_plainly_clean(texts):
     no `<`."""
     import pyarrow.compute as pc
 
-    from inspector.arrow import true_mask
+    from trlprep.inspector.arrow import true_mask
 
     return ~(true_mask(pc.match_substring_regex(texts, SUSPECT_RE2)) | true_mask(pc.match_substring(texts, "&"))
              | true_mask(pc.match_substring(texts, "<")))

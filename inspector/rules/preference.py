@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from inspector.dialects import shared_prompt_length
-from inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule, unproven
-from inspector.rules.content import EMPTY_CONTENT, NOT_BLANK, Issue, check_conversation, has_assistant, no_answer
-from inspector.rules.examples import ASSISTANT, PAIR, TREE_QUESTION, USER, Example, flagged, tree
+from trlprep.inspector.dialects import shared_prompt_length
+from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule, unproven
+from trlprep.inspector.rules.content import EMPTY_CONTENT, NOT_BLANK, Issue, check_conversation, has_assistant, no_answer
+from trlprep.inspector.rules.examples import ASSISTANT, PAIR, TREE_QUESTION, USER, Example, flagged, tree
 
 PREFERENCE = frozenset({"preference"})
 # The columns that hold a preference pair's sides, in the dialects that write them: an empty one is TP302.

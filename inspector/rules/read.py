@@ -5,8 +5,8 @@ The readers (`inspector.sources`) find these; `inspector.engine` words each as t
 
 from __future__ import annotations
 
-from inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule
-from inspector.rules.examples import CHAT, flagged
+from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule
+from trlprep.inspector.rules.examples import CHAT, flagged
 
 INVALID_JSON = register(Rule("TP001", "invalid-json", ERROR, "the row is not valid JSON", "repair or remove the line", "read",
          why="no reader can load the line; `datasets` stops the whole file at it",

@@ -4,7 +4,7 @@ messages without a role or content, unknown roles, formats mixed within a row, c
 `check_fields` runs the check of each column's kind (`FIELD_CHECKS`) over the columns the shape reads; texts go
 through `inspector.rules.content.check_text`. What these checks say, JSON Schema can say too (`structural`).
 
->>> from inspector.dialects import classify_row
+>>> from trlprep.inspector.dialects import classify_row
 >>> check_fields({"messages": [{"role": "bot", "content": "4"}]}, classify_row({"messages": []}))
 [('TP106', "messages[0]: role 'bot' is not a chat role; map it with `--roles bot=assistant`")]
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from inspector.dialects import (
+from trlprep.inspector.dialects import (
     CHAT_ROLES,
     DIALECT_ROLES,
     ROLE_ALIASES,
@@ -34,11 +34,11 @@ from inspector.dialects import (
     shepherd_steps,
     single_message_style,
 )
-from inspector.rules.catalog import ERROR, by_structure, by_value_tests, register, Rule
-from inspector.rules.content import EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
-from inspector.rules.read import NOT_AN_OBJECT
-from inspector.rules.examples import ASSISTANT, CHAT, PAIR, TREE_QUESTION, USER, Example, chat, flagged, tree
-from inspector.rules.preference import (
+from trlprep.inspector.rules.catalog import ERROR, by_structure, by_value_tests, register, Rule
+from trlprep.inspector.rules.content import EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
+from trlprep.inspector.rules.read import NOT_AN_OBJECT
+from trlprep.inspector.rules.examples import ASSISTANT, CHAT, PAIR, TREE_QUESTION, USER, Example, chat, flagged, tree
+from trlprep.inspector.rules.preference import (
     CHOSEN_EQUALS_REJECTED,
     EMPTY_PREFERENCE_SIDE,
     PROMPT_NOT_OPENING_ANSWERS,
@@ -471,7 +471,7 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
 def check_fields(row: Any, shape: Shape) -> list[Issue]:
     """Checks on the columns the shape reads, in the row's own dialect.
 
-    >>> from inspector.dialects import classify_row
+    >>> from trlprep.inspector.dialects import classify_row
     >>> shape = classify_row({"prompt": "Q", "completion": "A", "label": True})
     >>> check_fields({"prompt": "Q", "completion": "A", "label": "true"}, shape)
     [('TP110', "label is 'true' (a string), expected true or false")]

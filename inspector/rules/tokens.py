@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inspector.rules.catalog import ERROR, WARNING, register, Rule
+from trlprep.inspector.rules.catalog import ERROR, WARNING, register, Rule
 
 NO_CHAT_TEMPLATE = register(Rule("TP501", "no-chat-template", ERROR, "the tokenizer has no chat template, and the data is conversational",
          "pick a model with a chat template, or set one (--set chat_template_path=...)", "tokens",

@@ -21,8 +21,8 @@ from typing import Any, Iterator
 
 import orjson
 
-from inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule, unproven
-from inspector.rules.examples import tool_row, flagged
+from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule, unproven
+from trlprep.inspector.rules.examples import tool_row, flagged
 
 CONVERSATIONS = (("messages",), ("prompt", "completion"), ("prompt", "chosen"), ("prompt", "rejected"))
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 from typing import Callable, Iterator
 
-from inspector.mapping import SUGGESTION_ROWS
-from inspector.scan.lines import scan_lines
-from inspector.scan.merge import FileSummary, ScanResult, finish, merge
-from inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
+from trlprep.inspector.mapping import SUGGESTION_ROWS
+from trlprep.inspector.scan.lines import scan_lines
+from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
+from trlprep.inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
                                  most_common_shape, read_plan, trl_key)
-from inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
-from inspector.sources import Source, SourceError, row_value
+from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
+from trlprep.inspector.sources import Source, SourceError, row_value
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
 # (PARALLEL_FROM_BYTES here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
@@ -78,7 +78,7 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
         workers = workers or min(8, os.cpu_count() or 1)
         # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
         if workers > 1 and hasattr(os, "fork") and part.source.total >= PARALLEL_FROM_BYTES:
-            from inspector.scan.parallel import scan_chunks
+            from trlprep.inspector.scan.parallel import scan_chunks
 
             return merge(scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
                                      workers=workers, advance=advance), max_rows)
@@ -87,7 +87,7 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
                               max_rows=max_rows, advance=advance)[0]
     scanner = RowScan(expected, enabled, max_rows, example)
     if part.mode == "batches":
-        from inspector.columnar import ColumnPlan, scan_batches
+        from trlprep.inspector.columnar import ColumnPlan, scan_batches
 
         for checked in scan_batches(part.source.batches(advance),
                                     lambda schema: ColumnPlan.for_schema(expected, example, schema)):

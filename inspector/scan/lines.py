@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from inspector.dialects import Shape
-from inspector.scan.rows import Partial, RowScan
-from inspector.sources import JsonLines, block_lines, duplicate_keys, numbered_blocks, quoted_key_count
+from trlprep.inspector.dialects import Shape
+from trlprep.inspector.scan.rows import Partial, RowScan
+from trlprep.inspector.sources import JsonLines, block_lines, duplicate_keys, numbered_blocks, quoted_key_count
 
 
 def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | None, enabled: set[str],

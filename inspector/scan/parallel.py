@@ -9,9 +9,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Callable
 
-from inspector.dialects import Shape
-from inspector.scan.lines import scan_lines
-from inspector.scan.rows import Partial
+from trlprep.inspector.dialects import Shape
+from trlprep.inspector.scan.lines import scan_lines
+from trlprep.inspector.scan.rows import Partial
 
 _PROGRESS: dict = {}
 CHUNKS_PER_WORKER = 2

@@ -10,10 +10,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from inspector.checks import check_row
-from inspector.dialects import Shape, classify_row, shape_key
-from inspector.sources import Source, json_lines_path, row_value
-from inspector.trees import is_tree_message, thread_rows
+from trlprep.inspector.checks import check_row
+from trlprep.inspector.dialects import Shape, classify_row, shape_key
+from trlprep.inspector.sources import Source, json_lines_path, row_value
+from trlprep.inspector.trees import is_tree_message, thread_rows
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000

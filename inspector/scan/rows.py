@@ -15,11 +15,11 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from inspector.dialects import Shape, final_answer, shape_key, without_ids
-from inspector.engine import Engine
-from inspector.fast import FastPath
-from inspector.methods import METHODS
-from inspector.sources import row_value
+from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
+from trlprep.inspector.engine import Engine
+from trlprep.inspector.fast import FastPath
+from trlprep.inspector.methods import METHODS
+from trlprep.inspector.sources import row_value
 
 # Below this many rows a set finds duplicates faster than importing numpy (0.3-0.4 s here) to sort them.
 SORT_DUPLICATES_FROM_ROWS = 500_000

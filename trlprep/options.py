@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from inspector.errors import UsageError
+from trlprep.errors import UsageError
 
 OptionsT = TypeVar("OptionsT")
 # How similar two rows must be to count as near-duplicates (`inspector.neardup`): the estimated Jaccard similarity
@@ -58,7 +58,7 @@ def options_from(options_type: type[OptionsT], options: OptionsT | None, setting
     3
     >>> options_from(Options, None, {"size": 3})
     Traceback (most recent call last):
-    inspector.errors.UsageError: unknown option 'size' (options: limit)
+    trlprep.errors.UsageError: unknown option 'size' (options: limit)
     """
     for old, new in (renamed or {}).items():
         if old in settings:
