@@ -296,7 +296,7 @@ def main() -> None:
     # Near-duplicates (opt-in) against the exact-duplicate scan (TP401, which every inspect runs).
     from trlprep.inspector.comparisons import compare_rows
     from trlprep.inspector.sources import open_source
-    from trlprep.inspector.text import strings
+    from trlprep.inspector.ngrams import strings
 
     exact = "exact duplicates: inspect --select TP401"
     measure(exact, lambda: inspect_dataset(chat, workers=1, select=("TP401",)), exact)

@@ -27,7 +27,7 @@ PERMUTATIONS = 128
 
 
 def shingles(path: Path, rows: int) -> list[list[bytes]]:
-    from trlprep.inspector.text import row_text, words
+    from trlprep.inspector.ngrams import row_text, words
 
     out = []
     for line in itertools.islice(path.open("rb"), rows):

@@ -18,7 +18,7 @@ from trlprep.converters.transforms import Reject, fixed_text, set_system, to_grp
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from trlprep.errors import DataRefused
-from trlprep.inspector.engine import Engine, as_conversational, disagreement
+from trlprep.inspector.decision import Engine, as_conversational, disagreement
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
 from trlprep.inspector.rules import ERROR, RULES
@@ -63,7 +63,7 @@ TEXT_FIXED = "text repaired by ftfy: mojibake, control characters (TP210/TP212, 
 
 class RowConverter:
     """Per-row conversion with the options; `convert_row` returns output rows or raises Reject. Whether a row is
-    kept is the inspector's decision for the method (`inspector.engine`), the one `inspect` counts. Each file
+    kept is the inspector's decision for the method (`inspector.decision`), the one `inspect` counts. Each file
     is read against its own shape (`read`), the output is one shape for all."""
 
     def __init__(self, options: ConvertOptions):

@@ -38,7 +38,7 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
     from trlprep.inspector.leakage import Leakage, eval_indexes
     from trlprep.inspector.neardup import Signatures
     from trlprep.inspector.profile import Profile
-    from trlprep.inspector.text import batches
+    from trlprep.inspector.ngrams import batches
 
     plan = read_plan(opened, limit=sample, prepare=prepare)
     checks = {"leakage": Leakage(eval_indexes(against)) if against else None,

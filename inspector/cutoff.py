@@ -3,7 +3,7 @@
 A generation capped at `max_new_tokens`, or an export that keeps the first N characters, leaves answers that end
 inside a sentence, often inside a word (`...it may need to be re`). One such answer may be a style; many of them
 at the top of the length distribution, or at one exact length, are a cap. So a final answer of 20 words or more
-(`inspector.text.final_answers`) that ends on a letter or a comma is flagged when either holds:
+(`inspector.ngrams.final_answers`) that ends on a letter or a comma is flagged when either holds:
 
 - it is among the longest answers (the top 1%, at least 3), and at least 2 of those end so, a share at least 3
   times that of all answers: a cap in tokens leaves lengths near each other, not equal;
@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from trlprep.inspector.dialects import Shape
-from trlprep.inspector.text import batches, final_answers
+from trlprep.inspector.ngrams import batches, final_answers
 
 MIN_WORDS = 20
 TOP_SHARE = 0.01

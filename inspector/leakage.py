@@ -1,6 +1,6 @@
 """Evaluation leakage: training rows that share long word n-grams with rows of an evaluation set (rule TP405).
 
-The convention of GPT-3's contamination study and lm-evaluation-harness: normalised words (`inspector.text`), 13
+The convention of GPT-3's contamination study and lm-evaluation-harness: normalised words (`inspector.ngrams`), 13
 at a time. A row shares an n-gram with an evaluation row when 13 consecutive words of its text occur in that
 row's text; a text of fewer than 13 words counts whole. A verbatim copy shares all of the evaluation row's
 n-grams, a reworded one the stretches it kept.
@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from trlprep.inspector.text import batches, ngram_hashes, row_text, words
+from trlprep.inspector.ngrams import batches, ngram_hashes, row_text, words
 
 NGRAM = 13
 
 
 def row_ngrams(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The 13-word n-gram hashes of rows' whole text, and where each row's start (`inspector.text.ngram_hashes`)."""
+    """The 13-word n-gram hashes of rows' whole text, and where each row's start (`inspector.ngrams.ngram_hashes`)."""
     return ngram_hashes([words(row_text(value)) for value in values], NGRAM)
 
 

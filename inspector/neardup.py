@@ -1,6 +1,6 @@
 """Near-duplicate rows (rule TP406): rows whose prompts and answers both share most of their 3-word shingles.
 
-A row is read as two texts, its prompt and its answers (`inspector.text.row_parts`: a conversation's assistant turns
+A row is read as two texts, its prompt and its answers (`inspector.ngrams.row_parts`: a conversation's assistant turns
 are its answers). Each becomes a MinHash signature of 64 permutations over the hashes of its 3-word shingles,
 computed by rensa (Rust) a batch at a time; a row's signature is the two side by side. Two rows are near-duplicates
 when, in each half, the share of positions on which their signatures agree (the MinHash estimate of the Jaccard
@@ -39,7 +39,7 @@ import numpy as np
 
 from trlprep.inspector.dialects import Shape
 from trlprep.options import NEAR_THRESHOLD
-from trlprep.inspector.text import batches, ngram_hashes, row_parts, words
+from trlprep.inspector.ngrams import batches, ngram_hashes, row_parts, words
 
 SHINGLE_WORDS = 3
 MIN_WORDS = 5

@@ -14,7 +14,7 @@ import numpy as np
 
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.sources import row_value
-from trlprep.inspector.text import ROLE_KEYS, as_trl, strings, trl_parts
+from trlprep.inspector.ngrams import ROLE_KEYS, as_trl, strings, trl_parts
 
 BINS = 40
 SCATTER_POINTS = 2000

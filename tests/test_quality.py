@@ -5,7 +5,7 @@ import json
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
-from trlprep.inspector.text import strings
+from trlprep.inspector.ngrams import strings
 from tests.differential import check_dataset
 
 ADD = {"type": "function", "function": {"name": "add", "description": "Add two integers.", "parameters": {

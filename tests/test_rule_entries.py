@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import trlprep.inspector.engine
+import trlprep.inspector.decision
 import trlprep.inspector.scan
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
@@ -193,13 +193,13 @@ def _write(kind: str, rows: list[dict], tmp_path):
 def rows_checked_in_full(monkeypatch):
     """How many rows took the full checks (`Engine.decide`) in this process."""
     counted = []
-    decide = trlprep.inspector.engine.Engine.decide
+    decide = trlprep.inspector.decision.Engine.decide
 
     def counting(self, value, shape=None):
         counted.append(1)
         return decide(self, value, shape)
 
-    monkeypatch.setattr(trlprep.inspector.engine.Engine, "decide", counting)
+    monkeypatch.setattr(trlprep.inspector.decision.Engine, "decide", counting)
     return counted
 
 

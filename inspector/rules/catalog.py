@@ -97,7 +97,7 @@ class Rule:
     # without one are found by their family's pass over the row (`inspector.rules.structure.check_fields`, ...).
     check: Callable[[dict, Any], Iterable[str]] | None = field(default=None, compare=False)
     example: Example | None = None
-    repairable: bool = False  # `convert` repairs the row (inspector.engine.repair) instead of rejecting it
+    repairable: bool = False  # `convert` repairs the row (inspector.decision.repair) instead of rejecting it
     # The columns a row must have for the rule to fire (empty: any row): a fast path taking rows without them
     # proves the rule by their absence.
     columns: frozenset[str] = frozenset()

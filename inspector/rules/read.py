@@ -1,6 +1,6 @@
 """Reading a row (TP0xx): a line that is not JSON, a value that is not an object, a key written twice.
 
-The readers (`inspector.sources`) find these; `inspector.engine` words each as the row's one finding.
+The readers (`inspector.sources`) find these; `inspector.decision` words each as the row's one finding.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 # Read at call time through its module: tests lower it there to take the sorting way on small files.
 import trlprep.inspector.scan.rows as row_scan
 from trlprep.inspector.dialects import Shape, shape_key
-from trlprep.inspector.engine import TYPE_NAMES
+from trlprep.inspector.decision import TYPE_NAMES
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
 from trlprep.inspector.scan.rows import Collector, Partial, ShapeVotes, Tally
 

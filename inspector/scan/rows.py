@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
-from trlprep.inspector.engine import Engine
+from trlprep.inspector.decision import Engine
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.sources import row_value
