@@ -33,17 +33,19 @@ from bench.bench import DATA, _text, generate  # noqa: E402
 
 BEFORE_ISSUE_26 = "ff2be09"
 # One timed run, in a process of its own: prints the seconds it took.
+# Its stages are imported from the checkout's own layout: top-level packages before issue 26, `trlprep.*` after (an
+# earlier commit's must not fall through to this checkout's `trlprep`, which the editable install puts on the path).
 RUN = """
-import json, sys, tempfile, time
-case, path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import importlib, json, sys, tempfile, time
+case, path, workers, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 if case == "convert":
-    from trlprep.converters import convert
+    convert = importlib.import_module(prefix + "converters").convert
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         convert(path, to="sft", output=folder + "/out.jsonl")
         print(json.dumps(time.perf_counter() - started))
 else:
-    from trlprep.inspector import inspect_dataset
+    inspect_dataset = importlib.import_module(prefix + "inspector").inspect_dataset
     print(json.dumps(inspect_dataset(path, workers=workers).stats["seconds"]))
 """
 
@@ -64,8 +66,9 @@ def warned_file(rows: int, seed: int = 1) -> Path:
 
 
 def timed(checkout: Path, case: str, path: Path, workers: int) -> float:
+    prefix = "trlprep." if (checkout / "trlprep" / "__init__.py").exists() else ""
     done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(checkout)!r})\n" + RUN,
-                           case, str(path), str(workers)], capture_output=True, text=True, cwd=checkout)
+                           case, str(path), str(workers), prefix], capture_output=True, text=True, cwd=checkout)
     if done.returncode:
         raise SystemExit(f"{checkout} {case}: {done.stderr.strip().splitlines()[-1]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
