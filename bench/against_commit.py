@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import orjson
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench import DATA, _text, generate  # noqa: E402
+from bench.bench import generate, warned_file  # noqa: E402
 
 BEFORE_ISSUE_26 = "ff2be09"
 # One timed run, in a process of its own: prints the seconds it took.
@@ -48,21 +45,6 @@ else:
     inspect_dataset = importlib.import_module(prefix + "inspector").inspect_dataset
     print(json.dumps(inspect_dataset(path, workers=workers).stats["seconds"]))
 """
-
-
-def warned_file(rows: int, seed: int = 1) -> Path:
-    """ShareGPT chat rows, 40% of which end on a user turn (cached)."""
-    path = DATA / f"warned-{rows}.jsonl"
-    if not path.exists():
-        rng = random.Random(seed)
-        with open(path, "wb") as out:
-            for _ in range(rows):
-                turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
-                         for i in range(2 * rng.randint(1, 3))]
-                if rng.random() < 0.4:
-                    turns.append({"from": "human", "value": _text(rng)})
-                out.write(orjson.dumps({"conversations": turns}) + b"\n")
-    return path
 
 
 def timed(checkout: Path, case: str, path: Path, workers: int) -> float:

@@ -7,7 +7,8 @@ Generates, under bench/data/ (kept between runs), a ShareGPT chat JSONL (2-6 tur
 the same rows as Parquet, and an implicit-prompt preference JSONL. Then times, best of --repeat runs each:
 - reading every row and checking roles, contents and turn order: msgspec typed decode of blocks of lines (the
   reference: `inspect` decodes blocks too), msgspec, orjson and json per line, jsonschema per row, `pyarrow.json.read_json` alone, `datasets.load_dataset` + `.map` (how the
-  peers walk rows), and `inspect` (every rule) in one and two processes;
+  peers walk rows), and `inspect` (every rule) in one and two processes, and in one on a copy where 40% of the
+  conversations end on a user turn (a TP205 warning each: rows the fast path refuses);
 - Parquet: `pyarrow.parquet.read_table` alone against `inspect` (checks a column at a time);
 - `convert` ShareGPT -> messages against `datasets.map(trl.maybe_convert_to_chatml)`, and implicit -> explicit
   prompt against `datasets.map(trl.extract_prompt)` (both include reading the file and writing the result);
@@ -75,6 +76,22 @@ def generate(rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
 
         pq.write_table(pyarrow.json.read_json(chat), parquet, row_group_size=20_000)
     return chat, parquet, pairs
+
+
+def warned_file(rows: int, seed: int = 1) -> Path:
+    """ShareGPT chat rows, 40% of which end on a user turn: a TP205 warning each, rows the fast path refuses (cached)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"warned-{rows}.jsonl"
+    if not path.exists():
+        rng = random.Random(seed)
+        with open(path, "wb") as out:
+            for _ in range(rows):
+                turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
+                         for i in range(2 * rng.randint(1, 3))]
+                if rng.random() < 0.4:
+                    turns.append({"from": "human", "value": _text(rng)})
+                out.write(orjson.dumps({"conversations": turns}) + b"\n")
+    return path
 
 
 # The baselines' checks: every turn has a known role and non-blank string content, and roles alternate.
@@ -292,6 +309,9 @@ def main() -> None:
             read)
     measure("trlprep inspect, every rule, 1 process", lambda: inspect_dataset(chat, workers=1), read)
     measure("trlprep inspect, every rule, 2 processes", lambda: inspect_dataset(chat, workers=2), read)
+    warned = warned_file(args.rows)
+    measure("inspect, 40% of rows with a warning (TP205)", lambda: inspect_dataset(warned, workers=1), read,
+            path=warned)
 
     # Near-duplicates (opt-in) against the exact-duplicate scan (TP401, which every inspect runs).
     from trlprep.inspector.comparisons import compare_rows

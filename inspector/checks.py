@@ -16,28 +16,30 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from trlprep.inspector.dialects import Shape, classify_row, to_trl
-from trlprep.inspector.rules import blocking_rules, declared_checks
+from trlprep.inspector.rules import Rule, blocking_rules, declared_checks
 from trlprep.inspector.rules.content import Issue, check_turns
 from trlprep.inspector.rules.preference import check_pair
 from trlprep.inspector.rules.structure import check_fields, check_read_contents
 
 
-def check_trl_row(trl_row: dict, shape: Shape) -> Iterator[Issue]:
+def check_trl_row(trl_row: dict, shape: Shape, declared: tuple[Rule, ...] | None = None) -> Iterator[Issue]:
     """Checks on a row read as its TRL type: turn order, an assistant answer, preference pairs, and the rules with
-    checks of their own."""
+    checks of their own (`declared`, when only some of them can fire on the row: see `inspector.decision.TypedChecks`;
+    else every one for its type)."""
     if shape.type == "preference":
         yield from check_pair(trl_row, shape)
     else:
         yield from check_turns(trl_row, shape)
     if shape.dialect != "trl":
         yield from check_read_contents(trl_row)
-    for rule in declared_checks(shape.type):
+    for rule in declared_checks(shape.type) if declared is None else declared:
         for detail in rule.check(trl_row, shape):
             yield rule.id, detail
 
 
-def check_row(row: Any, shape: Shape) -> tuple[list[Issue], dict | None]:
-    """All checks of one row; returns the issues and the row read as its TRL type (None if it cannot be).
+def check_row(row: Any, shape: Shape, declared: tuple[Rule, ...] | None = None) -> tuple[list[Issue], dict | None]:
+    """All checks of one row (of the rules with checks of their own, `declared` when given); returns the issues and
+    the row read as its TRL type (None if it cannot be).
 
     >>> shape = classify_row({"chosen": "A", "rejected": "A"})
     >>> check_row({"chosen": "A", "rejected": "A"}, shape)
@@ -48,7 +50,7 @@ def check_row(row: Any, shape: Shape) -> tuple[list[Issue], dict | None]:
     if any(rule in blocking for rule, _ in issues):
         return issues, None
     trl_row = to_trl(row, shape)
-    issues.extend(check_trl_row(trl_row, shape))
+    issues.extend(check_trl_row(trl_row, shape, declared))
     return issues, trl_row
 
 

@@ -18,12 +18,12 @@ together on every file of shared data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from trlprep.inspector.checks import Issue, check_fields, check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
 from trlprep.inspector.methods import METHODS
-from trlprep.inspector.rules import ERROR, RULES, method_checks, rejecting_rules
+from trlprep.inspector.rules import ERROR, RULES, Rule, declared_checks, method_checks, rejecting_rules
 from trlprep.inspector.sources import DuplicateKeys, UnreadableRow
 from trlprep.inspector.rules.content import NO_ASSISTANT_TURN
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
@@ -92,6 +92,7 @@ class Decision:
     repairs: tuple[str, ...] = ()
     remaining: list[Issue] | None = None  # the findings left after the repairs (None: the same as `issues`)
     written: Shape | None = None  # the shape of the row as written, before repairs (None: `shape`, or none)
+    method_checks_left: dict[str, tuple[Rule, ...]] | None = None  # by method (None: every one of its type)
 
     @property
     def written_shape(self) -> Shape | None:
@@ -107,6 +108,28 @@ def _unread(rule: str, detail: str, issues: list[Issue] | None = None) -> Decisi
     return Decision(issues, True, remaining=issues)
 
 
+@dataclass(frozen=True)
+class TypedChecks:
+    """The checks of their own left to run on a row that decoded into a fast path's typed structure (its exact
+    columns and value types, known roles, string contents) but failed its value tests: those of the rules that
+    structure does not prove (`Rule.proven_by_structure`). Only a row read as the fast path's shape has them."""
+
+    key: tuple  # the fast path's shape_key
+    declared: tuple[Rule, ...]  # stage "trl"
+    by_method: dict[str, tuple[Rule, ...]]  # stage "method"
+
+    @classmethod
+    def of(cls, shape: Shape, columns: Iterable[str]) -> TypedChecks:
+        """Those of rows of `shape` with exactly these `columns`."""
+        columns = tuple(columns)
+
+        def left(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+            return tuple(rule for rule in rules if not rule.proven_by_structure(columns))
+
+        return cls(shape_key(shape), left(declared_checks(shape.type)),
+                   {method: left(method_checks(method, shape.type)) for method in METHODS})
+
+
 class Engine:
     """Decisions on rows of a dataset whose shape is `expected` (found from its first rows)."""
 
@@ -115,8 +138,9 @@ class Engine:
         self.expected_key = shape_key(expected) if expected is not None else None
         self.rejecting = {method: rejecting_rules(method) for method in METHODS}
 
-    def decide(self, value: Any, shape: Any = None) -> Decision:
-        """The decision on one row as read from the source (`shape` when it is classified already)."""
+    def decide(self, value: Any, shape: Any = None, typed: TypedChecks | None = None) -> Decision:
+        """The decision on one row as read from the source (`shape` when it is classified already; `typed`, the
+        checks left to run when it decoded into a fast path's typed structure)."""
         if isinstance(value, UnreadableRow):
             return _unread(INVALID_JSON.id, value.error)
         read_issues: list[Issue] = []
@@ -131,16 +155,20 @@ class Engine:
             fields = check_fields(value, self.expected) if self.expected is not None else []
             issues = read_issues + (fields or [(MIXED_SHAPE.id, "the row fits no known dataset shape")])
             return Decision(issues, True, remaining=issues)
-        issues, trl_row = check_row(value, shape)
+        key = shape_key(shape)
+        if typed is not None and key != typed.key:
+            typed = None  # read as another shape than the fast path's: its structure proves nothing of it
+        issues, trl_row = check_row(value, shape, typed.declared if typed is not None else None)
         issues = read_issues + issues
-        if self.expected is not None and shape_key(shape) != self.expected_key:
+        if self.expected is not None and key != self.expected_key:
             issues.append(disagreement(self.expected, shape))
         error = any(RULES[rule].severity == ERROR for rule, _ in issues)
+        left_to_check = typed.by_method if typed is not None else None
         if not error:
-            return Decision(issues, False, shape, trl_row)
+            return Decision(issues, False, shape, trl_row, method_checks_left=left_to_check)
         fixed, repairs = repair(value, shape, self.expected or shape, issues)
         if not repairs:
-            return Decision(issues, True, shape, trl_row)
+            return Decision(issues, True, shape, trl_row, method_checks_left=left_to_check)
         fixed_shape = classify_row(fixed)
         remaining, fixed_trl = check_row(fixed, fixed_shape)
         remaining = read_issues + remaining
@@ -156,7 +184,8 @@ class Engine:
                 return rule, detail
         if decision.trl_row is None:  # unreadable without an error rule: cannot happen, but never kept
             return decision.left[0] if decision.left else (MIXED_SHAPE.id, "the row cannot be read")
-        for rule in method_checks(method, decision.shape.type):
+        checks = decision.method_checks_left
+        for rule in method_checks(method, decision.shape.type) if checks is None else checks[method]:
             for detail in rule.check(decision.trl_row, decision.shape):
                 return rule.id, detail
         return None

@@ -14,7 +14,7 @@ interpreter and the messages' struct hashes depend on their class; processes for
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
 import msgspec
 import msgspec.structs
@@ -215,6 +215,13 @@ def _content_hashes(fields_of: Callable[[tuple], Any]) -> Callable[[Iterable[Dec
 _any_hashes = _content_hashes(lambda fields: fields)
 
 
+class Verdicts(NamedTuple):
+    """The fast path's verdicts on JSON lines that all decode into its typed structure."""
+
+    hashes: list[int]  # each row's content hash, clean or not
+    clean: list[bool]  # whether the fast path accepts the row
+
+
 class FastPath:
     """Accepts clean rows of `shape` whose columns and value types are those of `example`; an accepted row
     comes back as its content hash, a refused one as None.
@@ -280,10 +287,10 @@ class FastPath:
             return None
         return None if accepted is None or control_escapes(line) else accepted
 
-    def block(self, block: bytes, lines: int) -> list[int | None] | None:
-        """`line` for each of a block of `lines` JSON lines, decoded in one call: a block of clean rows costs no
+    def block(self, block: bytes, lines: int) -> Verdicts | None:
+        """The verdicts on a block of `lines` JSON lines, decoded in one call: a block of clean rows costs no
         Python code per row but the value tests. None when some line does not decode into the shape's
-        structure (or is blank, and the numbering would be lost): then each line needs `line`."""
+        structure (or is blank, and the numbering would be lost): then each line needs its own call."""
         try:
             rows = self._decoder.decode_lines(block)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -293,9 +300,7 @@ class FastPath:
         tested = list(map(self._test, rows))
         if control_escapes(block):
             tested = [clean and not control_escapes(line) for clean, line in zip(tested, block.split(b"\n"))]
-        if all(tested):
-            return self._hashes(rows)
-        return [row_hash if clean else None for row_hash, clean in zip(self._hashes(rows), tested)]
+        return Verdicts(self._hashes(rows), tested)
 
     def value(self, row: dict) -> int | None:
         """A decoded row's content hash if it is a clean row of the shape, else None."""

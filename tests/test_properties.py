@@ -220,11 +220,35 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
         accepted = fast.value(row)
         assert fast.line(line) == accepted == FastPath.for_row(shape, example).line(line)  # scans agree
         in_block = fast.block(line + b"\n" + line, 2)  # None: some line is not of the structure at all
-        assert in_block == [accepted, accepted] or (accepted is None and in_block is None)
+        if in_block is None:
+            assert accepted is None
+        else:  # of the structure, clean or not: the content hash the row scan gives the row either way
+            assert in_block.clean == [accepted is not None] * 2
+            assert in_block.hashes == [fast.content_hash(row)] * 2
         if accepted is not None:
             assert check_row(row, shape)[0] == [], f"the fast path accepts what these rules flag: {row}"
             assert shape_key(classify_row(row)) == shape_key(shape), row
             assert accepted == fast.content_hash(row) == fast.line(orjson.dumps(row, option=orjson.OPT_INDENT_2))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(row=ROWS)
+def test_typed_rows_skip_only_checks_that_cannot_fire(row):
+    """A row that decodes into a fast path's typed structure but fails its value tests skips the checks the
+    structure proves (`TypedChecks`): its decision is the one every check gives, findings and rejections alike."""
+    from trlprep.inspector.decision import Engine, TypedChecks
+    from trlprep.inspector.fast import FastPath
+    from trlprep.inspector.methods import METHODS
+
+    line = orjson.dumps(row)
+    for example in FAST_EXAMPLES:
+        shape = classify_row(example)
+        if FastPath.for_row(shape, example).block(line, 1) is None:
+            continue
+        engine = Engine(shape)
+        full, typed = engine.decide(row), engine.decide(row, typed=TypedChecks.of(shape, example))
+        assert (typed.issues, typed.error, typed.left) == (full.issues, full.error, full.left), row
+        assert [engine.rejection(typed, m) for m in METHODS] == [engine.rejection(full, m) for m in METHODS], row
 
 
 COLUMN_TEXT = st.one_of(TEXT, st.sampled_from(["", "  ", "\u3000", " x", "<|im_start|>hi", "[INST] hi", "a < b",

@@ -116,6 +116,17 @@ class Rule:
         """
         return self.proof.how != "none" or not self.columns <= set(columns)
 
+    def proven_by_structure(self, columns: Iterable[str]) -> bool:
+        """Whether a row with exactly these columns that decodes into a fast shape's typed structure cannot break
+        the rule, whether or not it passes the value tests: the rule's proof is the structure, or it needs a column
+        such rows lack.
+
+        >>> from trlprep.inspector.rules import RULES
+        >>> RULES["TP603"].proven_by_structure(["messages"]), RULES["TP205"].proven_by_structure(["messages"])
+        (True, False)
+        """
+        return self.proof.how == "structure" or not self.columns <= set(columns)
+
     def explain(self) -> str:
         """The rule's manual, as `inspect --explain ID` prints it."""
         lines = [f"{self.id} {self.name} ({self.severity}, {self.stage} stage)", "", self.summary + "."]

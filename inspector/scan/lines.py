@@ -4,9 +4,11 @@ accepts whole taken at once, the others line by line through the row scan.
 
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+from typing import Callable, Iterator
 
 from trlprep.inspector.dialects import Shape
+from trlprep.inspector.fast import FastPath, Verdicts
 from trlprep.inspector.scan.rows import Partial, RowScan
 from trlprep.inspector.sources import JsonLines, block_lines, duplicate_keys, numbered_blocks, quoted_key_count
 
@@ -21,27 +23,48 @@ def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | Non
     decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
     number = count = 0
     for number, block, count in numbered_blocks(handle, end, advance):
-        hashes = fast.block(block, count) if fast is not None else None
-        if (hashes is not None and None not in hashes
+        verdicts = fast.block(block, count) if fast is not None else None
+        if (verdicts is not None and all(verdicts.clean)
                 and all(quoted_key_count(block, column) == count for column in fast.signature[0])):
-            scanner.accept(range(number + 1, number + 1 + count), hashes)
+            scanner.accept(range(number + 1, number + 1 + count), verdicts.hashes)
         else:
-            _scan_block(scanner, decoder, block_lines(block), number, hashes)
+            _scan_block(scanner, decoder, block_lines(block), number, verdicts)
     return scanner.done(), number + count
 
 
+def _line_verdicts(fast: FastPath | None, lines: list[bytes], verdicts: Verdicts | None,
+                   ) -> Iterator[tuple[int, bool] | None]:
+    """Each line's (content hash, accepted) when it decodes into the fast path's typed structure, else None: from
+    the block's verdicts when the whole block decoded, else line by line."""
+    if verdicts is not None:
+        return zip(verdicts.hashes, verdicts.clean)
+    if fast is None:
+        return itertools.repeat(None)
+    return ((one.hashes[0], one.clean[0]) if one is not None else None
+            for one in (fast.block(line, 1) for line in lines))
+
+
 def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before: int,
-                hashes: list[int | None] | None) -> None:
+                verdicts: Verdicts | None) -> None:
     """A block of lines one by one (`before` is the line number before it), with the fast path's verdicts on
     them when it has them already. The fast path keeps a repeated key's last value silently, so a line it
-    accepts is checked for repeated keys here."""
+    accepts is checked for repeated keys here. A line that decodes into its typed structure takes the full
+    checks with its content hash, less those the structure proves."""
     fast = scanner.fast
-    for index, line in enumerate(lines):
+    accepted: list[int] = []  # a run of accepted lines and their hashes, taken at once before the next row
+    hashes: list[int] = []
+    for index, (line, verdict) in enumerate(zip(lines, _line_verdicts(fast, lines, verdicts))):
         number = before + 1 + index
-        accepted = hashes[index] if hashes is not None else fast.line(line) if fast is not None else None
-        if accepted is not None and not duplicate_keys(line, fast.signature[0]):
-            scanner.accept((number,), (accepted,))
+        if verdict is not None and verdict[1] and not duplicate_keys(line, fast.signature[0]):
+            accepted.append(number)
+            hashes.append(verdict[0])
             continue
         value = decoder.decode(number, line)
-        if value is not decoder.BLANK:
-            scanner.row(number, value)
+        if value is decoder.BLANK:
+            continue
+        if accepted:
+            scanner.accept(tuple(accepted), hashes)
+            accepted, hashes = [], []
+        scanner.row(number, value, typed_hash=verdict[0] if verdict is not None else None)
+    if accepted:
+        scanner.accept(tuple(accepted), hashes)

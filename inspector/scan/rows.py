@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
-from trlprep.inspector.decision import Engine
+from trlprep.inspector.decision import Engine, TypedChecks
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.sources import row_value
@@ -97,6 +97,7 @@ class RowScan:
         self.expected, self.max_rows = expected, max_rows
         self.engine = Engine(expected)
         self.fast = FastPath.for_row(expected, example) if example is not None else None
+        self.typed_checks = TypedChecks.of(expected, example) if self.fast is not None else None
         self.expected_vote = None
         if expected is not None:
             self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
@@ -146,17 +147,19 @@ class RowScan:
             else:
                 seen.add(row_hash)
 
-    def row(self, number: int, value: Any, shape: Shape | None = None) -> None:
-        """One row through every check (`shape` when it is classified already)."""
+    def row(self, number: int, value: Any, shape: Shape | None = None, typed_hash: int | None = None) -> None:
+        """One row through every check (`shape` when it is classified already). `typed_hash`: the row's content
+        hash when it decoded into the fast path's typed structure, whose value tests refused it; then it skips
+        the checks that structure proves (`TypedChecks`)."""
         collector, result = self.collector, self.result
         result.last_row = number
-        if self.fast is not None and type(value) is dict:
+        if typed_hash is None and self.fast is not None and type(value) is dict:
             accepted = self.fast.value(value)
             if accepted is not None:
                 self.accept((number,), (accepted,))
                 return
         result.rows_read += 1
-        decision = self.engine.decide(value, shape)
+        decision = self.engine.decide(value, shape, self.typed_checks if typed_hash is not None else None)
         for rule, detail in decision.issues:
             collector.add(rule, number, detail)
         kept_for_kto = True
@@ -172,7 +175,7 @@ class RowScan:
         row = row_value(value)
         if not isinstance(row, dict):
             return
-        self._remember((number,), (self.row_hash(row),))
+        self._remember((number,), (self.row_hash(row) if typed_hash is None else typed_hash,))
         result.type_signatures[tuple(row), tuple(map(type, row.values()))] += 1
         shape = decision.written_shape
         if shape is None:
