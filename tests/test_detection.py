@@ -164,6 +164,6 @@ def test_method_narrows_the_verdicts(shared_data):
 
 
 def test_sample_checks_only_the_first_rows(shared_data):
-    report = inspect_dataset(shared_data / "gsm8k_test.jsonl", sample=100)
+    report = inspect_dataset(shared_data / "gsm8k_test.jsonl", limit=100)
     assert report.rows_checked == 100 and report.sampled
-    assert any("--sample" in note for note in report.notes)
+    assert any("--limit" in note for note in report.notes)

@@ -310,6 +310,7 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
 def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
     """Clean JSON lines convert without Python rows; the line written is the full conversion's row."""
     from trlprep.converters.conversion import RowConverter
+    from trlprep.converters.options import ConvertOptions
     from trlprep.converters.fast import fast_conversion
     from trlprep.converters.transforms import Reject
     from trlprep.inspector.fast import FastPath
@@ -324,7 +325,7 @@ def test_fast_conversion_writes_what_the_full_conversion_writes(row, extra):
         if written is None:
             continue
         try:
-            converter = RowConverter(to=to, style="prompt_completion", system=None, drop_system=False, dedup=False)
+            converter = RowConverter(ConvertOptions(to=to))
             converter.read(shape)
             full = converter.convert_row(row)
         except Reject as reject:
