@@ -10,7 +10,8 @@ from trlprep.inspector.comparisons import Comparisons, cluster_section, compare_
 from trlprep.errors import UsageError
 from trlprep.inspector.findings import build_report
 from trlprep.inspector.leakage import NGRAM
-from trlprep.options import Executor, InspectOptions, executor_of, options_from, refuse_with_executor
+from trlprep.inspector.options import InspectOptions
+from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
 from trlprep.inspector.mapping import mapping_arguments, parse_pairs, renaming
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.report import Report

@@ -15,7 +15,8 @@ import click
 from trlprep.errors import INTERNAL_ERROR_EXIT, TrlprepError
 from trlprep.files import write_atomically
 from trlprep.inspector.methods import METHODS
-from trlprep.options import NEAR_THRESHOLD, Executor, InspectOptions
+from trlprep.inspector.options import InspectOptions
+from trlprep.options import NEAR_THRESHOLD, Executor
 
 METHOD_CHOICE = click.Choice(METHODS)
 

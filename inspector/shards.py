@@ -36,7 +36,8 @@ from loguru import logger
 
 from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
 from trlprep.files import write_atomically
-from trlprep.options import Executor, InspectOptions
+from trlprep.inspector.options import InspectOptions
+from trlprep.options import Executor
 
 JOB_FILE = "job.json"
 # Python salts its string hashes per interpreter; rows are compared across shards by these hashes, so every task

@@ -41,3 +41,12 @@ def test_every_example_file_named_in_the_readme_and_the_help_exists():
              if not re.search(r"\.(sft|dpo|grpo|reward|kto)\.jsonl$", name)}  # what `convert` would write
     assert named and all((REPO / name).is_file() for name in named), sorted(n for n in named
                                                                                if not (REPO / n).is_file())
+
+
+def test_the_python_api_runs_as_printed(monkeypatch):
+    """The README's `inspect_dataset` example, on the files it names, with the options dataclass it shows."""
+    monkeypatch.chdir(REPO)
+    code = README.split("## `inspect` options")[1].split("```python\n")[1].split("```")[0]
+    scope: dict = {}
+    exec(code, scope)
+    assert scope["report"].type == "language_modeling" and scope["report"].exit_code == 1

@@ -1,0 +1,41 @@
+"""`inspect`'s options as one dataclass, shared by the command line, `inspect_dataset` and the shard steps
+(`trlprep.options` says how an option declares its flag and whether `--executor` takes it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from trlprep.options import NEAR_THRESHOLD, option
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """`inspect`'s options (`inspect_dataset`). `limit` checks the first N rows (`--limit`, once `--sample`);
+    `rename` (`--map`) and `roles` preview the mapping `convert` would apply; `against` names evaluation sets
+    (TP405); `near_duplicates` clusters near-repeats at `near_threshold` (TP406); `cut_off` finds answers a length
+    cap cut (TP214); `profile` measures what the HTML page plots; `model` checks the data against a tokenizer and
+    its chat template (`max_length`, `show_masks` rows drawn token by token, in colour with `mask_color`);
+    `workers`: processes for a large JSON-lines file (both cores by default)."""
+
+    method: str | None = option(None, flag="--method", shards=True)
+    split: str | None = option(None, flag="--split")
+    dataset_config: str | None = option(None, flag="--dataset-config")
+    revision: str | None = option(None, flag="--revision")
+    limit: int | None = option(None, flag="--limit")
+    select: tuple[str, ...] = option((), flag="--select", shards=True)
+    ignore: tuple[str, ...] = option((), flag="--ignore", shards=True)
+    max_rows: int = option(5, flag="--max-rows", shards=True)
+    rename: tuple[str, ...] | dict | None = option(None, flag="--map")
+    roles: tuple[str, ...] | dict | None = option(None, flag="--roles")
+    model: str | None = option(None, flag="--model")
+    max_length: int | None = option(None, flag="--max-length")
+    show_masks: int = option(0, flag="--show-masks")
+    mask_color: bool = option(False, flag="--show-masks", shards=True)
+    workers: int | None = option(None, flag="--workers", shards=True)
+    against: tuple[Any, ...] = option((), flag="--against")
+    near_duplicates: bool = option(False, flag="--near-duplicates")
+    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
+    cut_off: bool = option(False, flag="--cut-off")
+    profile: bool = option(False, flag="--html")
+    progress: bool = option(False, flag="--progress", shards=True)
