@@ -1,3 +1,4 @@
+import gzip
 import json
 import subprocess
 import sys
@@ -38,6 +39,33 @@ def write_jsonl(tmp_path):
         return path
 
     return write
+
+
+# The files each scan path reads: JSON lines (in blocks, or split between processes), gzipped lines, Parquet, Arrow.
+SCAN_PATHS = ("jsonl", "gzip", "parquet", "arrow", "parallel")
+
+
+def write_for_scan_path(kind: str, rows: list[dict], folder: Path) -> Path:
+    """`rows` written as the file the scan path `kind` reads (`SCAN_PATHS`; "parallel" reads JSON lines)."""
+    lines = "".join(json.dumps(row) + "\n" for row in rows)
+    if kind in ("jsonl", "parallel"):
+        path = folder / "d.jsonl"
+        path.write_text(lines, encoding="utf-8")
+        return path
+    if kind == "gzip":
+        path = folder / "d.jsonl.gz"
+        path.write_bytes(gzip.compress(lines.encode()))
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    if kind == "parquet":
+        pq.write_table(table, folder / "d.parquet")
+        return folder / "d.parquet"
+    with pa.ipc.new_file(folder / "d.arrow", table.schema) as writer:
+        writer.write_table(table)
+    return folder / "d.arrow"
 
 
 @pytest.fixture(scope="session")

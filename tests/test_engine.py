@@ -3,8 +3,6 @@
 import gzip
 import json
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +13,7 @@ from trlprep.converters.cli import main as convert_main
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.rules import WARNING, Example, Rule, registered, unproven
 from trlprep.train.cli import main as train_main
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SCAN_PATHS, SHARED_DATA, write_for_scan_path
 from tests.differential import check_dataset, datasets_under
 
 
@@ -124,26 +122,10 @@ def _chats(count: int, pineapple_at: tuple[int, ...]) -> list[dict]:
              "id": i} for i in range(1, count + 1)]
 
 
-def _write(kind: str, rows: list[dict], tmp_path):
-    if kind in ("jsonl", "parallel"):
-        return write_jsonl(tmp_path / "d.jsonl", rows)
-    if kind == "gzip":
-        path = tmp_path / "d.jsonl.gz"
-        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
-        return path
-    table = pa.Table.from_pylist(rows)
-    if kind == "parquet":
-        pq.write_table(table, tmp_path / "d.parquet")
-        return tmp_path / "d.parquet"
-    with pa.ipc.new_file(tmp_path / "d.arrow", table.schema) as writer:
-        writer.write_table(table)
-    return tmp_path / "d.arrow"
-
-
-@pytest.mark.parametrize("kind", ["jsonl", "gzip", "parquet", "arrow", "parallel"])
+@pytest.mark.parametrize("kind", SCAN_PATHS)
 def test_a_rule_added_to_the_catalog_reaches_every_scan_path(kind, tmp_path, monkeypatch):
     rows = _chats(3000, pineapple_at=(7, 1500, 2999))  # past the head rows, and otherwise clean: fast-path rows
-    path = _write(kind, rows, tmp_path)
+    path = write_for_scan_path(kind, rows, tmp_path)
     if kind == "parallel":
         monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     assert not inspect_dataset(path, workers=2).findings

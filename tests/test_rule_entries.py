@@ -7,13 +7,11 @@ a rule takes a fast shape off its fast path, or when a rule's proof passes what 
 
 from __future__ import annotations
 
-import gzip
 import json
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +28,7 @@ from trlprep.inspector.fast import FUSED_TEXT_PROOFS, FastPath, clean_text
 from trlprep.inspector.rules import (RULES, ROW_STAGES, WARNING, Example, Rule, by_text, register, registered,
                              unproven_rules)
 from trlprep.inspector.rules.hygiene import control_escapes
+from tests.conftest import REPO, SCAN_PATHS, write_for_scan_path
 
 
 def user(text):
@@ -171,24 +170,6 @@ def _chats(count: int) -> list[dict]:
             for i in range(1, count + 1)]
 
 
-def _write(kind: str, rows: list[dict], tmp_path):
-    if kind in ("jsonl", "parallel"):
-        path = tmp_path / "d.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        return path
-    if kind == "gzip":
-        path = tmp_path / "d.jsonl.gz"
-        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
-        return path
-    table = pa.Table.from_pylist(rows)
-    if kind == "parquet":
-        pq.write_table(table, tmp_path / "d.parquet")
-        return tmp_path / "d.parquet"
-    with pa.ipc.new_file(tmp_path / "d.arrow", table.schema) as writer:
-        writer.write_table(table)
-    return tmp_path / "d.arrow"
-
-
 @pytest.fixture
 def rows_checked_in_full(monkeypatch):
     """How many rows took the full checks (`Engine.decide`) in this process."""
@@ -203,10 +184,10 @@ def rows_checked_in_full(monkeypatch):
     return counted
 
 
-@pytest.mark.parametrize("kind", ["jsonl", "gzip", "parquet", "arrow", "parallel"])
+@pytest.mark.parametrize("kind", SCAN_PATHS)
 def test_a_rule_added_as_one_entry_runs_on_every_path_and_keeps_the_fast_paths(kind, tmp_path, monkeypatch,
                                                                                 rows_checked_in_full):
-    path = _write(kind, _chats(3000), tmp_path)  # 3,000 rows: past the head, clean but for the planted answers
+    path = write_for_scan_path(kind, _chats(3000), tmp_path)  # past the head rows, clean but for the planted answers
     if kind == "parallel":
         monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     assert not inspect_dataset(path, workers=2).findings
@@ -222,7 +203,7 @@ def test_a_rule_added_as_one_entry_runs_on_every_path_and_keeps_the_fast_paths(k
 
 
 def test_a_rule_added_as_one_entry_is_counted_by_convert_and_its_recheck(tmp_path):
-    path = _write("jsonl", _chats(3000), tmp_path)
+    path = write_for_scan_path("jsonl", _chats(3000), tmp_path)
     with registered(TRAILING_SPACE):
         result = convert(path, to="sft", output=tmp_path / "out.jsonl")
     assert result.rows_kept == 3000  # a warning rejects no row
@@ -245,14 +226,13 @@ def test_a_tools_column_is_checked_in_full_past_the_head(tmp_path):
 def test_the_readmes_new_rule_is_found_as_printed(tmp_path):
     """The README's "Adding a rule" entry, run as printed (its module's names in scope), finds its rows."""
     from trlprep.inspector.rules import examples
-    from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     code = readme.split("### Adding a rule")[1].split("```python\n")[1].split("```")[0]
     scope = {**vars(examples), "Rule": Rule, "WARNING": WARNING, "by_text": by_text, "true_mask": true_mask,
              "pc": pc, "register": lambda rule: rule}
     exec(code, scope)
-    path = _write("jsonl", _chats(3000), tmp_path)
+    path = write_for_scan_path("jsonl", _chats(3000), tmp_path)
     with registered(scope["ANSWER_ENDS_IN_WHITESPACE"]):
         (finding,) = inspect_dataset(path).findings
     assert (finding.rule, finding.rows) == ("TP215", list(PLANTED))
