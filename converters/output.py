@@ -119,8 +119,13 @@ class Staging:
     def __init__(self, folder: Path, name: str, grouped: bool = False):
         self.folder = folder
         self.paths: list[Path] = []
-        self.main = self.new_path(name, ".jsonl")
-        self._handle = open(self.main, "wb")
+        self._handle = None
+        try:
+            self.main = self.new_path(name, ".jsonl")
+            self._handle = open(self.main, "wb")
+        except BaseException:  # an interrupt before the caller holds this staging: it cannot clean up, so here
+            self.cleanup()
+            raise
         self.offsets = array("q", [0])
         self.rows = 0
         self.keys: list[int] | None = [] if grouped else None
@@ -172,7 +177,7 @@ class Staging:
                 self._key(orjson.loads(line))
 
     def close(self) -> None:
-        if not self._handle.closed:
+        if self._handle is not None and not self._handle.closed:
             self._handle.close()
 
     @property
