@@ -5,7 +5,7 @@ found and how the row is read."""
 from __future__ import annotations
 
 from trlprep.inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
-from trlprep.inspector.dialects.core import Field, Shape
+from trlprep.inspector.dialects.core import Dialect, Field, Shape
 from trlprep.inspector.dialects.messages import to_messages
 
 
@@ -56,3 +56,23 @@ def read_conversation(row: dict, shape: Shape, roles: dict[str, str] | None, ext
     if shape.type == "prompt_only":
         return {"prompt": messages, **extras}
     return {"messages": messages, **extras}
+
+
+class ConversationDialect(Dialect):
+    """A dialect of rows held in one conversation column (`conversation_columns`), read by `read_conversation`:
+    `fits(row, column, label)` says which of those rows it takes, `kind` their type when not language modeling or,
+    with a label, unpaired preference."""
+
+    kind: str | None = None
+
+    def fits(self, row: dict, column: str, label: str | None) -> bool:
+        raise NotImplementedError
+
+    def detect(self, row: dict) -> Shape | None:
+        found = conversation_columns(row)
+        if found is not None and self.fits(row, *found):
+            return conversation_shape(row, self.name, *found, kind=self.kind)
+        return None
+
+    def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
+        return read_conversation(row, shape, roles)

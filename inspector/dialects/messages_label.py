@@ -3,11 +3,11 @@ the label judges."""
 
 from __future__ import annotations
 
-from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
-from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.conversations import ConversationDialect
+from trlprep.inspector.dialects.core import register
 
 
-class MessagesLabel(Dialect):
+class MessagesLabel(ConversationDialect):
     """Unpaired preference: the messages before the last as prompt, the last as completion. A
     conversation-column dialect, after typed content."""
 
@@ -17,14 +17,8 @@ class MessagesLabel(Dialect):
     example = {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
                "label": True}
 
-    def detect(self, row: dict) -> Shape | None:
-        found = conversation_columns(row)
-        if found is not None and found[1]:
-            return conversation_shape(row, "messages_label", *found)
-        return None
-
-    def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
-        return read_conversation(row, shape, roles)
+    def fits(self, row: dict, column: str, label: str | None) -> bool:
+        return bool(label)
 
 
 register(MessagesLabel())

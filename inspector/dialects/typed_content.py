@@ -3,8 +3,8 @@ parts), in a conversation column, perhaps beside a KTO label."""
 
 from __future__ import annotations
 
-from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
-from trlprep.inspector.dialects.core import Dialect, Shape, register
+from trlprep.inspector.dialects.conversations import ConversationDialect
+from trlprep.inspector.dialects.core import register
 
 
 def has_typed_content(messages: list) -> bool:
@@ -18,7 +18,7 @@ def has_typed_content(messages: list) -> bool:
     return any(isinstance(m, dict) and isinstance(m.get("content"), list) for m in messages)
 
 
-class TypedContent(Dialect):
+class TypedContent(ConversationDialect):
     """Text parts joined into the content, reasoning parts moved to `reasoning_content`. A conversation-column
     dialect, after the turn flags."""
 
@@ -29,14 +29,8 @@ class TypedContent(Dialect):
                             {"role": "assistant", "content": [{"type": "reasoning", "value": "2+2 is 4"},
                                                               {"type": "text", "value": "4"}]}]}
 
-    def detect(self, row: dict) -> Shape | None:
-        found = conversation_columns(row)
-        if found is not None and isinstance(row[found[0]], list) and has_typed_content(row[found[0]]):
-            return conversation_shape(row, "typed_content", *found)
-        return None
-
-    def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
-        return read_conversation(row, shape, roles)
+    def fits(self, row: dict, column: str, label: str | None) -> bool:
+        return isinstance(row[column], list) and has_typed_content(row[column])
 
 
 register(TypedContent())
