@@ -52,7 +52,7 @@ class ConvertOptions:
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
     html: str | Path | None = option(None, flag="--html")
-    progress: bool = option(False, flag="--progress", shards=True)
+    progress: bool = option(False, flag=None, shards=True)
 
     @property
     def dedup_kind(self) -> str | None:

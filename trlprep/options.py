@@ -30,14 +30,10 @@ OptionsT = TypeVar("OptionsT")
 NEAR_THRESHOLD = 0.8
 
 
-def option(default: Any = None, *, flag: str, shards: bool = False) -> Any:
-    """A field of an options dataclass: its default, its command-line `flag`, and whether `--executor` takes it."""
+def option(default: Any = None, *, flag: str | None, shards: bool = False) -> Any:
+    """A field of an options dataclass: its default, its command-line `flag` (None: the Python API's alone, such as
+    a progress callback), and whether `--executor` takes it."""
     return field(default=default, metadata={"flag": flag, "shards": shards})
-
-
-def flag_of(options_type: type, name: str) -> str:
-    """The command-line flag of an option, for messages that name it."""
-    return next(f.metadata["flag"] for f in fields(options_type) if f.name == name)
 
 
 def refused_with_executor(options: Any) -> list[str]:

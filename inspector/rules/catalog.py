@@ -114,7 +114,7 @@ class Rule:
         ...     ["prompt", "chosen", "rejected", "score_chosen", "score_rejected"])
         (True, False)
         """
-        return self.proof.how != "none" or not self.columns <= set(columns)
+        return self.proof.how != "none" or self.lacks(columns)
 
     def proven_by_structure(self, columns: Iterable[str]) -> bool:
         """Whether a row with exactly these columns that decodes into a fast shape's typed structure cannot break
@@ -125,7 +125,11 @@ class Rule:
         >>> RULES["TP603"].proven_by_structure(["messages"]), RULES["TP205"].proven_by_structure(["messages"])
         (True, False)
         """
-        return self.proof.how == "structure" or not self.columns <= set(columns)
+        return self.proof.how == "structure" or self.lacks(columns)
+
+    def lacks(self, columns: Iterable[str]) -> bool:
+        """Whether rows with exactly these columns lack one the rule needs to fire (`columns` of the entry)."""
+        return not self.columns <= set(columns)
 
     def explain(self) -> str:
         """The rule's manual, as `inspect --explain ID` prints it."""
