@@ -93,14 +93,15 @@ def test_limit_and_select(shared_data):
     assert report["rows_checked"] == 10 and report["sampled"] is True
 
 
-def test_the_older_names_still_work_and_say_so(shared_data):
+def test_the_older_names_still_work_and_say_so():
     """`--sample` became `--limit` (convert's name for the same thing) and `--config` `--dataset-config` (in
     `train`, `--config` is the run's YAML): for one release the old names work, with a warning on stderr."""
-    result = run("-d", shared_data / "gsm8k_test.jsonl", "--sample", "10", "--format", "json")
-    assert json.loads(result.stdout)["rows_checked"] == 10
+    chats = REPO / "examples" / "sharegpt_chat.jsonl"
+    result = run("-d", chats, "--sample", "5", "--format", "json")
+    assert json.loads(result.stdout)["rows_checked"] == 5
     assert result.stderr == "warning: --sample is deprecated; use --limit\n"
     with pytest.warns(DeprecationWarning, match="sample= is deprecated; use limit="):
-        assert inspect_dataset(shared_data / "gsm8k_test.jsonl", sample=10).rows_checked == 10
+        assert inspect_dataset(chats, sample=5).rows_checked == 5
 
 
 def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
