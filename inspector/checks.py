@@ -22,35 +22,38 @@ from trlprep.inspector.rules.preference import check_pair
 from trlprep.inspector.rules.structure import check_fields, check_read_contents
 
 
-def check_trl_row(trl_row: dict, shape: Shape, declared: tuple[Rule, ...] | None = None) -> Iterator[Issue]:
-    """Checks on a row read as its TRL type: turn order, an assistant answer, preference pairs, and the rules with
+def check_trl_row(trl_row: dict, shape: Shape, declared: tuple[Rule, ...] | None = None,
+                  texts: bool = True) -> Iterator[Issue]:
+    """Checks on a row read as its TRL type: turn order, an assistant answer, preference pairs, the texts as read
+    from another dialect (unless `texts` is False: the fast path's text proofs hold of them), and the rules with
     checks of their own (`declared`, when only some of them can fire on the row: see `inspector.decision.TypedChecks`;
     else every one for its type)."""
     if shape.type == "preference":
         yield from check_pair(trl_row, shape)
     else:
         yield from check_turns(trl_row, shape)
-    if shape.dialect != "trl":
+    if shape.dialect != "trl" and texts:
         yield from check_read_contents(trl_row)
     for rule in declared_checks(shape.type) if declared is None else declared:
         for detail in rule.check(trl_row, shape):
             yield rule.id, detail
 
 
-def check_row(row: Any, shape: Shape, declared: tuple[Rule, ...] | None = None) -> tuple[list[Issue], dict | None]:
-    """All checks of one row (of the rules with checks of their own, `declared` when given); returns the issues and
-    the row read as its TRL type (None if it cannot be).
+def check_row(row: Any, shape: Shape, declared: tuple[Rule, ...] | None = None,
+              texts: bool = True) -> tuple[list[Issue], dict | None]:
+    """All checks of one row (of the rules with checks of their own, `declared` when given; of its texts, unless
+    `texts` is False); returns the issues and the row read as its TRL type (None if it cannot be).
 
     >>> shape = classify_row({"chosen": "A", "rejected": "A"})
     >>> check_row({"chosen": "A", "rejected": "A"}, shape)
     ([('TP301', 'chosen and rejected are identical')], {'chosen': 'A', 'rejected': 'A'})
     """
-    issues = check_fields(row, shape)
+    issues = check_fields(row, shape, texts)
     blocking = blocking_rules()
     if any(rule in blocking for rule, _ in issues):
         return issues, None
     trl_row = to_trl(row, shape)
-    issues.extend(check_trl_row(trl_row, shape, declared))
+    issues.extend(check_trl_row(trl_row, shape, declared, texts))
     return issues, trl_row
 
 

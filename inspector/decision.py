@@ -112,22 +112,25 @@ def _unread(rule: str, detail: str, issues: list[Issue] | None = None) -> Decisi
 class TypedChecks:
     """The checks of their own left to run on a row that decoded into a fast path's typed structure (its exact
     columns and value types, known roles, string contents) but failed its value tests: those of the rules that
-    structure does not prove (`Rule.proven_by_structure`). Only a row read as the fast path's shape has them."""
+    structure does not prove (`Rule.proven_by_structure`), nor, when every text of the row passes every text
+    proof (`texts_clean`), the rules proven by text. Only a row read as the fast path's shape has them."""
 
     key: tuple  # the fast path's shape_key
     declared: tuple[Rule, ...]  # stage "trl"
     by_method: dict[str, tuple[Rule, ...]]  # stage "method"
+    texts_clean: bool  # the texts need not take the text rules either
 
     @classmethod
-    def of(cls, shape: Shape, columns: Iterable[str]) -> TypedChecks:
-        """Those of rows of `shape` with exactly these `columns`."""
+    def of(cls, shape: Shape, columns: Iterable[str], texts_clean: bool = False) -> TypedChecks:
+        """Those of rows of `shape` with exactly these `columns` (and texts that pass every text proof)."""
         columns = tuple(columns)
 
         def left(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
-            return tuple(rule for rule in rules if not rule.proven_by_structure(columns))
+            return tuple(rule for rule in rules if not (rule.proven_by_structure(columns)
+                                                        or (texts_clean and rule.proof.how == "text")))
 
         return cls(shape_key(shape), left(declared_checks(shape.type)),
-                   {method: left(method_checks(method, shape.type)) for method in METHODS})
+                   {method: left(method_checks(method, shape.type)) for method in METHODS}, texts_clean)
 
 
 class Engine:
@@ -158,7 +161,10 @@ class Engine:
         key = shape_key(shape)
         if typed is not None and key != typed.key:
             typed = None  # read as another shape than the fast path's: its structure proves nothing of it
-        issues, trl_row = check_row(value, shape, typed.declared if typed is not None else None)
+        if typed is None:
+            issues, trl_row = check_row(value, shape)
+        else:
+            issues, trl_row = check_row(value, shape, typed.declared, texts=not typed.texts_clean)
         issues = read_issues + issues
         if self.expected is not None and key != self.expected_key:
             issues.append(disagreement(self.expected, shape))

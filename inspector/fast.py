@@ -215,11 +215,22 @@ def _content_hashes(fields_of: Callable[[tuple], Any]) -> Callable[[Iterable[Dec
 _any_hashes = _content_hashes(lambda fields: fields)
 
 
-class Verdicts(NamedTuple):
-    """The fast path's verdicts on JSON lines that all decode into its typed structure."""
+class Typed(NamedTuple):
+    """The fast path's verdict on a row that decodes into its typed structure."""
 
-    hashes: list[int]  # each row's content hash, clean or not
-    clean: list[bool]  # whether the fast path accepts the row
+    hash: int  # the row's content hash, clean or not
+    clean: bool  # the fast path accepts it
+    # Every text of it passes every rule's text proof, and its JSON holds no control character: then, refused or
+    # not, no rule proven by text or by the structure can flag it (`inspector.decision.TypedChecks`).
+    texts_clean: bool
+
+
+class Verdicts(NamedTuple):
+    """The fast path's verdicts on JSON lines that all decode into its typed structure (`Typed`'s, a list each)."""
+
+    hashes: list[int]
+    clean: list[bool]
+    texts_clean: list[bool]
 
 
 class FastPath:
@@ -246,6 +257,8 @@ class FastPath:
         self._decoder = msgspec.json.Decoder(self._row_type)
         others = other_text_proofs()
         self._test = with_text_proofs(test, tuple(typed), others) if others else test
+        self._texts = with_text_proofs(lambda row: all(map(clean_text, _texts(row, tuple(typed)))), tuple(typed),
+                                       others)
         plain = all(type(value) not in (list, dict) for name, value in example.items() if name not in typed)
         self._hashes = _plain_hashes if plain else _any_hashes
         # Rows that differ only in id-like columns repeat: those fields are left out of the hash.
@@ -267,9 +280,6 @@ class FastPath:
             return None
         return cls(example, *known)
 
-    def _accept(self, row: Decoded) -> int | None:
-        return self._hashes((row,))[0] if self._test(row) else None
-
     def clean(self, line: bytes) -> Decoded | None:
         """A JSON line decoded, if it is a clean row of the shape; the shape's columns are attributes of the same
         name, the others are named in `extras`."""
@@ -281,11 +291,8 @@ class FastPath:
 
     def line(self, line: bytes) -> int | None:
         """A JSON line's content hash if it is a clean row of the shape, else None."""
-        try:
-            accepted = self._accept(self._decoder.decode(line))
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        return None if accepted is None or control_escapes(line) else accepted
+        verdicts = self.block(line, 1)
+        return verdicts.hashes[0] if verdicts is not None and verdicts.clean[0] else None
 
     def block(self, block: bytes, lines: int) -> Verdicts | None:
         """The verdicts on a block of `lines` JSON lines, decoded in one call: a block of clean rows costs no
@@ -298,17 +305,29 @@ class FastPath:
         if len(rows) != lines:
             return None
         tested = list(map(self._test, rows))
+        texts_clean = [clean or self._texts(row) for clean, row in zip(tested, rows)]
         if control_escapes(block):
-            tested = [clean and not control_escapes(line) for clean, line in zip(tested, block.split(b"\n"))]
-        return Verdicts(self._hashes(rows), tested)
+            escaped = [control_escapes(line) for line in block.split(b"\n")]
+            tested = [clean and not escapes for clean, escapes in zip(tested, escaped)]
+            texts_clean = [clean and not escapes for clean, escapes in zip(texts_clean, escaped)]
+        return Verdicts(self._hashes(rows), tested, texts_clean)
+
+    def judge(self, row: dict) -> Typed | None:
+        """The verdict on a decoded row, or None when it does not have the fast path's columns and types."""
+        try:
+            typed = msgspec.convert(row, self._row_type)
+        except msgspec.ValidationError:
+            return None
+        clean = self._test(typed)
+        texts_clean = clean or self._texts(typed)
+        if texts_clean and control_escapes(msgspec.json.encode(row)):
+            clean = texts_clean = False
+        return Typed(self._hashes((typed,))[0], clean, texts_clean)
 
     def value(self, row: dict) -> int | None:
         """A decoded row's content hash if it is a clean row of the shape, else None."""
-        try:
-            accepted = self._accept(msgspec.convert(row, self._row_type))
-        except msgspec.ValidationError:
-            return None
-        return None if accepted is None or control_escapes(msgspec.json.encode(row)) else accepted
+        typed = self.judge(row)
+        return typed.hash if typed is not None and typed.clean else None
 
     def content_hash(self, row: dict) -> int | None:
         """The hash an accepted row with this content would have, clean or not; None when the row does not

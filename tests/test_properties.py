@@ -235,19 +235,25 @@ def test_fast_acceptance_never_accepts_what_the_full_checks_flag(row):
 @given(row=ROWS)
 def test_typed_rows_skip_only_checks_that_cannot_fire(row):
     """A row that decodes into a fast path's typed structure but fails its value tests skips the checks the
-    structure proves (`TypedChecks`): its decision is the one every check gives, findings and rejections alike."""
+    structure proves, and those its texts' proofs prove when they hold (`TypedChecks`): its decision is the one
+    every check gives, findings and rejections alike. A JSON line and a decoded row get the same verdict."""
     from trlprep.inspector.decision import Engine, TypedChecks
-    from trlprep.inspector.fast import FastPath
+    from trlprep.inspector.fast import FastPath, Typed
     from trlprep.inspector.methods import METHODS
 
     line = orjson.dumps(row)
     for example in FAST_EXAMPLES:
         shape = classify_row(example)
-        if FastPath.for_row(shape, example).block(line, 1) is None:
+        fast = FastPath.for_row(shape, example)
+        verdict = fast.judge(row)
+        in_block = fast.block(line, 1)
+        assert (verdict is None) == (in_block is None), row
+        if verdict is None:
             continue
+        assert verdict == Typed(*(column[0] for column in in_block)), row
         engine = Engine(shape)
-        full, typed = engine.decide(row), engine.decide(row, typed=TypedChecks.of(shape, example))
-        assert (typed.issues, typed.error, typed.left) == (full.issues, full.error, full.left), row
+        full, typed = engine.decide(row), engine.decide(row, typed=TypedChecks.of(shape, example, verdict.texts_clean))
+        assert (typed.issues, typed.error, typed.left) == (full.issues, full.error, full.left), (row, verdict)
         assert [engine.rejection(typed, m) for m in METHODS] == [engine.rejection(full, m) for m in METHODS], row
 
 

@@ -4,6 +4,8 @@ found and how the row is read."""
 
 from __future__ import annotations
 
+import functools
+
 from trlprep.inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
 from trlprep.inspector.dialects.core import Dialect, Field, Shape
 from trlprep.inspector.dialects.messages import to_messages
@@ -30,10 +32,15 @@ def conversation_shape(row: dict, dialect: str, column: str, label: str | None, 
     >>> conversation_shape({"chat": []}, "messages_column", "chat", None)
     Shape(dialect='messages_column', type='language_modeling', format='conversational', implicit_prompt=False, fields=(Field(name='chat', kind='messages', required=True),))
     """
+    return _conversation_shape(dialect, column, label, "tools" in row, kind)
+
+
+@functools.cache  # rows ask for a handful of shapes, millions of times
+def _conversation_shape(dialect: str, column: str, label: str | None, tools: bool, kind: str | None) -> Shape:
     fields = [Field(column, "messages")]
     if label:
         fields.append(Field(label, "label"))
-    if "tools" in row:
+    if tools:
         fields.append(Field("tools", "tools", False))
     kind = kind or ("unpaired_preference" if label else "language_modeling")
     return Shape(dialect, kind, "conversational", False, tuple(fields))

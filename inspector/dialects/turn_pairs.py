@@ -29,7 +29,7 @@ class TurnPairs(Dialect):
     example = {"conversation": [{"human": "Hi", "assistant": "Hello"}, {"human": "2+2?", "assistant": "4"}]}
 
     def detect(self, row: dict) -> Shape | None:
-        pairs = next((name for name in CONVERSATION_COLUMNS if turn_pairs(row.get(name))), None)
+        pairs = next((name for name in CONVERSATION_COLUMNS if name in row and turn_pairs(row[name])), None)
         if pairs:
             return Shape("turn_pairs", "language_modeling", "conversational", False, (Field(pairs, "turn_pairs"),))
         return None

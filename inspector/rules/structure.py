@@ -189,9 +189,10 @@ def role_hint(role: Any) -> str:
 
 
 def check_message(message: Any, where: str, empty_rule: str = EMPTY_CONTENT.id, style: str = "role",
-                  aliases: frozenset = frozenset()) -> Iterator[Issue]:
+                  aliases: frozenset = frozenset(), texts: bool = True) -> Iterator[Issue]:
     """Checks on one message in the given style: "role" (role/content) or "from" (ShareGPT from/value); `aliases`
-    are the other roles the row's dialect is known to write (and its reading maps)."""
+    are the other roles the row's dialect is known to write (and its reading maps). `texts`: whether its texts
+    take the text rules (`check_text`), which they need not when the fast path's text proofs hold of them."""
     if not isinstance(message, dict):
         yield MESSAGE_NOT_OBJECT.id, f"{where} is {type_name(message)}"
         return
@@ -214,15 +215,15 @@ def check_message(message: Any, where: str, empty_rule: str = EMPTY_CONTENT.id, 
         if not message.get("tool_calls"):
             yield MESSAGE_MISSING_CONTENT.id, f"{where} has no '{content_key}'"
     elif isinstance(content, str):
-        if not (message.get("tool_calls") and not content.strip()):
+        if texts and not (message.get("tool_calls") and not content.strip()):
             yield from check_text(content, f"{where}.{content_key}", empty_rule)
     elif isinstance(content, list):
-        yield from _check_parts(content, f"{where}.{content_key}", empty_rule)
+        yield from _check_parts(content, f"{where}.{content_key}", empty_rule, texts)
     else:
         yield WRONG_TYPE.id, f"{where}.{content_key} is {type_name(content)}, expected a string"
 
 
-def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
+def _check_parts(parts: list, where: str, empty_rule: str, texts: bool) -> Iterator[Issue]:
     if not parts:
         yield empty_rule, f"{where} is an empty list"
     for i, part in enumerate(parts):
@@ -232,25 +233,27 @@ def _check_parts(parts: list, where: str, empty_rule: str) -> Iterator[Issue]:
             text = part.get("text", part.get("value"))
             if not isinstance(text, str):
                 yield WRONG_TYPE.id, f"{where}[{i}] text part has no string 'text'"
-            else:
+            elif texts:
                 yield from check_text(text, f"{where}[{i}]", empty_rule)
 
 
 def check_messages(value: Any, where: str, empty_rule: str = EMPTY_CONTENT.id, style: str = "role",
-                   aliases: frozenset = frozenset()) -> Iterator[Issue]:
+                   aliases: frozenset = frozenset(), texts: bool = True) -> Iterator[Issue]:
     if not isinstance(value, list):
         yield WRONG_TYPE.id, f"{where} is {type_name(value)}, expected a list of messages"
         return
     if not value:
         yield (EMPTY_CONVERSATION.id if empty_rule == EMPTY_CONTENT.id else empty_rule), f"{where} is an empty list"
     for i, message in enumerate(value):
-        yield from check_message(message, f"{where}[{i}]", empty_rule, style, aliases)
+        yield from check_message(message, f"{where}[{i}]", empty_rule, style, aliases, texts)
 
 
 @dataclass(frozen=True)
 class Column:
     """One column of a row, as the field checks see it: its name and value, the row, the rule an empty text of
-    it breaks, and how the row's dialect writes messages (`style`, `aliases`: see `check_message`)."""
+    it breaks, how the row's dialect writes messages (`style`, `aliases`: see `check_message`), and whether its
+    texts take the text rules: not when the fast path's text proofs hold of them (`texts`, which only the fast
+    shapes' kinds, text and messages, read: no row of another kind decodes into a fast path's structure)."""
 
     name: str
     kind: str
@@ -260,13 +263,14 @@ class Column:
     empty_rule: str
     style: str
     aliases: frozenset
+    texts: bool = True
 
 
 def _text(column: Column) -> Iterator[Issue]:
     """A text column (kinds text, optional_text, prompt): a string, or a prompt given as messages (TP107)."""
     name, value = column.name, column.value
     if isinstance(value, str):
-        if column.kind != "optional_text":
+        if column.kind != "optional_text" and column.texts:
             yield from check_text(value, name, column.empty_rule)
     elif column.kind == "prompt" and isinstance(value, list):
         yield MIXED_ROW_FORMAT.id, f"{name} is a message list where the row's other fields are strings"
@@ -283,7 +287,8 @@ def _messages(column: Column) -> Iterator[Issue]:
     if column.name == "prompt" and isinstance(column.value, str):
         yield MIXED_ROW_FORMAT.id, f"{column.name} is a string where the row's other fields are message lists"
     else:
-        yield from check_messages(column.value, column.name, column.empty_rule, column.style, column.aliases)
+        yield from check_messages(column.value, column.name, column.empty_rule, column.style, column.aliases,
+                                  column.texts)
 
 
 def _prompted_messages(column: Column) -> Iterator[Issue]:
@@ -455,7 +460,7 @@ FIELD_CHECKS: dict[str, Callable[[Column], Iterator[Issue]]] = {
 }
 
 
-def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
+def _check_field(row: dict, field: Field, shape: Shape, texts: bool) -> Iterator[Issue]:
     value = row.get(field.name)
     if value is None:
         if field.required:
@@ -464,12 +469,13 @@ def _check_field(row: dict, field: Field, shape: Shape) -> Iterator[Issue]:
     style = "from" if shape.dialect == "sharegpt" or (
         shape.dialect == "colossalchat" and "from" in str(single_message_style(row.get("completion")))) else "role"
     column = Column(field.name, field.kind, value, row, shape, empty_rule(field.name), style,
-                    frozenset(DIALECT_ROLES.get(shape.dialect, ())))
+                    frozenset(DIALECT_ROLES.get(shape.dialect, ())), texts)
     yield from FIELD_CHECKS[field.kind](column)
 
 
-def check_fields(row: Any, shape: Shape) -> list[Issue]:
-    """Checks on the columns the shape reads, in the row's own dialect.
+def check_fields(row: Any, shape: Shape, texts: bool = True) -> list[Issue]:
+    """Checks on the columns the shape reads, in the row's own dialect (their texts too unless `texts` is False:
+    see `Column`).
 
     >>> from trlprep.inspector.dialects import classify_row
     >>> shape = classify_row({"prompt": "Q", "completion": "A", "label": True})
@@ -478,7 +484,7 @@ def check_fields(row: Any, shape: Shape) -> list[Issue]:
     """
     if not isinstance(row, dict):
         return [(NOT_AN_OBJECT.id, f"the row is {type_name(row)}")]
-    return [issue for field in shape.fields for issue in _check_field(row, field, shape)]
+    return [issue for field in shape.fields for issue in _check_field(row, field, shape, texts)]
 
 
 def check_read_contents(trl_row: dict) -> Iterator[Issue]:

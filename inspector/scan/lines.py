@@ -8,7 +8,7 @@ import itertools
 from typing import Callable, Iterator
 
 from trlprep.inspector.dialects import Shape
-from trlprep.inspector.fast import FastPath, Verdicts
+from trlprep.inspector.fast import FastPath, Typed, Verdicts
 from trlprep.inspector.scan.rows import Partial, RowScan
 from trlprep.inspector.sources import JsonLines, block_lines, duplicate_keys, numbered_blocks, quoted_key_count
 
@@ -32,15 +32,14 @@ def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | Non
     return scanner.done(), number + count
 
 
-def _line_verdicts(fast: FastPath | None, lines: list[bytes], verdicts: Verdicts | None,
-                   ) -> Iterator[tuple[int, bool] | None]:
-    """Each line's (content hash, accepted) when it decodes into the fast path's typed structure, else None: from
-    the block's verdicts when the whole block decoded, else line by line."""
+def _line_verdicts(fast: FastPath | None, lines: list[bytes], verdicts: Verdicts | None) -> Iterator[Typed | None]:
+    """Each line's verdict when it decodes into the fast path's typed structure, else None: from the block's
+    verdicts when the whole block decoded, else line by line."""
     if verdicts is not None:
-        return zip(verdicts.hashes, verdicts.clean)
+        return map(Typed, *verdicts)
     if fast is None:
         return itertools.repeat(None)
-    return ((one.hashes[0], one.clean[0]) if one is not None else None
+    return (Typed(*(column[0] for column in one)) if one is not None else None
             for one in (fast.block(line, 1) for line in lines))
 
 
@@ -49,15 +48,15 @@ def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before
     """A block of lines one by one (`before` is the line number before it), with the fast path's verdicts on
     them when it has them already. The fast path keeps a repeated key's last value silently, so a line it
     accepts is checked for repeated keys here. A line that decodes into its typed structure takes the full
-    checks with its content hash, less those the structure proves."""
+    checks with its verdict, less those its structure and text proofs prove."""
     fast = scanner.fast
     accepted: list[int] = []  # a run of accepted lines and their hashes, taken at once before the next row
     hashes: list[int] = []
     for index, (line, verdict) in enumerate(zip(lines, _line_verdicts(fast, lines, verdicts))):
         number = before + 1 + index
-        if verdict is not None and verdict[1] and not duplicate_keys(line, fast.signature[0]):
+        if verdict is not None and verdict.clean and not duplicate_keys(line, fast.signature[0]):
             accepted.append(number)
-            hashes.append(verdict[0])
+            hashes.append(verdict.hash)
             continue
         value = decoder.decode(number, line)
         if value is decoder.BLANK:
@@ -65,6 +64,6 @@ def _scan_block(scanner: RowScan, decoder: JsonLines, lines: list[bytes], before
         if accepted:
             scanner.accept(tuple(accepted), hashes)
             accepted, hashes = [], []
-        scanner.row(number, value, typed_hash=verdict[0] if verdict is not None else None)
+        scanner.row(number, value, typed=verdict)
     if accepted:
         scanner.accept(tuple(accepted), hashes)

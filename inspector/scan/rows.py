@@ -17,7 +17,7 @@ import orjson
 
 from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
 from trlprep.inspector.decision import Engine, TypedChecks
-from trlprep.inspector.fast import FastPath
+from trlprep.inspector.fast import FastPath, Typed
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.sources import row_value
 
@@ -97,7 +97,9 @@ class RowScan:
         self.expected, self.max_rows = expected, max_rows
         self.engine = Engine(expected)
         self.fast = FastPath.for_row(expected, example) if example is not None else None
-        self.typed_checks = TypedChecks.of(expected, example) if self.fast is not None else None
+        # The checks left to a row of the fast path's structure that it refuses, by whether its texts are clean.
+        self.typed_checks = {clean: TypedChecks.of(expected, example, clean)
+                             for clean in (False, True)} if self.fast is not None else None
         self.expected_vote = None
         if expected is not None:
             self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
@@ -147,19 +149,21 @@ class RowScan:
             else:
                 seen.add(row_hash)
 
-    def row(self, number: int, value: Any, shape: Shape | None = None, typed_hash: int | None = None) -> None:
-        """One row through every check (`shape` when it is classified already). `typed_hash`: the row's content
-        hash when it decoded into the fast path's typed structure, whose value tests refused it; then it skips
-        the checks that structure proves (`TypedChecks`)."""
+    def row(self, number: int, value: Any, shape: Shape | None = None, typed: Typed | None = None) -> None:
+        """One row through every check (`shape` when it is classified already). `typed`: the fast path's verdict
+        when the row decoded into its typed structure (else the row is judged here), which refused it; then it
+        skips the checks that structure and, when its texts are clean, their text proofs prove (`TypedChecks`):
+        a row with a finding costs what the rules that can fire on it cost."""
         collector, result = self.collector, self.result
         result.last_row = number
-        if typed_hash is None and self.fast is not None and type(value) is dict:
-            accepted = self.fast.value(value)
-            if accepted is not None:
-                self.accept((number,), (accepted,))
+        if typed is None and self.fast is not None and type(value) is dict:
+            typed = self.fast.judge(value)
+            if typed is not None and typed.clean:
+                self.accept((number,), (typed.hash,))
                 return
         result.rows_read += 1
-        decision = self.engine.decide(value, shape, self.typed_checks if typed_hash is not None else None)
+        decision = self.engine.decide(value, shape,
+                                      self.typed_checks[typed.texts_clean] if typed is not None else None)
         for rule, detail in decision.issues:
             collector.add(rule, number, detail)
         kept_for_kto = True
@@ -175,7 +179,7 @@ class RowScan:
         row = row_value(value)
         if not isinstance(row, dict):
             return
-        self._remember((number,), (self.row_hash(row) if typed_hash is None else typed_hash,))
+        self._remember((number,), (self.row_hash(row) if typed is None else typed.hash,))
         result.type_signatures[tuple(row), tuple(map(type, row.values()))] += 1
         shape = decision.written_shape
         if shape is None:
