@@ -27,6 +27,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISDIR
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -325,16 +326,17 @@ class ImageChecker:
         payload = source.value[header.end():]
         if ";base64" not in header.group(2).lower():
             return unquote_to_bytes(payload), ""
-        try:
-            return base64.b64decode(payload, validate=True), ""
+        try:  # line breaks are tolerated, as the base64 of e-mail has them; any other stray character is not
+            return base64.b64decode("".join(payload.split()), validate=True), ""
         except (binascii.Error, ValueError) as error:
             return None, f"is not valid base64 ({error})"
 
     def _check_file(self, path: Path) -> ImageCheck:
         """A file's check, its detail without the name (`_named` adds it)."""
         try:
-            size = path.stat().st_size
-            if path.is_dir():
+            status = path.stat()
+            size = status.st_size
+            if S_ISDIR(status.st_mode):
                 return ImageCheck(None, "unreadable", "is a folder, not an image file")
             if size > self.limits.max_bytes:  # not read: no point hashing what will not be used
                 return ImageCheck(None, "too_large", f"is {size:,} B, over the limit of {self.limits.max_bytes:,} B",
@@ -504,26 +506,30 @@ def image_bytes(source: ImageSource, checker: ImageChecker) -> bytes:
 
 
 THUMBNAIL_MAX_BYTES = 8192
+# Problems that leave no picture to preview (a tiny or odd-mode image still has one), or one too large to decode
+# for a preview.
+UNREADABLE = frozenset({"missing", "unreadable", "truncated", "remote", "too_large"})
 
 
 def thumbnail_data_url(source: ImageSource, checker: ImageChecker, size: int = 96) -> str | None:
     """A small preview for an HTML report page, as a `data:` URL: a JPEG, or a PNG when the image has
-    transparency; each under ~8 KB. None when the image cannot be read (a remote URL, a missing or broken file).
+    transparency; each under ~8 KB. None when the image cannot be read (a remote URL, a missing, broken or huge
+    file: its check, cached for a file, says which).
 
     >>> thumbnail_data_url(image_source("https://example.com/cat.jpg"), ImageChecker(None)) is None
     True
     """
     from PIL import Image
 
-    if source.kind == "url":
+    if checker.check(source).problem in UNREADABLE:
         return None
     try:
-        if source.kind == "decoded":
-            image = source.value.copy()
-        else:
-            image = Image.open(io.BytesIO(image_bytes(source, checker)))
-            image.draft("RGB", (size, size))  # a JPEG decodes at 1/2 to 1/8 scale: far less work
         with _bombs_as_errors():
+            if source.kind == "decoded":
+                image = source.value.copy()
+            else:
+                image = Image.open(io.BytesIO(image_bytes(source, checker)))
+                image.draft("RGB", (size, size))  # a JPEG decodes at 1/2 to 1/8 scale: far less work
             image.thumbnail((size, size))
         encoded = _encoded_thumbnail(image)
     except Exception:  # any reason it cannot be read: the page shows no preview, the check says why

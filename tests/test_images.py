@@ -209,3 +209,8 @@ def test_importing_the_module_does_not_import_pillow():
     code = "import sys, trlprep.inspector.images; print('PIL' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_data_url_with_line_breaks_in_its_base64_is_read():
+    encoded = base64.encodebytes(SMALL.read_bytes()).decode()  # 76 characters a line, as e-mail writes it
+    assert checked("data:image/png;base64," + encoded).problem is None
