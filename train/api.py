@@ -21,6 +21,8 @@ from trlprep.errors import DataRefused, UsageError
 from trlprep.files import write_atomically
 from trlprep.train.launch import ACCELERATE_PRESETS
 from trlprep.train.options import RunOptions
+from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
+                                  vision_model_and_processor)
 from trlprep.options import options_from
 from trlprep.inspector.methods import METHODS, TRAINERS
 
@@ -351,8 +353,7 @@ def require_training_stack() -> None:
 
 
 def _columns(path: Path) -> list[str]:
-    with open(path, "rb") as handle:
-        return list(json.loads(handle.readline()))
+    return list(first_row(path))
 
 
 def _peft_config(method: str, lora: dict | None):
@@ -458,6 +459,7 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
         revision=options.revision, seed=options.seed, progress=options.progress, html=options.html, checked=checked)
     settings = run_config.resolve(method, output_dir=str(out), options=_named_settings(options),
                                   yaml_path=options.config, overrides=options.overrides)
+    settings = maybe_vision_settings(method, settings, files["train"], say=options.said)
     if report["dialect"] == "turn_flags" and method == "sft" and settings.get("completion_only_loss") is False:
         raise UsageError("the data's per-turn training flags are carried as one completion per trained turn, "
                          "which completion_only_loss=False would train whole: drop that setting")
@@ -561,22 +563,31 @@ def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], 
                    peft_config):
     import datasets
     import trl
-    from transformers import AutoTokenizer
 
     datasets.disable_progress_bars()
-    loaded = {split: datasets.load_dataset("json", data_files=str(path), split="train")
-              for split, path in files.items()}
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model_arg: Any = model
-    if method == "reward":
-        from transformers import AutoModelForSequenceClassification
-
-        model_arg = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
-        model_arg.config.pad_token_id = tokenizer.pad_token_id
+    loaded = {split: load_training_data(path) for split, path in files.items()}
+    if is_vision_dataset(loaded["train"]):
+        model_arg, processing_class = vision_model_and_processor(method, model)
+    else:
+        model_arg, processing_class = _text_model_and_tokenizer(method, model)
     kwargs = {"model": model_arg, "args": trl_config, "train_dataset": loaded["train"],
-              "eval_dataset": loaded.get("test"), "processing_class": tokenizer, "peft_config": peft_config}
+              "eval_dataset": loaded.get("test"), "processing_class": processing_class, "peft_config": peft_config}
     if method == "grpo":
         kwargs["reward_funcs"] = reward_functions
     return getattr(trl, TRAINERS[method])(**kwargs)
+
+
+def _text_model_and_tokenizer(method: str, model: str) -> tuple[Any, Any]:
+    """The model for TRL (its id; a sequence classifier, loaded, for Reward) and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if method != "reward":
+        return model, tokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    classifier = AutoModelForSequenceClassification.from_pretrained(model, num_labels=1)
+    classifier.config.pad_token_id = tokenizer.pad_token_id
+    return classifier, tokenizer
