@@ -212,3 +212,10 @@ def test_text_data_keeps_its_settings(tmp_path):
     text_file.write_text(json.dumps({"prompt": "a", "chosen": "b", "rejected": "c"}) + "\n")
     settings = {"output_dir": "x", "max_length": 64}
     assert maybe_vision_settings("reward", settings, text_file) is settings
+
+
+def test_sft_on_image_data_with_a_text_column_keeps_the_text(tmp_path):
+    rows = [{"text": "<image>What is this? A dog.", "images": [DOG]}]  # TRL keeps no `text` column by default
+    assert maybe_vision_settings("sft", {}, write_jsonl(rows, tmp_path))["remove_unused_columns"] is False
+    with pytest.raises(UsageError, match="needs remove_unused_columns=False"):
+        maybe_vision_settings("sft", {"remove_unused_columns": True}, write_jsonl(rows, tmp_path))
