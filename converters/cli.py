@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_options, mapping_options, near_threshold_option,
+from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_options, image_options, mapping_options, near_threshold_option,
                            source_options, user_errors)
 
 
@@ -21,6 +21,7 @@ from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_option
 @click.option("--conversational", is_flag=True,
               help="Write standard prompt/completion/preference rows as messages (prompt as user, answers as "
                    "assistant), so the model's chat template applies.")
+@image_options
 @mapping_options
 @click.option("--system", metavar="TEXT", help="Add, or replace, the system message of every conversation.")
 @click.option("--drop-system", is_flag=True, help="Remove every system message.")
@@ -54,7 +55,8 @@ from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_option
               show_default=True, help="How to print the summary.")
 @executor_options("Convert")
 @user_errors
-def main(dataset, split, config_name, revision, to, output, style, conversational, rename, roles, system, drop_system,
+def main(dataset, split, config_name, revision, to, output, style, conversational, image_root, decode_images, rename,
+         roles, system, drop_system,
          dedup, near_threshold, fix_text, drop_cut_off, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format,
          executor, tasks, workers, work_dir, slurm_partition, slurm_time):
@@ -81,7 +83,7 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
         drop_cut_off=drop_cut_off, against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
         test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
         push_to_hub=push_to_hub, split=split, dataset_config=config_name, revision=revision, html=html_path,
-        progress=show_progress())
+        image_root=image_root, decode_images=decode_images, progress=show_progress())
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     try:
         result = convert(dataset, options, executor=sharded)

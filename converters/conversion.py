@@ -5,6 +5,8 @@ row accounted for (`Ledger`), a file's rows read against its shape (`convert_par
 
 from __future__ import annotations
 
+import base64
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +22,8 @@ from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, w
 from trlprep.errors import DataRefused
 from trlprep.inspector.decision import Engine, as_conversational, disagreement
 from trlprep.inspector.fast import FastPath
+from trlprep.inspector.images import ImageChecker, image_bytes, image_source
+from trlprep.inspector.vision import image_mime
 from trlprep.inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
 from trlprep.inspector.rules import ERROR, RULES
 from trlprep.inspector.comparisons import Comparisons
@@ -28,6 +32,7 @@ from trlprep.inspector.scan import FilePart, ReadPlan
 from trlprep.inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks
 from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
 from trlprep.inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
+from trlprep.inspector.rules.images import NOT_VISION_SHAPE
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
 from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
 
@@ -54,7 +59,8 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
 
 REPAIRS = {MIXED_ROW_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
            MIXED_DATASET_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
-           LABEL_NOT_BOOLEAN.id: "label made boolean (TP110)"}
+           LABEL_NOT_BOOLEAN.id: "label made boolean (TP110)",
+           NOT_VISION_SHAPE.id: "images placed as TRL's vision trainers read them: typed parts, `images` in order (TP710)"}
 
 
 # Rows the fast path accepts hold nothing `fix_text` changes (`hygiene.plainly_clean`): only the others are fixed.
@@ -70,6 +76,11 @@ class RowConverter:
         self.to, self.style, self.conversational = options.to, options.style, options.conversational
         self.system, self.drop_system, self.fix_text = options.system, options.drop_system, options.fix_text
         self.dedup = options.dedup_kind
+        self.image_root, self.decode_images = options.image_root, options.decode_images
+        # Image paths are written relative to a JSON-lines output's folder, so that they still resolve where it
+        # goes; other outputs embed the images (`converters.output.embed_images`), read from absolute paths.
+        output = Path(options.output) if options.output is not None else None
+        self.paths_relative_to = output.parent.resolve() if output is not None and output.suffix == ".jsonl" else None
         self.seen: set[int] = set()
         self.repaired: Counter = Counter()
         self.output_shape: Shape | None = None
@@ -83,17 +94,21 @@ class RowConverter:
         would write unchanged)."""
         return self.system is not None or self.drop_system or bool(self.dedup) or self.conversational
 
-    def read(self, shape: Shape, example: dict | None = None) -> None:
-        """Convert rows read against `shape` next (a file's, see `read_plan`), those like `example` through
-        inspect's fast path: without --conversational no repair applies to the rows it accepts, so they may skip
-        the checks."""
+    def read(self, shape: Shape, example: dict | None = None, folder: Path | None = None) -> None:
+        """Convert rows read against `shape` next (a file's, see `read_plan`, whose image paths are relative to
+        `folder` unless `--image-root` says otherwise), those like `example` through inspect's fast path: without
+        --conversational no repair applies to the rows it accepts, so they may skip the checks."""
         self.expected = shape
-        self.engine = Engine(shape)
+        root = Path(self.image_root) if self.image_root is not None else folder
+        self.engine = Engine(shape, ImageChecker(root, full_decode=self.decode_images))
         self.fast = None if self.conversational or example is None else FastPath.for_row(shape, example)
 
     def _finish_outputs(self, outputs: list[dict]) -> list[dict]:
         if self.system is not None or self.drop_system:
-            return [set_system(out, self.system, self.drop_system) for out in outputs]
+            outputs = [set_system(out, self.system, self.drop_system) for out in outputs]
+        if self.expected is not None and self.expected.reads_images:
+            outputs = [{**out, "images": [staged_image(image, self.engine.images, self.paths_relative_to)
+                                          for image in out.get("images") or ()]} for out in outputs]
         return outputs
 
     def _dedup(self, row: dict) -> None:
@@ -148,6 +163,27 @@ class RowConverter:
                 self.output_shape = out_shape
             elif shape_key(out_shape) != shape_key(self.output_shape):
                 raise Reject(CONVERTED_ROW_INVALID.id, "converts to a " + disagreement(self.output_shape, out_shape)[1])
+
+
+def staged_image(value: Any, checker: ImageChecker, relative_to: Path | None) -> str:
+    """An image as a converted row writes it, a string JSON lines can hold: a file's path (relative to
+    `relative_to` when given, else absolute), an http(s) URL as it is, any other image (bytes, a data URL, a
+    decoded image) as a data URL, which the processors read. The row's images were checked: each is readable.
+
+    >>> from trlprep.inspector.images import ImageChecker
+    >>> staged_image("img/a.png", ImageChecker(Path("/data")), Path("/data/out"))
+    '../img/a.png'
+    >>> staged_image(b"\\x89PNG\\r\\n\\x1a\\n", ImageChecker(None), None)
+    'data:image/png;base64,iVBORw0KGgo='
+    """
+    source = image_source(value)
+    if source.kind == "url":
+        return source.value
+    if source.kind == "path":
+        path = checker.resolve(source.value)
+        return os.path.relpath(path, relative_to) if relative_to is not None else str(path)
+    data = image_bytes(source, checker)
+    return f"data:{image_mime(data)};base64,{base64.b64encode(data).decode()}"
 
 
 def option_steps(options: ConvertOptions, renames: dict | None = None, role_map: dict | None = None) -> list[str]:
@@ -287,7 +323,7 @@ def convert_part(plan: ReadPlan, part: FilePart, ledger: Ledger, *, line_convers
     """Every row of one file of the plan through the ledger, read against what the plan judged the file to be;
     clean JSON lines through the fast conversion when `line_conversion` (no option changes rows)."""
     converter = ledger.converter
-    converter.read(part.judged_as, part.example)
+    converter.read(part.judged_as, part.example, part.folder)
     ledger.read(part)
     conversion = fast_conversion(converter.fast, part.judged_as, converter.to) \
         if part.mode == "lines" and line_conversion else None

@@ -52,6 +52,8 @@ class ConvertOptions:
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
     html: str | Path | None = option(None, flag="--html")
+    image_root: str | Path | None = option(None, flag="--image-root")
+    decode_images: bool = option(False, flag="--decode-images")
     progress: bool = option(False, flag=None, shards=True)
 
     @property

@@ -274,7 +274,8 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
 
     datasets.disable_progress_bars()
     cache = str(staging.new_dir("cache"))
-    loaded = {split: datasets.Dataset.from_json(str(path), cache_dir=cache) for split, path in split_files.items()}
+    loaded = {split: embed_images(datasets.Dataset.from_json(str(path), cache_dir=cache))
+              for split, path in split_files.items()}
     if kind == "parquet":
         targets = {split: staging.new_path(split, ".parquet") for split in loaded}
         for split, dataset in loaded.items():
@@ -284,6 +285,30 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
     shutil.rmtree(folder)
     (loaded["all"] if list(loaded) == ["all"] else datasets.DatasetDict(loaded)).save_to_disk(str(folder))
     return {split: folder for split in loaded}
+
+
+def embed_images(dataset):
+    """A converted dataset whose rows hold images (`images`: absolute paths, data URLs or URLs, as
+    `converters.conversion.staged_image` writes them) with the images embedded as the `datasets` Image feature,
+    which TRL loads as pictures and the Hub's viewer shows; a remote URL stays a path, fetched when loaded. Other
+    datasets are returned as they are."""
+    if "images" not in dataset.column_names:
+        return dataset
+    import datasets
+
+    from trlprep.inspector.images import ImageChecker, image_bytes, image_source
+
+    checker = ImageChecker(None)
+
+    def embedded(image: str) -> dict:
+        source = image_source(image)
+        if source.kind == "url":
+            return {"bytes": None, "path": image}
+        return {"bytes": image_bytes(source, checker), "path": Path(image).name if source.kind == "path" else None}
+
+    features = dataset.features.copy()
+    features["images"] = datasets.List(datasets.Image())
+    return dataset.map(lambda row: {"images": [embedded(image) for image in row["images"]]}, features=features)
 
 
 def publish(staged: Path, target: Path) -> None:

@@ -53,7 +53,8 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
     with progress_bar(opened, options.progress) as advance:
         started = time.perf_counter()  # the scan's own time: rows/s leaves out the bar's start-up
         result = scan(opened, enabled=enabled, max_rows=options.max_rows, sample=options.limit, advance=advance,
-                      workers=options.workers, prepare=prepare)
+                      workers=options.workers, prepare=prepare, image_root=options.image_root,
+                      decode_images=options.decode_images)
         seconds = time.perf_counter() - started
     compared = _comparisons(opened, result, options, enabled, prepare)
     tokens, previews = None, []

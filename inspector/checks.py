@@ -20,6 +20,7 @@ from trlprep.inspector.rules import Rule, blocking_rules, declared_checks
 from trlprep.inspector.rules.content import Issue, check_turns
 from trlprep.inspector.rules.preference import check_pair
 from trlprep.inspector.rules.structure import check_fields, check_read_contents
+from trlprep.inspector.vision import read_images
 
 
 def check_trl_row(trl_row: dict, shape: Shape, declared: tuple[Rule, ...] | None = None,
@@ -48,6 +49,8 @@ def check_row(row: Any, shape: Shape, declared: tuple[Rule, ...] | None = None,
     >>> check_row({"chosen": "A", "rejected": "A"}, shape)
     ([('TP301', 'chosen and rejected are identical')], {'chosen': 'A', 'rejected': 'A'})
     """
+    if shape.reads_images:
+        row = read_images(row).row
     issues = check_fields(row, shape, texts)
     blocking = blocking_rules()
     if any(rule in blocking for rule, _ in issues):

@@ -130,6 +130,16 @@ def mapping_options(command):
                         help="Rename a column before detection, e.g. 'Best Answer=answer'. Repeatable.")(command)
 
 
+def image_options(command):
+    """`--image-root` and `--decode-images`, which `inspect` and `convert` share."""
+    command = click.option("--decode-images", is_flag=True,
+                           help="Decode every image in full (finds a truncated or garbled file); by default each "
+                                "image's header is read and its bytes checked for truncation.")(command)
+    return click.option("--image-root", type=click.Path(file_okay=False), metavar="DIR",
+                        help="The folder relative image paths are read against (default: the dataset file's "
+                             "own).")(command)
+
+
 PAGE_MASKS = 3
 
 
@@ -212,11 +222,12 @@ def print_report(report, output_format: str) -> None:
               help="Also look for answers cut off by a length cap: stopping mid-sentence where the longest answers "
                    "stop, or at one exact length (TP214). Off by default: it reads the rows again.")
 @executor_options("Scan")
+@image_options
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, html_path, limit, select, ignore, max_rows,
          model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
-         work_dir, slurm_partition, slurm_time, rename, roles):
+         work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
 
@@ -242,7 +253,7 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
         show_masks=show_masks or (PAGE_MASKS if page and model else 0),
         mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
         near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off, profile=page,
-        progress=show_progress())
+        image_root=image_root, decode_images=decode_images, progress=show_progress())
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     if sharded is not None:
         report = inspect_dataset(dataset, options, executor=sharded)

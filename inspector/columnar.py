@@ -57,7 +57,7 @@ class ColumnPlan:
     def for_schema(cls, shape: Shape | None, example: dict | None, schema: pa.Schema) -> ColumnPlan | None:
         """The plan for batches of `schema` holding rows like `example` (a clean row of `shape`), or None when
         the columns are not ones the kernels know: then every row takes the row-by-row path."""
-        if shape is None or example is None or list(schema.names) != list(example):
+        if shape is None or shape.reads_images or example is None or list(schema.names) != list(example):
             return None
         key = shape_key(shape)
         if key not in _SHAPES or not proves_every_rule(shape, schema.names):

@@ -22,11 +22,14 @@ from typing import Any, Iterable
 
 from trlprep.inspector.checks import Issue, check_fields, check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
+from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.rules import ERROR, RULES, Rule, declared_checks, method_checks, rejecting_rules
 from trlprep.inspector.sources import DuplicateKeys, UnreadableRow
+from trlprep.inspector.vision import holds_images, read_images
 from trlprep.inspector.rules.content import NO_ASSISTANT_TURN
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
+from trlprep.inspector.rules.images import NOT_VISION_SHAPE, check_images
 from trlprep.inspector.rules.read import DUPLICATE_KEY, INVALID_JSON
 from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT, NOT_AN_OBJECT
 
@@ -134,12 +137,16 @@ class TypedChecks:
 
 
 class Engine:
-    """Decisions on rows of a dataset whose shape is `expected` (found from its first rows)."""
+    """Decisions on rows of a dataset whose shape is `expected` (found from its first rows); the images of image
+    rows are checked by `images` (an `inspector.images.ImageChecker`: paths read against the current folder when
+    none is given)."""
 
-    def __init__(self, expected: Shape | None):
+    def __init__(self, expected: Shape | None, images: ImageChecker | None = None):
         self.expected = expected
         self.expected_key = shape_key(expected) if expected is not None else None
         self.rejecting = {method: rejecting_rules(method) for method in METHODS}
+        self.image_data = expected is not None and expected.reads_images
+        self.images = images if images is not None else ImageChecker(None)
 
     def decide(self, value: Any, shape: Any = None, typed: TypedChecks | None = None) -> Decision:
         """The decision on one row as read from the source (`shape` when it is classified already; `typed`, the
@@ -152,6 +159,17 @@ class Engine:
             value = value.row
         if not isinstance(value, dict):
             return _unread(NOT_AN_OBJECT.id, f"the row is {TYPE_NAMES.get(type(value), type(value).__name__)}", read_issues)
+        if self.image_data or holds_images(value):  # read with its images placed, each image checked
+            placement = read_images(value)
+            read_issues += check_images(placement, self.images, self.image_data)
+            decision = self._read(placement.row, None, None, read_issues)
+            if placement.rewrites:  # what `convert` rewrites into TRL's vision shape counts as a repair
+                decision.repairs = (NOT_VISION_SHAPE.id,) + decision.repairs
+            return decision
+        return self._read(value, shape, typed, read_issues)
+
+    def _read(self, value: dict, shape: Any, typed: TypedChecks | None, read_issues: list[Issue]) -> Decision:
+        """The decision on a row that is an object, after the findings of its reading (`read_issues`)."""
         if shape is None:
             shape = classify_row(value)
         if shape is None:

@@ -271,7 +271,7 @@ class FastPath:
     @classmethod
     def for_row(cls, shape: Shape | None, example: dict) -> FastPath | None:
         """The fast path for rows like `example` (a clean row of `shape`), or None when the shape has none."""
-        if shape is None:
+        if shape is None or shape.reads_images:  # each image is checked row by row
             return None
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):

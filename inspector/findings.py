@@ -38,7 +38,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
                                 rejected=result.rejected[name], repaired=result.repaired, labels=dict(result.labels),
-                                source=source_name, local=local)
+                                source=source_name, local=local, images=main.reads_images)
         if mapping and methods[name]["command"]:
             methods[name]["command"] += " " + mapping
     read_columns = set(main.columns) if main else set()

@@ -89,11 +89,16 @@ def convert_command(source: str, method: str, *, local: bool = True) -> str:
     return f"uv run convert --dataset {shlex.quote(source)} --to {method} --output {shlex.quote(output)}"
 
 
+# The methods whose TRL 1.16 trainer reads images (`../shared/reference/vision-feasibility.md`).
+VISION_METHODS = ("sft", "dpo", "grpo", "kto")
+
+
 def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_prompt: bool, rows: int,
             rejected: dict[str, int], repaired: dict[str, int], labels: dict, source: str | None,
-            local: bool = True) -> dict:
+            local: bool = True, images: bool = False) -> dict:
     """`{status, reason, command, rows_kept, rows_rejected, rejected_by_rule}` for one method: what the data is
-    for it, and what `convert --to method` keeps and rejects (by rule) of its `rows`.
+    for it, and what `convert --to method` keeps and rejects (by rule) of its `rows`; `images`: image data, read
+    as TRL's vision trainers read it (`inspector.vision`).
 
     >>> verdict("dpo", data_type="preference", fmt="conversational", dialect="trl", implicit_prompt=False,
     ...         rows=10, repaired={}, rejected={}, labels={}, source="p.jsonl")["status"]
@@ -114,6 +119,8 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
     ready = data_type in READY_TYPES[method]
     # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
     conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)
+    if images and method not in VISION_METHODS:
+        return incompatible(f"{TRAINERS[method]} reads text only in TRL 1.16: the images would be dropped", rows)
     if not ready and conversion is None:
         extra = " (TRL's experimental PRMTrainer takes it)" if data_type == "stepwise_supervision" else ""
         return incompatible(f"{NEEDS[method]}; this is {type_name} data{extra}", rows)
@@ -123,7 +130,7 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
         return {**incompatible("KTO needs both desirable and undesirable examples; every label has one value",
                                 rows), **ledger}
     steps = []
-    if dialect != "trl":
+    if dialect != "trl" and not (images and dialect == "typed_content"):  # typed parts with images stay as they are
         steps.append(DIALECTS[dialect])
     if conversion:
         steps.append(conversion)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from trlprep.options import NEAR_THRESHOLD, option
@@ -16,7 +17,9 @@ class InspectOptions:
     (TP405); `near_duplicates` clusters near-repeats at `near_threshold` (TP406); `cut_off` finds answers a length
     cap cut (TP214); `profile` measures what the HTML page plots; `model` checks the data against a tokenizer and
     its chat template (`max_length`, `show_masks` rows drawn token by token, in colour with `mask_color`);
-    `workers`: processes for a large JSON-lines file (both cores by default)."""
+    `workers`: processes for a large JSON-lines file (both cores by default); `image_root`: the folder image paths
+    are relative to (the dataset file's own by default), `decode_images`: decode every image in full, not only its
+    header."""
 
     method: str | None = option(None, flag="--method", shards=True)
     split: str | None = option(None, flag="--split")
@@ -38,4 +41,6 @@ class InspectOptions:
     near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
     cut_off: bool = option(False, flag="--cut-off")
     profile: bool = option(False, flag="--html")
+    image_root: str | Path | None = option(None, flag="--image-root")
+    decode_images: bool = option(False, flag="--decode-images")
     progress: bool = option(False, flag=None, shards=True)

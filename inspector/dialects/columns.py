@@ -93,5 +93,5 @@ def extra_columns(row: dict, shape: Shape) -> dict:
     ...                                                     (Field("text", "text"),)))
     {'source': 'web'}
     """
-    used = {f.name for f in shape.fields if f.kind != "tools"}
+    used = {f.name for f in shape.fields if f.kind not in ("tools", "images")}
     return {key: value for key, value in row.items() if key not in used}

@@ -8,16 +8,18 @@ Every function here is total: it never raises on a malformed row, it only declin
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from trlprep.inspector.trees import is_tree_message
+from trlprep.inspector.vision import holds_images, read_images, typed_turns
 
 
 @dataclass(frozen=True)
 class Field:
-    """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label,
+    """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label, images,
     text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
     `tools`), prompted_messages (messages that open with the row's prompt turn), turn_pairs (one
     `{"human", "assistant"}` object per exchange), message_turns (a list of turns, each a list of messages)."""
@@ -38,6 +40,19 @@ class Shape:
     @property
     def columns(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    @property
+    def reads_images(self) -> bool:
+        """Whether rows of the shape hold images (`inspector.vision`): read into TRL's vision shape."""
+        return any(f.kind == "images" for f in self.fields)
+
+
+@functools.cache
+def with_images(shape: Shape) -> Shape:
+    """The shape of an image row read as `shape` once its images are placed: an `images` column besides, optional
+    so that rows with and without images share one shape (`shape_key`)."""
+    return Shape(shape.dialect, shape.type, shape.format, shape.implicit_prompt,
+                 shape.fields + (Field("images", "images", False),))
 
 
 def shape_key(shape: Shape) -> tuple:
@@ -148,10 +163,13 @@ def classify_row(row: Any) -> Shape | None:
     """
     if not isinstance(row, dict) or unread_format(row):
         return None
+    images = holds_images(row)
+    if images:
+        row = read_images(row).row
     for dialect in _DIALECTS:
         shape = dialect.detect(row)
         if shape is not None:
-            return shape
+            return with_images(shape) if images else shape
     return None
 
 
@@ -167,6 +185,8 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     >>> to_trl({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}, shape)
     {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]}
     """
+    if shape.reads_images:
+        return typed_turns(_READERS[shape.dialect].read(read_images(row).row, shape, roles))
     return _READERS[shape.dialect].read(row, shape, roles)
 
 

@@ -443,6 +443,13 @@ def _choice_answer(column: Column) -> Iterator[Issue]:
                               "an option's text)")
 
 
+def _images(column: Column) -> Iterator[Issue]:
+    """The images a row's reading placed (`inspector.vision.read_images`): a list; each image is checked by the
+    image rules (`inspector.rules.images`)."""
+    if not isinstance(column.value, list):
+        yield WRONG_TYPE.id, f"{column.name} is {type_name(column.value)}, expected a list of images"
+
+
 def _tools(column: Column) -> Iterator[Issue]:
     if not isinstance(column.value, (str, list)):
         yield WRONG_TYPE.id, f"{column.name} is {type_name(column.value)}, expected a list of tool schemas or a JSON string"
@@ -457,6 +464,7 @@ FIELD_CHECKS: dict[str, Callable[[Column], Iterator[Issue]]] = {
     "bool_list": _bool_list, "history": _history, "scored_list": _scored_list, "thread": _thread,
     "thread_problem": _thread_problem, "left_out": _left_out, "ranked_replies": _ranked_replies,
     "answer_list": _answer_list, "choices": _choices, "choice_answer": _choice_answer, "tools": _tools,
+    "images": _images,
 }
 
 

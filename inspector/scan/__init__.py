@@ -14,8 +14,10 @@ importing only those before it:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Callable, Iterator
 
+from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.mapping import SUGGESTION_ROWS
 from trlprep.inspector.scan.lines import scan_lines
 from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
@@ -37,9 +39,11 @@ PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
          advance: Callable[[int], None] = lambda n: None, workers: int | None = None,
-         prepare: Callable[[Iterator], Iterator] | None = None) -> ScanResult:
+         prepare: Callable[[Iterator], Iterator] | None = None, image_root: str | Path | None = None,
+         decode_images: bool = False) -> ScanResult:
     """Run every enabled rule over the source's rows (the first `sample` rows when given, each through `prepare`
-    when given), file by file.
+    when given), file by file; image paths are read against `image_root`, else each file's folder, and every
+    image is decoded in full with `decode_images` (its header only, else).
 
     A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
     at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
@@ -51,7 +55,9 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     files = []
     offset = 0
     for part in plan.parts:
-        partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers)
+        images = ImageChecker(Path(image_root) if image_root is not None else part.folder, full_decode=decode_images)
+        partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers,
+                            images=images)
         partials.append((partial, partial.last_row))
         files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as))
         offset += partial.last_row
@@ -66,8 +72,9 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
 
 
 def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
-              advance: Callable[[int], None], workers: int | None) -> Partial:
-    """What the row-level rules find in one file of the plan, through the engine its mode and size call for.
+              advance: Callable[[int], None], workers: int | None, images: ImageChecker | None = None) -> Partial:
+    """What the row-level rules find in one file of the plan, through the engine its mode and size call for
+    (image rows' images checked by `images`).
 
     The engines of large files and of Arrow batches are imported only when used: they bring in worker
     processes, numpy and pyarrow, which a small JSON-lines file does without.
@@ -81,11 +88,11 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
             from trlprep.inspector.scan.parallel import scan_chunks
 
             return merge(scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
-                                     workers=workers, advance=advance), max_rows)
+                                     workers=workers, advance=advance, images=images), max_rows)
         with open(path, "rb") as handle:
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
-                              max_rows=max_rows, advance=advance)[0]
-    scanner = RowScan(expected, enabled, max_rows, example)
+                              max_rows=max_rows, advance=advance, images=images)[0]
+    scanner = RowScan(expected, enabled, max_rows, example, images)
     if part.mode == "batches":
         from trlprep.inspector.columnar import ColumnPlan, scan_batches
 

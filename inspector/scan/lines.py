@@ -9,16 +9,17 @@ from typing import Callable, Iterator
 
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.fast import FastPath, Typed, Verdicts
+from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.scan.rows import Partial, RowScan
 from trlprep.inspector.sources import JsonLines, block_lines, duplicate_keys, numbered_blocks, quoted_key_count
 
 
 def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | None, enabled: set[str],
                max_rows: int, end: int | None = None, advance: Callable[[int], None] = lambda n: None,
-               ) -> tuple[Partial, int]:
-    """The row-level rules over the JSON lines of `handle` (up to byte `end`), a block of lines at a time;
-    returns what they found and the number of lines read."""
-    scanner = RowScan(expected, enabled, max_rows, example)
+               images: ImageChecker | None = None) -> tuple[Partial, int]:
+    """The row-level rules over the JSON lines of `handle` (up to byte `end`), a block of lines at a time, the
+    images of image rows checked by `images`; returns what they found and the number of lines read."""
+    scanner = RowScan(expected, enabled, max_rows, example, images)
     fast = scanner.fast
     decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
     number = count = 0

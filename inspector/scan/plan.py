@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -53,6 +54,13 @@ class FilePart:
     @property
     def name(self) -> str:
         return self.source.name
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder its relative image paths are read against: its file's (a dataset folder's own, for a folder
+        such as `save_to_disk`'s), None when it is no local file."""
+        path = Path(self.source.files[0] if self.source.files else self.source.name)
+        return path if path.is_dir() else path.parent if path.exists() else None
 
 
 @dataclass

@@ -18,6 +18,7 @@ import orjson
 from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
 from trlprep.inspector.decision import Engine, TypedChecks
 from trlprep.inspector.fast import FastPath, Typed
+from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.sources import row_value
 
@@ -91,11 +92,12 @@ class RowScan:
     """The row-level rules over rows as they come, clean rows of the expected shape through the fast path;
     `done()` gives what they found."""
 
-    def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None):
+    def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None,
+                 images: ImageChecker | None = None):
         self.collector = Collector(enabled, max_rows)
         self.result = Partial(tallies=self.collector.tallies)
         self.expected, self.max_rows = expected, max_rows
-        self.engine = Engine(expected)
+        self.engine = Engine(expected, images)
         self.fast = FastPath.for_row(expected, example) if example is not None else None
         # The checks left to a row of the fast path's structure that it refuses, by whether its texts are clean.
         self.typed_checks = {clean: TypedChecks.of(expected, example, clean)
