@@ -219,3 +219,22 @@ def test_sft_on_image_data_with_a_text_column_keeps_the_text(tmp_path):
     assert maybe_vision_settings("sft", {}, write_jsonl(rows, tmp_path))["remove_unused_columns"] is False
     with pytest.raises(UsageError, match="needs remove_unused_columns=False"):
         maybe_vision_settings("sft", {"remove_unused_columns": True}, write_jsonl(rows, tmp_path))
+
+
+def test_train_on_raw_llamafactory_image_data_checks_converts_and_trains_on_the_images(tiny_vlm, tmp_path):
+    """The whole `train` flow on image data as LLaMA-Factory writes it (`<image>` in string turns, `images` paths
+    relative to the file): each image checked, the rows converted to typed parts, the VLM trained on the images."""
+    from trlprep.train.api import train
+
+    images = tmp_path / "data" / "img"
+    images.mkdir(parents=True)
+    for name in ("dog_on_skateboard.jpg", "rgb_pytorch.png"):
+        shutil.copy(REPO / "tests" / "data" / "vision" / name, images / name)
+    row = {"messages": [{"role": "user", "content": "<image>What is it?"}, {"role": "assistant", "content": "A dog."},
+                        {"role": "user", "content": "And this?<image>"}, {"role": "assistant", "content": "Colours."}],
+           "images": ["img/dog_on_skateboard.jpg", "img/rgb_pytorch.png"]}
+    raw = tmp_path / "data" / "raw.jsonl"
+    raw.write_text((json.dumps(row) + "\n") * 4)
+    result = train(method="sft", model=str(tiny_vlm), dataset=str(raw), output_dir=str(tmp_path / "out"),
+                   max_steps=1, batch_size=2)
+    assert_trained_on_images(tiny_vlm, tmp_path / "out", result)
