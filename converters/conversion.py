@@ -94,13 +94,14 @@ class RowConverter:
         would write unchanged)."""
         return self.system is not None or self.drop_system or bool(self.dedup) or self.conversational
 
-    def read(self, shape: Shape, example: dict | None = None, folder: Path | None = None) -> None:
+    def read(self, shape: Shape, example: dict | None = None, folder: Path | None = None,
+             image_data: bool | None = None) -> None:
         """Convert rows read against `shape` next (a file's, see `read_plan`, whose image paths are relative to
         `folder` unless `--image-root` says otherwise), those like `example` through inspect's fast path: without
         --conversational no repair applies to the rows it accepts, so they may skip the checks."""
         self.expected = shape
         root = Path(self.image_root) if self.image_root is not None else folder
-        self.engine = Engine(shape, ImageChecker(root, full_decode=self.decode_images))
+        self.engine = Engine(shape, ImageChecker(root, full_decode=self.decode_images), image_data)
         self.fast = None if self.conversational or example is None else FastPath.for_row(shape, example)
 
     def _finish_outputs(self, outputs: list[dict]) -> list[dict]:
@@ -323,7 +324,7 @@ def convert_part(plan: ReadPlan, part: FilePart, ledger: Ledger, *, line_convers
     """Every row of one file of the plan through the ledger, read against what the plan judged the file to be;
     clean JSON lines through the fast conversion when `line_conversion` (no option changes rows)."""
     converter = ledger.converter
-    converter.read(part.judged_as, part.example, part.folder)
+    converter.read(part.judged_as, part.example, part.folder, plan.expected is not None and plan.expected.reads_images)
     ledger.read(part)
     conversion = fast_conversion(converter.fast, part.judged_as, converter.to) \
         if part.mode == "lines" and line_conversion else None

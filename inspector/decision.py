@@ -139,13 +139,15 @@ class TypedChecks:
 class Engine:
     """Decisions on rows of a dataset whose shape is `expected` (found from its first rows); the images of image
     rows are checked by `images` (an `inspector.images.ImageChecker`: paths read against the current folder when
-    none is given)."""
+    none is given); `image_data` says whether the whole dataset is image data when it is not `expected`'s."""
 
-    def __init__(self, expected: Shape | None, images: ImageChecker | None = None):
+    def __init__(self, expected: Shape | None, images: ImageChecker | None = None, image_data: bool | None = None):
         self.expected = expected
         self.expected_key = shape_key(expected) if expected is not None else None
         self.rejecting = {method: rejecting_rules(method) for method in METHODS}
-        self.image_data = expected is not None and expected.reads_images
+        # Whether the dataset is image data, as TRL decides it from its first row: that of the whole dataset when
+        # its files are read apart (`image_data`), since `convert` writes them into one output.
+        self.image_data = image_data if image_data is not None else expected is not None and expected.reads_images
         self.images = images if images is not None else ImageChecker(None)
 
     def decide(self, value: Any, shape: Any = None, typed: TypedChecks | None = None) -> Decision:

@@ -80,6 +80,8 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
     processes, numpy and pyarrow, which a small JSON-lines file does without.
     """
     expected, example = part.judged_as, part.example
+    # Its files are written into one output, which TRL reads as image data only if its first row is one.
+    image_data = plan.expected is not None and plan.expected.reads_images
     if part.mode == "lines":
         path = part.source.lines_path
         workers = workers or min(8, os.cpu_count() or 1)
@@ -88,11 +90,12 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
             from trlprep.inspector.scan.parallel import scan_chunks
 
             return merge(scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
-                                     workers=workers, advance=advance, images=images), max_rows)
+                                     workers=workers, advance=advance, images=images, image_data=image_data),
+                         max_rows)
         with open(path, "rb") as handle:
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
-                              max_rows=max_rows, advance=advance, images=images)[0]
-    scanner = RowScan(expected, enabled, max_rows, example, images)
+                              max_rows=max_rows, advance=advance, images=images, image_data=image_data)[0]
+    scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
     if part.mode == "batches":
         from trlprep.inspector.columnar import ColumnPlan, scan_batches
 

@@ -16,10 +16,10 @@ from trlprep.inspector.sources import JsonLines, block_lines, duplicate_keys, nu
 
 def scan_lines(name: str, handle, *, expected: Shape | None, example: dict | None, enabled: set[str],
                max_rows: int, end: int | None = None, advance: Callable[[int], None] = lambda n: None,
-               images: ImageChecker | None = None) -> tuple[Partial, int]:
+               images: ImageChecker | None = None, image_data: bool | None = None) -> tuple[Partial, int]:
     """The row-level rules over the JSON lines of `handle` (up to byte `end`), a block of lines at a time, the
-    images of image rows checked by `images`; returns what they found and the number of lines read."""
-    scanner = RowScan(expected, enabled, max_rows, example, images)
+    images of image rows checked by `images` (`image_data`: see `Engine`); returns what they found and the number of lines read."""
+    scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
     fast = scanner.fast
     decoder = JsonLines(name, whole_file=False)  # the head, read first, has shown the file to be JSON lines
     number = count = 0

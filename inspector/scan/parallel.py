@@ -36,7 +36,7 @@ def _init(progress) -> None:
 
 
 def _scan_chunk(args: tuple) -> tuple[Partial, int]:
-    path, start, end, expected, example, enabled, max_rows, images = args
+    path, start, end, expected, example, enabled, max_rows, images, image_data = args
     progress = _PROGRESS.get("bytes")
 
     def advance(n: int) -> None:
@@ -46,12 +46,12 @@ def _scan_chunk(args: tuple) -> tuple[Partial, int]:
     with open(path, "rb") as handle:
         handle.seek(start)
         return scan_lines(str(path), handle, expected=expected, example=example, enabled=enabled,
-                          max_rows=max_rows, end=end, advance=advance, images=images)
+                          max_rows=max_rows, end=end, advance=advance, images=images, image_data=image_data)
 
 
 def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, enabled: set[str], max_rows: int,
                 workers: int, advance: Callable[[int], None], images: ImageChecker | None = None,
-                ) -> list[tuple[Partial, int]]:
+                image_data: bool | None = None) -> list[tuple[Partial, int]]:
     """Scan `path` in `workers` processes: each chunk's partial result with the lines it spans, in file order;
     `advance` hears the bytes read as they go."""
     # More chunks than workers: a worker whose core is busier than the others' ends up taking fewer of them.
@@ -59,7 +59,7 @@ def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, ena
     # Forked workers start in milliseconds with everything imported, and hash strings as the parent does.
     context = multiprocessing.get_context("fork")
     progress = context.Value("q", 0)
-    jobs = [(path, start, end, expected, example, enabled, max_rows, images) for start, end in ranges]
+    jobs = [(path, start, end, expected, example, enabled, max_rows, images, image_data) for start, end in ranges]
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
                              initargs=(progress,)) as pool:
         futures = [pool.submit(_scan_chunk, job) for job in jobs]

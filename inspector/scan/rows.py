@@ -93,11 +93,11 @@ class RowScan:
     `done()` gives what they found."""
 
     def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None,
-                 images: ImageChecker | None = None):
+                 images: ImageChecker | None = None, image_data: bool | None = None):
         self.collector = Collector(enabled, max_rows)
         self.result = Partial(tallies=self.collector.tallies)
         self.expected, self.max_rows = expected, max_rows
-        self.engine = Engine(expected, images)
+        self.engine = Engine(expected, images, image_data)
         self.fast = FastPath.for_row(expected, example) if example is not None else None
         # The checks left to a row of the fast path's structure that it refuses, by whether its texts are clean.
         self.typed_checks = {clean: TypedChecks.of(expected, example, clean)
