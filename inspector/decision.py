@@ -96,6 +96,7 @@ class Decision:
     remaining: list[Issue] | None = None  # the findings left after the repairs (None: the same as `issues`)
     written: Shape | None = None  # the shape of the row as written, before repairs (None: `shape`, or none)
     method_checks_left: dict[str, tuple[Rule, ...]] | None = None  # by method (None: every one of its type)
+    image_digests: list[bytes] | None = None  # of its readable images, in order
 
     @property
     def written_shape(self) -> Shape | None:
@@ -163,8 +164,9 @@ class Engine:
             return _unread(NOT_AN_OBJECT.id, f"the row is {TYPE_NAMES.get(type(value), type(value).__name__)}", read_issues)
         if self.image_data or holds_images(value):  # read with its images placed, each image checked
             placement = read_images(value)
-            read_issues += check_images(placement, self.images, self.image_data)
-            decision = self._read(placement.row, None, None, read_issues)
+            image_issues, digests = check_images(placement, self.images, self.image_data)
+            decision = self._read(placement.row, None, None, read_issues + image_issues)
+            decision.image_digests = digests
             if placement.rewrites:  # what `convert` rewrites into TRL's vision shape counts as a repair
                 decision.repairs = (NOT_VISION_SHAPE.id,) + decision.repairs
             return decision

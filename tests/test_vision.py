@@ -198,3 +198,19 @@ def test_the_shared_oumi_file_says_its_remote_images(tmp_path):
     report = inspect_dataset(shared)
     assert {f.rule for f in report.findings} >= {"TP705", "TP710"}
     assert report.methods["reward"]["status"] == "incompatible"
+
+
+def test_a_repeated_image_is_found_whatever_its_path_and_across_parallel_chunks(tmp_path, monkeypatch):
+    import trlprep.inspector.scan
+
+    folder = _folder(tmp_path)
+    shutil.copy(IMAGES / DOG, folder / "img" / "same_dog.jpg")
+    rows = [{"messages": [_user(f"<image>Question {i}?"), _assistant(ANSWER)],
+             "images": [f"img/{(DOG, TINY, LOGO)[i % 3]}" if i < 3 else "img/same_dog.jpg" if i % 2 else f"img/{TINY}"]}
+            for i in range(400)]
+    source = _jsonl(folder / "r.jsonl", rows)
+    alone = {f.rule: f for f in inspect_dataset(source, workers=1).findings}["TP711"]
+    assert alone.count == 397 and alone.rows[:2] == [4, 5]  # row 4 repeats row 1's image (by bytes, under another name), row 5 row 2's
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    parallel = {f.rule: f for f in inspect_dataset(source, workers=2).findings}["TP711"]
+    assert (parallel.count, parallel.rows) == (alone.count, alone.rows)

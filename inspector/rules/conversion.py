@@ -76,14 +76,3 @@ FLAGS_NOT_EXPRESSIBLE = register(Rule("TC105", "flags-not-expressible", WARNING,
          example=flagged(chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0}),
                        chat({**USER, "loss_weight": 1.0}, {**ASSISTANT, "loss_weight": 1.0})),
          proof=by_structure("the typed messages take no training flag")))
-
-NO_VISION = register(Rule("TC106", "no-vision-trainer", ERROR,
-         "a row holds images and the method's TRL trainer has none: TRL 1.16's RewardTrainer reads text only",
-         "train a reward model on the text alone (drop the images), or use a method that reads images "
-         "(sft, dpo, grpo, kto)", "method", methods=frozenset({"reward"}),
-         why="with a text model the images are dropped without a word; with a vision model the trainer cannot load it",
-         check=lambda row, shape: (f"{len(row['images'])} image(s), which the reward trainer drops",)
-         if row.get("images") else (),
-         example=flagged({"prompt": "Which is right?", "chosen": "A", "rejected": "B"},
-                         {"prompt": "<image>Which is right?", "chosen": "A", "rejected": "B", "images": ["a.jpg"]}),
-         proof=by_structure("a fast shape's rows hold no image")))

@@ -12,6 +12,8 @@ ASSISTANT = {"role": "assistant", "content": "4"}
 CHAT = {"messages": [USER, ASSISTANT]}
 PAIR = {"prompt": "2+2?", "chosen": "4", "rejected": "5"}
 TREE_QUESTION = ("q", None, "prompter", "What is 2+2?", None)
+# An 8x8 red PNG, base64: an image examples can hold inline that every check reads.
+TINY_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP8z4AdMOEQH6QSAM1BAQ/oQeJvAAAAAElFTkSuQmCC"
 
 
 def chat(*messages) -> dict:

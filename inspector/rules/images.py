@@ -11,9 +11,9 @@ rule here is proven by structure.
 
 from __future__ import annotations
 
-from typing import Iterator
 
 from trlprep.inspector.rules.catalog import ERROR, WARNING, Example, Rule, by_structure, register
+from trlprep.inspector.rules.examples import TINY_PNG
 
 Issue = tuple[str, str]
 _NO_FAST_IMAGES = by_structure("a fast shape's rows hold no image: string contents, and a shape that reads images "
@@ -67,12 +67,18 @@ IMAGE_OVERSIZED = register(Rule("TP706", "image-oversized", ERROR,
          "an image is past the size limits (bytes or pixels; Pillow's decompression-bomb guard included)",
          "resize the image, or drop the row", "field",
          why="a processor resizes every image, but decoding a huge one first costs memory and time at every epoch",
+         example=Example(({"messages": [_ASK, _ANSWER], "images": [  # a PNG header of 10000x10000 pixels
+             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAJxAAACcQCAIAAAA1LPVwAAAACElEQVR4nAMAAAAAAUgGidIAAAAASUVORK5CYII="]},),
+                         (1,)),
          proof=_NO_FAST_IMAGES))
 
 IMAGE_ODD = register(Rule("TP707", "image-odd", WARNING,
          "an image is tiny (a broken thumbnail or a tracking pixel) or in a mode a processor converts with loss "
          "(1-bit, floating point)", "check the image; replace it if it is not the picture meant", "field",
          why="the model is trained to describe what is not visible in it",
+         example=Example(({"messages": [_ASK, _ANSWER], "images": [  # 2x2 pixels
+             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="]},),
+                         (1,)),
          proof=_NO_FAST_IMAGES))
 
 NO_IMAGE = register(Rule("TP708", "no-image", WARNING,
@@ -111,33 +117,48 @@ NOT_VISION_SHAPE = register(Rule("TP710", "not-trl-vision-shape", WARNING,
                           {"messages": [_ASK, _ANSWER], "images": ["dog.jpg"]}), (2,)),
          proof=_NO_FAST_IMAGES))
 
+IMAGE_REPEATED = register(Rule("TP711", "image-repeated", WARNING,
+         "an image (the same bytes, whatever its path) already appeared in an earlier row",
+         "nothing to fix when several questions about one picture are meant; else drop or replace the repeats",
+         "dataset",
+         why="a picture repeated across rows weighs more in training than the others, and a copy in both the "
+             "training and the evaluation split leaks",
+         example=Example(({"messages": [_ASK, _ANSWER], "images": ["data:image/png;base64," + TINY_PNG]},
+                          {"messages": [{**_ASK, "content": "<image>Which colour is it?"}, _ANSWER],
+                           "images": ["data:image/png;base64," + TINY_PNG]}), (2,))))
+
 # The problems `ImageChecker` finds, and the rule each breaks.
 CHECK_RULES = {"missing": IMAGE_MISSING, "unreadable": IMAGE_UNREADABLE, "truncated": IMAGE_UNREADABLE, "remote": IMAGE_REMOTE,
                "too_large": IMAGE_OVERSIZED, "too_small": IMAGE_ODD, "odd_mode": IMAGE_ODD}
 
 
-def check_images(placement, checker, image_data: bool) -> Iterator[Issue]:
-    """Every image finding of a row read by `inspector.vision.read_images`: what could not be placed, then each
-    image as `checker` (an `inspector.images.ImageChecker`) finds it; in `image_data` (the dataset's first rows
-    hold images), a row with none."""
+def check_images(placement, checker, image_data: bool) -> tuple[list[Issue], list[bytes]]:
+    """Every image finding of a row read by `inspector.vision.read_images`, and the digests of its readable images
+    (for `IMAGE_REPEATED`, across rows): what could not be placed, then each image as `checker` (an
+    `inspector.images.ImageChecker`) finds it; in `image_data` (the dataset's first rows hold images), a row with
+    none."""
     from trlprep.inspector.images import image_source
 
-    for problem in placement.problems:
-        yield IMAGE_PLACEMENT.id, problem
+    issues: list[Issue] = [(IMAGE_PLACEMENT.id, problem) for problem in placement.problems]
     if placement.rewrites:
-        yield NOT_VISION_SHAPE.id, "; ".join(placement.rewrites)
+        issues.append((NOT_VISION_SHAPE.id, "; ".join(placement.rewrites)))
     if placement.before_first_turn > 1:
-        yield IMAGES_BEFORE_FIRST_TURN.id, f"{placement.before_first_turn} images, no placeholder"
+        issues.append((IMAGES_BEFORE_FIRST_TURN.id, f"{placement.before_first_turn} images, no placeholder"))
     images = placement.row["images"]
     if image_data and not images:
-        yield NO_IMAGE.id, "no image"
+        issues.append((NO_IMAGE.id, "no image"))
     if images and not image_data:
-        yield IMAGES_IN_TEXT_DATA.id, f"{len(images)} image(s) in a row after text rows"
+        issues.append((IMAGES_IN_TEXT_DATA.id, f"{len(images)} image(s) in a row after text rows"))
+    digests = []
     for i, value in enumerate(images):
         source = image_source(value)
         if source is None:
-            yield IMAGE_UNREADABLE.id, f"images[{i}] is {type(value).__name__} {str(value)[:40]!r}, not an image"
+            issues.append((IMAGE_UNREADABLE.id, f"images[{i}] is {type(value).__name__} {str(value)[:40]!r}, "
+                                                "not an image"))
             continue
         found = checker.check(source)
         if found.problem is not None:
-            yield CHECK_RULES[found.problem].id, f"images[{i}] {found.detail}"
+            issues.append((CHECK_RULES[found.problem].id, f"images[{i}] {found.detail}"))
+        if found.digest is not None:
+            digests.append(found.digest)
+    return issues, digests

@@ -14,6 +14,7 @@ import trlprep.inspector.scan.rows as row_scan
 from trlprep.inspector.dialects import Shape, shape_key
 from trlprep.inspector.decision import TYPE_NAMES
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
+from trlprep.inspector.rules.images import IMAGE_REPEATED
 from trlprep.inspector.scan.rows import Collector, Partial, ShapeVotes, Tally
 
 
@@ -36,6 +37,15 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
         merged.type_signatures.update(partial.type_signatures)
         for rule, tally in partial.tallies.items():
             _add(merged.tallies, rule, _shift(tally, offset), max_rows)
+        repeated: dict[int, int] = {}  # rows first in their chunk with an image an earlier chunk had -> that row
+        for digest, row in partial.first_image_rows.items():
+            first = merged.first_image_rows.setdefault(digest, row + offset)
+            if first != row + offset:
+                repeated.setdefault(row + offset, first)
+        flagged_in_chunk = partial.tallies.get(IMAGE_REPEATED.id, Tally()).rows  # for another of its images
+        for row, first in sorted(repeated.items()):
+            if row - offset not in flagged_in_chunk:
+                _add(merged.tallies, IMAGE_REPEATED.id, Tally(1, [row], [f"an image of row {first}"]), max_rows)
         for key, vote in partial.votes.items():
             into = merged.votes.setdefault(key, ShapeVotes(vote.shape))
             into.count += vote.count

@@ -20,6 +20,7 @@ from trlprep.inspector.decision import Engine, TypedChecks
 from trlprep.inspector.fast import FastPath, Typed
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.methods import METHODS
+from trlprep.inspector.rules.images import IMAGE_REPEATED
 from trlprep.inspector.sources import row_value
 
 # Below this many rows a set finds duplicates faster than importing numpy (0.3-0.4 s here) to sort them.
@@ -86,6 +87,8 @@ class Partial:
     # the hashes: the rows that repeat an earlier one, and the set (chunks scanned in parallel are joined by it).
     repeats: list[int] | None = None
     seen: set[int] | None = None
+    # Each image's digest and the first row it appeared in (TP711, found across chunks by the merge).
+    first_image_rows: dict[bytes, int] = field(default_factory=dict)
 
 
 class RowScan:
@@ -176,6 +179,10 @@ class RowScan:
                 kept_for_kto = kept_for_kto and method != "kto"
         for rule in decision.repairs:
             result.repaired[rule] += 1
+        for digest in decision.image_digests or ():
+            first = result.first_image_rows.setdefault(digest, number)
+            if first != number:
+                collector.add(IMAGE_REPEATED.id, number, f"an image of row {first}")
         if decision.error:
             result.rows_with_errors += 1
         row = row_value(value)
