@@ -81,6 +81,12 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     if options.push_to_hub and not options.dry_run:
         from trlprep.converters.hub import push
 
+        if expected is not None and expected.reads_images and output_path.suffix == ".jsonl":
+            raise UsageError(f"--push-to-hub {options.push_to_hub}: image data goes to the Hub as Parquet (--output "
+                             f"{output_path.with_suffix('.parquet').name}), which embeds the images, so that they "
+                             f"load and the viewer shows them; the JSON-lines output's image paths would not resolve "
+                             f"there; the local output is written: {output_path}")
+
         result.pushed_to = push(result, options.push_to_hub, expected)
     result.seconds = round(time.perf_counter() - started, 4)
     return result

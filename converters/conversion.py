@@ -24,7 +24,7 @@ from trlprep.inspector.decision import Engine, as_conversational, disagreement
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.images import ImageChecker, image_bytes, image_source
 from trlprep.inspector.vision import image_mime
-from trlprep.inspector.methods import DIALECTS, READY_TYPES, conversion_target, verdict
+from trlprep.inspector.methods import READY_TYPES, conversion_target, reading_steps, verdict
 from trlprep.inspector.rules import ERROR, RULES
 from trlprep.inspector.comparisons import Comparisons
 from trlprep.converters.options import ConvertOptions
@@ -219,8 +219,9 @@ def conversion_plan(plan: ReadPlan, to: str, style: str, options: list[str]) -> 
         steps += [f"  {part.name}: {_shape_words(part.shape)}" + (
             "" if part.judged_as == part.shape else " (not the dataset's shape: its rows are rejected, TP404)")
             for part in plan.parts]
-    if expected.dialect != "trl":
-        steps.append("read " + DIALECTS[expected.dialect])
+    steps += ["read " + step for step in reading_steps(expected.dialect, expected.reads_images)]
+    if expected.reads_images:
+        steps.append("images checked; each image part where its image stood, `images` in order")
     target = conversion_target(expected.type, to, expected.format)
     if target:
         steps.append(target)

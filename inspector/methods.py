@@ -89,6 +89,16 @@ def convert_command(source: str, method: str, *, local: bool = True) -> str:
     return f"uv run convert --dataset {shlex.quote(source)} --to {method} --output {shlex.quote(output)}"
 
 
+def reading_steps(dialect: str, images: bool) -> list[str]:
+    """How rows of a dialect are read into their TRL type, as verdicts and conversion plans say it: nothing for
+    TRL's own columns, nor for image rows' typed parts (`inspector.vision`), which stay as they are.
+
+    >>> reading_steps("trl", False), reading_steps("typed_content", True), reading_steps("sharegpt", True)[0][:16]
+    ([], [], 'ShareGPT from/va')
+    """
+    return [] if dialect == "trl" or (images and dialect == "typed_content") else [DIALECTS[dialect]]
+
+
 # The methods whose TRL 1.16 trainer reads images (`../shared/reference/vision-feasibility.md`).
 VISION_METHODS = ("sft", "dpo", "grpo", "kto")
 
@@ -129,9 +139,7 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
     if method == "kto" and data_type == "unpaired_preference" and (not labels.get(True) or not labels.get(False)):
         return {**incompatible("KTO needs both desirable and undesirable examples; every label has one value",
                                 rows), **ledger}
-    steps = []
-    if dialect != "trl" and not (images and dialect == "typed_content"):  # typed parts with images stay as they are
-        steps.append(DIALECTS[dialect])
+    steps = reading_steps(dialect, images)
     if conversion:
         steps.append(conversion)
     if repaired:

@@ -214,3 +214,38 @@ def test_a_repeated_image_is_found_whatever_its_path_and_across_parallel_chunks(
     monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     parallel = {f.rule: f for f in inspect_dataset(source, workers=2).findings}["TP711"]
     assert (parallel.count, parallel.rows) == (alone.count, alone.rows)
+
+
+def test_image_data_is_pushed_as_parquet_with_the_images_never_as_paths(tmp_path):
+    from trlprep.errors import SourceError, UsageError
+
+    folder = _folder(tmp_path)
+    source = _jsonl(folder / "data.jsonl", [SHAPES["llamafactory placeholders"]])
+    with pytest.raises(UsageError, match="image data goes to the Hub as Parquet"):
+        convert(source, to="sft", output=folder / "sft.jsonl", push_to_hub="me/pictures")
+    with pytest.raises(SourceError, match="--push-to-hub me/pictures"):  # the Hub is unreachable from here
+        convert(source, to="sft", output=folder / "sft.parquet", push_to_hub="me/pictures")
+    import pyarrow.parquet as pq
+
+    features = json.loads(pq.read_schema(folder / "sft.parquet").metadata[b"huggingface"])["info"]["features"]
+    assert features["images"]["feature"]["_type"] == "Image"  # what the Hub's viewer draws as pictures
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo", "grpo", "kto"])
+def test_a_vision_preference_file_converts_for_every_method_that_reads_images(method, tmp_path):
+    """LLaMA-Factory's image preference rows (ShareGPT turns, single chosen/rejected turns, `images`) become each
+    method's TRL shape with the image part in the prompt and the images carried; Reward is refused."""
+    folder = _folder(tmp_path)
+    rows = [{"conversations": [{"from": "human", "value": f"<image>Question {i}?"}],
+             "chosen": {"from": "gpt", "value": "Riding."}, "rejected": {"from": "gpt", "value": "Sleeping."},
+             "images": [f"img/{(DOG, TINY, LOGO)[i]}"]} for i in range(3)]
+    source = _jsonl(folder / "pref.jsonl", rows)
+    report = inspect_dataset(source)
+    assert report.methods["reward"]["status"] == "incompatible"
+    convert(source, to=method, output=folder / f"{method}.jsonl")
+    written = [json.loads(line) for line in (folder / f"{method}.jsonl").read_text().splitlines()]
+    assert len(written) == report.methods[method]["rows_kept"] * (2 if method == "kto" else 1)
+    for row in written:
+        assert row["prompt"][0]["content"][0] == {"type": "image"} and len(row["images"]) == 1
+        assert (folder / row["images"][0]).is_file()
+    assert inspect_dataset(folder / f"{method}.jsonl").methods[method]["status"] == "ready"
