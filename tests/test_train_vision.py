@@ -238,3 +238,31 @@ def test_train_on_raw_llamafactory_image_data_checks_converts_and_trains_on_the_
     result = train(method="sft", model=str(tiny_vlm), dataset=str(raw), output_dir=str(tmp_path / "out"),
                    max_steps=1, batch_size=2)
     assert_trained_on_images(tiny_vlm, tmp_path / "out", result)
+
+
+def test_a_recipe_trains_vision_stages_in_a_chain_and_refuses_a_gguf_of_a_vlm_before_training(tiny_vlm, tmp_path):
+    """SFT then DPO on image data, stage 2 from stage 1's model; a GGUF export stage after them is refused before
+    stage 1 trains: llama.cpp needs the image encoder as a separate mmproj file."""
+    from trlprep.train.recipe import run_recipe
+
+    images = tmp_path / "data" / "img"
+    images.mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "data" / "vision" / "rgb_pytorch.png", images / "rgb.png")
+    sft = {"messages": [{"role": "user", "content": "<image>Colours?"}, {"role": "assistant", "content": "RGB."}],
+           "images": ["img/rgb.png"]}
+    pair = {"conversations": [{"from": "human", "value": "<image>Colours?"}], "chosen": {"from": "gpt", "value": "RGB."},
+            "rejected": {"from": "gpt", "value": "Grey."}, "images": ["img/rgb.png"]}
+    for name, row in (("sft", sft), ("pairs", pair)):
+        (tmp_path / "data" / f"{name}.jsonl").write_text((json.dumps(row) + "\n") * 4)
+    stages = [{"method": "sft", "dataset": str(tmp_path / "data" / "sft.jsonl"), "max_steps": 1, "batch_size": 2},
+              {"method": "dpo", "dataset": str(tmp_path / "data" / "pairs.jsonl"), "max_steps": 1, "batch_size": 2}]
+    recipe = {"model": str(tiny_vlm), "output_dir": str(tmp_path / "run"), "stages": stages}
+    with pytest.raises(UsageError, match="recipe stage 3 .gguf export.: .*vision-language model.*mmproj"):
+        run_recipe({**recipe, "stages": stages + [{"export": "gguf"}]})
+    assert not (tmp_path / "run" / "1-sft" / "model.safetensors").exists()
+    result = run_recipe(recipe)
+    first, second = result.stages
+    assert (first["method"], second["method"], second["model"]) == ("sft", "dpo", str(tmp_path / "run" / "1-sft"))
+    assert second["started_from_weights"] == first["saved_weights"] != second["saved_weights"]
+    before, after = vision_weights(tmp_path / "run" / "1-sft"), vision_weights(tmp_path / "run" / "2-dpo")
+    assert any(not before[name].equal(after[name]) for name in before), "DPO's vision tower got no gradient"

@@ -103,8 +103,14 @@ def _converter_class(model_dir: Path, pre_tokenizer: str | None):
     llama.cpp has never seen, one trained in-process among them, is refused by that check)."""
     from conversion import ModelBase, ModelType, get_model_architecture, get_model_class
 
+    config = ModelBase.load_hparams(model_dir, False)
+    if "vision_config" in config:
+        raise UsageError(f"{model_dir}: a vision-language model ({config.get('model_type')}); a GGUF of it would hold "
+                         f"the text model only, and llama.cpp reads its image encoder from a separate mmproj file, "
+                         f"which trlprep does not write: export both with llama.cpp's convert_hf_to_gguf.py "
+                         f"(its --mmproj option)")
     try:
-        base = get_model_class(get_model_architecture(ModelBase.load_hparams(model_dir, False), ModelType.TEXT))
+        base = get_model_class(get_model_architecture(config, ModelType.TEXT))
     except NotImplementedError as error:
         raise UsageError(f"{model_dir}: llama.cpp's converter cannot export it ({error})") from None
     if pre_tokenizer is None:
