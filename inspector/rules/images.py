@@ -21,6 +21,12 @@ _NO_FAST_IMAGES = by_structure("a fast shape's rows hold no image: string conten
 _ASK = {"role": "user", "content": "<image>What is in the picture?"}
 _ANSWER = {"role": "assistant", "content": "A dog on a skateboard."}
 
+
+def _flagged_image(image: str) -> Example:
+    """An example of one row, flagged, asking about one image."""
+    return Example(({"messages": [_ASK, _ANSWER], "images": [image]},), (1,))
+
+
 IMAGE_PLACEMENT = register(Rule("TP701", "image-placement", ERROR,
          "a row's images do not match the places its turns give them: more or fewer `<image>` placeholders or image "
          "parts than images, a part no TRL trainer reads, or images and no user turn to hold them",
@@ -45,40 +51,37 @@ IMAGE_MISSING = register(Rule("TP703", "image-missing", ERROR,
          "an image file is not there (a relative path is read against the dataset file's folder, or `--image-root`)",
          "fix the path, pass `--image-root` with the folder the paths are relative to, or drop the row", "field",
          why="the processor opens each image at the batch that holds it: a missing file stops training there",
-         example=Example(({"messages": [_ASK, _ANSWER], "images": ["no-such-image.jpg"]},), (1,)),
+         example=_flagged_image("no-such-image.jpg"),
          proof=_NO_FAST_IMAGES))
 
 IMAGE_UNREADABLE = register(Rule("TP704", "image-unreadable", ERROR,
          "an image does not decode: not an image, a truncated file, a bad data URL",
          "replace the file with a readable image, or drop the row", "field",
          why="the processor fails on it at its batch, or trains on a half-decoded picture",
-         example=Example(({"messages": [_ASK, _ANSWER], "images": ["data:image/png;base64,bm90IGFuIGltYWdl"]},),
-                         (1,)),
+         example=_flagged_image("data:image/png;base64,bm90IGFuIGltYWdl"),
          proof=_NO_FAST_IMAGES))
 
 IMAGE_REMOTE = register(Rule("TP705", "image-remote", WARNING,
          "an image is an http(s) URL: trlprep runs offline and cannot check it; the processor fetches it at training "
          "time", "download the images and point the rows at the files", "field",
          why="a URL that is gone or slow stops or stalls training at its batch, and the picture may have changed",
-         example=Example(({"messages": [_ASK, _ANSWER], "images": ["https://example.com/dog.jpg"]},), (1,)),
+         example=_flagged_image("https://example.com/dog.jpg"),
          proof=_NO_FAST_IMAGES))
 
 IMAGE_OVERSIZED = register(Rule("TP706", "image-oversized", ERROR,
          "an image is past the size limits (bytes or pixels; Pillow's decompression-bomb guard included)",
          "resize the image, or drop the row", "field",
          why="a processor resizes every image, but decoding a huge one first costs memory and time at every epoch",
-         example=Example(({"messages": [_ASK, _ANSWER], "images": [  # a PNG header of 10000x10000 pixels
-             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAJxAAACcQCAIAAAA1LPVwAAAACElEQVR4nAMAAAAAAUgGidIAAAAASUVORK5CYII="]},),
-                         (1,)),
+         example=_flagged_image(  # a PNG header of 10000x10000 pixels
+             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAJxAAACcQCAIAAAA1LPVwAAAACElEQVR4nAMAAAAAAUgGidIAAAAASUVORK5CYII="),
          proof=_NO_FAST_IMAGES))
 
 IMAGE_ODD = register(Rule("TP707", "image-odd", WARNING,
          "an image is tiny (a broken thumbnail or a tracking pixel) or in a mode a processor converts with loss "
          "(1-bit, floating point)", "check the image; replace it if it is not the picture meant", "field",
          why="the model is trained to describe what is not visible in it",
-         example=Example(({"messages": [_ASK, _ANSWER], "images": [  # 2x2 pixels
-             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="]},),
-                         (1,)),
+         example=_flagged_image(  # 2x2 pixels
+             "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="),
          proof=_NO_FAST_IMAGES))
 
 NO_IMAGE = register(Rule("TP708", "no-image", WARNING,
