@@ -266,3 +266,17 @@ def test_a_recipe_trains_vision_stages_in_a_chain_and_refuses_a_gguf_of_a_vlm_be
     assert second["started_from_weights"] == first["saved_weights"] != second["saved_weights"]
     before, after = vision_weights(tmp_path / "run" / "1-sft"), vision_weights(tmp_path / "run" / "2-dpo")
     assert any(not before[name].equal(after[name]) for name in before), "DPO's vision tower got no gradient"
+
+
+@pytest.mark.parametrize("shape", ["llamafactory placeholders", "llava image + sharegpt", "trl typed parts",
+                                   "openai image_url", "anthropic image block", "imagefolder metadata"])
+def test_every_image_shape_trains_a_step_on_the_tiny_vlm(shape, tiny_vlm, tmp_path):
+    """Each shape users bring, as written: `train` checks it, converts it to TRL's vision shape and trains on its
+    images (the vision tower moves)."""
+    from tests.test_vision import SHAPES, _folder, _jsonl
+    from trlprep.train.api import train
+
+    source = _jsonl(_folder(tmp_path) / "data.jsonl", [SHAPES[shape]] * 4)
+    result = train(method="sft", model=str(tiny_vlm), dataset=str(source), output_dir=str(tmp_path / "out"),
+                   max_steps=1, batch_size=2)
+    assert_trained_on_images(tiny_vlm, tmp_path / "out", result)

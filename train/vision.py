@@ -154,30 +154,45 @@ def _holds_images(feature) -> bool:
 
 
 def _with_images_from_paths(dataset, column: str, path: Path):
-    """`column`'s paths made absolute against `path`'s folder, checked to exist, and cast to the Image feature."""
+    """`column`'s images as the Image feature: paths made absolute against `path`'s folder (and checked to
+    exist), data URLs decoded, http(s) URLs left for the loader to fetch."""
     import datasets
 
-    folder = path.parent.resolve()
+    from trlprep.inspector.images import ImageChecker
 
-    def resolve(value, row_number: int):
+    checker = ImageChecker(path.parent.resolve())
+
+    def load(value, row_number: int):
         if value is None:
             return None
-        paths = [value] if isinstance(value, str) else value
-        resolved = [_existing_image(folder, image, path, row_number) for image in paths]
-        return resolved[0] if isinstance(value, str) else resolved
+        images = [_image_of(checker, image, path, row_number) for image in ([value] if isinstance(value, str) else value)]
+        return images[0] if isinstance(value, str) else images
 
-    dataset = dataset.map(lambda row, index: {column: resolve(row[column], index + 1)}, with_indices=True)
+    dataset = dataset.map(lambda row, index: {column: load(row[column], index + 1)}, with_indices=True)
     single = datasets.Image()
     return dataset.cast_column(column, single if column == "image" else datasets.List(single))
 
 
-def _existing_image(folder: Path, image: str, path: Path, row_number: int) -> str:
-    if not isinstance(image, str):
-        raise DataRefused(f"{path} row {row_number}: an image is {type(image).__name__}, not a path")
-    located = folder / image
-    if not located.is_file():
-        raise DataRefused(f"{path} row {row_number}: image {image} not found (looked for {located})")
-    return str(located)
+def _image_of(checker, image: Any, path: Path, row_number: int) -> dict:
+    """One image as the Image feature stores it, `{bytes, path}`; a missing or unreadable one refused, naming the
+    file, the row and the image."""
+    from trlprep.inspector.images import image_bytes, image_source
+
+    source = image_source(image) if isinstance(image, str) else None
+    if source is None:
+        raise DataRefused(f"{path} row {row_number}: an image is {type(image).__name__} {str(image)[:40]!r}, "
+                          "not a path, a data URL or a URL")
+    if source.kind == "url":
+        return {"bytes": None, "path": source.value}
+    if source.kind == "path":
+        located = checker.resolve(source.value)
+        if not located.is_file():
+            raise DataRefused(f"{path} row {row_number}: image {image} not found (looked for {located})")
+        return {"bytes": None, "path": str(located)}
+    try:
+        return {"bytes": image_bytes(source, checker), "path": None}
+    except ValueError as error:
+        raise DataRefused(f"{path} row {row_number}: {error}") from None
 
 
 def vision_model_and_processor(method: str, model: str) -> tuple[str, Any]:
