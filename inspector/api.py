@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from trlprep.inspector.comparisons import Comparisons, cluster_section, compare_rows, tally_comparisons
@@ -65,7 +67,8 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
             prepare=prepare)
     report = build_report(opened, result, method=options.method, sample=options.limit, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
-                          mapping=mapping_arguments(renames, role_map))
+                          mapping=" ".join(filter(None, [mapping_arguments(renames, role_map),
+                                                         image_arguments(options.image_root, options.decode_images)])))
     report.tokens, report.mask_previews = tokens, previews
     if compared is not None:
         report.notes += [f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)"
@@ -81,6 +84,17 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
 # Keywords of `inspect_dataset` renamed, with the options they became (the old ones warn, for one release).
 OLD_NAMES = {"sample": "limit", "config": "dataset_config"}
 
+
+
+def image_arguments(image_root: str | Path | None, decode_images: bool) -> str:
+    """The command-line options that read images as this inspection did, for the verdicts' `convert` commands: the
+    ledger is the same only if `convert` finds the same images and the same faults.
+
+    >>> image_arguments("imgs/my set", True)
+    "--image-root 'imgs/my set' --decode-images"
+    """
+    return " ".join(([f"--image-root {shlex.quote(str(image_root))}"] if image_root is not None else [])
+                    + (["--decode-images"] if decode_images else []))
 
 def _comparisons(opened: Source, result: ScanResult, options: InspectOptions, enabled: set[str],
                  prepare: Callable | None) -> Comparisons | None:

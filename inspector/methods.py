@@ -72,8 +72,9 @@ def conversion_target(data_type: str, method: str, fmt: str) -> str | None:
     return CONVERSIONS.get((data_type, method))
 
 
-def convert_command(source: str, method: str, *, local: bool = True) -> str:
-    """The exact `convert` command for a source and a method; a local file's output goes beside it.
+def convert_command(source: str, method: str, *, local: bool = True, images: bool = False) -> str:
+    """The exact `convert` command for a source and a method; a local file's output goes beside it, as Parquet for
+    image data (the images embedded: they load wherever the file goes), else as JSON lines.
 
     >>> convert_command("data/my set.json", "dpo")
     "uv run convert --dataset 'data/my set.json' --to dpo --output 'data/my set.dpo.jsonl'"
@@ -84,7 +85,7 @@ def convert_command(source: str, method: str, *, local: bool = True) -> str:
     stem = path.name.replace("*", "all")
     for suffix in (".gz", ".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow"):
         stem = stem.removesuffix(suffix)
-    name = f"{stem}.{method}.jsonl"
+    name = f"{stem}.{method}.{'parquet' if images else 'jsonl'}"
     output = str(path.with_name(name)) if local and "*" not in source else name
     return f"uv run convert --dataset {shlex.quote(source)} --to {method} --output {shlex.quote(output)}"
 
@@ -121,12 +122,15 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
     ...         rows=10, repaired={}, rejected={}, labels={}, source="p.jsonl")["reason"]
     'DPO needs chosen/rejected pairs; this is language modeling data'
     """
-    command = convert_command(source, method, local=local) if source else None
+    command = convert_command(source, method, local=local, images=images) if source else None
     type_name = TYPE_NAMES.get(data_type, data_type)
     rows_rejected = sum(rejected.values())
     ledger = {"rows_kept": rows - rows_rejected, "rows_rejected": rows_rejected,
               "rejected_by_rule": dict(sorted(rejected.items()))}
     ready = data_type in READY_TYPES[method]
+    # TRL's vision path skips dataset preparation: it neither unpairs pairs for KTO nor extracts implicit prompts.
+    vision_preparation = images and ((method == "kto" and data_type == "preference")
+                                     or (method == "dpo" and implicit_prompt))
     # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
     conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)
     if images and method not in VISION_METHODS:
@@ -140,6 +144,8 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
         return {**incompatible("KTO needs both desirable and undesirable examples; every label has one value",
                                 rows), **ledger}
     steps = reading_steps(dialect, images)
+    if vision_preparation and conversion is None:
+        steps.append(CONVERSIONS[(data_type, method)] if method == "kto" else "the implicit prompt extracted")
     if conversion:
         steps.append(conversion)
     if repaired:

@@ -4,7 +4,8 @@ A row is read as two texts, its prompt and its answers (`inspector.ngrams.row_pa
 are its answers). Each becomes a MinHash signature of 64 permutations over the hashes of its 3-word shingles,
 computed by rensa (Rust) a batch at a time; a row's signature is the two side by side. Two rows are near-duplicates
 when, in each half, the share of positions on which their signatures agree (the MinHash estimate of the Jaccard
-similarity of the two texts' shingle sets, within about 0.05 at 0.8) reaches the threshold. Both must: a long
+similarity of the two texts' shingle sets, within about 0.05 at 0.8) reaches the threshold; rows of image data
+with other images never do (`ngrams.images_key` is mixed into the prompt half). Both must: a long
 system prompt or a question shared by rows with different answers, or an answer given to different questions, makes
 no duplicate. Shingles are of 3 words, not the 5 of web-scale deduplication, because prompts are short: one word
 changed in a 30-word prompt leaves 0.80 of its 3-word shingles and 0.68 of its 5-word ones. Rows of fewer than 5
@@ -39,7 +40,7 @@ import numpy as np
 
 from trlprep.inspector.dialects import Shape
 from trlprep.options import NEAR_THRESHOLD
-from trlprep.inspector.ngrams import batches, ngram_hashes, row_parts, words
+from trlprep.inspector.ngrams import batches, images_key, ngram_hashes, row_parts, words
 
 SHINGLE_WORDS = 3
 MIN_WORDS = 5
@@ -65,6 +66,9 @@ class Signatures:
         if not long_enough:
             return
         halves = [_signatures([parts[i][side] for i in long_enough]) for side in (0, 1)]
+        if self.shape is not None and self.shape.reads_images:
+            # Rows with other pictures repeat nothing: their prompt halves are made to disagree everywhere.
+            halves[0] ^= np.array([images_key(values[i], self.shape) for i in long_enough], dtype=halves[0].dtype)[:, None]
         self.blocks.append(np.hstack(halves))
         self.numbers.append(np.array(numbers, dtype=np.int64)[long_enough])
 

@@ -127,6 +127,19 @@ def row_parts(value: Any, shape: Shape | None = None) -> tuple[str, str]:
     return trl_parts(trl)
 
 
+def images_key(value: Any, shape: Shape | None = None) -> int:
+    """A number that tells a row's images apart, 0 for a row without: two rows can only repeat each other with
+    the same pictures (the same paths or data, as written).
+
+    >>> images_key({"messages": [{"role": "user", "content": "Hi"}]}), images_key({"prompt": "<image>Hi",
+    ...     "completion": "Yo", "images": ["a.png"]}) == images_key({"prompt": "Hi<image>", "completion": "Yo",
+    ...     "images": ["a.png"]}) != images_key({"prompt": "<image>Hi", "completion": "Yo", "images": ["b.png"]})
+    (0, True)
+    """
+    images = (as_trl(row_value(value), shape) or {}).get("images") or ()
+    return zlib.crc32("\x1f".join(map(str, images)).encode()) if images else 0
+
+
 def trl_parts(trl: dict) -> tuple[str, str]:
     """`row_parts` of a row already read as its TRL type (`as_trl`).
 

@@ -150,7 +150,7 @@ def _text_parts(text: str, placement: Placement, images: list) -> list[dict]:
             piece = piece.lstrip("\n")
         if i < len(pieces) - 1:
             piece = piece.rstrip("\n")
-        if piece or len(pieces) == 1:
+        if piece:
             parts.append({"type": "text", "text": piece})
     return parts
 
@@ -216,23 +216,46 @@ def read_images(row: dict) -> Placement:
     if column is not None and column != "images":
         del out[column]
     images: list = []
+    # An implicit-prompt pair writes its shared prompt, images included, in both sides: the images are counted in
+    # `chosen`, and `rejected` must hold as many.
+    implicit = "prompt" not in row and isinstance(row.get("chosen"), list) and isinstance(row.get("rejected"), list)
     for name in TURN_COLUMNS:
         turns = row.get(name)
         if isinstance(turns, str) and name in STRING_TURNS:  # TRL's standard columns, read as one turn each
             turns = [{"role": STRING_TURNS[name], "content": turns}]
         if not isinstance(turns, list):
             continue
-        read = []
-        for i, message in enumerate(turns):
-            if isinstance(message, dict):
-                key = "value" if "value" in message and "content" not in message else "content"
-                if key in message:
-                    message = {**message, key: _content_parts(message[key], f"{name}[{i}].{key}", placement, images)}
-            read.append(message)
-        out[name] = read
+        if implicit and name == "rejected":
+            side = Placement({})
+            out[name] = _read_turns(turns, name, side, [])
+            if (side.placeholders, side.inline) != (placement.placeholders, placement.inline) or side.problems:
+                placement.problems.append(f"rejected holds {side.placeholders + side.inline} image(s), chosen "
+                                          f"{placement.placeholders + placement.inline}: the prompt they share differs")
+            continue
+        out[name] = _read_turns(turns, name, placement, images)
     _fill(placement, images, given)
     out["images"] = images
     return placement
+
+
+def _read_turns(turns: list, name: str, placement: Placement, images: list) -> list:
+    """A column's turns, each content typed parts (`_content_parts`). An image belongs in a user turn: TRL 1.16
+    counts none in a tool turn (and then fails on the count), and an assistant's or a system's would be trained as
+    part of an answer, or dropped by templates that draw images in user turns only. A ShareGPT `function_call`
+    turn's JSON stays as it is."""
+    read = []
+    for i, message in enumerate(turns):
+        if isinstance(message, dict) and message.get("from") != "function_call":
+            key = "value" if "value" in message and "content" not in message else "content"
+            if key in message:
+                before = placement.placeholders + placement.inline
+                message = {**message, key: _content_parts(message[key], f"{name}[{i}].{key}", placement, images)}
+                role = message.get("role", message.get("from"))
+                if placement.placeholders + placement.inline > before and role not in ("user", "human"):
+                    placement.problems.append(f"{name}[{i}] is a {role!r} turn holding an image: images belong in "
+                                              "user turns")
+        read.append(message)
+    return read
 
 
 def _fill(placement: Placement, images: list, given: list) -> None:
@@ -242,6 +265,7 @@ def _fill(placement: Placement, images: list, given: list) -> None:
         first = _first_user_turn(placement.row)
         if first is None:
             placement.problems.append(f"{len(given)} image(s) and no user turn to put them in")
+            images[:] = [image for image in images if image is not None] + given  # each still checked
             return
         message, key = first
         message[key] = [{"type": "image"} for _ in given] + message[key]

@@ -249,3 +249,63 @@ def test_a_vision_preference_file_converts_for_every_method_that_reads_images(me
         assert row["prompt"][0]["content"][0] == {"type": "image"} and len(row["images"]) == 1
         assert (folder / row["images"][0]).is_file()
     assert inspect_dataset(folder / f"{method}.jsonl").methods[method]["status"] == "ready"
+
+
+def test_near_duplicates_need_the_same_pictures(tmp_path):
+    """A fixed question about many pictures is no repeat: `--dedup near` keeps rows whose images differ."""
+    folder = _folder(tmp_path)
+    rows = [{"messages": [_user("<image>Is there a dog in this picture? Answer in one sentence."),
+                          _assistant("No, there is no dog in it.")], "images": [f"img/{name}"]}
+            for name in (DOG, LOGO, TINY, DOG)]
+    result = convert(_jsonl(folder / "q.jsonl", rows), to="sft", output=folder / "o.jsonl", dedup="near")
+    assert (result.rows_out, result.rejected_by_rule) == (3, {"TP406": 1})  # row 4 repeats row 1, picture too
+
+
+@pytest.mark.parametrize("row, problem", [
+    ({"messages": [_user("Take a screenshot"), {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "shot", "arguments": {}}}]},
+        {"role": "tool", "content": [{"type": "image"}]}, _assistant("A dog.")], "images": [f"img/{DOG}"]},
+     "'tool' turn holding an image"),  # TRL 1.16 counts no image in a tool turn, then fails on the count
+    ({"messages": [_user("What?"), _assistant("<image>It is this")], "images": [f"img/{DOG}"]},
+     "'assistant' turn holding an image"),
+])
+def test_an_image_outside_a_user_turn_is_refused(row, problem, tmp_path):
+    report = inspect_dataset(_jsonl(_folder(tmp_path) / "t.jsonl", [row]))
+    placement = next(f for f in report.findings if f.rule == "TP701")
+    assert problem in placement.examples[0]["detail"]
+    assert report.methods["sft"]["rows_kept"] == 0
+
+
+def test_image_rows_with_tool_calls_read_as_text_rows_do(tmp_path):
+    call = {"type": "function", "function": {"name": "shot", "arguments": {}}}
+    rows = [{"messages": [_user(f"<image>{ASK}"), {"role": "assistant", "content": "", "tool_calls": [call]},
+                          {"role": "tool", "content": "done"}, _assistant(ANSWER)], "images": [f"img/{DOG}"]},
+            {"conversations": [{"from": "human", "value": f"<image>{ASK}"},
+                               {"from": "function_call", "value": json.dumps({"name": "shot", "arguments": {}})},
+                               {"from": "observation", "value": "done"}, {"from": "gpt", "value": ANSWER}],
+             "images": [f"img/{DOG}"]}]
+    folder = _folder(tmp_path)
+    for i, row in enumerate(rows):
+        report = inspect_dataset(_jsonl(folder / f"{i}.jsonl", [row]))
+        assert not [f for f in report.findings if f.severity == "error"], report.findings
+
+
+def test_an_implicit_prompt_pair_counts_its_shared_images_once_and_dpo_extracts_the_prompt(tmp_path):
+    side = lambda answer: [_user([{"type": "image"}, {"type": "text", "text": ASK}]), _assistant(answer)]  # noqa: E731
+    folder = _folder(tmp_path)
+    source = _jsonl(folder / "pairs.jsonl", [{"chosen": side(ANSWER), "rejected": side("A cat."),
+                                             "images": [f"img/{DOG}"]}] * 2)
+    report = inspect_dataset(source)
+    assert report.methods["dpo"]["status"] == "convertible"  # TRL's vision path extracts no prompt
+    convert(source, to="dpo", output=folder / "dpo.jsonl")
+    row = json.loads((folder / "dpo.jsonl").read_text().splitlines()[0])
+    assert row["prompt"][0]["content"][0] == {"type": "image"} and row["images"] == [f"img/{DOG}"]
+    assert row["chosen"] == [{"role": "assistant", "content": [{"type": "text", "text": ANSWER}]}]
+
+
+def test_the_verdicts_command_reads_images_as_the_inspection_did(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "data").mkdir()
+    source = _jsonl(folder / "data" / "d.jsonl", [{**SHAPES["llamafactory placeholders"], "images": [DOG, LOGO]}])
+    command = inspect_dataset(source, image_root=folder / "img", decode_images=True).methods["sft"]["command"]
+    assert command.endswith(f"--image-root {folder / 'img'} --decode-images")

@@ -218,7 +218,8 @@ def check_message(message: Any, where: str, empty_rule: str = EMPTY_CONTENT.id, 
         if texts and not (message.get("tool_calls") and not content.strip()):
             yield from check_text(content, f"{where}.{content_key}", empty_rule)
     elif isinstance(content, list):
-        yield from _check_parts(content, f"{where}.{content_key}", empty_rule, texts)
+        if not (message.get("tool_calls") and not content):  # a call with no text beside it
+            yield from _check_parts(content, f"{where}.{content_key}", empty_rule, texts)
     else:
         yield WRONG_TYPE.id, f"{where}.{content_key} is {type_name(content)}, expected a string"
 
