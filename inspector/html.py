@@ -412,14 +412,16 @@ def _image_charts(images: dict | None, bars, width: int) -> list:
     per_row = pd.DataFrame({"images": list(images["per_row"]), "rows": list(images["per_row"].values())})
     charts = [bars(per_row, "images", "rows", "Images per row")]
     if images["width"]:
-        sizes = pd.DataFrame({"width": images["width"], "height": images["height"]})
+        # One point per size, as large as its images are many: photos share a few sizes, and the page stays small.
+        sizes = pd.DataFrame({"width": images["width"], "height": images["height"]}).value_counts().reset_index(
+            name="images")
         sizes["megapixels"] = (sizes["width"] * sizes["height"] / 1e6).round(2)
         unreadable = f"; {images['unreadable']:,} unreadable, not drawn" if images["unreadable"] else ""
         charts.append(alt.Chart(sizes, title=alt.Title(
             "Image sizes, width against height in pixels",
-            subtitle=f"{len(sizes):,} images of {images['sampled_rows']:,} of {images['image_rows']:,} image rows, "
-                     f"a random sample{unreadable}"))
-            .mark_circle(size=30, opacity=0.5).encode(x="width:Q", y="height:Q",
-                                                      tooltip=["width", "height", "megapixels"])
+            subtitle=f"{len(images['width']):,} images of {images['sampled_rows']:,} of {images['image_rows']:,} "
+                     f"image rows, a random sample{unreadable}"))
+            .mark_circle(opacity=0.6).encode(x="width:Q", y="height:Q", size=alt.Size("images:Q", title="images"),
+                                             tooltip=["width", "height", "megapixels", "images"])
             .properties(width=width))
     return charts

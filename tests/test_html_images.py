@@ -105,3 +105,19 @@ def test_a_page_of_200_image_rows_embeds_at_most_its_cap_of_thumbnails(tmp_path)
     assert f"15 more image(s) named, not drawn: a page embeds at most {THUMBNAILS_PER_PAGE} thumbnails." in page
     assert report.profile["images"]["per_row"] == {"25": 200}
     assert len(page.encode()) < 1_500_000  # the 0.9 MB of JavaScript, and at most 60 thumbnails under 8 KB each
+
+
+def test_images_a_dataset_holds_decoded_are_drawn_too():
+    """The Hub's `Image` feature hands rows over as decoded pictures: drawn from their pixels, named by their size."""
+    import datasets
+    from PIL import Image
+
+    features = datasets.Features({"messages": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+                                  "images": datasets.Sequence(datasets.Image())})
+    rows = datasets.Dataset.from_dict({"messages": [[{"role": "user", "content": "<image>What is it?"},
+                                                     {"role": "assistant", "content": "A dog."}]],
+                                       "images": [[Image.open(IMAGES / "dog_on_skateboard.jpg")]]}, features=features)
+    report = inspect_dataset(rows, profile=True)
+    page = report.to_html()
+    assert page.count(THUMBNAIL + "jpeg;base64,") == 1 and "decoded image 580x403 RGB" in page
+    assert report.profile["images"]["width"] == [580]
