@@ -93,7 +93,7 @@ class ImageSizes:
         source = image_source(value)
         check = self.checker.check(source) if source is not None else None
         size = (check.width, check.height) if check is not None and check.width and check.height else None
-        if isinstance(value, str):
+        if isinstance(value, str) and source is not None and source.kind in ("path", "url"):  # not a data URL's MBs
             self.known[value] = size
         return size
 

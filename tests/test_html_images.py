@@ -121,3 +121,13 @@ def test_images_a_dataset_holds_decoded_are_drawn_too():
     page = report.to_html()
     assert page.count(THUMBNAIL + "jpeg;base64,") == 1 and "decoded image 580x403 RGB" in page
     assert report.profile["images"]["width"] == [580]
+
+
+def test_image_sizes_come_from_a_random_sample_of_2000_image_rows_and_images_per_row_from_all():
+    rows = [{"messages": [{"role": "user", "content": "<image>What?"}, {"role": "assistant", "content": "A dog."}],
+             "images": [str(IMAGES / "dog_on_skateboard.jpg")]}] * 4999 + [ROWS[1]]
+    images = inspect_dataset(rows, profile=True).profile["images"]
+    assert images["per_row"] == {"1": 5000} and images["image_rows"] == 5000
+    assert images["sampled_rows"] == images["checked"] == 2000
+    # Every sampled image is the dog, but for the last row's if the sample took it: its relative path has no folder.
+    assert set(images["width"]) == {580} and len(images["width"]) + images["unreadable"] == 2000
