@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from trlprep.inspector.comparisons import Comparisons, cluster_section, compare_rows, tally_comparisons
+from trlprep.inspector.comparisons import Comparisons, cluster_section, compare_rows, image_folder, tally_comparisons
 from trlprep.errors import UsageError
 from trlprep.inspector.findings import build_report
 from trlprep.inspector.leakage import NGRAM
@@ -77,7 +77,8 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
             report.near_duplicates = cluster_section(compared.near, result, options.max_rows)
         report.profile = compared.profile
     if options.profile:
-        report.example_rows = _rows_shown(opened, report, sample=options.limit, prepare=prepare)
+        report.example_rows, report.image_folder = _rows_shown(opened, report, sample=options.limit, prepare=prepare,
+                                                               image_root=options.image_root)
     return report
 
 
@@ -106,26 +107,30 @@ def _comparisons(opened: Source, result: ScanResult, options: InspectOptions, en
     if not (against or near is not None or cut_off or options.profile):
         return None
     compared = compare_rows(opened, against=against, near_threshold=near, cut_off=cut_off, profile=options.profile,
-                            sample=options.limit, prepare=prepare)
+                            sample=options.limit, prepare=prepare, image_root=options.image_root)
     tally_comparisons(result, compared, options.max_rows)
     return compared
 
 
-def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare) -> dict[int, Any]:
-    """The rows the HTML report draws for its findings, read once more, up to the last of them."""
+def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare,
+                image_root: str | os.PathLike | None) -> tuple[dict[int, Any], str | None]:
+    """The rows the HTML report draws for its findings, read once more, up to the last of them, and the folder
+    their image paths are read against (`image_folder`)."""
     from trlprep.inspector.html import EXAMPLES_SHOWN
 
     wanted = {example["row"] for finding in report.findings for example in finding.examples[:EXAMPLES_SHOWN]}
     found: dict[int, Any] = {}
     if not wanted:
-        return found
+        return found, None
     last = max(wanted)
-    for number, value in read_plan(opened, limit=sample, prepare=prepare).numbered_rows():
+    plan = read_plan(opened, limit=sample, prepare=prepare)
+    for number, value in plan.numbered_rows():
         if number in wanted:
             found[number] = value
         if number >= last:
             break
-    return found
+    folder = image_folder(plan, image_root)
+    return found, str(folder) if folder is not None else None
 
 
 def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trlprep.inspector.neardup import SHINGLE_WORDS, NearDuplicates
 from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
 from trlprep.inspector.rules.dataset import EVAL_CONTAMINATION, NEAR_DUPLICATE_ROW
-from trlprep.inspector.scan import ScanResult, Tally, read_plan
+from trlprep.inspector.scan import ReadPlan, ScanResult, Tally, read_plan
 from trlprep.inspector.sources import Source
 
 
@@ -29,11 +30,12 @@ class Comparisons:
 
 def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshold: float | None = None,
                  cut_off: bool = False, profile: bool = False, sample: int | None = None,
-                 prepare=None) -> Comparisons:
+                 prepare=None, image_root: str | Path | None = None) -> Comparisons:
     """One more pass over the rows, numbered as the scan numbers them, for the checks that compare rows: n-grams
     shared with the evaluation sets of `against` (`inspector.leakage`), with a threshold near-duplicate clusters
     (`inspector.neardup`), with `cut_off` answers that stop where a length cap stops them (`inspector.cutoff`).
-    What `inspect` reports and `convert` rejects; with `profile`, in the same pass, what the HTML report plots."""
+    What `inspect` reports and `convert` rejects; with `profile`, in the same pass, what the HTML report plots
+    (image paths read against `image_folder`)."""
     from trlprep.inspector.cutoff import CutOffs
     from trlprep.inspector.leakage import Leakage, eval_indexes
     from trlprep.inspector.neardup import Signatures
@@ -44,7 +46,7 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
     checks = {"leakage": Leakage(eval_indexes(against)) if against else None,
               "near": Signatures(plan.expected) if near_threshold is not None else None,
               "cut_off": CutOffs(plan.expected) if cut_off else None,
-              "profile": Profile(plan.expected) if profile else None}
+              "profile": Profile(plan.expected, image_root=image_folder(plan, image_root)) if profile else None}
     running = [check for check in checks.values() if check is not None]
     for numbers, values in batches(plan.numbered_rows()):
         for check in running:
@@ -59,6 +61,13 @@ def compare_rows(opened: Source, *, against: tuple[Any, ...] = (), near_threshol
     if checks["profile"] is not None:
         compared.profile = checks["profile"].to_dict()
     return compared
+
+
+def image_folder(plan: ReadPlan, image_root: str | Path | None) -> Path | None:
+    """The folder the page and its plots read relative image paths against: `image_root` when given, else the first
+    file's. The scan reads each file's against its own folder; a dataset whose files lie in several folders needs
+    `--image-root` for its page to find them all."""
+    return Path(image_root) if image_root is not None else plan.parts[0].folder if plan.parts else None
 
 
 def tally_comparisons(result: ScanResult, compared: Comparisons, max_rows: int) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from trlprep.errors import OutputError, UsageError
 from trlprep.inspector.summary import summary_line, validity_line
+from trlprep.inspector.thumbnails import is_image_part
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
 TEXT_LIMIT = 1200  # characters of one turn shown; the rest is counted
@@ -44,6 +45,10 @@ summary { cursor: pointer; font-weight: 600; } .error { color: #cf222e; } .warni
 .offending { outline: 2px solid #cf222e; } mark { background: #ffd8b5; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 16px; }
 .masks pre { background: #f6f8fa; padding: 8px; border-radius: 6px; }
+.thumb { display: inline-block; margin: 4px 6px 4px 0; vertical-align: top; }
+.thumb img { display: block; max-width: 96px; max-height: 96px; border: 1px solid #d0d7de; border-radius: 4px; }
+.thumb.broken { width: 180px; padding: 6px 8px; border: 2px dashed #cf222e; border-radius: 4px; background: #fff;
+font-size: 11.5px; color: #cf222e; word-break: break-all; } .thumb.left-out { border-color: #d0d7de; color: #57606a; }
 """
 
 
@@ -77,8 +82,11 @@ def check_page_path(path: str, dataset: Any) -> None:
 
 def render(report, rows: dict[int, Any], *, conversion: dict | None = None, rejects: list[dict] = ()) -> str:
     """The page for `report` (an `inspector.report.Report` with its profile), drawing `rows` (row number: value)
-    where its findings point; for a conversion's output, its ledger (`conversion`, a `ConversionResult` as a
-    dict) and the rejected rows of `rejects` (records of the rejects file) first."""
+    where its findings point, their images as thumbnails (`inspector.thumbnails`); for a conversion's output, its
+    ledger (`conversion`, a `ConversionResult` as a dict) and the rejected rows of `rejects` (records of the
+    rejects file) first."""
+    from trlprep.inspector.thumbnails import Thumbnails
+
     require_html_extra()
     charts = plots(report)
     title = f"trlprep convert → {conversion['to']}" if conversion else "trlprep inspect"
@@ -86,7 +94,7 @@ def render(report, rows: dict[int, Any], *, conversion: dict | None = None, reje
              f"<p>{_e(_summary(report))}</p></header>"]
     if conversion:
         parts.append(_ledger(conversion, rejects))
-    parts += [_verdicts(report), _findings(report, rows)]
+    parts += [_verdicts(report), _findings(report, rows, Thumbnails(report.image_folder))]
     if charts:
         parts.append("<section><h2>Plots</h2><div class='plots'>"
                      + "".join(f"<div id='plot-{n}'></div>" for n in range(len(charts))) + "</div></section>")
@@ -172,7 +180,7 @@ def _verdicts(report) -> str:
             f"<th>why / how</th></tr></thead><tbody>{''.join(body)}</tbody></table></section>")
 
 
-def _findings(report, rows: dict[int, Any]) -> str:
+def _findings(report, rows: dict[int, Any], pictures) -> str:
     if not report.findings:
         return "<section id='findings'><h2>Findings</h2><p>No rule finds anything in these rows.</p></section>"
     blocks = []
@@ -180,7 +188,7 @@ def _findings(report, rows: dict[int, Any]) -> str:
         examples = []
         for example in finding.examples[:EXAMPLES_SHOWN]:
             value = rows.get(example["row"])
-            drawn = draw_row(value, example["detail"]) if value is not None else ""
+            drawn = draw_row(value, example["detail"], pictures) if value is not None else ""
             examples.append(f"<div class='row'><div class='row-title'>row {example['row']} "
                             f"({_e(example['where'])}): {_e(example['detail'])}</div>{drawn}</div>")
         rows_text = ", ".join(map(str, finding.rows[:12])) + (" …" if finding.count > len(finding.rows[:12]) else "")
@@ -190,7 +198,7 @@ def _findings(report, rows: dict[int, Any]) -> str:
                       f"{finding.count:,} row(s) · {_e(finding.severity)}</summary>"
                       f"<p>{_e(finding.message)}</p><p><b>Fix:</b> {_e(finding.fix)}</p>"
                       f"<p class='row-title'>rows {_e(rows_text)}</p>{''.join(examples)}</details>")
-    return f"<section id='findings'><h2>Findings</h2>{''.join(blocks)}</section>"
+    return f"<section id='findings'><h2>Findings</h2>{''.join(blocks)}{pictures.note()}</section>"
 
 
 def _pointed(detail: str) -> tuple[str | None, int | None, list[str]]:
@@ -207,18 +215,23 @@ def _pointed(detail: str) -> tuple[str | None, int | None, list[str]]:
     return column, index, _QUOTED.findall(detail)
 
 
-def draw_row(value: Any, detail: str = "") -> str:
+def draw_row(value: Any, detail: str = "", pictures=None) -> str:
     """A row as a person reads it: turns as chat bubbles, chosen beside rejected, other columns as labelled blocks;
-    the column or turn the detail names outlined, the values it quotes marked.
+    the column or turn the detail names outlined, the values it quotes marked. With `pictures` (a
+    `thumbnails.Thumbnails`), a row of image data is drawn as TRL reads it, each image where it stands in its turn.
 
     >>> print(draw_row({"prompt": "Hi", "completion": "Hello"}, "completion: ends mid-word 'Hel'"))
     <div class='chat'><div class='turn'><div class='role'>prompt</div><pre>Hi</pre></div><div class='turn offending'><div class='role'>completion</div><pre><mark>Hel</mark>lo</pre></div></div>
     """
     from trlprep.inspector.sources import UnreadableRow, row_value
+    from trlprep.inspector.thumbnails import images_in_place
+    from trlprep.inspector.vision import holds_images
 
     if isinstance(value, UnreadableRow):  # the line as it is in the file
         return f"<pre class='offending'>{_e(_shorten(value.text, []))}</pre>"
     value = row_value(value)
+    if pictures is not None and holds_images(value):
+        value = images_in_place(value)
     column, index, quoted = _pointed(detail)
     if isinstance(value, dict) and column == "messages" and column not in value:
         # The detail reads the row as TRL does; a dialect keeps the turns under its own name (conversations, ...).
@@ -230,19 +243,20 @@ def draw_row(value: Any, detail: str = "") -> str:
     if "chosen" in value and "rejected" in value:
         others = {key: part for key, part in value.items() if key not in ("chosen", "rejected")}
         sides = "".join(f"<div><div class='side'>{side}</div>"
-                        f"{_blocks({side: value[side]}, column, index, quoted)}</div>"
+                        f"{_blocks({side: value[side]}, column, index, quoted, pictures)}</div>"
                         for side in ("chosen", "rejected"))
-        return f"<div class='chat'>{_blocks(others, column, index, quoted)}<div class='pair'>{sides}</div></div>"
-    return f"<div class='chat'>{_blocks(value, column, index, quoted)}</div>"
+        return (f"<div class='chat'>{_blocks(others, column, index, quoted, pictures)}"
+                f"<div class='pair'>{sides}</div></div>")
+    return f"<div class='chat'>{_blocks(value, column, index, quoted, pictures)}</div>"
 
 
-def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str]) -> str:
+def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str], pictures=None) -> str:
     out = []
     for key, part in value.items():
         if isinstance(part, list) and part and all(isinstance(turn, dict) for turn in part):
             for number, turn in enumerate(part):
                 offending = key == column and (index is None or index == number)
-                out.append(_turn(turn, offending, quoted))
+                out.append(_turn(turn, offending, quoted, pictures))
         else:
             text = part if isinstance(part, str) else _json(part)
             outlined = " offending" if key == column else ""
@@ -251,21 +265,30 @@ def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str
     return "".join(out)
 
 
-def _turn(turn: dict, offending: bool, quoted: list[str]) -> str:
-    """One message, in any of the dialects' spellings (role/content, from/value, tool calls)."""
+def _turn(turn: dict, offending: bool, quoted: list[str], pictures=None) -> str:
+    """One message, in any of the dialects' spellings (role/content, from/value, tool calls); with `pictures`, its
+    image parts drawn as images between its texts."""
     role = str(turn.get("role", turn.get("from", "?")))
     content = turn.get("content", turn.get("value", ""))
-    if isinstance(content, list):  # typed parts
-        content = "\n".join(str(part.get("text", _json(part))) if isinstance(part, dict) else str(part)
-                            for part in content)
-    text = content if isinstance(content, str) else _json(content)
+    pieces = content if isinstance(content, list) else [content if isinstance(content, str) else _json(content)]
+    segments: list[list[str]] = [[]]  # the texts before, between and after the images, each one <pre>
+    images: list[str] = []
+    for part in pieces:
+        if pictures is not None and is_image_part(part):
+            images.append(pictures.draw(part.get("image")))
+            segments.append([])
+        else:  # typed parts: their texts, one a line
+            segments[-1].append(str(part.get("text", _json(part))) if isinstance(part, dict) else str(part))
+    texts = ["\n".join(segment) for segment in segments]
     for call in turn.get("tool_calls") or ():
         function = call.get("function", call) if isinstance(call, dict) else {}
-        text += f"\n→ call {function.get('name', '?')}({_json(function.get('arguments', ''))})"
+        texts[-1] += f"\n→ call {function.get('name', '?')}({_json(function.get('arguments', ''))})"
     css = role if role in ("user", "assistant", "system", "tool") else {"human": "user", "gpt": "assistant"}.get(
         role, "")
+    body = "".join((f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre>" if text or not images else "")
+                   + (images[n] if n < len(images) else "") for n, text in enumerate(texts))
     return (f"<div class='turn {css}{' offending' if offending else ''}'><div class='role'>{_e(role)}</div>"
-            f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre></div>")
+            f"{body}</div>")
 
 
 def _json(value: Any) -> str:
@@ -361,6 +384,7 @@ def plots(report) -> list[dict]:
     if profile.get("pair_difference"):
         charts.append(histogram_chart(profile["pair_difference"], "Chosen minus rejected, in characters",
                                       "characters", {"equal": 0}))
+    charts += _image_charts(profile.get("images"), bars, width)
     sizes = (report.near_duplicates or {}).get("cluster_sizes")
     if sizes:
         frame = pd.DataFrame({"cluster size": list(sizes), "clusters": list(sizes.values())})
@@ -376,3 +400,28 @@ def plots(report) -> list[dict]:
             .mark_circle(size=14, opacity=0.5).encode(x="prompt:Q", y="completion:Q", tooltip=["prompt", "completion"])
             .properties(width=width))
     return [chart.to_dict() for chart in charts]
+
+
+def _image_charts(images: dict | None, bars, width: int) -> list:
+    """Of image data: images per row (every row), and each image's width against its height (a sample of rows)."""
+    import altair as alt
+    import pandas as pd
+
+    if not images:
+        return []
+    per_row = pd.DataFrame({"images": list(images["per_row"]), "rows": list(images["per_row"].values())})
+    charts = [bars(per_row, "images", "rows", "Images per row")]
+    if images["width"]:
+        # One point per size, as large as its images are many: photos share a few sizes, and the page stays small.
+        sizes = pd.DataFrame({"width": images["width"], "height": images["height"]}).value_counts().reset_index(
+            name="images")
+        sizes["megapixels"] = (sizes["width"] * sizes["height"] / 1e6).round(2)
+        unreadable = f"; {images['unreadable']:,} unreadable, not drawn" if images["unreadable"] else ""
+        charts.append(alt.Chart(sizes, title=alt.Title(
+            "Image sizes, width against height in pixels",
+            subtitle=f"{len(images['width']):,} images of {images['sampled_rows']:,} of {images['image_rows']:,} "
+                     f"image rows, a random sample{unreadable}"))
+            .mark_circle(opacity=0.6).encode(x="width:Q", y="height:Q", size=alt.Size("images:Q", title="images"),
+                                             tooltip=["width", "height", "megapixels", "images"])
+            .properties(width=width))
+    return charts

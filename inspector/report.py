@@ -48,6 +48,7 @@ class Report:
     near_duplicates: dict | None = None  # with --near-duplicates: the clusters, largest first
     profile: dict | None = None  # with --html: lengths, turns, roles, labels (`inspector.profile`)
     example_rows: dict[int, Any] = field(default_factory=dict)  # with --html: the rows its findings show
+    image_folder: str | None = None  # with --html: the folder the shown rows' relative image paths are read against
 
     @property
     def valid(self) -> bool:
@@ -66,6 +67,7 @@ class Report:
     def to_dict(self) -> dict:
         data = asdict(self)
         del data["example_rows"]  # the data's own rows: drawn in the HTML page, not repeated in the JSON
+        del data["image_folder"]  # where the page reads the rows' images from, no finding of the data
         data["valid"] = self.valid
         data["exit_code"] = self.exit_code
         return data

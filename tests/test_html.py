@@ -16,7 +16,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def open_in_chromium(page_path, screenshot):
     """Load the page with every network request refused: its console errors, uncaught exceptions, the requests it
-    tried, the plots drawn and the verdict table's methods; a full-page screenshot is saved."""
+    tried, the plots drawn, the verdict table's methods and the pictures shown; a full-page screenshot is saved."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (.ci/run installs Debian's: apt-get install chromium)")
@@ -37,9 +37,10 @@ def open_in_chromium(page_path, screenshot):
         page.wait_for_timeout(300)  # every chart's promise settled
         drawn = page.locator(".vega-embed svg").count()
         methods = page.locator("#verdicts tbody tr td:first-child").all_inner_texts()
+        pictures = page.locator("img").evaluate_all("images => images.filter(i => i.naturalWidth > 0).length")
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
-    return {"errors": errors, "requests": requests, "plots": drawn, "methods": methods}
+    return {"errors": errors, "requests": requests, "plots": drawn, "methods": methods, "pictures": pictures}
 
 
 def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shared_data, tiny_model, tmp_path):
