@@ -397,6 +397,18 @@ def trainer_effects(counts: list[RowTokens], max_length: int) -> dict:
     }
 
 
+def vision_trainer_effects(counts: list[RowTokens], max_length: int | None) -> dict:
+    """What each trainer does to image rows: TRL prepares no vision dataset (no length filter, nothing dropped);
+    its collators cut each batch at max_length, and a cut inside an image stops training (TP510)."""
+    limit = max_length or TRL_MAX_LENGTH
+    stopped = sum(1 for c in counts if max_length is not None and cut_inside_image(c, max_length))
+    collated = {"truncated": sum(1 for c in counts if c.total > limit) - stopped, "dropped": 0, "stopped": stopped,
+                "note": "the collator cuts rows over max_length; a cut inside an image stops training"}
+    return {"sft": collated, "dpo": dict(collated), "kto": dict(collated),
+            "reward": {"truncated": 0, "dropped": 0, "note": "reads text only: no image data"},
+            "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"}}
+
+
 def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[tuple[int, dict]]]:
     """The dataset's shape and its rows of that shape read as their TRL type, from raw source rows.
 
@@ -488,7 +500,8 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         over_max_length=sum(1 for t in totals if t > limit),
         recommended_max_length=recommend(total_stats["p99"]),
         prompt=_stats([c.prompt for c in counts]), completion=_stats([c.completion for c in counts]),
-        total=total_stats, trainer_effects=trainer_effects(counts, limit), template=template_info,
+        total=total_stats, template=template_info,
+        trainer_effects=vision_trainer_effects(counts, max_length) if vision else trainer_effects(counts, limit),
         histogram=histogram(totals), previews=previews,
         images=image_summary(counts, max_length) if vision else None)
 

@@ -83,6 +83,9 @@ def test_max_length_that_cuts_inside_an_image_is_an_error_naming_the_row(tiny_vl
                                                    "the row is 78 tokens")
     assert found["TP509"].rows == [1, 2, 3]  # only their answers are cut: TRL truncates them silently
     assert report.tokens["images"]["cut_inside_image"] == 1
+    # TRL prepares no vision dataset: nothing is dropped, its collators cut rows, and the cut in row 5 stops it
+    sft = report.tokens["trainer_effects"]["sft"]
+    assert (sft["truncated"], sft["dropped"], sft["stopped"]) == (3, 0, 1)
 
 
 def test_text_up_to_the_last_image_past_max_length_is_an_error(tiny_vlm, tmp_path):
