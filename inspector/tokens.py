@@ -18,9 +18,8 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
-
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
@@ -89,6 +88,11 @@ class ImageTokens:
     which the image's header gives (`ImageChecker`); counts are kept by size, as most datasets repeat a few."""
 
     def __init__(self, processor, images: ImageChecker):
+        from trlprep.inspector.sources import SourceError
+
+        if not hasattr(processor, "_get_num_multimodal_tokens"):
+            raise SourceError(f"the model's processor ({type(processor).__name__}) cannot count image tokens from "
+                              "image sizes; inspect the data without --model")
         self.processor = processor
         self.images = images
         self.placeholder = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
@@ -115,10 +119,11 @@ class ImageTokens:
         return self._by_size[size]
 
 
-def counts_image_tokens(processor) -> bool:
-    """Whether the processor reads images and can count their tokens from their sizes."""
-    return (getattr(processor, "image_processor", None) is not None and getattr(processor, "image_token", None)
-            is not None and hasattr(processor, "_get_num_multimodal_tokens"))
+def reads_images(processor) -> bool:
+    """Whether the processor reads images: it has an image processor and an image token (a text-only model's
+    "processor" is its tokenizer)."""
+    return (getattr(processor, "image_processor", None) is not None
+            and getattr(processor, "image_token", None) is not None)
 
 
 def special_strings(tokenizer) -> list[str]:
@@ -444,7 +449,7 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
     vision = bool(shape and shape.reads_images)
     processor = load_processor(model) if vision else None
     if vision:
-        tokenizer = processor_tokenizer(processor) if counts_image_tokens(processor) else processor
+        tokenizer = processor_tokenizer(processor) if reads_images(processor) else processor
     tokenizer = tokenizer or load_tokenizer(model)
     template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     previews = [{"row": number, "text": mask_preview(tokenizer, trl_row, shape.type, color=mask_color)}
@@ -522,7 +527,7 @@ def _images_unseen(processor, tokenizer, template: str | None) -> str | None:
     """How the model would miss the images: a text-only model, or a chat template that does not render an image
     part as the processor's image token (it drops it, or prints the parts as a Python list). None when it would
     see them, or when the template is missing (TP501) or raises (each row's TP502 carries its message)."""
-    if not counts_image_tokens(processor):
+    if not reads_images(processor):
         return (f"the model's processor is a {type(processor).__name__}, which reads no images (a text-only "
                 "model)")
     if template is None:
