@@ -5,9 +5,11 @@ show the model an image."""
 import json
 import shutil
 
+import jsonschema
 import pytest
 
 from tests import tiny_model, tiny_vlm
+from tests.conftest import REPO
 from tests.test_train_vision import DOG, DPO_ROWS, IMAGES, LOGO, RGB, SFT_ROWS, assistant, user, write_parquet
 from trlprep.errors import DataRefused
 from trlprep.inspector import inspect_dataset
@@ -72,6 +74,7 @@ def test_inspect_counts_image_tokens_in_every_row(tiny_vlm, tmp_path):
     assert tokens["rows"] == 5 and tokens["max"] == 78
     assert tokens["template"]["image_parts"] == "rendered"
     assert not {"TP509", "TP510", "TP511"} & set(findings(report))
+    jsonschema.validate(report.to_dict(), json.loads((REPO / "schemas" / "report.schema.json").read_text()))
 
 
 def test_max_length_that_cuts_inside_an_image_is_an_error_naming_the_row(tiny_vlm, tmp_path):
