@@ -64,7 +64,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
         tokens, previews = _token_checks(
             opened, result, model=options.model, max_length=options.max_length, sample=options.limit,
             enabled=enabled, max_rows=options.max_rows, show_masks=options.show_masks, mask_color=options.mask_color,
-            prepare=prepare)
+            prepare=prepare, image_root=options.image_root)
     report = build_report(opened, result, method=options.method, sample=options.limit, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
                           mapping=" ".join(filter(None, [mapping_arguments(renames, role_map),
@@ -135,11 +135,14 @@ def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare,
 
 def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,
                   enabled: set[str], max_rows: int, show_masks: int, mask_color: bool,
-                  prepare: Callable[[Iterator], Iterator] | None) -> tuple[dict, list]:
-    """A second pass over the rows with the model's tokenizer; its findings join the report's."""
+                  prepare: Callable[[Iterator], Iterator] | None, image_root: str | None) -> tuple[dict, list]:
+    """A second pass over the rows with the model's tokenizer (its processor, for image data: image paths read
+    against `image_root`, else the dataset's folder, as the scan reads them); its findings join the report's."""
     import itertools
+    from pathlib import Path
 
     from trlprep.inspector.scan import Collector
+    from trlprep.inspector.scan.plan import source_folder
     from trlprep.inspector.tokens import token_preflight
 
     collector = Collector(enabled, max_rows)
@@ -153,7 +156,8 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
 
     rows = opened.rows() if prepare is None else prepare(opened.rows())
     tokens = token_preflight(itertools.islice(rows, sample), model=model, max_length=max_length,
-                             collect=collect, show_masks=show_masks, mask_color=mask_color)
+                             collect=collect, show_masks=show_masks, mask_color=mask_color,
+                             image_root=Path(image_root) if image_root is not None else source_folder(opened))
     result.tallies.update(collector.tallies)
     result.dataset_findings += [(rule, result.rows_read, detail) for rule, detail in dataset_level.items()
                                 if rule in enabled]

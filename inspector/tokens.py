@@ -2,6 +2,11 @@
 trainer would truncate or drop, and template problems that silently ruin a run (prompt tokens trained, an
 end-of-turn never learned, a role the template drops).
 
+Image data is read with the model's processor, as TRL's vision collators read it: its chat template renders the
+rows' image parts, and each image's placeholder counts as the tokens the processor expands it to. That count
+comes from the image's size alone, read from its header (`ImageTokens`), which equals the processor's own count
+on real images at a fraction of its cost (the images are never decoded).
+
 Imports transformers (not torch) and only when `inspect --model` asks for it.
 """
 
@@ -13,14 +18,16 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
+from trlprep.inspector.images import ImageChecker, image_source
 from trlprep.inspector.profile import histogram
 from trlprep.inspector.scan import most_common_shape
 from trlprep.inspector.sources import row_value
-from trlprep.inspector.rules.tokens import DOUBLE_BOS, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
+from trlprep.inspector.rules.tokens import DOUBLE_BOS, IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -30,20 +37,93 @@ GENERATION_MARKER = re.compile(r"{%-?\s*generation\s*-?%}")
 
 def load_tokenizer(model: str):
     """A tokenizer from a local folder (offline) or a Hub id (a clear error when the Hub is unreachable)."""
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, model, "a tokenizer")
+
+
+def load_processor(model: str):
+    """A model's processor (its tokenizer and image processor, as TRL's vision trainers load it), from a local
+    folder (offline) or a Hub id. A text-only model's is its tokenizer."""
+    from transformers import AutoProcessor
+
+    return _from_pretrained(AutoProcessor, model, "a processor")
+
+
+def _from_pretrained(auto_class, model: str, what: str):
     from trlprep.inspector.sources import SourceError, hub_unreachable_reason
 
     if not os.path.isdir(model):
         reason = hub_unreachable_reason()
         if reason:
             raise SourceError(f"--model {model}: no such folder, and {reason}")
-    from transformers import AutoTokenizer
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     try:
-        return AutoTokenizer.from_pretrained(model)
+        return auto_class.from_pretrained(model)
     except (OSError, ValueError) as error:
-        raise SourceError(f"--model {model}: cannot load a tokenizer ({str(error).splitlines()[0]})") from None
+        raise SourceError(f"--model {model}: cannot load {what} ({str(error).splitlines()[0]})") from None
+
+
+def processor_tokenizer(processor):
+    """The processor's tokenizer under the processor's chat template, the one TRL's vision collators render with
+    (a tokenizer's own template may not render image parts)."""
+    tokenizer = processor.tokenizer
+    tokenizer.chat_template = processor.chat_template
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class RowImages:
+    """A row's images as the model reads them: the token the chat template emits for each image (`placeholder`),
+    and the tokens the processor expands each one to, in order."""
+
+    placeholder: int
+    tokens: tuple[int, ...]
+
+
+class ImageTokens:
+    """The tokens each image of a row becomes, counted by the processor from the image's (height, width) alone,
+    which the image's header gives (`ImageChecker`); counts are kept by size, as most datasets repeat a few."""
+
+    def __init__(self, processor, images: ImageChecker):
+        from trlprep.inspector.sources import SourceError
+
+        if not hasattr(processor, "_get_num_multimodal_tokens"):
+            raise SourceError(f"the model's processor ({type(processor).__name__}) cannot count image tokens from "
+                              "image sizes; inspect the data without --model")
+        self.processor = processor
+        self.images = images
+        self.placeholder = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+        self._by_size: dict[tuple[int, int], int] = {}
+
+    def of_row(self, trl_row: dict) -> RowImages | None:
+        """The row's images, or None when one of them has no size to read (missing, unreadable, remote: the scan
+        reports it, and counting without it would only mislead)."""
+        sizes = []
+        for value in trl_row.get("images") or ():
+            source = image_source(value)
+            check = self.images.check(source) if source is not None else None
+            if check is None or check.width is None:
+                return None
+            sizes.append((check.height, check.width))
+        return RowImages(self.placeholder, tuple(self._tokens(size) for size in sizes))
+
+    def _tokens(self, size: tuple[int, int]) -> int:
+        if size not in self._by_size:
+            # A private API of transformers' processors, stable since 4.5x; the feasibility note measured it equal
+            # to the processor's count on real images, for LLaVA and Qwen2-VL.
+            counted = self.processor._get_num_multimodal_tokens(image_sizes=[size])
+            self._by_size[size] = counted["num_image_tokens"][0]
+        return self._by_size[size]
+
+
+def reads_images(processor) -> bool:
+    """Whether the processor reads images: it has an image processor and an image token (a text-only model's
+    "processor" is its tokenizer)."""
+    return (getattr(processor, "image_processor", None) is not None
+            and getattr(processor, "image_token", None) is not None)
 
 
 def special_strings(tokenizer) -> list[str]:
@@ -62,26 +142,62 @@ class RowTokens:
     pair_total: int  # the longer of prompt+chosen / prompt+rejected for pairs; total otherwise
     first_trained: int | None  # index of the first trained token, None if nothing is trained
     issues: list[tuple[str, str]] = field(default_factory=list)
+    images: int = 0
+    image_tokens: int = 0  # what the processor expands the row's images to
+    last_image_end: int | None = None  # tokens up to the end of the last image (the longer side of a pair)
+
+
+def _expand_images(rendered: dict, images: RowImages | None) -> dict:
+    """A rendering with each image placeholder repeated as many times as the processor expands that image (the
+    i-th placeholder takes the i-th image's count; placeholders past the row's images stay one token), its
+    assistant mask along."""
+    ids = rendered["input_ids"]
+    if images is None or images.placeholder not in ids:
+        return rendered
+    repeats = [1] * len(ids)
+    at = [i for i, token in enumerate(ids) if token == images.placeholder]
+    for position, count in zip(at, images.tokens):
+        repeats[position] = count
+    expanded = {"input_ids": [token for token, n in zip(ids, repeats) for _ in range(n)]}
+    if "assistant_masks" in rendered:
+        expanded["assistant_masks"] = [m for m, n in zip(rendered["assistant_masks"], repeats) for _ in range(n)]
+    return expanded
+
+
+def _image_facts(ids: list[int], images: RowImages) -> tuple[int | None, list[tuple[str, str]]]:
+    """Where the row's last image ends in `ids`, and a finding when the template rendered another number of image
+    tokens than the processor makes of the row's images."""
+    expected = sum(images.tokens)
+    rendered = ids.count(images.placeholder)
+    issues = []
+    if rendered != expected:
+        issues.append((IMAGES_NOT_RENDERED.id, f"the chat template renders {rendered} image tokens where the "
+                                               f"processor makes {expected} of the row's {len(images.tokens)} "
+                                               "image(s)"))
+    last = max((i for i, token in enumerate(ids) if token == images.placeholder), default=None)
+    return (None if last is None else last + 1), issues
 
 
 def _render(tokenizer, messages, *, generation_prompt=False, continue_final=False, tools=None,
-            masks=False) -> dict:
-    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                         add_generation_prompt=generation_prompt,
-                                         continue_final_message=continue_final, tools=tools,
-                                         return_assistant_tokens_mask=masks)
+            masks=False, images: RowImages | None = None) -> dict:
+    return _expand_images(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                                        add_generation_prompt=generation_prompt,
+                                                        continue_final_message=continue_final, tools=tools,
+                                                        return_assistant_tokens_mask=masks), images)
 
 
 def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text)["input_ids"]
 
 
-def _prompt_and_full(tokenizer, prompt, completion, tools, has_markers) -> tuple[list[int], list[int], list[int]]:
+def _prompt_and_full(tokenizer, prompt, completion, tools, has_markers,
+                     images: RowImages | None = None) -> tuple[list[int], list[int], list[int]]:
     """(prompt ids, prompt+completion ids, trained mask) under the chat template, or plain text + EOS."""
     if isinstance(prompt, list):
         prompt_ids = _render(tokenizer, prompt, generation_prompt=prompt[-1].get("role") != "assistant",
-                             continue_final=prompt[-1].get("role") == "assistant", tools=tools)["input_ids"]
-        full = _render(tokenizer, prompt + completion, tools=tools, masks=has_markers)
+                             continue_final=prompt[-1].get("role") == "assistant", tools=tools,
+                             images=images)["input_ids"]
+        full = _render(tokenizer, prompt + completion, tools=tools, masks=has_markers, images=images)
         full_ids = full["input_ids"]
         mask = [0] * len(prompt_ids) + [1] * (len(full_ids) - len(prompt_ids))
         return prompt_ids, full_ids, mask
@@ -92,8 +208,9 @@ def _prompt_and_full(tokenizer, prompt, completion, tools, has_markers) -> tuple
 
 
 def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has_markers: bool,
-                specials: list[str]) -> RowTokens:
-    """Token counts and template findings for one row already read as its TRL type."""
+                specials: list[str], images: RowImages | None = None) -> RowTokens:
+    """Token counts and template findings for one row already read as its TRL type (its `images` as the
+    processor counts them, for image data)."""
     issues: list[tuple[str, str]] = []
     tools = trl_row.get("tools")
     for text in _texts(trl_row):
@@ -104,7 +221,7 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
     if data_type == "language_modeling":
         value = trl_row.get("messages", trl_row.get("text"))
         if isinstance(value, list):
-            rendered = _render(tokenizer, value, tools=tools, masks=has_markers)
+            rendered = _render(tokenizer, value, tools=tools, masks=has_markers, images=images)
             ids = rendered["input_ids"]
             mask = rendered.get("assistant_masks") if has_markers else [1] * len(ids)
         else:
@@ -114,12 +231,13 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         trained = sum(mask)
         issues += _stop_token_issues(tokenizer, ids, mask, conversational=isinstance(value, list))
         issues += _bos_issues(tokenizer, ids)
-        return RowTokens(len(ids) - trained, trained, len(ids), len(ids), first, issues)
+        return _with_images(RowTokens(len(ids) - trained, trained, len(ids), len(ids), first, issues), [ids], images)
     if data_type == "prompt_only":
         prompt = trl_row["prompt"]
-        ids = (_render(tokenizer, prompt, generation_prompt=True, tools=tools)["input_ids"]
+        ids = (_render(tokenizer, prompt, generation_prompt=True, tools=tools, images=images)["input_ids"]
                if isinstance(prompt, list) else _ids(tokenizer, prompt))
-        return RowTokens(len(ids), 0, len(ids), len(ids), None, issues + _bos_issues(tokenizer, ids))
+        return _with_images(RowTokens(len(ids), 0, len(ids), len(ids), None, issues + _bos_issues(tokenizer, ids)),
+                            [ids], images)
     if data_type == "preference":
         chosen, rejected = trl_row["chosen"], trl_row["rejected"]
         prompt = trl_row.get("prompt")
@@ -129,10 +247,11 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         sides = [chosen, rejected]
     else:  # prompt_completion, unpaired_preference
         prompt, sides = trl_row["prompt"], [trl_row["completion"]]
-    totals, completions, first = [], [], None
+    totals, completions, first, fulls = [], [], None, []
     prompt_length = 0
     for side in sides:
-        prompt_ids, full_ids, mask = _prompt_and_full(tokenizer, prompt, side, tools, has_markers)
+        prompt_ids, full_ids, mask = _prompt_and_full(tokenizer, prompt, side, tools, has_markers, images)
+        fulls.append(full_ids)
         prompt_length = len(prompt_ids)
         if full_ids[:len(prompt_ids)] != prompt_ids:
             issues.append((PROMPT_NOT_TOKEN_PREFIX.id, "the tokenized prompt is not a prefix of the tokenized prompt+completion"))
@@ -141,7 +260,21 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         totals.append(len(full_ids))
         completions.append(len(full_ids) - len(prompt_ids))
         first = len(prompt_ids)
-    return RowTokens(prompt_length, max(completions), max(totals), max(totals), first, _unique(issues))
+    return _with_images(RowTokens(prompt_length, max(completions), max(totals), max(totals), first, issues), fulls,
+                        images)
+
+
+def _with_images(counted: RowTokens, fulls: list[list[int]], images: RowImages | None) -> RowTokens:
+    """The row's counts with its images' (for image data), its findings each said once."""
+    if images is not None:
+        for ids in fulls:
+            end, issues = _image_facts(ids, images)
+            counted.issues += issues
+            if end is not None:
+                counted.last_image_end = max(end, counted.last_image_end or 0)
+        counted.images, counted.image_tokens = len(images.tokens), sum(images.tokens)
+    counted.issues = _unique(counted.issues)
+    return counted
 
 
 def _unique(issues: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -204,8 +337,8 @@ def recommend(p99: int) -> int:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model: str) -> None:
-    _WORKER["tokenizer"] = load_tokenizer(model)
+def _init_worker(model: str, vision: bool) -> None:
+    _WORKER["tokenizer"] = processor_tokenizer(load_processor(model)) if vision else load_tokenizer(model)
 
 
 def _analyse_batch(args: tuple) -> list[tuple[int, RowTokens | tuple[str, str]]]:
@@ -213,10 +346,10 @@ def _analyse_batch(args: tuple) -> list[tuple[int, RowTokens | tuple[str, str]]]
     tokenizer = tokenizer or _WORKER["tokenizer"]
     specials = special_strings(tokenizer)
     out = []
-    for number, trl_row in rows:
+    for number, trl_row, images in rows:
         try:
             out.append((number, analyse_row(tokenizer, trl_row, data_type, implicit=implicit,
-                                            has_markers=has_markers, specials=specials)))
+                                            has_markers=has_markers, specials=specials, images=images)))
         except Exception as error:  # the template's own error is the finding
             text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             out.append((number, (TEMPLATE_RENDER_FAILURE.id, f"the chat template fails on this row: {text}")))
@@ -240,9 +373,10 @@ class TokenReport:
     template: dict
     histogram: dict = field(default_factory=dict)  # tokens per row, binned (`inspector.profile.histogram`)
     previews: list[dict] = field(default_factory=list)  # --show-masks; the report carries them on its own
+    images: dict | None = None  # image data: images, image tokens per row, rows cut inside an image
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "previews"}
+        return {k: v for k, v in self.__dict__.items() if k != "previews" and not (k == "images" and v is None)}
 
 
 def _stats(values: list[int]) -> dict:
@@ -268,6 +402,18 @@ def trainer_effects(counts: list[RowTokens], max_length: int) -> dict:
     }
 
 
+def vision_trainer_effects(counts: list[RowTokens], max_length: int | None) -> dict:
+    """What each trainer does to image rows: TRL prepares no vision dataset (no length filter, nothing dropped);
+    its collators cut each batch at max_length, and a cut inside an image stops training (TP510)."""
+    limit = max_length or TRL_MAX_LENGTH
+    stopped = sum(1 for c in counts if max_length is not None and cut_inside_image(c, max_length))
+    collated = {"truncated": sum(1 for c in counts if c.total > limit) - stopped, "dropped": 0, "stopped": stopped,
+                "note": "the collator cuts rows over max_length; a cut inside an image stops training"}
+    return {"sft": collated, "dpo": dict(collated), "kto": dict(collated),
+            "reward": {"truncated": 0, "dropped": 0, "note": "reads text only: no image data"},
+            "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"}}
+
+
 def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[tuple[int, dict]]]:
     """The dataset's shape and its rows of that shape read as their TRL type, from raw source rows.
 
@@ -291,16 +437,21 @@ def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[t
 
 def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=None, max_length: int | None = None,
                     collect=None, workers: int | None = None, show_masks: int = 0,
-                    mask_color: bool = False) -> TokenReport:
+                    mask_color: bool = False, image_root: Path | None = None) -> TokenReport:
     """Tokenize every row (in batches, over both cores when the data is large) and summarise.
 
     `rows` are `(row number, raw row)` pairs as a source yields them; `collect(rule, row, detail)` receives each
-    finding; the first `show_masks` rows come back in `previews`, trained tokens marked.
+    finding; the first `show_masks` rows come back in `previews`, trained tokens marked. Image data is read with
+    the model's processor, its image paths against `image_root` (the current folder when None).
     """
-    tokenizer = tokenizer or load_tokenizer(model)
     collect = collect or (lambda rule, row, detail: None)
-    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     shape, readable = readable_rows(rows)
+    vision = bool(shape and shape.reads_images)
+    processor = load_processor(model) if vision else None
+    if vision:
+        tokenizer = processor_tokenizer(processor) if reads_images(processor) else processor
+    tokenizer = tokenizer or load_tokenizer(model)
+    template = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     previews = [{"row": number, "text": mask_preview(tokenizer, trl_row, shape.type, color=mask_color)}
                 for number, trl_row in readable[:show_masks]]
     conversational = bool(shape and shape.format == "conversational")
@@ -315,12 +466,20 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
             collect(NO_GENERATION_MARKERS.id, None, "the chat template has no {% generation %} markers, so assistant_only_loss is "
                                    "impossible; use a training template (TRL's get_training_chat_template, or "
                                    "--set chat_template_path=<template with markers>)")
+    if vision:
+        unseen = _images_unseen(processor, tokenizer, template)
+        template_info["image_parts"] = unseen or "rendered"
+        if unseen:
+            collect(IMAGES_NOT_RENDERED.id, None, f"{unseen}, so the model never sees the images")
+            readable = []
+    items = (_with_row_images(readable, processor, image_root) if vision and readable
+             else [(number, trl_row, None) for number, trl_row in readable])
     data_type = shape.type if shape else "unknown"
     implicit = bool(shape and shape.implicit_prompt)
-    batches = [readable[i:i + BATCH_ROWS] for i in range(0, len(readable), BATCH_ROWS)]
-    workers = workers or (min(2, os.cpu_count() or 1) if len(readable) >= PARALLEL_FROM_ROWS else 1)
+    batches = [items[i:i + BATCH_ROWS] for i in range(0, len(items), BATCH_ROWS)]
+    workers = workers or (min(2, os.cpu_count() or 1) if len(items) >= PARALLEL_FROM_ROWS else 1)
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model,)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, vision)) as pool:
             results = pool.map(_analyse_batch, [(b, data_type, implicit, has_markers, None) for b in batches])
             analysed = [item for batch in results for item in batch]
     else:
@@ -335,7 +494,9 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         counts.append(outcome)
         for rule, detail in outcome.issues:
             collect(rule, number, detail)
-        if outcome.total > limit:
+        if max_length is not None and cut_inside_image(outcome, max_length):
+            collect(IMAGE_CUT_BY_MAX_LENGTH.id, number, image_cut_detail(outcome, max_length))
+        elif outcome.total > limit:
             collect(OVER_MAX_LENGTH.id, number, f"{outcome.total} tokens, over max_length={limit}")
     totals = [c.total for c in counts]
     total_stats = _stats(totals)
@@ -344,8 +505,72 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         over_max_length=sum(1 for t in totals if t > limit),
         recommended_max_length=recommend(total_stats["p99"]),
         prompt=_stats([c.prompt for c in counts]), completion=_stats([c.completion for c in counts]),
-        total=total_stats, trainer_effects=trainer_effects(counts, limit), template=template_info,
-        histogram=histogram(totals), previews=previews)
+        total=total_stats, template=template_info,
+        trainer_effects=vision_trainer_effects(counts, max_length) if vision else trainer_effects(counts, limit),
+        histogram=histogram(totals), previews=previews,
+        images=image_summary(counts, max_length) if vision else None)
+
+
+def _with_row_images(readable: list[tuple[int, dict]], processor, image_root: Path | None) -> list[tuple]:
+    """Each row with its images' token counts; rows with an image whose size cannot be read are left out (the
+    scan reports the image)."""
+    counter = ImageTokens(processor, ImageChecker(image_root))
+    items = []
+    for number, trl_row in readable:
+        images = counter.of_row(trl_row)
+        if images is not None:
+            items.append((number, trl_row, images))
+    return items
+
+
+def _images_unseen(processor, tokenizer, template: str | None) -> str | None:
+    """How the model would miss the images: a text-only model, or a chat template that does not render an image
+    part as the processor's image token (it drops it, or prints the parts as a Python list). None when it would
+    see them, or when the template is missing (TP501) or raises (each row's TP502 carries its message)."""
+    if not reads_images(processor):
+        return (f"the model's processor is a {type(processor).__name__}, which reads no images (a text-only "
+                "model)")
+    if template is None:
+        return None
+    probe = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "probe question"}]}]
+    try:
+        rendered = tokenizer.apply_chat_template(probe, tokenize=False)
+    except Exception:  # the template's own error is reported on each row
+        return None
+    if "'type': 'image'" in rendered:
+        return "the chat template prints the content parts as a Python list, not the image token"
+    placeholders = rendered.count(processor.image_token)
+    if placeholders == 0:
+        return f"the chat template drops image parts (no {processor.image_token!r} for an image)"
+    if placeholders > 1:
+        return f"the chat template renders {placeholders} {processor.image_token!r} for one image part"
+    return None
+
+
+def cut_inside_image(counted: RowTokens, max_length: int) -> bool:
+    """Whether truncating at max_length cuts into the row's image tokens (TRL's keep_start truncation)."""
+    return counted.last_image_end is not None and counted.last_image_end > max_length
+
+
+def image_cut_detail(counted: RowTokens, max_length: int) -> str:
+    """The counts of a row whose images max_length cuts into, as its finding says them.
+
+    >>> image_cut_detail(RowTokens(58, 4, 62, 62, 58, images=3, image_tokens=48, last_image_end=55), 40)
+    '3 image(s) are 48 tokens, over max_length=40 on their own; the row is 62 tokens'
+    >>> image_cut_detail(RowTokens(58, 4, 62, 62, 58, images=2, image_tokens=32, last_image_end=45), 40)
+    'the text up to the end of the last of 2 image(s) (32 image tokens) is 45 tokens, over max_length=40'
+    """
+    if counted.image_tokens > max_length:
+        return (f"{counted.images} image(s) are {counted.image_tokens} tokens, over max_length={max_length} on "
+                f"their own; the row is {counted.total} tokens")
+    return (f"the text up to the end of the last of {counted.images} image(s) ({counted.image_tokens} image "
+            f"tokens) is {counted.last_image_end} tokens, over max_length={max_length}")
+
+
+def image_summary(counts: list[RowTokens], max_length: int | None) -> dict:
+    """Image data's part of the report: images read, image tokens per row, rows max_length cuts inside an image."""
+    return {"images": sum(c.images for c in counts), "image_tokens": _stats([c.image_tokens for c in counts]),
+            "cut_inside_image": sum(1 for c in counts if max_length is not None and cut_inside_image(c, max_length))}
 
 
 def _probe_roles(tokenizer, collect) -> dict:

@@ -249,17 +249,32 @@ def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: i
 
 def token_preflight_or_refuse(method: str, model: str, train_file: Path, settings: dict,
                               max_dropped: float) -> dict:
-    """Tokenize the converted rows with the model's tokenizer; refuse when the trainer would drop more than
-    `max_dropped` of them (or cut away their whole completion)."""
+    """Tokenize the converted rows with the model's tokenizer (its processor, for image data: image paths are
+    relative to the file's folder); refuse when the trainer would drop more than `max_dropped` of them (or cut
+    away their whole completion), or, for image data, when the model would not see the images or max_length cuts
+    inside one (TRL stops mid-training)."""
+    from trlprep.inspector.rules.tokens import IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED
     from trlprep.inspector.sources import open_source
     from trlprep.inspector.tokens import token_preflight
 
     findings: dict[str, int] = {}
+    first_detail: dict[str, tuple[int | None, str]] = {}
 
     def collect(rule, row, detail):
         findings[rule] = findings.get(rule, 0) + 1
+        first_detail.setdefault(rule, (row, detail))
 
-    report = token_preflight(open_source(train_file).rows(), model=model, max_length=settings.get("max_length"), collect=collect)
+    report = token_preflight(open_source(train_file).rows(), model=model, max_length=settings.get("max_length"),
+                             collect=collect, image_root=train_file.parent)
+    if IMAGES_NOT_RENDERED.id in findings:
+        raise DataRefused(f"{IMAGES_NOT_RENDERED.id}: {_first(first_detail[IMAGES_NOT_RENDERED.id])}; "
+                          f"{IMAGES_NOT_RENDERED.fix}")
+    if IMAGE_CUT_BY_MAX_LENGTH.id in findings:
+        raise DataRefused(
+            f"{IMAGE_CUT_BY_MAX_LENGTH.id}: max_length={report.max_length} cuts inside the images of "
+            f"{findings[IMAGE_CUT_BY_MAX_LENGTH.id]} row(s) ({_first(first_detail[IMAGE_CUT_BY_MAX_LENGTH.id])}), "
+            f"and TRL would stop mid-training with \"Mismatch in image token count\": try --max-length "
+            f"{report.recommended_max_length}, or leave it unset")
     effect = report.trainer_effects[method]
     if report.rows and effect["dropped"] / report.rows > max_dropped:
         raise DataRefused(
@@ -268,6 +283,11 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
             f"p50 {report.p50} / p99 {report.p99} / max {report.max} tokens: try --max-length "
             f"{report.recommended_max_length}")
     return {**report.to_dict(), "findings": findings}
+
+
+def _first(found: tuple[int | None, str]) -> str:
+    row, detail = found
+    return detail if row is None else f"row {row}: {detail}"
 
 
 def ledger_line(ledger: dict) -> str:

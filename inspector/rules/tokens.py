@@ -43,3 +43,17 @@ SPECIAL_TOKEN_IN_CONTENT = register(Rule("TP508", "special-token-in-content", WA
 OVER_MAX_LENGTH = register(Rule("TP509", "over-max-length", WARNING, "the row is longer than max_length tokens",
          "raise max_length (see recommended_max_length) or shorten the row", "tokens",
          why="trainers truncate it (the answer's end is lost) or drop it"))
+
+IMAGE_CUT_BY_MAX_LENGTH = register(Rule("TP510", "image-cut-by-max-length", ERROR,
+         "max_length cuts into the row's image tokens: its images alone, or its text up to the end of its last "
+         "image, are longer than max_length",
+         "raise max_length past the row's last image (or leave it unset), use smaller images, or drop the row",
+         "tokens", why="TRL truncates the tokens but not the image features, and training stops at the row's "
+                       "batch with \"Mismatch in image token count\""))
+
+IMAGES_NOT_RENDERED = register(Rule("TP511", "images-not-rendered", ERROR,
+         "the chat template (or a text-only model) does not turn the row's image parts into image tokens: it "
+         "drops them, or prints the content parts as a Python list",
+         "use the model's processor chat template, one that renders {\"type\": \"image\"} parts, or a "
+         "vision-language model", "tokens",
+         why="the model never sees the images, or TRL stops on the count of image tokens"))

@@ -37,6 +37,13 @@ def most_common_shape(shapes: list[Shape | None]) -> Shape | None:
     return next(s for s in shapes if s is not None and shape_key(s) == key)
 
 
+def source_folder(source: Source) -> Path | None:
+    """The folder a source's relative image paths are read against: its (first) file's (a dataset folder's own,
+    for a folder such as `save_to_disk`'s), None when it is no local file."""
+    path = Path(source.files[0] if source.files else source.name)
+    return path if path.is_dir() else path.parent if path.exists() else None
+
+
 @dataclass
 class FilePart:
     """One file of a dataset (the whole dataset when it is one file, or not files), detected on its own."""
@@ -57,10 +64,8 @@ class FilePart:
 
     @property
     def folder(self) -> Path | None:
-        """The folder its relative image paths are read against: its file's (a dataset folder's own, for a folder
-        such as `save_to_disk`'s), None when it is no local file."""
-        path = Path(self.source.files[0] if self.source.files else self.source.name)
-        return path if path.is_dir() else path.parent if path.exists() else None
+        """The folder its relative image paths are read against (`source_folder`)."""
+        return source_folder(self.source)
 
 
 @dataclass
