@@ -280,3 +280,15 @@ def test_every_image_shape_trains_a_step_on_the_tiny_vlm(shape, tiny_vlm, tmp_pa
     result = train(method="sft", model=str(tiny_vlm), dataset=str(source), output_dir=str(tmp_path / "out"),
                    max_steps=1, batch_size=2)
     assert_trained_on_images(tiny_vlm, tmp_path / "out", result)
+
+
+def test_hub_parquet_image_data_trains_a_step_on_the_tiny_vlm(tiny_vlm, tmp_path):
+    """The Hub's shape (typed parts, the `Image` feature's embedded bytes), as `train` takes it from a Parquet
+    file: checked, converted, and the images reach the vision tower."""
+    from tests.test_vision import hub_parquet
+    from trlprep.train.api import train
+
+    source = hub_parquet(tmp_path / "hub.parquet", rows=4)
+    result = train(method="sft", model=str(tiny_vlm), dataset=str(source), output_dir=str(tmp_path / "out"),
+                   max_steps=1, batch_size=2)
+    assert_trained_on_images(tiny_vlm, tmp_path / "out", result)

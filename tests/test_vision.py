@@ -119,20 +119,27 @@ def test_parquet_output_embeds_the_images_as_the_image_feature(tmp_path):
     assert inspect_dataset(folder / "sft.parquet").methods["sft"]["status"] == "ready"
 
 
-def test_hub_parquet_with_the_image_feature_is_read_and_converted(tmp_path):
+def hub_parquet(path: Path, rows: int = 1) -> Path:
+    """A Parquet file as the Hub serves image datasets: TRL's typed parts, and the `Image` feature with the bytes
+    embedded."""
     import datasets
+    from datasets.table import embed_table_storage
 
-    rows = {"messages": [[_user([{"type": "image"}, {"type": "text", "text": ASK}]),
-                          _assistant([{"type": "text", "text": ANSWER}])]],
-            "images": [[str(IMAGES / DOG)]]}
+    columns = {"messages": [[_user([{"type": "image"}, {"type": "text", "text": ASK}]),
+                             _assistant([{"type": "text", "text": ANSWER}])]] * rows,
+               "images": [[str(IMAGES / DOG)]] * rows}
     features = datasets.Features({"messages": datasets.List({"role": datasets.Value("string"), "content": datasets.List(
         {"type": datasets.Value("string"), "text": datasets.Value("string")})}),
         "images": datasets.List(datasets.Image())})
-    from datasets.table import embed_table_storage
+    dataset = datasets.Dataset.from_dict(columns, features=features)
+    datasets.Dataset(embed_table_storage(dataset.data.table)).to_parquet(str(path))
+    return path
 
-    dataset = datasets.Dataset.from_dict(rows, features=features)
-    dataset = datasets.Dataset(embed_table_storage(dataset.data.table))
-    dataset.to_parquet(str(tmp_path / "hub.parquet"))
+
+def test_hub_parquet_with_the_image_feature_is_read_and_converted(tmp_path):
+    import datasets
+
+    hub_parquet(tmp_path / "hub.parquet")
     report = inspect_dataset(tmp_path / "hub.parquet")
     assert report.methods["sft"]["status"] in ("ready", "convertible"), report.methods["sft"]
     assert not [f for f in report.findings if f.severity == "error"]
