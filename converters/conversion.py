@@ -35,6 +35,7 @@ from trlprep.inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_
 from trlprep.inspector.rules.images import NOT_VISION_SHAPE
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, EVAL_CONTAMINATION, MIXED_SHAPE, NEAR_DUPLICATE_ROW
 from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT
+from trlprep.inspector.rules.tools import TOOL_CALLS_NOT_CANONICAL
 
 PREVIEW_ROWS = 3
 
@@ -60,7 +61,9 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
 REPAIRS = {MIXED_ROW_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
            MIXED_DATASET_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
            LABEL_NOT_BOOLEAN.id: "label made boolean (TP110)",
-           NOT_VISION_SHAPE.id: "images placed as TRL's vision trainers read them: typed parts, `images` in order (TP710)"}
+           NOT_VISION_SHAPE.id: "images placed as TRL's vision trainers read them: typed parts, `images` in order (TP710)",
+           TOOL_CALLS_NOT_CANONICAL.id: "tool calls in the form chat templates read: arguments as objects, `tools` "
+                                        "as functions (TP605)"}
 
 
 # Rows the fast path accepts hold nothing `fix_text` changes (`hygiene.plainly_clean`): only the others are fixed.

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from trlprep.inspector.dialects import Shape, classify_row, to_trl
+from trlprep.inspector.dialects import Shape, classify_row, read_trl
 from trlprep.inspector.rules import Rule, blocking_rules, declared_checks
 from trlprep.inspector.rules.content import Issue, check_turns
 from trlprep.inspector.rules.preference import check_pair
 from trlprep.inspector.rules.structure import check_fields, check_read_contents
+from trlprep.inspector.rules.tools import TOOL_CALLS_NOT_CANONICAL
 from trlprep.inspector.vision import read_images
 
 
@@ -55,7 +56,9 @@ def check_row(row: Any, shape: Shape, declared: tuple[Rule, ...] | None = None,
     blocking = blocking_rules()
     if any(rule in blocking for rule, _ in issues):
         return issues, None
-    trl_row = to_trl(row, shape)
+    trl_row, rewritten = read_trl(row, shape)
+    if rewritten and shape.dialect == "trl":  # TRL would read the row as it is written; other dialects are rewritten
+        issues.append((TOOL_CALLS_NOT_CANONICAL.id, "; ".join(rewritten)))
     issues.extend(check_trl_row(trl_row, shape, declared, texts))
     return issues, trl_row
 

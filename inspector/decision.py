@@ -31,6 +31,7 @@ from trlprep.inspector.rules.content import NO_ASSISTANT_TURN
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
 from trlprep.inspector.rules.images import NOT_VISION_SHAPE, check_images
 from trlprep.inspector.rules.read import DUPLICATE_KEY, INVALID_JSON
+from trlprep.inspector.rules.tools import TOOL_CALLS_NOT_CANONICAL
 from trlprep.inspector.rules.structure import LABEL_NOT_BOOLEAN, MIXED_DATASET_FORMAT, MIXED_ROW_FORMAT, NOT_AN_OBJECT
 
 TYPE_NAMES = {str: "string", list: "list", dict: "object", bool: "boolean", int: "number", float: "number",
@@ -82,6 +83,11 @@ def repair(row: dict, shape: Shape, expected: Shape, issues: list[Issue]) -> tup
         row = as_conversational(row)
         repaired += sorted(found & {MIXED_ROW_FORMAT.id, MIXED_DATASET_FORMAT.id})
     return row, tuple(repaired)
+
+
+def rewritten(issues: list[Issue]) -> tuple[str, ...]:
+    """The repairs that reading a row as its TRL type makes: its tool calls put in canonical form (TP605)."""
+    return (TOOL_CALLS_NOT_CANONICAL.id,) if any(rule == TOOL_CALLS_NOT_CANONICAL.id for rule, _ in issues) else ()
 
 
 @dataclass
@@ -193,16 +199,16 @@ class Engine:
         error = any(RULES[rule].severity == ERROR for rule, _ in issues)
         left_to_check = typed.by_method if typed is not None else None
         if not error:
-            return Decision(issues, False, shape, trl_row, method_checks_left=left_to_check)
+            return Decision(issues, False, shape, trl_row, rewritten(issues), method_checks_left=left_to_check)
         fixed, repairs = repair(value, shape, self.expected or shape, issues)
         if not repairs:
-            return Decision(issues, True, shape, trl_row, method_checks_left=left_to_check)
+            return Decision(issues, True, shape, trl_row, rewritten(issues), method_checks_left=left_to_check)
         fixed_shape = classify_row(fixed)
         remaining, fixed_trl = check_row(fixed, fixed_shape)
         remaining = read_issues + remaining
         if shape_key(fixed_shape) != self.expected_key:
             remaining.append(disagreement(self.expected, fixed_shape))
-        return Decision(issues, True, fixed_shape, fixed_trl, repairs, remaining, written=shape)
+        return Decision(issues, True, fixed_shape, fixed_trl, repairs + rewritten(remaining), remaining, written=shape)
 
     def rejection(self, decision: Decision, method: str) -> Issue | None:
         """Why `convert --to method` rejects the row, or None when it keeps it."""

@@ -64,10 +64,12 @@ def test_sharegpt_roles_and_tool_calls_are_mapped(shared_data, tmp_path):
     rows = read_jsonl(tmp_path / "out.jsonl")
     roles = {m["role"] for row in rows for m in row["messages"]}
     assert roles <= {"system", "user", "assistant", "tool"}
-    assert all(isinstance(row["tools"], list) for row in rows)  # parsed from ShareGPT's JSON strings
+    # parsed from ShareGPT's JSON strings; an empty string is no tools, written as null
+    assert all(isinstance(row["tools"], list) or row["tools"] is None for row in rows)
+    assert sum(row["tools"] is None for row in rows) == 299 - 190
     # 191 rows have tools; row 260's call breaks its schema (TP602), so it is rejected
     assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 190
-    assert all(tool["type"] == "function" for row in rows for tool in row["tools"])  # TRL's documented form
+    assert all(tool["type"] == "function" for row in rows for tool in row["tools"] or ())  # TRL's documented form
     results = [m for row in rows for m in row["messages"] if m["role"] == "tool"]
     assert results and all(m["name"] for m in results)  # named after the call they answer
     calls = [m for row in rows for m in row["messages"] if "tool_calls" in m]

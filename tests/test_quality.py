@@ -13,7 +13,7 @@ ADD = {"type": "function", "function": {"name": "add", "description": "Add two i
 
 
 def _call(name, arguments, call_id=None):
-    return {"role": "assistant", "tool_calls": [{"type": "function", **({"id": call_id} if call_id else {}),
+    return {"role": "assistant", "content": "", "tool_calls": [{"type": "function", **({"id": call_id} if call_id else {}),
                                                   "function": {"name": name, "arguments": arguments}}]}
 
 
@@ -45,7 +45,8 @@ def test_tool_calls_are_checked_against_the_declared_schemas(write_jsonl, tmp_pa
     found = {f.rule: [e["detail"] for e in f.examples] for f in report.findings}
     assert {f.rule: f.rows for f in report.findings} == {
         "TP601": [4], "TP602": [5, 6, 7, 8], "TP603": [9, 10], "TP604": [11],
-        "TP203": [9]}  # the answer right after the call: two assistant turns
+        "TP203": [9],  # the answer right after the call: two assistant turns
+        "TP605": [2, 10, 11]}  # JSON-string arguments, bare function `tools`: rewritten, not rejected
     assert found["TP601"] == ["messages[1] calls 'multiply', which `tools` does not declare (add)"]
     assert found["TP602"] == ["messages[1] add: arguments: 'b' is a required property",
                               "messages[1] add: arguments.a: '2' is not of type 'integer'",
@@ -62,14 +63,19 @@ def test_tool_calls_are_checked_against_the_declared_schemas(write_jsonl, tmp_pa
 def test_real_tool_calling_data(shared_data):
     """Glaive's function-calling demo (LLaMA-Factory, Apache-2.0): one call passes a list where the schema
     declares a number (row 260, read: `calories_per_item: [150, 350, 800]` against `"type": "number"`); nothing
-    else fires. Microsoft's Zava retail demo (OpenAI format, call ids, string arguments): nothing fires."""
+    else fires. Microsoft's Zava retail demo (OpenAI format, call ids, string arguments): valid calls, in the API's
+form rather than the one chat templates read."""
     glaive = inspect_dataset(shared_data / "glaive_toolcall_en_demo.json")
     tool_findings = {f.rule: f.rows for f in glaive.findings if f.rule.startswith("TP6")}
     assert tool_findings == {"TP602": [260]}
     assert glaive.findings[0].examples[0]["detail"] == (
         "messages[3] track_calories: arguments.calories_per_item: [150, 350, 800] is not of type 'number'")
     zava = inspect_dataset(shared_data / "more" / "openai_chat_tools_zava_retail_valid.jsonl")
-    assert not [f for f in zava.findings if f.rule.startswith("TP6")]
+    # Its JSON-string arguments and content-less call turns are what `convert` rewrites (TP605), in every row.
+    assert [(f.rule, f.count) for f in zava.findings if f.rule.startswith("TP6")] == [("TP605", 21)]
+    [canonical] = [f for f in zava.findings if f.rule == "TP605"]
+    assert canonical.examples[0]["detail"] == ("arguments parsed from JSON strings into objects; call-only turns "
+                                               "given empty content; tool results named after their calls")
     calls = sum(len(m.get("tool_calls") or []) for line in open(
         shared_data / "more" / "openai_chat_tools_zava_retail_valid.jsonl") for m in json.loads(line)["messages"])
     assert calls > 21  # the checks had calls to look at

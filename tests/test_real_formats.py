@@ -138,11 +138,15 @@ def test_data_of_no_known_shape_gets_one_finding_and_a_checked_mapping(write_jso
 
 
 def test_a_tool_call_answer_is_the_grpo_reference(shared_data, tmp_path):
-    """OpenAI chat with tools (Microsoft's Zava retail demo, MIT): every row ends in an assistant tool call."""
+    """OpenAI chat with tools (Microsoft's Zava retail demo, MIT): every row ends in an assistant tool call, its
+    arguments a JSON string as the API writes them; the reference holds them as the object they encode."""
     path = shared_data / "more" / "openai_chat_tools_zava_retail_valid.jsonl"
     source = _read(path)[0]
     grpo = _read(convert(path, to="grpo", output=tmp_path / "grpo.jsonl").output)[0]
-    assert json.loads(grpo["reference"]) == source["messages"][-1]["tool_calls"]
+    [expected] = source["messages"][-1]["tool_calls"]
+    assert isinstance(expected["function"]["arguments"], str)
+    expected["function"]["arguments"] = json.loads(expected["function"]["arguments"])
+    assert json.loads(grpo["reference"]) == [expected]
     assert grpo["tools"] == source["tools"]
 
 
@@ -490,7 +494,7 @@ def test_tool_calls_come_out_as_trl_documents_them(write_jsonl, tmp_path):
     assert written["tools"] == [schema]
     assert written["messages"] == [
         {"role": "user", "content": "Turn on the living room lights."},
-        {"role": "assistant", "tool_calls": [{"type": "function", "function": {
+        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
             "name": "control_light", "arguments": {"room": "living room", "state": "on"}}}]},
         {"role": "tool", "content": "The lights in the living room are now on.", "name": "control_light"},
         {"role": "assistant", "content": "Done!"}]

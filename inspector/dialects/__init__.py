@@ -43,6 +43,7 @@ from trlprep.inspector.dialects.columns import find_conversation_column, is_id_c
 from trlprep.inspector.dialects.core import (
     DIALECT_DESCRIPTIONS,
     DIALECT_ROLES,
+    DIALECT_STYLES,
     Dialect,
     Field,
     Shape,
@@ -51,6 +52,7 @@ from trlprep.inspector.dialects.core import (
     register,
     registered,
     shape_key,
+    read_trl,
     to_trl,
     unread_format,
     unregister,
@@ -63,7 +65,6 @@ from trlprep.inspector.dialects.messages import (
     SHAREGPT_ROLES,
     content_text,
     message_style,
-    parse_tools,
     sharegpt_tool_call,
     single_message_style,
     split_reasoning,
@@ -82,10 +83,10 @@ for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "CHAT_ROLES", "DIALECT_DESCRIPTIONS", "DIALECT_ROLES", "ROLE_ALIASES", "SHAREGPT_ROLES", "STEP_TAG", "Dialect", "Field", "Shape",
+    "CHAT_ROLES", "DIALECT_DESCRIPTIONS", "DIALECT_ROLES", "DIALECT_STYLES", "ROLE_ALIASES", "SHAREGPT_ROLES", "STEP_TAG", "Dialect", "Field", "Shape",
     "answer_list", "choice_index", "choice_letter", "choice_texts", "classify_row", "content_text", "dialects",
     "final_answer", "find_conversation_column", "is_id_column", "looks_like_transcript", "message_style",
-    "multiple_choice_prompt", "parallel_scores", "parse_tools", "prm800k_steps", "prompt_turn_end", "rated_pair",
+    "multiple_choice_prompt", "parallel_scores", "prm800k_steps", "prompt_turn_end", "rated_pair", "read_trl",
     "register", "registered", "scored_item", "shape_key", "shared_prompt_length", "sharegpt_tool_call",
     "shepherd_steps", "single_message_style", "split_reasoning", "to_chat_message", "to_messages", "to_trl",
     "transcript_to_messages", "unread_format", "unregister", "user_turns_only", "without_ids",

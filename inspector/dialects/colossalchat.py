@@ -11,6 +11,7 @@ class ColossalChat(Dialect):
     """Unpaired preference: the completion message as a one-message completion."""
 
     name = "colossalchat"
+    style = "either"  # `from` + `content`, or role/content
     description = ("ColossalChat's KTO rows: prompt messages (`from` + `content`), one completion message and a "
                    "label, read as conversational unpaired preference")
     priority = 900

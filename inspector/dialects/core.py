@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from trlprep.inspector.toolcalls import canonical_tool_calls
 from trlprep.inspector.trees import is_tree_message
 from trlprep.inspector.vision import holds_images, read_images, typed_turns
 
 
 @dataclass(frozen=True)
 class Field:
-    """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label, images,
+    """One column a shape reads. kinds: text, optional_text, prompt, messages, message, label, images, system (a
+    string or text blocks), calls (a list of `{name, arguments}`, or its JSON),
     text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
     `tools`), prompted_messages (messages that open with the row's prompt turn), turn_pairs (one
     `{"human", "assistant"}` object per exchange), message_turns (a list of turns, each a list of messages)."""
@@ -73,6 +75,8 @@ class Dialect:
     - `description`: what reading it does, as verdicts and conversion plans say it.
     - `roles`: roles the dialect writes besides the chat roles, mapped when it is read (no `--roles` needed).
     - `example`: a row of the dialect, which it detects and reads (the tests do both).
+    - `style`: how it writes messages, as the field checks read them: "role" (role/content), "from" (ShareGPT's
+      from/value), or "either" (each column in the style its own messages are written in).
     """
 
     name: str = ""
@@ -80,6 +84,7 @@ class Dialect:
     priority: int = 0
     roles: dict[str, str] = {}
     example: dict = {}
+    style: str = "role"
 
     def detect(self, row: dict) -> Shape | None:
         """The row's shape when the row is written in this dialect (at this place in the order), else None."""
@@ -100,6 +105,8 @@ _READERS: dict[str, Dialect] = {}
 DIALECT_ROLES: dict[str, dict[str, str]] = {}
 # What reading each dialect does (`inspector.methods.DIALECTS`, in verdicts and conversion plans).
 DIALECT_DESCRIPTIONS: dict[str, str] = {}
+# How each dialect writes messages (`Dialect.style`), where it is not role/content.
+DIALECT_STYLES: dict[str, str] = {}
 
 
 def dialects() -> tuple[Dialect, ...]:
@@ -128,6 +135,7 @@ def unregister(dialect: Dialect) -> None:
     if _READERS.get(dialect.name) is dialect:
         del _READERS[dialect.name], DIALECT_DESCRIPTIONS[dialect.name]
         DIALECT_ROLES.pop(dialect.name, None)
+        DIALECT_STYLES.pop(dialect.name, None)
         namesake = next((d for d in _DIALECTS if d.name == dialect.name), None)
         if namesake is not None:
             _name(namesake)
@@ -139,6 +147,8 @@ def _name(dialect: Dialect) -> None:
     DIALECT_DESCRIPTIONS[dialect.name] = dialect.description
     if dialect.roles:
         DIALECT_ROLES[dialect.name] = dialect.roles
+    if dialect.style != "role":
+        DIALECT_STYLES[dialect.name] = dialect.style
 
 
 @contextmanager
@@ -185,9 +195,16 @@ def to_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict
     >>> to_trl({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}, shape)
     {'messages': [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]}
     """
+    return read_trl(row, shape, roles)[0]
+
+
+def read_trl(row: dict, shape: Shape, roles: dict[str, str] | None = None) -> tuple[dict, tuple[str, ...]]:
+    """`to_trl`, and what putting the row's tool calls in the one form trlprep writes changed
+    (`inspector.toolcalls`): what TRL would have read otherwise, when the row is in TRL's own columns."""
     if shape.reads_images:
-        return typed_turns(_READERS[shape.dialect].read(read_images(row).row, shape, roles))
-    return _READERS[shape.dialect].read(row, shape, roles)
+        row = read_images(row).row
+    read = _READERS[shape.dialect].read(row, shape, roles)
+    return canonical_tool_calls(typed_turns(read) if shape.reads_images else read)
 
 
 def unread_format(row: dict) -> str | None:

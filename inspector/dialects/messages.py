@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from trlprep.inspector.toolcalls import call
+
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
     "human": "user",
@@ -121,6 +123,8 @@ def split_reasoning(content: Any) -> tuple[Any, str | None]:
     if None in texts:
         return content, None
     return "".join(texts), "".join(_part_text(p, REASONING_PARTS) or "" for p in content)
+
+
 def sharegpt_tool_call(value: Any) -> dict | None:
     """A ShareGPT `function_call` value as an OpenAI tool call, or None when it is not {name, arguments} JSON.
 
@@ -128,61 +132,12 @@ def sharegpt_tool_call(value: Any) -> dict | None:
     {'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}
     """
     try:
-        call = orjson.loads(value) if isinstance(value, str) else value
+        parsed = orjson.loads(value) if isinstance(value, str) else value
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("name"), str):
         return None
-    arguments = call.get("arguments", {})
-    if isinstance(arguments, str):
-        try:
-            arguments = orjson.loads(arguments)
-        except orjson.JSONDecodeError:
-            pass
-    return {"type": "function", "function": {"name": call["name"], "arguments": arguments}}
-
-
-def parse_tools(tools: Any) -> Any:
-    """ShareGPT's `tools` (a JSON string, or a list) as the tool schemas TRL documents and chat templates read:
-    `{"type": "function", "function": {name, description, parameters}}`, the form
-    `transformers.utils.get_json_schema` writes; bare function schemas are wrapped. Anything else is returned as
-    it is.
-
-    >>> parse_tools('[{"name": "weather", "parameters": {}}]')
-    [{'type': 'function', 'function': {'name': 'weather', 'parameters': {}}}]
-    >>> parse_tools("not json")
-    'not json'
-    """
-    if isinstance(tools, str):
-        try:
-            parsed = orjson.loads(tools)
-        except orjson.JSONDecodeError:
-            return tools
-        tools = parsed
-    if not isinstance(tools, list):
-        return tools
-    return [{"type": "function", "function": tool} if isinstance(tool, dict) and "type" not in tool and "name" in tool
-            else tool for tool in tools]
-
-
-def name_tool_results(messages: list[dict]) -> list[dict]:
-    """Tool results named after the call they answer, as TRL's tool-calling examples write them (templates such
-    as Llama 3.1's and Qwen's render the name): the calls of an assistant turn are answered in order.
-
-    >>> call = {"type": "function", "function": {"name": "add", "arguments": {}}}
-    >>> name_tool_results([{"role": "assistant", "tool_calls": [call]}, {"role": "tool", "content": "4"}])[1]
-    {'role': 'tool', 'content': '4', 'name': 'add'}
-    """
-    pending: list[str] = []
-    out = []
-    for message in messages:
-        if message.get("role") == "assistant" and message.get("tool_calls"):
-            pending = [call.get("function", {}).get("name") for call in message["tool_calls"]
-                       if isinstance(call, dict) and isinstance(call.get("function"), dict)]
-        elif message.get("role") == "tool" and "name" not in message and pending:
-            message = {**message, "name": pending.pop(0)}
-        out.append(message)
-    return out
+    return call(parsed["name"], parsed.get("arguments", {}))
 
 
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
@@ -215,9 +170,10 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
 
 
 def to_messages(value: list, roles: dict[str, str] | None = None) -> list[dict]:
-    """A message list of any supported style as TRL messages, tool results named after their calls.
+    """A message list of any supported style as TRL messages (`inspector.toolcalls` then puts its tool calls in
+    canonical form).
 
     >>> to_messages([{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}])
     [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]
     """
-    return name_tool_results([to_chat_message(m, roles) for m in value])
+    return [to_chat_message(m, roles) for m in value]

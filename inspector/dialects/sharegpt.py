@@ -4,28 +4,25 @@
 
 from __future__ import annotations
 
-from trlprep.inspector.dialects.columns import extra_columns
 from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
 from trlprep.inspector.dialects.core import Dialect, Shape, register
-from trlprep.inspector.dialects.messages import message_style, parse_tools
+from trlprep.inspector.dialects.messages import message_style
 from trlprep.inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
 from trlprep.inspector.dialects.prompts import user_turns_only
 
 
 class ShareGPT(Dialect):
-    """Read alike at both its places in the order: turns mapped to TRL roles, `tools` parsed."""
+    """Read alike at both its places in the order: turns mapped to TRL roles."""
 
     name = "sharegpt"
+    style = "from"
     description = ("ShareGPT from/value turns as messages, roles mapped (human→user, gpt→assistant, "
                    "function_call→assistant tool_calls, observation→tool)")
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
         if shape.type == "preference":
             return read_message_pair(row, shape, roles)
-        extras = extra_columns(row, shape)
-        if "tools" in extras:
-            extras["tools"] = parse_tools(extras["tools"])
-        return read_conversation(row, shape, roles, extras)
+        return read_conversation(row, shape, roles)
 
 
 class ShareGPTPair(ShareGPT):

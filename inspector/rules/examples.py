@@ -33,7 +33,7 @@ def tree(*messages: tuple) -> tuple[dict, ...]:
 
 def tool_row(name: str, arguments: Any) -> dict:
     """A conversation calling `name` with `arguments`, answered, where `tools` declares `add(a: integer)`."""
-    return {"messages": [USER, {"role": "assistant", "tool_calls": [
+    return {"messages": [USER, {"role": "assistant", "content": "", "tool_calls": [
         {"type": "function", "function": {"name": name, "arguments": arguments}}]},
         {"role": "tool", "name": name, "content": "2"}, {"role": "assistant", "content": "It is 2."}],
         "tools": [{"type": "function", "function": {"name": "add", "parameters": {

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from trlprep.inspector.dialects import (
     CHAT_ROLES,
     DIALECT_ROLES,
+    DIALECT_STYLES,
     ROLE_ALIASES,
     SHAREGPT_ROLES,
     STEP_TAG,
@@ -26,6 +27,7 @@ from trlprep.inspector.dialects import (
     choice_index,
     choice_letter,
     choice_texts,
+    message_style,
     parallel_scores,
     prm800k_steps,
     prompt_turn_end,
@@ -34,6 +36,7 @@ from trlprep.inspector.dialects import (
     shepherd_steps,
     single_message_style,
 )
+from trlprep.inspector.dialects.xlam import xlam_calls
 from trlprep.inspector.rules.catalog import ERROR, by_structure, by_value_tests, register, Rule
 from trlprep.inspector.rules.content import EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
 from trlprep.inspector.rules.read import NOT_AN_OBJECT
@@ -451,6 +454,19 @@ def _images(column: Column) -> Iterator[Issue]:
         yield WRONG_TYPE.id, f"{column.name} is {type_name(column.value)}, expected a list of images"
 
 
+def _system(column: Column) -> Iterator[Issue]:
+    """A system prompt as Anthropic writes it: a string, or a list of text blocks."""
+    value = column.value
+    if not isinstance(value, str) and not (isinstance(value, list) and all(
+            isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str) for b in value)):
+        yield WRONG_TYPE.id, f"{column.name} is {type_name(value)}, expected a string or a list of text blocks"
+
+
+def _calls(column: Column) -> Iterator[Issue]:
+    if xlam_calls(column.value) is None:
+        yield WRONG_TYPE.id, f"{column.name} is not a list of {{name, arguments}} calls, nor the JSON of one"
+
+
 def _tools(column: Column) -> Iterator[Issue]:
     if not isinstance(column.value, (str, list)):
         yield WRONG_TYPE.id, f"{column.name} is {type_name(column.value)}, expected a list of tool schemas or a JSON string"
@@ -465,6 +481,7 @@ FIELD_CHECKS: dict[str, Callable[[Column], Iterator[Issue]]] = {
     "bool_list": _bool_list, "history": _history, "scored_list": _scored_list, "thread": _thread,
     "thread_problem": _thread_problem, "left_out": _left_out, "ranked_replies": _ranked_replies,
     "answer_list": _answer_list, "choices": _choices, "choice_answer": _choice_answer, "tools": _tools,
+    "system": _system, "calls": _calls,
     "images": _images,
 }
 
@@ -475,8 +492,9 @@ def _check_field(row: dict, field: Field, shape: Shape, texts: bool) -> Iterator
         if field.required:
             yield MISSING_FIELD.id, f"{field.name} is {'null' if field.name in row else 'missing'}"
         return
-    style = "from" if shape.dialect == "sharegpt" or (
-        shape.dialect == "colossalchat" and "from" in str(single_message_style(row.get("completion")))) else "role"
+    style = DIALECT_STYLES.get(shape.dialect, "role")
+    if style == "either":  # the style the column's own messages are written in
+        style = "from" if (message_style(value) or single_message_style(value)) == "from" else "role"
     column = Column(field.name, field.kind, value, row, shape, empty_rule(field.name), style,
                     frozenset(DIALECT_ROLES.get(shape.dialect, ())), texts)
     yield from FIELD_CHECKS[field.kind](column)

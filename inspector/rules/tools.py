@@ -12,6 +12,10 @@ parameters}}`; a JSON string or a bare function schema is read too). Each check 
 ...        "tools": tools}
 >>> list(undeclared_calls(row, None)), list(invalid_arguments(row, None))
 (["messages[1] calls 'sub', which `tools` does not declare (add)"], ["messages[2] add: arguments.a: '1' is not of type 'integer'"])
+
+`TOOL_CALLS_NOT_CANONICAL` (TP605) has no check of its own: reading a row as its TRL type puts its tool calls in the
+one form trlprep writes (`inspector.toolcalls`), and `inspector.checks.check_row` reports what that changed of a row
+in TRL's own columns, which TRL would read as written.
 """
 
 from __future__ import annotations
@@ -119,12 +123,10 @@ def plainly_valid(arguments: Any, schema: dict) -> bool:
 
 
 def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
-    """TP602: arguments that are not JSON, or break the declared function's JSON Schema: a missing required
-    argument, a wrong type, an argument the schema does not name."""
+    """TP602: arguments that are not JSON (whether or not the row declares `tools`), or that break the declared
+    function's JSON Schema: a missing required argument, a wrong type, an argument the schema does not name."""
     functions = _functions(row.get("tools"))
-    if functions is None:
-        return
-    parameters = {f.get("name"): f.get("parameters") for f in functions}
+    parameters = {f.get("name"): f.get("parameters") for f in functions or ()}
     for where, function in _calls(row):
         name, arguments = function.get("name"), function.get("arguments", {})
         if isinstance(arguments, str):
@@ -134,9 +136,7 @@ def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
                 yield f"{where} {name}: arguments are not JSON ({arguments[:40]!r})"
                 continue
         schema = parameters.get(name)
-        if not isinstance(schema, dict):
-            continue
-        if plainly_valid(arguments, schema):
+        if not isinstance(schema, dict) or plainly_valid(arguments, schema):
             continue
         validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
         if validator is None:
@@ -233,3 +233,13 @@ TOOLS_INVALID = register(Rule("TP604", "tools-invalid", ERROR,
          columns=frozenset({"tools"}),
          proof=unproven("the typed decode holds the type of a `tools` column, not what it declares: rows with one "
                         "take the full checks")))
+
+TOOL_CALLS_NOT_CANONICAL = register(Rule("TP605", "tool-calls-not-canonical", WARNING,
+         "tool calls or `tools` in TRL's columns but not in the form chat templates read: `arguments` as a JSON "
+         "string, a call-only turn with null or no content, null keys, a tool result without the name of its call, "
+         "`tools` as a JSON string or bare function schemas; `convert` rewrites them (`inspector.toolcalls`)",
+         "run the verdict's `convert` command", "trl", repairable=True,
+         why="templates render a string argument as a string: Qwen2.5's double-encodes the call, newer Qwen "
+             "templates raise, and a null content renders as \"None\" under `| trim`",
+         example=flagged(tool_row("add", {"a": 1}), tool_row("add", '{"a": 1}')),
+         proof=by_structure("the typed messages take no tool calls, and no fast shape has a `tools` column")))

@@ -1,0 +1,126 @@
+"""Anthropic's Messages API: a top-level `system`, messages whose content is a string or a list of blocks (`text`,
+`thinking`, `tool_use`, and `tool_result` in the user turn that answers), and `tools` with `input_schema`."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from trlprep.inspector.dialects.agent_turns import AgentDialect
+from trlprep.inspector.dialects.core import Field, Shape, register
+from trlprep.inspector.toolcalls import call
+
+AGENT_BLOCKS = frozenset({"tool_use", "tool_result", "thinking", "redacted_thinking"})
+
+
+def block_text(content: Any) -> str:
+    """A system prompt or tool result as text: a string, or its text blocks joined.
+
+    >>> block_text([{"type": "text", "text": "18"}, {"type": "text", "text": "C"}]), block_text("ok")
+    ('18C', 'ok')
+    """
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return content if isinstance(content, str) else ""
+
+
+@functools.cache
+def with_system(shape: Shape) -> Shape:
+    """The shape of a row with a top-level `system` (read into the first message, so not kept beside it)."""
+    return Shape(shape.dialect, shape.type, shape.format, shape.implicit_prompt,
+                 shape.fields + (Field("system", "system", False),))
+
+
+def has_agent_blocks(messages: list) -> bool:
+    return any(isinstance(m, dict) and isinstance(m.get("content"), list) and any(
+        isinstance(b, dict) and b.get("type") in AGENT_BLOCKS for b in m["content"]) for m in messages)
+
+
+def function_tool(tool: Any) -> Any:
+    """An Anthropic tool as a function schema; server tools (a `type` of their own, no schema) as they are.
+
+    >>> function_tool({"name": "f", "description": "d", "input_schema": {"type": "object"}})
+    {'type': 'function', 'function': {'name': 'f', 'description': 'd', 'parameters': {'type': 'object'}}}
+    """
+    if not isinstance(tool, dict) or "input_schema" not in tool:
+        return tool
+    function = {key: value for key, value in tool.items() if key not in ("input_schema", "cache_control", "type")}
+    return {"type": "function", "function": {**function, "parameters": tool["input_schema"]}}
+
+
+def anthropic_turn(message: dict) -> list[dict]:
+    """One Anthropic message as TRL messages: its tool results as tool messages, then the turn itself with its text,
+    its thinking as `reasoning_content` and its tool uses as calls; a user turn of tool results only is those.
+    Image blocks, placed already as typed parts (`inspector.vision`), stay in place among the text parts.
+
+    >>> anthropic_turn({"role": "assistant", "content": [{"type": "thinking", "thinking": "Need weather."},
+    ...     {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}}]})
+    [{'role': 'assistant', 'content': '', 'reasoning_content': 'Need weather.', 'tool_calls': [{'id': 't1', 'type': 'function', 'function': {'name': 'weather', 'arguments': {'city': 'Paris'}}}]}]
+    >>> anthropic_turn({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "18C"}]})
+    [{'role': 'tool', 'content': '18C', 'tool_call_id': 't1'}]
+    """
+    content = message.get("content")
+    if not isinstance(content, list):
+        return [message]
+    results, parts, thinking, calls = [], [], [], []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "tool_result":
+            results.append({"role": "tool", "content": block_text(block.get("content")),
+                            "tool_call_id": block.get("tool_use_id")})
+        elif kind == "tool_use":
+            calls.append(call(block.get("name"), block.get("input", {}), block.get("id")))
+        elif kind == "thinking":
+            thinking.append(block.get("thinking", ""))
+        elif kind != "redacted_thinking":  # encrypted: nothing a model can be trained on
+            parts.append(block)
+    if not parts and not calls and not thinking and results:
+        return results
+    text_only = all(isinstance(p, dict) and p.get("type") == "text" for p in parts)
+    turn = {**message, "content": block_text(parts) if text_only else parts}
+    if thinking:
+        turn["reasoning_content"] = "".join(thinking)
+    if calls:
+        turn["tool_calls"] = calls
+    return results + [turn]
+
+
+class Anthropic(AgentDialect):
+    """Language modeling with tools and thinking; a conversation-column dialect, told by its blocks, its tools'
+    `input_schema` or a `system` column beside role/content messages."""
+
+    name = "anthropic"
+    description = ("Anthropic Messages: `system` as the first message, tool_use blocks as tool_calls, tool_result "
+                   "blocks as tool messages, thinking as reasoning_content, `input_schema` tools as functions")
+    priority = 1865
+    example = {"system": "You check the weather.",
+               "tools": [{"name": "weather", "input_schema": {"type": "object", "properties": {
+                   "city": {"type": "string"}}, "required": ["city"]}}],
+               "messages": [{"role": "user", "content": "Weather in Paris?"},
+                            {"role": "assistant", "content": [
+                                {"type": "text", "text": "Checking."},
+                                {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Paris"}}]},
+                            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                                          "content": "18C"}]},
+                            {"role": "assistant", "content": "It is 18C in Paris."}]}
+
+    def fits(self, row: dict, column: str, label: str | None) -> bool:
+        messages = row[column]
+        tools = row.get("tools")
+        return has_agent_blocks(messages) or isinstance(row.get("system"), (str, list)) or (
+            isinstance(tools, list) and any(isinstance(t, dict) and "input_schema" in t for t in tools))
+
+    def detect(self, row: dict) -> Shape | None:
+        shape = super().detect(row)
+        return with_system(shape) if shape is not None and "system" in row else shape
+
+    def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
+        system = block_text(row.get("system"))
+        out = [{"role": "system", "content": system}] if system else []
+        for message in messages:
+            out.extend(anthropic_turn(message))
+        tools = row.get("tools")
+        return out, [function_tool(t) for t in tools] if isinstance(tools, list) else tools
+
+
+register(Anthropic())

@@ -1,0 +1,115 @@
+"""NousResearch's Hermes function calling (hermes-function-calling-v1, and the Qwen templates that read it): the
+calls are JSON inside `<tool_call>` tags in the assistant's text, the results sit in `<tool_response>` tags of
+`tool` turns, and the tools are listed inside `<tools>` tags in the system prompt. Its rows write JSON or Python
+literals (`{'name': 'f', 'arguments': {...}}`), in ShareGPT turns or role/content messages."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from trlprep.inspector.dialects.agent_turns import AgentDialect, texts_of
+from trlprep.inspector.dialects.core import register
+from trlprep.inspector.toolcalls import call, parse_object
+
+CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+RESPONSE = re.compile(r"<tool_response>(.*?)</tool_response>", re.DOTALL)
+TOOLS = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
+
+
+def hermes_call(text: str) -> dict:
+    """The body of a `<tool_call>` as a canonical call; a body that is no `{name, arguments}` object becomes a call
+    whose arguments are the raw text, which TP602 names: the row is never trained on a guess.
+
+    >>> hermes_call("{'arguments': {'symbol': 'TSLA'}, 'name': 'get_stock_price'}")
+    {'type': 'function', 'function': {'name': 'get_stock_price', 'arguments': {'symbol': 'TSLA'}}}
+    >>> hermes_call("get_stock_price(TSLA)")["function"]["arguments"]
+    'get_stock_price(TSLA)'
+    """
+    parsed = parse_object(text)
+    if isinstance(parsed, dict) and isinstance(parsed.get("name"), str):
+        return call(parsed["name"], parsed.get("arguments", {}))
+    return call(None, text.strip())
+
+
+def hermes_tools(text: str) -> list | None:
+    """The tools of a `<tools>` block: a list, or one object a line, in JSON or Python literals; None when unread.
+
+    >>> hermes_tools('{"name": "a"}\\n{"name": "b"}')
+    [{'name': 'a'}, {'name': 'b'}]
+    """
+    parsed = parse_object(text)
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if isinstance(parsed, list):
+        return parsed
+    lines = [parse_object(line) for line in text.strip().splitlines() if line.strip()]
+    return lines if lines and all(isinstance(line, dict) for line in lines) else None
+
+
+def tool_results(text: str) -> list[dict]:
+    """The tool messages of a `tool` turn's `<tool_response>` blocks: `{"name", "content"}` objects give the
+    result's name and content (JSON unless a string), other blocks their text.
+
+    >>> tool_results('<tool_response>\\n{"name": "f", "content": {"x": 1}}\\n</tool_response>')
+    [{'role': 'tool', 'content': '{"x":1}', 'name': 'f'}]
+    """
+    out = []
+    for block in RESPONSE.findall(text):
+        parsed = parse_object(block)
+        if isinstance(parsed, dict) and isinstance(parsed.get("name"), str) and "content" in parsed:
+            content = parsed["content"]
+            content = content if isinstance(content, str) else orjson.dumps(content).decode()
+            out.append({"role": "tool", "content": content, "name": parsed["name"]})
+        else:
+            out.append({"role": "tool", "content": block.strip()})
+    return out
+
+
+class Hermes(AgentDialect):
+    """Language modeling with tools, read from the tags; a conversation-column dialect, first of them, since its
+    rows are ShareGPT turns or plain messages otherwise."""
+
+    name = "hermes"
+    style = "either"
+    description = ("Hermes function calling: `<tool_call>` JSON in assistant text as tool_calls, `<tool_response>` "
+                   "turns as tool messages, the `<tools>` list moved out of the system prompt into `tools` (the "
+                   "rest of the system prompt kept)")
+    priority = 1860
+    example = {"conversations": [
+        {"from": "system", "value": "You may call functions.\n<tools>\n[{'type': 'function', 'function': {'name': "
+                                    "'get_weather', 'parameters': {'type': 'object', 'properties': {'city': "
+                                    "{'type': 'string'}}}}}]\n</tools>"},
+        {"from": "human", "value": "Weather in Paris?"},
+        {"from": "gpt", "value": "<tool_call>\n{'arguments': {'city': 'Paris'}, 'name': 'get_weather'}\n</tool_call>"},
+        {"from": "tool", "value": "<tool_response>\n{\"name\": \"get_weather\", \"content\": \"18C\"}\n</tool_response>"},
+        {"from": "gpt", "value": "It is 18C in Paris."}]}
+
+    def fits(self, row: dict, column: str, label: str | None) -> bool:
+        return any("<tool_call>" in text or "<tools>" in text or "<tool_response>" in text
+                   for _, text in texts_of(row[column]))
+
+    def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
+        out, tools = [], None
+        for message in messages:
+            role, text = message.get("role"), message.get("content")
+            if not isinstance(text, str):
+                out.append(message)
+            elif role == "system" and TOOLS.search(text):
+                tools = hermes_tools(TOOLS.search(text).group(1))
+                rest = TOOLS.sub("", text).strip() if tools is not None else text
+                if rest:
+                    out.append({**message, "content": rest})
+            elif role == "assistant" and CALL.search(text):
+                out.append({**message, "content": CALL.sub("", text).strip(),
+                            "tool_calls": [hermes_call(body) for body in CALL.findall(text)]})
+            elif role == "tool" and RESPONSE.search(text):
+                out.extend(tool_results(text))
+            else:
+                out.append(message)
+        # A `tools` column, when the row has one, says what the system prompt's list says.
+        return out, tools if row.get("tools") is None else None
+
+
+register(Hermes())
