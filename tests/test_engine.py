@@ -136,6 +136,7 @@ def test_a_rule_added_to_the_catalog_reaches_every_scan_path(kind, tmp_path, mon
 
 
 EXAMPLES = sorted((REPO / "examples").glob("*.jsonl"))
+AGENTS = sorted((REPO / "tests" / "data" / "agents").glob("*.jsonl"))  # tool calls in five dialects
 SHARED = datasets_under([str(SHARED_DATA)], folders=False) if SHARED_DATA.is_dir() else []
 
 
@@ -146,7 +147,7 @@ def tokenizer(tiny_model):
     return AutoTokenizer.from_pretrained(tiny_model)
 
 
-@pytest.mark.parametrize("path", EXAMPLES + SHARED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES + AGENTS + SHARED, ids=lambda p: p.name)
 def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     assert check_dataset(path, tokenizer) == []
 

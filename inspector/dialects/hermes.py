@@ -48,6 +48,20 @@ def hermes_tools(text: str) -> list | None:
     return lines if lines and all(isinstance(line, dict) for line in lines) else None
 
 
+def tools_block(text: str) -> tuple[re.Match, list] | None:
+    """The `<tools>` block of a system prompt that lists tools, and the tools; None when none does (Hermes' prompt
+    names the tags in its prose first: "signatures within <tools> </tools> XML tags").
+
+    >>> tools_block("Tools in <tools> </tools> tags: <tools>[{'name': 'f'}]</tools>")[1]
+    [{'name': 'f'}]
+    """
+    for block in TOOLS.finditer(text):
+        tools = hermes_tools(block.group(1)) if block.group(1).strip() else None
+        if tools:
+            return block, tools
+    return None
+
+
 def tool_results(text: str) -> list[dict]:
     """The tool messages of a `tool` turn's `<tool_response>` blocks: `{"name", "content"}` objects give the
     result's name and content (JSON unless a string), other blocks their text.
@@ -87,18 +101,20 @@ class Hermes(AgentDialect):
         {"from": "gpt", "value": "It is 18C in Paris."}]}
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
-        return any("<tool_call>" in text or "<tools>" in text or "<tool_response>" in text
-                   for _, text in texts_of(row[column]))
+        # A system prompt that shows the tags (as Hermes' own does) holds no call: its list of tools is what counts.
+        return any(tools_block(text) is not None if role == "system" else CALL.search(text) or RESPONSE.search(text)
+                   for role, text in texts_of(row[column]))
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
-        out, tools = [], None
+        out: list[dict] = []
+        tools = None
         for message in messages:
             role, text = message.get("role"), message.get("content")
             if not isinstance(text, str):
                 out.append(message)
-            elif role == "system" and TOOLS.search(text):
-                tools = hermes_tools(TOOLS.search(text).group(1))
-                rest = TOOLS.sub("", text).strip() if tools is not None else text
+            elif role == "system" and tools_block(text) is not None:
+                block, tools = tools_block(text)
+                rest = (text[:block.start()] + text[block.end():]).strip()
                 if rest:
                     out.append({**message, "content": rest})
             elif role == "assistant" and CALL.search(text):

@@ -69,8 +69,8 @@ def schema_type(notation: str) -> dict:
 
 def xlam_parameters(parameters: Any) -> Any:
     """xLAM's parameters as a JSON Schema object. A parameter is required unless its type ends in ", optional" or
-    it gives a default; the default is kept where it is of the parameter's type (xLAM writes "" for none); a
-    JSON Schema already is kept as it is.
+    it gives a default other than "" (which xLAM writes on required parameters too); the default is kept where it
+    is of the parameter's type; a JSON Schema already is kept as it is.
 
     >>> xlam_parameters({"city": {"type": "str", "description": "A city"},
     ...                  "days": {"type": "int, optional", "default": ""}, "unit": {"type": "str", "default": "C"}})
@@ -90,7 +90,7 @@ def xlam_parameters(parameters: Any) -> Any:
         if "default" in spec and isinstance(default, PYTHON_TYPES.get(prop.get("type"), object)) and default != "":
             prop["default"] = default
         properties[name] = prop
-        if not optional and "default" not in spec:
+        if not optional and spec.get("default", "") == "":
             required.append(name)
     return {"type": "object", "properties": properties, "required": required}
 
@@ -112,7 +112,7 @@ class XLAM(Dialect):
     description = ("xLAM/APIGen function calling: `query` as the user turn, `answers` as the assistant's tool_calls, "
                    "`tools` as functions with their parameters in JSON Schema (str→string, int→integer, "
                    "float→number, bool→boolean, List[T]→array of T, Dict→object, other types unstated; required "
-                   "unless \", optional\" or a default)")
+                   "unless \", optional\" or a non-empty default)")
     priority = 1510
     example = {"query": "Weather in Paris?", "answers": '[{"name": "get_weather", "arguments": {"city": "Paris"}}]',
                "tools": '[{"name": "get_weather", "description": "Current weather", "parameters": '

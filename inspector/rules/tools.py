@@ -133,7 +133,8 @@ def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
             try:
                 arguments = orjson.loads(arguments) if arguments.strip() else {}
             except orjson.JSONDecodeError:
-                yield f"{where} {name}: arguments are not JSON ({arguments[:40]!r})"
+                # A call read from text that is no `{name, arguments}` object has no name (Hermes, ms-swift).
+                yield f"{where} {name if name is not None else 'a call with no name'}: arguments are not JSON ({arguments[:40]!r})"
                 continue
         schema = parameters.get(name)
         if not isinstance(schema, dict) or plainly_valid(arguments, schema):
