@@ -54,8 +54,8 @@ DOCUMENTED_ORDER = [
     "message_tree", "openai_preference", "math_shepherd", "prm800k", "trl",
     "sharegpt", "message_pair", "ultrafeedback", "transcript", "trl",
     "paired_conversations", "paired_responses", "colossalchat", "ultrafeedback", "trl", "trl", "rated_completions",
-    "trl", "bfcl", "mt_bench", "turn_pairs", "context_answer",
-    "sharegpt", "prompt_messages", "turn_flags", "typed_content", "messages_label", "trl", "messages_column",
+    "trl", "bfcl", "xlam", "mt_bench", "turn_pairs", "context_answer",
+    "hermes", "anthropic", "swift", "sharegpt", "prompt_messages", "turn_flags", "typed_content", "messages_label", "trl", "messages_column",
     "alpaca", "instruction_response", "graded_answers", "multiple_choice", "question_answer", "transcript", "trl",
 ]
 

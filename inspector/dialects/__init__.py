@@ -23,9 +23,10 @@ order, lower first, and the first shape found is the row's, since one row may fi
   TRL's own last;
 - 700-1800, other named columns, the narrow before the broad: `chosen_messages`, `response_j`, ColossalChat's and
   UltraFeedback's `completion` before TRL's `completion` and `label`, then TRL's `prompt` and `completion`, rated
-  completions, TRL's `prompt` alone, BFCL, MT-Bench, turn pairs, `context` with answers;
-- 1900-1960, a conversation column: ShareGPT's turns, prompt sets, turn flags, typed content, a KTO label, then
-  plain messages (TRL's `messages` or another column);
+  completions, TRL's `prompt` alone, BFCL, xLAM, MT-Bench, turn pairs, `context` with answers;
+- 1860-1960, a conversation column: first the tool-calling dialects whose calls are written in a form of their own
+  (Hermes' tags, Anthropic's blocks, ms-swift's roles), then ShareGPT's turns, prompt sets, turn flags, typed
+  content, a KTO label, then plain messages (TRL's `messages` or another column);
 - 2000-2600, instructions and questions, which a conversation row may also have: alpaca, instruction/response,
   graded answers, multiple choice, question/answer, and `text` last (a transcript, else a document).
 
