@@ -10,6 +10,7 @@ scan's seconds, as the report's `stats.seconds` says) or `convert`, on files gen
 - the ShareGPT chat JSON lines, in one and in two processes (the file is past the parallel threshold);
 - the same rows as Parquet (the column kernels);
 - the chat rows where 40% of the conversations end on a user turn (a TP205 warning each: rows off the fast path);
+- OpenAI tool-call rows, with `tools` and JSON-string arguments (every row off the fast path; `--tools` only);
 - `convert` ShareGPT -> messages.
 Prints seconds and rows/s for each side and the ratio (this checkout's time over the commit's).
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import generate, warned_file  # noqa: E402  (bench/bench.py: this script's folder is on the path)
+from bench import generate, tool_calls_file, warned_file  # noqa: E402  (bench/bench.py: this script's folder is on the path)
 
 BEFORE_ISSUE_26 = "ff2be09"
 # One timed run, in a process of its own: prints the seconds it took.
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--commit", default=BEFORE_ISSUE_26)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tools", action="store_true", help="also time inspect on tool-call rows")
     args = parser.parse_args()
     chat, parquet, _ = generate(args.rows)
     cases = [("inspect, JSON lines, 1 process", "inspect", chat, 1),
@@ -68,6 +70,8 @@ def main() -> None:
              ("inspect, Parquet", "inspect", parquet, 1),
              ("inspect, 40% of rows with a warning", "inspect", warned_file(args.rows), 1),
              ("convert ShareGPT -> messages", "convert", chat, 1)]
+    if args.tools:
+        cases.append(("inspect, tool-call rows", "inspect", tool_calls_file(args.rows), 1))
     with tempfile.TemporaryDirectory() as folder:
         before = Path(folder) / "before"
         subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(before), args.commit], cwd=ROOT,

@@ -94,6 +94,29 @@ def warned_file(rows: int, seed: int = 1) -> Path:
     return path
 
 
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def tool_calls_file(rows: int, seed: int = 2) -> Path:
+    """OpenAI chat rows with tools: a call with JSON-string arguments, its result and an answer (TP605 each: rows the
+    fast path refuses, their calls put in canonical form and checked against the schema) (cached)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"tool-calls-{rows}.jsonl"
+    if not path.exists():
+        rng = random.Random(seed)
+        with open(path, "wb") as out:
+            for i in range(rows):
+                call = {"id": f"call_{i}", "type": "function", "function": {
+                    "name": "get_weather", "arguments": orjson.dumps({"city": _text(rng)[:20]}).decode()}}
+                messages = [{"role": "user", "content": _text(rng)},
+                            {"role": "assistant", "content": None, "tool_calls": [call]},
+                            {"role": "tool", "tool_call_id": f"call_{i}", "content": _text(rng)},
+                            {"role": "assistant", "content": _text(rng)}]
+                out.write(orjson.dumps({"messages": messages, "tools": [WEATHER]}) + b"\n")
+    return path
+
+
 # The baselines' checks: every turn has a known role and non-blank string content, and roles alternate.
 def check_row(row: dict) -> bool:
     previous = None

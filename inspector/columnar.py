@@ -63,6 +63,8 @@ class ColumnPlan:
         if key not in _SHAPES or not proves_every_rule(shape, schema.names):
             return None
         messages, columns = _SHAPES[key], key[4]
+        if any(f.name in schema.names and f.name not in columns for f in shape.fields):
+            return None  # an optional column the shape reads (a `system` prompt), which the kernels do not
         for name in columns:
             kind = schema.field(name).type
             if messages is None and not pa.types.is_string(kind):

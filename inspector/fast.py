@@ -276,6 +276,9 @@ class FastPath:
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):
             return None
+        if any(f.name in example and f.name not in known[0] for f in shape.fields):
+            return None  # an optional column the shape reads (a `system` prompt) that the typed structure does not
+
         if not proves_every_rule(shape, example):
             return None
         return cls(example, *known)

@@ -7,6 +7,7 @@ import pytest
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
+from tests.conftest import SCAN_PATHS, write_for_scan_path
 from tests.differential import check_dataset
 
 
@@ -502,3 +503,17 @@ def test_tool_calls_come_out_as_trl_documents_them(write_jsonl, tmp_path):
     rendered = tokenizer.apply_chat_template(written["messages"], tools=written["tools"], tokenize=False)
     assert "tool control_light: Turn a light on or off." in rendered
     assert "<|im_start|>tool control_light\nThe lights in the living room are now on." in rendered
+
+
+@pytest.mark.parametrize("kind", SCAN_PATHS)
+def test_a_sharegpt_system_column_becomes_the_first_message(kind, tmp_path):
+    """LLaMA-Factory's ShareGPT format keeps the system prompt in a `system` column, which TRL reads no more than
+    any other extra column: it would train every row without it. Clean rows, on the fast paths too."""
+    rows = [{"conversations": [{"from": "human", "value": f"Hi {i}"}, {"from": "gpt", "value": "Hello"}],
+             "system": "Answer briefly."} for i in range(300)]
+    path = write_for_scan_path(kind, rows, tmp_path)
+    report = inspect_dataset(path, workers=2 if kind == "parallel" else 1)
+    assert (report.dialect, report.findings, report.methods["sft"]["rows_kept"]) == ("sharegpt", [], 300)
+    written = _read(convert(path, to="sft", output=tmp_path / "sft.jsonl").output)
+    assert len(written) == 300 and all(row["messages"][0] == {"role": "system", "content": "Answer briefly."}
+                                       and "system" not in row for row in written)

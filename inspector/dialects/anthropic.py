@@ -3,32 +3,15 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from trlprep.inspector.dialects.agent_turns import AgentDialect
-from trlprep.inspector.dialects.core import Field, Shape, register
+from trlprep.inspector.dialects.conversations import blocks_text, with_system
+from trlprep.inspector.dialects.core import Shape, register
+from trlprep.inspector.dialects.messages import message_style
 from trlprep.inspector.toolcalls import call
 
 AGENT_BLOCKS = frozenset({"tool_use", "tool_result", "thinking", "redacted_thinking"})
-
-
-def block_text(content: Any) -> str:
-    """A system prompt or tool result as text: a string, or its text blocks joined.
-
-    >>> block_text([{"type": "text", "text": "18"}, {"type": "text", "text": "C"}]), block_text("ok")
-    ('18C', 'ok')
-    """
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return content if isinstance(content, str) else ""
-
-
-@functools.cache
-def with_system(shape: Shape) -> Shape:
-    """The shape of a row with a top-level `system` (read into the first message, so not kept beside it)."""
-    return Shape(shape.dialect, shape.type, shape.format, shape.implicit_prompt,
-                 shape.fields + (Field("system", "system", False),))
 
 
 def has_agent_blocks(messages: list) -> bool:
@@ -66,7 +49,7 @@ def anthropic_turn(message: dict) -> list[dict]:
     for block in content:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
-            results.append({"role": "tool", "content": block_text(block.get("content")),
+            results.append({"role": "tool", "content": blocks_text(block.get("content")),
                             "tool_call_id": block.get("tool_use_id")})
         elif kind == "tool_use":
             calls.append(call(block.get("name"), block.get("input", {}), block.get("id")))
@@ -77,7 +60,7 @@ def anthropic_turn(message: dict) -> list[dict]:
     if not parts and not calls and not thinking and results:
         return results
     text_only = all(isinstance(p, dict) and p.get("type") == "text" for p in parts)
-    turn = {**message, "content": block_text(parts) if text_only else parts}
+    turn = {**message, "content": blocks_text(parts) if text_only else parts}
     if thinking:
         turn["reasoning_content"] = "".join(thinking)
     if calls:
@@ -106,6 +89,8 @@ class Anthropic(AgentDialect):
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
         messages = row[column]
+        if message_style(messages) != "role":
+            return False
         tools = row.get("tools")
         return has_agent_blocks(messages) or isinstance(row.get("system"), (str, list)) or (
             isinstance(tools, list) and any(isinstance(t, dict) and "input_schema" in t for t in tools))
@@ -115,8 +100,7 @@ class Anthropic(AgentDialect):
         return with_system(shape) if shape is not None and "system" in row else shape
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
-        system = block_text(row.get("system"))
-        out = [{"role": "system", "content": system}] if system else []
+        out: list[dict] = []
         for message in messages:
             out.extend(anthropic_turn(message))
         tools = row.get("tools")

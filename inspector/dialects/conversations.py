@@ -5,6 +5,7 @@ found and how the row is read."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from trlprep.inspector.dialects.columns import LABEL_COLUMNS, extra_columns, find_conversation_column, first_present
 from trlprep.inspector.dialects.core import Dialect, Field, Shape
@@ -46,6 +47,25 @@ def _conversation_shape(dialect: str, column: str, label: str | None, tools: boo
     return Shape(dialect, kind, "conversational", False, tuple(fields))
 
 
+@functools.cache
+def with_system(shape: Shape) -> Shape:
+    """The shape of a conversation row with a `system` column beside its messages (ShareGPT's in LLaMA-Factory,
+    Anthropic's top-level one): read into the first message, since TRL reads no such column and would drop it."""
+    return Shape(shape.dialect, shape.type, shape.format, shape.implicit_prompt,
+                 shape.fields + (Field("system", "system", False),))
+
+
+def blocks_text(value: Any) -> str:
+    """A `system` column or a tool result as text: a string, or its text blocks joined (Anthropic's form).
+
+    >>> blocks_text([{"type": "text", "text": "Be "}, {"type": "text", "text": "brief."}]), blocks_text(None)
+    ('Be brief.', '')
+    """
+    if isinstance(value, list):
+        return "".join(b.get("text", "") for b in value if isinstance(b, dict) and b.get("type") == "text")
+    return value if isinstance(value, str) else ""
+
+
 def read_conversation(row: dict, shape: Shape, roles: dict[str, str] | None, extras: dict | None = None) -> dict:
     """A conversation-column row as its TRL type: the messages, the prompt (a prompt set), or the prompt and the
     last message as completion beside the label; `extras` are the kept columns when the dialect has read them.
@@ -54,10 +74,15 @@ def read_conversation(row: dict, shape: Shape, roles: dict[str, str] | None, ext
     >>> read_conversation({"dialog": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}],
     ...                    "label": False}, shape, None)
     {'prompt': [{'role': 'user', 'content': 'Hi'}], 'completion': [{'role': 'assistant', 'content': 'Yo'}], 'label': False}
+
+    A `system` column the shape reads (`with_system`) becomes the first message.
     """
     names = shape.columns
     extras = extra_columns(row, shape) if extras is None else extras
     messages = to_messages(row[names[0]], roles)
+    system = blocks_text(row.get("system")) if "system" in names else ""
+    if system:
+        messages = [{"role": "system", "content": system}] + messages
     if shape.type == "unpaired_preference":
         return {"prompt": messages[:-1], "completion": messages[-1:], "label": row[names[1]], **extras}
     if shape.type == "prompt_only":

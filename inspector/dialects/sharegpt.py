@@ -1,10 +1,15 @@
 """ShareGPT (LLaMA-Factory's and axolotl's chat format): turns written `{"from": "human" | "gpt" | "system" |
-"function_call" | "observation", "value": ...}` in a conversation column, perhaps beside a KTO label and `tools`
-(a JSON string); its preference rows put single `chosen` and `rejected` turns after the conversation."""
+"function_call" | "observation", "value": ...}` in a conversation column, perhaps beside a KTO label, `tools`
+(a JSON string) and a `system` prompt (LLaMA-Factory's, read into the first message); its preference rows put single `chosen` and `rejected` turns after the conversation."""
 
 from __future__ import annotations
 
-from trlprep.inspector.dialects.conversations import conversation_columns, conversation_shape, read_conversation
+from trlprep.inspector.dialects.conversations import (
+    conversation_columns,
+    conversation_shape,
+    read_conversation,
+    with_system,
+)
 from trlprep.inspector.dialects.core import Dialect, Shape, register
 from trlprep.inspector.dialects.messages import message_style
 from trlprep.inspector.dialects.pairs import message_pair_shape, read_message_pair, single_message_pair
@@ -53,7 +58,8 @@ class ShareGPTConversation(ShareGPT):
         column, label = found
         # A prompt set: nothing to train on, prompts to generate from.
         kind = "prompt_only" if not label and user_turns_only(row[column]) else None
-        return conversation_shape(row, "sharegpt", column, label, kind)
+        shape = conversation_shape(row, "sharegpt", column, label, kind)
+        return with_system(shape) if isinstance(row.get("system"), str) else shape
 
 
 register(ShareGPTPair())
