@@ -150,7 +150,7 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
     >>> sorted(changes)
     ['call-only turns given empty content', 'null keys dropped', 'tool results named after their calls']
     """
-    pending: list[dict] = []
+    pending: list[tuple[Any, Any]] = []  # (name, id) of the calls not answered yet
     out = []
     for message in messages:
         if not isinstance(message, dict):
@@ -163,21 +163,21 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
             changes.add(NULLS_DROPPED)
         if calling:
             kept["tool_calls"] = [_canonical_call(c, changes) for c in calls]
-            pending = [c["function"] for c in kept["tool_calls"] if isinstance(c, dict) and "function" in c]
-            ids = [c.get("id") for c in kept["tool_calls"] if isinstance(c, dict)]
-            pending = [{"name": f.get("name"), "id": i} for f, i in zip(pending, ids)]
+            pending = [(c["function"].get("name"), c.get("id")) for c in kept["tool_calls"]
+                       if isinstance(c, dict) and isinstance(c.get("function"), dict)]
             if kept.get("content") is None:
                 kept = {"role": kept["role"], "content": "", **kept}
                 changes.add(CONTENT_GIVEN)
         elif kept.get("role") == "tool" and pending:
-            answered = next((p for p in pending if p["id"] is not None and p["id"] == kept.get("tool_call_id")),
-                            pending[0])
-            pending.remove(answered)
-            if "name" not in kept and answered["name"] is not None:
-                kept["name"] = answered["name"]
+            # The call a result names by id, else the first one pending: results come in the calls' order.
+            name, call_id = next((p for p in pending if p[1] is not None and p[1] == kept.get("tool_call_id")),
+                                 pending[0])
+            pending.remove((name, call_id))
+            if "name" not in kept and name is not None:
+                kept["name"] = name
                 changes.add(RESULTS_NAMED)
-            if "tool_call_id" not in kept and answered["id"] is not None:
-                kept["tool_call_id"] = answered["id"]
+            if "tool_call_id" not in kept and call_id is not None:
+                kept["tool_call_id"] = call_id
                 changes.add(RESULTS_NAMED)
         out.append(kept)
     return out
