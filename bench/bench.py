@@ -78,43 +78,47 @@ def generate(rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
     return chat, parquet, pairs
 
 
-def warned_file(rows: int, seed: int = 1) -> Path:
-    """ShareGPT chat rows, 40% of which end on a user turn: a TP205 warning each, rows the fast path refuses (cached)."""
+def _cached_rows(name: str, rows: int, seed: int, row: Callable[[random.Random, int], dict]) -> Path:
+    """A JSON-lines file of `rows` rows made by `row(rng, index)`, written once under DATA and reused."""
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"warned-{rows}.jsonl"
+    path = DATA / f"{name}-{rows}.jsonl"
     if not path.exists():
         rng = random.Random(seed)
         with open(path, "wb") as out:
-            for _ in range(rows):
-                turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)}
-                         for i in range(2 * rng.randint(1, 3))]
-                if rng.random() < 0.4:
-                    turns.append({"from": "human", "value": _text(rng)})
-                out.write(orjson.dumps({"conversations": turns}) + b"\n")
+            for i in range(rows):
+                out.write(orjson.dumps(row(rng, i)) + b"\n")
     return path
+
+
+def _warned_row(rng: random.Random, index: int) -> dict:
+    turns = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)} for i in range(2 * rng.randint(1, 3))]
+    if rng.random() < 0.4:
+        turns.append({"from": "human", "value": _text(rng)})
+    return {"conversations": turns}
+
+
+def warned_file(rows: int, seed: int = 1) -> Path:
+    """ShareGPT chat rows, 40% of which end on a user turn: a TP205 warning each, rows the fast path refuses (cached)."""
+    return _cached_rows("warned", rows, seed, _warned_row)
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 
 
+def _tool_call_row(rng: random.Random, index: int) -> dict:
+    call = {"id": f"call_{index}", "type": "function", "function": {
+        "name": "get_weather", "arguments": orjson.dumps({"city": _text(rng)[:20]}).decode()}}
+    return {"messages": [{"role": "user", "content": _text(rng)},
+                         {"role": "assistant", "content": None, "tool_calls": [call]},
+                         {"role": "tool", "tool_call_id": f"call_{index}", "content": _text(rng)},
+                         {"role": "assistant", "content": _text(rng)}], "tools": [WEATHER]}
+
+
 def tool_calls_file(rows: int, seed: int = 2) -> Path:
     """OpenAI chat rows with tools: a call with JSON-string arguments, its result and an answer (TP605 each: rows the
     fast path refuses, their calls put in canonical form and checked against the schema) (cached)."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"tool-calls-{rows}.jsonl"
-    if not path.exists():
-        rng = random.Random(seed)
-        with open(path, "wb") as out:
-            for i in range(rows):
-                call = {"id": f"call_{i}", "type": "function", "function": {
-                    "name": "get_weather", "arguments": orjson.dumps({"city": _text(rng)[:20]}).decode()}}
-                messages = [{"role": "user", "content": _text(rng)},
-                            {"role": "assistant", "content": None, "tool_calls": [call]},
-                            {"role": "tool", "tool_call_id": f"call_{i}", "content": _text(rng)},
-                            {"role": "assistant", "content": _text(rng)}]
-                out.write(orjson.dumps({"messages": messages, "tools": [WEATHER]}) + b"\n")
-    return path
+    return _cached_rows("tool-calls", rows, seed, _tool_call_row)
 
 
 # The baselines' checks: every turn has a known role and non-blank string content, and roles alternate.
