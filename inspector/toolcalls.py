@@ -7,13 +7,16 @@ and TRL's docs read.
   names it: never a guess.
 - A turn that only calls has `content: ""`. Templates test `message.content` or pipe it through filters, and a
   null renders as "None" under `| trim`.
-- Null keys are dropped from the messages of such rows. Arrow fills every key any row has with nulls, and templates
-  test `'tool_calls' in message`.
+- Null keys are dropped from the messages of such rows, and a null or empty `tool_calls` from any message: Arrow
+  fills every key any row has with nulls, and templates such as Llama 3.1's test `'tool_calls' in message`.
 - A tool result carries the `name` of the call it answers, and its `tool_call_id` when the call has an id: by id
   when it gives one, else in order.
 - `tools` is a list of `{"type": "function", "function": {name, description, parameters}}`, the form
   `transformers.utils.get_json_schema` writes. A JSON string is parsed, a bare function schema wrapped, and an
   empty list written as null, since only `trl.apply_chat_template` maps `[]` to None.
+- Null values inside arguments and tool schemas are dropped: Parquet's struct columns hold every key any row has,
+  the others null, and a call to `get_time` would be trained with `{"city": null, "tz": "UTC"}`. A null argument
+  and an absent one are the same call here.
 
 >>> row = {"messages": [{"role": "user", "content": "2+2?"},
 ...     {"role": "assistant", "content": None, "tool_calls": [
@@ -37,6 +40,8 @@ from typing import Any
 import orjson
 
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
+# The keys of tool turns that a message without one may carry, null or empty, when Arrow wrote the rows.
+TOOL_KEYS = ("tool_calls", "tool_call_id", "name", "function_call", "refusal")
 ARGUMENTS_PARSED = "arguments parsed from JSON strings into objects"
 CONTENT_GIVEN = "call-only turns given empty content"
 NULLS_DROPPED = "null keys dropped"
@@ -53,6 +58,8 @@ def parse_object(text: str) -> Any:
 
     >>> parse_object('{"a": 1}'), parse_object("{'a': [1, True, None]}"), parse_object("os.system('x')")
     ({'a': 1}, {'a': [1, True, None]}, None)
+    >>> parse_object("{'tags': {'a', 'b'}}") is None  # a set: no JSON form, and no order to write it in
+    True
     """
     try:
         return orjson.loads(text)
@@ -61,9 +68,23 @@ def parse_object(text: str) -> Any:
     if len(text) > LITERAL_LIMIT:
         return None
     try:
-        return ast.literal_eval(text.strip())
+        value = ast.literal_eval(text.strip())
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
+    return value if is_json_data(value) else None  # a set, bytes, a tuple or a number key has no JSON form
+
+
+def is_json_data(value: Any) -> bool:
+    """Whether a Python value is what JSON holds: objects with string keys, lists, strings, numbers, booleans, null.
+
+    >>> is_json_data({"a": [1, 2.5, None, True]}), is_json_data({"a": {1, 2}}), is_json_data({1: "v"})
+    (True, False, False)
+    """
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and is_json_data(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(map(is_json_data, value))
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def call(name: Any, arguments: Any, call_id: Any = None) -> dict:
@@ -77,20 +98,37 @@ def call(name: Any, arguments: Any, call_id: Any = None) -> dict:
 
 
 def arguments_object(arguments: Any) -> Any:
-    """A call's arguments as an object: a JSON string parsed (an empty one is no arguments); anything else, a string
-    that is not JSON among them, as it is, for TP602 to name.
+    """A call's arguments as an object: a JSON string parsed (an empty one, or null, is no arguments), and the null
+    values in it dropped, which Arrow writes for every key any row's arguments have. Anything else, a string that
+    is not the JSON of an object among them, is returned as it is, for TP602 to name.
 
-    >>> arguments_object('{"a": 1}'), arguments_object(""), arguments_object("a=1"), arguments_object({"a": 1})
-    ({'a': 1}, {}, 'a=1', {'a': 1})
+    >>> arguments_object('{"a": 1}'), arguments_object(""), arguments_object("a=1"), arguments_object('[1, 2]')
+    ({'a': 1}, {}, 'a=1', '[1, 2]')
+    >>> arguments_object({"city": "Paris", "tz": None})
+    {'city': 'Paris'}
     """
-    if not isinstance(arguments, str):
-        return {} if arguments is None else arguments
-    if not arguments.strip():
+    parsed = arguments
+    if isinstance(arguments, str):
+        try:
+            parsed = orjson.loads(arguments) if arguments.strip() else None
+        except orjson.JSONDecodeError:
+            return arguments
+    if parsed is None:
         return {}
-    try:
-        return orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return arguments
+    return without_nulls(parsed) if isinstance(parsed, dict) else arguments
+
+
+def without_nulls(value: Any) -> Any:
+    """Objects without their null values, at any depth (lists keep theirs: a null there is a value).
+
+    >>> without_nulls({"a": {"b": None, "c": [None, {"d": None}]}})
+    {'a': {'c': [None, {}]}}
+    """
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
 
 
 def function_tools(tools: Any) -> Any:
@@ -111,6 +149,7 @@ def function_tools(tools: Any) -> Any:
         return tools
     if not tools:
         return None
+    tools = without_nulls(tools)  # Arrow's: no JSON Schema keyword means anything by a null
     return [{"type": "function", "function": tool} if isinstance(tool, dict) and "type" not in tool and "name" in tool
             else tool for tool in tools]
 
@@ -130,10 +169,11 @@ def _canonical_call(value: Any, changes: set[str]) -> Any:
         return value  # TP601/TP602 name what is wrong with it
     function = {key: item for key, item in value["function"].items() if item is not None}
     arguments = function.get("arguments")
-    if isinstance(arguments, str) or arguments is None:
-        function["arguments"] = arguments_object(arguments)
-        if isinstance(arguments, str) and function["arguments"] is not arguments:
-            changes.add(ARGUMENTS_PARSED)
+    function["arguments"] = arguments_object(arguments)
+    if isinstance(arguments, str) and not isinstance(function["arguments"], str):
+        changes.add(ARGUMENTS_PARSED)
+    elif isinstance(arguments, dict) and function["arguments"] != arguments:
+        changes.add(NULLS_DROPPED)
     out = {key: item for key, item in value.items() if item is not None}
     if len(out) != len(value) or len(function) != len(value["function"]):
         changes.add(NULLS_DROPPED)
@@ -156,7 +196,8 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
         if not isinstance(message, dict):
             out.append(message)
             continue
-        kept = {key: value for key, value in message.items() if value is not None}
+        kept = {key: value for key, value in message.items()
+                if value is not None and not (key in TOOL_KEYS and not value)}
         calls = kept.get("tool_calls")
         calling = kept.get("role") == "assistant" and isinstance(calls, list) and bool(calls)
         if message.keys() - kept.keys() - ({"content"} if calling else set()):
@@ -169,10 +210,15 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
                 kept = {"role": kept["role"], "content": "", **kept}
                 changes.add(CONTENT_GIVEN)
         elif kept.get("role") == "tool" and pending:
-            # The call a result names by id, else the first one pending: results come in the calls' order.
-            name, call_id = next((p for p in pending if p[1] is not None and p[1] == kept.get("tool_call_id")),
-                                 pending[0])
-            pending.remove((name, call_id))
+            # The call a result names by id, else the first one pending: results come in the calls' order. A result
+            # whose id names no pending call answers none of them (TP606 rejects the row).
+            own_id = kept.get("tool_call_id")
+            answered = next((p for p in pending if p[1] == own_id), None) if own_id is not None else pending[0]
+            if answered is None:
+                out.append(kept)
+                continue
+            pending.remove(answered)
+            name, call_id = answered
             if "name" not in kept and name is not None:
                 kept["name"] = name
                 changes.add(RESULTS_NAMED)
@@ -183,6 +229,17 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
     return out
 
 
+def stray_tool_keys(messages: Any) -> bool:
+    """Whether a message list without tool turns holds a null or empty tool key (Arrow's, in Parquet rows beside
+    tool-calling ones).
+
+    >>> stray_tool_keys([{"role": "user", "content": "Hi", "tool_calls": None}])
+    True
+    """
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and any(key in m and not m[key] for key in TOOL_KEYS) for m in messages)
+
+
 def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
     """A row read as its TRL type with its tool calls and `tools` in the canonical form, and what that changed
     (nothing for rows without them, which are returned as they are)."""
@@ -191,9 +248,13 @@ def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
     for name in MESSAGE_LISTS:
         messages = trl_row.get(name)
         if holds_tool_turns(messages):
-            if out is trl_row:
-                out = dict(trl_row)
+            out = dict(out) if out is trl_row else out
             out[name] = canonical_messages(messages, changes)
+        elif stray_tool_keys(messages):
+            out = dict(out) if out is trl_row else out
+            out[name] = [{key: value for key, value in m.items() if key not in TOOL_KEYS or value}
+                         if isinstance(m, dict) else m for m in messages]
+            changes.add(NULLS_DROPPED)
     tools = trl_row.get("tools")
     if "tools" in trl_row:
         canonical = function_tools(tools)

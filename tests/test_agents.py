@@ -160,8 +160,8 @@ def test_a_call_that_is_not_json_is_refused_not_guessed(write_jsonl, tmp_path):
                                 {"from": "gpt", "value": "<tool_call>\nget_stock_price(TSLA)\n</tool_call>"}]}
     swift = {"messages": [{"role": "user", "content": "TSLA?"}, {"role": "tool_call", "content": "price TSLA"}]}
     xlam = {"query": "TSLA?", "answers": "get_stock_price(TSLA)", "tools": "[]"}
-    for row, reason in ((hermes, "messages[1] a call with no name: arguments are not JSON ('get_stock_price(TSLA)')"),
-                        (swift, "messages[1] a call with no name: arguments are not JSON ('price TSLA')"),
+    for row, reason in ((hermes, "messages[1]: a call with no name, arguments 'get_stock_price(TSLA)'"),
+                        (swift, "messages[1]: a call with no name, arguments 'price TSLA'"),
                         (xlam, "answers is not a list of {name, arguments} calls, nor the JSON of one")):
         output = tmp_path / f"{len(reason)}.jsonl"
         with pytest.raises(DataRefused, match="every row was rejected, nothing written"):

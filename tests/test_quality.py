@@ -44,7 +44,7 @@ def test_tool_calls_are_checked_against_the_declared_schemas(write_jsonl, tmp_pa
     report = inspect_dataset(path)
     found = {f.rule: [e["detail"] for e in f.examples] for f in report.findings}
     assert {f.rule: f.rows for f in report.findings} == {
-        "TP601": [4], "TP602": [5, 6, 7, 8], "TP603": [9, 10], "TP604": [11],
+        "TP601": [4], "TP602": [5, 6, 7, 8], "TP603": [9, 10], "TP604": [11], "TP606": [10],
         "TP203": [9],  # the answer right after the call: two assistant turns
         "TP605": [2, 10, 11]}  # JSON-string arguments, bare function `tools`: rewritten, not rejected
     assert found["TP601"] == ["messages[1] calls 'multiply', which `tools` does not declare (add)"]
@@ -53,10 +53,11 @@ def test_tool_calls_are_checked_against_the_declared_schemas(write_jsonl, tmp_pa
                               "messages[1] add: argument(s) c not in its schema",
                               "messages[1] add: arguments are not JSON ('{a: 2')"]
     assert found["TP603"] == ["messages[1] calls 'add', answered by no tool message before turn 3",
-                              "messages[2] answers call id 'c9', which no pending call has (c1)"]
+                              "messages[1] calls 'add', answered by no tool message before turn 4"]  # c9 is not c1
+    assert found["TP606"] == ["messages[2] answers call id 'c9', which no pending call has (c1)"]
     assert found["TP604"] == ["tools[0] (add): parameters are not a valid JSON Schema"]
     result = convert(path, to="sft", output=tmp_path / "sft.jsonl")
-    assert result.rejected_by_rule == {"TP601": 1, "TP602": 4, "TP604": 1}  # TP603 warns, the row stays
+    assert result.rejected_by_rule == {"TP601": 1, "TP602": 4, "TP604": 1, "TP606": 1}  # TP603 warns, the row stays
     assert check_dataset(path) == []
 
 

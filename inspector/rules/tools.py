@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import orjson
 
 from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule, unproven
-from trlprep.inspector.rules.examples import tool_row, flagged
+from trlprep.inspector.rules.examples import USER, flagged, tool_row
 
 CONVERSATIONS = (("messages",), ("prompt", "completion"), ("prompt", "chosen"), ("prompt", "rejected"))
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
@@ -41,7 +41,9 @@ def _functions(tools: Any) -> list[dict] | None:
             return None
     if not isinstance(tools, list):
         return None
-    functions = [tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else tool
+    # A tool of another type (Anthropic's server tools, OpenAI's custom tools) is not a function: no schema to read.
+    functions = [tool.get("function") if isinstance(tool, dict) and tool.get("type", "function") == "function"
+                 and "function" in tool else tool if isinstance(tool, dict) and "type" not in tool else None
                  for tool in tools]
     return functions if all(isinstance(f, dict) for f in functions) else None
 
@@ -54,14 +56,19 @@ def _sequences(row: dict) -> Iterator[tuple[str, list]]:
             yield "+".join(names), [message for part in parts for message in part]
 
 
-def _calls(row: dict) -> Iterator[tuple[str, dict]]:
-    """(where, function) of every tool call in the row, each message list once."""
+def _calls(row: dict) -> Iterator[tuple[str, Any]]:
+    """(where, call) of every tool call in the row, each message list once."""
     for name in MESSAGE_LISTS:
         messages = row.get(name)
         for i, message in enumerate(messages if isinstance(messages, list) else []):
             for call in (message.get("tool_calls") or []) if isinstance(message, dict) else []:
-                function = call.get("function") if isinstance(call, dict) else None
-                yield f"{name}[{i}]", function if isinstance(function, dict) else {}
+                yield f"{name}[{i}]", call
+
+
+def _function(call: Any) -> dict:
+    """A call's `function` object ({} when it has none)."""
+    function = call.get("function") if isinstance(call, dict) else None
+    return function if isinstance(function, dict) else {}
 
 
 def undeclared_calls(row: dict, shape: Any) -> Iterator[str]:
@@ -70,7 +77,8 @@ def undeclared_calls(row: dict, shape: Any) -> Iterator[str]:
     if functions is None:
         return
     declared = [f.get("name") for f in functions]
-    for where, function in _calls(row):
+    for where, call in _calls(row):
+        function = _function(call)
         if function.get("name") not in declared:
             yield (f"{where} calls {function.get('name')!r}, which `tools` does not declare "
                    f"({', '.join(map(str, declared)) or 'none'})")
@@ -123,19 +131,30 @@ def plainly_valid(arguments: Any, schema: dict) -> bool:
 
 
 def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
-    """TP602: arguments that are not JSON (whether or not the row declares `tools`), or that break the declared
-    function's JSON Schema: a missing required argument, a wrong type, an argument the schema does not name."""
+    """TP602: a call that is not `{"type": "function", "function": {name, arguments}}`, arguments that are not the
+    JSON of an object (whether or not the row declares `tools`), or arguments that break the declared function's
+    JSON Schema: a missing required argument, a wrong type, an argument the schema does not name."""
     functions = _functions(row.get("tools"))
     parameters = {f.get("name"): f.get("parameters") for f in functions or ()}
-    for where, function in _calls(row):
+    for where, call in _calls(row):
+        function = _function(call)
         name, arguments = function.get("name"), function.get("arguments", {})
+        if not function or not isinstance(call, dict) or call.get("type", "function") != "function":
+            yield f"{where}: a call that is not {{\"type\": \"function\", \"function\": ...}} ({str(call)[:60]!r})"
+            continue
+        if not isinstance(name, str) or not name:
+            # A call read from text that is no `{name, arguments}` object has no name (Hermes, ms-swift).
+            yield f"{where}: a call with no name, arguments {str(arguments)[:40]!r}"
+            continue
         if isinstance(arguments, str):
             try:
                 arguments = orjson.loads(arguments) if arguments.strip() else {}
             except orjson.JSONDecodeError:
-                # A call read from text that is no `{name, arguments}` object has no name (Hermes, ms-swift).
-                yield f"{where} {name if name is not None else 'a call with no name'}: arguments are not JSON ({arguments[:40]!r})"
+                yield f"{where} {name}: arguments are not JSON ({arguments[:40]!r})"
                 continue
+        if not isinstance(arguments, dict):
+            yield f"{where} {name}: arguments are {type(arguments).__name__} {str(arguments)[:40]!r}, not an object"
+            continue
         schema = parameters.get(name)
         if not isinstance(schema, dict) or plainly_valid(arguments, schema):
             continue
@@ -148,37 +167,66 @@ def invalid_arguments(row: dict, shape: Any) -> Iterator[str]:
             yield f"{where} {name}: arguments{'.' + path if path else ''}: {error.message}"
             continue
         known = schema.get("properties")
-        if isinstance(known, dict) and isinstance(arguments, dict):
+        if isinstance(known, dict):
             unknown = sorted(set(arguments) - set(known))
             if unknown:
                 yield f"{where} {name}: argument(s) {', '.join(unknown)} not in its schema"
 
 
-def unanswered_calls(row: dict, shape: Any) -> Iterator[str]:
-    """TP603: a call not answered by a tool message before the conversation goes on, or a tool result whose
-    `tool_call_id` names no pending call. A call that ends the conversation is the training target, not a fault."""
+def _results(row: dict) -> Iterator[tuple[str, int, dict, list[tuple[int, Any, Any]]]]:
+    """(where, index, tool message, calls pending before it: (turn, name, id)) of each tool result of each
+    conversation, and (where, index, next non-tool message, calls left pending) where the conversation goes on
+    past unanswered calls; results are matched to calls as `inspector.toolcalls` names them."""
     for where, messages in _sequences(row):
-        pending: list[tuple[int, str, Any]] = []
+        pending: list[tuple[int, Any, Any]] = []
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 continue
-            role = message.get("role")
-            if role == "tool" and pending:
-                call_id = message.get("tool_call_id")
-                ids = [p[2] for p in pending]
-                if call_id is not None and any(ids) and call_id not in ids:
-                    yield f"{where}[{i}] answers call id {call_id!r}, which no pending call has ({', '.join(map(str, ids))})"
-                    pending.pop(0)
-                else:
-                    pending.pop(ids.index(call_id) if call_id in ids else 0)
+            if message.get("role") == "tool":
+                yield where, i, message, list(pending)
+                own_id = message.get("tool_call_id")
+                answered = next((p for p in pending if p[2] == own_id), None) if own_id is not None else (
+                    pending[0] if pending else None)
+                if answered is not None:
+                    pending.remove(answered)
                 continue
-            if pending and role in ("assistant", "user"):
-                turn, name, _ = pending[0]
-                yield f"{where}[{turn}] calls {name!r}, answered by no tool message before turn {i + 1}"
+            if pending and message.get("role") in ("assistant", "user"):
+                yield where, i, message, pending
                 pending = []
-            if role == "assistant" and message.get("tool_calls"):
-                pending = [(i, (c.get("function") or {}).get("name"), c.get("id"))
-                           for c in message["tool_calls"] if isinstance(c, dict)]
+            if message.get("role") == "assistant" and message.get("tool_calls"):
+                pending = [(i, _function(c).get("name"), c.get("id") if isinstance(c, dict) else None)
+                           for c in message["tool_calls"]]
+
+
+def unanswered_calls(row: dict, shape: Any) -> Iterator[str]:
+    """TP603: a call not answered by a tool message before the conversation goes on. A call that ends the
+    conversation is the training target, not a fault."""
+    for where, i, message, pending in _results(row):
+        if message.get("role") != "tool":
+            turn, name, _ = pending[0]
+            yield f"{where}[{turn}] calls {name!r}, answered by no tool message before turn {i + 1}"
+
+
+def mismatched_results(row: dict, shape: Any) -> Iterator[str]:
+    """TP606: a tool result whose `tool_call_id` names no pending call, or whose `name` is not that of the call its
+    id names; two calls of one turn that share an id."""
+    for name in MESSAGE_LISTS:
+        messages = row.get(name)
+        for i, message in enumerate(messages if isinstance(messages, list) else []):
+            ids = [c.get("id") for c in (message.get("tool_calls") or []) if isinstance(c, dict) and c.get("id")] \
+                if isinstance(message, dict) else []
+            if len(ids) != len(set(ids)):
+                yield f"{name}[{i}]: two calls share the id {next(x for x in ids if ids.count(x) > 1)!r}"
+    for where, i, message, pending in _results(row):
+        own_id = message.get("tool_call_id")
+        if message.get("role") != "tool" or own_id is None or not pending:
+            continue
+        answered = next((p for p in pending if p[2] == own_id), None)
+        if answered is None:
+            yield (f"{where}[{i}] answers call id {own_id!r}, which no pending call has "
+                   f"({', '.join(str(p[2]) for p in pending)})")
+        elif message.get("name") is not None and message["name"] != answered[1]:
+            yield f"{where}[{i}] is named {message['name']!r}, but its id {own_id!r} is the call of {answered[1]!r}"
 
 
 def invalid_tools(row: dict, shape: Any) -> Iterator[str]:
@@ -189,7 +237,9 @@ def invalid_tools(row: dict, shape: Any) -> Iterator[str]:
         return
     functions = _functions(tools)
     if functions is None:
-        yield "tools is not a list of function schemas"
+        kinds = sorted({str(t.get("type")) for t in tools if isinstance(t, dict) and t.get("type") != "function"}) \
+            if isinstance(tools, list) else []
+        yield "tools is not a list of function schemas" + (f" (tools of type {', '.join(kinds)})" if kinds else "")
         return
     for i, function in enumerate(functions):
         if not isinstance(function.get("name"), str) or not function["name"]:
@@ -214,8 +264,8 @@ TOOL_ARGUMENTS_INVALID = register(Rule("TP602", "tool-arguments-invalid", ERROR,
          proof=by_structure("the typed messages take no tool calls")))
 
 TOOL_CALL_UNANSWERED = register(Rule("TP603", "tool-call-unanswered", WARNING,
-         "a tool call is not answered by a tool message before the conversation goes on (or a result names a "
-         "call id no pending call has); a call that ends the conversation is the training target, not a fault",
+         "a tool call is not answered by a tool message before the conversation goes on; a call that ends the "
+         "conversation is the training target, not a fault",
          "add the tool's result after the call, or end the conversation at the call", "trl",
          why="the answer after an unanswered call is learned as if the model knew the tool's result",
          check=unanswered_calls,
@@ -244,3 +294,17 @@ TOOL_CALLS_NOT_CANONICAL = register(Rule("TP605", "tool-calls-not-canonical", WA
              "templates raise, and a null content renders as \"None\" under `| trim`",
          example=flagged(tool_row("add", {"a": 1}), tool_row("add", '{"a": 1}')),
          proof=by_structure("the typed messages take no tool calls, and no fast shape has a `tools` column")))
+
+TOOL_RESULT_MISMATCH = register(Rule("TP606", "tool-result-mismatch", ERROR,
+         "a tool result's `tool_call_id` names no pending call, or its `name` is not that of the call its id names; "
+         "or two calls of one turn share an id", "give each call its own id and each result the id and name of the "
+         "call it answers", "trl",
+         why="the model learns a result as the answer to another call than the one that made it",
+         check=mismatched_results,
+         example=flagged(tool_row("add", {"a": 1}),
+                         {**tool_row("add", {"a": 1}), "messages": [
+                             USER, {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function",
+                                    "function": {"name": "add", "arguments": {"a": 1}}}]},
+                             {"role": "tool", "tool_call_id": "c9", "content": "2"},
+                             {"role": "assistant", "content": "It is 2."}]}),
+         proof=by_structure("the typed messages take no tool calls")))
