@@ -673,8 +673,9 @@ def double_encoded(rendered: str, arguments: Any) -> str | None:
 
 def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict | None:
     """Render the data's first tool-call row as TRL does (its conversation with its `tools`) and flag what the
-    template makes of it: an error on the calls (TP521), calls or tools left out (TP522), arguments quoted as a
-    JSON string (TP520). What it found, for the report's `template`; None when the data holds no tool calls."""
+    template makes of it: an error on the calls or tools (TP521), calls or tools left out (TP522), arguments
+    quoted as a JSON string (TP520). What it found, for the report's `template`; None when the data holds no tool
+    calls or tools."""
     found = first_tool_row(readable)
     if found is None:
         return None
@@ -693,8 +694,12 @@ def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict
         rendered = render(messages, tools)
     except Exception as error:  # the template's own message is the finding
         probe["rendered"] = "error"
-        if _renders(render, without_calls):  # else it fails on the row whatever its calls: TP502 says so
-            collect(TOOL_CALL_TEMPLATE_ERROR.id, number, f"the chat template fails on this row's tool calls (it "
+        # Which part it fails on: the row renders without its `tools`, or only without its calls too (else it
+        # fails on the row whatever its tools and calls, and TP502 says so).
+        culprit = ("`tools`" if tools and _renders(render, messages) is not None
+                   else "tool calls" if _renders(render, without_calls) is not None else None)
+        if culprit:
+            collect(TOOL_CALL_TEMPLATE_ERROR.id, number, f"the chat template fails on this row's {culprit} (it "
                                                          f"renders the row without them): {error_line(error)}")
         return probe
     probe["rendered"] = "ok"

@@ -26,6 +26,8 @@ STRINGS_ONLY = TOOL_CHAT_TEMPLATE.replace(
 MAPPING_ONLY = TOOL_CHAT_TEMPLATE.replace(
     "{{ call['function']['arguments'] | tojson }}",
     "{% for key, value in call['function']['arguments'].items() %}{{ key }}={{ value }} {% endfor %}")
+# Reads tools as bare function schemas: a tool in function form has no `name` of its own to upper-case.
+BARE_TOOLS_ONLY = TOOL_CHAT_TEMPLATE.replace("tool {{ tool['function']['name'] }}", "tool {{ tool['name'].upper() }}")
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "the weather in a city",
@@ -53,7 +55,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tool-templates")
     return {name: build_tiny_model(root / name, template=template) for name, template in [
         ("tool_aware", TOOL_CHAT_TEMPLATE), ("string_aware", STRING_AWARE), ("strings_only", STRINGS_ONLY),
-        ("mapping_only", MAPPING_ONLY), ("no_tools", CHAT_TEMPLATE)]}
+        ("mapping_only", MAPPING_ONLY), ("bare_tools_only", BARE_TOOLS_ONLY), ("no_tools", CHAT_TEMPLATE)]}
 
 
 @pytest.fixture
@@ -87,19 +89,27 @@ def test_string_arguments_rendered_as_they_are_are_not_double_encoded(models, to
     assert tool_findings(report) == {}
 
 
-@pytest.mark.parametrize("template, arguments, message", [
-    ("strings_only", OBJECT_ARGUMENTS, "tool call arguments must be a string"),
-    ("mapping_only", STRING_ARGUMENTS, "'str object' has no attribute 'items'")])
+@pytest.mark.parametrize("template, arguments, part, message", [
+    ("strings_only", OBJECT_ARGUMENTS, "tool calls", "tool call arguments must be a string"),
+    ("mapping_only", STRING_ARGUMENTS, "tool calls", "'str object' has no attribute 'items'"),
+    ("bare_tools_only", OBJECT_ARGUMENTS, "`tools`", "'dict object' has no attribute 'name'")])
 def test_a_template_that_raises_on_the_calls_names_the_row_and_its_error(models, tool_file, template, arguments,
-                                                                         message):
+                                                                         part, message):
     report = inspect_dataset(tool_file(arguments), model=str(models[template]))
     (finding,) = tool_findings(report).values()
     assert finding.rule == "TP521" and finding.rows == [2]
     detail = finding.examples[0]["detail"]
-    assert detail.startswith("the chat template fails on this row's tool calls (it renders the row without "
-                             "them): ") and message in detail and "\n" not in detail
+    assert detail.startswith(f"the chat template fails on this row's {part} (it renders the row without them): ")
+    assert message in detail and "\n" not in detail
     # The same row is one the trainer stops at; the other rows render.
     assert [f.rows for f in report.findings if f.rule == "TP502"] == [[2]]
+
+
+def test_a_template_that_fails_on_every_row_is_not_blamed_on_the_calls(tmp_path, tool_file):
+    folder = build_tiny_model(tmp_path / "raises", template="{{ raise_exception('this template renders nothing') }}")
+    report = inspect_dataset(tool_file(OBJECT_ARGUMENTS), model=str(folder))
+    assert tool_findings(report) == {} and report.tokens["template"]["tool_row"] == {"row": 2, "rendered": "error"}
+    assert [f.rows for f in report.findings if f.rule == "TP502"] == [[1, 2, 3]]
 
 
 def test_the_same_template_given_what_it_takes_is_clean(models, tool_file):
