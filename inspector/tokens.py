@@ -355,7 +355,8 @@ def _analyse_batch(args: tuple) -> list[tuple[int, RowTokens | tuple[str, str]]]
             out.append((number, analyse_row(tokenizer, trl_row, data_type, implicit=implicit,
                                             has_markers=has_markers, specials=specials, images=images)))
         except Exception as error:  # the template's own error is the finding
-            out.append((number, (TEMPLATE_RENDER_FAILURE.id, f"the chat template fails on this row: {error_line(error)}")))
+            failure = f"the chat template fails on this row: {error_line(error)}"
+            out.append((number, (TEMPLATE_RENDER_FAILURE.id, failure)))
     return out
 
 
@@ -631,8 +632,15 @@ def first_tool_row(readable: list[tuple[int, dict]]) -> tuple[int, list, list | 
     ...                 (2, {"prompt": [{"role": "user", "content": "hi"}], "completion": [call]})])[0]
     2
     """
-    found = [(number, _conversation(trl_row), _declared_tools(trl_row.get("tools"))) for number, trl_row in readable]
-    return next((row for row in found if _has_calls(row[1])), None) or next((row for row in found if row[2]), None)
+    declaring = None
+    for number, trl_row in readable:
+        messages = _conversation(trl_row)
+        if _has_calls(messages):
+            return number, messages, _declared_tools(trl_row.get("tools"))
+        if declaring is None and trl_row.get("tools"):
+            tools = _declared_tools(trl_row["tools"])
+            declaring = (number, messages, tools) if tools else None
+    return declaring
 
 
 def _calls_with_arguments(messages: list) -> Iterator[tuple[str, Any]]:
@@ -687,17 +695,17 @@ def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict
         return tokenizer.apply_chat_template(conversation, tools=with_tools, tokenize=False,
                                              add_generation_prompt=answer_next)
 
-    without_calls = [{key: value for key, value in message.items() if key != "tool_calls"}
-                     if isinstance(message, dict) else message for message in messages]
+    without_calls = [_without_calls(message) for message in messages]
     probe: dict[str, Any] = {"row": number}
     try:
         rendered = render(messages, tools)
     except Exception as error:  # the template's own message is the finding
         probe["rendered"] = "error"
-        # Which part it fails on: the row renders without its `tools`, or only without its calls too (else it
-        # fails on the row whatever its tools and calls, and TP502 says so).
-        culprit = ("`tools`" if tools and _renders(render, messages) is not None
-                   else "tool calls" if _renders(render, without_calls) is not None else None)
+        # What it fails on: the first part the row renders without (none: it fails on the row whatever its tool
+        # use, and TP502 says so). Templates that insist on alternating roles fail on the tool turns themselves.
+        attempts = ([("`tools`", messages)] if tools else []) + [
+            ("tool calls", without_calls), ("tool calls and results", _without_tool_turns(messages))]
+        culprit = next((part for part, conversation in attempts if _renders(render, conversation) is not None), None)
         if culprit:
             collect(TOOL_CALL_TEMPLATE_ERROR.id, number, f"the chat template fails on this row's {culprit} (it "
                                                          f"renders the row without them): {error_line(error)}")
@@ -705,7 +713,7 @@ def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict
     probe["rendered"] = "ok"
     left_out = []
     if tools:
-        probe["tools"] = "ignored" if render(messages, None) == rendered else "rendered"
+        probe["tools"] = "ignored" if _renders(render, messages) == rendered else "rendered"
         left_out += ["`tools`"] if probe["tools"] == "ignored" else []
     if _has_calls(messages):
         probe["calls"] = "ignored" if _renders(render, without_calls, tools) == rendered else "rendered"
@@ -717,9 +725,22 @@ def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict
         quoted = double_encoded(rendered, arguments)
         if quoted is not None:
             probe["calls"] = "double-encoded"
-            collect(TOOL_CALL_DOUBLE_ENCODED.id, number, f"the call to {name} renders its arguments as a JSON "
-                                                         f"string: {_clip(quoted)}")
+            collect(TOOL_CALL_DOUBLE_ENCODED.id, number, f"the chat template renders the arguments of the call to "
+                                                         f"{name} as a JSON string: {_clip(quoted)}")
     return probe
+
+
+def _without_calls(message: Any) -> Any:
+    return {key: value for key, value in message.items() if key != "tool_calls"} if isinstance(message, dict) \
+        else message
+
+
+def _without_tool_turns(messages: list) -> list:
+    """The conversation as if no tool had been used: tool results and call-only turns left out, the calls of
+    turns that also answer taken off them."""
+    return [_without_calls(message) for message in messages
+            if not (isinstance(message, dict) and (message.get("role") == "tool" or (
+                message.get("tool_calls") and not str(message.get("content") or "").strip())))]
 
 
 def _renders(render, conversation: list, tools: list | None = None) -> str | None:

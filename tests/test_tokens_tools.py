@@ -79,7 +79,8 @@ def test_string_arguments_through_tojson_are_double_encoded(models, tool_file):
     report = inspect_dataset(tool_file(STRING_ARGUMENTS), model=str(models["tool_aware"]))
     (finding,) = tool_findings(report).values()
     assert finding.rule == "TP520" and finding.rows == [2] and report.exit_code == 1
-    assert finding.examples[0]["detail"] == ('the call to get_weather renders its arguments as a JSON string: '
+    assert finding.examples[0]["detail"] == ('the chat template renders the arguments of the call to get_weather '
+                                             'as a JSON string: '
                                              '"{\\"unit\\":\\"celsius\\",\\"city\\":\\"Paris\\"}"')
     assert report.tokens["template"]["tool_row"]["calls"] == "double-encoded"
 
@@ -112,6 +113,15 @@ def test_a_template_that_fails_on_every_row_is_not_blamed_on_the_calls(tmp_path,
     assert [f.rows for f in report.findings if f.rule == "TP502"] == [[1, 2, 3]]
 
 
+def test_a_template_that_insists_on_tools_is_probed_without_failing(tmp_path, tool_file):
+    template = "{% if not tools %}{{ raise_exception('this template needs tools') }}{% endif %}" + TOOL_CHAT_TEMPLATE
+    folder = build_tiny_model(tmp_path / "needs_tools", template=template)
+    report = inspect_dataset(tool_file(OBJECT_ARGUMENTS), model=str(folder))
+    assert tool_findings(report) == {}
+    assert report.tokens["template"]["tool_row"] == {"row": 2, "rendered": "ok", "tools": "rendered",
+                                                     "calls": "rendered"}
+
+
 def test_the_same_template_given_what_it_takes_is_clean(models, tool_file):
     assert tool_findings(inspect_dataset(tool_file(STRING_ARGUMENTS), model=str(models["strings_only"]))) == {}
     assert tool_findings(inspect_dataset(tool_file(OBJECT_ARGUMENTS), model=str(models["mapping_only"]))) == {}
@@ -134,6 +144,31 @@ def test_a_prompt_with_tools_and_no_call_is_rendered_for_its_tools(models, write
     report = inspect_dataset(write_jsonl(rows), model=str(models["tool_aware"]))
     assert tool_findings(report) == {}
     assert report.tokens["template"]["tool_row"] == {"row": 1, "rendered": "ok", "tools": "rendered"}
+
+
+def trl_template(name: str) -> str:
+    """A chat template TRL ships (`trl/chat_templates/`), read without importing trl (and torch)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("trl")
+    if spec is None:
+        pytest.skip("trl is not installed (uv sync --extra train)")
+    return (Path(spec.submodule_search_locations[0]) / "chat_templates" / f"{name}.jinja").read_text()
+
+
+@pytest.mark.parametrize("template, arguments, found", [
+    ("qwen2_5", STRING_ARGUMENTS, {"TP520"}),  # `arguments | tojson` quotes a string
+    ("qwen2_5", OBJECT_ARGUMENTS, set()),
+    ("llama3_1", STRING_ARGUMENTS, {"TP520"}),
+    ("gptoss", STRING_ARGUMENTS, {"TP520"}),
+    ("qwen3", STRING_ARGUMENTS, set()),  # renders a string as it is
+    ("deepseekv3", OBJECT_ARGUMENTS, {"TP521"}),  # concatenates the arguments to a string
+    ("gemma3", OBJECT_ARGUMENTS, {"TP521"}),  # roles must alternate: a tool turn breaks it
+    ("phi3", OBJECT_ARGUMENTS, {"TP522"})])  # renders role and content only
+def test_the_templates_trl_ships(tmp_path, tool_file, template, arguments, found):
+    folder = build_tiny_model(tmp_path / template, template=trl_template(template))
+    assert set(tool_findings(inspect_dataset(tool_file(arguments), model=str(folder)))) == found
 
 
 def test_data_without_tool_calls_is_not_probed(models):

@@ -67,7 +67,8 @@ TOOL_CALL_DOUBLE_ENCODED = register(Rule("TP520", "tool-call-double-encoded", ER
                        "and the model learns to emit calls its tool parser cannot read"))
 
 TOOL_CALL_TEMPLATE_ERROR = register(Rule("TP521", "tool-call-template-error", ERROR,
-         "the chat template raises an error on a row's tool calls or its `tools` (it renders the row without them)",
+         "the chat template raises an error on a row's tool calls, tool results or `tools` (it renders the row "
+         "without them)",
          "write string arguments as JSON objects; a template that rejects object arguments (the original "
          "DeepSeek-V3's) needs a fixed one (--set chat_template_path=...)", "tokens",
          why="the trainer stops at the first tool-call row (each such row is also TP502)"))
