@@ -298,8 +298,10 @@ def _turn(turn: dict, offending: bool, quoted: list[str], pictures=None) -> str:
     # A call-only turn's empty content is not drawn; an empty turn otherwise is (it may be what a finding names).
     body = "".join((f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre>" if text or not (images or drawn_calls)
                     else "") + (images[n] if n < len(images) else "") for n, text in enumerate(texts))
+    # Folded, unless the finding quotes a value inside the trace: then it is open, the value marked.
     folded = "" if trace is None else (
-        f"<details class='reasoning'><summary>reasoning · {len(trace):,} characters</summary>"
+        f"<details class='reasoning'{' open' if any(value in trace for value in quoted) else ''}>"
+        f"<summary>reasoning · {len(trace):,} characters</summary>"
         f"<pre>{_mark(_shorten(trace, quoted), quoted)}</pre></details>")
     answered = " · ".join(_e(turn[key]) for key in ("name", "tool_call_id") if isinstance(turn.get(key), str))
     label = _e(role) + (f" <span class='ref'>{answered}</span>" if answered else "")

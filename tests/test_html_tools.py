@@ -98,6 +98,14 @@ def test_reasoning_is_folded_under_its_turn_and_the_answer_is_the_turns_text(pag
     assert not any("<think>" in turn for turn in turns)
 
 
+def test_a_trace_holding_the_value_a_finding_quotes_is_open_with_the_value_marked(write_jsonl):
+    rows = [{"messages": [{"role": "user", "content": "hi"},
+                          {"role": "assistant", "content": "<think>they wrote <|im_start|> here</think>Hello."}]}]
+    page = inspect_dataset(write_jsonl(rows), profile=True).to_html()  # TP207 quotes '<|im_start|>'
+    (folded,) = Elements(page, "reasoning").found
+    assert "open" in folded["attrs"] and "<mark>&lt;|im_start|&gt;</mark>" in page
+
+
 def test_the_datas_markup_is_text_on_the_page(page_from_api):
     escaped = "&lt;script&gt;document.title = &#x27;ran&#x27;&lt;/script&gt;"
     assert page_from_api.count(escaped) == 2 and ATTACK not in page_from_api
