@@ -70,7 +70,8 @@ TOOL_CALL_TEMPLATE_ERROR = register(Rule("TP521", "tool-call-template-error", ER
          "the chat template raises an error on a row's tool calls, tool results or `tools` (it renders the row "
          "without them)",
          "write string arguments as JSON objects; a template that rejects object arguments (the original "
-         "DeepSeek-V3's) needs a fixed one (--set chat_template_path=...)", "tokens",
+         "DeepSeek-V3's) or tool turns (Gemma 3's \"roles must alternate\") needs a tool-calling one "
+         "(--set chat_template_path=...)", "tokens",
          why="the trainer stops at the first tool-call row (each such row is also TP502)"))
 
 TEMPLATE_WITHOUT_TOOLS = register(Rule("TP522", "template-without-tools", ERROR,
