@@ -24,6 +24,7 @@ STATUS_COLORS = {"ready": "#1a7f37", "convertible": "#9a6700", "incompatible": "
 # `messages[3].content ...`, `chosen[1]...`, `prompt: ...`: the column and turn a finding's detail points at.
 _PATH = re.compile(r"^(?P<column>[A-Za-z_][\w.-]*?)(?:\[(?P<index>\d+)\])?(?=[.\s:\[]|$)")
 _QUOTED = re.compile(r"'([^']{2,80})'")
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #1f2328; padding: 0 16px; }
@@ -44,6 +45,11 @@ summary { cursor: pointer; font-weight: 600; } .error { color: #cf222e; } .warni
 .turn.tool { background: #fbefff; } .role { font-size: 11.5px; font-weight: 600; color: #57606a; }
 .offending { outline: 2px solid #cf222e; } mark { background: #ffd8b5; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 16px; }
+.call { margin-top: 4px; padding: 4px 8px; background: #fff; border-left: 3px solid #8250df; border-radius: 4px; }
+.call-name { font-family: ui-monospace, monospace; font-size: 12.5px; font-weight: 600; color: #8250df; }
+.not-json { color: #cf222e; } .ref { font-weight: 400; font-family: ui-monospace, monospace; }
+details.reasoning { margin: 2px 0 6px; padding: 4px 8px; background: #fff; border-style: dashed; }
+details.reasoning summary { font-weight: 400; font-size: 12px; color: #57606a; }
 .masks pre { background: #f6f8fa; padding: 8px; border-radius: 6px; }
 .thumb { display: inline-block; margin: 4px 6px 4px 0; vertical-align: top; }
 .thumb img { display: block; max-width: 96px; max-height: 96px; border: 1px solid #d0d7de; border-radius: 4px; }
@@ -235,8 +241,7 @@ def draw_row(value: Any, detail: str = "", pictures=None) -> str:
     column, index, quoted = _pointed(detail)
     if isinstance(value, dict) and column == "messages" and column not in value:
         # The detail reads the row as TRL does; a dialect keeps the turns under its own name (conversations, ...).
-        turns = [key for key, part in value.items() if isinstance(part, list) and part
-                 and all(isinstance(turn, dict) for turn in part) and key != "tools"]
+        turns = [key for key, part in value.items() if _holds_turns(key, part)]
         column = turns[0] if len(turns) == 1 else column
     if not isinstance(value, dict):
         return f"<pre class='offending'>{_mark(_shorten(_json(value), quoted), quoted)}</pre>"
@@ -250,10 +255,15 @@ def draw_row(value: Any, detail: str = "", pictures=None) -> str:
     return f"<div class='chat'>{_blocks(value, column, index, quoted, pictures)}</div>"
 
 
+def _holds_turns(key: str, part: Any) -> bool:
+    """Whether a column holds a conversation: a list of objects, and not the `tools` (drawn as their JSON)."""
+    return key != "tools" and isinstance(part, list) and bool(part) and all(isinstance(turn, dict) for turn in part)
+
+
 def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str], pictures=None) -> str:
     out = []
     for key, part in value.items():
-        if isinstance(part, list) and part and all(isinstance(turn, dict) for turn in part):
+        if _holds_turns(key, part):
             for number, turn in enumerate(part):
                 offending = key == column and (index is None or index == number)
                 out.append(_turn(turn, offending, quoted, pictures))
@@ -266,10 +276,11 @@ def _blocks(value: dict, column: str | None, index: int | None, quoted: list[str
 
 
 def _turn(turn: dict, offending: bool, quoted: list[str], pictures=None) -> str:
-    """One message, in any of the dialects' spellings (role/content, from/value, tool calls); with `pictures`, its
-    image parts drawn as images between its texts."""
+    """One message, in any of the dialects' spellings (role/content, from/value, tool calls); its reasoning folded
+    above its answer, its tool calls as blocks below it, a tool result labelled with the call it answers; with
+    `pictures`, its image parts drawn as images between its texts."""
     role = str(turn.get("role", turn.get("from", "?")))
-    content = turn.get("content", turn.get("value", ""))
+    trace, content = _reasoning(turn, turn.get("content", turn.get("value", "")))
     pieces = content if isinstance(content, list) else [content if isinstance(content, str) else _json(content)]
     segments: list[list[str]] = [[]]  # the texts before, between and after the images, each one <pre>
     images: list[str] = []
@@ -280,15 +291,60 @@ def _turn(turn: dict, offending: bool, quoted: list[str], pictures=None) -> str:
         else:  # typed parts: their texts, one a line
             segments[-1].append(str(part.get("text", _json(part))) if isinstance(part, dict) else str(part))
     texts = ["\n".join(segment) for segment in segments]
-    for call in turn.get("tool_calls") or ():
-        function = call.get("function", call) if isinstance(call, dict) else {}
-        texts[-1] += f"\n→ call {function.get('name', '?')}({_json(function.get('arguments', ''))})"
+    calls = turn.get("tool_calls") or []
+    drawn_calls = "".join(_call(call, quoted) for call in (calls if isinstance(calls, list) else [calls]))
     css = role if role in ("user", "assistant", "system", "tool") else {"human": "user", "gpt": "assistant"}.get(
         role, "")
-    body = "".join((f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre>" if text or not images else "")
-                   + (images[n] if n < len(images) else "") for n, text in enumerate(texts))
-    return (f"<div class='turn {css}{' offending' if offending else ''}'><div class='role'>{_e(role)}</div>"
-            f"{body}</div>")
+    # A call-only turn's empty content is not drawn; an empty turn otherwise is (it may be what a finding names).
+    body = "".join((f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre>" if text or not (images or drawn_calls)
+                    else "") + (images[n] if n < len(images) else "") for n, text in enumerate(texts))
+    # Folded, unless the finding quotes a value inside the trace: then it is open, the value marked.
+    folded = "" if trace is None else (
+        f"<details class='reasoning'{' open' if any(value in trace for value in quoted) else ''}>"
+        f"<summary>reasoning · {len(trace):,} characters</summary>"
+        f"<pre>{_mark(_shorten(trace, quoted), quoted)}</pre></details>")
+    answered = " · ".join(_e(turn[key]) for key in ("name", "tool_call_id") if isinstance(turn.get(key), str))
+    label = _e(role) + (f" <span class='ref'>{answered}</span>" if answered else "")
+    return (f"<div class='turn {css}{' offending' if offending else ''}'><div class='role'>{label}</div>"
+            f"{folded}{body}{drawn_calls}</div>")
+
+
+def _reasoning(turn: dict, content: Any) -> tuple[str | None, Any]:
+    """A turn's reasoning trace and its answer: `reasoning_content`, or a `<think>…</think>` opening the content
+    (the answer is what follows it). An unclosed `<think>` stays in the text, as a template would read it.
+
+    >>> _reasoning({}, "<think>2 + 2 is 4</think>\\nIt is 4.")
+    ('2 + 2 is 4', 'It is 4.')
+    >>> _reasoning({"reasoning_content": "add them"}, "It is 4."), _reasoning({}, "<think>cut off")
+    (('add them', 'It is 4.'), (None, '<think>cut off'))
+    """
+    if isinstance(turn.get("reasoning_content"), str):
+        return turn["reasoning_content"], content
+    opened = content.lstrip() if isinstance(content, str) else ""
+    if opened.startswith(THINK_OPEN) and THINK_CLOSE in opened:
+        trace, _, answer = opened[len(THINK_OPEN):].partition(THINK_CLOSE)
+        return trace.strip(), answer.lstrip()
+    return None, content
+
+
+def _call(call: Any, quoted: list[str]) -> str:
+    """A tool call as a block: its function's name (and id) over its arguments as a pretty-printed JSON object; a
+    JSON string is parsed for display, one that is not JSON is shown as it is, marked so."""
+    function = call.get("function", call) if isinstance(call, dict) else None
+    if not isinstance(function, dict):  # not a call object: shown as it is
+        function = {"arguments": _json(call)}
+    arguments = function.get("arguments", {})
+    not_json = ""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            not_json = " <span class='not-json'>arguments not JSON</span>"
+    text = arguments if not_json else json.dumps(arguments, indent=2, ensure_ascii=False, default=str)
+    name = function.get("name", "?")
+    ident = f" · {_e(call['id'])}" if isinstance(call, dict) and isinstance(call.get("id"), str) else ""
+    return (f"<div class='call'><div class='call-name'>call {_e(name)}{ident}{not_json}</div>"
+            f"<pre>{_mark(_shorten(text, quoted), quoted)}</pre></div>")
 
 
 def _json(value: Any) -> str:

@@ -13,6 +13,7 @@ Imports transformers (not torch) and only when `inspect --model` asks for it.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import re
@@ -27,7 +28,10 @@ from trlprep.inspector.images import ImageChecker, image_source
 from trlprep.inspector.profile import histogram
 from trlprep.inspector.scan import most_common_shape
 from trlprep.inspector.sources import row_value
-from trlprep.inspector.rules.tokens import DOUBLE_BOS, IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE
+from trlprep.inspector.rules.tokens import (DOUBLE_BOS, IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, NO_CHAT_TEMPLATE,
+    NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED,
+    TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE, TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED,
+    TOOL_CALL_TEMPLATE_ERROR)
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -351,8 +355,8 @@ def _analyse_batch(args: tuple) -> list[tuple[int, RowTokens | tuple[str, str]]]
             out.append((number, analyse_row(tokenizer, trl_row, data_type, implicit=implicit,
                                             has_markers=has_markers, specials=specials, images=images)))
         except Exception as error:  # the template's own error is the finding
-            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            out.append((number, (TEMPLATE_RENDER_FAILURE.id, f"the chat template fails on this row: {text}")))
+            failure = f"the chat template fails on this row: {error_line(error)}"
+            out.append((number, (TEMPLATE_RENDER_FAILURE.id, failure)))
     return out
 
 
@@ -462,6 +466,9 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         readable = []
     if conversational and template is not None:
         template_info.update(_probe_roles(tokenizer, collect))
+        tool_probe = probe_tool_row(tokenizer, readable, collect)
+        if tool_probe is not None:
+            template_info["tool_row"] = tool_probe
         if not has_markers:
             collect(NO_GENERATION_MARKERS.id, None, "the chat template has no {% generation %} markers, so assistant_only_loss is "
                                    "impossible; use a training template (TRL's get_training_chat_template, or "
@@ -587,6 +594,171 @@ def _probe_roles(tokenizer, collect) -> dict:
         info["system_role"] = "rejected"
         collect(TEMPLATE_DROPS_ROLE.id, None, f"the chat template rejects a system message ({str(error).splitlines()[0]})")
     return info
+
+
+# --- One tool-call row through the template ------------------------------------------------------------------
+
+
+def _conversation(trl_row: dict) -> list:
+    """A row's messages as the template renders them whole: `messages`, or the prompt followed by its completion
+    (the chosen answer of a pair; an implicit pair's chosen conversation)."""
+    if isinstance(trl_row.get("messages"), list):
+        return trl_row["messages"]
+    prompt = trl_row["prompt"] if isinstance(trl_row.get("prompt"), list) else []
+    answer = next((trl_row[key] for key in ("completion", "chosen") if isinstance(trl_row.get(key), list)), [])
+    return prompt + answer
+
+
+def _declared_tools(tools: Any) -> list | None:
+    """A row's `tools` as the trainers pass them to the template (a JSON string parsed), or None when it declares
+    none (or not as JSON: TP604 says so)."""
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except ValueError:
+            return None
+    return tools if isinstance(tools, list) and tools else None
+
+
+def _has_calls(messages: list) -> bool:
+    return any(isinstance(message, dict) and message.get("tool_calls") for message in messages)
+
+
+def first_tool_row(readable: list[tuple[int, dict]]) -> tuple[int, list, list | None] | None:
+    """The first row that calls a tool (else the first that declares tools): its number, conversation and tools.
+
+    >>> call = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}
+    >>> first_tool_row([(1, {"messages": [{"role": "user", "content": "hi"}], "tools": '[{"type": "function"}]'}),
+    ...                 (2, {"prompt": [{"role": "user", "content": "hi"}], "completion": [call]})])[0]
+    2
+    """
+    declaring = None
+    for number, trl_row in readable:
+        messages = _conversation(trl_row)
+        if _has_calls(messages):
+            return number, messages, _declared_tools(trl_row.get("tools"))
+        if declaring is None and trl_row.get("tools"):
+            tools = _declared_tools(trl_row["tools"])
+            declaring = (number, messages, tools) if tools else None
+    return declaring
+
+
+def _calls_with_arguments(messages: list) -> Iterator[tuple[str, Any]]:
+    """(function name, arguments as the data means them) of each call whose arguments are a non-empty JSON object
+    or list, given as one or as a JSON string: the calls whose rendering can be told apart from other text."""
+    for message in messages:
+        for call in (message.get("tool_calls") or ()) if isinstance(message, dict) else ():
+            function = call.get("function", call) if isinstance(call, dict) else {}
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    continue  # not JSON: TP602's to report
+            if isinstance(arguments, (dict, list)) and arguments:
+                yield str(function.get("name", "?")), arguments
+
+
+def double_encoded(rendered: str, arguments: Any) -> str | None:
+    r"""The JSON string literal in `rendered` whose text is `arguments` as JSON, or None. Values are compared,
+    not texts, so a template's spacing, key order and escapes do not matter.
+
+    >>> double_encoded('call f("{\\"city\\": \\"Paris\\"}")', {"city": "Paris"})
+    '"{\\"city\\": \\"Paris\\"}"'
+    >>> double_encoded('call f({"city":"Paris"})', {"city": "Paris"}) is None
+    True
+    """
+    decoder = json.JSONDecoder()
+    for match in re.finditer('"', rendered):
+        try:
+            text, end = decoder.raw_decode(rendered, match.start())
+            if isinstance(text, str) and text.lstrip()[:1] in ("{", "[") and json.loads(text) == arguments:
+                return rendered[match.start():end]
+        except ValueError:
+            continue
+    return None
+
+
+def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict | None:
+    """Render the data's first tool-call row as TRL does (its conversation with its `tools`) and flag what the
+    template makes of it: an error on the calls or tools (TP521), calls or tools left out (TP522), arguments
+    quoted as a JSON string (TP520). What it found, for the report's `template`; None when the data holds no tool
+    calls or tools."""
+    found = first_tool_row(readable)
+    if found is None:
+        return None
+    number, messages, tools = found
+    # A prompt-only row (GRPO) is rendered as the trainer does, ready for the model's answer.
+    answer_next = bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") != "assistant"
+
+    def render(conversation: list, with_tools: list | None) -> str:
+        return tokenizer.apply_chat_template(conversation, tools=with_tools, tokenize=False,
+                                             add_generation_prompt=answer_next)
+
+    without_calls = [_without_calls(message) for message in messages]
+    probe: dict[str, Any] = {"row": number}
+    try:
+        rendered = render(messages, tools)
+    except Exception as error:  # the template's own message is the finding
+        probe["rendered"] = "error"
+        # What it fails on: the first part the row renders without (none: it fails on the row whatever its tool
+        # use, and TP502 says so). Templates that insist on alternating roles fail on the tool turns themselves.
+        attempts = ([("`tools`", messages)] if tools else []) + [
+            ("tool calls", without_calls), ("tool calls and results", _without_tool_turns(messages))]
+        culprit = next((part for part, conversation in attempts if _renders(render, conversation) is not None), None)
+        if culprit:
+            collect(TOOL_CALL_TEMPLATE_ERROR.id, number, f"the chat template fails on this row's {culprit} (it "
+                                                         f"renders the row without them): {error_line(error)}")
+        return probe
+    probe["rendered"] = "ok"
+    left_out = []
+    if tools:
+        probe["tools"] = "ignored" if _renders(render, messages) == rendered else "rendered"
+        left_out += ["`tools`"] if probe["tools"] == "ignored" else []
+    if _has_calls(messages):
+        probe["calls"] = "ignored" if _renders(render, without_calls, tools) == rendered else "rendered"
+        left_out += ["the tool calls"] if probe["calls"] == "ignored" else []
+    if left_out:
+        collect(TEMPLATE_WITHOUT_TOOLS.id, number, f"the chat template leaves out {' and '.join(left_out)}: "
+                                                   "the row renders the same without them")
+    for name, arguments in _calls_with_arguments(messages) if probe.get("calls") == "rendered" else ():
+        quoted = double_encoded(rendered, arguments)
+        if quoted is not None:
+            probe["calls"] = "double-encoded"
+            collect(TOOL_CALL_DOUBLE_ENCODED.id, number, f"the chat template renders the arguments of the call to "
+                                                         f"{name} as a JSON string: {_clip(quoted)}")
+    return probe
+
+
+def _without_calls(message: Any) -> Any:
+    return {key: value for key, value in message.items() if key != "tool_calls"} if isinstance(message, dict) \
+        else message
+
+
+def _without_tool_turns(messages: list) -> list:
+    """The conversation as if no tool had been used: tool results and call-only turns left out, the calls of
+    turns that also answer taken off them."""
+    return [_without_calls(message) for message in messages
+            if not (isinstance(message, dict) and (message.get("role") == "tool" or (
+                message.get("tool_calls") and not str(message.get("content") or "").strip())))]
+
+
+def _renders(render, conversation: list, tools: list | None = None) -> str | None:
+    """The rendering, or None when the template raises on it."""
+    try:
+        return render(conversation, tools)
+    except Exception:  # a template may insist on what was taken out; then nothing is told from it
+        return None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def error_line(error: Exception) -> str:
+    """An error's first line, as a finding quotes it (its type when it says nothing)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def mask_preview(tokenizer, trl_row: dict, data_type: str, *, color: bool) -> str:

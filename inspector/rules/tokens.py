@@ -57,3 +57,25 @@ IMAGES_NOT_RENDERED = register(Rule("TP511", "images-not-rendered", ERROR,
          "use the model's processor chat template, one that renders {\"type\": \"image\"} parts, or a "
          "vision-language model", "tokens",
          why="the model never sees the images, or TRL stops on the count of image tokens"))
+
+# With tool-call data, one row's calls and tools are rendered through the template (`inspector.tokens.probe_tool_row`).
+TOOL_CALL_DOUBLE_ENCODED = register(Rule("TP520", "tool-call-double-encoded", ERROR,
+         "the chat template renders a tool call's arguments as a JSON string holding JSON "
+         "(`\"{\\\"city\\\": \\\"Paris\\\"}\"`), not as a JSON object",
+         "write each call's arguments as a JSON object, not a JSON string, as TRL documents them",
+         "tokens", why="Qwen2.5's and other templates apply `tojson` to the arguments: given a string they quote it, "
+                       "and the model learns to emit calls its tool parser cannot read"))
+
+TOOL_CALL_TEMPLATE_ERROR = register(Rule("TP521", "tool-call-template-error", ERROR,
+         "the chat template raises an error on a row's tool calls, tool results or `tools` (it renders the row "
+         "without them)",
+         "write string arguments as JSON objects; a template that rejects object arguments (the original "
+         "DeepSeek-V3's) or tool turns (Gemma 3's \"roles must alternate\") needs a tool-calling one "
+         "(--set chat_template_path=...)", "tokens",
+         why="the trainer stops at the first tool-call row (each such row is also TP502)"))
+
+TEMPLATE_WITHOUT_TOOLS = register(Rule("TP522", "template-without-tools", ERROR,
+         "the chat template renders the same text with or without the row's tool calls or its `tools`: it has "
+         "no tool support",
+         "use the model's tool-calling template, or a model whose template renders `tools` and `tool_calls`",
+         "tokens", why="every call and tool schema of the data is silently left out of training"))
