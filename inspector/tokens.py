@@ -449,6 +449,7 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
     the model's processor, its image paths against `image_root` (the current folder when None).
     """
     collect = collect or (lambda rule, row, detail: None)
+    rows = list(rows)
     shape, readable = readable_rows(rows)
     vision = bool(shape and shape.reads_images)
     processor = load_processor(model) if vision else None
@@ -466,7 +467,12 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         readable = []
     if conversational and template is not None:
         template_info.update(_probe_roles(tokenizer, collect))
-        tool_probe = probe_tool_row(tokenizer, readable, collect)
+        # Data in TRL's own columns is what TRL trains if the file is given to it as it is (TP605 says what
+        # `convert` rewrites); other data is rendered as `convert` writes it.
+        kept = {number for number, _ in readable}
+        as_trl_reads = [(number, row_value(value)) for number, value in rows if number in kept] \
+            if shape.dialect == "trl" and not vision else readable
+        tool_probe = probe_tool_row(tokenizer, as_trl_reads, collect)
         if tool_probe is not None:
             template_info["tool_row"] = tool_probe
         if not has_markers:

@@ -102,8 +102,9 @@ def test_a_template_that_raises_on_the_calls_names_the_row_and_its_error(models,
     detail = finding.examples[0]["detail"]
     assert detail.startswith(f"the chat template fails on this row's {part} (it renders the row without them): ")
     assert message in detail and "\n" not in detail
-    # The same row is one the trainer stops at; the other rows render.
-    assert [f.rows for f in report.findings if f.rule == "TP502"] == [[2]]
+    # As written, the same row is one the trainer stops at; the other rows render. `convert` writes arguments as
+    # objects (TP605), which a template that takes only mappings renders: as converted, the row renders.
+    assert [f.rows for f in report.findings if f.rule == "TP502"] == ([[2]] if arguments == OBJECT_ARGUMENTS else [])
 
 
 def test_a_template_that_fails_on_every_row_is_not_blamed_on_the_calls(tmp_path, tool_file):
