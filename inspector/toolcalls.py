@@ -97,6 +97,16 @@ def call(name: Any, arguments: Any, call_id: Any = None) -> dict:
     return {**out, "type": "function", "function": {"name": name, "arguments": arguments_object(arguments)}}
 
 
+def call_arguments(parsed: dict) -> Any:
+    """The arguments of a call written as a `{name, arguments}` object; Llama 3.1's JSON calls, and datasets
+    that follow them, name them `parameters`.
+
+    >>> call_arguments({"name": "f", "parameters": {"x": 1}}), call_arguments({"name": "f"})
+    ({'x': 1}, {})
+    """
+    return parsed.get("arguments", parsed.get("parameters", {}))
+
+
 def arguments_object(arguments: Any) -> Any:
     """A call's arguments as an object: a JSON string parsed (an empty one, or null, is no arguments), and the null
     values in it dropped, which Arrow writes for every key any row's arguments have. Anything else, a string that

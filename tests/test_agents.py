@@ -189,3 +189,96 @@ def test_train_takes_each_dialect_through_trls_sft_trainer(name, tool_model, tmp
     assert result.metrics["train_loss"] == result.metrics["train_loss"]  # a number, not NaN
     ledger = json.loads((tmp_path / "trlprep-run.json").read_text())["ledger"]
     assert ledger["rows_in"] == ledger["rows_kept"] == len(_rows(AGENTS / name))
+
+
+def _call_row(arguments, *, call_id="c1", name="get_weather", tools=True, **result):
+    """An OpenAI row: a call, its result (with `result`'s keys), an answer."""
+    row = {"messages": [{"role": "user", "content": "Weather?"},
+                        {"role": "assistant", "content": None, "tool_calls": [
+                            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]},
+                        {"role": "tool", "tool_call_id": call_id, "content": "18C", **result},
+                        {"role": "assistant", "content": "18C."}]}
+    return {**row, "tools": [WEATHER]} if tools else row
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "tz": {"type": "string"}}}}}
+HARD_ROWS = [  # (row, the rule that rejects it, or None when it is written)
+    (_call_row('{"city": "Paris"}', tools=False), None),
+    (_call_row("[1, 2]", tools=False), "TP602"),  # the JSON of a list: no arguments object
+    (_call_row('"{\\"city\\": \\"Paris\\"}"', tools=False), "TP602"),  # encoded twice
+    (_call_row({"city": "Paris"}, tool_call_id="zzz"), "TP606"),  # answers no call
+    (_call_row({"city": "Paris"}, name="get_weather") | {"messages": _call_row({"city": "Paris"})["messages"][:2] + [
+        {"role": "tool", "tool_call_id": "c1", "name": "get_time", "content": "18C"},
+        {"role": "assistant", "content": "18C."}]}, "TP606"),  # named after another function than its call's
+    ({"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [
+        '{"name": "get_weather"}']}]}, "TP602"),  # a call that is a string
+    ({**_call_row({}), "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "TP604"),  # server tool
+    ({"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
+        "<tool_call>\n{'name': 'get_weather', 'arguments': {'tags': {'a', 'b'}}}\n</tool_call>")}]},
+     "TP602"),  # a Python set: no JSON form
+    ({"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}')}]}, "TP602"),  # never closed
+    ({"conversations": [{"from": "system", "value": "<tools>[{'name': 'get_weather'</tools>"},
+                        {"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
+                            '<tool_call>{"name": "get_weather", "arguments": {}}</tool_call>')}]},
+     "TP604"),  # a list of tools that does not parse
+]
+
+
+@pytest.mark.parametrize("row, rule", HARD_ROWS, ids=range(1, len(HARD_ROWS) + 1))
+def test_a_row_is_written_in_the_one_form_or_refused_with_its_reason(row, rule, write_jsonl, tmp_path):
+    output = tmp_path / "out.jsonl"
+    if rule is None:
+        (written,) = _rows(Path(convert(write_jsonl([row]), to="sft", output=output).output))
+        assert written["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+        return
+    with pytest.raises(DataRefused, match="every row was rejected"):
+        convert(write_jsonl([row]), to="sft", output=output)
+    assert [r["rule"] for r in _rows(output.with_suffix(".rejects.jsonl"))] == [rule]
+
+
+def test_parquet_nulls_are_not_arguments(tmp_path):
+    """Parquet holds every key any row's arguments, schemas and messages have, the others null: the calls are
+    written with their own arguments, the schemas without null keywords, plain turns without null tool keys."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [_call_row({"city": "Paris"}, call_id="c1"), _call_row({"tz": "UTC"}, call_id="c2"),
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+             "tools": [WEATHER]}]
+    path = tmp_path / "calls.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    written = _rows(Path(convert(path, to="sft", output=tmp_path / "out.jsonl").output))
+    assert [row["messages"][1]["tool_calls"][0]["function"]["arguments"] for row in written[:2]] == [
+        {"city": "Paris"}, {"tz": "UTC"}]
+    assert written[0]["tools"] == [WEATHER]
+    assert written[2]["messages"] == rows[2]["messages"]
+
+
+def test_hermes_calls_may_name_their_arguments_parameters(tmp_path, write_jsonl):
+    """Llama 3.1's JSON calls, and data that follows them, write `parameters`: they are the arguments."""
+    row = {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
+        '<tool_call>{"name": "get_weather", "parameters": {"city": "Paris"}}</tool_call>')}]}
+    (written,) = _rows(Path(convert(write_jsonl([row]), to="sft", output=tmp_path / "out.jsonl").output))
+    assert written["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+
+
+def test_anthropic_blocks_it_cannot_read_are_refused_and_errors_said(tmp_path, write_jsonl):
+    use = {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "map", "input": {}}]}
+    rows = [{"messages": [{"role": "user", "content": "Map?"}, use, {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "map:"}, {
+                    "type": "image", "source": {"type": "url", "url": "https://example.com/m.png"}}]}]},
+                          {"role": "assistant", "content": "Here."}]},
+            {"messages": [{"role": "user", "content": "Search"}, {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "x"}}]}]},
+            {"messages": [{"role": "user", "content": "Map?"}, use, {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "is_error": True, "content": "timeout"}]},
+                          {"role": "assistant", "content": "It failed."}]}]
+    output = tmp_path / "out.jsonl"
+    (written,) = _rows(Path(convert(write_jsonl(rows), to="sft", output=output).output))
+    assert written["messages"][2] == {"role": "tool", "content": "Error: timeout", "tool_call_id": "t1",
+                                      "name": "map"}
+    assert [r["reason"] for r in _rows(output.with_suffix(".rejects.jsonl"))] == [
+        "messages[2].content[0]: a tool result holding 'image' blocks: a tool message holds text",
+        "messages[1].content[0]: a 'server_tool_use' block, which no chat template reads"]

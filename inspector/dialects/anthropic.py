@@ -3,20 +3,59 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Iterator
 
 from trlprep.inspector.dialects.agent_turns import AgentDialect
 from trlprep.inspector.dialects.conversations import blocks_text, with_system
-from trlprep.inspector.dialects.core import Shape, register
+from trlprep.inspector.dialects.core import Field, Shape, register
 from trlprep.inspector.dialects.messages import message_style
 from trlprep.inspector.toolcalls import call
 
 AGENT_BLOCKS = frozenset({"tool_use", "tool_result", "thinking", "redacted_thinking"})
 
 
+# The blocks a message is read from: the agent blocks, text, and images (placed as typed parts by
+# `inspector.vision` before any dialect reads the row). Others (server tools' blocks, documents) are refused.
+READ_BLOCKS = AGENT_BLOCKS | {"text", "image"}
+
+
+@functools.cache
+def with_block_checks(shape: Shape) -> Shape:
+    """The shape with its messages checked block by block (`anthropic_messages` fields): a block it cannot read, or
+    a tool result holding more than text, is refused rather than dropped."""
+    return Shape(shape.dialect, shape.type, shape.format, shape.implicit_prompt, tuple(
+        Field(f.name, "anthropic_messages", f.required) if f.kind == "messages" else f for f in shape.fields))
+
+
+def unread_blocks(messages: list) -> Iterator[str]:
+    """Where a message holds a block the dialect does not read, or a tool result holds more than text.
+
+    >>> list(unread_blocks([{"role": "user", "content": [{"type": "tool_result", "content": [{"type": "image"}]},
+    ...                                                   {"type": "document"}]}]))
+    ["[0].content[0]: a tool result holding 'image' blocks: a tool message holds text", "[0].content[1]: a 'document' block, which no chat template reads"]
+    """
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in READ_BLOCKS:
+                yield f"[{i}].content[{j}]: a {kind!r} block, which no chat template reads"
+            elif kind == "tool_result" and isinstance(block.get("content"), list):
+                for part in block["content"]:
+                    if not (isinstance(part, dict) and part.get("type") == "text"):
+                        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                        yield f"[{i}].content[{j}]: a tool result holding {kind!r} blocks: a tool message holds text"
+                        break
+
+
 def has_agent_blocks(messages: list) -> bool:
+    """Whether a message holds a block only Anthropic's API writes: its agent blocks, or a server tool's use or
+    result (`server_tool_use`, `web_search_tool_result`, ...), which the field checks then refuse."""
     return any(isinstance(m, dict) and isinstance(m.get("content"), list) and any(
-        isinstance(b, dict) and b.get("type") in AGENT_BLOCKS for b in m["content"]) for m in messages)
+        isinstance(b, dict) and isinstance(b.get("type"), str)
+        and (b["type"] in AGENT_BLOCKS or b["type"].endswith(("_tool_use", "_tool_result")))
+        for b in m["content"]) for m in messages)
 
 
 def function_tool(tool: Any) -> Any:
@@ -49,8 +88,11 @@ def anthropic_turn(message: dict) -> list[dict]:
     for block in content:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "tool_result":
-            results.append({"role": "tool", "content": blocks_text(block.get("content")),
-                            "tool_call_id": block.get("tool_use_id")})
+            text = blocks_text(block.get("content"))
+            # An error result is trained as one: the flag has no place in a tool message, so the text says it.
+            if block.get("is_error") and not text.lower().startswith("error"):
+                text = f"Error: {text}"
+            results.append({"role": "tool", "content": text, "tool_call_id": block.get("tool_use_id")})
         elif kind == "tool_use":
             calls.append(call(block.get("name"), block.get("input", {}), block.get("id")))
         elif kind == "thinking":
@@ -97,7 +139,10 @@ class Anthropic(AgentDialect):
 
     def detect(self, row: dict) -> Shape | None:
         shape = super().detect(row)
-        return with_system(shape) if shape is not None and "system" in row else shape
+        if shape is None:
+            return None
+        shape = with_block_checks(shape)
+        return with_system(shape) if "system" in row else shape
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
         out: list[dict] = []

@@ -6,16 +6,20 @@ literals (`{'name': 'f', 'arguments': {...}}`), in ShareGPT turns or role/conten
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import orjson
 
 from trlprep.inspector.dialects.agent_turns import AgentDialect, texts_of
 from trlprep.inspector.dialects.core import register
-from trlprep.inspector.toolcalls import call, parse_object
+from trlprep.inspector.toolcalls import call, call_arguments, parse_object
 
 CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 RESPONSE = re.compile(r"<tool_response>(.*?)</tool_response>", re.DOTALL)
 TOOLS = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
+# The roles, as either message style writes them, whose turns hold calls and results.
+ASSISTANT_ROLES = frozenset({"gpt", "assistant"})
+TOOL_ROLES = frozenset({"tool", "observation"})
 
 
 def hermes_call(text: str) -> dict:
@@ -29,8 +33,26 @@ def hermes_call(text: str) -> dict:
     """
     parsed = parse_object(text)
     if isinstance(parsed, dict) and isinstance(parsed.get("name"), str):
-        return call(parsed["name"], parsed.get("arguments", {}))
+        return call(parsed["name"], call_arguments(parsed))
     return call(None, text.strip())
+
+
+def assistant_calls(text: str) -> tuple[str, list[dict]]:
+    """An assistant text's calls and the text left around them; a `<tool_call>` left unclosed (or a stray closing
+    tag) is a call whose arguments are the raw text from it on, which TP602 rejects: never trained as text.
+
+    >>> assistant_calls("Checking.<tool_call>{'name': 'f', 'arguments': {}}</tool_call>")
+    ('Checking.', [{'type': 'function', 'function': {'name': 'f', 'arguments': {}}}])
+    >>> assistant_calls('<tool_call>{"name": "f"')[1][0]["function"]
+    {'name': None, 'arguments': '<tool_call>{"name": "f"'}
+    """
+    calls = [hermes_call(body) for body in CALL.findall(text)]
+    rest = CALL.sub("", text)
+    stray = [at for at in (rest.find("<tool_call>"), rest.find("</tool_call>")) if at >= 0]
+    if stray:
+        calls.append(call(None, rest[min(stray):].strip()))
+        rest = rest[:min(stray)]
+    return rest.strip(), calls
 
 
 def hermes_tools(text: str) -> list | None:
@@ -48,17 +70,20 @@ def hermes_tools(text: str) -> list | None:
     return lines if lines and all(isinstance(line, dict) for line in lines) else None
 
 
-def tools_block(text: str) -> tuple[re.Match, list] | None:
-    """The `<tools>` block of a system prompt that lists tools, and the tools; None when none does (Hermes' prompt
-    names the tags in its prose first: "signatures within <tools> </tools> XML tags").
+def tools_block(text: str) -> tuple[re.Match, Any] | None:
+    """The `<tools>` block of a system prompt that lists tools, and its tools (its raw text when they do not parse,
+    which TP604 then refuses); None when none does. Hermes' prompt names the tags in its prose first ("signatures
+    within <tools> </tools> XML tags"): an empty block lists nothing.
 
     >>> tools_block("Tools in <tools> </tools> tags: <tools>[{'name': 'f'}]</tools>")[1]
     [{'name': 'f'}]
+    >>> tools_block("<tools>[{'name': 'f'</tools>")[1]
+    "[{'name': 'f'"
     """
     for block in TOOLS.finditer(text):
-        tools = hermes_tools(block.group(1)) if block.group(1).strip() else None
-        if tools:
-            return block, tools
+        if block.group(1).strip():
+            tools = hermes_tools(block.group(1))
+            return block, tools if tools is not None else block.group(1).strip()
     return None
 
 
@@ -102,7 +127,9 @@ class Hermes(AgentDialect):
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
         # A system prompt that shows the tags (as Hermes' own does) holds no call: its list of tools is what counts.
-        return any(tools_block(text) is not None if role == "system" else CALL.search(text) or RESPONSE.search(text)
+        return any(tools_block(text) is not None if role == "system"
+                   else "<tool_call>" in text if role in ASSISTANT_ROLES
+                   else role in TOOL_ROLES and RESPONSE.search(text)
                    for role, text in texts_of(row[column]))
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
@@ -117,9 +144,9 @@ class Hermes(AgentDialect):
                 rest = (text[:block.start()] + text[block.end():]).strip()
                 if rest:
                     out.append({**message, "content": rest})
-            elif role == "assistant" and CALL.search(text):
-                out.append({**message, "content": CALL.sub("", text).strip(),
-                            "tool_calls": [hermes_call(body) for body in CALL.findall(text)]})
+            elif role == "assistant" and ("<tool_call>" in text or "</tool_call>" in text):
+                content, calls = assistant_calls(text)
+                out.append({**message, "content": content, "tool_calls": calls})
             elif role == "tool" and RESPONSE.search(text):
                 out.extend(tool_results(text))
             else:

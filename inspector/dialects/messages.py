@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from trlprep.inspector.toolcalls import call
+from trlprep.inspector.toolcalls import call, call_arguments
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
@@ -137,7 +137,7 @@ def sharegpt_tool_call(value: Any) -> dict | None:
         return None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("name"), str):
         return None
-    return call(parsed["name"], parsed.get("arguments", {}))
+    return call(parsed["name"], call_arguments(parsed))
 
 
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:

@@ -36,6 +36,7 @@ from trlprep.inspector.dialects import (
     shepherd_steps,
     single_message_style,
 )
+from trlprep.inspector.dialects.anthropic import unread_blocks
 from trlprep.inspector.dialects.xlam import xlam_calls
 from trlprep.inspector.rules.catalog import ERROR, by_structure, by_value_tests, register, Rule
 from trlprep.inspector.rules.content import EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
@@ -462,6 +463,14 @@ def _system(column: Column) -> Iterator[Issue]:
         yield WRONG_TYPE.id, f"{column.name} is {type_name(value)}, expected a string or a list of text blocks"
 
 
+def _anthropic_messages(column: Column) -> Iterator[Issue]:
+    """Messages checked as any are, and block by block as the Anthropic dialect reads them."""
+    yield from _messages(column)
+    if isinstance(column.value, list):
+        for problem in unread_blocks(column.value):
+            yield WRONG_TYPE.id, column.name + problem
+
+
 def _calls(column: Column) -> Iterator[Issue]:
     if xlam_calls(column.value) is None:
         yield WRONG_TYPE.id, f"{column.name} is not a list of {{name, arguments}} calls, nor the JSON of one"
@@ -481,7 +490,7 @@ FIELD_CHECKS: dict[str, Callable[[Column], Iterator[Issue]]] = {
     "bool_list": _bool_list, "history": _history, "scored_list": _scored_list, "thread": _thread,
     "thread_problem": _thread_problem, "left_out": _left_out, "ranked_replies": _ranked_replies,
     "answer_list": _answer_list, "choices": _choices, "choice_answer": _choice_answer, "tools": _tools,
-    "system": _system, "calls": _calls,
+    "system": _system, "calls": _calls, "anthropic_messages": _anthropic_messages,
     "images": _images,
 }
 
