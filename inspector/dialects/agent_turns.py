@@ -18,10 +18,10 @@ def texts_of(messages: list) -> list[tuple[str, str]]:
     """
     out = []
     for message in messages:
-        if isinstance(message, dict):
-            text = message.get("value", message.get("content"))
-            if isinstance(text, str):
-                out.append((str(message.get("role", message.get("from"))), text))
+        if type(message) is dict:
+            text = message.get("value") if "value" in message else message.get("content")
+            if type(text) is str:
+                out.append((str(message.get("role") or message.get("from")), text))
     return out
 
 

@@ -126,11 +126,15 @@ class Hermes(AgentDialect):
         {"from": "gpt", "value": "It is 18C in Paris."}]}
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
-        # A system prompt that shows the tags (as Hermes' own does) holds no call: its list of tools is what counts.
-        return any(tools_block(text) is not None if role == "system"
-                   else "<tool_call>" in text if role in ASSISTANT_ROLES
-                   else role in TOOL_ROLES and RESPONSE.search(text)
-                   for role, text in texts_of(row[column]))
+        # Every conversation row off the fast paths asks: a text without "<tool" is settled by one substring test.
+        for role, text in texts_of(row[column]):
+            if "<tool" not in text:
+                continue
+            # A system prompt that shows the tags (as Hermes' own does) holds no call: its list of tools counts.
+            if tools_block(text) is not None if role == "system" else "<tool_call>" in text \
+                    if role in ASSISTANT_ROLES else role in TOOL_ROLES and RESPONSE.search(text):
+                return True
+        return False
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
         out: list[dict] = []
