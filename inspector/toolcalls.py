@@ -129,15 +129,25 @@ def arguments_object(arguments: Any) -> Any:
 
 
 def without_nulls(value: Any) -> Any:
-    """Objects without their null values, at any depth (lists keep theirs: a null there is a value).
+    """Objects without their null values, at any depth (lists keep theirs: a null there is a value); the value
+    itself when it holds no null, told by one search of its JSON (every tool-calling row asks, for its tools).
 
     >>> without_nulls({"a": {"b": None, "c": [None, {"d": None}]}})
     {'a': {'c': [None, {}]}}
     """
+    try:
+        if b"null" not in orjson.dumps(value):
+            return value
+    except TypeError:  # not JSON data: nothing Arrow wrote
+        return value
+    return _without_nulls(value)
+
+
+def _without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        return [without_nulls(item) for item in value]
+        return [_without_nulls(item) for item in value]
     return value
 
 
@@ -160,6 +170,8 @@ def function_tools(tools: Any) -> Any:
     if not tools:
         return None
     tools = without_nulls(tools)  # Arrow's: no JSON Schema keyword means anything by a null
+    if all(not isinstance(tool, dict) or "type" in tool or "name" not in tool for tool in tools):
+        return tools  # in function form already: the same list, which the caller tells by identity
     return [{"type": "function", "function": tool} if isinstance(tool, dict) and "type" not in tool and "name" in tool
             else tool for tool in tools]
 
@@ -203,8 +215,9 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
     pending: list[tuple[Any, Any]] = []  # (name, id) of the calls not answered yet
     out = []
     for message in messages:
-        if not isinstance(message, dict):
-            out.append(message)
+        if type(message) is not dict or (message.get("role") != "tool" and "tool_calls" not in message
+                                          and None not in message.values()):
+            out.append(message)  # nothing of it to rewrite: most turns of a tool-calling conversation
             continue
         kept = {key: value for key, value in message.items()
                 if value is not None and not (key in TOOL_KEYS and not value)}
@@ -268,7 +281,7 @@ def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
     tools = trl_row.get("tools")
     if "tools" in trl_row:
         canonical = function_tools(tools)
-        if canonical != tools:
+        if canonical is not tools and canonical != tools:
             out = dict(out) if out is trl_row else out
             out["tools"] = canonical
             changes.add(TOOLS_WRAPPED)
