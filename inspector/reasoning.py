@@ -174,16 +174,27 @@ def _unbalanced(markers: list[tuple[str, int]]) -> str | None:
     return f"{open_markers[-1]!r} is never closed" if open_markers else None
 
 
-def strip_trace(message: dict) -> dict:
-    """The message without its trace, in either form (`convert --reasoning drop`); unchanged when it holds none
-    or an unclosed one.
+def _movable(trace: Trace) -> bool:
+    """Whether a trace can be moved or dropped without losing text or the answer: closed, opening its turn, and
+    followed by an answer (an empty content would be another fault, TP201)."""
+    return (trace.form is not None and trace.trace is not None and trace.has(MISPLACED) is None
+            and trace.has(NO_ANSWER) is None)
+
+
+def strip_trace(message: Any) -> Any:
+    """The message (or answer string) without its trace, in either form (`convert --reasoning drop`); unchanged
+    when it holds none, or one that is unclosed, misplaced (text before it would be lost) or without an answer.
 
     >>> strip_trace({"role": "assistant", "content": "<think>2+2</think>\\n\\n4"})
     {'role': 'assistant', 'content': '4'}
+    >>> strip_trace("So: <think>2+2</think>4")
+    'So: <think>2+2</think>4'
     """
     trace = describe(message)
-    if trace.form is None or trace.trace is None:
+    if not _movable(trace):
         return message
+    if isinstance(message, str):
+        return trace.answer
     stripped = {key: value for key, value in message.items() if key != "reasoning_content"}
     stripped["content"] = trace.answer
     return stripped
@@ -191,15 +202,18 @@ def strip_trace(message: dict) -> dict:
 
 def as_form(message: dict, form: str) -> dict:
     """The message with its trace in `form`: "field" (`reasoning_content`), "inline" (`<think>` at the start of
-    `content`) or "drop" (none). Unchanged when it holds no trace, an unclosed one, or has it so already.
+    `content`: other markers become `<think>`, which templates split on) or "drop" (none). Unchanged when it holds
+    no trace, one that cannot move (`strip_trace`), or has it so already.
 
     >>> as_form({"role": "assistant", "content": "<think>2+2</think>4"}, "field")
     {'role': 'assistant', 'content': '4', 'reasoning_content': '2+2'}
+    >>> as_form({"role": "assistant", "content": "<reasoning>2+2</reasoning>4"}, "inline")["content"]
+    '<think>\\n2+2\\n</think>\\n\\n4'
     >>> as_form({"role": "assistant", "content": "4", "reasoning_content": "2+2"}, "inline")
     {'role': 'assistant', 'content': '<think>\\n2+2\\n</think>\\n\\n4'}
     """
     trace = describe(message)
-    if trace.form is None or trace.trace is None or trace.form == form:
+    if not _movable(trace) or (trace.form == form and (form == "field" or message["content"].startswith(MARKERS[0][0]))):
         return message
     stripped = strip_trace(message)
     if form == "field":

@@ -85,3 +85,82 @@ def test_rows_all_with_traces_or_all_without_are_no_mix(tmp_path):
 def test_the_mix_is_not_counted_when_ignored():
     report = inspect_dataset(DATA / "planted.jsonl", ignore=("TP806",)).to_dict()
     assert "TP806" not in _flagged(report)
+
+
+def _convert(*args: str):
+    return CliRunner().invoke(convert_main, [str(a) for a in args])
+
+
+def _written(path) -> list[dict]:
+    return [json.loads(line)["messages"] for line in path.read_text().splitlines()]
+
+
+# What each form writes of the clean planted rows 1-4 (the `<think>`, `reasoning_content`, `<|begin_of_thought|>`
+# and `<reasoning>` traces), and how many of the 10 rows kept it changes (row 5, unclosed, is rejected: TP801).
+FORMS = {
+    "field": ([("4", "2 and 2 make 4."), ("6", "3 and 3 make 6."), ("8", "4 and 4 make 8."), ("10", "5 and 5 make 10.")],
+              6),
+    "inline": ([("<think>\n2 and 2 make 4.\n</think>\n\n4", None), ("<think>\n3 and 3 make 6.\n</think>\n\n6", None),
+                ("<think>\n4 and 4 make 8.\n</think>\n\n8", None), ("<think>\n5 and 5 make 10.\n</think>\n\n10", None)],
+               4),
+    "drop": ([("4", None), ("6", None), ("8", None), ("10", None)], 7),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_convert_writes_the_traces_in_the_form_asked_and_counts_the_rows(form, tmp_path):
+    output = tmp_path / "out.jsonl"
+    result = _convert("--dataset", DATA / "planted.jsonl", "--to", "sft", "--style", "messages", "--output", output,
+                      "--reasoning", form, "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    written, changed = FORMS[form]
+    assert [(m[1]["content"], m[1].get("reasoning_content")) for m in _written(output)[:4]] == written
+    (repair, count), = summary["repaired"].items()
+    assert (repair.endswith(f"(--reasoning {form})"), count) == (True, changed)
+    assert (summary["rows_kept"], summary["rejected_by_rule"]) == (10, {"TP801": 1})
+    assert repair.removesuffix(f" (--reasoning {form})") in summary["plan"]
+
+
+def test_traces_that_cannot_move_without_losing_text_stay_as_they_came(tmp_path):
+    output = tmp_path / "out.jsonl"
+    assert _convert("--dataset", DATA / "planted.jsonl", "--to", "sft", "--style", "messages", "--output", output,
+                    "--reasoning", "drop").exit_code == 0
+    by_question = {m[0]["content"]: m[-1]["content"] for m in _written(output)}
+    assert by_question["What is 8+8?"] == "The answer: <think>8 and 8 make 16.</think>16"  # misplaced (TP803)
+    assert by_question["What is 9+9?"] == "<think>\n9 and 9 make 18.\n</think>\n\n"  # no answer (TP804)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_converting_twice_changes_nothing_more(form, tmp_path):
+    once, twice = tmp_path / "once.jsonl", tmp_path / "twice.jsonl"
+    for source, output in ((DATA / "planted.jsonl", once), (once, twice)):
+        result = _convert("--dataset", source, "--to", "sft", "--style", "messages", "--output", output,
+                          "--reasoning", form, "--format", "json")
+        assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["repaired"] == {}
+    assert twice.read_text() == once.read_text()
+
+
+def test_without_reasoning_the_traces_stay_as_they_came(tmp_path):
+    output = tmp_path / "out.jsonl"
+    result = _convert("--dataset", DATA / "planted.jsonl", "--to", "sft", "--style", "messages", "--output", output,
+                      "--format", "json")
+    assert json.loads(result.output)["repaired"] == {}
+    kept = [row["messages"] for number, row in enumerate(_rows("planted.jsonl"), 1) if number != 5]
+    assert _written(output) == kept
+
+
+def test_the_prompt_side_of_pairs_loses_its_traces_with_drop(tmp_path):
+    output = tmp_path / "out.jsonl"
+    assert _convert("--dataset", DATA / "planted_pairs.jsonl", "--to", "dpo", "--output", output,
+                    "--reasoning", "drop").exit_code == 0
+    assert "TP805" not in _flagged(inspect_dataset(output).to_dict())
+
+
+def test_an_unknown_form_is_a_usage_error(tmp_path):
+    result = _convert("--dataset", DATA / "planted.jsonl", "--to", "sft", "--dry-run", "--reasoning", "hidden")
+    assert result.exit_code == 2
+    assert "'hidden' is not one of 'field', 'inline', 'drop'" in result.output
+    with pytest.raises(UsageError, match="--reasoning 'hidden': choose field, inline or drop"):
+        convert(DATA / "planted.jsonl", to="sft", dry_run=True, reasoning="hidden")

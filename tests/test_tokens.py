@@ -40,16 +40,18 @@ def models(tmp_path_factory):
         ("not_prefix", NOT_PREFIX), ("no_template", None), ("drops_system", SYSTEM_DROPPING)]}
 
 
-# Each test below triggers the rule(s) named here, and tests/test_tokens_vision.py those of image data; a new
+# Each test below triggers the rule(s) named here, tests/test_tokens_vision.py those of image data and
+# tests/test_tokens_reasoning.py those of reasoning traces; a new
 # TP5xx rule needs its test.
 TRIGGERED = {"TP501", "TP502", "TP503", "TP504", "TP505", "TP506", "TP507", "TP508", "TP509"}
 
 
 def test_every_tokenizer_rule_is_triggered_here():
     from trlprep.inspector.rules import RULES
+    from tests.test_tokens_reasoning import TRIGGERED as ON_REASONING
     from tests.test_tokens_vision import TRIGGERED as ON_IMAGE_DATA
 
-    assert TRIGGERED | ON_IMAGE_DATA == {rule for rule in RULES if rule.startswith("TP5")}
+    assert TRIGGERED | ON_IMAGE_DATA | ON_REASONING == {rule for rule in RULES if rule.startswith("TP5")}
 
 
 def rules(report):
