@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import trlprep.inspector.scan
-
+from trlprep.converters import convert
 from trlprep.converters.cli import main as convert_main
+from trlprep.errors import UsageError
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main as inspect_main
 from tests.conftest import REPO, SCAN_PATHS, write_for_scan_path
