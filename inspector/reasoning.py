@@ -17,7 +17,6 @@ sits between `<|begin_of_solution|>` and `<|end_of_solution|>`).
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ MARKERS = (("<think>", "</think>"), ("<reasoning>", "</reasoning>"),
            ("<|begin_of_thought|>", "<|end_of_thought|>"))
 SOLUTION = ("<|begin_of_solution|>", "<|end_of_solution|>")
 _MARKER = re.compile("|".join(re.escape(marker) for pair in MARKERS for marker in pair))
+_OPENING = dict(MARKERS)
 _CLOSING = {closing: opening for opening, closing in MARKERS}
 
 # The faults of a trace (`describe`'s `faults`), each a rule of `inspector.rules.reasoning`.
@@ -69,11 +69,15 @@ def split_trace(text: str) -> tuple[str | None, str]:
     >>> split_trace("no trace"), split_trace("<think>never closed")
     ((None, 'no trace'), (None, '<think>never closed'))
     """
-    markers = find_markers(text)
-    if not markers or markers[0][0] not in dict(MARKERS):
+    return _split(text, find_markers(text))
+
+
+def _split(text: str, markers: list[tuple[str, int]]) -> tuple[str | None, str]:
+    """`split_trace` with the text's markers found already."""
+    if not markers or markers[0][0] not in _OPENING:
         return None, text
     opening, start = markers[0]
-    closing = dict(MARKERS)[opening]
+    closing = _OPENING[opening]
     end = text.find(closing, start)
     if end < 0:
         return None, text
@@ -138,18 +142,13 @@ def describe(message: Any) -> Trace:
 
 def describe_text(text: str) -> Trace:
     """The inline trace of an answer text (see `describe`)."""
-    return _described(text) if "<" in text else NO_TRACE  # every marker starts with `<`; most texts hold none
-
-
-@functools.lru_cache(maxsize=256)  # each rule of the family asks for the same texts in turn
-def _described(text: str) -> Trace:
     markers = find_markers(text)
     if not markers:
         return NO_TRACE
     unclosed = _unbalanced(markers)
     if unclosed:
         return Trace("inline", None, text, ((UNCLOSED, unclosed),))
-    trace, answer = split_trace(text)
+    trace, answer = _split(text, markers)
     faults = []
     if not trace.strip():
         faults.append((EMPTY, "an empty trace"))

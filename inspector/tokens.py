@@ -28,7 +28,7 @@ from trlprep.inspector.profile import histogram
 from trlprep.inspector.scan import most_common_shape
 from trlprep.inspector.sources import row_value
 from trlprep.inspector.reasoning import describe, join_trace
-from trlprep.inspector.rules.reasoning import answers
+from trlprep.inspector.rules.reasoning import answers, holds_trace
 from trlprep.inspector.rules.tokens import DOUBLE_BOS, IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, NO_CHAT_TEMPLATE, NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED, TEMPLATE_DROPS_REASONING, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE, TEMPLATE_STRIPS_EARLIER_TRACES
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
@@ -464,7 +464,8 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         readable = []
     if conversational and template is not None:
         template_info.update(_probe_roles(tokenizer, collect))
-        reasoning = probe_reasoning(tokenizer)
+        # Probed only for data with traces: the report of other data says nothing of them.
+        reasoning = probe_reasoning(tokenizer) if any(holds_trace(r) for _, r in readable) else None
         if reasoning is not None:
             template_info["reasoning"] = reasoning.to_dict()
             for number, trl_row in readable:

@@ -43,6 +43,7 @@ from trlprep.inspector.rules.catalog import (
     text_proofs,
     unproven,
     unproven_rules,
+    unregistered,
 )
 from trlprep.inspector.rules.conversion import last_answer
 
@@ -52,4 +53,4 @@ in_id_order()
 __all__ = ["ERROR", "ROW_STAGES", "RULES", "STAGES", "WARNING", "Example", "FAMILIES", "Proof", "Rule",
            "blocking_rules", "by_structure", "by_text", "by_value_tests", "declared_checks", "last_answer",
            "markdown_table", "method_checks", "register", "registered", "rejecting_rules", "row_rules",
-           "select_rules", "text_proofs", "unproven", "unproven_rules"]
+           "select_rules", "text_proofs", "unproven", "unproven_rules", "unregistered"]

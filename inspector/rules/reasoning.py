@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from trlprep.inspector.dialects import shared_prompt_length
-from trlprep.inspector.reasoning import (EMPTY, MARKERS, MISPLACED, NO_ANSWER, UNCLOSED, describe, find_markers)
+from trlprep.inspector.reasoning import EMPTY, MARKERS, MISPLACED, NO_ANSWER, UNCLOSED, Trace, describe, find_markers
 from trlprep.inspector.rules.catalog import ERROR, WARNING, by_text, register, Rule
 from trlprep.inspector.rules.examples import CHAT, USER, chat, flagged, Example
 
@@ -70,12 +70,25 @@ def _assistant_turns(side: str, messages: list, start: int) -> Iterator[tuple[st
             yield f"{side}[{i}]", message
 
 
+# The last row's answer traces: each rule of the family, and the scan's count of traced rows, ask for the same row
+# in turn. The row itself is kept, so that `is` tells it apart from any later row.
+_last: list = [None, ()]
+
+
+def answer_traces(trl_row: dict) -> tuple[tuple[str, Trace], ...]:
+    """(where, trace) for each of the row's answers (`answers`), described once for all the rules."""
+    if _last[0] is not trl_row:
+        _last[:] = trl_row, tuple((where, describe(answer)) for where, answer in answers(trl_row))
+    return _last[1]
+
+
 def faults_of(trl_row: dict, fault: str) -> Iterator[str]:
     """The details of `fault` in the row's answers, each with where it is."""
-    for where, answer in answers(trl_row):
-        detail = describe(answer).has(fault)
-        if detail is not None:
-            yield f"{where}: {detail}"
+    for where, trace in answer_traces(trl_row):
+        if trace.faults:
+            detail = trace.has(fault)
+            if detail is not None:
+                yield f"{where}: {detail}"
 
 
 def holds_trace(trl_row: dict) -> bool | None:
@@ -84,12 +97,8 @@ def holds_trace(trl_row: dict) -> bool | None:
     >>> holds_trace({"prompt": "2+2?", "completion": "<think>2+2</think>4"}), holds_trace({"prompt": "2+2?"})
     (True, None)
     """
-    found = None
-    for _, answer in answers(trl_row):
-        if describe(answer).form is not None:
-            return True
-        found = False
-    return found
+    traces = answer_traces(trl_row)
+    return any(trace.form is not None for _, trace in traces) if traces else None
 
 
 def no_trace_marker(text: str) -> bool:
