@@ -8,6 +8,7 @@ content to `<output stem>.rejects.jsonl`. The output is inspected before it is m
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,9 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     older name of `dataset_config=`). `dedup` rejects rows that repeat an earlier row: `"exact"` (or True) exact
     repeats (TP401), `"near"` also rows whose text is at least `near_threshold` similar to a kept row's (TP406, as
     `inspect --near-duplicates` clusters them; each cluster keeps its first row that converts). `fix_text` repairs
-    mojibake and removes control characters with ftfy (TP210, TP212), counted in `repaired`. `drop_cut_off` rejects
+    mojibake and removes control characters with ftfy (TP210, TP212), counted in `repaired`; so are the rows whose
+    reasoning traces `reasoning` rewrites ("field", "inline" or "drop"; by default, with `model`, the form its chat
+    template reads). `drop_cut_off` rejects
     rows whose answers a length cap cut off (TP214, as `inspect --cut-off` finds them). `drop_contaminated` rejects
     the rows that share 13-word n-grams with an evaluation set of `against` (TP405, as `inspect --against` reports
     them). `html` writes the output's report as a page with plots, the ledger and the rejected rows drawn
@@ -51,6 +54,8 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     started = time.perf_counter()
     options = options_from(ConvertOptions, options, settings, {"config": "dataset_config"})
     options.check()
+    if options.model is not None and options.reasoning is None:
+        options = replace(options, reasoning=_template_reasoning(options.model), reasoning_from_model=True)
     if executor is not None:
         from trlprep.converters.shards import convert_shards
 
@@ -90,6 +95,18 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
         result.pushed_to = push(result, options.push_to_hub, expected)
     result.seconds = round(time.perf_counter() - started, 4)
     return result
+
+
+def _template_reasoning(model: str) -> str | None:
+    """The form `model`'s chat template reads reasoning traces in (`inspector.tokens.probe_reasoning`): None when it
+    has no template or raises on the probe, so the traces stay as they came."""
+    from trlprep.inspector.tokens import load_tokenizer, probe_reasoning
+
+    tokenizer = load_tokenizer(model)
+    if not isinstance(tokenizer.chat_template, str):
+        return None
+    probed = probe_reasoning(tokenizer)
+    return probed.form if probed is not None else None
 
 
 def _converted(opened: Source, options: ConvertOptions, output_path: Path | None, targets: dict[str, Path]):

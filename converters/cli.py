@@ -33,6 +33,13 @@ from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_option
 @click.option("--fix-text", is_flag=True,
               help="Repair mojibake and remove control characters with ftfy (TP210, TP212); the summary counts the "
                    "rows changed. Entities and U+FFFD are left as they are.")
+@click.option("--reasoning", type=click.Choice(["field", "inline", "drop"]),
+              help="Write reasoning traces in `reasoning_content` (field), inline at the start of the content as "
+                   "<think>…</think> (inline), or drop them; the summary counts the rows changed. Default: as they "
+                   "came, or with --model what its chat template reads.")
+@click.option("--model", metavar="M",
+              help="A model (local folder or Hub id) whose chat template the output is for: reasoning traces are "
+                   "written in the form it reads unless --reasoning says otherwise.")
 @click.option("--drop-cut-off", is_flag=True,
               help="Reject rows whose answers stop mid-sentence where a length cap stops them (rule TP214).")
 @click.option("--against", multiple=True, metavar="EVAL",
@@ -57,7 +64,7 @@ from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_option
 @user_errors
 def main(dataset, split, config_name, revision, to, output, style, conversational, image_root, decode_images, rename,
          roles, system, drop_system,
-         dedup, near_threshold, fix_text, drop_cut_off, against, drop_contaminated,
+         dedup, near_threshold, fix_text, reasoning, model, drop_cut_off, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format,
          executor, tasks, workers, work_dir, slurm_partition, slurm_time):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
@@ -80,6 +87,7 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
     options = ConvertOptions(
         to=to, output=output, style=style, conversational=conversational, rename=rename, roles=roles, system=system,
         drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
+        reasoning=reasoning, model=model,
         drop_cut_off=drop_cut_off, against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
         test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
         push_to_hub=push_to_hub, split=split, dataset_config=config_name, revision=revision, html=html_path,

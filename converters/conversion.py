@@ -16,7 +16,7 @@ import orjson
 from trlprep.converters.fast import fast_conversion
 from trlprep.converters.output import (Staging, dumps)
 from trlprep.converters.result import ConversionResult
-from trlprep.converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft
+from trlprep.converters.transforms import Reject, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft, traces_as
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from trlprep.errors import DataRefused
@@ -68,6 +68,9 @@ REPAIRS = {MIXED_ROW_FORMAT.id: "strings wrapped as messages (TP107/TP108)",
 
 # Rows the fast path accepts hold nothing `fix_text` changes (`hygiene.plainly_clean`): only the others are fixed.
 TEXT_FIXED = "text repaired by ftfy: mojibake, control characters (TP210/TP212, --fix-text)"
+# Nor a reasoning trace (no `<`, no `reasoning_content`): only the others are rewritten.
+TRACES_WRITTEN = {"field": "reasoning traces moved into `reasoning_content`",
+                  "inline": "reasoning traces written inline as <think>…</think>", "drop": "reasoning traces dropped"}
 
 
 class RowConverter:
@@ -78,6 +81,7 @@ class RowConverter:
     def __init__(self, options: ConvertOptions):
         self.to, self.style, self.conversational = options.to, options.style, options.conversational
         self.system, self.drop_system, self.fix_text = options.system, options.drop_system, options.fix_text
+        self.reasoning = options.reasoning
         self.dedup = options.dedup_kind
         self.image_root, self.decode_images = options.image_root, options.decode_images
         # Image paths are written relative to a JSON-lines output's folder, so that they still resolve where it
@@ -149,6 +153,11 @@ class RowConverter:
             if fixed != outputs:
                 self.repaired[TEXT_FIXED] += 1
                 outputs = fixed
+        if self.reasoning:
+            moved = [traces_as(out, self.reasoning) for out in outputs]
+            if moved != outputs:
+                self.repaired[f"{TRACES_WRITTEN[self.reasoning]} (--reasoning {self.reasoning})"] += 1
+                outputs = moved
         self._guard(outputs)
         self.repaired.update({REPAIRS[rule] for rule in decision.repairs})
         return outputs
@@ -208,6 +217,8 @@ def option_steps(options: ConvertOptions, renames: dict | None = None, role_map:
                    f"near-duplicate rows dropped (similarity >= {options.near_threshold}), the first row of each "
                    "cluster kept"),
         options.fix_text and "mojibake repaired and control characters removed (ftfy)",
+        options.reasoning and TRACES_WRITTEN[options.reasoning] + (
+            f" ({options.model}'s chat template reads them so)" if options.reasoning_from_model else ""),
         options.drop_cut_off and "answers cut off by a length cap dropped",
         options.shuffle and f"shuffled (seed {options.seed})",
         options.test_size and f"test split of {options.test_size}",

@@ -13,6 +13,7 @@ from trlprep.options import NEAR_THRESHOLD, option
 
 STYLES = ("prompt_completion", "messages")
 DEDUP = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}
+REASONING = ("field", "inline", "drop")
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,9 @@ class ConvertOptions:
     rows (prompt_completion or messages); `conversational` wraps standard rows as messages; `rename` (`--map`) and
     `roles` map columns and roles; `system` / `drop_system` set or drop system messages; `dedup` rejects repeats
     ("exact" TP401, or "near" TP406 at `near_threshold`); `fix_text` repairs mojibake and control characters
-    (TP210, TP212); `drop_cut_off` rejects cut-off answers (TP214); `drop_contaminated` rejects rows sharing
+    (TP210, TP212); `reasoning` writes reasoning traces "field" (`reasoning_content`), "inline" (`<think>` opening
+    the content) or "drop"s them, and by default leaves them as they came unless `model` is given, whose chat
+    template's form it then writes (`reasoning_from_model` says so); `drop_cut_off` rejects cut-off answers (TP214); `drop_contaminated` rejects rows sharing
     13-word n-grams with an `against` set (TP405); `shuffle` with `seed`; `test_size` also writes a test split (a
     fraction, or a row count); `limit` reads the first N rows; `dry_run` writes nothing; `strict` refuses any
     rejected row; `push_to_hub` uploads with a dataset card; `html` writes the output's page."""
@@ -37,6 +40,9 @@ class ConvertOptions:
     dedup: bool | str | None = option(None, flag="--dedup")
     near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
     fix_text: bool = option(False, flag="--fix-text", shards=True)
+    reasoning: str | None = option(None, flag="--reasoning", shards=True)
+    model: str | None = option(None, flag="--model", shards=True)
+    reasoning_from_model: bool = option(False, flag=None, shards=True)
     drop_cut_off: bool = option(False, flag="--drop-cut-off")
     against: tuple[Any, ...] = option((), flag="--against")
     drop_contaminated: bool = option(False, flag="--drop-contaminated")
@@ -72,5 +78,7 @@ class ConvertOptions:
             raise UsageError("--to is required: the TRL method the data is for")
         if self.to not in METHODS:
             raise UsageError(f"unknown method {self.to!r}; choose one of {', '.join(METHODS)}")
+        if self.reasoning not in (None, *REASONING):
+            raise UsageError(f"--reasoning {self.reasoning!r}: choose field, inline or drop")
         if self.style not in STYLES:
             raise UsageError(f"--style {self.style!r}: choose prompt_completion or messages")

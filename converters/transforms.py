@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from trlprep.inspector.dialects import content_text, final_answer, shared_prompt_length
+from trlprep.inspector.reasoning import as_form, strip_trace
 from trlprep.inspector.rules.hygiene import fix_text
 from trlprep.inspector.rules import last_answer
 from trlprep.inspector.rules.preference import NO_SHARED_PROMPT
@@ -206,3 +207,30 @@ def fixed_text(value: Any) -> Any:
     if isinstance(value, list):
         return [fixed_text(item) for item in value]
     return value
+
+
+# The string columns that hold an answer after a conversion: standard rows' answers, GRPO's reference.
+ANSWER_STRINGS = ("completion", "chosen", "rejected", "reference")
+
+
+def traces_as(row: dict, form: str) -> dict:
+    """The row with every assistant turn's reasoning trace in `form` (`convert --reasoning`): "field"
+    (`reasoning_content`), "inline" (`<think>…</think>` opening the content) or "drop". A standard row's answer
+    strings can hold a trace only inline: "drop" removes it, the other forms leave it.
+
+    >>> traces_as({"messages": [{"role": "user", "content": "2+2?"},
+    ...                         {"role": "assistant", "content": "<think>2+2</think>4"}]}, "field")["messages"][1]
+    {'role': 'assistant', 'content': '4', 'reasoning_content': '2+2'}
+    >>> traces_as({"prompt": "2+2?", "completion": "<think>2+2</think>\\n\\n4"}, "drop")
+    {'prompt': '2+2?', 'completion': '4'}
+    """
+    out = dict(row)
+    for key in CONVERSATION_FIELDS:
+        if isinstance(row.get(key), list):
+            out[key] = [as_form(m, form) if isinstance(m, dict) and m.get("role") == "assistant" else m
+                        for m in row[key]]
+    if form == "drop":
+        for key in ANSWER_STRINGS:
+            if isinstance(row.get(key), str):
+                out[key] = strip_trace(row[key])
+    return out

@@ -23,6 +23,7 @@ from trlprep.inspector.dialects import Shape, is_id_column, shape_key, shared_pr
 from trlprep.inspector.rules import Proof, text_proofs, unproven_rules
 from trlprep.inspector.rules.content import NO_MARKUP, NOT_BLANK
 from trlprep.inspector.rules.hygiene import HYGIENE, control_escapes, plainly_clean
+from trlprep.inspector.rules.reasoning import TRACE_MARKERS
 
 Decoded = Any  # a msgspec Struct instance built for one set of columns
 
@@ -120,7 +121,7 @@ def _preference_chat(row: Decoded) -> bool:
 
 # The text proofs the value tests run fused into `clean_text` and `clean_turns` (a test holds the fusion to the
 # proofs' own predicates); any other rule's text proof runs after them on every text (`with_text_proofs`).
-FUSED_TEXT_PROOFS = (NOT_BLANK, NO_MARKUP, HYGIENE)
+FUSED_TEXT_PROOFS = (NOT_BLANK, NO_MARKUP, HYGIENE, TRACE_MARKERS)  # no `<`: no trace marker
 
 
 def other_text_proofs() -> tuple[Proof, ...]:

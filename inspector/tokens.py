@@ -28,10 +28,12 @@ from trlprep.inspector.images import ImageChecker, image_source
 from trlprep.inspector.profile import histogram
 from trlprep.inspector.scan import most_common_shape
 from trlprep.inspector.sources import row_value
+from trlprep.inspector.reasoning import describe, join_trace
+from trlprep.inspector.rules.reasoning import answers, holds_trace
 from trlprep.inspector.rules.tokens import (DOUBLE_BOS, IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, NO_CHAT_TEMPLATE,
     NO_GENERATION_MARKERS, OVER_MAX_LENGTH, PROMPT_NOT_TOKEN_PREFIX, SPECIAL_TOKEN_IN_CONTENT, STOP_TOKEN_NOT_TRAINED,
-    TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE, TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED,
-    TOOL_CALL_TEMPLATE_ERROR)
+    TEMPLATE_DROPS_REASONING, TEMPLATE_DROPS_ROLE, TEMPLATE_RENDER_FAILURE, TEMPLATE_STRIPS_EARLIER_TRACES,
+    TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR)
 
 TRL_MAX_LENGTH = 1024  # SFT, DPO, KTO and Reward configs default to it (TRL 1.x)
 BATCH_ROWS = 256
@@ -475,6 +477,13 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         tool_probe = probe_tool_row(tokenizer, as_trl_reads, collect)
         if tool_probe is not None:
             template_info["tool_row"] = tool_probe
+        # Probed only for data with traces: the report of other data says nothing of them.
+        reasoning = probe_reasoning(tokenizer) if any(holds_trace(r) for _, r in readable) else None
+        if reasoning is not None:
+            template_info["reasoning"] = reasoning.to_dict()
+            for number, trl_row in readable:
+                for rule, detail in reasoning.faults(trl_row):
+                    collect(rule, number, detail)
         if not has_markers:
             collect(NO_GENERATION_MARKERS.id, None, "the chat template has no {% generation %} markers, so assistant_only_loss is "
                                    "impossible; use a training template (TRL's get_training_chat_template, or "
@@ -584,6 +593,74 @@ def image_summary(counts: list[RowTokens], max_length: int | None) -> dict:
     """Image data's part of the report: images read, image tokens per row, rows max_length cuts inside an image."""
     return {"images": sum(c.images for c in counts), "image_tokens": _stats([c.image_tokens for c in counts]),
             "cut_inside_image": sum(1 for c in counts if max_length is not None and cut_inside_image(c, max_length))}
+
+
+# The traces the reasoning probe renders: text no template writes of its own.
+PROBE_TRACES = ("trlprep probe trace one", "trlprep probe trace two")
+
+
+@dataclass(frozen=True)
+class ReasoningTemplate:
+    """What a chat template does with reasoning traces, learnt by rendering probe conversations: whether it
+    renders `reasoning_content`, and, for each form of a trace ("field", "inline"), whether it drops the traces of
+    assistant turns before the last user turn while keeping the last one's."""
+
+    reads_field: bool
+    strips_earlier: dict[str, bool]
+
+    @property
+    def form(self) -> str:
+        """The form to write traces in for this template: the field where it reads it, else inline."""
+        return "field" if self.reads_field else "inline"
+
+    def to_dict(self) -> dict:
+        return {"reads_reasoning_content": self.reads_field, "strips_earlier_traces": self.strips_earlier}
+
+    def faults(self, trl_row: dict) -> Iterator[tuple[str, str]]:
+        """TP512 for the answers whose `reasoning_content` the template does not render; TP513 for the assistant
+        turns of a conversation's `messages` (each trained) before its last user turn whose traces it drops."""
+        if not self.reads_field:
+            unread = [where for where, answer in answers(trl_row) if describe(answer).form == "field"]
+            if unread:
+                yield TEMPLATE_DROPS_REASONING.id, (f"{', '.join(unread)}: `reasoning_content` is not rendered, so "
+                                                    "the trace is not trained")
+        messages = trl_row.get("messages")
+        if not isinstance(messages, list) or not any(self.strips_earlier.values()):
+            return
+        last_user = max((i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"),
+                        default=0)
+        stripped = [f"messages[{i}]" for i, message in enumerate(messages[:last_user])
+                    if isinstance(message, dict) and message.get("role") == "assistant"
+                    and self.strips_earlier.get(describe(message).form, False)]
+        if stripped:
+            yield TEMPLATE_STRIPS_EARLIER_TRACES.id, (f"{', '.join(stripped)}: the template drops the trace of this "
+                                                      "earlier turn, so it trains the answer alone")
+
+
+def probe_reasoning(tokenizer) -> ReasoningTemplate | None:
+    """Render probe conversations through the tokenizer's chat template: one answer with its trace in
+    `reasoning_content` (does the trace appear?), and two exchanges with a trace in each answer, in each form (is
+    the first one's gone while the last one's stays?). None when the template raises on them."""
+    first, last = PROBE_TRACES
+
+    def rendered(form: str, *traces: str) -> str:
+        messages = []
+        for number, trace in enumerate(traces, start=1):
+            answer = f"probe answer {number}"
+            messages += [{"role": "user", "content": f"probe question {number}"},
+                         {"role": "assistant", "content": answer, "reasoning_content": trace} if form == "field"
+                         else {"role": "assistant", "content": join_trace(trace, answer)}]
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+
+    try:
+        reads_field = last in rendered("field", last)
+        strips = {}
+        for form in ("field", "inline"):
+            text = rendered(form, first, last)
+            strips[form] = first not in text and last in text
+    except Exception:  # the template's own error is reported on each row (TP502)
+        return None
+    return ReasoningTemplate(reads_field, strips)
 
 
 def _probe_roles(tokenizer, collect) -> dict:

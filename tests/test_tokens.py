@@ -41,16 +41,19 @@ def models(tmp_path_factory):
 
 
 # Each test below triggers the rule(s) named here, tests/test_tokens_vision.py those of image data and
-# tests/test_tokens_tools.py those of tool calls; a new TP5xx rule needs its test.
+# tests/test_tokens_tools.py those of tool calls, tests/test_tokens_reasoning.py those of reasoning traces; a new
+# TP5xx rule needs its test.
 TRIGGERED = {"TP501", "TP502", "TP503", "TP504", "TP505", "TP506", "TP507", "TP508", "TP509"}
 
 
 def test_every_tokenizer_rule_is_triggered_here():
     from trlprep.inspector.rules import RULES
+    from tests.test_tokens_reasoning import TRIGGERED as ON_REASONING
     from tests.test_tokens_tools import TRIGGERED as ON_TOOL_CALLS
     from tests.test_tokens_vision import TRIGGERED as ON_IMAGE_DATA
 
-    assert TRIGGERED | ON_IMAGE_DATA | ON_TOOL_CALLS == {rule for rule in RULES if rule.startswith("TP5")}
+    assert TRIGGERED | ON_IMAGE_DATA | ON_TOOL_CALLS | ON_REASONING == {
+        rule for rule in RULES if rule.startswith("TP5")}
 
 
 def rules(report):

@@ -101,12 +101,13 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
 
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
                  test_size: float | None = None, split=None, config_name=None, revision=None, seed: int = 42,
-                 progress: bool = False, html: str | Path | None = None,
-                 checked: list[dict] | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
+                 progress: bool = False, html: str | Path | None = None, checked: list[dict] | None = None,
+                 model: str | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
     """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
     `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them. `html` writes the
     converted data's page (`convert --html`). `checked`: the `usable_report`s of the sources (as dicts), when the
     caller made them already (a recipe checks every stage's data before preparing any), so they are not made twice.
+    `model`: the model trained, whose chat template's form the reasoning traces are written in (`convert --model`).
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
@@ -117,14 +118,14 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
             raise UsageError("a mixture takes neither test_size (hold rows out with eval_dataset) nor html (write "
                              "each source's page with convert --html): each source is converted on its own")
         report, ledger, train_file = prepare_mixture(method, mixture_sources(dataset), data_dir=data_dir, seed=seed,
-                                                     progress=progress, checked=checked)
+                                                     progress=progress, checked=checked, model=model)
         files = {"train": train_file}
     else:
         report = checked[0] if checked else usable_report(
             method, dataset, split=split, config_name=config_name, revision=revision, progress=progress).to_dict()
         result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
                          overwrite=True, split=split, dataset_config=config_name, revision=revision, progress=progress,
-                         html=html)
+                         html=html, model=model)
         ledger = result.to_dict()
         files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
     eval_ledger = None
@@ -133,7 +134,7 @@ def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: A
         if eval_report.methods[method]["status"] == "incompatible":
             raise DataRefused(f"--eval-dataset {eval_report.source}: not usable for {method}: "
                               f"{eval_report.methods[method]['reason']}")
-        eval_result = convert(eval_dataset, to=method, output=data_dir / "eval.jsonl", overwrite=True)
+        eval_result = convert(eval_dataset, to=method, output=data_dir / "eval.jsonl", overwrite=True, model=model)
         files["test"] = Path(eval_result.outputs["all"])
         eval_ledger = eval_result.to_dict()
     return report, ledger, eval_ledger, files
@@ -190,7 +191,7 @@ def mixture_counts(sizes: list[int], weights: list[float] | None) -> list[int]:
 
 
 def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: int, progress: bool = False,
-                    checked: list[dict] | None = None) -> tuple[dict, dict, Path]:
+                    checked: list[dict] | None = None, model: str | None = None) -> tuple[dict, dict, Path]:
     """Each source inspected and converted on its own (`<data_dir>/sources/<n>.jsonl`, one ledger each), then
     mixed by TRL's own `get_dataset` (what `trl <method> --config` does with the same `datasets:` list) into
     `<data_dir>/data.jsonl`. With weights, each source is shuffled with `seed` as it is converted, so that the rows
@@ -211,7 +212,7 @@ def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: i
                        usable_report(method, source["path"], progress=progress, **options).to_dict())
         converted = convert(source["path"], to=method, output=data_dir / "sources" / f"{number}.jsonl",
                             overwrite=True, shuffle=weighted, seed=seed, progress=progress, split=source["split"],
-                            dataset_config=source["dataset_config"], revision=source["revision"])
+                            dataset_config=source["dataset_config"], revision=source["revision"], model=model)
         ledgers.append({"source": source["path"], "weight": source["weight"], **converted.to_dict()})
     empty = [ledger["source"] for ledger in ledgers if not ledger["rows_out"]]
     if empty:
@@ -476,7 +477,8 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     report, ledger, eval_ledger, files = prepare_data(
         method, options.dataset, output_dir=data_root or out, eval_dataset=options.eval_dataset,
         test_size=options.test_size, split=options.split, config_name=options.dataset_config,
-        revision=options.revision, seed=options.seed, progress=options.progress, html=options.html, checked=checked)
+        revision=options.revision, seed=options.seed, progress=options.progress, html=options.html, checked=checked,
+        model=options.model)
     settings = run_config.resolve(method, output_dir=str(out), options=_named_settings(options),
                                   yaml_path=options.config, overrides=options.overrides)
     settings = maybe_vision_settings(method, settings, files["train"], say=options.said)

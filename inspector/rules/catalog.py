@@ -187,7 +187,30 @@ def registered(rule: Rule) -> Iterator[Rule]:
         _catalog_changed()
 
 
-# The catalog changes only through `register`, which clears these: rows ask for them millions of times.
+@contextmanager
+def unregistered(prefix: str) -> Iterator[list[Rule]]:
+    """The catalog without the rules whose ids start with `prefix` for the duration of the block: the scan as it
+    runs without a family (a benchmark's baseline; `--ignore` only hides findings, the checks still run).
+
+    >>> with unregistered("TP80") as family:
+    ...     [rule.id for rule in family][:2], "TP801" in RULES
+    (['TP801', 'TP802'], False)
+    >>> "TP801" in RULES
+    True
+    """
+    family = [rule for rule in RULES.values() if rule.id.startswith(prefix)]
+    for rule in family:
+        del RULES[rule.id]
+    _catalog_changed()
+    try:
+        yield family
+    finally:
+        RULES.update((rule.id, rule) for rule in family)
+        in_id_order()
+        _catalog_changed()
+
+
+# The catalog changes only through `register` (and the blocks above), which clear these: rows ask for them millions of times.
 @functools.cache
 def blocking_rules() -> frozenset[str]:
     return frozenset(r.id for r in RULES.values() if r.blocking)

@@ -79,3 +79,20 @@ TEMPLATE_WITHOUT_TOOLS = register(Rule("TP522", "template-without-tools", ERROR,
          "no tool support",
          "use the model's tool-calling template, or a model whose template renders `tools` and `tool_calls`",
          "tokens", why="every call and tool schema of the data is silently left out of training"))
+TEMPLATE_DROPS_REASONING = register(Rule("TP512", "template-drops-reasoning", WARNING,
+         "the row's traces are in `reasoning_content`, which the chat template does not render: every one of them "
+         "is left out of training",
+         "write the traces inline (`convert --reasoning inline`, or `convert --model M`, which writes what M's "
+         "template reads), or use a template that renders `reasoning_content`", "tokens",
+         why="the model is trained on the answers alone, and never learns the thinking the data holds; nothing "
+             "fails, TRL passes the field to the template and the template ignores it"))
+
+TEMPLATE_STRIPS_EARLIER_TRACES = register(Rule("TP513", "template-strips-earlier-traces", WARNING,
+         "the chat template drops the reasoning of assistant turns before the last user turn, and the row holds "
+         "traces there: those turns train their answers without the thinking the data holds",
+         "split the conversation into one row per exchange (each then keeps its trace), or accept that earlier "
+         "turns train without it; a training template that keeps every trace also keeps the prompt a token prefix",
+         "tokens",
+         why="Qwen3-style templates render only the last exchange's thinking, as the model sees a conversation at "
+             "inference; an SFT row then trains the earlier answers with no trace before them, which the data "
+             "did not mean"))

@@ -15,6 +15,7 @@ from trlprep.inspector.dialects import Shape, shape_key
 from trlprep.inspector.decision import TYPE_NAMES
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
 from trlprep.inspector.rules.images import IMAGE_REPEATED
+from trlprep.inspector.rules.reasoning import MIXED_TRACES
 from trlprep.inspector.scan.rows import Collector, Partial, ShapeVotes, Tally
 
 
@@ -46,6 +47,9 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
         for row, first in sorted(repeated.items()):
             if row - offset not in flagged_in_chunk:
                 _add(merged.tallies, IMAGE_REPEATED.id, Tally(1, [row], [f"an image of row {first}"]), max_rows)
+        for into, tally in ((merged.traced, partial.traced), (merged.untraced, partial.untraced)):
+            into.count += tally.count
+            into.rows = (into.rows + [r + offset for r in tally.rows])[:max_rows]
         for key, vote in partial.votes.items():
             into = merged.votes.setdefault(key, ShapeVotes(vote.shape))
             into.count += vote.count
@@ -156,6 +160,8 @@ def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape |
             columns.setdefault(name, Counter())[TYPE_NAMES.get(kind, kind.__name__)] += count
     if DUPLICATE_ROW.id in enabled:
         _report_duplicates(collector, partial)
+    if MIXED_TRACES.id in enabled:
+        _report_traces(collector, partial)
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
                         partial.final_answers, partial.rows_with_errors, [], partial.rejected, partial.repaired, expected)
     _report_labels(result, enabled)
@@ -190,6 +196,16 @@ def _report_duplicates(collector: Collector, partial: Partial) -> None:
     rows.partition(shown - 1)
     first = np.sort(rows[:shown]).tolist()
     collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+
+
+def _report_traces(collector: Collector, partial: Partial) -> None:
+    """TP806 when some rows' answers hold a reasoning trace and others' none: the rows of the smaller group."""
+    traced, untraced = partial.traced, partial.untraced
+    if not traced.count or not untraced.count:
+        return
+    fewer, what = (traced, "holds a trace") if traced.count < untraced.count else (untraced, "holds no trace")
+    detail = f"{what}: {traced.count} rows hold a reasoning trace, {untraced.count} hold none"
+    collector.tallies[MIXED_TRACES.id] = Tally(fewer.count, fewer.rows, [detail] * len(fewer.rows))
 
 
 def _report_labels(result: ScanResult, enabled: set[str]) -> None:

@@ -15,12 +15,13 @@ from typing import Any, Iterable, Sequence
 
 import orjson
 
-from trlprep.inspector.dialects import Shape, final_answer, shape_key, without_ids
+from trlprep.inspector.dialects import Shape, final_answer, shape_key, to_trl, without_ids
 from trlprep.inspector.decision import Engine, TypedChecks
 from trlprep.inspector.fast import FastPath, Typed
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.rules.images import IMAGE_REPEATED
+from trlprep.inspector.rules.reasoning import MIXED_TRACES, holds_trace
 from trlprep.inspector.sources import row_value
 
 # Below this many rows a set finds duplicates faster than importing numpy (0.3-0.4 s here) to sort them.
@@ -89,6 +90,16 @@ class Partial:
     seen: set[int] | None = None
     # Each image's digest and the first row it appeared in (TP711, found across chunks by the merge).
     first_image_rows: dict[bytes, int] = field(default_factory=dict)
+    # The rows whose answers hold a reasoning trace and those whose answers hold none (TP806, by the merge).
+    traced: Tally = field(default_factory=Tally)
+    untraced: Tally = field(default_factory=Tally)
+
+
+def _count(tally: Tally, numbers: range | tuple[int, ...], max_rows: int) -> None:
+    """Rows into a tally of rows (no details): counted, the first `max_rows` kept."""
+    tally.count += len(numbers)
+    if len(tally.rows) < max_rows:
+        tally.rows.extend(numbers[: max_rows - len(tally.rows)])
 
 
 class RowScan:
@@ -109,6 +120,11 @@ class RowScan:
         if expected is not None:
             self.expected_vote = self.result.votes[shape_key(expected)] = ShapeVotes(expected)
         self.accepted_rows = 0  # rows the fast path took: their columns are the fast path's, counted once
+        self.counts_traces = MIXED_TRACES.id in enabled
+        # The rows the fast path takes have answers without traces (no `<`, no `reasoning_content`), unless their
+        # shape has no answers (prompts, `text`).
+        self.fast_rows_untraced = bool(self.counts_traces and self.fast is not None
+                                       and holds_trace(to_trl(example, expected)) is not None)
         self.result.repeats, self.result.seen = [], set()  # the content hashes so far, while there are few
 
     def accept(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
@@ -119,6 +135,8 @@ class RowScan:
             vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
         self.accepted_rows += len(numbers)
         self.result.last_row = numbers[-1]
+        if self.fast_rows_untraced:
+            _count(self.result.untraced, numbers, self.max_rows)
         self._remember(numbers, row_hashes)
 
     def take(self, accepted: list[int], hashes: Sequence[int], flagged: Iterable[tuple[int, int, Any]]) -> None:
@@ -201,6 +219,9 @@ class RowScan:
         if len(vote.rows) < self.max_rows:
             vote.rows.append(number)
         trl_row = decision.trl_row
+        traced = holds_trace(trl_row) if self.counts_traces and trl_row is not None else None
+        if traced is not None:
+            _count(self.result.traced if traced else self.result.untraced, (number,), self.max_rows)
         if trl_row is not None and kept_for_kto and decision.shape.type == "unpaired_preference":
             result.labels[trl_row["label"]] += 1
         elif not decision.error and shape.dialect == "question_answer" and final_answer(row.get("answer")):
