@@ -282,3 +282,14 @@ def test_anthropic_blocks_it_cannot_read_are_refused_and_errors_said(tmp_path, w
     assert [r["reason"] for r in _rows(output.with_suffix(".rejects.jsonl"))] == [
         "messages[2].content[0]: a tool result holding 'image' blocks: a tool message holds text",
         "messages[1].content[0]: a 'server_tool_use' block, which no chat template reads"]
+
+
+def test_train_refuses_a_template_that_leaves_the_calls_out(tiny_model, tmp_path):
+    """The tiny model's own template renders each message's content alone: every call and tool schema would go
+    untrained, and `train` says so before loading the model."""
+    from trlprep.train.api import train
+
+    with pytest.raises(DataRefused, match=r"^TP522: row 1: the chat template leaves out"):
+        train(method="sft", model=str(tiny_model), dataset=AGENTS / "hermes_function_calling.jsonl",
+              output_dir=tmp_path, max_steps=1, batch_size=2, max_length=512)
+    assert not (tmp_path / "model.safetensors").exists()

@@ -252,9 +252,11 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
                               max_dropped: float) -> dict:
     """Tokenize the converted rows with the model's tokenizer (its processor, for image data: image paths are
     relative to the file's folder); refuse when the trainer would drop more than `max_dropped` of them (or cut
-    away their whole completion), or, for image data, when the model would not see the images or max_length cuts
-    inside one (TRL stops mid-training)."""
-    from trlprep.inspector.rules.tokens import IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED
+    away their whole completion); for image data, when the model would not see the images or max_length cuts
+    inside one (TRL stops mid-training); for tool calls, when the template leaves them out, encodes their arguments
+    twice or fails on them."""
+    from trlprep.inspector.rules.tokens import (IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS,
+                                                TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR)
     from trlprep.inspector.sources import open_source
     from trlprep.inspector.tokens import token_preflight
 
@@ -267,9 +269,10 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
 
     report = token_preflight(open_source(train_file).rows(), model=model, max_length=settings.get("max_length"),
                              collect=collect, image_root=train_file.parent)
-    if IMAGES_NOT_RENDERED.id in findings:
-        raise DataRefused(f"{IMAGES_NOT_RENDERED.id}: {_first(first_detail[IMAGES_NOT_RENDERED.id])}; "
-                          f"{IMAGES_NOT_RENDERED.fix}")
+    # What the model would never see (images, calls, tools), or would learn wrong, and rows TRL would stop at.
+    for rule in (IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR):
+        if rule.id in findings:
+            raise DataRefused(f"{rule.id}: {_first(first_detail[rule.id])}; {rule.fix}")
     if IMAGE_CUT_BY_MAX_LENGTH.id in findings:
         raise DataRefused(
             f"{IMAGE_CUT_BY_MAX_LENGTH.id}: max_length={report.max_length} cuts inside the images of "
