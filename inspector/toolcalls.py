@@ -281,6 +281,9 @@ def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
     tools = trl_row.get("tools")
     if "tools" in trl_row:
         canonical = function_tools(tools)
+        if canonical is None and tools is not None and any(
+                m.get("tool_calls") for name in MESSAGE_LISTS for m in out.get(name) or () if type(m) is dict):
+            canonical = []  # calls beside an empty list of tools: TP601 names each call as undeclared
         if canonical is not tools and canonical != tools:
             out = dict(out) if out is trl_row else out
             out["tools"] = canonical

@@ -214,6 +214,7 @@ HARD_ROWS = [  # (row, the rule that rejects it, or None when it is written)
     ({"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [
         '{"name": "get_weather"}']}]}, "TP602"),  # a call that is a string
     ({**_call_row({}), "tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "TP604"),  # server tool
+    ({**_call_row({"city": "Paris"}), "tools": []}, "TP601"),  # a call beside a list of no tools
     ({"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
         "<tool_call>\n{'name': 'get_weather', 'arguments': {'tags': {'a', 'b'}}}\n</tool_call>")}]},
      "TP602"),  # a Python set: no JSON form
