@@ -294,3 +294,13 @@ def test_train_refuses_a_template_that_leaves_the_calls_out(tiny_model, tmp_path
         train(method="sft", model=str(tiny_model), dataset=AGENTS / "hermes_function_calling.jsonl",
               output_dir=tmp_path, max_steps=1, batch_size=2, max_length=512)
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_a_sharegpt_function_call_may_hold_parallel_calls(tmp_path, write_jsonl):
+    row = {"conversations": [{"from": "human", "value": "Weather in Oslo and Rome?"}, {"from": "function_call", "value": (
+        '[{"name": "get_weather", "arguments": {"city": "Oslo"}}, {"name": "get_weather", "arguments": {"city": "Rome"}}]')},
+        {"from": "observation", "value": "3C"}, {"from": "observation", "value": "24C"},
+        {"from": "gpt", "value": "3C and 24C."}]}
+    (written,) = _rows(Path(convert(write_jsonl([row]), to="sft", output=tmp_path / "out.jsonl").output))
+    assert [c["function"]["arguments"]["city"] for c in written["messages"][1]["tool_calls"]] == ["Oslo", "Rome"]
+    assert [m["name"] for m in written["messages"][2:4]] == ["get_weather", "get_weather"]

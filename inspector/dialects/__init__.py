@@ -66,7 +66,7 @@ from trlprep.inspector.dialects.messages import (
     SHAREGPT_ROLES,
     content_text,
     message_style,
-    sharegpt_tool_call,
+    sharegpt_tool_calls,
     single_message_style,
     split_reasoning,
     to_chat_message,
@@ -88,7 +88,7 @@ __all__ = [
     "answer_list", "choice_index", "choice_letter", "choice_texts", "classify_row", "content_text", "dialects",
     "final_answer", "find_conversation_column", "is_id_column", "looks_like_transcript", "message_style",
     "multiple_choice_prompt", "parallel_scores", "prm800k_steps", "prompt_turn_end", "rated_pair", "read_trl",
-    "register", "registered", "scored_item", "shape_key", "shared_prompt_length", "sharegpt_tool_call",
+    "register", "registered", "scored_item", "shape_key", "shared_prompt_length", "sharegpt_tool_calls",
     "shepherd_steps", "single_message_style", "split_reasoning", "to_chat_message", "to_messages", "to_trl",
     "transcript_to_messages", "unread_format", "unregister", "user_turns_only", "without_ids",
 ]

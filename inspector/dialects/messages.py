@@ -125,19 +125,23 @@ def split_reasoning(content: Any) -> tuple[Any, str | None]:
     return "".join(texts), "".join(_part_text(p, REASONING_PARTS) or "" for p in content)
 
 
-def sharegpt_tool_call(value: Any) -> dict | None:
-    """A ShareGPT `function_call` value as an OpenAI tool call, or None when it is not {name, arguments} JSON.
+def sharegpt_tool_calls(value: Any) -> list[dict] | None:
+    """A ShareGPT `function_call` value (or an ms-swift `tool_call` turn) as OpenAI tool calls: one `{name,
+    arguments}` object, or a list of them (parallel calls); None when it is neither.
 
-    >>> sharegpt_tool_call('{"name": "f", "arguments": {"x": 1}}')
-    {'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}
+    >>> sharegpt_tool_calls('{"name": "f", "arguments": {"x": 1}}')
+    [{'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}]
+    >>> len(sharegpt_tool_calls('[{"name": "f"}, {"name": "g", "arguments": {}}]')), sharegpt_tool_calls('f(1)')
+    (2, None)
     """
     try:
         parsed = orjson.loads(value) if isinstance(value, str) else value
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("name"), str):
+    calls = parsed if isinstance(parsed, list) and parsed else [parsed]
+    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
         return None
-    return call(parsed["name"], call_arguments(parsed))
+    return [call(c["name"], call_arguments(c)) for c in calls]
 
 
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
@@ -154,9 +158,9 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
     if "from" in message and "role" not in message:
         source_role = message.get("from")
         if source_role == "function_call" and source_role not in roles:
-            call = sharegpt_tool_call(message.get("value"))
-            if call is not None:
-                return {"role": "assistant", "tool_calls": [call]}
+            calls = sharegpt_tool_calls(message.get("value"))
+            if calls is not None:
+                return {"role": "assistant", "tool_calls": calls}
         role = roles.get(source_role, SHAREGPT_ROLES.get(source_role, source_role))
         return {"role": role, "content": message.get("value", message.get("content"))}
     out = {key: value for key, value in message.items() if key not in TURN_FLAG_KEYS}

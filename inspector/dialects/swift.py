@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from trlprep.inspector.dialects.agent_turns import AgentDialect
 from trlprep.inspector.dialects.core import register
-from trlprep.inspector.dialects.messages import sharegpt_tool_call
+from trlprep.inspector.dialects.messages import sharegpt_tool_calls
 from trlprep.inspector.toolcalls import call
 
 SWIFT_ROLES = {"tool_call": "assistant", "tool_response": "tool"}
@@ -35,14 +35,12 @@ class Swift(AgentDialect):
         for message in messages:
             role, content = message.get("role"), message.get("content")
             if role == "tool_call":
-                parsed = sharegpt_tool_call(content) or call(None, content)
+                calls = sharegpt_tool_calls(content) or [call(None, content)]
                 last = out[-1] if out else None
-                if last is not None and last.get("role") == "assistant" and "tool_calls" not in last:
-                    last["tool_calls"] = [parsed]
-                elif last is not None and last.get("role") == "assistant":
-                    last["tool_calls"].append(parsed)
+                if last is not None and last.get("role") == "assistant":
+                    last["tool_calls"] = last.get("tool_calls", []) + calls
                 else:
-                    out.append({"role": "assistant", "content": "", "tool_calls": [parsed]})
+                    out.append({"role": "assistant", "content": "", "tool_calls": calls})
             elif role == "tool_response":
                 out.append({"role": "tool", "content": content})
             else:

@@ -32,7 +32,7 @@ from trlprep.inspector.dialects import (
     prm800k_steps,
     prompt_turn_end,
     rated_pair,
-    sharegpt_tool_call,
+    sharegpt_tool_calls,
     shepherd_steps,
     single_message_style,
 )
@@ -212,8 +212,8 @@ def check_message(message: Any, where: str, empty_rule: str = EMPTY_CONTENT.id, 
         yield UNKNOWN_ROLE.id, f"{where}: {role_hint(role)}"
     content = message.get(content_key)
     if content_key == "value" and role == "function_call":
-        if sharegpt_tool_call(content) is None:
-            yield WRONG_TYPE.id, f"{where}: function_call value is not JSON with a 'name'"
+        if sharegpt_tool_calls(content) is None:
+            yield WRONG_TYPE.id, f"{where}: function_call value is not JSON with a 'name' (or a list of such calls)"
         return
     if content is None:
         if not message.get("tool_calls"):
