@@ -76,8 +76,8 @@ def page_from_api(write_jsonl):
 
 
 def test_each_call_is_a_block_with_its_name_and_its_arguments_as_an_object(page_from_api):
-    first, second, again = texts(page_from_api, "call")  # row 1 is drawn under TP602, then under TP605
-    assert again == first
+    calls = texts(page_from_api, "call")  # a row is drawn under each finding that names it: TP602, TP605, ...
+    first, second = dict.fromkeys(calls)
     # The name line, then the JSON string parsed and shown as the object it holds, one argument a line.
     assert first == f'call get_weather · call_1{{\n  "city": "Paris",\n  "note": "{ATTACK}"\n}}'
     assert second == "call get_weather arguments not JSONcity=Rome"  # as it is, said to be no JSON
@@ -85,7 +85,7 @@ def test_each_call_is_a_block_with_its_name_and_its_arguments_as_an_object(page_
 
 def test_a_tool_result_names_the_call_it_answers(page_from_api):
     assert "tool get_weather · call_1" in texts(page_from_api, "tool")[0]
-    assert texts(page_from_api, "ref") == ["get_weather · call_1", "get_weather", "get_weather · call_1"]
+    assert list(dict.fromkeys(texts(page_from_api, "ref"))) == ["get_weather · call_1", "get_weather"]
 
 
 def test_reasoning_is_folded_under_its_turn_and_the_answer_is_the_turns_text(page_from_api):
@@ -109,8 +109,10 @@ def test_a_trace_holding_the_value_a_finding_quotes_is_open_with_the_value_marke
 
 def test_the_datas_markup_is_text_on_the_page(page_from_api):
     escaped = "&lt;script&gt;document.title = &#x27;ran&#x27;&lt;/script&gt;"
-    # In row 1's arguments (drawn under TP602 and TP605) and row 3's trace.
-    assert page_from_api.count(escaped) == 3 and ATTACK not in page_from_api
+    # In row 1's arguments and row 3's trace, however many findings draw them.
+    calls, traces = texts(page_from_api, "call"), [e["text"] for e in Elements(page_from_api, "reasoning").found]
+    assert any(ATTACK in text for text in calls) and any(ATTACK in text for text in traces)
+    assert escaped in page_from_api and ATTACK not in page_from_api
 
 
 def test_the_cli_page_draws_the_same_and_no_data_runs_in_a_browser(write_jsonl, tmp_path, page_from_api):
