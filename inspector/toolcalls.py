@@ -42,11 +42,13 @@ import orjson
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
 # The keys of tool turns that a message without one may carry, null or empty, when Arrow wrote the rows.
 TOOL_KEYS = ("tool_calls", "tool_call_id", "name", "function_call", "refusal")
+TOOL_KEY_SET = frozenset(TOOL_KEYS)
 ARGUMENTS_PARSED = "arguments parsed from JSON strings into objects"
 CONTENT_GIVEN = "call-only turns given empty content"
 NULLS_DROPPED = "null keys dropped"
 RESULTS_NAMED = "tool results named after their calls"
 TOOLS_WRAPPED = "`tools` in function form"
+CHANGES = (ARGUMENTS_PARSED, CONTENT_GIVEN, NULLS_DROPPED, RESULTS_NAMED, TOOLS_WRAPPED)  # in the order reported
 # The longest text read as a Python literal: `ast.literal_eval` evaluates no code, but its parser's memory grows
 # with the text's nesting.
 LITERAL_LIMIT = 100_000
@@ -252,6 +254,18 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
     return out
 
 
+def untouched(messages: list) -> bool:
+    """Whether no message of a list is a tool result or carries a tool key: nothing in it to put in canonical form.
+
+    >>> untouched([{"role": "user", "content": "Hi"}]), untouched([{"role": "user", "content": "Hi", "name": None}])
+    (True, False)
+    """
+    for message in messages:
+        if type(message) is dict and (message.get("role") == "tool" or not TOOL_KEY_SET.isdisjoint(message)):
+            return False
+    return True
+
+
 def stray_tool_keys(messages: Any) -> bool:
     """Whether a message list without tool turns holds a null or empty tool key (Arrow's, in Parquet rows beside
     tool-calling ones).
@@ -270,6 +284,8 @@ def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
     out = trl_row
     for name in MESSAGE_LISTS:
         messages = trl_row.get(name)
+        if type(messages) is not list or untouched(messages):
+            continue  # every row read off the fast paths asks: most turns are role and content alone
         if holds_tool_turns(messages):
             out = dict(out) if out is trl_row else out
             out[name] = canonical_messages(messages, changes)
@@ -288,5 +304,4 @@ def canonical_tool_calls(trl_row: dict) -> tuple[dict, tuple[str, ...]]:
             out = dict(out) if out is trl_row else out
             out["tools"] = canonical
             changes.add(TOOLS_WRAPPED)
-    order = (ARGUMENTS_PARSED, CONTENT_GIVEN, NULLS_DROPPED, RESULTS_NAMED, TOOLS_WRAPPED)
-    return out, tuple(change for change in order if change in changes)
+    return out, tuple(change for change in CHANGES if change in changes) if changes else ()
