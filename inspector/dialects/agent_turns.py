@@ -10,21 +10,6 @@ from trlprep.inspector.dialects.core import Shape
 from trlprep.inspector.dialects.messages import to_messages
 
 
-def texts_of(messages: list) -> list[tuple[str, str]]:
-    """(role, text) of each message with a string text, in either message style.
-
-    >>> texts_of([{"from": "gpt", "value": "Hi"}, {"role": "user", "content": [1]}])
-    [('gpt', 'Hi')]
-    """
-    out = []
-    for message in messages:
-        if type(message) is dict:
-            text = message.get("value") if "value" in message else message.get("content")
-            if type(text) is str:
-                out.append((str(message.get("role") or message.get("from")), text))
-    return out
-
-
 class AgentDialect(ConversationDialect):
     """A conversation dialect whose messages hold tool calls in a form of its own: `rewrite(messages, row)` returns
     the TRL messages and the row's tools, wherever the dialect keeps them (None: the row's `tools` column, if any)."""

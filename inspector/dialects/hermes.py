@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from trlprep.inspector.dialects.agent_turns import AgentDialect, texts_of
+from trlprep.inspector.dialects.agent_turns import AgentDialect
 from trlprep.inspector.dialects.core import register
 from trlprep.inspector.toolcalls import call, call_arguments, parse_object
 
@@ -127,9 +127,11 @@ class Hermes(AgentDialect):
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
         # Every conversation row off the fast paths asks: a text without "<tool" is settled by one substring test.
-        for role, text in texts_of(row[column]):
-            if "<tool" not in text:
+        for message in row[column]:
+            text = message.get("value", message.get("content")) if type(message) is dict else None
+            if type(text) is not str or "<tool" not in text:
                 continue
+            role = message.get("role") or message.get("from")
             # A system prompt that shows the tags (as Hermes' own does) holds no call: its list of tools counts.
             if tools_block(text) is not None if role == "system" else "<tool_call>" in text \
                     if role in ASSISTANT_ROLES else role in TOOL_ROLES and RESPONSE.search(text):

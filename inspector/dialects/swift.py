@@ -28,7 +28,10 @@ class Swift(AgentDialect):
                             {"role": "assistant", "content": "It is 18C in Paris."}]}
 
     def fits(self, row: dict, column: str, label: str | None) -> bool:
-        return any(isinstance(m, dict) and m.get("role") in SWIFT_ROLES for m in row[column])
+        for message in row[column]:
+            if type(message) is dict and message.get("role") in SWIFT_ROLES:
+                return True
+        return False
 
     def rewrite(self, messages: list[dict], row: dict) -> tuple[list[dict], list | None]:
         out: list[dict] = []
