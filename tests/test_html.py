@@ -114,10 +114,13 @@ def test_the_json_report_carries_the_profile_the_page_plots(shared_data, tmp_pat
     assert "example_rows" not in report  # the rows are drawn in the page, not repeated in the JSON
 
 
-def test_train_writes_the_page_of_the_data_it_converted(shared_data, tiny_model, tmp_path):
+def test_train_writes_the_page_of_the_data_it_converted(shared_data, tmp_path):
     from trlprep.train.api import train
+    from tests.tiny_model import TOOL_CHAT_TEMPLATE, build_tiny_model
 
-    result = train(method="sft", model=str(tiny_model), dataset=str(shared_data / "glaive_toolcall_en_demo.json"),
+    # Tool-call data: a model whose template renders the calls (train refuses one that leaves them out, TP522).
+    model = build_tiny_model(tmp_path / "model", template=TOOL_CHAT_TEMPLATE)
+    result = train(method="sft", model=str(model), dataset=str(shared_data / "glaive_toolcall_en_demo.json"),
                    output_dir=tmp_path / "run", html=tmp_path / "data.html", dry_run=True, max_length=64,
                    max_dropped=1.0)
     text = (tmp_path / "data.html").read_text()
