@@ -62,7 +62,8 @@ IMAGES_NOT_RENDERED = register(Rule("TP511", "images-not-rendered", ERROR,
 TOOL_CALL_DOUBLE_ENCODED = register(Rule("TP520", "tool-call-double-encoded", ERROR,
          "the chat template renders a tool call's arguments as a JSON string holding JSON "
          "(`\"{\\\"city\\\": \\\"Paris\\\"}\"`), not as a JSON object",
-         "write each call's arguments as a JSON object, not a JSON string, as TRL documents them",
+         "run the verdict's `convert` command, which writes each call's arguments as a JSON object (TP605), as "
+         "TRL documents them",
          "tokens", why="Qwen2.5's and other templates apply `tojson` to the arguments: given a string they quote it, "
                        "and the model learns to emit calls its tool parser cannot read"))
 
