@@ -99,14 +99,17 @@ def call(name: Any, arguments: Any, call_id: Any = None) -> dict:
     return {**out, "type": "function", "function": {"name": name, "arguments": arguments_object(arguments)}}
 
 
-def call_arguments(parsed: dict) -> Any:
-    """The arguments of a call written as a `{name, arguments}` object; Llama 3.1's JSON calls, and datasets
-    that follow them, name them `parameters`.
+def named_call(value: Any) -> dict | None:
+    """A call written as a `{name, arguments}` object (ShareGPT's `function_call`, Hermes' `<tool_call>`, ms-swift's
+    `tool_call`, xLAM's answers) in the canonical form; None when the value is no object with a string name.
+    Llama 3.1's JSON calls, and datasets that follow them, name the arguments `parameters`.
 
-    >>> call_arguments({"name": "f", "parameters": {"x": 1}}), call_arguments({"name": "f"})
-    ({'x': 1}, {})
+    >>> named_call({"name": "f", "parameters": {"x": 1}}), named_call({"name": "f"}), named_call(["f"])
+    ({'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}, {'type': 'function', 'function': {'name': 'f', 'arguments': {}}}, None)
     """
-    return parsed.get("arguments", parsed.get("parameters", {}))
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None
+    return call(value["name"], value.get("arguments", value.get("parameters", {})))
 
 
 def arguments_object(arguments: Any) -> Any:

@@ -257,12 +257,17 @@ def test_parquet_nulls_are_not_arguments(tmp_path):
     assert written[2]["messages"] == rows[2]["messages"]
 
 
-def test_hermes_calls_may_name_their_arguments_parameters(tmp_path, write_jsonl):
+@pytest.mark.parametrize("row", [
+    {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
+        '<tool_call>{"name": "get_weather", "parameters": {"city": "Paris"}}</tool_call>')}]},
+    {"query": "Weather?", "answers": '[{"name": "get_weather", "parameters": {"city": "Paris"}}]',
+     "tools": '[{"name": "get_weather", "parameters": {"city": {"type": "str"}}}]'}],
+    ids=["hermes", "xlam"])
+def test_calls_may_name_their_arguments_parameters(row, tmp_path, write_jsonl):
     """Llama 3.1's JSON calls, and data that follows them, write `parameters`: they are the arguments."""
-    row = {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "gpt", "value": (
-        '<tool_call>{"name": "get_weather", "parameters": {"city": "Paris"}}</tool_call>')}]}
     (written,) = _rows(Path(convert(write_jsonl([row]), to="sft", output=tmp_path / "out.jsonl").output))
-    assert written["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+    (last,) = [m for m in written.get("messages") or written["completion"] if m.get("tool_calls")]
+    assert last["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
 
 
 def test_anthropic_blocks_it_cannot_read_are_refused_and_errors_said(tmp_path, write_jsonl):

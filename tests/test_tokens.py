@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from trlprep.inspector import SourceError, inspect_dataset
 from trlprep.inspector.cli import main
 from tests.conftest import REPO
-from tests.tiny_model import CHAT_TEMPLATE, build_tiny_model
+from tests.tiny_model import CHAT_TEMPLATE, build_tiny_model, build_tiny_models
 
 NO_MARKERS = CHAT_TEMPLATE.replace("{% generation %}", "").replace("{% endgeneration %}", "")
 EOS_OUTSIDE = CHAT_TEMPLATE.replace("<|im_end|>{% endgeneration %}", "{% endgeneration %}<|im_end|>")
@@ -35,9 +35,9 @@ SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("templates")
-    return {name: build_tiny_model(root / name, template=template) for name, template in [
-        ("markers", CHAT_TEMPLATE), ("no_markers", NO_MARKERS), ("eos_outside", EOS_OUTSIDE),
-        ("not_prefix", NOT_PREFIX), ("no_template", None), ("drops_system", SYSTEM_DROPPING)]}
+    return build_tiny_models(root, {
+        "markers": CHAT_TEMPLATE, "no_markers": NO_MARKERS, "eos_outside": EOS_OUTSIDE, "not_prefix": NOT_PREFIX,
+        "no_template": None, "drops_system": SYSTEM_DROPPING})
 
 
 # Each test below triggers the rule(s) named here, tests/test_tokens_vision.py those of image data and

@@ -12,7 +12,7 @@ from trlprep.converters import convert
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main as inspect_main
-from tests.tiny_model import CHAT_TEMPLATE, build_tiny_model
+from tests.tiny_model import CHAT_TEMPLATE, build_tiny_models
 
 # Renders `reasoning_content` in `<think>` tags before the answer, in every assistant turn.
 READS = (
@@ -62,8 +62,8 @@ MULTI_TURN_ROWS = [
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("reasoning-templates")
-    return {name: str(build_tiny_model(root / name, template=template))
-            for name, template in [("reads", READS), ("ignores", CHAT_TEMPLATE), ("last_only", LAST_ONLY)]}
+    built = build_tiny_models(root, {"reads": READS, "ignores": CHAT_TEMPLATE, "last_only": LAST_ONLY})
+    return {name: str(folder) for name, folder in built.items()}
 
 
 def _write(tmp_path, rows, name="data.jsonl"):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main
-from tests.tiny_model import CHAT_TEMPLATE, TOOL_CHAT_TEMPLATE, build_tiny_model
+from tests.tiny_model import CHAT_TEMPLATE, TOOL_CHAT_TEMPLATE, build_tiny_model, build_tiny_models
 
 # Each test below triggers the rule(s) named here (tests/test_tokens.py requires every TP5xx rule to be).
 TRIGGERED = {"TP520", "TP521", "TP522"}
@@ -53,9 +53,9 @@ STRING_ARGUMENTS = '{"unit":"celsius","city":"Paris"}'
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tool-templates")
-    return {name: build_tiny_model(root / name, template=template) for name, template in [
-        ("tool_aware", TOOL_CHAT_TEMPLATE), ("string_aware", STRING_AWARE), ("strings_only", STRINGS_ONLY),
-        ("mapping_only", MAPPING_ONLY), ("bare_tools_only", BARE_TOOLS_ONLY), ("no_tools", CHAT_TEMPLATE)]}
+    return build_tiny_models(root, {
+        "tool_aware": TOOL_CHAT_TEMPLATE, "string_aware": STRING_AWARE, "strings_only": STRINGS_ONLY,
+        "mapping_only": MAPPING_ONLY, "bare_tools_only": BARE_TOOLS_ONLY, "no_tools": CHAT_TEMPLATE})
 
 
 @pytest.fixture

@@ -64,3 +64,8 @@ def build_tiny_model(folder: Path, *, template: str | None = CHAT_TEMPLATE) -> P
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
+
+
+def build_tiny_models(folder: Path, templates: dict[str, str | None]) -> dict[str, Path]:
+    """One tiny model per chat template (None: no template), each in its own subfolder named as its key."""
+    return {name: build_tiny_model(folder / name, template=template) for name, template in templates.items()}

@@ -12,7 +12,7 @@ import orjson
 
 from trlprep.inspector.dialects.agent_turns import AgentDialect
 from trlprep.inspector.dialects.core import register
-from trlprep.inspector.toolcalls import call, call_arguments, parse_object
+from trlprep.inspector.toolcalls import call, named_call, parse_object
 
 CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 RESPONSE = re.compile(r"<tool_response>(.*?)</tool_response>", re.DOTALL)
@@ -31,10 +31,7 @@ def hermes_call(text: str) -> dict:
     >>> hermes_call("get_stock_price(TSLA)")["function"]["arguments"]
     'get_stock_price(TSLA)'
     """
-    parsed = parse_object(text)
-    if isinstance(parsed, dict) and isinstance(parsed.get("name"), str):
-        return call(parsed["name"], call_arguments(parsed))
-    return call(None, text.strip())
+    return named_call(parse_object(text)) or call(None, text.strip())
 
 
 def assistant_calls(text: str) -> tuple[str, list[dict]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from trlprep.inspector.toolcalls import call, call_arguments
+from trlprep.inspector.toolcalls import named_call
 
 CHAT_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 SHAREGPT_ROLES = {
@@ -138,10 +138,8 @@ def sharegpt_tool_calls(value: Any) -> list[dict] | None:
         parsed = orjson.loads(value) if isinstance(value, str) else value
     except orjson.JSONDecodeError:
         return None
-    calls = parsed if isinstance(parsed, list) and parsed else [parsed]
-    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
-        return None
-    return [call(c["name"], call_arguments(c)) for c in calls]
+    calls = [named_call(c) for c in (parsed if isinstance(parsed, list) and parsed else [parsed])]
+    return None if None in calls else calls
 
 
 def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:

@@ -12,7 +12,7 @@ import orjson
 from trlprep.inspector.dialects.columns import extra_columns
 from trlprep.inspector.dialects.core import Dialect, Field, Shape, register
 from trlprep.inspector.dialects.messages import assistant_message, user_message
-from trlprep.inspector.toolcalls import call
+from trlprep.inspector.toolcalls import named_call
 
 # xLAM's type names (Python's, with typing's generics) and JSON Schema's; any other type (Any, Union[...],
 # Callable, ...) is left unstated, the parameter's description kept.
@@ -125,7 +125,7 @@ class XLAM(Dialect):
         return None
 
     def read(self, row: dict, shape: Shape, roles: dict[str, str] | None = None) -> dict:
-        calls = [call(c["name"], c.get("arguments", {})) for c in xlam_calls(row["answers"])]
+        calls = [named_call(c) for c in xlam_calls(row["answers"])]
         out = {"prompt": [user_message(row["query"])], "completion": [{**assistant_message(""), "tool_calls": calls}],
                **extra_columns(row, shape)}
         return {**out, "tools": xlam_tools(row["tools"])}  # the column's own `tools` is kept by extra_columns
