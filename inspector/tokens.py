@@ -472,7 +472,8 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         # Data in TRL's own columns is what TRL trains if the file is given to it as it is (TP605 says what
         # `convert` rewrites); other data is rendered as `convert` writes it.
         kept = {number for number, _ in readable}
-        as_trl_reads = [(number, row_value(value)) for number, value in rows if number in kept] \
+        # A generator: the probe reads up to the first tool-call row.
+        as_trl_reads = ((number, row_value(value)) for number, value in rows if number in kept) \
             if shape.dialect == "trl" and not vision else readable
         tool_probe = probe_tool_row(tokenizer, as_trl_reads, collect)
         if tool_probe is not None:
@@ -707,7 +708,7 @@ def _has_calls(messages: list) -> bool:
     return any(isinstance(message, dict) and message.get("tool_calls") for message in messages)
 
 
-def first_tool_row(readable: list[tuple[int, dict]]) -> tuple[int, list, list | None] | None:
+def first_tool_row(readable: Iterable[tuple[int, dict]]) -> tuple[int, list, list | None] | None:
     """The first row that calls a tool (else the first that declares tools): its number, conversation and tools.
 
     >>> call = {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {}}}]}
@@ -762,7 +763,7 @@ def double_encoded(rendered: str, arguments: Any) -> str | None:
     return None
 
 
-def probe_tool_row(tokenizer, readable: list[tuple[int, dict]], collect) -> dict | None:
+def probe_tool_row(tokenizer, readable: Iterable[tuple[int, dict]], collect) -> dict | None:
     """Render the data's first tool-call row as TRL does (its conversation with its `tools`) and flag what the
     template makes of it: an error on the calls or tools (TP521), calls or tools left out (TP522), arguments
     quoted as a JSON string (TP520). What it found, for the report's `template`; None when the data holds no tool

@@ -142,8 +142,8 @@ class Hermes(AgentDialect):
             role, text = message.get("role"), message.get("content")
             if not isinstance(text, str):
                 out.append(message)
-            elif role == "system" and tools_block(text) is not None:
-                block, tools = tools_block(text)
+            elif role == "system" and (found := tools_block(text)) is not None:
+                block, tools = found
                 rest = (text[:block.start()] + text[block.end():]).strip()
                 if rest:
                     out.append({**message, "content": rest})
