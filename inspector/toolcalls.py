@@ -238,11 +238,8 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
                 kept = {"role": kept["role"], "content": "", **kept}
                 changes.add(CONTENT_GIVEN)
         elif kept.get("role") == "tool" and pending:
-            # The call a result names by id, else the first one pending: results come in the calls' order. A result
-            # whose id names no pending call answers none of them (TP606 rejects the row).
-            own_id = kept.get("tool_call_id")
-            answered = next((p for p in pending if p[1] == own_id), None) if own_id is not None else pending[0]
-            if answered is None:
+            answered = answered_call(pending, kept.get("tool_call_id"))
+            if answered is None:  # its id names no pending call: it answers none of them (TP606 rejects the row)
                 out.append(kept)
                 continue
             pending.remove(answered)
@@ -255,6 +252,19 @@ def canonical_messages(messages: list, changes: set[str]) -> list:
                 changes.add(RESULTS_NAMED)
         out.append(kept)
     return out
+
+
+def answered_call(pending: list[tuple], result_id: Any) -> tuple | None:
+    """Which of the calls pending (tuples whose last item is the call's id) a tool result answers: the one its
+    `tool_call_id` names; a result without one answers the first, since results come in the calls' order. None
+    when its id names no pending call (TP606), or none is pending.
+
+    >>> answered_call([("f", "c1"), ("g", "c2")], "c2"), answered_call([("f", "c1")], None), answered_call([("f", "c1")], "x")
+    (('g', 'c2'), ('f', 'c1'), None)
+    """
+    if result_id is None:
+        return pending[0] if pending else None
+    return next((call for call in pending if call[-1] == result_id), None)
 
 
 def untouched(messages: list) -> bool:

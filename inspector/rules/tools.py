@@ -27,6 +27,7 @@ import orjson
 
 from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, register, Rule, unproven
 from trlprep.inspector.rules.examples import USER, flagged, tool_row
+from trlprep.inspector.toolcalls import answered_call
 
 CONVERSATIONS = (("messages",), ("prompt", "completion"), ("prompt", "chosen"), ("prompt", "rejected"))
 MESSAGE_LISTS = ("messages", "prompt", "completion", "chosen", "rejected")
@@ -184,9 +185,7 @@ def _results(row: dict) -> Iterator[tuple[str, int, dict, list[tuple[int, Any, A
                 continue
             if message.get("role") == "tool":
                 yield where, i, message, list(pending)
-                own_id = message.get("tool_call_id")
-                answered = next((p for p in pending if p[2] == own_id), None) if own_id is not None else (
-                    pending[0] if pending else None)
+                answered = answered_call(pending, message.get("tool_call_id"))
                 if answered is not None:
                     pending.remove(answered)
                 continue
@@ -221,7 +220,7 @@ def mismatched_results(row: dict, shape: Any) -> Iterator[str]:
         own_id = message.get("tool_call_id")
         if message.get("role") != "tool" or own_id is None or not pending:
             continue
-        answered = next((p for p in pending if p[2] == own_id), None)
+        answered = answered_call(pending, own_id)
         if answered is None:
             yield (f"{where}[{i}] answers call id {own_id!r}, which no pending call has "
                    f"({', '.join(str(p[2]) for p in pending)})")
