@@ -124,7 +124,7 @@ def _converted(opened: Source, options: ConvertOptions, output_path: Path | None
     with progress_bar(opened, options.progress and not options.dry_run, label="converting") as advance, \
             terminating_cleanly():
         plan = read_plan(opened, limit=options.limit, prepare=prepare, advance=advance)
-        refuse_unconvertible(plan.expected, options.to, opened.name)
+        refuse_unconvertible(plan.expected, options.to, opened.name, plan.head_columns())
         converter = RowConverter(options)
         # Rows compared with others are looked up one by one; without that clean JSON lines convert as lines.
         line_conversion = not (converter.changes_rows or compares)

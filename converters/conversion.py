@@ -24,7 +24,7 @@ from trlprep.inspector.decision import Engine, as_conversational, disagreement
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.images import ImageChecker, image_bytes, image_source
 from trlprep.inspector.vision import image_mime
-from trlprep.inspector.methods import READY_TYPES, conversion_target, reading_steps, verdict
+from trlprep.inspector.methods import METHOD, READY_TYPES, conversion_target, reading_steps, verdict
 from trlprep.inspector.rules import ERROR, RULES
 from trlprep.inspector.comparisons import Comparisons
 from trlprep.converters.options import ConvertOptions
@@ -41,9 +41,12 @@ PREVIEW_ROWS = 3
 
 
 def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
+    """The rows `to`'s trainer takes of one row, written as for the method whose data it takes."""
     data_type = shape.type
-    if data_type not in READY_TYPES[to] and conversion_target(data_type, to, shape.format) is None:
+    if data_type not in READY_TYPES[METHOD[to].base] and conversion_target(data_type, to, shape.format) is None:
         raise Reject(MIXED_SHAPE.id, f"a {shape.dialect} {data_type} row cannot become {to} data")
+    style = METHOD[to].style or style
+    to = METHOD[to].base
     if to == "sft":
         return to_sft(trl_row, data_type, style)
     if to == "dpo":
@@ -239,9 +242,10 @@ def conversion_plan(plan: ReadPlan, to: str, style: str, options: list[str]) -> 
     target = conversion_target(expected.type, to, expected.format)
     if target:
         steps.append(target)
-    if to in ("dpo", "kto") and expected.implicit_prompt:
+    base, style = METHOD[to].base, METHOD[to].style or style
+    if base in ("dpo", "kto") and expected.implicit_prompt:
         steps.append("implicit prompt extracted message by message")
-    if to == "sft" and style == "messages":
+    if base == "sft" and style == "messages" and target is None:
         steps.append("prompt and completion merged into `messages`")
     return steps + options
 
@@ -252,15 +256,15 @@ def _shape_words(shape: Shape | None) -> str:
     return f"{shape.dialect} {shape.format} {shape.type}" + (" (implicit prompt)" if shape.implicit_prompt else "")
 
 
-def refuse_unconvertible(expected: Shape | None, to: str, name: str) -> None:
+def refuse_unconvertible(expected: Shape | None, to: str, name: str, columns: set[str]) -> None:
+    """Refuse data whose shape (and first rows' `columns`) no conversion makes usable for `to`."""
     if expected is None:
         raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
     # Only the shape decides here: row errors and KTO label balance are known after the pass, when the
     # ledger rejects the rows and the output's own inspection refuses a single label class.
     status = verdict(to, data_type=expected.type, fmt=expected.format, dialect=expected.dialect,
                      implicit_prompt=expected.implicit_prompt, rows=1, rejected={}, repaired={},
-                     labels={True: 1, False: 1},
-                     source=None)
+                     labels={True: 1, False: 1}, source=None, images=expected.reads_images, columns=columns)
     if status["status"] == "incompatible":
         raise DataRefused(f"{name}: cannot convert to {to}: {status['reason']}")
 

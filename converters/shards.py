@@ -36,6 +36,7 @@ from trlprep.converters.output import Staging, dumps, guard_paths, materialize, 
 from trlprep.converters.result import ConversionResult
 from trlprep.errors import DataRefused, OutputError, UsageError
 from trlprep.files import write_atomically
+from trlprep.inspector.scan.plan import head_columns
 from trlprep.inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,
                               save_result, scan_shard)
 
@@ -66,7 +67,8 @@ class ShardConvert(ShardStep):
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         with _refusals_kept(self.work):  # data that cannot become the method's: no shard is converted
-            refuse_unconvertible(self.plan[1], job_options(self.job).to, self.job["pattern"])
+            refuse_unconvertible(self.plan[1], job_options(self.job).to, self.job["pattern"],
+                                 head_columns(self.plan[0]))
         return super().run(data, rank, world_size)
 
     def shard(self, index: int) -> None:

@@ -14,6 +14,7 @@ from trlprep.inspector.dialects import content_text, final_answer, shared_prompt
 from trlprep.inspector.reasoning import as_form, strip_trace
 from trlprep.inspector.rules.hygiene import fix_text
 from trlprep.inspector.rules import last_answer
+from trlprep.inspector.rules.conversion import first_wrong_step
 from trlprep.inspector.rules.preference import NO_SHARED_PROMPT
 
 class Reject(Exception):
@@ -79,6 +80,21 @@ def _others(row: dict, *used: str) -> dict:
     return {k: v for k, v in row.items() if k not in used}
 
 
+def stepwise_solution(row: dict) -> dict:
+    """A stepwise row as prompt-completion: its steps, up to and including its first wrong one, joined by
+    newlines; `label` says whether every step is correct (a cut solution ends at the step that went wrong).
+
+    >>> stepwise_solution({"prompt": "2+3?", "completions": ["2+3 = 6", "So 6"], "labels": [False, False]})
+    {'prompt': '2+3?', 'completion': '2+3 = 6', 'label': False}
+    >>> stepwise_solution({"prompt": "2+3?", "completions": ["2+3 = 5", "So 5"], "labels": [True, True]})
+    {'prompt': '2+3?', 'completion': '2+3 = 5\nSo 5', 'label': True}
+    """
+    wrong = first_wrong_step(row)
+    steps = row["completions"] if wrong is None else row["completions"][:wrong + 1]
+    return {"prompt": row["prompt"], "completion": "\n".join(steps), "label": wrong is None,
+            **_others(row, "prompt", "completions", "labels")}
+
+
 def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[dict]:
     """Rows for SFTTrainer: language modeling or prompt-completion (`style="messages"` merges the two).
 
@@ -90,7 +106,9 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
         if "trained_turns" in row:
             return per_trained_turn(row)
         return [row]
-    if data_type == "unpaired_preference":  # the rows labelled false are rejected before (TC101)
+    if data_type == "stepwise_supervision":  # solutions with a wrong step are rejected before (TC106)
+        row = _others(stepwise_solution(row), "label")
+    elif data_type == "unpaired_preference":  # the rows labelled false are rejected before (TC101)
         row = {**_others(row, "label")}
     elif data_type == "preference":
         pair = explicit_preference(row)
@@ -129,6 +147,8 @@ def to_kto(row: dict, data_type: str) -> list[dict]:
     """
     if data_type == "unpaired_preference":
         return [row]
+    if data_type == "stepwise_supervision":
+        return [stepwise_solution(row)]
     pair = explicit_preference(row)
     rest = _others(pair, "prompt", "chosen", "rejected")
     return [{"prompt": pair["prompt"], "completion": pair["chosen"], "label": True, **rest},
@@ -145,6 +165,10 @@ def to_grpo(row: dict, data_type: str, dialect: str) -> list[dict]:
     """
     if data_type == "prompt_only":
         return [row]
+    if data_type == "stepwise_supervision":  # solutions with a wrong step are rejected before (TC106)
+        # The last step states the answer: `answer_match` reads the last number in it.
+        solution = {**_others(stepwise_solution(row), "label"), "answer": row.get("answer", row["completions"][-1])}
+        return to_grpo(solution, "prompt_completion", dialect)
     if data_type == "language_modeling":
         messages = row["messages"]
         last = last_answer(messages)  # 0, no prompt, is rejected before (TC102)

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 from trlprep.inspector.checks import Issue, check_fields, check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
 from trlprep.inspector.images import ImageChecker
-from trlprep.inspector.methods import METHODS
+from trlprep.inspector.methods import BASE_METHODS, METHOD
 from trlprep.inspector.rules import ERROR, RULES, Rule, declared_checks, method_checks, rejecting_rules
 from trlprep.inspector.sources import DuplicateKeys, UnreadableRow
 from trlprep.inspector.vision import holds_images, read_images
@@ -140,7 +140,7 @@ class TypedChecks:
                                                         or (texts_clean and rule.proof.how == "text")))
 
         return cls(shape_key(shape), left(declared_checks(shape.type)),
-                   {method: left(method_checks(method, shape.type)) for method in METHODS}, texts_clean)
+                   {method: left(method_checks(method, shape.type)) for method in BASE_METHODS}, texts_clean)
 
 
 class Engine:
@@ -151,7 +151,7 @@ class Engine:
     def __init__(self, expected: Shape | None, images: ImageChecker | None = None, image_data: bool | None = None):
         self.expected = expected
         self.expected_key = shape_key(expected) if expected is not None else None
-        self.rejecting = {method: rejecting_rules(method) for method in METHODS}
+        self.rejecting = {method: rejecting_rules(method) for method in BASE_METHODS}
         # Whether the dataset is image data, as TRL decides it from its first row: that of the whole dataset when
         # its files are read apart (`image_data`), since `convert` writes them into one output.
         self.image_data = image_data if image_data is not None else expected is not None and expected.reads_images
@@ -211,7 +211,9 @@ class Engine:
         return Decision(issues, True, fixed_shape, fixed_trl, repairs + rewritten(remaining), remaining, written=shape)
 
     def rejection(self, decision: Decision, method: str) -> Issue | None:
-        """Why `convert --to method` rejects the row, or None when it keeps it."""
+        """Why `convert --to method` rejects the row, or None when it keeps it (by the rules of the method whose
+        data it takes)."""
+        method = METHOD[method].base
         rejecting = self.rejecting[method]
         for rule, detail in decision.left:
             if rule in rejecting:

@@ -6,7 +6,7 @@ import shlex
 
 from trlprep.inspector.dialects import Shape, unread_format
 from trlprep.inspector.mapping import mapping_arguments, suggest_map
-from trlprep.inspector.methods import METHODS, incompatible, verdict
+from trlprep.inspector.methods import METHOD, METHODS, incompatible, verdict
 from trlprep.inspector.report import Finding, Report
 from trlprep.inspector.rules import RULES
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
@@ -37,8 +37,9 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
             continue
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
-                                rejected=result.rejected[name], repaired=result.repaired, labels=dict(result.labels),
-                                source=source_name, local=local, images=main.reads_images)
+                                rejected=result.rejected[METHOD[name].base], repaired=result.repaired,
+                                labels=dict(result.labels), source=source_name, local=local,
+                                images=main.reads_images, columns=set(result.columns))
         if mapping and methods[name]["command"]:
             methods[name]["command"] += " " + mapping
     read_columns = set(main.columns) if main else set()

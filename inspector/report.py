@@ -86,6 +86,15 @@ class Report:
             for example in finding.examples:
                 example["where"] = example["where"].replace(old, new)
 
+    def shown_reason(self, method: str) -> str:
+        """A verdict's reason as the text and Markdown reports say it: a method that takes another's data, with
+        the same verdict, points at that method's reason rather than repeating it."""
+        v = self.methods[method]
+        base = self.methods.get(v.get("data_as") or method)
+        if base is not None and base is not v and (base["status"], base["reason"]) == (v["status"], v["reason"]):
+            return f"{v['trainer']}: as for {v['data_as']}"
+        return v["reason"]
+
     def to_html(self) -> str:
         """One self-contained page: verdicts, findings with their rows drawn, plots (`inspector.html`)."""
         from trlprep.inspector.html import render
@@ -102,8 +111,8 @@ class Report:
             lines.append(f"- {tokens_line(self.tokens)}")
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
         for method, v in self.methods.items():
-            reason = v["reason"] + (f" — `{v['command']}`" if v["command"] else "")
-            lines.append(f"| {method} | {v['status']} | {_md_cell(reason)} |")
+            reason = self.shown_reason(method) + (f" — `{v['command']}`" if v["command"] else "")
+            lines.append(f"| {shown_method(method, v)} | {v['status']} | {_md_cell(reason)} |")
         if self.findings:
             lines += ["", "| rule | severity | rows | first rows | example |", "| --- | --- | --- | --- | --- |"]
             for f in self.findings:
@@ -141,8 +150,8 @@ class Report:
         verdicts.add_column("why / how", overflow="fold")
         styles = {"ready": "green", "convertible": "yellow", "incompatible": "red"}
         for method, v in self.methods.items():
-            text = v["reason"] + (f"\n$ {v['command']}" if v["command"] else "")
-            verdicts.add_row(method, f"[{styles[v['status']]}]{v['status']}[/]", _escape(text))
+            text = self.shown_reason(method) + (f"\n$ {v['command']}" if v["command"] else "")
+            verdicts.add_row(shown_method(method, v), f"[{styles[v['status']]}]{v['status']}[/]", _escape(text))
         console.print()
         console.print(verdicts)
         if self.findings:
@@ -168,6 +177,11 @@ class Report:
             console.print(f"row {preview['row']} (trained tokens marked):", markup=False)
             console.print(Text.from_ansi(preview["text"]))
         return buffer.getvalue()
+
+
+def shown_method(method: str, verdict: dict) -> str:
+    """The method's name, marked when its trainer is in TRL's experimental package."""
+    return f"{method} (exp.)" if verdict.get("experimental") else method
 
 
 def _escape(text: str) -> str:

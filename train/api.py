@@ -24,10 +24,11 @@ from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
                                   vision_model_and_processor)
 from trlprep.options import options_from
-from trlprep.inspector.methods import METHODS, TRAINERS
+from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, TRAINERS
 
 RUN_FILE = "trlprep-run.json"
-# What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left.
+# What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; a method that takes
+# another's data, as that one does.
 DROPS = {
     "sft": "it drops rows whose completion is cut away entirely by",
     "dpo": "it drops rows whose prompt alone fills",
@@ -279,7 +280,7 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
             f"{findings[IMAGE_CUT_BY_MAX_LENGTH.id]} row(s) ({_first(first_detail[IMAGE_CUT_BY_MAX_LENGTH.id])}), "
             f"and TRL would stop mid-training with \"Mismatch in image token count\": try --max-length "
             f"{report.recommended_max_length}, or leave it unset")
-    effect = report.trainer_effects[method]
+    effect = report.trainer_effects[METHOD[method].base]
     if report.rows and effect["dropped"] / report.rows > max_dropped:
         raise DataRefused(
             f"{TRAINERS[method]} would drop {effect['dropped']} of {report.rows} rows at max_length="
@@ -326,7 +327,7 @@ def effect_line(method: str, preflight: dict) -> str:
     ...     "truncated": 221, "dropped": 0, "note": "truncates rows over max_length"}}})
     'SFTTrainer at max_length=1024: truncates 221 of 999 rows, drops 0 (truncates rows over max_length)'
     """
-    effect = preflight["trainer_effects"][method]
+    effect = preflight["trainer_effects"][METHOD[method].base]
     return (f"{TRAINERS[method]} at max_length={preflight['max_length']}: truncates {effect['truncated']} of "
             f"{preflight['rows']} rows, drops {effect['dropped']} ({effect['note']})")
 
@@ -341,12 +342,13 @@ def kept_line(method: str, kept: int, written: int) -> str:
             + (f" ({written - kept} dropped while tokenizing)" if written > kept else ""))
 
 
-def load_rewards(specs: tuple[str, ...]) -> list:
-    """The GRPO reward functions, loaded; at least one is needed."""
+def load_rewards(method: str, specs: tuple[str, ...]) -> list:
+    """The reward functions of a method that scores what it generates (GRPO, RLOO, ...), loaded; at least one is
+    needed."""
     from trlprep.train.rewards import load_reward
 
     if not specs:
-        raise UsageError("GRPO needs at least one --reward-func (built-ins: answer_match, think_format, "
+        raise UsageError(f"{method} needs at least one --reward-func (built-ins: answer_match, think_format, "
                          "length_penalty; or path/to/file.py:function, module:function)")
     return [load_reward(spec) for spec in specs]
 
@@ -422,6 +424,10 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
     if options.accelerate_config is not None and options.accelerate_config not in ACCELERATE_PRESETS:
         raise UsageError(f"--accelerate-config {options.accelerate_config!r}: choose one of "
                          f"{', '.join(ACCELERATE_PRESETS)}")
+    entry = METHOD.get(options.method)
+    if entry is not None and not entry.cli and (options.export_trl_config or options.launcher == "hf-jobs"):
+        raise UsageError(f"TRL's command line has no `trl {entry.name}` ({entry.trainer} is in trl.experimental), "
+                         f"so neither --export-trl-config nor --launcher hf-jobs can run it: train it here")
     if options.launcher == "hf-jobs":
         return _hf_job(options)
     if options.export_trl_config:
@@ -449,15 +455,25 @@ class PreparedRun:
     lora: dict | None
 
 
-def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], reward_funcs: tuple[str, ...]) -> list:
+def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], reward_funcs: tuple[str, ...],
+                  teacher: str | None = None) -> list:
     """Every usage mistake answered before any data is read or the training stack imported: the method, the TRL
-    fields of the YAML and of `--set`, the reward functions (returned, loaded) and the training extra."""
+    fields of the YAML and of `--set`, what the method needs beside data (reward functions, returned loaded; a
+    teacher) and the training extra."""
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     from trlprep.train import config as run_config
 
     run_config.checked_settings(method, config, overrides)
-    functions = load_rewards(reward_funcs) if method == "grpo" else []
+    needs = METHOD[method].needs
+    for need, given, flag in (("reward", reward_funcs, "--reward-func"), ("teacher", teacher, "--teacher")):
+        if given and need not in needs:
+            takers = ", ".join(name for name, entry in METHOD.items() if need in entry.needs)
+            raise UsageError(f"{flag} is for methods that take {NEED_NAMES[need].split(' (')[0]} ({takers}); "
+                             f"{method} takes none")
+    if "teacher" in needs and not teacher:
+        raise UsageError(f"{method} learns from {NEED_NAMES['teacher']}: give the teacher's folder or Hub id")
+    functions = load_rewards(method, reward_funcs) if "reward" in needs else []
     require_training_stack()
     return functions
 
@@ -473,7 +489,7 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     `model`'s tokenizer, the resolved TRL config. `run_prepared` trains it, from `model` or from another model
     with the same tokenizer (a recipe's stage from the stage before). `checked`: as `prepare_data` takes it."""
     method = options.method
-    functions = checked_usage(method, options.config, options.overrides, options.reward_funcs)
+    functions = checked_usage(method, options.config, options.overrides, options.reward_funcs, options.teacher)
     from trlprep.train import config as run_config
 
     out = Path(options.output_dir or Path("runs") / method)
@@ -501,11 +517,17 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
 
 
 def _named_settings(options: RunOptions) -> dict:
-    """The TRL config fields the run's named options set (GRPO's length is that of what it generates)."""
-    length_key = "max_completion_length" if options.method == "grpo" else "max_length"
-    return {"max_steps": options.max_steps, "num_train_epochs": options.epochs,
-            "learning_rate": options.learning_rate, "per_device_train_batch_size": options.batch_size,
-            length_key: options.max_length, "seed": options.seed}
+    """The TRL config fields the run's named options set (a generating trainer's length is that of what it
+    generates; its teacher is named in the config, as `trl <method>` reads it)."""
+    from trlprep.train.config import config_fields
+
+    method = METHOD[options.method]
+    settings = {"max_steps": options.max_steps, "num_train_epochs": options.epochs,
+                "learning_rate": options.learning_rate, "per_device_train_batch_size": options.batch_size,
+                method.length_field: options.max_length, "seed": options.seed}
+    if "teacher_model_name_or_path" in config_fields(method.name):
+        settings["teacher_model_name_or_path"] = options.teacher
+    return settings
 
 
 def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None) -> TrainResult:
@@ -535,7 +557,7 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     method, out = result.method, Path(result.output_dir)
     result.model = model or result.model
     trainer = _build_trainer(method, result.model, prepared.trl_config, files, prepared.functions,
-                             _peft_config(method, prepared.lora))
+                             _peft_config(method, prepared.lora), settings.get("teacher_model_name_or_path"))
     kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
     result.rows_trained = kept
     if kept is not None:
@@ -562,7 +584,7 @@ def _hf_job(options: RunOptions) -> TrainResult:
     from trlprep.train.launch import job_spec, submit
 
     method, dataset = options.method, options.dataset
-    checked_usage(method, options.config, options.overrides, options.reward_funcs)
+    checked_usage(method, options.config, options.overrides, options.reward_funcs, options.teacher)
     if not isinstance(dataset, str) or Path(dataset).exists():
         raise UsageError("--launcher hf-jobs trains on a Hub dataset: push yours with "
                          "`uv run convert ... --push-to-hub ID`, then pass --dataset ID")
@@ -585,9 +607,12 @@ def _hf_job(options: RunOptions) -> TrainResult:
 
 
 def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], reward_functions: list,
-                   peft_config):
+                   peft_config, teacher: str | None):
+    """The method's TRL trainer, built as TRL's own scripts build it: with the reward functions or the teacher
+    its method needs."""
+    import importlib
+
     import datasets
-    import trl
 
     datasets.disable_progress_bars()
     loaded = {split: load_training_data(path) for split, path in files.items()}
@@ -597,9 +622,12 @@ def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], 
         model_arg, processing_class = _text_model_and_tokenizer(method, model)
     kwargs = {"model": model_arg, "args": trl_config, "train_dataset": loaded["train"],
               "eval_dataset": loaded.get("test"), "processing_class": processing_class, "peft_config": peft_config}
-    if method == "grpo":
+    entry = METHOD[method]
+    if "reward" in entry.needs:
         kwargs["reward_funcs"] = reward_functions
-    return getattr(trl, TRAINERS[method])(**kwargs)
+    if "teacher" in entry.needs:
+        kwargs["teacher_model"] = teacher
+    return getattr(importlib.import_module(entry.module), entry.trainer)(**kwargs)
 
 
 def _text_model_and_tokenizer(method: str, model: str) -> tuple[Any, Any]:

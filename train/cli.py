@@ -38,8 +38,10 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--eval-dataset", metavar="X", help="Evaluation data, checked and converted like --dataset.")
 @click.option("--test-size", type=float, metavar="F|N", help="Hold out a fraction or a count of rows for evaluation.")
 @click.option("--reward-func", "reward_funcs", multiple=True, metavar="F",
-              help="GRPO reward: answer_match, think_format, length_penalty, path/to/file.py:function or "
-                   "module:function. Repeatable.")
+              help="A reward for the methods that score what they generate (grpo, rloo, online_dpo, sdpo): "
+                   "answer_match, think_format, length_penalty, path/to/file.py:function or module:function. "
+                   "Repeatable.")
+@click.option("--teacher", metavar="M", help="The model distillation, gkd and gold learn from (a folder or Hub id).")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
                                             "stages finished, continue the next from its last checkpoint).")
 @click.option("--max-dropped", type=click.FloatRange(0, 1), default=0.05, show_default=True,
@@ -62,10 +64,10 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @user_errors
 def main(dataset, split, config_name, revision, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
-         test_size, reward_funcs, resume, max_dropped, dry_run, html_path, export_trl_config, accelerate_config,
+         test_size, reward_funcs, teacher, resume, max_dropped, dry_run, html_path, export_trl_config, accelerate_config,
          launcher, flavor, timeout, output_format):
-    """Check the data for the method, convert it when needed, then run TRL's trainer (SFT, DPO, GRPO, Reward,
-    KTO) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
+    """Check the data for the method, convert it when needed, then run TRL's trainer for it (`trlprep methods`
+    lists them) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
     is loaded.
 
     \b
@@ -109,7 +111,7 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
             learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, seed=seed, config=config_file,
             overrides=overrides, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
             lora_targets=tuple(lora_targets.split(",")) if lora_targets else None, eval_dataset=eval_dataset,
-            test_size=test_size, reward_funcs=reward_funcs, resume=resume, max_dropped=max_dropped, dry_run=dry_run,
+            test_size=test_size, reward_funcs=reward_funcs, teacher=teacher, resume=resume, max_dropped=max_dropped, dry_run=dry_run,
             export_trl_config=export_trl_config, accelerate_config=accelerate_config, launcher=launcher,
             flavor=flavor, timeout=timeout, split=split, dataset_config=config_name, revision=revision,
             progress=show_progress(), announce=lambda line: click.echo(line, err=document), html=html_path))

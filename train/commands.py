@@ -12,6 +12,7 @@ COMMANDS = {
     "inspect": ("trlprep.inspector.cli", "Check a dataset for each TRL trainer."),
     "convert": ("trlprep.converters.cli", "Rewrite a dataset into the shape a trainer wants."),
     "train": ("trlprep.train.cli", "Check, convert, then run TRL's trainer."),
+    "methods": ("trlprep.inspector.methods_cli", "List the TRL trainers and the dataset types each takes."),
 }
 
 

@@ -19,19 +19,19 @@ from typing import Any
 
 from trlprep.errors import UsageError
 from trlprep.files import write_atomically
-from trlprep.inspector.methods import TRAINERS
+from trlprep.inspector.methods import METHOD
 
 FIELDS_FILE = Path(__file__).with_name("trl_fields.json")
 
-# Each trainer's config class is named after it (SFTTrainer takes an SFTConfig).
-CONFIG_CLASSES = {method: trainer.replace("Trainer", "Config") for method, trainer in TRAINERS.items()}
+# Each trainer's config class is named after it (SFTTrainer takes an SFTConfig) and kept beside it.
+CONFIG_CLASSES = {name: method.config for name, method in METHOD.items()}
 SECRET_FIELDS = ("hub_token",)
 
 
 def config_class(method: str):
-    import trl
+    import importlib
 
-    return getattr(trl, CONFIG_CLASSES[method])
+    return getattr(importlib.import_module(METHOD[method].module), CONFIG_CLASSES[method])
 
 
 def parse_value(text: str) -> Any:
@@ -74,9 +74,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def installed_fields() -> dict[str, list[str]]:
-    """The fields of each method's config class in the installed TRL."""
-    return {method: sorted(f.name for f in dataclasses.fields(config_class(method)) if f.init)
-            for method in CONFIG_CLASSES}
+    """The fields of each method's config class in the installed TRL; a method whose trainer it lacks (removed,
+    or not yet there) is left out."""
+    fields = {}
+    for method in CONFIG_CLASSES:
+        try:
+            fields[method] = sorted(f.name for f in dataclasses.fields(config_class(method)) if f.init)
+        except (ImportError, AttributeError):
+            continue
+    return fields
 
 
 def installed_trl_version() -> str | None:
@@ -92,9 +98,11 @@ def config_fields(method: str) -> frozenset[str]:
     TRL is installed), else from the installed classes."""
     table = json.loads(FIELDS_FILE.read_text())
     installed = installed_trl_version()
-    if installed is None or installed == table["trl_version"]:
-        return frozenset(table["fields"][method])
-    return frozenset(installed_fields()[method])
+    fields = table["fields"] if installed is None or installed == table["trl_version"] else installed_fields()
+    if method not in fields:
+        raise UsageError(f"{METHOD[method].trainer} is not in TRL {installed or table['trl_version']}: "
+                         f"install the TRL version that has it")
+    return frozenset(fields[method])
 
 
 def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
@@ -116,16 +124,19 @@ def device_defaults() -> dict[str, Any]:
     return {"use_cpu": True, "bf16": False, "fp16": False}
 
 
-def grpo_generations(batch_size: int) -> int:
-    """The largest group size from 8 down to 2 that divides the batch (TRL requires it).
+def group_size(default: int | None, batch_size: int) -> int | None:
+    """The generations per prompt of a trainer that compares them (GRPO, RLOO, ...): its config's default, or
+    the largest size below it, down to 2, that divides the batch (TRL requires it); None leaves the default.
 
-    >>> grpo_generations(8), grpo_generations(6), grpo_generations(2)
-    (8, 6, 2)
+    >>> group_size(8, 8), group_size(8, 6), group_size(2, 2), group_size(1, 3)
+    (8, 6, 2, None)
     """
-    for size in range(8, 1, -1):
+    if default is None or default < 2 or batch_size % default == 0:
+        return None
+    for size in range(default, 1, -1):
         if batch_size % size == 0:
             return size
-    raise UsageError(f"GRPO compares at least 2 generations per prompt: use --batch-size 2 or more "
+    raise UsageError(f"the trainer compares at least 2 generations per prompt: use --batch-size 2 or more "
                      f"(got {batch_size})")
 
 
@@ -147,8 +158,12 @@ def resolve(method: str, *, output_dir: str, options: dict[str, Any], yaml_path:
     settings.update(from_yaml)
     settings.update({k: v for k, v in options.items() if v is not None})
     settings.update(from_set)
-    if method == "grpo" and "num_generations" not in settings:
-        settings["num_generations"] = grpo_generations(settings.get("per_device_train_batch_size", 8))
+    if "num_generations" in config_fields(method) and "num_generations" not in settings:
+        defaults = config_class(method).__dataclass_fields__
+        size = group_size(defaults["num_generations"].default, settings.get(
+            "per_device_train_batch_size", defaults["per_device_train_batch_size"].default))
+        if size is not None:
+            settings["num_generations"] = size
     return settings
 
 

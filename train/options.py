@@ -16,8 +16,9 @@ class RunOptions:
     sources), written to `output_dir` (`runs/<method>` by default). The TRL config comes from the method's defaults,
     then `config` (a YAML of the config's fields), then the named options (`max_steps`, `epochs`,
     `learning_rate`, `batch_size`, `max_length`, `seed`), then `overrides` (`field=value`). `lora` trains a LoRA
-    adapter; `eval_dataset` or `test_size` gives an evaluation split; `reward_funcs` are GRPO's; `max_dropped` is
-    the share of rows the trainer may drop at max_length before the run is refused. `dry_run` checks and converts
+    adapter; `eval_dataset` or `test_size` gives an evaluation split; `reward_funcs` score what GRPO, RLOO, online
+    DPO and SDPO generate; `teacher` is the model distillation, GKD and GOLD learn from; `max_dropped` is the share
+    of rows the trainer may drop at max_length before the run is refused. `dry_run` checks and converts
     but does not train; `export_trl_config` writes a config for `trl <method> --config` instead (with the
     `accelerate_config` preset); `launcher="hf-jobs"` submits to Hugging Face Jobs (`flavor`, `timeout`).
     `announce` receives a line at each step before the trainer runs; `html` writes the converted data's page."""
@@ -41,6 +42,7 @@ class RunOptions:
     eval_dataset: Any = option(None, flag="--eval-dataset")
     test_size: float | None = option(None, flag="--test-size")
     reward_funcs: tuple[str, ...] = option((), flag="--reward-funcs")
+    teacher: str | None = option(None, flag="--teacher")
     resume: bool = option(False, flag="--resume")
     max_dropped: float = option(0.05, flag="--max-dropped")
     split: str | None = option(None, flag="--split")

@@ -53,7 +53,7 @@ RECIPE_KEYS = ("model", "output_dir", "stages", "hf_jobs")
 # `datasets` for a mixture, and `merge` for a LoRA stage.
 STAGE_KEYS = ("method", "dataset", "datasets", "split", "dataset_config", "revision", "max_steps", "epochs",
               "learning_rate", "batch_size", "max_length", "seed", "config", "set", "lora", "lora_r", "lora_alpha",
-              "lora_targets", "merge", "eval_dataset", "test_size", "reward_funcs", "max_dropped")
+              "lora_targets", "merge", "eval_dataset", "test_size", "reward_funcs", "teacher", "max_dropped")
 EXPORT_KEYS = ("export", "outtype", "pre_tokenizer")
 MERGED = "merged"
 
@@ -432,7 +432,8 @@ def _check_cheapest_first(todo: list, start_from: str) -> dict[int, list[dict]]:
     for number, stage in training:
         options = _train_options(stage)
         with naming(number, stage):
-            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"])
+            checked_usage(stage["method"], options.get("config"), options["overrides"], options["reward_funcs"],
+                          options.get("teacher"))
     reports: dict[int, list[dict]] = {}
     for number, stage in training:
         with naming(number, stage):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trlprep.errors import DataRefused, UsageError
-from trlprep.inspector.methods import TRAINERS
+from trlprep.inspector.methods import METHOD, TRAINERS
 
 IMAGE_COLUMNS = ("images", "image")
 REWARD_REFUSED = ("reward on image data: TRL's RewardTrainer has no vision path and would silently drop the images; "
@@ -78,14 +78,16 @@ def maybe_vision_settings(method: str, settings: dict, train_file: Path,
     row = first_row(train_file)
     if not is_vision_row(row):
         return settings
-    if method == "reward":
-        raise UsageError(REWARD_REFUSED)
-    _refuse_settings(method, settings)
-    _refuse_columns(method, row, train_file)
+    if not METHOD[method].vision:
+        raise UsageError(REWARD_REFUSED if method == "reward" else
+                         f"{TRAINERS[method]} reads text only in TRL 1.16: the images would be dropped")
+    base = METHOD[method].base  # a method that takes another's data reads its images as that one's trainer does
+    _refuse_settings(base, settings)
+    _refuse_columns(method, base, row, train_file)
     settings = dict(settings)
-    if method in TRUNCATING:
+    if base in TRUNCATING:
         settings.update(_length_settings(method, settings, say))
-    if method == "sft" and "text" in row:
+    if base == "sft" and "text" in row:
         # TRL keeps only its vision signature columns, which lack `text`: the collator would find no text.
         if settings.get("remove_unused_columns"):
             raise UsageError("image data with a `text` column needs remove_unused_columns=False (TRL would drop "
@@ -103,17 +105,17 @@ def _refuse_settings(method: str, settings: dict) -> None:
                          "the images' tokens are): drop that setting")
 
 
-def _refuse_columns(method: str, row: dict, train_file: Path) -> None:
-    missing = [column for column in REQUIRED_COLUMNS.get(method, ()) if column not in row]
+def _refuse_columns(method: str, base: str, row: dict, train_file: Path) -> None:
+    missing = [column for column in REQUIRED_COLUMNS.get(base, ()) if column not in row]
     if missing:
         raise DataRefused(f"{train_file}: {TRAINERS[method]} on image data needs column(s) {', '.join(missing)} "
                           f"(it extracts no prompt and unpairs nothing for images); the rows have "
                           f"{', '.join(row)}")
-    if method == "sft" and not ("messages" in row or {"prompt", "completion"} <= set(row) or "text" in row):
-        raise DataRefused(f"{train_file}: SFTTrainer on image data needs messages, prompt and completion, or text; "
+    if base == "sft" and not ("messages" in row or {"prompt", "completion"} <= set(row) or "text" in row):
+        raise DataRefused(f"{train_file}: {TRAINERS[method]} on image data needs messages, prompt and completion, or text; "
                           f"the rows have {', '.join(row)}")
-    if method == "grpo" and not _is_messages(row["prompt"]):
-        raise DataRefused(f"{train_file}: GRPOTrainer on image data needs a conversational prompt (a list of "
+    if base == "grpo" and not _is_messages(row["prompt"]):
+        raise DataRefused(f"{train_file}: {TRAINERS[method]} on image data needs a conversational prompt (a list of "
                           f"messages with role and content), so that it can place the images in it")
 
 

@@ -76,3 +76,30 @@ FLAGS_NOT_EXPRESSIBLE = register(Rule("TC105", "flags-not-expressible", WARNING,
          example=flagged(chat({**USER, "loss_weight": 0.0}, {**ASSISTANT, "loss_weight": 1.0}),
                        chat({**USER, "loss_weight": 1.0}, {**ASSISTANT, "loss_weight": 1.0})),
          proof=by_structure("the typed messages take no training flag")))
+
+
+def first_wrong_step(row: dict) -> int | None:
+    """The index of the first step a stepwise row labels wrong; None when every step is labelled correct (the
+    solution is a desirable one).
+
+    >>> first_wrong_step({"prompt": "Q", "completions": ["a", "b"], "labels": [True, False]})
+    1
+    """
+    return next((i for i, correct in enumerate(row["labels"]) if correct is not True), None)
+
+
+def _wrong_step(row: dict, shape) -> Iterator[str]:
+    wrong = first_wrong_step(row)
+    if wrong is not None:
+        yield f"step {wrong + 1} of {len(row['labels'])} is labelled wrong: {str(row['completions'][wrong])[:80]}"
+
+
+WRONG_STEP = register(Rule("TC106", "solution-with-wrong-step", WARNING,
+         "a stepwise solution with a step labelled wrong: not a demonstration to imitate, nor a worked answer to "
+         "reward against", "nothing to fix: `convert --to kto` takes it as an undesirable example, cut after its "
+         "first wrong step", "method", types=frozenset({"stepwise_supervision"}), methods=frozenset({"sft", "grpo"}),
+         check=_wrong_step,
+         example=flagged({"prompt": "2+3?", "completions": ["2+3 = 5", "The answer is 5"], "labels": [True, True]},
+                         {"prompt": "2+3?", "completions": ["2+3 = 6", "The answer is 6"], "labels": [False, False]}),
+         why="SFT would teach the wrong step, and GRPO's reference answer would be a wrong one",
+         proof=by_structure("no fast shape is of the stepwise supervision type")))

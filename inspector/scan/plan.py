@@ -57,6 +57,9 @@ class FilePart:
     mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
     rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
     trees: bool = False  # its rows are conversation-tree messages, read as prompts with replies (`thread_rows`)
+    # The columns of its first rows, kept when they are dropped to be read again: what a method that needs a
+    # column beyond its type's (TPO's `reference`) is checked against before a row is converted.
+    head_columns: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -66,6 +69,11 @@ class FilePart:
     def folder(self) -> Path | None:
         """The folder its relative image paths are read against (`source_folder`)."""
         return source_folder(self.source)
+
+
+def head_columns(parts: list[FilePart]) -> set[str]:
+    """The columns of every part's first rows."""
+    return set().union(*(part.head_columns for part in parts))
 
 
 @dataclass
@@ -78,6 +86,9 @@ class ReadPlan:
     limit: int | None = None  # rows to read in all
     prepare: Callable[[Iterator], Iterator] | None = None  # what rows go through on the way (convert's options)
     taken: int = 0
+
+    def head_columns(self) -> set[str]:
+        return head_columns(self.parts)
 
     def rows(self, part: FilePart, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         """A part's rows from its first, numbered in its file, up to the plan's limit; progress from where it
@@ -162,6 +173,8 @@ def judge(parts: list[FilePart]) -> Shape | None:
         own = part.shape is not None and expected is not None and trl_key(part.shape) == trl_key(expected)
         part.judged_as = part.shape if own else expected
         part.example = fast_example(part.head, part.head_shapes, part.judged_as)
+        values = (row_value(value) for _, value in part.head)
+        part.head_columns = frozenset(key for value in values if isinstance(value, dict) for key in value)
         if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
             part.head = []  # read again; its shapes stay, in file order
     return expected

@@ -19,7 +19,8 @@ from trlprep.inspector.dialects import Shape, final_answer, shape_key, to_trl, w
 from trlprep.inspector.decision import Engine, TypedChecks
 from trlprep.inspector.fast import FastPath, Typed
 from trlprep.inspector.images import ImageChecker
-from trlprep.inspector.methods import METHODS
+from trlprep.inspector.methods import BASE_METHODS
+from trlprep.inspector.rules.conversion import first_wrong_step
 from trlprep.inspector.rules.images import IMAGE_REPEATED
 from trlprep.inspector.rules.reasoning import MIXED_TRACES, holds_trace
 from trlprep.inspector.sources import row_value
@@ -77,7 +78,8 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)  # KTO label -> rows KTO conversion keeps
     final_answers: int = 0
-    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in METHODS})  # by rule
+    # By rule, for each method with data rules of its own (the others take one of theirs: `Method.data_as`).
+    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in BASE_METHODS})
     repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
     last_row: int = 0  # the number of the last row read (the next file's rows are numbered on from it)
     # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
@@ -190,7 +192,7 @@ class RowScan:
         for rule, detail in decision.issues:
             collector.add(rule, number, detail)
         kept_for_kto = True
-        for method in METHODS:
+        for method in BASE_METHODS:
             rejection = self.engine.rejection(decision, method)
             if rejection is not None:
                 result.rejected[method][rejection[0]] += 1
@@ -224,6 +226,8 @@ class RowScan:
             _count(self.result.traced if traced else self.result.untraced, (number,), self.max_rows)
         if trl_row is not None and kept_for_kto and decision.shape.type == "unpaired_preference":
             result.labels[trl_row["label"]] += 1
+        elif trl_row is not None and kept_for_kto and decision.shape.type == "stepwise_supervision":
+            result.labels[first_wrong_step(trl_row) is None] += 1  # the label `convert --to kto` gives the row
         elif not decision.error and shape.dialect == "question_answer" and final_answer(row.get("answer")):
             result.final_answers += 1
 
