@@ -87,7 +87,7 @@ def stepwise_solution(row: dict) -> dict:
     >>> stepwise_solution({"prompt": "2+3?", "completions": ["2+3 = 6", "So 6"], "labels": [False, False]})
     {'prompt': '2+3?', 'completion': '2+3 = 6', 'label': False}
     >>> stepwise_solution({"prompt": "2+3?", "completions": ["2+3 = 5", "So 5"], "labels": [True, True]})
-    {'prompt': '2+3?', 'completion': '2+3 = 5\nSo 5', 'label': True}
+    {'prompt': '2+3?', 'completion': '2+3 = 5\\nSo 5', 'label': True}
     """
     wrong = first_wrong_step(row)
     steps = row["completions"] if wrong is None else row["completions"][:wrong + 1]

@@ -154,6 +154,8 @@ class Report:
             verdicts.add_row(shown_method(method, v), f"[{styles[v['status']]}]{v['status']}[/]", _escape(text))
         console.print()
         console.print(verdicts)
+        if any(v.get("experimental") for v in self.methods.values()):
+            console.print(EXPERIMENTAL_NOTE, markup=False)
         if self.findings:
             table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
             for name in ("rule", "severity", "rows", "first rows", "example"):
@@ -180,8 +182,11 @@ class Report:
 
 
 def shown_method(method: str, verdict: dict) -> str:
-    """The method's name, marked when its trainer is in TRL's experimental package."""
-    return f"{method} (exp.)" if verdict.get("experimental") else method
+    """The method's name, marked when its trainer is in TRL's experimental package (`EXPERIMENTAL_NOTE`)."""
+    return f"{method}*" if verdict.get("experimental") else method
+
+
+EXPERIMENTAL_NOTE = "* the trainer is in trl.experimental: its API may change between TRL releases"
 
 
 def _escape(text: str) -> str:

@@ -68,7 +68,7 @@ def test_gsm8k_gets_rloo_and_distillation_verdicts_and_pairs_get_orpo_and_cpo():
     assert pairs["tpo"]["status"] == "incompatible" and "`reference` column" in pairs["tpo"]["reason"]
     assert pairs["rloo"]["status"] == "convertible"  # prompts of the pairs, as for GRPO
     text = inspect_dataset(PAIRS).to_text()
-    assert "orpo (exp.)" in text and "ORPOTrainer: as for dpo" in text
+    assert "orpo*" in text and "ORPOTrainer: as for dpo" in text and "* the trainer is in trl.experimental" in text
 
 
 def test_gkd_takes_conversations_only(write_jsonl):

@@ -125,11 +125,12 @@ def device_defaults() -> dict[str, Any]:
 
 
 def group_size(default: int | None, batch_size: int) -> int | None:
-    """The generations per prompt of a trainer that compares them (GRPO, RLOO, ...): its config's default, or
-    the largest size below it, down to 2, that divides the batch (TRL requires it); None leaves the default.
+    """The generations per prompt of a trainer that compares them (GRPO, RLOO, ...) when its config's default
+    does not divide the batch (TRL requires it): the largest size below the default, down to 2, that does; None
+    when the default does.
 
-    >>> group_size(8, 8), group_size(8, 6), group_size(2, 2), group_size(1, 3)
-    (8, 6, 2, None)
+    >>> group_size(8, 6), group_size(8, 4), group_size(8, 8), group_size(1, 3)
+    (6, 4, None, None)
     """
     if default is None or default < 2 or batch_size % default == 0:
         return None
