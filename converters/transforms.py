@@ -113,9 +113,19 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
     elif data_type == "preference":
         pair = explicit_preference(row)
         row = {"prompt": pair["prompt"], "completion": pair["chosen"], **_others(pair, "prompt", "chosen", "rejected")}
-    if style == "messages" and isinstance(row["prompt"], list):
-        return [{"messages": row["prompt"] + row["completion"], **_others(row, "prompt", "completion")}]
-    return [row]
+    return [as_messages(row)] if style == "messages" else [row]
+
+
+def as_messages(row: dict) -> dict:
+    """A conversational prompt-completion row as one `messages` conversation, the completion its last turns;
+    other rows as they are.
+
+    >>> as_messages({"prompt": [{"role": "user", "content": "Q"}], "completion": [{"role": "assistant", "content": "A"}]})
+    {'messages': [{'role': 'user', 'content': 'Q'}, {'role': 'assistant', 'content': 'A'}]}
+    """
+    if isinstance(row.get("prompt"), list) and isinstance(row.get("completion"), list):
+        return {"messages": row["prompt"] + row["completion"], **_others(row, "prompt", "completion")}
+    return row
 
 
 def per_trained_turn(row: dict) -> list[dict]:

@@ -229,7 +229,7 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
          model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
-    method (sft, dpo, grpo, reward, kto) whether the data is ready, convertible or unusable.
+    trainer (`trlprep methods` lists them) whether the data is ready, convertible or unusable.
 
     Exit codes: 0 usable and no error-severity findings; 1 error findings or unusable (for --method);
     2 unreadable input or bad usage.

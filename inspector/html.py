@@ -15,6 +15,7 @@ from typing import Any
 
 from trlprep.errors import OutputError, UsageError
 from trlprep.inspector.summary import summary_line, validity_line
+from trlprep.inspector.report import EXPERIMENTAL_NOTE, shown_method
 from trlprep.inspector.thumbnails import is_image_part
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
@@ -180,10 +181,12 @@ def _verdicts(report) -> str:
     body = []
     for method, verdict in report.methods.items():
         command = (f"<br><code class='command'>{_e(verdict['command'])}</code>" if verdict.get("command") else "")
-        body.append(f"<tr><td>{_e(method)}</td><td class='status' style='color:{STATUS_COLORS[verdict['status']]}'>"
-                    f"{_e(verdict['status'])}</td><td>{_e(verdict['reason'])}{command}</td></tr>")
+        body.append(f"<tr><td>{_e(shown_method(method, verdict))}</td><td class='status' "
+                    f"style='color:{STATUS_COLORS[verdict['status']]}'>{_e(verdict['status'])}</td>"
+                    f"<td>{_e(report.shown_reason(method))}{command}</td></tr>")
+    note = f"<p>{_e(EXPERIMENTAL_NOTE)}</p>" if any(v.get("experimental") for v in report.methods.values()) else ""
     return ("<section id='verdicts'><h2>Verdict per method</h2><table><thead><tr><th>method</th><th>status</th>"
-            f"<th>why / how</th></tr></thead><tbody>{''.join(body)}</tbody></table></section>")
+            f"<th>why / how</th></tr></thead><tbody>{''.join(body)}</tbody></table>{note}</section>")
 
 
 def _findings(report, rows: dict[int, Any], pictures) -> str:

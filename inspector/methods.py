@@ -38,6 +38,7 @@ class Method:
     # only `messages`, which then takes prompt-completion data once it is merged into them.
     style: str | None = None
     length_field: str = "max_length"  # the config field `--max-length` sets: what a generating trainer generates
+    note: str | None = None  # what its trainer does with usable data that a user should know before training
     cli: bool = False  # `trl <name>` exists, so `--export-trl-config` can write its config
 
     @property
@@ -78,7 +79,8 @@ REGISTRY = (
            length_field="max_new_tokens"),
     # GKD's collator renders `messages` (its last turn the completion), so conversations are written as messages.
     Method("gkd", "GKDTrainer", "generalized knowledge distillation from a teacher, on conversations",
-           "trl.experimental.gkd", data_as="sft", needs=("teacher",), conversational=True, style="messages"),
+           "trl.experimental.gkd", data_as="sft", needs=("teacher",), conversational=True, style="messages",
+           note="GKDTrainer trains the last turn of each conversation only"),
     Method("gold", "GOLDTrainer", "on-policy distillation across tokenizers", "trl.experimental.gold",
            data_as="sft", needs=("teacher",), vision=True),
     Method("sdft", "SDFTTrainer", "self-distillation: the model, shown a `privileged_context`, teaches itself",
@@ -250,6 +252,8 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
                               implicit_prompt=implicit_prompt, rows=rows, rejected=rejected, repaired=repaired,
                               labels=labels, command=convert_command(source, method, local=local, images=images)
                               if source else None, images=images)
+    if entry.note and found["status"] != "incompatible":
+        found["reason"] += f"; {entry.note}"
     return {**found, "trainer": entry.trainer, "experimental": entry.experimental, "data_as": entry.data_as}
 
 

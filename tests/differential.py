@@ -25,12 +25,15 @@ from typing import Any
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
 from trlprep.errors import DataRefused, SourceError
-from trlprep.inspector.methods import METHODS
+from trlprep.inspector.methods import BASE_METHODS, METHOD, REGISTRY
 from trlprep.inspector.sources import DATA_SUFFIXES
 
 ANSWER_SIDES = ("completion", "chosen", "rejected")
 TRAIN_MAX_LENGTH = 1 << 15
-GRPO_COMPLETION_LENGTH = 16  # GRPO's max_length is that of what it generates, which drops no row
+GENERATED_LENGTH = 16  # a generating trainer's max_length is that of what it generates, which drops no row
+# The five methods with data of their own, and those whose entry changes what `convert` writes or refuses (GKD's
+# messages, TPO's and SDFT's columns): every other method writes exactly the rows of the method it takes data of.
+CHECKED_METHODS = BASE_METHODS + tuple(m.name for m in REGISTRY if m.data_as and (m.style or m.columns))
 
 
 def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = None) -> list[str]:
@@ -42,7 +45,7 @@ def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = N
     except SourceError:
         return []  # unreadable: both commands refuse it alike (tests/test_broken_inputs.py)
     problems = []
-    for method in METHODS:
+    for method in CHECKED_METHODS:
         verdict = report.methods[method]
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / "out.jsonl"
@@ -73,11 +76,13 @@ def _trainer_problems(path, method: str, output: Path, rows: int, model: str) ->
     reaches: the trainer's own preparation must keep every one."""
     from trlprep.train.api import train
 
+    entry = METHOD[method]
+    needs = {"reward_funcs": ("length_penalty",) if "reward" in entry.needs else (),
+             "teacher": model if "teacher" in entry.needs else None}
     try:
         result = train(method=method, model=model, dataset=str(output), output_dir=output.parent / "run",
-                       max_steps=1, max_length=GRPO_COMPLETION_LENGTH if method == "grpo" else TRAIN_MAX_LENGTH,
-                       batch_size=2,
-                       reward_funcs=("length_penalty",) if method == "grpo" else ())
+                       max_steps=1, max_length=TRAIN_MAX_LENGTH if entry.length_field == "max_length"
+                       else GENERATED_LENGTH, batch_size=2, **needs)
     except Exception as error:  # the trainer is the judge here
         return [f"{path} {method}: train refuses the converted data: {type(error).__name__}: {error}"]
     if result.rows_trained != rows:

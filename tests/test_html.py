@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main as inspect_main
+from trlprep.inspector.methods import METHOD, METHODS
 
 pytest.importorskip("altair", reason="the html extra (uv sync --extra html) is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,7 +56,7 @@ def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shar
     assert seen["errors"] == [] and seen["requests"] == []
     # shapes, characters of prompt, completion and total, tokens, turns, roles, KTO labels, the sampled scatter
     assert seen["plots"] == 9
-    assert seen["methods"] == ["sft", "dpo", "grpo", "reward", "kto"]
+    assert seen["methods"] == [m + ("*" if METHOD[m].experimental else "") for m in METHODS]
     assert "Tokens per row (285 over max_length 256)" in text and "What the trainer learns" in text
     assert (tmp_path / "report.png").stat().st_size > 50_000
 

@@ -210,3 +210,20 @@ def test_a_recipe_takes_sft_then_orpo(tiny_model, tmp_path):
     shown = CliRunner().invoke(main, ["--recipe", str(path), "--format", "json"])
     assert shown.exit_code == 0, shown.output
     assert (tmp_path / "run" / "2-orpo" / "trlprep-run.json").exists()
+
+
+def test_the_report_schema_names_every_method():
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "report.schema.json").read_text())
+    assert schema["properties"]["methods"]["propertyNames"]["enum"] == list(METHODS)
+
+
+def test_a_vllm_run_is_checked_by_a_dry_run_and_refused_before_the_model_loads_without_vllm(tiny_model, tmp_path):
+    from trlprep.errors import UsageError
+    from trlprep.train.api import train
+
+    options = {"method": "rloo", "model": str(tiny_model), "dataset": GSM8K, "reward_funcs": ("answer_match",),
+               "overrides": ("use_vllm=true",), **step("rloo")}
+    checked = train(**options, output_dir=tmp_path / "dry", dry_run=True)
+    assert checked.dry_run and checked.config["use_vllm"] is True
+    with pytest.raises(UsageError, match="use_vllm=true needs the vllm package"):
+        train(**options, output_dir=tmp_path / "run")

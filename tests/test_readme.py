@@ -6,6 +6,7 @@ import re
 from click.testing import CliRunner
 
 from trlprep.inspector import inspect_dataset
+from trlprep.inspector.methods import METHODS
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -38,7 +39,7 @@ def test_every_example_file_named_in_the_readme_and_the_help_exists():
     helps = "".join(CliRunner().invoke(command, ["--help"]).output for command in (inspect_main, convert_main,
                                                                                     train_main))
     named = {name for name in re.findall(r"examples/[\w.-]+\.\w+", README + helps)
-             if not re.search(r"\.(sft|dpo|grpo|reward|kto)\.jsonl$", name)}  # what `convert` would write
+             if not re.search(rf"\.({'|'.join(METHODS)})\.jsonl$", name)}  # what `convert` would write
     assert named and all((REPO / name).is_file() for name in named), sorted(n for n in named
                                                                                if not (REPO / n).is_file())
 

@@ -554,6 +554,7 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     and save the model, the tokenizer and `trlprep-run.json` in its output folder."""
     announce = announce or (lambda line: None)
     result, files, settings = prepared.result, prepared.files, prepared.settings
+    _require_vllm(settings)
     method, out = result.method, Path(result.output_dir)
     result.model = model or result.model
     trainer = _build_trainer(method, result.model, prepared.trl_config, files, prepared.functions,
@@ -577,6 +578,16 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     result.metrics = metrics
     write_run_file(out, result)
     return result
+
+
+def _require_vllm(settings: dict) -> None:
+    """Refuse, before the model loads, a run that generates with vLLM where vLLM is not installed (it needs a
+    CUDA machine): `--dry-run` checks everything else of such a run anywhere."""
+    import importlib.util
+
+    if settings.get("use_vllm") and importlib.util.find_spec("vllm") is None:
+        raise UsageError("use_vllm=true needs the vllm package, on a CUDA machine (pip install vllm); without it "
+                         "TRL generates with transformers: drop the setting, or check the rest with --dry-run")
 
 
 def _hf_job(options: RunOptions) -> TrainResult:
