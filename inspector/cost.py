@@ -252,7 +252,6 @@ def sft_cost(rows: Sequence[tuple[int, Sequence[Span]]], data_type: str, shape: 
     kept = [min(length, limit) for length, count in zip(lengths, trained) if packing or vision or count]
     sequences = packed_lengths(lengths, shape.max_length, packing, shuffle=shape.shuffle_dataset, seed=shape.seed,
                                processes=shape.dataset_num_proc) if packing else kept
-    batches, per_epoch = steps_per_epoch(len(sequences), shape)
     tokens = sum(sequences)
     return {
         "method": "sft", "packing": packing, "max_length": shape.max_length, "rows": len(rows),
@@ -262,9 +261,19 @@ def sft_cost(rows: Sequence[tuple[int, Sequence[Span]]], data_type: str, shape: 
         "trained_tokens": sum(trained), "rows_without_trained_tokens": untrained,
         # Packed or image rows that train nothing still take their place; plain SFT drops them.
         "rows_dropped": 0 if packing or vision else untrained,
-        "per_device_train_batch_size": shape.per_device_train_batch_size,
-        "gradient_accumulation_steps": shape.gradient_accumulation_steps, "devices": shape.devices,
-        "batches_per_epoch": batches, "steps_per_epoch": per_epoch, "steps": total_steps(per_epoch, shape),
-        "warnings": warnings,
+        **step_counts(len(sequences), shape), "warnings": warnings,
     }
+
+
+def step_counts(sequences: int, shape: RunShape) -> dict:
+    """The cost's step fields for `sequences` training examples: the batch settings, the batches each device reads
+    and the optimizer steps, per epoch and in all.
+
+    >>> step_counts(100, RunShape(devices=2))
+    {'per_device_train_batch_size': 8, 'gradient_accumulation_steps': 1, 'devices': 2, 'batches_per_epoch': 7, 'steps_per_epoch': 7, 'steps': 21}
+    """
+    batches, per_epoch = steps_per_epoch(sequences, shape)
+    return {"per_device_train_batch_size": shape.per_device_train_batch_size,
+            "gradient_accumulation_steps": shape.gradient_accumulation_steps, "devices": shape.devices,
+            "batches_per_epoch": batches, "steps_per_epoch": per_epoch, "steps": total_steps(per_epoch, shape)}
 
