@@ -11,6 +11,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -146,6 +147,7 @@ def test_inspect_prints_the_packed_cost_and_its_json_carries_it(tiny_model):
     text = CliRunner().invoke(inspect_main, arguments)
     assert text.exit_code == 0, text.output
     as_json = CliRunner().invoke(inspect_main, arguments + ["--format", "json"])
+    jsonschema.validate(json.loads(as_json.output), json.loads((REPO / "schemas" / "report.schema.json").read_text()))
     cost = json.loads(as_json.output)["tokens"]["cost"]
     assert cost == inspect_dataset(str(GSM8K_SLICE), model=str(tiny_model), packing="bfd", batch_size=4, grad_accum=2, devices=2).tokens["cost"]
     assert cost["packing"] == "bfd" and cost["rows"] == 150 and cost["warnings"] == []
