@@ -14,6 +14,7 @@ from trlprep.inspector.findings import build_report
 from trlprep.inspector.leakage import NGRAM
 from trlprep.inspector.options import InspectOptions
 from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
+from trlprep.inspector.cost import PACKING_STRATEGIES, RunShape
 from trlprep.inspector.mapping import mapping_arguments, parse_pairs, renaming
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.report import Report
@@ -43,6 +44,9 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
     options = options_from(InspectOptions, options, settings, OLD_NAMES)
     if options.method is not None and options.method not in METHODS:
         raise UsageError(f"unknown method {options.method!r}; choose one of {', '.join(METHODS)}")
+    if options.packing is not None and options.packing not in PACKING_STRATEGIES:
+        raise UsageError(f"unknown packing strategy {options.packing!r}; choose one of "
+                         f"{', '.join(PACKING_STRATEGIES)}")
     if executor is not None:
         from trlprep.inspector.shards import inspect_shards
 
@@ -64,7 +68,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
         tokens, previews = _token_checks(
             opened, result, model=options.model, max_length=options.max_length, sample=options.limit,
             enabled=enabled, max_rows=options.max_rows, show_masks=options.show_masks, mask_color=options.mask_color,
-            prepare=prepare, image_root=options.image_root)
+            prepare=prepare, image_root=options.image_root, run=_run_shape(options))
     report = build_report(opened, result, method=options.method, sample=options.limit, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
                           mapping=" ".join(filter(None, [mapping_arguments(renames, role_map),
@@ -133,9 +137,20 @@ def _rows_shown(opened: Source, report: Report, *, sample: int | None, prepare,
     return found, str(folder) if folder is not None else None
 
 
+def _run_shape(options: InspectOptions) -> RunShape:
+    """The SFT run whose cost `--model` reports: TRL's defaults, with the options' max_length, packing strategy,
+    batch size, gradient accumulation and devices."""
+    from trlprep.inspector.tokens import TRL_MAX_LENGTH
+
+    return RunShape(max_length=options.max_length or TRL_MAX_LENGTH, packing=options.packing,
+                    per_device_train_batch_size=options.batch_size, gradient_accumulation_steps=options.grad_accum,
+                    devices=options.devices)
+
+
 def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length: int | None, sample: int | None,
                   enabled: set[str], max_rows: int, show_masks: int, mask_color: bool,
-                  prepare: Callable[[Iterator], Iterator] | None, image_root: str | None) -> tuple[dict, list]:
+                  prepare: Callable[[Iterator], Iterator] | None, image_root: str | None,
+                  run: RunShape) -> tuple[dict, list]:
     """A second pass over the rows with the model's tokenizer (its processor, for image data: image paths read
     against `image_root`, else the dataset's folder, as the scan reads them); its findings join the report's."""
     import itertools
@@ -157,7 +172,8 @@ def _token_checks(opened: Source, result: ScanResult, *, model: str, max_length:
     rows = opened.rows() if prepare is None else prepare(opened.rows())
     tokens = token_preflight(itertools.islice(rows, sample), model=model, max_length=max_length,
                              collect=collect, show_masks=show_masks, mask_color=mask_color,
-                             image_root=Path(image_root) if image_root is not None else source_folder(opened))
+                             image_root=Path(image_root) if image_root is not None else source_folder(opened),
+                             run=run)
     result.tallies.update(collector.tallies)
     result.dataset_findings += [(rule, result.rows_read, detail) for rule, detail in dataset_level.items()
                                 if rule in enabled]

@@ -14,6 +14,7 @@ import click
 
 from trlprep.errors import INTERNAL_ERROR_EXIT, TrlprepError
 from trlprep.files import write_atomically
+from trlprep.inspector.cost import PACKING_STRATEGIES
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.options import InspectOptions
 from trlprep.options import NEAR_THRESHOLD, Executor
@@ -211,6 +212,18 @@ def print_report(report, output_format: str) -> None:
 @click.option("--show-masks", type=click.IntRange(min=0), default=0, metavar="N",
               help="With --model: print N rows token by token, trained tokens marked (colour on a terminal, "
                    "[[brackets]] when piped).")
+@click.option("--packing", type=click.Choice(PACKING_STRATEGIES),
+              help="With --model: count the SFT run's sequences as TRL packs them with this strategy "
+                   "(packing_strategy; bfd truncates rows, bfd_split splits them, wrapped cuts across them).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=InspectOptions.batch_size, show_default=True,
+              metavar="N",
+              help="With --model: per_device_train_batch_size, for the optimizer steps the cost reports.")
+@click.option("--grad-accum", type=click.IntRange(min=1), default=InspectOptions.grad_accum, show_default=True,
+              metavar="N",
+              help="With --model: gradient_accumulation_steps, for the optimizer steps the cost reports.")
+@click.option("--devices", type=click.IntRange(min=1), default=InspectOptions.devices, show_default=True,
+              metavar="N",
+              help="With --model: data-parallel devices (GPUs), for the optimizer steps the cost reports.")
 @click.option("--against", multiple=True, metavar="EVAL",
               help="An evaluation set (file, folder or Hub id): report rows sharing 13-word n-grams with it "
                    "(TP405). Repeatable.")
@@ -226,7 +239,7 @@ def print_report(report, output_format: str) -> None:
 @mapping_options
 @user_errors
 def main(dataset, split, config_name, revision, method, output_format, html_path, limit, select, ignore, max_rows,
-         model, max_length, show_masks, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
+         model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     trainer (`trlprep methods` lists them) whether the data is ready, convertible or unusable.
@@ -243,14 +256,17 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
     from trlprep.inspector.api import inspect_dataset
     from trlprep.progress import show_progress
 
-    if (max_length or show_masks) and not model:
-        raise UsageFailure("--max-length and --show-masks need --model")
+    if (max_length or show_masks or packing or (batch_size, grad_accum, devices) != (
+            InspectOptions.batch_size, InspectOptions.grad_accum, InspectOptions.devices)) and not model:
+        raise UsageFailure("--max-length, --show-masks, --packing, --batch-size, --grad-accum and --devices need "
+                           "--model")
     page = html_path is not None or output_format == "html"
     # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
     options = InspectOptions(
         method=method, split=split, dataset_config=config_name, revision=revision, limit=limit, select=select,
         ignore=ignore, max_rows=max_rows, rename=rename, roles=roles, model=model, max_length=max_length,
-        show_masks=show_masks or (PAGE_MASKS if page and model else 0),
+        show_masks=show_masks or (PAGE_MASKS if page and model else 0), packing=packing, batch_size=batch_size,
+        grad_accum=grad_accum, devices=devices,
         mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
         near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off, profile=page,
         image_root=image_root, decode_images=decode_images, progress=show_progress())

@@ -16,7 +16,9 @@ class InspectOptions:
     `rename` (`--map`) and `roles` preview the mapping `convert` would apply; `against` names evaluation sets
     (TP405); `near_duplicates` clusters near-repeats at `near_threshold` (TP406); `cut_off` finds answers a length
     cap cut (TP214); `profile` measures what the HTML page plots; `model` checks the data against a tokenizer and
-    its chat template (`max_length`, `show_masks` rows drawn token by token, in colour with `mask_color`);
+    its chat template (`max_length`, `show_masks` rows drawn token by token, in colour with `mask_color`) and says
+    what an SFT run costs: its sequences packed with the `packing` strategy (or not), its optimizer steps at
+    `batch_size` per device, `grad_accum` steps of gradient accumulation and `devices` (TRL's defaults: 8, 1, 1);
     `workers`: processes for a large JSON-lines file (both cores by default); `image_root`: the folder image paths
     are relative to (the dataset file's own by default), `decode_images`: decode every image in full, not only its
     header."""
@@ -34,6 +36,10 @@ class InspectOptions:
     model: str | None = option(None, flag="--model")
     max_length: int | None = option(None, flag="--max-length")
     show_masks: int = option(0, flag="--show-masks")
+    packing: str | None = option(None, flag="--packing")
+    batch_size: int = option(8, flag="--batch-size")
+    grad_accum: int = option(1, flag="--grad-accum")
+    devices: int = option(1, flag="--devices")
     mask_color: bool = option(False, flag=None, shards=True)
     workers: int | None = option(None, flag=None, shards=True)
     against: tuple[Any, ...] = option((), flag="--against")

@@ -6,7 +6,8 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trlprep.inspector.summary import near_duplicates_line, shape_lines, summary_line, tokens_line, validity_line
+from trlprep.inspector.summary import (cost_lines, near_duplicates_line, shape_lines, summary_line, tokens_line,
+                                      validity_line)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Report:
             lines.append(f"- {near_duplicates_line(self.near_duplicates)}")
         if self.tokens:
             lines.append(f"- {tokens_line(self.tokens)}")
+            lines += [f"- {line}" for line in cost_lines(self.tokens)]
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
         for method, v in self.methods.items():
             reason = self.shown_reason(method) + (f" — `{v['command']}`" if v["command"] else "")
@@ -144,6 +146,8 @@ class Report:
             effects = "; ".join(f"{m}: {e['dropped']} dropped, {e['truncated']} truncated"
                                 for m, e in self.tokens["trainer_effects"].items() if m in self.methods)
             console.print(f"at max_length={self.tokens['max_length']}: {effects}", markup=False)
+            for line in cost_lines(self.tokens):
+                console.print(line, markup=False)
         verdicts = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
         verdicts.add_column("method")
         verdicts.add_column("status")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from trlprep.inspector.checks import check_row
+from trlprep.inspector.cost import SFT_TYPES, RunShape, sft_cost
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, shared_prompt_length
 from trlprep.inspector.images import ImageChecker, image_source
 from trlprep.inspector.profile import histogram
@@ -151,6 +152,10 @@ class RowTokens:
     images: int = 0
     image_tokens: int = 0  # what the processor expands the row's images to
     last_image_end: int | None = None  # tokens up to the end of the last image (the longer side of a pair)
+    # (start, end) of each run of tokens the row's own mask trains: the completion (from where the tokenized prompt
+    # and prompt+completion part, as SFT finds it), the assistant turns under a template with generation markers,
+    # else the whole row; none for a prompt alone. `inspector.cost` counts trained tokens from them.
+    trained_spans: tuple[tuple[int, int], ...] = ()
 
 
 def _expand_images(rendered: dict, images: RowImages | None) -> dict:
@@ -237,7 +242,8 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         trained = sum(mask)
         issues += _stop_token_issues(tokenizer, ids, mask, conversational=isinstance(value, list))
         issues += _bos_issues(tokenizer, ids)
-        return _with_images(RowTokens(len(ids) - trained, trained, len(ids), len(ids), first, issues), [ids], images)
+        return _with_images(RowTokens(len(ids) - trained, trained, len(ids), len(ids), first, issues,
+                                      trained_spans=mask_spans(mask)), [ids], images)
     if data_type == "prompt_only":
         prompt = trl_row["prompt"]
         ids = (_render(tokenizer, prompt, generation_prompt=True, tools=tools, images=images)["input_ids"]
@@ -254,11 +260,12 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
     else:  # prompt_completion, unpaired_preference
         prompt, sides = trl_row["prompt"], [trl_row["completion"]]
     totals, completions, first, fulls = [], [], None, []
-    prompt_length = 0
+    prompt_length, spans = 0, ()
     for side in sides:
         prompt_ids, full_ids, mask = _prompt_and_full(tokenizer, prompt, side, tools, has_markers, images)
         fulls.append(full_ids)
         prompt_length = len(prompt_ids)
+        spans = ((common_prefix_length(prompt_ids, full_ids), len(full_ids)),)
         if full_ids[:len(prompt_ids)] != prompt_ids:
             issues.append((PROMPT_NOT_TOKEN_PREFIX.id, "the tokenized prompt is not a prefix of the tokenized prompt+completion"))
         issues += _stop_token_issues(tokenizer, full_ids, mask, conversational=isinstance(prompt, list))
@@ -266,8 +273,34 @@ def analyse_row(tokenizer, trl_row: dict, data_type: str, *, implicit: bool, has
         totals.append(len(full_ids))
         completions.append(len(full_ids) - len(prompt_ids))
         first = len(prompt_ids)
-    return _with_images(RowTokens(prompt_length, max(completions), max(totals), max(totals), first, issues), fulls,
-                        images)
+    return _with_images(RowTokens(prompt_length, max(completions), max(totals), max(totals), first, issues,
+                                  trained_spans=spans), fulls, images)
+
+
+def mask_spans(mask: list[int]) -> tuple[tuple[int, int], ...]:
+    """The (start, end) runs of a 0/1 mask's ones.
+
+    >>> mask_spans([0, 1, 1, 0, 1]), mask_spans([0, 0])
+    (((1, 3), (4, 5)), ())
+    """
+    spans, at = [], 0
+    for trained, run in itertools.groupby(mask, key=bool):
+        length = sum(1 for _ in run)
+        if trained:
+            spans.append((at, at + length))
+        at += length
+    return tuple(spans)
+
+
+def common_prefix_length(prompt_ids: list[int], full_ids: list[int]) -> int:
+    """Where SFT starts a completion's trained tokens: where the tokenized prompt and prompt+completion part
+    (TRL's `common_prefix_length`; the prompt's length when it is a token prefix, TP505 otherwise).
+
+    >>> common_prefix_length([1, 2, 3], [1, 2, 3, 4]), common_prefix_length([1, 2, 9], [1, 2, 3, 4])
+    (3, 2)
+    """
+    return next((i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b), min(len(prompt_ids),
+                                                                                      len(full_ids)))
 
 
 def _with_images(counted: RowTokens, fulls: list[list[int]], images: RowImages | None) -> RowTokens:
@@ -380,9 +413,11 @@ class TokenReport:
     histogram: dict = field(default_factory=dict)  # tokens per row, binned (`inspector.profile.histogram`)
     previews: list[dict] = field(default_factory=list)  # --show-masks; the report carries them on its own
     images: dict | None = None  # image data: images, image tokens per row, rows cut inside an image
+    cost: dict | None = None  # data SFT takes: its sequences, steps and trained tokens (`inspector.cost.sft_cost`)
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "previews" and not (k == "images" and v is None)}
+        return {k: v for k, v in self.__dict__.items()
+                if k != "previews" and not (k in ("images", "cost") and v is None)}
 
 
 def _stats(values: list[int]) -> dict:
@@ -443,12 +478,14 @@ def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[t
 
 def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=None, max_length: int | None = None,
                     collect=None, workers: int | None = None, show_masks: int = 0,
-                    mask_color: bool = False, image_root: Path | None = None) -> TokenReport:
+                    mask_color: bool = False, image_root: Path | None = None,
+                    run: RunShape | None = None) -> TokenReport:
     """Tokenize every row (in batches, over both cores when the data is large) and summarise.
 
     `rows` are `(row number, raw row)` pairs as a source yields them; `collect(rule, row, detail)` receives each
     finding; the first `show_masks` rows come back in `previews`, trained tokens marked. Image data is read with
-    the model's processor, its image paths against `image_root` (the current folder when None).
+    the model's processor, its image paths against `image_root` (the current folder when None). With `run`, the
+    report says what an SFT run of that shape costs, for data SFT takes.
     """
     collect = collect or (lambda rule, row, detail: None)
     rows = list(rows)
@@ -531,7 +568,9 @@ def token_preflight(rows: Iterable[tuple[int, Any]], *, model: str, tokenizer=No
         total=total_stats, template=template_info,
         trainer_effects=vision_trainer_effects(counts, max_length) if vision else trainer_effects(counts, limit),
         histogram=histogram(totals), previews=previews,
-        images=image_summary(counts, max_length) if vision else None)
+        images=image_summary(counts, max_length) if vision else None,
+        cost=sft_cost([(c.total, c.trained_spans) for c in counts], data_type, run, vision=vision)
+        if run is not None and data_type in SFT_TYPES else None)
 
 
 def _with_row_images(readable: list[tuple[int, dict]], processor, image_root: Path | None) -> list[tuple]:

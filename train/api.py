@@ -25,6 +25,7 @@ from trlprep.train.vision import (first_row, is_vision_dataset, load_training_da
                                   vision_model_and_processor)
 from trlprep.options import options_from
 from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, TRAINERS
+from trlprep.inspector.summary import cost_lines
 
 RUN_FILE = "trlprep-run.json"
 # What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; a method that takes
@@ -255,7 +256,8 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     relative to the file's folder); refuse when the trainer would drop more than `max_dropped` of them (or cut
     away their whole completion); for image data, when the model would not see the images or max_length cuts
     inside one (TRL stops mid-training); for tool calls, when the template leaves them out, encodes their arguments
-    twice or fails on them."""
+    twice or fails on them. For SFT, the report says what the run costs (`inspector.cost`) under its settings."""
+    from trlprep.inspector.cost import RunShape, step_counts
     from trlprep.inspector.rules.tokens import (IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS,
                                                 TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR)
     from trlprep.inspector.sources import open_source
@@ -269,7 +271,8 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
         first_detail.setdefault(rule, (row, detail))
 
     report = token_preflight(open_source(train_file).rows(), model=model, max_length=settings.get("max_length"),
-                             collect=collect, image_root=train_file.parent)
+                             collect=collect, image_root=train_file.parent,
+                             run=RunShape.from_settings(settings) if method == "sft" else None)
     # What the model would never see (images, calls, tools), or would learn wrong, and rows TRL would stop at.
     for rule in (IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR):
         if rule.id in findings:
@@ -287,7 +290,22 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
             f"{report.max_length} ({effect['note']}), more than --max-dropped {max_dropped:.0%}; rows are "
             f"p50 {report.p50} / p99 {report.p99} / max {report.max} tokens: try --max-length "
             f"{report.recommended_max_length}")
+    if report.cost:  # counting the GPUs imports torch, which a refusal does not wait for
+        report.cost.update(step_counts(report.cost["sequences"], RunShape.from_settings(settings,
+                                                                                        training_devices())))
     return {**report.to_dict(), "findings": findings}
+
+
+def training_devices() -> int:
+    """The data-parallel devices the Trainer splits batches over: the launcher's processes (WORLD_SIZE, set by
+    accelerate and torchrun), else the GPUs one process sees (DataParallel), else 1."""
+    import os
+
+    if os.environ.get("WORLD_SIZE"):
+        return int(os.environ["WORLD_SIZE"])
+    import torch
+
+    return torch.cuda.device_count() or 1
 
 
 def _first(found: tuple[int | None, str]) -> str:
@@ -507,6 +525,8 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     options.said(ledger_line(ledger))
     preflight = token_preflight_or_refuse(method, options.model, files["train"], settings, options.max_dropped)
     options.said(effect_line(method, preflight))
+    for line in cost_lines(preflight):
+        options.said(line)
     check_reward_columns(options.reward_funcs, functions, _columns(files["train"]))
     trl_config = run_config.build(method, settings)
     result = TrainResult(method=method, model=options.model, output_dir=str(out), report=report, ledger=ledger,
