@@ -50,6 +50,10 @@ class RunShape:
     assistant_only_loss: bool = False
     num_train_epochs: float = 3.0
     max_steps: int = -1
+    # A trainer that generates (GRPO, RLOO): completions per prompt, batches a generation serves, its reuses.
+    num_generations: int | None = None
+    steps_per_generation: int | None = None
+    num_iterations: int = 1
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any], devices: int = 1) -> RunShape:
@@ -265,6 +269,31 @@ def sft_cost(rows: Sequence[tuple[int, Sequence[Span]]], data_type: str, shape: 
     }
 
 
+def generation_step_counts(prompts: int, shape: RunShape) -> dict:
+    """The step fields of a trainer that generates `num_generations` completions per prompt (GRPO, RLOO), as
+    its `RepeatSampler` and dataloader make them: a generation serves `steps_per_generation` batches of
+    `per_device_train_batch_size` completions on each device, so it takes `batch x devices x steps_per_generation /
+    num_generations` prompts, and the prompts left over for a whole generation are never drawn in the epoch.
+
+    >>> counts = generation_step_counts(25, RunShape(per_device_train_batch_size=8, num_generations=8))
+    >>> counts["prompts_unused"], counts["batches_per_epoch"], counts["steps_per_epoch"]
+    (0, 25, 25)
+    >>> generation_step_counts(24, RunShape(per_device_train_batch_size=8, gradient_accumulation_steps=2,
+    ...                                     num_generations=4))["steps_per_epoch"]
+    6
+    """
+    per_generation = shape.steps_per_generation or shape.gradient_accumulation_steps
+    completions = shape.per_device_train_batch_size * shape.devices * per_generation
+    prompts_per_generation = completions // shape.num_generations
+    generations = prompts // prompts_per_generation
+    batches = generations * per_generation * shape.num_iterations
+    per_epoch = max(math.ceil(batches / shape.gradient_accumulation_steps), 1)
+    return {"per_device_train_batch_size": shape.per_device_train_batch_size,
+            "gradient_accumulation_steps": shape.gradient_accumulation_steps, "devices": shape.devices,
+            "num_generations": shape.num_generations, "prompts_unused": prompts - generations * prompts_per_generation, "batches_per_epoch": batches,
+            "steps_per_epoch": per_epoch, "steps": total_steps(per_epoch, shape)}
+
+
 def step_counts(sequences: int, shape: RunShape) -> dict:
     """The cost's step fields for `sequences` training examples: the batch settings, the batches each device reads
     and the optimizer steps, per epoch and in all.
@@ -277,3 +306,26 @@ def step_counts(sequences: int, shape: RunShape) -> dict:
             "gradient_accumulation_steps": shape.gradient_accumulation_steps, "devices": shape.devices,
             "batches_per_epoch": batches, "steps_per_epoch": per_epoch, "steps": total_steps(per_epoch, shape)}
 
+
+
+def run_cost(method: str, preflight: dict, shape: RunShape) -> dict | None:
+    """What a run of `method` costs under `shape`, from the token preflight of its data (`TokenReport.to_dict`):
+    SFT's sequences (packed or not) and steps; the rows a pair or label trainer keeps at max_length and its steps; the
+    prompts a generating trainer draws and its steps. None for a trainer whose steps trlprep has not held to its
+    own (`Method.steps`).
+
+    >>> preflight = {"rows": 20, "trainer_effects": {"dpo": {"dropped": 4}}}
+    >>> run_cost("dpo", preflight, RunShape(per_device_train_batch_size=8))["steps_per_epoch"]
+    2
+    """
+    from trlprep.inspector.methods import METHOD
+
+    entry = METHOD[method]
+    if entry.steps == "sft" and preflight.get("cost"):
+        return {**preflight["cost"], **step_counts(preflight["cost"]["sequences"], shape)}
+    kept = preflight["rows"] - preflight["trainer_effects"][entry.effect_key]["dropped"]
+    if entry.steps == "rows":
+        return {"method": method, "rows": kept, **step_counts(kept, shape)}
+    if entry.steps == "generations" and shape.num_generations:
+        return {"method": method, "prompts": kept, **generation_step_counts(kept, shape)}
+    return None

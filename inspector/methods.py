@@ -39,12 +39,22 @@ class Method:
     style: str | None = None
     length_field: str = "max_length"  # the config field `--max-length` sets: what a generating trainer generates
     note: str | None = None  # what its trainer does with usable data that a user should know before training
+    # What its trainer does to rows at max_length: a key of `inspector.tokens.trainer_effects` (its base's when
+    # None); and how its optimizer steps are counted (`inspector.cost.run_cost`): "sft", "rows", "generations",
+    # or None where trlprep has not held a count to the trainer's.
+    effect: str | None = None
+    steps: str | None = "rows"
     cli: bool = False  # `trl <name>` exists, so `--export-trl-config` can write its config
 
     @property
     def base(self) -> str:
         """The method whose data rules and conversions this one uses."""
         return self.data_as or self.name
+
+    @property
+    def effect_key(self) -> str:
+        """The key of `inspector.tokens.trainer_effects` that says what its trainer does at max_length."""
+        return self.effect or self.base
 
     @property
     def config(self) -> str:
@@ -58,37 +68,38 @@ class Method:
 # TRL 1.16's trainers (`../shared/reference/trl-1.16-trainers.md`), the stable ones first. A test holds the list
 # to the installed TRL: every stable trainer it exports is here, and each entry's class and config import.
 REGISTRY = (
-    Method("sft", "SFTTrainer", "supervised fine-tuning", vision=True, cli=True),
+    Method("sft", "SFTTrainer", "supervised fine-tuning", vision=True, cli=True, steps="sft"),
     Method("dpo", "DPOTrainer", "direct preference optimization on chosen/rejected pairs", vision=True, cli=True),
     Method("grpo", "GRPOTrainer", "online RL: completions generated from prompts, scored by reward functions",
-           needs=("reward",), vision=True, length_field="max_completion_length", cli=True),
+           needs=("reward",), vision=True, length_field="max_completion_length", cli=True, steps="generations"),
     Method("reward", "RewardTrainer", "a reward model (a scalar head) trained on chosen/rejected pairs", cli=True),
     Method("kto", "KTOTrainer", "KTO on completions labelled desirable or not", vision=True, cli=True),
     Method("rloo", "RLOOTrainer", "online RL with the leave-one-out baseline, on GRPO's prompts", data_as="grpo",
-           needs=("reward",), vision=True, length_field="max_completion_length", cli=True),
+           needs=("reward",), vision=True, length_field="max_completion_length", cli=True, steps="generations"),
     Method("distillation", "DistillationTrainer", "on-policy distillation: the student generates, a teacher scores "
            "each token", data_as="grpo", needs=("teacher",), vision=True, length_field="max_completion_length",
-           cli=True),
+           cli=True, steps=None),
     Method("orpo", "ORPOTrainer", "odds-ratio preference optimization, no reference model", "trl.experimental.orpo",
-           data_as="dpo"),
-    Method("cpo", "CPOTrainer", "contrastive preference optimization", "trl.experimental.cpo", data_as="dpo"),
+           data_as="dpo", effect="truncates"),
+    Method("cpo", "CPOTrainer", "contrastive preference optimization", "trl.experimental.cpo", data_as="dpo",
+           effect="truncates"),
     Method("tpo", "TPOTrainer", "triple preference optimization: pairs with a gold `reference` completion",
-           "trl.experimental.tpo", data_as="dpo", columns=("reference",)),
+           "trl.experimental.tpo", data_as="dpo", columns=("reference",), effect="truncates"),
     Method("online_dpo", "OnlineDPOTrainer", "DPO on pairs generated online and ranked by reward functions",
            "trl.experimental.online_dpo", data_as="grpo", needs=("reward",), vision=True,
-           length_field="max_new_tokens"),
+           length_field="max_new_tokens", steps=None),
     # GKD's collator renders `messages` (its last turn the completion), so conversations are written as messages.
     Method("gkd", "GKDTrainer", "generalized knowledge distillation from a teacher, on conversations",
            "trl.experimental.gkd", data_as="sft", needs=("teacher",), conversational=True, style="messages",
            note="GKDTrainer trains the last turn of each conversation only"),
     Method("gold", "GOLDTrainer", "on-policy distillation across tokenizers", "trl.experimental.gold",
-           data_as="sft", needs=("teacher",), vision=True),
+           data_as="sft", needs=("teacher",), vision=True, steps=None),
     Method("sdft", "SDFTTrainer", "self-distillation: the model, shown a `privileged_context`, teaches itself",
            "trl.experimental.sdft", data_as="grpo", columns=("privileged_context",),
-           length_field="max_completion_length"),
+           length_field="max_completion_length", steps=None),
     Method("sdpo", "SDPOTrainer", "self-distillation from scored rollouts (a `privileged_context` column is used "
            "when present)", "trl.experimental.sdpo", data_as="grpo", needs=("reward",),
-           length_field="max_completion_length"),
+           length_field="max_completion_length", steps=None),
 )
 METHOD = {method.name: method for method in REGISTRY}
 METHODS = tuple(METHOD)
@@ -269,7 +280,7 @@ def _base_verdict(method: str, base: str, *, data_type: str, fmt: str, dialect: 
     vision_preparation = images and ((base == "kto" and data_type == "preference")
                                      or (base == "dpo" and implicit_prompt))
     # A dialect is rewritten anyway, so it is also put in the method's own shape (GRPO prompts, KTO pairs).
-    conversion = None if ready and dialect == "trl" else conversion_target(data_type, base, fmt)
+    conversion = None if ready and dialect == "trl" else conversion_target(data_type, method, fmt)
     if not ready and conversion is None:
         return incompatible(_needs(method, base) + f"; this is {type_name} data" + STEPS_INSTEAD.get(data_type, ""),
                             rows)

@@ -33,33 +33,47 @@ def tokens_line(tokens: dict) -> str:
             f"{tokens['recommended_max_length']}")
 
 
-def cost_line(cost: dict) -> str:
-    """What an SFT run costs (`inspector.cost.sft_cost`) in one line, as `inspect --model` and `train` print it.
+def cost_line(cost: dict, trainer: str = "SFTTrainer") -> str:
+    """What a run costs (`inspector.cost`) in one line, as `inspect --model` and `train` print it: SFT's
+    sequences and tokens, another trainer's rows or prompts; then its optimizer steps.
 
-    >>> cost_line({"packing": "bfd", "rows": 1319, "sequences": 98, "fill": 0.97, "tokens": 97328, "tokens_cut": 0,
-    ...            "trained_tokens": 51234, "rows_without_trained_tokens": 0, "rows_dropped": 0, "devices": 1,
-    ...            "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "steps_per_epoch": 13,
-    ...            "steps": 39, "max_length": 1024})
-    'SFT cost: 1319 rows packed (bfd) into 98 sequences of 1024, fill 97%; 51,234 of 97,328 tokens trained per epoch, 0 cut; 13 optimizer steps per epoch (batch 8 x 1 accumulation x 1 device), 39 in all'
+    >>> cost_line({"method": "sft", "packing": "bfd", "rows": 1319, "sequences": 98, "fill": 0.97, "tokens": 97328,
+    ...            "tokens_cut": 0, "trained_tokens": 51234, "rows_without_trained_tokens": 0, "rows_dropped": 0,
+    ...            "devices": 1, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
+    ...            "steps_per_epoch": 13, "steps": 39, "max_length": 1024})
+    'SFTTrainer cost: 1319 rows packed (bfd) into 98 sequences of 1024, fill 97%; 51,234 of 97,328 tokens trained per epoch, 0 cut; 13 optimizer steps per epoch (batch 8 x 1 accumulation x 1 device), 39 in all'
+    >>> cost_line({"method": "rloo", "prompts": 24, "num_generations": 2, "prompts_unused": 0, "devices": 1,
+    ...            "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "steps_per_epoch": 12,
+    ...            "steps": 36}, "RLOOTrainer")
+    'RLOOTrainer cost: 24 prompts, 2 completions generated for each; 12 optimizer steps per epoch (batch 4 x 1 accumulation x 1 device), 36 in all'
     """
-    if cost["packing"]:
+    if "prompts" in cost:
+        rows = f"{cost['prompts']} prompts, {cost['num_generations']} completions generated for each" + (
+            f" ({cost['prompts_unused']} left over each epoch, too few for a generation)" if cost["prompts_unused"]
+            else "")
+    elif "sequences" not in cost:
+        rows = f"{cost['rows']} rows"
+    elif cost["packing"]:
         rows = (f"{cost['rows']} rows packed ({cost['packing']}) into {cost['sequences']} sequences of "
                 f"{cost['max_length']}, fill {cost['fill']:.0%}")
         if cost["rows_without_trained_tokens"]:
             rows += f", {cost['rows_without_trained_tokens']} row(s) with no trained token taking space"
     else:
         rows = f"{cost['sequences']} of {cost['rows']} rows trained ({cost['rows_dropped']} dropped)"
-    return (f"SFT cost: {rows}; {cost['trained_tokens']:,} of {cost['tokens']:,} tokens trained per epoch, "
-            f"{cost['tokens_cut']:,} cut; {cost['steps_per_epoch']} optimizer steps per epoch (batch "
+    if "trained_tokens" in cost:
+        rows += (f"; {cost['trained_tokens']:,} of {cost['tokens']:,} tokens trained per epoch, "
+                 f"{cost['tokens_cut']:,} cut")
+    return (f"{trainer} cost: {rows}; {cost['steps_per_epoch']} optimizer steps per epoch (batch "
             f"{cost['per_device_train_batch_size']} x {cost['gradient_accumulation_steps']} accumulation x "
             f"{cost['devices']} device{'s' if cost['devices'] > 1 else ''}), {cost['steps']} in all")
 
 
-
-def cost_lines(tokens: dict) -> list[str]:
-    """The token report's SFT cost, when it has one: its line, then each warning about the run's settings."""
+def cost_lines(tokens: dict, trainer: str = "SFTTrainer") -> list[str]:
+    """The token report's cost, when it has one: its line, then each warning about the run's settings."""
     cost = tokens.get("cost")
-    return [cost_line(cost)] + [f"warning: {warning}" for warning in cost["warnings"]] if cost else []
+    return [cost_line(cost, trainer)] + [f"warning: {warning}" for warning in cost.get("warnings", ())] \
+        if cost else []
+
 
 def summary_line(report) -> str:
     checked = f"{report.rows_checked} rows checked"

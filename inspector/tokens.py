@@ -440,6 +440,10 @@ def trainer_effects(counts: list[RowTokens], max_length: int) -> dict:
                 "note": "drops rows whose prompt alone fills max_length, truncates the rest"},
         "reward": {"truncated": 0, "dropped": pairs_over, "note": "drops pairs longer than max_length"},
         "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"},
+        # ORPO, CPO and TPO (trl.experimental) cut the prompt, then the answers, and keep every row: one whose prompt
+        # fills max_length is left with an empty answer.
+        "truncates": {"truncated": over, "dropped": 0, "note": f"truncates rows over max_length, drops none; "
+                                                               f"{prompt_fills} prompt(s) fill it, leaving no answer"},
     }
 
 
@@ -452,7 +456,8 @@ def vision_trainer_effects(counts: list[RowTokens], max_length: int | None) -> d
                 "note": "the collator cuts rows over max_length; a cut inside an image stops training"}
     return {"sft": collated, "dpo": dict(collated), "kto": dict(collated),
             "reward": {"truncated": 0, "dropped": 0, "note": "reads text only: no image data"},
-            "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"}}
+            "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"},
+            "truncates": {"truncated": 0, "dropped": 0, "note": "reads text only: no image data"}}
 
 
 def readable_rows(rows: Iterable[tuple[int, Any]]) -> tuple[Shape | None, list[tuple[int, dict]]]:

@@ -136,8 +136,10 @@ def test_the_run_shape_defaults_are_trl_s():
 
     config = SFTConfig(output_dir="unused", use_cpu=True)
     defaults = RunShape()
+    generation = {field.name for field in fields(RunShape) if not hasattr(config, field.name)}
+    assert generation == {"packing", "devices", "num_generations", "steps_per_generation", "num_iterations"}
     for field in fields(RunShape):
-        if field.name not in ("packing", "devices"):
+        if field.name not in generation:
             assert getattr(defaults, field.name) == getattr(config, field.name), field.name
     assert RunShape.from_settings({"packing": True}).packing == config.packing_strategy
 
@@ -155,7 +157,7 @@ def test_inspect_prints_the_packed_cost_and_its_json_carries_it(tiny_model):
     assert (cost["per_device_train_batch_size"], cost["gradient_accumulation_steps"], cost["devices"]) == (4, 2, 2)
     assert cost["sequences"] < cost["rows"] and cost["fill"] > 0.9
     printed = " ".join(text.output.split())  # the terminal's width wraps the line
-    assert (f"SFT cost: 150 rows packed (bfd) into {cost['sequences']} sequences of 1024, fill {cost['fill']:.0%}; "
+    assert (f"SFTTrainer cost: 150 rows packed (bfd) into {cost['sequences']} sequences of 1024, fill {cost['fill']:.0%}; "
             f"{cost['trained_tokens']:,} of {cost['tokens']:,} tokens trained per epoch, {cost['tokens_cut']:,} cut; "
             f"{cost['steps_per_epoch']} optimizer steps per epoch (batch 4 x 2 accumulation x 2 devices), "
             f"{cost['steps']} in all") in printed
@@ -207,4 +209,4 @@ def test_train_says_the_cost_under_its_resolved_settings_before_training(tiny_mo
     assert cost == preflight_cost(tiny_model, tmp_path / "run" / "data" / "data.jsonl",
                                   RunShape(packing="bfd_split", per_device_train_batch_size=4,
                                            gradient_accumulation_steps=2))
-    assert [line for line in said if line.startswith("SFT cost: 150 rows packed (bfd_split)")]
+    assert [line for line in said if line.startswith("SFTTrainer cost: 150 rows packed (bfd_split)")]

@@ -227,3 +227,37 @@ def test_a_vllm_run_is_checked_by_a_dry_run_and_refused_before_the_model_loads_w
     assert checked.dry_run and checked.config["use_vllm"] is True
     with pytest.raises(UsageError, match="use_vllm=true needs the vllm package"):
         train(**options, output_dir=tmp_path / "run")
+
+
+STEP_CASES = [(method, batch, accumulation) for method in ("grpo", "rloo", "dpo", "kto", "reward", "orpo", "tpo")
+              for batch, accumulation in ((4, 1), (6, 3))]
+
+
+@pytest.mark.parametrize("method,batch,accumulation", STEP_CASES)
+def test_the_steps_train_prints_are_those_of_the_trainer(method, batch, accumulation, type_files, tiny_model,
+                                                         tmp_path):
+    from trlprep.train import config as run_config
+    from trlprep.train.api import _build_trainer, prepare_run
+    from trlprep.train.options import RunOptions
+
+    source = type_files["prompt_only" if METHOD[method].base == "grpo" else
+                        "unpaired_preference" if method == "kto" else "preference"]
+    if method == "tpo":
+        rows = [json.loads(line) for line in open(source)]
+        source = tmp_path / "tpo.jsonl"
+        source.write_text("".join(json.dumps({**row, "reference": row["chosen"]}) + "\n" for row in rows))
+    said = []
+    prepared = prepare_run(RunOptions(
+        method=method, model=str(tiny_model), dataset=source, output_dir=tmp_path / "run", batch_size=batch,
+        overrides=(f"gradient_accumulation_steps={accumulation}",), announce=said.append,
+        reward_funcs=("length_penalty",) if "reward" in METHOD[method].needs else (),
+        max_length=16 if METHOD[method].length_field != "max_length" else None))
+    trainer = _build_trainer(method, str(tiny_model), prepared.trl_config, prepared.files, prepared.functions, None,
+                             None)
+    dataloader = trainer.get_train_dataloader()
+    _, per_epoch, *_, steps = trainer.set_initial_training_values(trainer.args, dataloader)
+    cost = prepared.result.tokens["cost"]
+    assert (cost["batches_per_epoch"], cost["steps_per_epoch"], cost["steps"]) == (len(dataloader), per_epoch, steps)
+    assert cost.get("rows", cost.get("prompts")) == len(trainer.train_dataset)
+    assert any(line.startswith(f"{METHOD[method].trainer} cost: ") for line in said)
+    assert run_config.public(prepared.trl_config)["per_device_train_batch_size"] == batch

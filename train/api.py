@@ -25,17 +25,19 @@ from trlprep.train.vision import (first_row, is_vision_dataset, load_training_da
                                   vision_model_and_processor)
 from trlprep.options import options_from
 from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, TRAINERS
+from trlprep.inspector.cost import RunShape, run_cost
 from trlprep.inspector.summary import cost_lines
 
 RUN_FILE = "trlprep-run.json"
-# What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; a method that takes
-# another's data, as that one does.
+# What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; by the key of what
+# it does at max_length (`Method.effect_key`).
 DROPS = {
     "sft": "it drops rows whose completion is cut away entirely by",
     "dpo": "it drops rows whose prompt alone fills",
     "kto": "it drops rows whose prompt alone fills",
     "reward": "it drops pairs longer than",
     "grpo": "it drops nothing, yet none is left under",
+    "truncates": "it drops nothing, yet none is left under",
 }
 DATA_STEM = "data"
 
@@ -256,8 +258,9 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     relative to the file's folder); refuse when the trainer would drop more than `max_dropped` of them (or cut
     away their whole completion); for image data, when the model would not see the images or max_length cuts
     inside one (TRL stops mid-training); for tool calls, when the template leaves them out, encodes their arguments
-    twice or fails on them. For SFT, the report says what the run costs (`inspector.cost`) under its settings."""
-    from trlprep.inspector.cost import RunShape, step_counts
+    twice or fails on them. For SFT, the report's `cost` holds the sequences it makes of the rows (packed or not),
+    its steps counted on one device (`run_cost` counts them for the run)."""
+    from trlprep.inspector.cost import RunShape
     from trlprep.inspector.rules.tokens import (IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS,
                                                 TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR)
     from trlprep.inspector.sources import open_source
@@ -283,16 +286,13 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
             f"{findings[IMAGE_CUT_BY_MAX_LENGTH.id]} row(s) ({_first(first_detail[IMAGE_CUT_BY_MAX_LENGTH.id])}), "
             f"and TRL would stop mid-training with \"Mismatch in image token count\": try --max-length "
             f"{report.recommended_max_length}, or leave it unset")
-    effect = report.trainer_effects[METHOD[method].base]
+    effect = report.trainer_effects[METHOD[method].effect_key]
     if report.rows and effect["dropped"] / report.rows > max_dropped:
         raise DataRefused(
             f"{TRAINERS[method]} would drop {effect['dropped']} of {report.rows} rows at max_length="
             f"{report.max_length} ({effect['note']}), more than --max-dropped {max_dropped:.0%}; rows are "
             f"p50 {report.p50} / p99 {report.p99} / max {report.max} tokens: try --max-length "
             f"{report.recommended_max_length}")
-    if report.cost:  # counting the GPUs imports torch, which a refusal does not wait for
-        report.cost.update(step_counts(report.cost["sequences"], RunShape.from_settings(settings,
-                                                                                        training_devices())))
     return {**report.to_dict(), "findings": findings}
 
 
@@ -345,7 +345,7 @@ def effect_line(method: str, preflight: dict) -> str:
     ...     "truncated": 221, "dropped": 0, "note": "truncates rows over max_length"}}})
     'SFTTrainer at max_length=1024: truncates 221 of 999 rows, drops 0 (truncates rows over max_length)'
     """
-    effect = preflight["trainer_effects"][METHOD[method].base]
+    effect = preflight["trainer_effects"][METHOD[method].effect_key]
     return (f"{TRAINERS[method]} at max_length={preflight['max_length']}: truncates {effect['truncated']} of "
             f"{preflight['rows']} rows, drops {effect['dropped']} ({effect['note']})")
 
@@ -525,10 +525,14 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     options.said(ledger_line(ledger))
     preflight = token_preflight_or_refuse(method, options.model, files["train"], settings, options.max_dropped)
     options.said(effect_line(method, preflight))
-    for line in cost_lines(preflight):
-        options.said(line)
     check_reward_columns(options.reward_funcs, functions, _columns(files["train"]))
     trl_config = run_config.build(method, settings)
+    # Counted under the built config, every default of the method's own (RLOO's group size is not GRPO's); its
+    # devices once the data has passed (counting GPUs imports torch, which a refusal does not wait for).
+    preflight["cost"] = run_cost(method, preflight, RunShape.from_settings(run_config.public(trl_config),
+                                                                           training_devices()))
+    for line in cost_lines(preflight, TRAINERS[method]):
+        options.said(line)
     result = TrainResult(method=method, model=options.model, output_dir=str(out), report=report, ledger=ledger,
                          eval_ledger=eval_ledger, config=run_config.public(trl_config),
                          reward_funcs=list(options.reward_funcs),
@@ -584,8 +588,8 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     if kept is not None:
         announce(kept_line(method, kept, result.ledger["rows_out"]))
     if kept == 0:
-        raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: {DROPS[method]} "
-                          f"max_length={settings.get('max_length')}; raise --max-length")
+        raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: "
+                          f"{DROPS[METHOD[method].effect_key]} max_length={settings.get('max_length')}; raise --max-length")
     started = time.perf_counter()
     outcome = trainer.train(resume_from_checkpoint=result.resumed_from)
     metrics = dict(outcome.metrics)

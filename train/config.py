@@ -124,21 +124,21 @@ def device_defaults() -> dict[str, Any]:
     return {"use_cpu": True, "bf16": False, "fp16": False}
 
 
-def group_size(default: int | None, batch_size: int) -> int | None:
+def group_size(default: int | None, completions: int) -> int | None:
     """The generations per prompt of a trainer that compares them (GRPO, RLOO, ...) when its config's default
-    does not divide the batch (TRL requires it): the largest size below the default, down to 2, that does; None
-    when the default does.
+    does not divide the completions of a generation (TRL requires it): the largest size below the default, down to
+    2, that does; None when the default does.
 
     >>> group_size(8, 6), group_size(8, 4), group_size(8, 8), group_size(1, 3)
     (6, 4, None, None)
     """
-    if default is None or default < 2 or batch_size % default == 0:
+    if default is None or default < 2 or completions % default == 0:
         return None
     for size in range(default, 1, -1):
-        if batch_size % size == 0:
+        if completions % size == 0:
             return size
-    raise UsageError(f"the trainer compares at least 2 generations per prompt: use --batch-size 2 or more "
-                     f"(got {batch_size})")
+    raise UsageError(f"the trainer compares at least 2 generations per prompt: use an even --batch-size, or an "
+                     f"even gradient_accumulation_steps (a generation has {completions} completions)")
 
 
 def checked_settings(method: str, yaml_path: str | None, overrides: tuple[str, ...]) -> tuple[dict, dict]:
@@ -160,9 +160,11 @@ def resolve(method: str, *, output_dir: str, options: dict[str, Any], yaml_path:
     settings.update({k: v for k, v in options.items() if v is not None})
     settings.update(from_set)
     if "num_generations" in config_fields(method) and "num_generations" not in settings:
+        # TRL divides a generation's completions (a batch on each device for each accumulation step) into groups.
         defaults = config_class(method).__dataclass_fields__
-        size = group_size(defaults["num_generations"].default, settings.get(
-            "per_device_train_batch_size", defaults["per_device_train_batch_size"].default))
+        completions = settings.get("per_device_train_batch_size", defaults["per_device_train_batch_size"].default) \
+            * settings.get("gradient_accumulation_steps", defaults["gradient_accumulation_steps"].default)
+        size = group_size(defaults["num_generations"].default, completions)
         if size is not None:
             settings["num_generations"] = size
     return settings
