@@ -16,7 +16,7 @@ import orjson
 from trlprep.converters.fast import fast_conversion
 from trlprep.converters.output import (Staging, dumps)
 from trlprep.converters.result import ConversionResult
-from trlprep.converters.transforms import Reject, as_messages, fixed_text, set_system, to_grpo, to_kto, to_preference, to_sft, traces_as
+from trlprep.converters.transforms import Reject, as_messages, fixed_text, through_last_answer, set_system, to_grpo, to_kto, to_preference, to_sft, traces_as
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
 from trlprep.errors import DataRefused
@@ -47,8 +47,8 @@ def _to_method(trl_row: dict, shape: Shape, to: str, style: str) -> list[dict]:
         raise Reject(MIXED_SHAPE.id, f"a {shape.dialect} {data_type} row cannot become {to} data")
     if METHOD[to].style == "messages":
         # A trainer that reads only `messages` trains their last turn (GKD's collator): one conversation per row
-        # `to_sft` writes, per-turn flags' rows included, each ending at the turn it trains.
-        return [as_messages(row) for row in to_sft(trl_row, data_type)]
+        # `to_sft` writes, per-turn flags' rows included, each ending at the assistant turn it trains.
+        return [through_last_answer(as_messages(row)) for row in to_sft(trl_row, data_type)]
     to = METHOD[to].base
     if to == "sft":
         return to_sft(trl_row, data_type, style)

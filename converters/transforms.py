@@ -46,12 +46,21 @@ def split_shared_prompt(chosen: list | str, rejected: list | str) -> tuple[Any, 
 
 
 def explicit_preference(row: dict) -> dict:
-    """A preference row with its prompt in its own column (extracted when implicit)."""
+    """A preference row with its prompt in its own column (extracted when implicit); a gold `reference` (TPO's)
+    that repeats the prompt loses it too, as TRL's TPOTrainer cuts it.
+
+    >>> explicit_preference({"chosen": "2+3 is 5", "rejected": "2+3 is 6", "reference": "2+3 is five"})["reference"]
+    'five'
+    """
     if "prompt" in row:
         return row
     prompt, chosen, rejected = split_shared_prompt(row["chosen"], row["rejected"])
-    return {"prompt": prompt, "chosen": chosen, "rejected": rejected,
-            **{k: v for k, v in row.items() if k not in ("chosen", "rejected")}}
+    out = {"prompt": prompt, "chosen": chosen, "rejected": rejected,
+           **{k: v for k, v in row.items() if k not in ("chosen", "rejected")}}
+    reference = row.get("reference")
+    if isinstance(reference, (str, list)) and reference[:len(prompt)] == prompt:
+        out["reference"] = reference[len(prompt):]
+    return out
 
 
 def text_of(value: Any) -> str:
@@ -114,6 +123,19 @@ def to_sft(row: dict, data_type: str, style: str = "prompt_completion") -> list[
         pair = explicit_preference(row)
         row = {"prompt": pair["prompt"], "completion": pair["chosen"], **_others(pair, "prompt", "chosen", "rejected")}
     return [as_messages(row)] if style == "messages" else [row]
+
+
+def through_last_answer(row: dict) -> dict:
+    """A conversation cut after its last assistant turn, for a trainer that trains the last turn: a user turn left
+    last would be trained as the answer.
+
+    >>> through_last_answer({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"},
+    ...                                   {"role": "user", "content": "Thanks"}]})["messages"][-1]["content"]
+    'A'
+    """
+    messages = row.get("messages")
+    last = last_answer(messages) if isinstance(messages, list) else 0
+    return {**row, "messages": messages[:last + 1]} if last else row
 
 
 def as_messages(row: dict) -> dict:

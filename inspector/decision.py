@@ -17,13 +17,14 @@ together on every file of shared data.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from trlprep.inspector.checks import Issue, check_fields, check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
 from trlprep.inspector.images import ImageChecker
-from trlprep.inspector.methods import BASE_METHODS, METHOD
+from trlprep.inspector.methods import BASE_METHODS, METHOD, METHODS
 from trlprep.inspector.rules import ERROR, RULES, Rule, declared_checks, method_checks, rejecting_rules
 from trlprep.inspector.sources import DuplicateKeys, UnreadableRow
 from trlprep.inspector.vision import holds_images, read_images
@@ -140,7 +141,26 @@ class TypedChecks:
                                                         or (texts_clean and rule.proof.how == "text")))
 
         return cls(shape_key(shape), left(declared_checks(shape.type)),
-                   {method: left(method_checks(method, shape.type)) for method in BASE_METHODS}, texts_clean)
+                   {method: left(own_checks(method, shape.type)) for method in decided_methods()}, texts_clean)
+
+
+@functools.cache
+def decided_methods() -> tuple[str, ...]:
+    """The methods whose rows are decided on their own: those with data of their own, and those that take another's
+    with rules of their own beside its (TPO's `reference`); every other method's decision is its base's.
+
+    >>> decided_methods()[5:]
+    ('tpo', 'sdft')
+    """
+    named = {method for rule in RULES.values() for method in rule.methods or ()}
+    return BASE_METHODS + tuple(m for m in METHODS if METHOD[m].data_as and m in named)
+
+
+@functools.cache
+def own_checks(method: str, data_type: str) -> tuple[Rule, ...]:
+    """The stage "method" rules of a decided method: its base's, then its own."""
+    base = METHOD[method].base
+    return method_checks(base, data_type) + (method_checks(method, data_type) if method != base else ())
 
 
 class Engine:
@@ -151,7 +171,8 @@ class Engine:
     def __init__(self, expected: Shape | None, images: ImageChecker | None = None, image_data: bool | None = None):
         self.expected = expected
         self.expected_key = shape_key(expected) if expected is not None else None
-        self.rejecting = {method: rejecting_rules(method) for method in BASE_METHODS}
+        self.rejecting = {method: rejecting_rules(method) | rejecting_rules(METHOD[method].base)
+                          for method in decided_methods()}
         # Whether the dataset is image data, as TRL decides it from its first row: that of the whole dataset when
         # its files are read apart (`image_data`), since `convert` writes them into one output.
         self.image_data = image_data if image_data is not None else expected is not None and expected.reads_images
@@ -213,7 +234,7 @@ class Engine:
     def rejection(self, decision: Decision, method: str) -> Issue | None:
         """Why `convert --to method` rejects the row, or None when it keeps it (by the rules of the method whose
         data it takes)."""
-        method = METHOD[method].base
+        method = method if method in self.rejecting else METHOD[method].base
         rejecting = self.rejecting[method]
         for rule, detail in decision.left:
             if rule in rejecting:
@@ -221,7 +242,7 @@ class Engine:
         if decision.trl_row is None:  # unreadable without an error rule: cannot happen, but never kept
             return decision.left[0] if decision.left else (MIXED_SHAPE.id, "the row cannot be read")
         checks = decision.method_checks_left
-        for rule in method_checks(method, decision.shape.type) if checks is None else checks[method]:
+        for rule in own_checks(method, decision.shape.type) if checks is None else checks[method]:
             for detail in rule.check(decision.trl_row, decision.shape):
                 return rule.id, detail
         return None

@@ -37,7 +37,8 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
             continue
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
-                                rejected=result.rejected[METHOD[name].base], repaired=result.repaired,
+                                rejected=result.rejected.get(name, result.rejected[METHOD[name].base]),
+                                repaired=result.repaired,
                                 labels=dict(result.labels), source=source_name, local=local,
                                 images=main.reads_images, columns=set(result.columns))
         if mapping and methods[name]["command"]:

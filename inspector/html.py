@@ -14,8 +14,7 @@ import re
 from typing import Any
 
 from trlprep.errors import OutputError, UsageError
-from trlprep.inspector.summary import summary_line, validity_line
-from trlprep.inspector.report import EXPERIMENTAL_NOTE, shown_method
+from trlprep.inspector.summary import EXPERIMENTAL_NOTE, shown_method, summary_line, validity_line
 from trlprep.inspector.thumbnails import is_image_part
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"

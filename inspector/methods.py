@@ -85,15 +85,18 @@ REGISTRY = (
            effect="truncates"),
     Method("tpo", "TPOTrainer", "triple preference optimization: pairs with a gold `reference` completion",
            "trl.experimental.tpo", data_as="dpo", columns=("reference",), effect="truncates"),
+    # Its training step reads one `image` a row, not the `images` list TRL's other vision trainers (and `convert`) use.
     Method("online_dpo", "OnlineDPOTrainer", "DPO on pairs generated online and ranked by reward functions",
-           "trl.experimental.online_dpo", data_as="grpo", needs=("reward",), vision=True,
+           "trl.experimental.online_dpo", data_as="grpo", needs=("reward",),
            length_field="max_new_tokens", steps=None),
     # GKD's collator renders `messages` (its last turn the completion), so conversations are written as messages.
     Method("gkd", "GKDTrainer", "generalized knowledge distillation from a teacher, on conversations",
            "trl.experimental.gkd", data_as="sft", needs=("teacher",), conversational=True, style="messages",
-           note="GKDTrainer trains the last turn of each conversation only"),
+           note="GKDTrainer trains the last turn of each conversation only; `convert --to gkd` ends each at its "
+                "last assistant turn"),
     Method("gold", "GOLDTrainer", "on-policy distillation across tokenizers", "trl.experimental.gold",
-           data_as="sft", needs=("teacher",), vision=True, steps=None),
+           data_as="sft", needs=("teacher",), vision=True, steps=None,
+           note="GOLDTrainer trains the last assistant turn of each conversation only"),
     Method("sdft", "SDFTTrainer", "self-distillation: the model, shown a `privileged_context`, teaches itself",
            "trl.experimental.sdft", data_as="grpo", columns=("privileged_context",),
            length_field="max_completion_length", steps=None),

@@ -6,8 +6,8 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trlprep.inspector.summary import (cost_lines, near_duplicates_line, shape_lines, summary_line, tokens_line,
-                                      validity_line)
+from trlprep.inspector.summary import (EXPERIMENTAL_NOTE, cost_lines, near_duplicates_line, shape_lines,
+                                      shown_method, summary_line, tokens_line, validity_line)
 
 
 @dataclass
@@ -183,14 +183,6 @@ class Report:
             console.print(f"row {preview['row']} (trained tokens marked):", markup=False)
             console.print(Text.from_ansi(preview["text"]))
         return buffer.getvalue()
-
-
-def shown_method(method: str, verdict: dict) -> str:
-    """The method's name, marked when its trainer is in TRL's experimental package (`EXPERIMENTAL_NOTE`)."""
-    return f"{method}*" if verdict.get("experimental") else method
-
-
-EXPERIMENTAL_NOTE = "* the trainer is in trl.experimental: its API may change between TRL releases"
 
 
 def _escape(text: str) -> str:

@@ -75,6 +75,14 @@ def cost_lines(tokens: dict, trainer: str = "SFTTrainer") -> list[str]:
         if cost else []
 
 
+def shown_method(method: str, verdict: dict) -> str:
+    """The method's name, marked when its trainer is in TRL's experimental package (`EXPERIMENTAL_NOTE`)."""
+    return f"{method}*" if verdict.get("experimental") else method
+
+
+EXPERIMENTAL_NOTE = "* the trainer is in trl.experimental: its API may change between TRL releases"
+
+
 def summary_line(report) -> str:
     checked = f"{report.rows_checked} rows checked"
     if report.sampled:

@@ -442,8 +442,9 @@ def trainer_effects(counts: list[RowTokens], max_length: int) -> dict:
         "grpo": {"truncated": 0, "dropped": 0, "note": "uses prompts as they are; completions are generated"},
         # ORPO, CPO and TPO (trl.experimental) cut the prompt, then the answers, and keep every row: one whose prompt
         # fills max_length is left with an empty answer.
-        "truncates": {"truncated": over, "dropped": 0, "note": f"truncates rows over max_length, drops none; "
-                                                               f"{prompt_fills} prompt(s) fill it, leaving no answer"},
+        "truncates": {"truncated": over, "dropped": 0, "empty_answers": prompt_fills,
+                      "note": f"truncates rows over max_length, drops none; {prompt_fills} prompt(s) fill it, "
+                              "leaving no answer"},
     }
 
 

@@ -168,5 +168,9 @@ def test_convert_accounts_for_every_row_of_a_broken_file(tmp_path, case, name, c
         assert summary["rows_in"] == summary["rows_kept"] + summary["rows_rejected"]
         assert (sum(1 for _ in open(summary["rejects"])) if summary["rejects"] else 0) == summary["rows_rejected"]
     else:
-        assert result.exit_code == 1 and result.output.startswith("error: ")
+        # Refused: one error line; when rows were read (every one rejected), the ledger on stdout for machines.
+        assert result.exit_code == 1 and result.stderr.startswith("error: ")
+        if result.stdout:
+            ledger = json.loads(result.stdout)
+            assert ledger["rows_in"] == ledger["rows_rejected"] and ledger["rows_out"] == 0
         assert not out.exists()

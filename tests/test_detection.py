@@ -4,6 +4,7 @@ import pytest
 
 from trlprep.inspector import SourceError, inspect_dataset
 from trlprep.inspector.dialects import classify_row, to_trl
+from trlprep.inspector.methods import BASE_METHODS
 
 R, C, I = "ready", "convertible", "incompatible"
 
@@ -27,7 +28,7 @@ def test_shared_dataset_is_detected(shared_data, name, rows, dialect, data_type,
     report = inspect_dataset(shared_data / name)
     assert (report.rows, report.rows_checked) == (rows, rows)
     assert (report.dialect, report.type, report.format) == (dialect, data_type, fmt)
-    assert tuple(v["status"] for v in report.methods.values()) == verdicts
+    assert tuple(report.methods[method]["status"] for method in BASE_METHODS) == verdicts
     for method, v in report.methods.items():
         if v["status"] == C:
             assert v["command"].startswith(f"uv run convert --dataset {shared_data / name} --to {method} ")

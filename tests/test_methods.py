@@ -151,11 +151,12 @@ def test_every_method_trains_a_step_on_each_type_it_takes(method, data_type, typ
 
     source = type_files[data_type]
     entry = METHOD[method]
-    for column in entry.columns:  # TPO's gold completion, SDFT's hint: the row's own answer stands for both
+    for column in entry.columns:  # TPO's gold completion, SDFT's hint (text): the row's own answer stands for both
         rows = [json.loads(line) for line in open(source)]
         source = tmp_path / f"with-{column}.jsonl"
-        source.write_text("".join(json.dumps({**row, column: row.get("chosen") or row.get("reference") or ""})
-                                  + "\n" for row in rows))
+        source.write_text("".join(json.dumps({**row, column: row.get("chosen") if column == "reference" else
+                                              row.get("reference") or row["completion"][-1]["content"]}) + "\n"
+                                  for row in rows))
     assert inspect_dataset(source).methods[method]["status"] == "ready"
     needs = {"reward_funcs": ("length_penalty",)} if "reward" in entry.needs else {}
     if "teacher" in entry.needs:
@@ -172,7 +173,7 @@ def test_what_a_method_needs_beside_data_is_asked_for_before_any_data_is_read(ti
         ("--method", "distillation"): "distillation learns from a teacher model (--teacher)",
         ("--method", "orpo", "--teacher", "t"): "--teacher is for methods that take a teacher model (distillation, "
                                                 "gkd, gold); orpo takes none",
-        ("--method", "rloo"): "rloo needs at least one --reward-func",
+        ("--method", "rloo"): "RLOOTrainer needs at least one --reward-func",
         ("--method", "orpo", "--export-trl-config", str(tmp_path / "o.yaml")):
             "TRL's command line has no `trl orpo`",
     }
@@ -261,3 +262,58 @@ def test_the_steps_train_prints_are_those_of_the_trainer(method, batch, accumula
     assert cost.get("rows", cost.get("prompts")) == len(trainer.train_dataset)
     assert any(line.startswith(f"{METHOD[method].trainer} cost: ") for line in said)
     assert run_config.public(prepared.trl_config)["per_device_train_batch_size"] == batch
+
+
+def test_orpo_refuses_prompts_that_fill_max_length_whose_empty_answers_train_nan_weights(tiny_model, tmp_path):
+    from trlprep.errors import DataRefused
+    from trlprep.train.api import train
+
+    with pytest.raises(DataRefused, match=r"ORPOTrainer keeps rows whose prompt alone fills max_length=32 \(\d+ of "
+                                          r"16\) with an empty answer, whose loss is NaN"):
+        train(method="orpo", model=str(tiny_model), dataset=PAIRS, output_dir=tmp_path, max_length=32, dry_run=True)
+
+
+def test_tpo_references_and_sdft_contexts_are_checked_row_by_row_alike_in_inspect_and_convert(write_jsonl,
+                                                                                              tmp_path):
+    user, answer = {"role": "user", "content": "What is 1+1?"}, {"role": "assistant", "content": "2"}
+    pair = {"chosen": [user, answer], "rejected": [user, {"role": "assistant", "content": "3"}],
+            "reference": [user, {"role": "assistant", "content": "1+1 = 2"}]}
+    pairs = write_jsonl([pair] * 4 + [{**pair, "reference": None}, {**pair, "reference": "1+1 = 2"}], "tpo.jsonl")
+    verdict = inspect_dataset(pairs).methods["tpo"]
+    result = convert(pairs, to="tpo", output=tmp_path / "tpo.out.jsonl")
+    assert verdict["rejected_by_rule"] == result.rejected_by_rule == {"TC107": 2}
+    written = json.loads(open(result.outputs["all"]).readline())
+    assert written["prompt"] == [user] and written["reference"] == [{"role": "assistant", "content": "1+1 = 2"}]
+    assert inspect_dataset(pairs).methods["dpo"]["rows_rejected"] == 0  # DPO reads no reference
+    prompts = write_jsonl([{"prompt": [user], "privileged_context": "1+1 = 2"}] * 3
+                          + [{"prompt": [user], "privileged_context": " "}], "sdft.jsonl")
+    assert inspect_dataset(prompts).methods["sdft"]["rejected_by_rule"] == {"TC108": 1}
+    assert convert(prompts, to="sdft", output=tmp_path / "sdft.out.jsonl").rejected_by_rule == {"TC108": 1}
+
+
+def test_gkd_conversations_end_at_their_last_assistant_turn(write_jsonl, tmp_path):
+    user, answer = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}
+    chats = write_jsonl([{"messages": [user, answer, {"role": "user", "content": "Thanks"}]}, {"messages": [user, answer]}])
+    result = convert(chats, to="gkd", output=tmp_path / "gkd.jsonl")
+    assert [json.loads(line)["messages"][-1] for line in open(result.outputs["all"])] == [answer, answer]
+
+
+def test_a_missing_teacher_is_a_usage_error_and_online_dpo_refuses_images(tiny_model):
+    from trlprep.train.cli import main
+
+    shown = CliRunner().invoke(main, ["--method", "gkd", "--model", str(tiny_model), "--dataset", str(GSM8K),
+                                      "--teacher", "/nonexistent-teacher", "--dry-run"])
+    assert shown.exit_code == 2 and "--teacher /nonexistent-teacher: no such folder" in shown.output
+    images = inspect_dataset(Path(__file__).parent.parent / "examples" / "vision_llamafactory.jsonl").methods
+    assert images["online_dpo"]["status"] == "incompatible" and images["rloo"]["status"] != "incompatible"
+
+
+def test_packed_sft_is_not_refused_for_rows_it_would_not_drop(tiny_model, tmp_path):
+    from trlprep.train.api import train
+
+    options = {"method": "sft", "model": str(tiny_model), "dataset": GSM8K, "max_length": 128, "dry_run": True}
+    with pytest.raises(Exception, match="SFTTrainer would drop"):
+        train(**options, output_dir=tmp_path / "plain")
+    said = []
+    train(**options, output_dir=tmp_path / "packed", overrides=("packing=true",), announce=said.append)
+    assert any(line.startswith("SFTTrainer cost: 24 rows packed (bfd)") for line in said)

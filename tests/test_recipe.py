@@ -37,10 +37,11 @@ def test_sft_mixture_then_dpo_then_gguf_runs_end_to_end(shared_data, tiny_model,
     # Each stage's ledger and what its trainer will do at max_length, all before the first stage trains.
     assert said[0] == ("data: rows in 1499 = kept 1499 + rejected 0; rows written 1499; "
                        f"mixed 1427 = 999 of 999 from {alpaca} + 428 of 500 from {v1}")
-    assert said[1].startswith("SFTTrainer at max_length=64")
-    assert said[2] == f"stage 1 (sft, {alpaca} + {v1}): checked, 1427 rows ready"
-    assert said[3].startswith("data: rows in 300 = kept 300") and said[4].startswith("DPOTrainer at max_length=64")
-    assert said[6] == f"stage 1 (sft): training from {tiny_model}"
+    assert said[1].startswith("SFTTrainer at max_length=64") and said[2].startswith("SFTTrainer cost: ")
+    assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 1427 rows ready"
+    assert said[4].startswith("data: rows in 300 = kept 300") and said[5].startswith("DPOTrainer at max_length=64")
+    assert said[6].startswith("DPOTrainer cost: 300 rows; ")
+    assert said[8] == f"stage 1 (sft): training from {tiny_model}"
     stage_one = json.loads((tmp_path / "run" / "1-sft" / "trlprep-run.json").read_text())
     assert [(s["source"], s["rows_out"], s["rows_mixed"]) for s in stage_one["ledger"]["sources"]] == [
         (alpaca, 999, 999), (v1, 500, 428)]
@@ -214,7 +215,7 @@ def test_a_chat_template_changed_by_a_stage_is_reported_and_the_next_stage_check
     sft, dpo = run_recipe(recipe, announce=said.append).stages
     assert sft["chat_template_changed"] and not dpo["chat_template_changed"]
     at = said.index("stage 1 saved another chat template: stages 2 are checked again against its tokenizer")
-    assert said[at + 1].startswith("data: rows in 300") and said[at + 3].startswith("stage 2 (dpo, ")
+    assert said[at + 1].startswith("data: rows in 300") and said[at + 4].startswith("stage 2 (dpo, ")
     saved = json.loads((tmp_path / "run" / "2-dpo" / "tokenizer_config.json").read_text()).get("chat_template")
     saved = saved or (tmp_path / "run" / "2-dpo" / "chat_template.jinja").read_text()
     assert saved == template.read_text()

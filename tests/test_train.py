@@ -125,7 +125,7 @@ def test_grpo_reward_functions_are_checked_against_columns(shared_data, tiny_mod
     with pytest.raises(ValueError, match=r"needs column\(s\) solution, which the data lacks"):
         train(method="grpo", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl",
               output_dir=tmp_path / "a", reward_funcs=(f"{rewards}:needs_solution",), dry_run=True)
-    with pytest.raises(ValueError, match="GRPO needs at least one --reward-func"):
+    with pytest.raises(ValueError, match="GRPOTrainer needs at least one --reward-func"):
         train(method="grpo", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl",
               output_dir=tmp_path / "b", dry_run=True)
     ok = train(method="grpo", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl",
@@ -192,7 +192,7 @@ def test_hf_jobs_refuses_local_data_and_an_offline_hub(shared_data, monkeypatch)
 
 
 @pytest.mark.parametrize("arguments,message", [
-    (("--method", "grpo"), "GRPO needs at least one --reward-func"),
+    (("--method", "grpo"), "GRPOTrainer needs at least one --reward-func"),
     (("--method", "dpo", "--set", "betta=0.1"), "--set: 'betta' is not a field of DPOConfig; did you mean beta?"),
 ])
 def test_usage_mistakes_are_answered_before_any_data_is_read_or_trl_imported(shared_data, tmp_path, arguments,
@@ -235,7 +235,8 @@ def test_train_tells_the_ledger_and_the_truncation_before_training_and_json_keep
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text()  # the README shows these very lines
-    assert all(f"   {line}\n" in readme for line in (lines[0], truncates, lines[lines.index(truncates) + 1]))
+    assert all(f"   {line}\n" in readme for line in (lines[0], truncates, lines[lines.index(truncates) + 1],
+                                                     next(line for line in lines if line.startswith(kept))))
     done = subprocess.run([sys.executable, "-c", "from trlprep.train.cli import main; main()", *arguments[:-6], "--output-dir",
                            str(tmp_path / "json"), "--max-steps", "2", "--batch-size", "2", "--max-length", "128",
                            "--max-dropped", "1", "--format", "json"], capture_output=True, text=True, check=True)

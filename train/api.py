@@ -287,7 +287,16 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
             f"and TRL would stop mid-training with \"Mismatch in image token count\": try --max-length "
             f"{report.recommended_max_length}, or leave it unset")
     effect = report.trainer_effects[METHOD[method].effect_key]
-    if report.rows and effect["dropped"] / report.rows > max_dropped:
+    if effect.get("empty_answers"):
+        # An answer cut away entirely averages its log-probabilities over no token (0/0): the loss, then every
+        # weight, turns NaN, and the run still ends with exit 0. Seen with ORPO and CPO on LLaMA-Factory's pairs.
+        raise DataRefused(
+            f"{TRAINERS[method]} keeps rows whose prompt alone fills max_length={report.max_length} "
+            f"({effect['empty_answers']} of {report.rows}) with an empty answer, whose loss is NaN and turns the "
+            f"weights NaN: try --max-length {report.recommended_max_length}, or drop the long prompts")
+    # Packed, SFT drops no row: one that trains no token takes its place in a sequence (the cost line counts them).
+    dropped = 0 if METHOD[method].base == "sft" and settings.get("packing") else effect["dropped"]
+    if report.rows and dropped / report.rows > max_dropped:
         raise DataRefused(
             f"{TRAINERS[method]} would drop {effect['dropped']} of {report.rows} rows at max_length="
             f"{report.max_length} ({effect['note']}), more than --max-dropped {max_dropped:.0%}; rows are "
@@ -366,7 +375,7 @@ def load_rewards(method: str, specs: tuple[str, ...]) -> list:
     from trlprep.train.rewards import load_reward
 
     if not specs:
-        raise UsageError(f"{method} needs at least one --reward-func (built-ins: answer_match, think_format, "
+        raise UsageError(f"{TRAINERS[method]} needs at least one --reward-func (built-ins: answer_match, think_format, "
                          "length_penalty; or path/to/file.py:function, module:function)")
     return [load_reward(spec) for spec in specs]
 
@@ -491,6 +500,12 @@ def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], r
                              f"{method} takes none")
     if "teacher" in needs and not teacher:
         raise UsageError(f"{method} learns from {NEED_NAMES['teacher']}: give the teacher's folder or Hub id")
+    if teacher and not Path(teacher).is_dir():
+        from trlprep.inspector.sources import hub_unreachable_reason
+
+        reason = hub_unreachable_reason()
+        if reason:
+            raise UsageError(f"--teacher {teacher}: no such folder, and {reason}")
     functions = load_rewards(method, reward_funcs) if "reward" in needs else []
     require_training_stack()
     return functions
@@ -642,7 +657,7 @@ def _hf_job(options: RunOptions) -> TrainResult:
 
 
 def _build_trainer(method: str, model: str, trl_config, files: dict[str, Path], reward_functions: list,
-                   peft_config, teacher: str | None):
+                   peft_config, teacher: str | None = None):
     """The method's TRL trainer, built as TRL's own scripts build it: with the reward functions or the teacher
     its method needs."""
     import importlib

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from trlprep.inspector.rules.catalog import ERROR, WARNING, by_structure, by_value_tests, register, Rule
+from trlprep.inspector.rules.catalog import ERROR, WARNING, Rule, by_structure, by_value_tests, register, unproven
 from trlprep.inspector.rules.examples import ASSISTANT, CHAT, USER, chat, flagged
 
 KTO = frozenset({"unpaired_preference"})
@@ -103,3 +103,49 @@ WRONG_STEP = register(Rule("TC106", "solution-with-wrong-step", WARNING,
                          {"prompt": "2+3?", "completions": ["2+3 = 6", "The answer is 6"], "labels": [False, False]}),
          why="SFT would teach the wrong step, and GRPO's reference answer would be a wrong one",
          proof=by_structure("no fast shape is of the stepwise supervision type")))
+
+
+def _reference_faults(row: dict, shape) -> Iterator[str]:
+    """A TPO row's `reference` (its gold completion) as TPOTrainer cannot read it: missing or empty, or not in the
+    form of the pair's answers (text beside text, messages beside messages), which it concatenates with the prompt."""
+    if "reference" not in row:  # a row without the column: the verdict says the data lacks it
+        return
+    reference, chosen = row["reference"], row.get("chosen")
+    if not reference or not isinstance(reference, (str, list)):
+        yield f"reference is {reference!r}: TPO needs the gold completion"
+    elif isinstance(reference, str) != isinstance(chosen, str):
+        yield (f"reference is {'text' if isinstance(reference, str) else 'a message list'} where chosen is "
+               f"{'text' if isinstance(chosen, str) else 'a message list'}: write it in the answers' form")
+    elif isinstance(reference, list) and not all(isinstance(m, dict) and m.get("role") for m in reference):
+        yield "reference is a list of something other than messages with a role"
+
+
+REFERENCE_UNUSABLE = register(Rule("TC107", "tpo-reference-unusable", WARNING,
+         "TPO's gold `reference` completion is missing, empty, or not in the form of the pair's answers",
+         "give each pair its gold completion, as text beside text answers or as messages beside message answers",
+         "method", types=frozenset({"preference"}), methods=frozenset({"tpo"}), check=_reference_faults,
+         columns=frozenset({"reference"}),
+         example=flagged({"prompt": "2+3?", "chosen": "5", "rejected": "6", "reference": "2+3 = 5"},
+                         {"prompt": "2+3?", "chosen": "5", "rejected": "6", "reference": None}),
+         why="TPOTrainer adds the reference to the prompt and trains on it: a missing one stops training, a "
+             "reference of another form than the prompt cannot be joined to it",
+         proof=unproven("the fast paths do not read `reference`: rows with it take the full checks")))
+
+
+def _context_faults(row: dict, shape) -> Iterator[str]:
+    if "privileged_context" not in row:  # a row without the column: the verdict says the data lacks it
+        return
+    context = row["privileged_context"]
+    if not isinstance(context, str) or not context.strip():
+        yield f"privileged_context is {context!r}: SDFT's teacher needs the text it is shown"
+
+
+CONTEXT_UNUSABLE = register(Rule("TC108", "sdft-context-unusable", WARNING,
+         "SDFT's `privileged_context` is missing or empty", "give each prompt the demonstration or hint its teacher "
+         "sees, as text", "method",
+         methods=frozenset({"sdft"}), check=_context_faults, columns=frozenset({"privileged_context"}),
+         example=flagged({"prompt": "2+3?", "privileged_context": "2+3 = 5"},
+                         {"prompt": "2+3?", "privileged_context": None}),
+         why="SDFTTrainer stops mid-training at a row without one (\"privileged_context must not be None\"), and "
+             "an empty one teaches the student nothing",
+         proof=unproven("the fast paths do not read `privileged_context`: rows with it take the full checks")))

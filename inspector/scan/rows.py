@@ -16,10 +16,9 @@ from typing import Any, Iterable, Sequence
 import orjson
 
 from trlprep.inspector.dialects import Shape, final_answer, shape_key, to_trl, without_ids
-from trlprep.inspector.decision import Engine, TypedChecks
+from trlprep.inspector.decision import Engine, TypedChecks, decided_methods
 from trlprep.inspector.fast import FastPath, Typed
 from trlprep.inspector.images import ImageChecker
-from trlprep.inspector.methods import BASE_METHODS
 from trlprep.inspector.rules.conversion import first_wrong_step
 from trlprep.inspector.rules.images import IMAGE_REPEATED
 from trlprep.inspector.rules.reasoning import MIXED_TRACES, holds_trace
@@ -78,8 +77,8 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)  # KTO label -> rows KTO conversion keeps
     final_answers: int = 0
-    # By rule, for each method with data rules of its own (the others take one of theirs: `Method.data_as`).
-    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in BASE_METHODS})
+    # By rule, for each method decided on its own (`decision.decided_methods`; the others take their base's).
+    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in decided_methods()})
     repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
     last_row: int = 0  # the number of the last row read (the next file's rows are numbered on from it)
     # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
@@ -192,7 +191,7 @@ class RowScan:
         for rule, detail in decision.issues:
             collector.add(rule, number, detail)
         kept_for_kto = True
-        for method in BASE_METHODS:
+        for method in decided_methods():
             rejection = self.engine.rejection(decision, method)
             if rejection is not None:
                 result.rejected[method][rejection[0]] += 1
