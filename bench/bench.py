@@ -122,6 +122,16 @@ def tool_calls_file(rows: int, seed: int = 2) -> Path:
 
 
 # The baselines' checks: every turn has a known role and non-blank string content, and roles alternate.
+def best_of(repeat: int, run: Callable, *args, **keywords) -> float:
+    """The fastest of `repeat` calls of `run(*args, **keywords)`, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run(*args, **keywords)
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def check_row(row: dict) -> bool:
     previous = None
     for turn in row["conversations"]:

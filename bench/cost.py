@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import random
 import tempfile
-import time
 from pathlib import Path
 
+from bench import best_of  # bench/bench.py: this script's folder is first on sys.path
 from tests.conftest import SHARED_DATA
 from tests.tiny_model import build_tiny_model
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cost import PACKING_STRATEGIES, RunShape, sft_cost
 
 GSM8K = SHARED_DATA / "gsm8k_test.jsonl"
-
-
-def best_of(repeat: int, function, *args, **keywords) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function(*args, **keywords)
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

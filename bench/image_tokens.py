@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,17 +74,9 @@ def exact(rows, model: str) -> list[int]:
     return lengths
 
 
-def best_of(repeat: int, run, *args, **kwargs) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run(*args, **kwargs)
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> None:
-    from images import generate  # bench/images.py: this script's folder is first on sys.path
+    from bench import best_of  # bench/bench.py and bench/images.py: this script's folder is first on sys.path
+    from images import generate
     from trlprep.inspector.tokens import token_preflight
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
