@@ -33,9 +33,8 @@ class Method:
     needs: tuple[str, ...] = ()  # beside data: "reward" (reward functions), "teacher" (a teacher model)
     columns: tuple[str, ...] = ()  # columns the data must carry beyond its type's
     vision: bool = False  # reads `image`/`images` in TRL 1.16 (`../shared/reference/vision-feasibility.md`)
-    conversational: bool = False  # reads conversations only
     # The SFT output style `convert` writes for it, whatever `--style` says: "messages" for a trainer that reads
-    # only `messages`, which then takes prompt-completion data once it is merged into them.
+    # only `messages` (so only conversations), which then takes prompt-completion data once it is merged into them.
     style: str | None = None
     length_field: str = "max_length"  # the config field `--max-length` sets: what a generating trainer generates
     note: str | None = None  # what its trainer does with usable data that a user should know before training
@@ -59,6 +58,11 @@ class Method:
     @property
     def config(self) -> str:
         return self.trainer.replace("Trainer", "Config")
+
+    @property
+    def conversational(self) -> bool:
+        """Whether it reads conversations only (its rows are `messages`)."""
+        return self.style == "messages"
 
     @property
     def experimental(self) -> bool:
@@ -91,7 +95,7 @@ REGISTRY = (
            length_field="max_new_tokens", steps=None),
     # GKD's collator renders `messages` (its last turn the completion), so conversations are written as messages.
     Method("gkd", "GKDTrainer", "generalized knowledge distillation from a teacher, on conversations",
-           "trl.experimental.gkd", data_as="sft", needs=("teacher",), conversational=True, style="messages",
+           "trl.experimental.gkd", data_as="sft", needs=("teacher",), style="messages",
            note="GKDTrainer trains the last turn of each conversation only; `convert --to gkd` ends each at its "
                 "last assistant turn"),
     Method("gold", "GOLDTrainer", "on-policy distillation across tokenizers", "trl.experimental.gold",
@@ -109,7 +113,9 @@ METHODS = tuple(METHOD)
 # The methods with data rules and conversions of their own; every other method takes one of theirs.
 BASE_METHODS = tuple(method.name for method in REGISTRY if method.data_as is None)
 TRAINERS = {method.name: method.trainer for method in REGISTRY}
-NEED_NAMES = {"reward": "reward functions (--reward-func)", "teacher": "a teacher model (--teacher)"}
+# What each need is, and the option of `train` that gives it.
+NEED_NAMES = {"reward": "reward functions", "teacher": "a teacher model"}
+NEED_OPTIONS = {"reward": "--reward-func", "teacher": "--teacher"}
 
 COLUMN_MEANINGS = {"reference": "the gold completion of each pair",
                    "privileged_context": "what the teacher is shown and the student is not: a demonstration or hint"}

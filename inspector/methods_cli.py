@@ -7,7 +7,7 @@ import json
 
 import click
 
-from trlprep.inspector.methods import NEED_NAMES, TYPE_NAMES, method_table
+from trlprep.inspector.methods import NEED_NAMES, NEED_OPTIONS, TYPE_NAMES, method_table
 
 
 def table_text(rows: list[dict]) -> str:
@@ -23,7 +23,8 @@ def table_text(rows: list[dict]) -> str:
     for row in rows:
         takes = ", ".join(TYPE_NAMES[t] for t in row["takes"]) + (" (conversational)" if row["conversational_only"]
                                                                     else "")
-        needs = [NEED_NAMES[need] for need in row["needs"]] + [f"a `{column}` column" for column in row["columns"]]
+        needs = [f"{NEED_NAMES[need]} ({NEED_OPTIONS[need]})" for need in row["needs"]] + [
+            f"a `{column}` column" for column in row["columns"]]
         marks = [mark for mark, on in (("experimental", row["status"] == "experimental"),
                                        ("not in the installed TRL", row["installed"] is False)) if on]
         table.add_row(row["method"], row["trainer"] + (f" ({', '.join(marks)})" if marks else ""), takes,

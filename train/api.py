@@ -24,7 +24,7 @@ from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
                                   vision_model_and_processor)
 from trlprep.options import options_from
-from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, TRAINERS
+from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, NEED_OPTIONS, TRAINERS
 from trlprep.inspector.cost import RunShape, run_cost
 from trlprep.inspector.summary import cost_lines
 
@@ -260,7 +260,6 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     inside one (TRL stops mid-training); for tool calls, when the template leaves them out, encodes their arguments
     twice or fails on them. For SFT, the report's `cost` holds the sequences it makes of the rows (packed or not),
     its steps counted on one device (`run_cost` counts them for the run)."""
-    from trlprep.inspector.cost import RunShape
     from trlprep.inspector.rules.tokens import (IMAGE_CUT_BY_MAX_LENGTH, IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS,
                                                 TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR)
     from trlprep.inspector.sources import open_source
@@ -493,13 +492,14 @@ def checked_usage(method: str, config: str | None, overrides: tuple[str, ...], r
 
     run_config.checked_settings(method, config, overrides)
     needs = METHOD[method].needs
-    for need, given, flag in (("reward", reward_funcs, "--reward-func"), ("teacher", teacher, "--teacher")):
+    for need, given in (("reward", reward_funcs), ("teacher", teacher)):
         if given and need not in needs:
             takers = ", ".join(name for name, entry in METHOD.items() if need in entry.needs)
-            raise UsageError(f"{flag} is for methods that take {NEED_NAMES[need].split(' (')[0]} ({takers}); "
+            raise UsageError(f"{NEED_OPTIONS[need]} is for methods that take {NEED_NAMES[need]} ({takers}); "
                              f"{method} takes none")
     if "teacher" in needs and not teacher:
-        raise UsageError(f"{method} learns from {NEED_NAMES['teacher']}: give the teacher's folder or Hub id")
+        raise UsageError(f"{method} learns from {NEED_NAMES['teacher']} ({NEED_OPTIONS['teacher']}): give the "
+                         "teacher's folder or Hub id")
     if teacher and not Path(teacher).is_dir():
         from trlprep.inspector.sources import hub_unreachable_reason
 
