@@ -99,7 +99,7 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
             click.echo(f"submitted to Slurm; the publish job writes {output} and {work_dir}/result.json")
             return
     except DataRefused as refused:
-        if refused.result is not None:  # rows were read: their ledger, then the refusal
-            click.echo(refused.result.render(output_format), nl=output_format == "json")
+        if refused.result is not None and output_format != "json":  # rows were read: their ledger, then the refusal
+            click.echo(refused.result.render(output_format), nl=False)
         raise
     click.echo(result.render(output_format), nl=output_format == "json")

@@ -262,7 +262,7 @@ def _shape_words(shape: Shape | None) -> str:
 def refuse_unconvertible(expected: Shape | None, to: str, name: str, columns: set[str]) -> None:
     """Refuse data whose shape (and first rows' `columns`) no conversion makes usable for `to`."""
     if expected is None:
-        raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns")
+        raise DataRefused(f"{name}: no known dataset shape; run `inspect` to see the columns", rule=MIXED_SHAPE.id)
     # Only the shape decides here: row errors and KTO label balance are known after the pass, when the
     # ledger rejects the rows and the output's own inspection refuses a single label class.
     status = verdict(to, data_type=expected.type, fmt=expected.format, dialect=expected.dialect,
@@ -381,11 +381,18 @@ def _run_lines(path: Path, ledger: Ledger, conversion: Callable[[bytes], bytes |
 def strict_refusal(rejected: Counter, result: ConversionResult | None = None) -> DataRefused:
     """--strict met rejected rows (`rejected`: rows by rule)."""
     return DataRefused(f"--strict: {sum(rejected.values())} row(s) rejected ("
-                       + ", ".join(f"{rule}: {count}" for rule, count in sorted(rejected.items())) + ")", result)
+                       + ", ".join(f"{rule}: {count}" for rule, count in sorted(rejected.items())) + ")", result,
+                       rule=_only_rule(rejected))
 
 
 def every_row_rejected(name: str, rejects: Path, result: ConversionResult) -> DataRefused:
-    return DataRefused(f"{name}: every row was rejected, nothing written; the reasons are in {rejects}", result)
+    return DataRefused(f"{name}: every row was rejected, nothing written; the reasons are in {rejects}", result,
+                       rule=_only_rule(result.rejected_by_rule))
+
+
+def _only_rule(rejected: dict[str, int]) -> str | None:
+    """The rule that rejected every rejected row, when one did."""
+    return next(iter(rejected)) if len(rejected) == 1 else None
 
 
 def verify(report, result: ConversionResult) -> None:

@@ -6,13 +6,14 @@ Only click is imported at start-up, so `inspect --help` answers at once.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import traceback
 from pathlib import Path
 
 import click
 
-from trlprep.errors import INTERNAL_ERROR_EXIT, TrlprepError
+from trlprep.errors import INTERNAL_ERROR_EXIT, TrlprepError, UsageError, refusal
 from trlprep.files import write_atomically
 from trlprep.inspector.cost import PACKING_STRATEGIES
 from trlprep.inspector.methods import METHODS
@@ -80,16 +81,22 @@ def terminal_width() -> int:
 
 def user_errors(command):
     """Turn failures into one-line messages with their exit code (`inspector.errors`); `--debug` keeps the
-    traceback."""
+    traceback. With `--format json`, stdout also gets the refusal as a JSON document (`errors.refusal`), inside
+    the ledger or report of what was done before it when there is one, so a program always has one to parse."""
 
     @functools.wraps(command)
     def wrapper(*args, debug: bool = False, **kwargs):
+        as_json = kwargs.get("output_format") == "json"
         try:
             return command(*args, **kwargs)
         except TrlprepError as error:
             if debug:
                 traceback.print_exc()
+            _print_refusal(error, as_json)
             raise UsageFailure(str(error), error.exit_code) from None
+        except UsageFailure as failure:
+            _print_refusal(UsageError(failure.format_message()), as_json, failure.exit_code)
+            raise
         except (click.exceptions.Exit, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -98,10 +105,19 @@ def user_errors(command):
         except Exception as error:  # a bug of ours: still one line, with the way to see more
             if debug:
                 traceback.print_exc()
+            _print_refusal(error, as_json)
             raise UsageFailure(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
                                INTERNAL_ERROR_EXIT) from None
 
     return wrapper
+
+
+def _print_refusal(error: Exception, as_json: bool, exit_code: int | None = None) -> None:
+    if not as_json:
+        return
+    before = getattr(error, "result", None)
+    document = before.to_dict() if hasattr(before, "to_dict") else {}
+    click.echo(json.dumps({**document, "refusal": refusal(error, exit_code)}, indent=2, default=str))
 
 
 def _explain(context: click.Context, _param, rule_id: str | None) -> None:

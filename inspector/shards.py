@@ -51,6 +51,8 @@ RETRIES = 1  # tries after the first: a shard read from object storage may fail 
 class ShardFailed(TrlprepError):
     """A shard could not be read; nothing was merged or published."""
 
+    kind = "unreadable_input"
+
 
 def shard_urls(pattern: str) -> list[str]:
     """The shards a pattern names, sorted: a local glob (`data/*.jsonl`, `**` recursive), or an fsspec URL with a

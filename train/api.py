@@ -278,13 +278,13 @@ def token_preflight_or_refuse(method: str, model: str, train_file: Path, setting
     # What the model would never see (images, calls, tools), or would learn wrong, and rows TRL would stop at.
     for rule in (IMAGES_NOT_RENDERED, TEMPLATE_WITHOUT_TOOLS, TOOL_CALL_DOUBLE_ENCODED, TOOL_CALL_TEMPLATE_ERROR):
         if rule.id in findings:
-            raise DataRefused(f"{rule.id}: {_first(first_detail[rule.id])}; {rule.fix}")
+            raise DataRefused(f"{rule.id}: {_first(first_detail[rule.id])}; {rule.fix}", rule=rule.id)
     if IMAGE_CUT_BY_MAX_LENGTH.id in findings:
         raise DataRefused(
             f"{IMAGE_CUT_BY_MAX_LENGTH.id}: max_length={report.max_length} cuts inside the images of "
             f"{findings[IMAGE_CUT_BY_MAX_LENGTH.id]} row(s) ({_first(first_detail[IMAGE_CUT_BY_MAX_LENGTH.id])}), "
             f"and TRL would stop mid-training with \"Mismatch in image token count\": try --max-length "
-            f"{report.recommended_max_length}, or leave it unset")
+            f"{report.recommended_max_length}, or leave it unset", rule=IMAGE_CUT_BY_MAX_LENGTH.id)
     effect = report.trainer_effects[METHOD[method].effect_key]
     if effect.get("empty_answers"):
         # An answer cut away entirely averages its log-probabilities over no token (0/0): the loss, then every

@@ -37,6 +37,7 @@ class ExportRejected(TrlprepError):
     """The written GGUF file does not match the model it came from: it is removed, never left as if done."""
 
     exit_code = 1
+    kind = "export_rejected"
 
 
 @dataclass
