@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shlex
 
-from trlprep.inspector.dialects import Shape, unread_format
-from trlprep.inspector.mapping import mapping_arguments, suggest_map
-from trlprep.inspector.methods import METHOD, METHODS, incompatible, verdict
+from trlprep.inspector.dialects import Shape, classify_row, unread_format
+from trlprep.inspector.mapping import Proposal, propose_map, set_aside
+from trlprep.inspector.methods import METHOD, METHODS, convert_command, incompatible, verdict
 from trlprep.inspector.report import Finding, Report
 from trlprep.inspector.rules import RULES
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
+from trlprep.inspector.rules.structure import CLASHING_COLUMN, clashing_columns
 from trlprep.inspector.scan import ScanResult
 from trlprep.inspector.sources import Source
 
@@ -29,7 +30,10 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
     fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
     source_name = source.name if not source.name.startswith("<") else None
-    unknown = _unknown_shape(result, source.name) if main is None else None
+    proposal = propose_map(result.first_rows) if not mapping else None
+    if proposal is not None and main is not None and set(proposal.renames) <= set(main.columns):
+        proposal = None  # it would read the columns the data's own shape reads as something else (Math-Shepherd)
+    unknown = _unknown_shape(result, source.name, proposal) if main is None else None
     methods = {}
     for name in (method,) if method else METHODS:
         if unknown is not None:
@@ -41,8 +45,10 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                                 repaired=result.repaired,
                                 labels=dict(result.labels), source=source_name, local=local,
                                 images=main.reads_images, columns=set(result.columns))
-        if mapping and methods[name]["command"]:
-            methods[name]["command"] += " " + mapping
+        if mapping:
+            methods[name] = _through(methods[name], mapping, name, source_name, local)
+        if methods[name]["status"] == "incompatible" and source_name is not None:
+            methods[name]["reason"] += _renamed_for(name, proposal, result, source_name, local)
     read_columns = set(main.columns) if main else set()
     extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
     sampled = sample is not None and (source.total is None or result.rows_read < (
@@ -69,7 +75,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                    "read_as": _shape_fields(f.judged_as) if f.judged_as != f.shape else None}
                   for f in result.files],
         methods=methods,
-        findings=_findings(result, unknown),
+        findings=_findings(result, unknown, _fixes(result, main, proposal, source_name, local)),
         notes=_notes(result, extra, sampled),
         rows_with_errors=result.rows_with_errors,
         stats={"seconds": round(seconds, 4),
@@ -77,7 +83,18 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     )
 
 
-def _unknown_shape(result: ScanResult, name: str) -> str:
+def _through(found: dict, mapping: str, method: str, source: str | None, local: bool) -> dict:
+    """A verdict on the data read through `--map`/`--roles` (`mapping`): the file as written is not ready, so
+    data ready once renamed is convertible, and the command renames it."""
+    if found["status"] == "ready":
+        found = {**found, "status": "convertible", "reason": f"read through {mapping}, in TRL's own columns",
+                 "command": convert_command(source, method, local=local) if source else None}
+    if found["command"]:
+        found = {**found, "command": f"{found['command']} {mapping}"}
+    return found
+
+
+def _unknown_shape(result: ScanResult, name: str, proposal: Proposal | None) -> str:
     """Why no method can use data of no known shape, and the `--map` that gives it one when the first rows show
     one (checked on them)."""
     columns = ", ".join(map(str, result.columns)) or "(none)"
@@ -85,11 +102,46 @@ def _unknown_shape(result: ScanResult, name: str) -> str:
     if recognized:
         return f"{recognized} (columns {columns})"
     reason = f"no known dataset shape in columns {columns}"
-    suggestion = suggest_map(result.first_rows)
-    if suggestion:
-        reason += (f"; renamed, the first rows fit one: uv run inspect --dataset {shlex.quote(name)} "
-                   + mapping_arguments(suggestion, {}))
+    if proposal is not None:
+        reason += (f"; renamed, the first rows fit one ({proposal.meaning()}): uv run inspect --dataset "
+                   f"{shlex.quote(name)} {proposal.arguments}")
     return reason
+
+
+def _renamed_for(method: str, proposal: Proposal | None, result: ScanResult, source: str, local: bool) -> str:
+    """For a method that cannot use the data as its columns are named: the `--map` under which its first rows
+    read as data the method takes, with what they then mean and the command, or nothing."""
+    if proposal is None or proposal.prompt is None or result.expected is None:
+        return ""
+    renamed = [{proposal.renames.get(k, k): v for k, v in row.items()} for row in result.first_rows]
+    shape = classify_row(renamed[0])
+    if shape is None:
+        return ""
+    status = verdict(method, data_type=shape.type, fmt=shape.format, dialect=shape.dialect,
+                     implicit_prompt=shape.implicit_prompt, rows=len(renamed), rejected={}, repaired={},
+                     labels=dict(result.labels), source=source, images=shape.reads_images, columns=set(renamed[0]))
+    if status["status"] == "incompatible":
+        return ""
+    return f"; renamed, {proposal.meaning()}: {convert_command(source, method, local=local)} {proposal.arguments}"
+
+
+def _fixes(result: ScanResult, main: Shape | None, proposal: Proposal | None, source: str | None,
+           local: bool) -> dict[str, str]:
+    """Fixes written for this data, by rule, where the catalog's own would be a guess: a column that clashes
+    with TRL's (TP112) is mapped onto a prompt and completion when its first rows read so, else set aside under a
+    name TRL does not read; either mapping named with this file's columns and checked on its first rows."""
+    if CLASHING_COLUMN.id not in result.tallies or main is None or source is None:
+        return {}
+    if proposal is not None and proposal.prompt is not None:
+        return {CLASHING_COLUMN.id: f"{proposal.meaning()}: {convert_command(source, 'sft', local=local)} "
+                                    f"{proposal.arguments}"}
+    clashing = sorted({column for row in result.first_rows if isinstance(row, dict)
+                       for column in clashing_columns(row, main)})
+    aside = set_aside(result.first_rows, clashing)
+    if aside is None:
+        return {}
+    return {CLASHING_COLUMN.id: f"rename the column, {aside.meaning()}, which TRL does not read: "
+                                f"{convert_command(source, 'sft', local=local)} {aside.arguments}"}
 
 
 def _shape_fields(shape: Shape | None) -> dict:
@@ -98,8 +150,9 @@ def _shape_fields(shape: Shape | None) -> dict:
     return {"dialect": shape.dialect, "type": shape.type, "format": shape.format}
 
 
-def _findings(result: ScanResult, unknown: str | None) -> list[Finding]:
-    """The findings of the scan; `unknown`, when the data has no known shape, is its one TP404 finding."""
+def _findings(result: ScanResult, unknown: str | None, fixes: dict[str, str]) -> list[Finding]:
+    """The findings of the scan; `unknown`, when the data has no known shape, is its one TP404 finding; `fixes`
+    replace the catalog's fix of their rules for this data."""
     findings = []
     for rule_id, tally in sorted(result.tallies.items()):
         rule = RULES[rule_id]
@@ -110,7 +163,7 @@ def _findings(result: ScanResult, unknown: str | None) -> list[Finding]:
         findings.append(Finding(rule_id, rule.name, rule.severity, tally.count, tally.rows,
                                 [{"row": r, "where": w, "detail": d}
                                  for r, w, d in zip(tally.rows, where, tally.details)],
-                                rule.summary, rule.fix, where))
+                                rule.summary, fixes.get(rule_id, rule.fix), where))
     for rule_id, count, detail in result.dataset_findings:
         rule = RULES[rule_id]
         findings.append(Finding(rule_id, rule.name, rule.severity, count, [], [], detail, rule.fix))

@@ -3,24 +3,56 @@ and `convert` share, and, for data of no known shape, the mapping `inspect` prop
 
 from __future__ import annotations
 
+import itertools
 import shlex
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from trlprep.inspector.dialects import classify_row
+from trlprep.inspector.dialects import classify_row, to_trl
+from trlprep.inspector.rules.structure import clashing_columns
 from trlprep.errors import UsageError
 
-# Column names people use for what a known shape reads, by the name it reads (checked in this order).
+# Column names people use for what a known shape reads, by the name it reads (checked in this order): `prompt`
+# and `completion` are TRL's own, so a proposed mapping reads each row exactly as its two columns hold it.
 SYNONYMS = {
-    "question": ("question", "query", "input", "problem", "prompt", "instruction", "q"),
-    "answer": ("answer", "best answer", "output", "response", "solution", "target", "reply", "completion", "a"),
+    "prompt": ("prompt", "question", "query", "input", "problem", "instruction", "text", "source", "src",
+               "context", "q"),
+    "completion": ("completion", "answer", "best answer", "output", "response", "solution", "target", "reply",
+                   "label", "summary", "tgt", "a"),
     "chosen": ("chosen", "preferred", "better", "winner", "positive", "good"),
     "rejected": ("rejected", "dispreferred", "worse", "loser", "negative", "bad"),
     "text": ("text", "content", "body", "document", "passage"),
     "messages": ("messages", "conversation", "conversations", "dialog", "chat"),
 }
 # What each known shape reads, the first that the columns can be mapped onto is proposed.
-TARGETS = (("question", "answer"), ("chosen", "rejected"), ("messages",), ("text",))
+TARGETS = (("prompt", "completion"), ("chosen", "rejected"), ("messages",), ("text",))
 SUGGESTION_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A renaming of a dataset's columns, checked on its first rows: every one of them then has a known shape,
+    and reads its prompt (when `prompt` is named) and its answer exactly from the columns named."""
+
+    renames: dict[str, str]
+    prompt: str | None = None  # the column each row's prompt is then read from
+    answer: str | None = None  # the column each row's completion (or chosen answer) is then read from
+    rows: int = 0  # the first rows it was checked on
+
+    @property
+    def arguments(self) -> str:
+        return mapping_arguments(self.renames, {})
+
+    def meaning(self) -> str:
+        """What the rows become, in words.
+
+        >>> Proposal({"text": "prompt", "label": "completion"}, "text", "label", 20).meaning()
+        '`text` read as the prompt and `label` as the completion (checked on the first 20 rows)'
+        """
+        read = ", ".join(f"`{old}` as `{new}`" for old, new in self.renames.items())
+        if self.prompt is not None and self.answer is not None:
+            read = f"`{self.prompt}` read as the prompt and `{self.answer}` as the completion"
+        return f"{read} (checked on the first {self.rows} rows)"
 
 
 def parse_pairs(pairs: tuple[str, ...] | dict | None, option: str, form: str = "old=new") -> dict[str, str]:
@@ -90,31 +122,73 @@ def renaming(renames: dict[str, str], roles: dict[str, str]) -> Callable[[Iterat
     return renamed
 
 
-def suggest_map(rows: list[Any]) -> dict[str, str] | None:
-    """A `--map` under which the first rows of a dataset of no known shape all get one, or None.
+def propose_map(rows: list[Any]) -> Proposal | None:
+    """A renaming under which every one of a dataset's first rows gets a known shape, checked on them, or None.
 
-    >>> suggest_map([{"Question": "2+2?", "Best Answer": "4", "Category": "math"}])
-    {'Question': 'question', 'Best Answer': 'answer'}
-    >>> suggest_map([{"x": 1}]) is None
+    A prompt and an answer column are mapped onto TRL's `prompt` and `completion` only when both hold text in
+    every first row and each renamed row then reads its prompt and completion exactly from them; else the columns
+    are mapped onto a pair, a conversation or a document.
+
+    >>> propose_map([{"text": "Met Bob; ship Friday.", "label": "owner: bob"}]).arguments
+    '--map text=prompt --map label=completion'
+    >>> propose_map([{"Question": "2+2?", "Best Answer": "4", "Category": "math"}]).arguments
+    "--map Question=prompt --map 'Best Answer=completion'"
+    >>> propose_map([{"x": 1}]) is None
     True
     """
     rows = [row for row in rows[:SUGGESTION_ROWS] if isinstance(row, dict)]
     if not rows:
         return None
-    columns = list(rows[0])
+    columns = [column for column in rows[0] if all(column in row for row in rows)]
     for target in TARGETS:
-        mapping = {}
-        for wanted in target:
-            found = next((column for name in SYNONYMS[wanted] for column in columns
-                          if column.strip().lower() == name and column not in mapping), None)
-            if found is None:
-                break
-            mapping[found] = wanted
-        else:
-            renamed = [{mapping.get(k, k): v for k, v in row.items()} for row in rows]
-            if all(classify_row(row) is not None for row in renamed):
-                return {old: new for old, new in mapping.items() if old != new}
+        for mapping in _candidates(columns, target):
+            renames = {old: new for old, new in mapping.items() if old != new}
+            if not renames or any(new in columns and new not in renames for new in renames.values()):
+                continue  # it would overwrite a column the rows keep
+            renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
+            if target == ("prompt", "completion"):
+                prompt, answer = mapping
+                if all(_reads_as(row, new_row, prompt, answer) for row, new_row in zip(rows, renamed)):
+                    return Proposal(renames, prompt, answer, len(rows))
+            elif all(classify_row(row) is not None for row in renamed):
+                return Proposal(renames, rows=len(rows))
     return None
+
+
+def set_aside(rows: list[Any], columns: list[str]) -> Proposal | None:
+    """`columns` renamed out of the way (`label` as `label_original`), checked on the first rows: each still has
+    a known shape; None when there is nothing to rename, a new name is taken, or a row loses its shape.
+
+    >>> set_aside([{"text": "A story.", "labels": [1, 0]}], ["labels"]).arguments
+    '--map labels=labels_original'
+    """
+    rows = [row for row in rows[:SUGGESTION_ROWS] if isinstance(row, dict)]
+    renames = {column: f"{column}_original" for column in columns}
+    if not rows or not renames or any(new in row for row in rows for new in renames.values()):
+        return None
+    renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
+    return Proposal(renames, rows=len(rows)) if all(classify_row(row) is not None for row in renamed) else None
+
+
+def _candidates(columns: list[str], target: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """Mappings of `columns` onto the names `target` reads, each name's synonyms in their order."""
+    options = [[column for name in SYNONYMS[wanted] for column in columns if column.strip().lower() == name]
+               for wanted in target]
+    for chosen in itertools.product(*options):
+        if len(set(chosen)) == len(chosen):
+            yield dict(zip(chosen, target))
+
+
+def _reads_as(row: dict, renamed: dict, prompt: str, answer: str) -> bool:
+    """Whether `renamed` reads as prompt-completion data whose prompt and completion are `row`'s two columns."""
+    if not (isinstance(row[prompt], str) and row[prompt].strip() and isinstance(row[answer], str)
+            and row[answer].strip()):
+        return False
+    shape = classify_row(renamed)
+    if shape is None or shape.type != "prompt_completion" or clashing_columns(renamed, shape):
+        return False
+    read = to_trl(renamed, shape)
+    return (read.get("prompt"), read.get("completion")) == (row[prompt], row[answer])
 
 
 def mapping_arguments(renames: dict[str, str], roles: dict[str, str]) -> str:

@@ -220,7 +220,7 @@ def _judged(work: Path, shards: int):
 def _merged_report(work: Path, job: dict):
     parts, expected = load_result(work / "plan.pkl")
     found = [load_result(work / "partials" / f"{index:06d}.pkl") for index in range(len(job["shards"]))]
-    first_rows = [value for _, value in load_result(work / "heads" / "000000.pkl")["head"]] if expected is None else []
+    first_rows = [value for _, value in load_result(work / "heads" / "000000.pkl")["head"]]
     return merged_report(job["pattern"], job["shards"], parts, expected, found, first_rows=first_rows,
                          enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"])
 
@@ -229,7 +229,7 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
                   enabled: set[str], max_rows: int, method: str | None):
     """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
     partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
-    rows, shown when the data has no known shape."""
+    rows, which a proposed `--map` is checked on."""
     from trlprep.inspector.findings import build_report
     from trlprep.inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
     from trlprep.inspector.sources import open_source, row_value

@@ -129,11 +129,11 @@ def test_data_of_no_known_shape_gets_one_finding_and_a_checked_mapping(write_jso
     report = inspect_dataset(path)
     (finding,) = report.findings
     assert (finding.rule, finding.count, finding.rows) == ("TP404", 4, [])
-    assert finding.message.endswith(f"uv run inspect --dataset {path} --map query=question --map target=answer")
+    assert finding.message.endswith(f"uv run inspect --dataset {path} --map query=prompt --map target=completion")
     assert report.methods["sft"]["reason"] == finding.message
-    mapping = ("query=question", "target=answer")
+    mapping = ("query=prompt", "target=completion")
     preview = inspect_dataset(path, rename=mapping)
-    assert preview.valid and preview.methods["sft"]["command"].endswith("--map query=question --map target=answer")
+    assert preview.valid and preview.methods["sft"]["command"].endswith("--map query=prompt --map target=completion")
     result = convert(path, to="sft", output=tmp_path / "sft.jsonl", rename=mapping)
     assert (result.rows_kept, result.rows_rejected) == (preview.methods["sft"]["rows_kept"], 0) == (4, 0)
 

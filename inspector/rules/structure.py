@@ -62,6 +62,17 @@ TYPE_COLUMNS = {
 TRL_COLUMNS = frozenset().union(*TYPE_COLUMNS.values())
 
 
+def clashing_columns(row: dict, shape: Any) -> list[str]:
+    """The columns of `row` that TRL reads for another dataset type than its `shape`'s (TP112).
+
+    >>> from trlprep.inspector.dialects import classify_row
+    >>> row = {"text": "Notes.", "label": "owner: bob"}
+    >>> clashing_columns(row, classify_row(row))
+    ['label']
+    """
+    return sorted(TRL_COLUMNS.intersection(row) - read_columns(shape))
+
+
 def read_columns(shape: Any) -> frozenset[str]:
     """The columns TRL reads from a row of this shape once read as its type: language modeling reads `messages`
     or `text`, not both.
@@ -149,11 +160,12 @@ EMPTY_CONVERSATION = register(Rule("TP111", "empty-conversation", ERROR, "a conv
 
 CLASHING_COLUMN = register(Rule("TP112", "clashing-column", ERROR,
          "the row keeps a column TRL reads for another dataset type (a `labels` beside `text`, a `messages` beside "
-         "prompt/completion)", "rename or drop the column (`convert --map labels=label_stats`)", "trl",
+         "prompt/completion)", "rename or drop the column (`inspect` writes the `--map` for the data's own columns, checked "
+         "on its first rows)", "trl",
          why="TRL refuses the row's keys, or passes the column to the model: a `labels` column becomes the loss "
              "targets", check=lambda row, shape: (
              f"column {name!r} beside {', '.join(sorted(read_columns(shape) & set(row)))}"
-             for name in sorted(TRL_COLUMNS.intersection(row) - read_columns(shape))),
+             for name in clashing_columns(row, shape)),
          example=flagged(CHAT, {**CHAT, "labels": {"toxicity": 0.01}}),
          proof=by_structure("a fast path takes rows with exactly the columns of a clean example")))
 

@@ -24,7 +24,7 @@ from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
 from trlprep.inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
                                  most_common_shape, read_plan, trl_key)
 from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
-from trlprep.inspector.sources import Source, SourceError, row_value
+from trlprep.inspector.sources import Source, SourceError
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
 # (PARALLEL_FROM_BYTES here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
@@ -66,8 +66,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
         raise SourceError(f"{source.name}: no rows")
     result = finish(partial, enabled, max_rows, plan.expected)
     result.files = files
-    if plan.expected is None:
-        result.first_rows = [row_value(value) for _, value in plan.parts[0].head[:SUGGESTION_ROWS]]
+    result.first_rows = plan.parts[0].first_rows
     return result
 
 

@@ -131,7 +131,7 @@ class ScanResult:
     repaired: Counter  # rule -> rows `convert` repairs
     expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
     files: list[FileSummary] = field(default_factory=list)
-    first_rows: list = field(default_factory=list)  # of data of no known shape: what it holds
+    first_rows: list = field(default_factory=list)  # the first file's first rows: what a `--map` is checked on
 
     def where(self, row: int) -> str:
         """A row number of the dataset as `file:line` (the row's place in its file).

@@ -8,11 +8,12 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
+from trlprep.inspector.mapping import SUGGESTION_ROWS
 from trlprep.inspector.sources import Source, json_lines_path, row_value
 from trlprep.inspector.trees import is_tree_message, thread_rows
 
@@ -60,6 +61,8 @@ class FilePart:
     # The columns of its first rows, kept when they are dropped to be read again: what a method that needs a
     # column beyond its type's (TPO's `reference`) is checked against before a row is converted.
     head_columns: frozenset[str] = frozenset()
+    # Its first rows' values, kept when they are dropped to be read again: what a proposed `--map` is checked on.
+    first_rows: list = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -175,6 +178,7 @@ def judge(parts: list[FilePart]) -> Shape | None:
         part.example = fast_example(part.head, part.head_shapes, part.judged_as)
         values = (row_value(value) for _, value in part.head)
         part.head_columns = frozenset(key for value in values if isinstance(value, dict) for key in value)
+        part.first_rows = [row_value(value) for _, value in part.head[:SUGGESTION_ROWS]]
         if part.rest is None and expected is not None:  # of unknown data the first rows show what it holds
             part.head = []  # read again; its shapes stay, in file order
     return expected
