@@ -28,7 +28,7 @@ from trlprep.inspector.methods import METHOD, READY_TYPES, conversion_target, re
 from trlprep.inspector.rules import ERROR, RULES
 from trlprep.inspector.comparisons import Comparisons
 from trlprep.converters.options import ConvertOptions
-from trlprep.inspector.scan import FilePart, ReadPlan
+from trlprep.inspector.scan import FilePart, ReadPlan, line_of
 from trlprep.inspector.sources import JsonLines, UnreadableRow, block_lines, numbered_blocks
 from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
 from trlprep.inspector.rules.conversion import CONVERSION_FAILED, CONVERTED_ROW_INVALID
@@ -239,6 +239,8 @@ def conversion_plan(plan: ReadPlan, to: str, style: str, options: list[str]) -> 
         steps += [f"  {part.name}: {_shape_words(part.shape)}" + (
             "" if part.judged_as == part.shape else " (not the dataset's shape: its rows are rejected, TP404)")
             for part in plan.parts]
+    steps += [f"{part.name}: {part.expansion.name}, several rows a line: numbered in order, each `where` naming "
+              "its line" for part in plan.parts if part.expansion is not None and part.expansion.several]
     steps += ["read " + step for step in reading_steps(expected.dialect, expected.reads_images)]
     if expected.reads_images:
         steps.append("images checked; each image part where its image stood, `images` in order")
@@ -282,10 +284,12 @@ class Ledger:
         self.rows_in = self.kept = self.rows_out = 0
         self.rejected: Counter = Counter()
         self.preview: list[dict] = []
+        self.part: FilePart | None = None
         self.name, self.offset, self.last = "", 0, 0
 
     def read(self, part: FilePart) -> None:
         """The rows that come next are those of `part`."""
+        self.part = part
         self.name, self.offset, self.last = part.name, self.offset + self.last, 0
 
     def convert(self, number: int, value: Any) -> None:
@@ -309,7 +313,8 @@ class Ledger:
             self.rejected[reject.rule] += 1
             if self.rejects_handle:
                 content = value.text if isinstance(value, UnreadableRow) else value
-                self.rejects_handle.write(dumps({"row": row, "where": f"{self.name}:{number}",
+                where = f"{self.name}:{line_of(self.part.lines, number)}"
+                self.rejects_handle.write(dumps({"row": row, "where": where,
                                                  "rule": reject.rule, "reason": reject.detail,
                                                  "content": content}))
             return

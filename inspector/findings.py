@@ -59,7 +59,8 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         rows=(source.total if source.unit == "rows" else None) if sampled else result.rows_read,
         rows_checked=result.rows_read,
         sampled=sampled,
-        row_numbering=source.numbering,
+        # A file whose lines hold several rows numbers them in order; each `where` names the line (`plan.Expansion`).
+        row_numbering="row" if any(f.lines is not None for f in result.files) else source.numbering,
         format=fmt,
         type=data_type,
         implicit_prompt=bool(main and main.implicit_prompt),

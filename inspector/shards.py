@@ -146,7 +146,7 @@ class ShardHeads(ShardStep):
                          columns=True)
         save_result(self.work / "heads" / f"{index:06d}.pkl",
                {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
-                "mode": part.mode, "trees": part.trees})
+                "mode": part.mode, "expansion": part.expansion})
 
 
 class ShardJudge(ShardStep):
@@ -173,14 +173,15 @@ class ShardScan(ShardStep):
 
 def scan_shard(part, enabled: set[str], max_rows: int) -> dict:
     """One shard's partial result (`part`, read against what it was judged to be), its rows hashed as every task
-    hashes them, so that the merge finds duplicates across shards: {"partial", "hash_probe"}."""
+    hashes them, so that the merge finds duplicates across shards: {"partial", "hash_probe", "lines"} (`lines`:
+    each row's line, of a shard whose lines hold several rows)."""
     from trlprep.inspector.fast import hash_rows_stably
     from trlprep.inspector.scan import ReadPlan, scan_part
 
     hash_rows_stably()
     partial = scan_part(ReadPlan(part.source, [part], part.judged_as), part, enabled=enabled, max_rows=max_rows,
                         advance=lambda n: None, workers=1)
-    return {"partial": partial, "hash_probe": hash(HASH_PROBE)}
+    return {"partial": partial, "hash_probe": hash(HASH_PROBE), "lines": part.lines}
 
 
 def done(work: Path, index: int, rows: int, started: float) -> None:
@@ -213,7 +214,7 @@ def _judged(work: Path, shards: int):
     for index in range(shards):
         head = load_result(work / "heads" / f"{index:06d}.pkl")
         parts.append(FilePart(head["path"], head["head"], head["head_shapes"], head["shape"], None, None,
-                              head["mode"], None, head["trees"]))
+                              head["mode"], None, head["expansion"]))
     return parts, judge(parts)
 
 
@@ -228,8 +229,8 @@ def _merged_report(work: Path, job: dict):
 def merged_report(pattern: str, urls: list[str], parts: list, expected, found: list[dict], *, first_rows: list,
                   enabled: set[str], max_rows: int, method: str | None):
     """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
-    partial result (`found`: {"partial", "hash_probe"}, in shard order); `first_rows`: the first shard's first
-    rows, which a proposed `--map` is checked on."""
+    partial result (`found`: {"partial", "hash_probe", "lines"}, in shard order); `first_rows`: the first shard's
+    first rows, which a proposed `--map` is checked on."""
     from trlprep.inspector.findings import build_report
     from trlprep.inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
     from trlprep.inspector.sources import open_source, row_value
@@ -244,8 +245,8 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
         raise SourceError(f"{pattern}: no rows")
     result = finish(merged, enabled, max_rows, expected)
     offset = 0
-    for url, part, (partial, last_row) in zip(urls, parts, partials):
-        result.files.append(FileSummary(url, offset, partial.rows_read, part.shape, part.judged_as))
+    for url, part, shard, (partial, last_row) in zip(urls, parts, found, partials):
+        result.files.append(FileSummary(url, offset, partial.rows_read, part.shape, part.judged_as, shard["lines"]))
         offset += last_row
     result.first_rows = [row_value(value) for value in first_rows[:SUGGESTION_ROWS]]
     paths = [str(part.source) for part in parts]

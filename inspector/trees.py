@@ -17,6 +17,11 @@ siblings (0 is best). A message is no training example; a prompt in its thread, 
 An assistant message whose prompt is not in the data is a row of its own, rejected (TP113), so that every message
 is accounted for: rows are the prompts plus those orphans, each numbered by its own line.
 
+oasst's `*.trees.jsonl` exports write each tree whole on one line, nested: `{"message_tree_id", "tree_state",
+"prompt": {message..., "replies": [{message..., "replies": [...]}, ...]}}`. `tree_rows` reads such a line as the
+flat export would write its messages (`tree_messages`), so the rule above is the only one: a line gives a row for
+each of its prompts (and each orphan); the scan numbers them in order and names the line each came from.
+
 >>> rows = [(1, {"message_id": "q", "parent_id": None, "role": "prompter", "text": "Hi?"}),
 ...         (2, {"message_id": "a", "parent_id": "q", "role": "assistant", "text": "Hello.", "rank": 1}),
 ...         (3, {"message_id": "b", "parent_id": "q", "role": "assistant", "text": "Hi!", "rank": 0})]
@@ -46,6 +51,65 @@ def is_tree_message(row: Any) -> bool:
     """
     return (isinstance(row, dict) and isinstance(row.get("text"), str) and row.get("role") in ROLES
             and any(key in row for key in PARENT_KEYS))
+
+
+def is_message_tree(row: Any) -> bool:
+    """Whether a row is one whole conversation tree, nested (`message_tree_id`, and a prompt message holding its
+    replies).
+
+    >>> is_message_tree({"message_tree_id": "q", "prompt": {"message_id": "q", "role": "prompter", "text": "Hi?"}})
+    True
+    >>> is_message_tree({"message_tree_id": "q", "prompt": "Hi?"})
+    False
+    """
+    prompt = row.get("prompt") if isinstance(row, dict) else None
+    return (isinstance(prompt, dict) and "message_tree_id" in row and isinstance(prompt.get("text"), str)
+            and prompt.get("role") in ROLES)
+
+
+def tree_messages(tree: dict) -> list[Any]:
+    """A nested tree's messages as the flat export writes them: each message without its `replies`, after the one
+    it answers (depth first, replies in their order), `parent_id` the id of the message it is nested in (None for
+    the prompt), `message_tree_id` the tree's. A reply that is no object is kept as it is, a row of its own.
+
+    >>> tree = {"message_tree_id": "q", "prompt": {"message_id": "q", "role": "prompter", "text": "Hi?", "replies": [
+    ...     {"message_id": "a", "role": "assistant", "text": "Hello.", "replies": [
+    ...         {"message_id": "q2", "role": "prompter", "text": "Why?", "replies": []}]},
+    ...     {"message_id": "b", "role": "assistant", "text": "Hi!"}]}}
+    >>> [(m["message_id"], m["parent_id"]) for m in tree_messages(tree)]
+    [('q', None), ('a', 'q'), ('q2', 'a'), ('b', 'q')]
+    """
+    messages: list[Any] = []
+    stack: list[tuple[Any, Any]] = [(tree["prompt"], None)]
+    while stack:
+        node, parent = stack.pop()
+        if not isinstance(node, dict):
+            messages.append(node)
+            continue
+        message = {key: value for key, value in node.items() if key != "replies"}
+        messages.append({**message, "parent_id": parent,
+                         "message_tree_id": message.get("message_tree_id", tree["message_tree_id"])})
+        replies = node.get("replies")
+        if isinstance(replies, list):
+            stack.extend((reply, node.get("message_id")) for reply in reversed(replies))
+    return messages
+
+
+def tree_rows(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """A file of nested trees, one a line, as rows of prompts: each tree's messages (`tree_messages`) read by
+    `thread_rows`, every row numbered by its tree's line; rows that are not trees pass through where they are.
+
+    >>> tree = {"message_tree_id": "q", "prompt": {"message_id": "q", "role": "prompter", "text": "Hi?", "replies": [
+    ...     {"message_id": "a", "role": "assistant", "text": "Hello.", "rank": 0, "replies": [
+    ...         {"message_id": "q2", "role": "prompter", "text": "Why?", "replies": []}]}]}}
+    >>> [(n, row["prompt"][-1]["content"], len(row["replies"])) for n, row in tree_rows(iter([(1, tree)]))]
+    [(1, 'Hi?', 1), (1, 'Why?', 0)]
+    """
+    for number, value in rows:
+        if is_message_tree(value):
+            yield from thread_rows((number, message) for message in tree_messages(value))
+        else:
+            yield number, value
 
 
 def _id_key(messages: list[dict], parent_key: str) -> str:

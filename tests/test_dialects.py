@@ -51,7 +51,7 @@ def test_a_dialect_added_as_one_object_is_detected_read_and_converted(tmp_path):
 
 # The order `inspector.dialects` states, of the dialects shipped with trlprep (a plug-in may come in between).
 DOCUMENTED_ORDER = [
-    "message_tree", "openai_preference", "math_shepherd", "prm800k", "trl",
+    "message_tree", "openai_preference", "math_shepherd", "prm800k", "task_instances", "trl",
     "sharegpt", "message_pair", "ultrafeedback", "transcript", "trl",
     "paired_conversations", "paired_responses", "colossalchat", "ultrafeedback", "trl", "trl", "rated_completions",
     "trl", "bfcl", "xlam", "mt_bench", "turn_pairs", "context_answer",

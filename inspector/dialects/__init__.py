@@ -17,7 +17,8 @@ are imported, and so registered, when this package is. `classify_row` asks the r
 order, lower first, and the first shape found is the row's, since one row may fit several:
 
 - 100-500, columns only one format writes: OpenAssistant's trees (`prompt` and `replies`), OpenAI's
-  `preferred_output`, Math-Shepherd's tagged steps, PRM800K's labels, TRL's stepwise `completions` and `labels`;
+  `preferred_output`, Math-Shepherd's tagged steps, PRM800K's labels, one `instance` of a Self-Instruct or
+  Super-NaturalInstructions task, TRL's stepwise `completions` and `labels`;
 - 600-640, `chosen` and `rejected`, which make a row a preference pair whatever else it holds: single messages
   (ShareGPT's, then others'), UltraFeedback's conversations that open with the prompt, hh-rlhf transcripts, and
   TRL's own last;
@@ -31,7 +32,7 @@ order, lower first, and the first shape found is the row's, since one row may fi
   graded answers, multiple choice, question/answer, and `text` last (a transcript, else a document).
 
 >>> [(d.priority, d.name) for d in dialects()][:6]
-[(100, 'message_tree'), (200, 'openai_preference'), (300, 'math_shepherd'), (400, 'prm800k'), (500, 'trl'), (600, 'sharegpt')]
+[(100, 'message_tree'), (200, 'openai_preference'), (300, 'math_shepherd'), (400, 'prm800k'), (450, 'task_instances'), (500, 'trl')]
 
 To add a dialect, add a module here with its `Dialect` subclass and `register(...)` it at a free priority (or,
 from a plug-in or a test, use `with registered(...)`); no other module changes.

@@ -1,5 +1,7 @@
 """Alpaca: `instruction`, an optional `input` and `output`; LLaMA-Factory adds `system` and `history` (earlier
-exchanges, each an [instruction, answer] pair)."""
+exchanges, each an [instruction, answer] pair). An `output` may be a list of sampled answers: the first is read,
+the others are counted as left out (TP216), so that an instruction is trained once whatever its samples; a list of
+exactly two is refused (TP102), since LLaMA-Factory's old ranking format writes [chosen, rejected] so."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ class Alpaca(Dialect):
 
     def detect(self, row: dict) -> Shape | None:
         if "instruction" in row and "output" in row:
-            fields = [Field("instruction", "text"), Field("input", "optional_text", False), Field("output", "text")]
+            fields = [Field("instruction", "text"), Field("input", "optional_text", False), Field("output", "answers")]
             fields += [Field(n, k, False) for n, k in (("system", "optional_text"), ("history", "history"))
                        if n in row]
             return Shape("alpaca", "prompt_completion", "conversational", False, tuple(fields))

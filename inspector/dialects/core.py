@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from trlprep.inspector.toolcalls import canonical_tool_calls
-from trlprep.inspector.trees import is_tree_message
+from trlprep.inspector.trees import is_message_tree, is_tree_message
 from trlprep.inspector.vision import holds_images, read_images, typed_turns
 
 
@@ -24,7 +24,9 @@ class Field:
     string or text blocks), calls (a list of `{name, arguments}`, or its JSON),
     text_list, bool_list, history, scored_list, tools, openai_input (an object holding `messages` and perhaps
     `tools`), prompted_messages (messages that open with the row's prompt turn), turn_pairs (one
-    `{"human", "assistant"}` object per exchange), message_turns (a list of turns, each a list of messages)."""
+    `{"human", "assistant"}` object per exchange), message_turns (a list of turns, each a list of messages),
+    answers (a text, or a list of sampled answers whose first is read), instance (one instance of a task: an object
+    with `input` and `output`)."""
 
     name: str
     kind: str
@@ -214,9 +216,11 @@ def unread_format(row: dict) -> str | None:
     >>> unread_format({"message_id": "b", "parent_id": "a", "role": "assistant", "text": "Hi"})[:39]
     'an OpenAssistant conversation-tree mess'
     """
-    if is_tree_message(row):
-        return ("an OpenAssistant conversation-tree message (one message a row, linked by parent id) among rows "
-                "of another kind: trees are read into prompts with their replies when a file's first row is one")
+    if is_tree_message(row) or is_message_tree(row):
+        kind = ("message (one message a row, linked by parent id)" if is_tree_message(row)
+                else "written whole (one nested tree a row)")
+        return (f"an OpenAssistant conversation-tree {kind} among rows of another kind: trees are read into prompts "
+                "with their replies when a file's first row is one")
     steps = row.get("reasoning_steps")
     if isinstance(steps, list) and steps and isinstance(steps[0], dict) and "mc_value" in steps[0]:
         return ("MATH-APS Monte-Carlo values of solution prefixes (a search tree, not one labelled trajectory a row): "

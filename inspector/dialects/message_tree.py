@@ -13,7 +13,8 @@ class MessageTree(Dialect):
     """Preference: the best-ranked reply against the worst-ranked one (None when no two ranks differ)."""
 
     name = "message_tree"
-    description = ("OpenAssistant conversation trees (one message a row): each prompt with the thread before it; "
+    description = ("OpenAssistant conversation trees (one message a row, or one nested tree a row): each prompt "
+                   "with the thread before it; "
                    "its best-ranked reply (the first when none is ranked) as chosen, its worst-ranked as "
                    "rejected; deleted and review-failed messages left out with what is below them")
     priority = 100

@@ -78,6 +78,27 @@ def _role(message: Any) -> Any:
     return message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
 
 
+def instruction_query(*parts: Any) -> str:
+    """An instruction and what it is given (an input, a context) as one user turn: the non-empty texts, a line
+    apart, as alpaca's `instruction` and `input` are joined.
+
+    >>> instruction_query("Add the numbers.", "2 and 2"), instruction_query("Say hi.", "")
+    ('Add the numbers.\\n2 and 2', 'Say hi.')
+    """
+    return "\n".join(part for part in parts if isinstance(part, str) and part)
+
+
+def first_of(value: Any) -> Any:
+    """What is read of a column that may hold a list where one value is read (sampled answers, reference outputs,
+    Super-NaturalInstructions' definitions): the value, or the first of the list (TP216 counts the answers left
+    out).
+
+    >>> first_of("4"), first_of(["4", "four"])
+    ('4', '4')
+    """
+    return value[0] if isinstance(value, list) and value else value
+
+
 def instruction_row(row: dict, shape: Shape, answer: str) -> dict:
     """An alpaca or instruction/response row as conversational prompt-completion: system, history and the
     instruction (with its input or context) prompt the `answer` column.
@@ -93,10 +114,8 @@ def instruction_row(row: dict, shape: Shape, answer: str) -> dict:
         messages.append({"role": "system", "content": row["system"]})
     for pair in row.get("history") or []:
         messages += [user_message(pair[0]), assistant_message(pair[1])]
-    query = "\n".join(
-        row[n] for n in (names[0], "input", "context") if n in names and isinstance(row.get(n), str) and row[n]
-    )
-    messages.append(user_message(query))
+    messages.append(user_message(instruction_query(*(row.get(n) for n in (names[0], "input", "context")
+                                                     if n in names))))
     extras = extra_columns(row, shape)
-    return {"prompt": messages, "completion": [assistant_message(row[answer])],
+    return {"prompt": messages, "completion": [assistant_message(first_of(row[answer]))],
             **{k: v for k, v in extras.items() if k not in INSTRUCTION_PARTS}}

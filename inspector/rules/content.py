@@ -130,6 +130,17 @@ REPLIES_LEFT_OUT = register(Rule("TP209", "replies-left-out", WARNING,
                                ("b", "q", "assistant", "5", 1, {"deleted": True})), (1,)),
          proof=by_structure("conversation-tree rows are of no fast shape")))
 
+ANSWERS_LEFT_OUT = register(Rule("TP216", "answers-left-out", WARNING,
+         "an answer column holds several answers where one is read (alpaca's `output` as a list of samples, "
+         "Super-NaturalInstructions' reference outputs): the first is the completion, the others are left out",
+         "nothing to do when one answer an instruction is meant; to train on every sample, write one row a sample",
+         "field",
+         why="one row per sample would train the instruction as many times as it has samples; the count says how "
+             "much of the data is not trained",
+         example=flagged({"instruction": "Name a colour.", "input": "", "output": ["Red."]},
+                         {"instruction": "Name a colour.", "input": "", "output": ["Red.", "Blue.", "Green."]}),
+         proof=by_structure("alpaca and task-instance rows are of no fast shape")))
+
 CUT_OFF_RESPONSE = register(Rule("TP214", "cut-off-response", WARNING,
          "a final answer of 20 words or more stops mid-sentence where the data's longest answers stop (the top 1%, "
          "2 or more of them ending so), or at exactly the length of 2 other answers that do: a generation or "

@@ -39,7 +39,7 @@ from trlprep.inspector.dialects import (
 from trlprep.inspector.dialects.anthropic import unread_blocks
 from trlprep.inspector.dialects.xlam import xlam_calls
 from trlprep.inspector.rules.catalog import ERROR, by_structure, by_value_tests, register, Rule
-from trlprep.inspector.rules.content import EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
+from trlprep.inspector.rules.content import ANSWERS_LEFT_OUT, EMPTY_CONTENT, REPLIES_LEFT_OUT, Issue, check_text
 from trlprep.inspector.rules.read import NOT_AN_OBJECT
 from trlprep.inspector.rules.examples import ASSISTANT, CHAT, PAIR, TREE_QUESTION, USER, Example, chat, flagged, tree
 from trlprep.inspector.rules.preference import (
@@ -300,6 +300,49 @@ def _text(column: Column) -> Iterator[Issue]:
         yield WRONG_TYPE.id, f"{name} is {type_name(value)}, expected a string"
 
 
+def _samples(answers: list, where: str, empty_rule: str, texts: bool) -> Iterator[Issue]:
+    """A list of answer strings of which the first is read: its text checked, the others counted as left out."""
+    if texts:
+        yield from check_text(answers[0], f"{where}[0]", empty_rule)
+    if len(answers) > 1:
+        yield ANSWERS_LEFT_OUT.id, f"{where} holds {len(answers)} answers: the first is read, {len(answers) - 1} left out"
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, str) for item in value)
+
+
+def _answers(column: Column) -> Iterator[Issue]:
+    """alpaca's `output`: a text, or a list of samples whose first is read; a list of two is refused (TP102), since
+    LLaMA-Factory's old ranking format writes [chosen, rejected] so, and which is meant cannot be told."""
+    if _is_text_list(column.value) and len(column.value) != 2:
+        yield from _samples(column.value, column.name, column.empty_rule, column.texts)
+    else:
+        yield from _text(column)
+
+
+def _instance(column: Column) -> Iterator[Issue]:
+    """One instance of a task: an object with an optional string `input` and an `output`, a text or (SNI's) a list
+    of reference outputs whose first is read."""
+    name, value = column.name, column.value
+    if not isinstance(value, dict):
+        yield WRONG_TYPE.id, f"{name} is {type_name(value)}, expected an object with `input` and `output`"
+        return
+    given, output = value.get("input"), value.get("output")
+    if given is not None and not isinstance(given, str):
+        yield WRONG_TYPE.id, f"{name}.input is {type_name(given)}, expected a string"
+    if output is None:
+        yield MISSING_FIELD.id, f"{name}.output is {'null' if 'output' in value else 'missing'}"
+    elif output == []:
+        yield column.empty_rule, f"{name}.output is an empty list"
+    elif _is_text_list(output):
+        yield from _samples(output, f"{name}.output", column.empty_rule, column.texts)
+    elif not isinstance(output, str):
+        yield WRONG_TYPE.id, f"{name}.output is {type_name(output)}, expected a string or a list of strings"
+    elif column.texts:
+        yield from check_text(output, f"{name}.output", column.empty_rule)
+
+
 def _messages(column: Column) -> Iterator[Issue]:
     if column.name == "prompt" and isinstance(column.value, str):
         yield MIXED_ROW_FORMAT.id, f"{column.name} is a string where the row's other fields are message lists"
@@ -503,7 +546,7 @@ FIELD_CHECKS: dict[str, Callable[[Column], Iterator[Issue]]] = {
     "thread_problem": _thread_problem, "left_out": _left_out, "ranked_replies": _ranked_replies,
     "answer_list": _answer_list, "choices": _choices, "choice_answer": _choice_answer, "tools": _tools,
     "system": _system, "calls": _calls, "anthropic_messages": _anthropic_messages,
-    "images": _images,
+    "images": _images, "answers": _answers, "instance": _instance,
 }
 
 

@@ -22,7 +22,7 @@ from trlprep.inspector.mapping import SUGGESTION_ROWS
 from trlprep.inspector.scan.lines import scan_lines
 from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
 from trlprep.inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
-                                 most_common_shape, read_plan, trl_key)
+                                 line_of, most_common_shape, read_plan, trl_key)
 from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
 from trlprep.inspector.sources import Source, SourceError
 
@@ -31,7 +31,7 @@ from trlprep.inspector.sources import Source, SourceError
 __all__ = [
     "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial", "ReadPlan",
     "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
-    "judge", "merge", "most_common_shape", "read_plan", "scan", "scan_lines", "scan_part", "trl_key",
+    "judge", "line_of", "merge", "most_common_shape", "read_plan", "scan", "scan_lines", "scan_part", "trl_key",
 ]
 
 PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes would have started
@@ -59,7 +59,7 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
         partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers,
                             images=images)
         partials.append((partial, partial.last_row))
-        files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as))
+        files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as, part.lines))
         offset += partial.last_row
     partial = partials[0][0] if len(partials) == 1 else merge(partials, max_rows)
     if partial.rows_read == 0:

@@ -16,6 +16,7 @@ from trlprep.inspector.decision import TYPE_NAMES
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
 from trlprep.inspector.rules.images import IMAGE_REPEATED
 from trlprep.inspector.rules.reasoning import MIXED_TRACES
+from trlprep.inspector.scan.plan import line_of
 from trlprep.inspector.scan.rows import Collector, Partial, ShapeVotes, Tally
 
 
@@ -115,6 +116,7 @@ class FileSummary:
     rows: int
     shape: Shape | None
     judged_as: Shape | None
+    lines: array | None = None  # each row's line, when one line may hold several rows (`plan.Expansion`)
 
 
 @dataclass
@@ -134,16 +136,18 @@ class ScanResult:
     first_rows: list = field(default_factory=list)  # the first file's first rows: what a `--map` is checked on
 
     def where(self, row: int) -> str:
-        """A row number of the dataset as `file:line` (the row's place in its file).
+        """A row number of the dataset as `file:line` (the row's place in its file; the line it came from, in a file
+        whose lines hold several rows).
 
         >>> result = ScanResult(0, {}, [], {}, Counter(), 0, 0, [], {}, Counter(), None,
-        ...                     [FileSummary("a.jsonl", 0, 3, None, None), FileSummary("b.jsonl", 3, 2, None, None)])
-        >>> result.where(2), result.where(4)
-        ('a.jsonl:2', 'b.jsonl:1')
+        ...                     [FileSummary("a.jsonl", 0, 3, None, None),
+        ...                      FileSummary("tasks.jsonl", 3, 3, None, None, array("q", [1, 1, 2]))])
+        >>> result.where(2), result.where(5), result.where(6)
+        ('a.jsonl:2', 'tasks.jsonl:1', 'tasks.jsonl:2')
         """
         index = bisect.bisect_left([file.offset for file in self.files], row) - 1
         file = self.files[max(index, 0)]
-        return f"{file.name}:{row - file.offset}"
+        return f"{file.name}:{line_of(file.lines, row - file.offset)}"
 
 
 def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape | None = None) -> ScanResult:

@@ -6,6 +6,7 @@ batches or row by row). The row scan (`inspector.scan.rows`) reads rows against 
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import Counter
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key
 from trlprep.inspector.mapping import SUGGESTION_ROWS
 from trlprep.inspector.sources import Source, json_lines_path, row_value
-from trlprep.inspector.trees import is_tree_message, thread_rows
+from trlprep.inspector.instances import instance_rows, is_task
+from trlprep.inspector.trees import is_message_tree, is_tree_message, thread_rows, tree_rows
 
 # Rows read before the dataset's expected shape is fixed; rows that fit no shape are checked against it.
 DETECTION_ROWS = 1000
@@ -45,6 +47,63 @@ def source_folder(source: Source) -> Path | None:
     return path if path.is_dir() else path.parent if path.exists() else None
 
 
+@dataclass(frozen=True)
+class Expansion:
+    """How a file is read whose rows hold no training example as they are, told from its first row (`holds`): whole,
+    again, through `read`, a stream transform of its (line, row) pairs into the rows they hold. Where one line may
+    hold several rows (`several`), a file's rows are numbered in order, from 1, and `FilePart.lines` keeps the line
+    each came from (`line_of`): every row is counted, and `where` still names its line."""
+
+    name: str
+    holds: Callable[[Any], bool]
+    read: Callable[[Iterator[tuple[int, Any]]], Iterator[tuple[int, Any]]]
+    several: bool
+
+
+# The files read through a transform, asked in order: OpenAssistant's flat messages (a row a prompt, numbered by
+# the prompt's own line), its nested trees and instruction tasks (several rows a line).
+EXPANSIONS = (Expansion("conversation-tree messages", is_tree_message, thread_rows, False),
+              Expansion("nested conversation trees", is_message_tree, tree_rows, True),
+              Expansion("tasks with instances", is_task, instance_rows, True))
+
+
+def expansion_of(first: list[tuple[int, Any]]) -> Expansion | None:
+    """The expansion a file whose first row (`first`, empty for an empty file) is read through; None: as it is."""
+    return next((e for e in EXPANSIONS if first and e.holds(row_value(first[0][1]))), None)
+
+
+def expanded(expansion: Expansion, rows: Iterator[tuple[int, Any]]) -> tuple[Iterator[tuple[int, Any]], array | None]:
+    """A file's rows through its expansion, and each one's line as they are read: when a line may hold several,
+    they are numbered in order (else the lines are their numbers, and None is given).
+
+    >>> task = {"instruction": "Add.", "instances": [{"input": "1 2", "output": "3"}, {"input": "2 2", "output": "4"}]}
+    >>> rows, lines = expanded(EXPANSIONS[2], iter([(1, task), (2, task)]))
+    >>> [n for n, _ in rows], list(lines)
+    ([1, 2, 3, 4], [1, 1, 2, 2])
+    """
+    rows = expansion.read(rows)
+    if not expansion.several:
+        return rows, None
+    lines = array("q")
+    return _numbered(rows, lines), lines
+
+
+def _numbered(rows: Iterator[tuple[int, Any]], lines: array) -> Iterator[tuple[int, Any]]:
+    for number, (line, value) in enumerate(rows, 1):
+        lines.append(line)
+        yield number, value
+
+
+def line_of(lines: array | None, number: int) -> int:
+    """The line of a file's row `number`: the number itself, unless the file's lines hold several rows each
+    (`lines`, each row's line: see `Expansion`).
+
+    >>> line_of(None, 3), line_of(array("q", [1, 1, 2]), 3)
+    (3, 2)
+    """
+    return lines[number - 1] if lines is not None else number
+
+
 @dataclass
 class FilePart:
     """One file of a dataset (the whole dataset when it is one file, or not files), detected on its own."""
@@ -57,7 +116,8 @@ class FilePart:
     example: dict | None  # the row the fast path takes rows like (see `fast_example`)
     mode: str  # "lines" (read again in blocks), "batches" (read again as Arrow batches) or "rows" (head, then on)
     rest: Iterator[tuple[int, Any]] | None  # its rows after the head; None: it is read again from the start
-    trees: bool = False  # its rows are conversation-tree messages, read as prompts with replies (`thread_rows`)
+    expansion: Expansion | None = None  # the transform its rows are read through (conversation trees, tasks)
+    lines: array | None = None  # each row's line, when one line may hold several rows (`Expansion.several`)
     # The columns of its first rows, kept when they are dropped to be read again: what a method that needs a
     # column beyond its type's (TPO's `reference`) is checked against before a row is converted.
     head_columns: frozenset[str] = frozenset()
@@ -100,7 +160,8 @@ class ReadPlan:
             rows = itertools.chain(part.head, part.rest)
         else:
             rows = part.source.rows(advance)
-            rows = thread_rows(rows) if part.trees else rows
+            if part.expansion is not None:
+                rows, part.lines = expanded(part.expansion, rows)
             rows = self.prepare(rows) if self.prepare is not None else rows
         for number, value in rows:
             if self.limit is not None:
@@ -152,11 +213,11 @@ def file_part(file: Source, head_rows: int, *, several: bool, limit: int | None 
     goes_on = mode == "rows" and not several
     rows = file.rows(advance if goes_on else lambda n: None)
     first = list(itertools.islice(rows, 1))
-    trees = bool(first) and is_tree_message(row_value(first[0][1]))
-    if trees:  # a message is no row: the whole file is read again, into prompts with their replies
+    expansion, lines = expansion_of(first), None
+    if expansion is not None:  # a tree message, a tree, a task is no row: the whole file is read again, expanded
         rows.close()
         mode, goes_on = "rows", not several
-        rows = thread_rows(file.rows(advance if goes_on else lambda n: None))
+        rows, lines = expanded(expansion, file.rows(advance if goes_on else lambda n: None))
     else:
         rows = _after(first, rows)
     if prepare is not None:
@@ -165,7 +226,8 @@ def file_part(file: Source, head_rows: int, *, several: bool, limit: int | None 
     if not goes_on:
         rows.close()
     shapes = [classify_row(row_value(value)) for _, value in head]
-    return FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode, rows if goes_on else None, trees)
+    return FilePart(file, head, shapes, most_common_shape(shapes), None, None, mode, rows if goes_on else None,
+                    expansion, lines)
 
 
 def judge(parts: list[FilePart]) -> Shape | None:
