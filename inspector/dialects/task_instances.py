@@ -13,13 +13,13 @@ from trlprep.inspector.instances import INSTANCE_COLUMNS
 
 
 class TaskInstances(Dialect):
-    """Conversational prompt-completion: the instruction and the instance's input, joined as alpaca joins them,
-    prompt its output. The instance's other keys (SNI's `id`) are kept beside the task's columns."""
+    """Conversational prompt-completion: the instruction and the instance's input, joined as alpaca joins them, are
+    the prompt, and its output the completion. The instance's other keys (SNI's `id`) are kept beside the task's columns."""
 
     name = "task_instances"
     description = ("Self-Instruct / Super-NaturalInstructions tasks, one row an instance: the instruction (SNI's "
-                   "first Definition) and the instance's input, joined as alpaca joins them, prompt its output (the "
-                   "first of SNI's reference outputs; TP216 counts the others)")
+                   "first Definition) and the instance's input, joined as alpaca joins them, are the prompt, and its "
+                   "output the completion (the first of SNI's reference outputs; TP216 counts the others)")
     priority = 450
     example = {"id": "seed_task_1", "instruction": "What is the relation between the given pairs?",
                "instance": {"input": "Night : Day :: Right : Left",
