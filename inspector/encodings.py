@@ -108,19 +108,22 @@ def proposed_reading(line: bytes) -> Reading | None:
     import charset_normalizer
 
     words = _NON_ASCII_WORDS.findall(line)
-    if not words:
+    if not words:  # an encoding failed on ASCII (a UTF-16 named for an 8-bit file): no legacy one is in question
         return None
-    readings = []
-    for match in charset_normalizer.from_bytes(b" ".join(words), cp_isolation=list(LEGACY_ENCODINGS)):
-        for encoding in match.could_be_from_charset:  # encodings that read these bytes as the same text
-            if encoding in LEGACY_ENCODINGS:
-                text = b" ".join(words).decode(encoding)
-                readings.append((implausible_characters(text), round(match.chaos, 3), -match.coherence,
-                                 LEGACY_ENCODINGS.index(encoding), encoding, match.chaos))
-    if not readings:
+    sample = b" ".join(words)
+    matches = {encoding: match for match in charset_normalizer.from_bytes(sample, cp_isolation=list(LEGACY_ENCODINGS))
+               for encoding in match.could_be_from_charset  # the encodings that read these bytes as the same text
+               if encoding in LEGACY_ENCODINGS}
+    if not matches:
         return None
-    *_, encoding, chaos = min(readings)
-    return Reading(encoding, round(1 - chaos, 2), words[0].decode(encoding))
+
+    def rank(encoding: str) -> tuple:
+        match = matches[encoding]
+        return (implausible_characters(sample.decode(encoding)), round(match.chaos, 3), -match.coherence,
+                LEGACY_ENCODINGS.index(encoding))
+
+    best = min(matches, key=rank)
+    return Reading(best, round(1 - matches[best].chaos, 2), words[0].decode(best))
 
 
 class UndecodableLine(SourceError):

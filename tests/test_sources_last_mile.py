@@ -201,6 +201,17 @@ def test_a_line_cut_inside_a_character_is_a_broken_row_not_another_encoding(tmp_
     assert [(f["rule"], f["where"]) for f in report["findings"]] == [("TP001", [f"{path}:2"])]
 
 
+@pytest.mark.parametrize("text,encoding", [
+    ("I slapped my sister’s head", "mac_roman"), ("He said “it’s fine” – and left… didn’t he?", "cp1252"),
+    ("un café crème brûlée", "cp1252"), ("Zażółć gęślą jaźń, łódź i przykładowe zdanie", "cp1250"),
+    ("Жизнь прекрасна и удивительна", "cp1251"), ("日本語のテキストです", "cp932")])
+def test_the_encoding_proposed_reads_the_line_as_written(text, encoding):
+    from trlprep.inspector.encodings import proposed_reading
+
+    reading = proposed_reading(text.encode(encoding))
+    assert reading.encoding == encoding and reading.word in text
+
+
 def test_an_unknown_encoding_is_bad_usage():
     assert refusal("--dataset", MAC_ROMAN_CSV, "--encoding", "klingon") == (
         "error: --encoding klingon: unknown encoding (e.g. cp1252, mac_roman, latin_1)")
