@@ -70,7 +70,8 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
             raise UsageError("--html draws the written output: drop --dry-run")
         require_html_extra()
         check_page_path(str(options.html), source)
-    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision)
+    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision,
+                         encoding=options.encoding)
     output_path = Path(options.output) if options.output is not None else None
     targets: dict[str, Path] = {}
     if output_path is not None and not options.dry_run:

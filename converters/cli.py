@@ -62,7 +62,7 @@ from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_option
               show_default=True, help="How to print the summary.")
 @executor_options("Convert")
 @user_errors
-def main(dataset, split, config_name, revision, to, output, style, conversational, image_root, decode_images, rename,
+def main(dataset, split, config_name, revision, encoding, to, output, style, conversational, image_root, decode_images, rename,
          roles, system, drop_system,
          dedup, near_threshold, fix_text, reasoning, model, drop_cut_off, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format,
@@ -90,7 +90,8 @@ def main(dataset, split, config_name, revision, to, output, style, conversationa
         reasoning=reasoning, model=model,
         drop_cut_off=drop_cut_off, against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
         test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,
-        push_to_hub=push_to_hub, split=split, dataset_config=config_name, revision=revision, html=html_path,
+        push_to_hub=push_to_hub, split=split, dataset_config=config_name, revision=revision, encoding=encoding,
+        html=html_path,
         image_root=image_root, decode_images=decode_images, progress=show_progress())
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     try:

@@ -135,9 +135,13 @@ class RowConverter:
     def convert_row(self, row: Any) -> list[dict]:
         if self.fast is not None and type(row) is dict and self.fast.value(row) is not None:
             # A clean row of the expected shape, as inspect's fast path knows it: no checks left to run, and it
-            # converts to the shape that the row the fast path was built from converted to.
+            # converts to the shape that the row the fast path was built from converted to (the first such row
+            # sets the output's shape, as `_guard` sets it for the others).
             self._dedup(row)
-            return self._finish_outputs(_to_method(to_trl(row, self.expected), self.expected, self.to, self.style))
+            outputs = self._finish_outputs(_to_method(to_trl(row, self.expected), self.expected, self.to, self.style))
+            if self.output_shape is None and outputs:
+                self.output_shape = classify_row(outputs[0])
+            return outputs
         decision = self.engine.decide(row)
         rejection = self.engine.rejection(decision, self.to)
         if rejection is not None:
@@ -234,7 +238,7 @@ def option_steps(options: ConvertOptions, renames: dict | None = None, role_map:
 
 def conversion_plan(plan: ReadPlan, to: str, style: str, options: list[str]) -> list[str]:
     expected = plan.expected
-    steps = [f"detected: {_shape_words(expected)}"]
+    steps = [f"detected: {_shape_words(expected)}"] + [note for part in plan.parts for note in part.source.notes]
     if len(plan.parts) > 1:
         steps += [f"  {part.name}: {_shape_words(part.shape)}" + (
             "" if part.judged_as == part.shape else " (not the dataset's shape: its rows are rejected, TP404)")

@@ -27,7 +27,8 @@ class ConvertOptions:
     template's form it then writes (`reasoning_from_model` says so); `drop_cut_off` rejects cut-off answers (TP214); `drop_contaminated` rejects rows sharing
     13-word n-grams with an `against` set (TP405); `shuffle` with `seed`; `test_size` also writes a test split (a
     fraction, or a row count); `limit` reads the first N rows; `dry_run` writes nothing; `strict` refuses any
-    rejected row; `push_to_hub` uploads with a dataset card; `html` writes the output's page."""
+    rejected row; `push_to_hub` uploads with a dataset card; `html` writes the output's page; `encoding`: the text
+    encoding of the dataset's JSON and CSV files (None: UTF-8)."""
 
     to: str = option(None, flag="--to", shards=True)
     output: str | Path | None = option(None, flag="--output", shards=True)
@@ -57,6 +58,7 @@ class ConvertOptions:
     split: str | None = option(None, flag="--split")
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
+    encoding: str | None = option(None, flag="--encoding", shards=True)
     html: str | Path | None = option(None, flag="--html")
     image_root: str | Path | None = option(None, flag="--image-root")
     decode_images: bool = option(False, flag="--decode-images")

@@ -87,7 +87,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     from trlprep.inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
     from trlprep.inspector.sources import open_source
 
-    part = dataclasses.replace(part, source=open_source(part.source))
+    part = dataclasses.replace(part, source=open_source(part.source, encoding=job["encoding"]))
     folder = work / "staging"
     folder.mkdir(exist_ok=True)
     staging = Staging(folder, f"{index:06d}")
@@ -189,7 +189,7 @@ def _plan(job: dict, parts: list, expected, urls: list[str]) -> list[str]:
     from trlprep.inspector.scan import ReadPlan
     from trlprep.inspector.sources import open_source
 
-    opened = [dataclasses.replace(part, source=open_source(part.source)) for part in parts]
+    opened = [dataclasses.replace(part, source=open_source(part.source, encoding=job["encoding"])) for part in parts]
     options = job_options(job)
     steps = conversion_plan(ReadPlan(None, opened, expected), options.to, options.style, option_steps(options))
     for part, url in zip(opened, urls):
@@ -339,11 +339,11 @@ def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) ->
     if executor.work_dir is not None and (Path(executor.work_dir) / RESULT_FILE).exists():
         raise UsageError(f"--work-dir {executor.work_dir} holds a finished conversion; give an empty folder")
     # What the tasks convert with: the options --executor takes, but those that change no row (a rerun with them
-    # is the same job).
+    # is the same job) and the encoding, which every step reads the shards in (the job's own `encoding`).
     taken = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
-             if f.metadata["shards"] and f.name not in ("overwrite", "progress")}
+             if f.metadata["shards"] and f.name not in ("overwrite", "progress", "encoding")}
     job = {"pattern": pattern, "options": {**taken, "output": str(output.resolve())},
-           "enabled": sorted(select_rules((), ())), "max_rows": 5}
+           "enabled": sorted(select_rules((), ())), "max_rows": 5, "encoding": options.encoding}
     work = run_job(job, CONVERSION, executor, progress=options.progress, progress_label="converted")
     if work is None:
         return None

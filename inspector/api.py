@@ -54,7 +54,8 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
         return inspect_shards(source, options, executor_of(executor))
     renames, role_map = parse_pairs(options.rename, "--map"), parse_pairs(options.roles, "--roles")
     prepare = renaming(renames, role_map)
-    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision)
+    opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision,
+                         encoding=options.encoding)
     enabled = select_rules(options.select, options.ignore)
     with progress_bar(opened, options.progress) as advance:
         started = time.perf_counter()  # the scan's own time: rows/s leaves out the bar's start-up

@@ -35,9 +35,9 @@ class UsageFailure(click.ClickException):
 
 
 def source_options(command=None, *, config_alias: bool = True, required: bool = True):
-    """The options that say where a dataset is, shared by every command. The Hub configuration is
-    `--dataset-config` everywhere; `inspect` and `convert` still take their older `--config`, with a warning (in
-    `train`, `--config` is the run's YAML, and `--dataset` is not required of a `--recipe`)."""
+    """The options that say where a dataset is and how its files are read, shared by every command. The Hub
+    configuration is `--dataset-config` everywhere; `inspect` and `convert` still take their older `--config`, with a
+    warning (in `train`, `--config` is the run's YAML, and `--dataset` is not required of a `--recipe`)."""
     options = [
         click.option("--dataset", "-d", required=required, metavar="X",
                      help="A local file (.jsonl .json .parquet .csv .arrow, optionally .gz), a folder, a glob, "
@@ -46,6 +46,9 @@ def source_options(command=None, *, config_alias: bool = True, required: bool = 
         click.option("--dataset-config", "config_name", metavar="NAME", help="Hub dataset configuration (subset)."),
         *([deprecated_alias("--config", "--dataset-config", "config_name", metavar="NAME")] if config_alias else []),
         click.option("--revision", help="Hub dataset revision: a branch, tag or commit."),
+        click.option("--encoding", metavar="NAME",
+                     help="The text encoding of the dataset's JSON and CSV files (default: UTF-8), e.g. cp1252 or "
+                          "mac_roman; a file that is not UTF-8 is refused with the encoding it reads as."),
         click.option("--debug", is_flag=True, help="Show the full traceback when something fails."),
     ]
     return stacked(options)(command) if command is not None else stacked(options)
@@ -164,8 +167,8 @@ def executor_options(verb: str):
     """`--executor` and the options that size and place its tasks, which `inspect` and `convert` share."""
     options = [
         click.option("--executor", type=click.Choice(["local", "slurm"]),
-                     help=f"{verb} the shards --dataset names (a glob, or an hf://, s3://, gs:// URL with one) as "
-                          f"datatrove tasks (needs the distributed extra)."),
+                     help=f"{verb} the shards --dataset names (a folder, a glob, or an hf://, s3://, gs:// URL with "
+                          f"one) as datatrove tasks (needs the distributed extra)."),
         click.option("--tasks", type=click.IntRange(min=1), metavar="N",
                      help="With --executor: tasks (default: one per shard)."),
         click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
@@ -254,7 +257,7 @@ def print_report(report, output_format: str) -> None:
 @image_options
 @mapping_options
 @user_errors
-def main(dataset, split, config_name, revision, method, output_format, html_path, limit, select, ignore, max_rows,
+def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, limit, select, ignore, max_rows,
          model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
@@ -279,7 +282,8 @@ def main(dataset, split, config_name, revision, method, output_format, html_path
     page = html_path is not None or output_format == "html"
     # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
     options = InspectOptions(
-        method=method, split=split, dataset_config=config_name, revision=revision, limit=limit, select=select,
+        method=method, split=split, dataset_config=config_name, revision=revision, encoding=encoding, limit=limit,
+        select=select,
         ignore=ignore, max_rows=max_rows, rename=rename, roles=roles, model=model, max_length=max_length,
         show_masks=show_masks or (PAGE_MASKS if page and model else 0), packing=packing, batch_size=batch_size,
         grad_accum=grad_accum, devices=devices,

@@ -289,7 +289,7 @@ class FastPath:
         name, the others are named in `extras`."""
         try:
             row = self._decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the last: not UTF-8
             return None
         return row if self._test(row) and not control_escapes(line) else None
 
@@ -304,7 +304,7 @@ class FastPath:
         structure (or is blank, and the numbering would be lost): then each line needs its own call."""
         try:
             rows = self._decoder.decode_lines(block)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):  # the last: not UTF-8
             return None
         if len(rows) != lines:
             return None

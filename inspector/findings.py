@@ -77,7 +77,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                   for f in result.files],
         methods=methods,
         findings=_findings(result, unknown, _fixes(result, main, proposal, source_name, local)),
-        notes=_notes(result, extra, sampled),
+        notes=source.notes + _notes(result, extra, sampled),
         rows_with_errors=result.rows_with_errors,
         stats={"seconds": round(seconds, 4),
                "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},

@@ -21,12 +21,13 @@ class InspectOptions:
     `batch_size` per device, `grad_accum` steps of gradient accumulation and `devices` (TRL's defaults: 8, 1, 1);
     `workers`: processes for a large JSON-lines file (both cores by default); `image_root`: the folder image paths
     are relative to (the dataset file's own by default), `decode_images`: decode every image in full, not only its
-    header."""
+    header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8)."""
 
     method: str | None = option(None, flag="--method", shards=True)
     split: str | None = option(None, flag="--split")
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
+    encoding: str | None = option(None, flag="--encoding", shards=True)
     limit: int | None = option(None, flag="--limit")
     select: tuple[str, ...] = option((), flag="--select", shards=True)
     ignore: tuple[str, ...] = option((), flag="--ignore", shards=True)

@@ -55,14 +55,19 @@ class ShardFailed(TrlprepError):
 
 
 def shard_urls(pattern: str) -> list[str]:
-    """The shards a pattern names, sorted: a local glob (`data/*.jsonl`, `**` recursive), or an fsspec URL with a
-    glob (`hf://datasets/org/name/**/*.parquet`, `s3://bucket/prefix/*.jsonl.gz`)."""
+    """The shards a pattern names, sorted: a local folder (the files one pass reads from it), a local glob
+    (`data/*.jsonl`, `**` recursive), or an fsspec URL with a glob (`hf://datasets/org/name/**/*.parquet`,
+    `s3://bucket/prefix/*.jsonl.gz`)."""
     if "://" in pattern:
         import fsspec
 
         filesystem, path = fsspec.core.url_to_fs(pattern)
         return [filesystem.unstrip_protocol(found) for found in sorted(filesystem.glob(path))
                 if filesystem.isfile(found)]
+    if Path(pattern).is_dir():
+        from trlprep.inspector.sources import folder_files
+
+        return [str(path) for path in folder_files(Path(pattern))]
     return [str(Path(found)) for found in sorted(globbing.glob(pattern, recursive=True)) if Path(found).is_file()]
 
 
@@ -132,17 +137,22 @@ class ShardStep(PipelineStep):
     def shard(self, index: int) -> None:
         raise NotImplementedError
 
+    def open(self, path: str | Path):
+        """A shard's file opened as one pass opens the job's files (in its `--encoding`)."""
+        from trlprep.inspector.sources import open_source
+
+        return open_source(str(path), encoding=self.job["encoding"])
+
 
 class ShardHeads(ShardStep):
     name = "first rows of each shard"
 
     def shard(self, index: int) -> None:
         from trlprep.inspector.scan import file_part, head_rows_per_file
-        from trlprep.inspector.sources import open_source
 
         shards = self.job["shards"]
         path = local_path(shards[index], index, self.work)
-        part = file_part(open_source(str(path)), head_rows_per_file(len(shards)), several=len(shards) > 1,
+        part = file_part(self.open(path), head_rows_per_file(len(shards)), several=len(shards) > 1,
                          columns=True)
         save_result(self.work / "heads" / f"{index:06d}.pkl",
                {"path": str(path), "head": part.head, "head_shapes": part.head_shapes, "shape": part.shape,
@@ -161,11 +171,9 @@ class ShardScan(ShardStep):
     name = "scan of each shard"
 
     def shard(self, index: int) -> None:
-        from trlprep.inspector.sources import open_source
-
         part = self.plan[0][index]
         started = time.perf_counter()
-        scanned = scan_shard(dataclasses.replace(part, source=open_source(part.source)), set(self.job["enabled"]),
+        scanned = scan_shard(dataclasses.replace(part, source=self.open(part.source)), set(self.job["enabled"]),
                              self.job["max_rows"])
         save_result(self.work / "partials" / f"{index:06d}.pkl", scanned)
         done(self.work, index, scanned["partial"].rows_read, started)
@@ -223,14 +231,15 @@ def _merged_report(work: Path, job: dict):
     found = [load_result(work / "partials" / f"{index:06d}.pkl") for index in range(len(job["shards"]))]
     first_rows = [value for _, value in load_result(work / "heads" / "000000.pkl")["head"]]
     return merged_report(job["pattern"], job["shards"], parts, expected, found, first_rows=first_rows,
-                         enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"])
+                         enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"],
+                         encoding=job["encoding"])
 
 
 def merged_report(pattern: str, urls: list[str], parts: list, expected, found: list[dict], *, first_rows: list,
-                  enabled: set[str], max_rows: int, method: str | None):
-    """The report of one pass over the shards `urls` (read as `parts`, against `expected`), from each shard's
-    partial result (`found`: {"partial", "hash_probe", "lines"}, in shard order); `first_rows`: the first shard's
-    first rows, which a proposed `--map` is checked on."""
+                  enabled: set[str], max_rows: int, method: str | None, encoding: str | None = None):
+    """The report of one pass over the shards `urls` (read as `parts`, against `expected`, their text in
+    `encoding`), from each shard's partial result (`found`: {"partial", "hash_probe", "lines"}, in shard order);
+    `first_rows`: the first shard's first rows, which a proposed `--map` is checked on."""
     from trlprep.inspector.findings import build_report
     from trlprep.inspector.scan import SUGGESTION_ROWS, FileSummary, finish, merge
     from trlprep.inspector.sources import open_source, row_value
@@ -250,7 +259,7 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
         offset += last_row
     result.first_rows = [row_value(value) for value in first_rows[:SUGGESTION_ROWS]]
     paths = [str(part.source) for part in parts]
-    source = open_source(pattern if paths == urls else os.path.commonpath(paths) + "/*")
+    source = open_source(pattern if paths == urls else os.path.commonpath(paths) + "/*", encoding=encoding)
     report = build_report(source, result, method=method, sample=None, seconds=0.0,
                           local=os.path.exists(pattern))
     for path, url in zip(paths, urls):
@@ -267,7 +276,7 @@ def inspect_shards(pattern: str, options: InspectOptions, executor: Executor):
 
     started = time.perf_counter()
     job = {"pattern": pattern, "enabled": sorted(select_rules(options.select, options.ignore)),
-           "max_rows": options.max_rows, "method": options.method}
+           "max_rows": options.max_rows, "method": options.method, "encoding": options.encoding}
     work = run_job(job, INSPECTION, executor, progress=options.progress)
     if work is None:
         return None
@@ -296,7 +305,7 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
     if "://" not in pattern:  # what one pass refuses (files of several formats, ...), refused before any task
         from trlprep.inspector.sources import open_source
 
-        open_source(pattern)
+        open_source(pattern, encoding=job["encoding"])
     work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
     work.mkdir(parents=True, exist_ok=True)
     job = {**job, "shards": shards}

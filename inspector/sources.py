@@ -8,6 +8,7 @@ otherwise. A row that cannot be decoded comes as an `UnreadableRow` so that the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import functools
@@ -18,11 +19,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import orjson
 
 from trlprep.errors import SourceError
+from trlprep.inspector.encodings import Utf8Transcoded, not_utf8, other_encoding, undecodable_line, utf8_failure
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
@@ -86,7 +88,8 @@ def quoted_key_count(data: bytes, key: str) -> int:
 class JsonLines:
     """Decodes JSON lines one at a time: a value, an `UnreadableRow`, a `DuplicateKeys`, or `BLANK` for a
     blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any
-    good one mean the file is not JSON lines at all: `SourceError`."""
+    good one mean the file is not JSON lines at all: `SourceError`. A line that is not UTF-8 (but for one cut
+    inside a character) is an `UndecodableLine`: the file is in another encoding, which `--encoding` reads."""
 
     BLANK = object()
 
@@ -103,6 +106,9 @@ class JsonLines:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as error:
+            undecodable = not_utf8(self.name, number, line)
+            if undecodable is not None:
+                raise undecodable from None
             self.failures.append((number, error.msg))
             if self.whole_file and not self.decoded_any and len(self.failures) >= 20:
                 raise _not_json_lines(self.name, self.failures) from None
@@ -179,6 +185,7 @@ class Source:
     batches: Callable[[Callable[[int], None]], Iterator[Any]] | None = None
     # The files of a dataset of several, each a source of its own: each is detected and read on its own.
     parts: list[Source] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how its files were read, where not one row per object or line
 
     def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         return self._rows(advance)
@@ -216,49 +223,128 @@ def file_format(path: Path) -> str:
     return _sniff(path)
 
 
-def _json_rows(name: str, handle: io.BufferedIOBase, advance: Callable[[int], None]) -> Iterator[tuple[int, Any]]:
-    """Rows of a JSON file: a JSON array, JSON lines, or one object (a list under its only key is the rows)."""
-    first = handle.read(1 << 16)
-    stripped = first.lstrip(b"\xef\xbb\xbf").lstrip()
-    if not stripped:
+BOM = b"\xef\xbb\xbf"
+HEAD_BYTES = 1 << 16
+MESSAGES_LISTS_NOTE = 'each line is a JSON list of messages, read as one row {"messages": [...]}'
+
+
+@dataclass(frozen=True)
+class JsonLayout:
+    """How a JSON file holds its rows (`json_layout`): "array" (one JSON array), "lines" (JSON lines, or objects
+    pretty-printed one after another), "messages_lists" (JSON lines each a list of messages, read as a `messages`
+    row) or "records" (one object of records keyed by id); `note`: what the report says of a reading that is not
+    one row per object or line."""
+
+    kind: str
+    note: str | None = None
+
+
+def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
+    """The layout of JSON text from its start (`lines_named`: the file's name says JSON lines): read as far as it
+    takes to tell, which is the whole text only when it is one value (an object on one line, or spread over many).
+    An empty, binary or scalar file is refused here, before any row is read."""
+    first = handle.read(HEAD_BYTES)
+    text = first.lstrip(BOM).lstrip()
+    if not text:
         raise SourceError(f"{name}: empty file (no rows)")
     if b"\x00" in first:
         raise SourceError(f"{name}: binary content, not JSON (a NUL byte in the first {len(first)} bytes)")
-    if stripped[:1] == b"[":
-        data = first + handle.read()
+    if text[:1] not in (b"[", b"{"):
+        _refuse_top_level_scalar(name, first + handle.read())
+        return JsonLayout("lines")
+    line, after = _first_line(first, handle)
+    more = bool(after.strip())
+    if text[:1] == b"[":
+        # A list on the first line, more lines after it (or a name saying JSON lines): a conversation a line.
+        if (more or lines_named) and isinstance(_decoded_or_none(line), list):
+            return JsonLayout("messages_lists", MESSAGES_LISTS_NOTE)
+        return JsonLayout("array")
+    if more and _decoded_or_none(line) is not None:
+        return JsonLayout("lines")
+    keyed = keyed_records(_decoded_or_none(line + after + handle.read()))
+    if keyed is None:
+        return JsonLayout("lines")
+    column, rows = keyed
+    taken = f" (the records have a column `{column[1:]}` of their own)" if column != "id" else ""
+    return JsonLayout("records", f"one JSON object of {len(rows)} records keyed by id or path, read as {len(rows)} "
+                                 f"rows, each key in a column `{column}`{taken}")
+
+
+def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes, bytes]:
+    """The first line of a stream whose first bytes are `first` (read on to its end when they end inside it),
+    and what follows it up to the next line that is not blank (nothing but blanks at the end of the stream).
+
+    >>> _first_line(b'[1]\\n\\n[2', io.BytesIO(b']\\n'))
+    (b'[1]', b'\\n[2')
+    >>> _first_line(b'[1, ', io.BytesIO(b'2]\\n\\n'))
+    (b'[1, 2]\\n', b'\\n')
+    """
+    line, newline, after = first.partition(b"\n")
+    if not newline:
+        line += handle.readline()
+    while not after.strip():
+        more = handle.read(HEAD_BYTES)
+        if not more:
+            break
+        after += more
+    return line, after
+
+
+def keyed_records(value: Any) -> tuple[str, list[dict]] | None:
+    """A JSON object of records keyed by id or path (MATH-500's `{"test/algebra/1.json": {...}, ...}`) as rows,
+    each key in a column of its own (`id`, or `_id`, ... when the records have one), and that column's name; None
+    for any other value. Records: more than one key, every value a non-empty object, not a message (no `role`),
+    all of them sharing a column; so a single row whose values are objects stays one row.
+
+    >>> keyed_records({"a/1.json": {"problem": "1+1?"}, "a/2.json": {"problem": "2+2?", "id": 7}})
+    ('_id', [{'_id': 'a/1.json', 'problem': '1+1?'}, {'_id': 'a/2.json', 'problem': '2+2?', 'id': 7}])
+    >>> keyed_records({"chosen": {"role": "assistant", "content": "a"}, "rejected": {"role": "user", "content": "b"}})
+    >>> keyed_records({"question": {"problem": "1+1?"}, "label": {"steps": []}})
+    """
+    if not isinstance(value, dict) or len(value) < 2:
+        return None
+    records = list(value.values())
+    if not all(isinstance(record, dict) and record and "role" not in record for record in records):
+        return None
+    if not set(records[0]).intersection(*records[1:]):
+        return None
+    column = "id"
+    while any(column in record for record in records):
+        column = "_" + column
+    return column, [{column: key, **record} for key, record in value.items()]
+
+
+def _json_rows(name: str, handle: BinaryIO, advance: Callable[[int], None],
+               layout: JsonLayout) -> Iterator[tuple[int, Any]]:
+    """Rows of JSON text (UTF-8 bytes) in its `layout`."""
+    if layout.kind in ("array", "records"):
+        data = handle.read()
         advance(len(data))
-        yield from _array_rows(name, data)
+        try:
+            value = orjson.loads(data.lstrip(BOM))
+        except orjson.JSONDecodeError as error:
+            raise _invalid_json(name, data, error) from None
+        yield from enumerate(keyed_records(value)[1] if layout.kind == "records" else value, start=1)
         return
-    if stripped[:1] != b"{":
-        first += handle.read()
-        _refuse_top_level_scalar(name, first)
-    yield from _line_rows(name, first, handle, advance)
+    yield from _line_rows(name, handle, advance, messages_lists=layout.kind == "messages_lists")
 
 
 def _refuse_top_level_scalar(name: str, data: bytes) -> None:
     """A whole file holding one number, string or null is no dataset (a JSONL line of them is a bad row)."""
     try:
-        value = orjson.loads(data.lstrip(b"\xef\xbb\xbf"))
+        value = orjson.loads(data.lstrip(BOM))
     except orjson.JSONDecodeError:
         return
     raise SourceError(f"{name}: the top-level JSON value is {type(value).__name__}, expected rows")
 
 
-def _decode_error(name: str, data: bytes, error: orjson.JSONDecodeError) -> str:
+def _invalid_json(name: str, data: bytes, error: orjson.JSONDecodeError) -> SourceError:
+    """JSON read whole that does not decode: at the line of its first byte that is not UTF-8, or where orjson
+    stopped."""
+    if utf8_failure(data) is not None:
+        return undecodable_line(name, io.BytesIO(data))
     line = data.count(b"\n", 0, error.pos) + 1
-    return f"{name}: invalid JSON at line {line}: {error.msg}"
-
-
-def _array_rows(name: str, data: bytes) -> Iterator[tuple[int, Any]]:
-    try:
-        rows = orjson.loads(data.lstrip(b"\xef\xbb\xbf"))
-    except orjson.JSONDecodeError as error:
-        raise SourceError(_decode_error(name, data, error)) from None
-    if isinstance(rows, dict):
-        rows = _rows_of_object(rows)
-    if not isinstance(rows, list):
-        raise SourceError(f"{name}: the top-level JSON value is {type(rows).__name__}, expected rows")
-    yield from enumerate(rows, start=1)
+    return SourceError(f"{name}: invalid JSON at line {line}: {error.msg}")
 
 
 def _rows_of_object(obj: dict) -> list:
@@ -266,14 +352,16 @@ def _rows_of_object(obj: dict) -> list:
     return lists[0] if len(obj) == 1 and lists else [obj]
 
 
-def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
-    """Rows of JSON lines, or of one JSON object pretty-printed over many lines."""
+def _line_rows(name: str, handle: BinaryIO, advance, messages_lists: bool) -> Iterator[tuple[int, Any]]:
+    """Rows of JSON lines (each list of them a `messages` row, with `messages_lists`), or of one JSON object
+    pretty-printed over many lines."""
+    first = handle.read(HEAD_BYTES)
     if pretty_printed(first):
         # One JSON object spread over lines, or a broken first line: read it whole.
         data = first + handle.read()
-        whole = _whole_object(data.lstrip(b"\xef\xbb\xbf"))
+        whole = _whole_object(data.lstrip(BOM))
         if whole is None:
-            whole = concatenated_objects(data.lstrip(b"\xef\xbb\xbf"))
+            whole = concatenated_objects(data.lstrip(BOM))
         if whole is not None:
             advance(len(data))
             yield from enumerate(whole, start=1)
@@ -287,7 +375,7 @@ def _line_rows(name: str, first: bytes, handle: io.BufferedIOBase, advance) -> I
             number += 1
             value = decoder.decode(number, line)
             if value is not decoder.BLANK:
-                yield number, value
+                yield number, {"messages": value} if messages_lists and isinstance(value, list) else value
     decoder.finish()
 
 
@@ -297,7 +385,7 @@ def json_lines_path(source: Source) -> Path | None:
     if source.lines_path is None:
         return None
     with open(source.lines_path, "rb") as handle:
-        return None if pretty_printed(handle.read(1 << 16)) else source.lines_path
+        return None if pretty_printed(handle.read(HEAD_BYTES)) else source.lines_path
 
 
 def pretty_printed(first: bytes) -> bool:
@@ -305,8 +393,8 @@ def pretty_printed(first: bytes) -> bool:
     JSON lines: its first line starts an object but does not parse. (A first line longer than `first` is a
     long JSON-lines row, never read whole.)"""
     first_line, newline, _ = first.partition(b"\n")
-    return bool(newline) and first_line.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{") and not _parses(
-        first_line)
+    return bool(newline) and first_line.lstrip(BOM).lstrip().startswith(b"{") and _decoded_or_none(
+        first_line) is None
 
 
 def _not_json_lines(name: str, failures: list[tuple[int, str]]) -> SourceError:
@@ -315,20 +403,17 @@ def _not_json_lines(name: str, failures: list[tuple[int, str]]) -> SourceError:
     return SourceError(f"{name}: not JSON lines (line {line}: {message})")
 
 
-def _parses(data: bytes) -> bool:
+def _decoded_or_none(data: bytes) -> Any:
+    """JSON text decoded, None when it does not decode (or is `null`)."""
     try:
-        orjson.loads(data)
+        return orjson.loads(data.lstrip(BOM))
     except orjson.JSONDecodeError:
-        return False
-    return True
+        return None
 
 
 def _whole_object(data: bytes) -> list | None:
     """A file holding one pretty-printed JSON value spread over lines, as rows; None if it is not one."""
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
+    value = _decoded_or_none(data)
     if isinstance(value, dict):
         return _rows_of_object(value)
     return value if isinstance(value, list) else None
@@ -362,20 +447,19 @@ def concatenated_objects(data: bytes) -> list | None:
         rows.append(value)
 
 
-def _csv_rows(name: str, handle: io.BufferedIOBase, advance) -> Iterator[tuple[int, Any]]:
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Iterator[tuple[int, Any]]:
+    """Rows of CSV bytes in `encoding` (None: UTF-8, a BOM skipped)."""
+    text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
     try:
         reader = csv.DictReader(text, dialect=_csv_dialect(text))
         for number, record in enumerate(reader, start=1):
             # Cells past the header's columns (DictReader files them under None) get a name of their own.
             extra = record.pop(None, None)
-            advance(sum(len(v or "") for v in record.values()))
+            advance(0)  # the progress is where the file is read to (`_open_text_file`)
             row = {key: _cell(value) for key, value in record.items()}
             if extra is not None:
                 row["_extra_cells"] = extra
             yield number, row
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except csv.Error as error:
         raise SourceError(f"{name}: malformed CSV: {error}") from None
 
@@ -458,48 +542,77 @@ def _json_decoder(kind: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _open_file(path: Path, fmt: str) -> Source:
-    name = str(path)
-    size = path.stat().st_size
-    if fmt in ("json", "csv"):
-        reader = _json_rows if fmt == "json" else _csv_rows
-
-        def rows(advance):
-            with open(path, "rb") as handle:
-                yield from reader(name, handle, advance)
-
-        numbering = "line" if fmt == "json" and not _starts_with_array(path) else "row"
-        return Source(name, numbering, "bytes", size, rows, [name],
-                      lines_path=path if numbering == "line" else None)
+def _open_file(path: Path, fmt: str, encoding: str | None) -> Source:
     if fmt == "gz":
         inner = Path(path.stem)
         inner_fmt = file_format(inner) if inner.suffix else "json"
         if inner_fmt not in ("json", "csv"):
-            raise SourceError(f"{name}: compressed {inner.suffix} files are not supported; decompress it first")
-        reader = _json_rows if inner_fmt == "json" else _csv_rows
-
-        def rows(advance):
-            with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as handle:
-                position = 0
-
-                def advance_compressed(_n):
-                    nonlocal position
-                    now = raw.tell()
-                    advance(now - position)
-                    position = now
-
-                try:
-                    yield from reader(name, handle, advance_compressed)
-                except (OSError, EOFError, gzip.BadGzipFile) as error:
-                    raise SourceError(f"{name}: corrupt gzip data ({error})") from None
-
-        return Source(name, "line" if inner_fmt == "json" else "row", "bytes", size, rows, [name])
+            raise SourceError(f"{path}: compressed {inner.suffix} files are not supported; decompress it first")
+        return _open_text_file(path, inner_fmt, encoding, compressed=True)
+    if fmt in ("json", "csv"):
+        return _open_text_file(path, fmt, encoding, compressed=False)
     return _open_arrow_file(path, fmt)
 
 
-def _starts_with_array(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()[:1] == b"["
+def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool) -> Source:
+    """A JSON or CSV file (gzip-compressed or not) in `encoding` (None or UTF-8: read as bytes)."""
+    name = str(path)
+    encoding = other_encoding(encoding)
+    layout = None
+    if fmt == "json":
+        lines_named = Path(path.stem if compressed else path).suffix.lower() in (".jsonl", ".ndjson")
+        with _text_bytes(name, path, encoding, compressed) as (handle, _):
+            layout = json_layout(name, _utf8(handle, encoding), lines_named)
+
+    def rows(advance):
+        with _text_bytes(name, path, encoding, compressed) as (handle, raw):
+            position = 0
+
+            def advance_read(_n: int) -> None:  # progress counts the bytes read from the file
+                nonlocal position
+                now = raw.tell()
+                advance(now - position)
+                position = now
+
+            if layout is None:
+                yield from _csv_rows(name, handle, advance_read, encoding)
+            else:
+                yield from _json_rows(name, _utf8(handle, encoding), advance_read, layout)
+
+    by_line = layout is not None and layout.kind in ("lines", "messages_lists")
+    plain_lines = layout is not None and layout.kind == "lines" and not compressed and encoding is None
+    return Source(name, "line" if by_line else "row", "bytes", path.stat().st_size, rows, [name],
+                  lines_path=path if plain_lines else None,
+                  notes=[f"{name}: {layout.note}"] if layout is not None and layout.note else [])
+
+
+def _utf8(handle: BinaryIO, encoding: str | None) -> BinaryIO:
+    """A text file's bytes as UTF-8: themselves, or transcoded from `encoding`."""
+    return handle if encoding is None else Utf8Transcoded(handle, encoding)
+
+
+@contextlib.contextmanager
+def _text_bytes(name: str, path: Path, encoding: str | None, compressed: bool) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """A text file's bytes, decompressed, and the file itself (whose position is the progress). Text that does not
+    decode in `encoding` (None: UTF-8) while they are read is refused at its line, read again to find it; corrupt
+    gzip data is refused."""
+    try:
+        with _decompressed(path, compressed) as opened:
+            yield opened
+    except UnicodeDecodeError:
+        with _decompressed(path, compressed) as (handle, _):
+            raise undecodable_line(name, handle, encoding) from None
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        if not compressed:
+            raise
+        raise SourceError(f"{name}: corrupt gzip data ({error})") from None
+
+
+@contextlib.contextmanager
+def _decompressed(path: Path, compressed: bool) -> Iterator[tuple[BinaryIO, BinaryIO]]:
+    """A file's bytes, gunzipped when `compressed`, and the file itself."""
+    with open(path, "rb") as raw, (gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw)) as handle:
+        yield handle, raw
 
 
 def _open_arrow_file(path: Path, fmt: str) -> Source:
@@ -564,33 +677,46 @@ def _chain(name: str, sources: list[Source]) -> Source:
     totals = [s.total for s in sources]
     total = sum(totals) if None not in totals and len(units) == 1 else None
     files = [f for s in sources for f in s.files]
-    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files, parts=sources)
+    return Source(name, "row", units.pop() if len(units) == 1 else "rows", total, rows, files, parts=sources,
+                  notes=[note for s in sources for note in s.notes])
 
 
-def _open_files(name: str, paths: list[Path]) -> Source:
+def _open_files(name: str, paths: list[Path], encoding: str | None) -> Source:
     formats = {p: file_format(p) for p in paths}
     kinds = sorted({("gz" if f == "gz" else f.replace("_stream", "")) for f in formats.values()})
     if len(kinds) > 1:
         raise SourceError(f"{name}: mixes file formats ({', '.join(kinds)}); point at one kind of file")
-    sources = [_open_file(p, formats[p]) for p in paths]
+    sources = [_open_file(p, formats[p], encoding) for p in paths]
     return sources[0] if len(sources) == 1 else _chain(name, sources)
 
 
-def _open_folder(path: Path, split: str | None) -> Source:
-    if (path / "dataset_dict.json").exists():
-        splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
-        chosen = split or ("train" if "train" in splits else splits[0])
-        if chosen not in splits:
-            raise SourceError(f"{path}: no split {chosen!r} (splits: {', '.join(splits)})")
-        return _open_folder(path / chosen, None)
+def _open_folder(path: Path, split: str | None, encoding: str | None) -> Source:
+    folder = _split_folder(path, split)
+    return _open_files(str(folder), folder_files(folder), encoding)
+
+
+def _split_folder(path: Path, split: str | None) -> Path:
+    """The folder of a `DatasetDict` folder's split (`split`, else train, else its first), or the folder itself."""
+    if not (path / "dataset_dict.json").exists():
+        return path
+    splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
+    chosen = split or ("train" if "train" in splits else splits[0])
+    if chosen not in splits:
+        raise SourceError(f"{path}: no split {chosen!r} (splits: {', '.join(splits)})")
+    return path / chosen
+
+
+def folder_files(path: Path, split: str | None = None) -> list[Path]:
+    """The files one pass reads from a folder: a `save_to_disk` dataset's (of the split `_split_folder` picks), or
+    every data file under it, sorted."""
+    path = _split_folder(path, split)
     if (path / "state.json").exists() and (path / "dataset_info.json").exists():
         state = json.loads((path / "state.json").read_text())
-        paths = [path / item["filename"] for item in state.get("_data_files", [])]
-        return _open_files(str(path), paths)
+        return [path / item["filename"] for item in state.get("_data_files", [])]
     paths = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
     if not paths:
         raise SourceError(f"{path}: folder holds no data files ({', '.join(DATA_SUFFIXES)}, .gz)")
-    return _open_files(str(path), paths)
+    return paths
 
 
 def _is_data_file(path: Path) -> bool:
@@ -664,8 +790,9 @@ def _open_dataset_object(name: str, dataset: Any, total: int | None = None) -> S
 
 
 def open_source(source: Any, *, split: str | None = None, config: str | None = None,
-                revision: str | None = None) -> Source:
-    """Open a dataset given as a path, a folder, a glob, a Hub id, a `datasets.Dataset` or a list of rows.
+                revision: str | None = None, encoding: str | None = None) -> Source:
+    """Open a dataset given as a path, a folder, a glob, a Hub id, a `datasets.Dataset` or a list of rows; its
+    text files (JSON, CSV) in `encoding` (None: UTF-8).
 
     >>> src = open_source([{"text": "hello"}])
     >>> list(src.rows())
@@ -678,14 +805,14 @@ def open_source(source: Any, *, split: str | None = None, config: str | None = N
     spec = os.fspath(source)
     path = Path(spec).expanduser()
     if path.is_dir():
-        return _open_folder(path, split)
+        return _open_folder(path, split, encoding)
     if path.is_file():
-        return _open_files(spec, [path])
+        return _open_files(spec, [path], encoding)
     if any(ch in spec for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         if not matches:
             raise SourceError(f"{spec}: no files match")
-        return _open_files(spec, matches)
+        return _open_files(spec, matches, encoding)
     if path.exists():
         raise SourceError(f"{spec}: not a regular file or folder")
     close = close_path(path)

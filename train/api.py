@@ -92,11 +92,11 @@ class TrainResult:
         return "\n".join(lines) + "\n"
 
 
-def usable_report(method: str, dataset: Any, *, split=None, config_name=None, revision=None,
+def usable_report(method: str, dataset: Any, *, split=None, config_name=None, revision=None, encoding=None,
                   progress: bool = False):
     """The inspection report of `dataset` for `method`; `DataRefused` when no conversion can make it usable."""
     report = inspect_dataset(dataset, method=method, split=split, dataset_config=config_name, revision=revision,
-                             progress=progress)
+                             encoding=encoding, progress=progress)
     verdict = report.methods[method]
     if verdict["status"] == "incompatible":
         raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}")
@@ -104,32 +104,35 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
 
 
 def prepare_data(method: str, dataset: Any, *, output_dir: Path, eval_dataset: Any = None,
-                 test_size: float | None = None, split=None, config_name=None, revision=None, seed: int = 42,
-                 progress: bool = False, html: str | Path | None = None, checked: list[dict] | None = None,
+                 test_size: float | None = None, split=None, config_name=None, revision=None, encoding=None,
+                 seed: int = 42, progress: bool = False, html: str | Path | None = None, checked: list[dict] | None = None,
                  model: str | None = None) -> tuple[dict, dict, dict | None, dict[str, Path]]:
     """Inspect and convert the data into `<output_dir>/data*.jsonl`; refuse data no conversion can use.
     `dataset` is one source, or a mixture: a list of sources as `mixture_sources` reads them. `html` writes the
     converted data's page (`convert --html`). `checked`: the `usable_report`s of the sources (as dicts), when the
     caller made them already (a recipe checks every stage's data before preparing any), so they are not made twice.
     `model`: the model trained, whose chat template's form the reasoning traces are written in (`convert --model`).
+    `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8), for one source.
 
     Returns (report, ledger, eval ledger, files by split: train and, when asked, test).
     """
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(dataset, (list, tuple)):
-        if test_size is not None or html is not None:
-            raise UsageError("a mixture takes neither test_size (hold rows out with eval_dataset) nor html (write "
-                             "each source's page with convert --html): each source is converted on its own")
+        if test_size is not None or html is not None or encoding is not None:
+            raise UsageError("a mixture takes neither test_size (hold rows out with eval_dataset), html (write "
+                             "each source's page with convert --html) nor encoding (convert a source in another "
+                             "encoding with convert --encoding): each source is converted on its own")
         report, ledger, train_file = prepare_mixture(method, mixture_sources(dataset), data_dir=data_dir, seed=seed,
                                                      progress=progress, checked=checked, model=model)
         files = {"train": train_file}
     else:
         report = checked[0] if checked else usable_report(
-            method, dataset, split=split, config_name=config_name, revision=revision, progress=progress).to_dict()
+            method, dataset, split=split, config_name=config_name, revision=revision, encoding=encoding,
+            progress=progress).to_dict()
         result = convert(dataset, to=method, output=data_dir / f"{DATA_STEM}.jsonl", test_size=test_size,
-                         overwrite=True, split=split, dataset_config=config_name, revision=revision, progress=progress,
-                         html=html, model=model)
+                         overwrite=True, split=split, dataset_config=config_name, revision=revision, encoding=encoding,
+                         progress=progress, html=html, model=model)
         ledger = result.to_dict()
         files = {("train" if s == "all" else s): Path(p) for s, p in result.outputs.items()}
     eval_ledger = None
@@ -529,8 +532,8 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     report, ledger, eval_ledger, files = prepare_data(
         method, options.dataset, output_dir=data_root or out, eval_dataset=options.eval_dataset,
         test_size=options.test_size, split=options.split, config_name=options.dataset_config,
-        revision=options.revision, seed=options.seed, progress=options.progress, html=options.html, checked=checked,
-        model=options.model)
+        revision=options.revision, encoding=options.encoding, seed=options.seed, progress=options.progress,
+        html=options.html, checked=checked, model=options.model)
     settings = run_config.resolve(method, output_dir=str(out), options=_named_settings(options),
                                   yaml_path=options.config, overrides=options.overrides)
     settings = maybe_vision_settings(method, settings, files["train"], say=options.said)

@@ -62,7 +62,7 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
 @user_errors
-def main(dataset, split, config_name, revision, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
+def main(dataset, split, config_name, revision, encoding, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
          test_size, reward_funcs, teacher, resume, max_dropped, dry_run, html_path, export_trl_config, accelerate_config,
          launcher, flavor, timeout, output_format):
@@ -84,9 +84,9 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
     as_json = output_format == "json"
     document = output_format != "text"
     if recipe is not None:
-        if dataset or method or model:
-            raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model and "
-                               "--dataset")
+        if dataset or method or model or encoding:
+            raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model, "
+                               "--dataset and --encoding")
         if html_path:
             raise UsageFailure("--html draws one dataset's page: run convert --html on a stage's data")
         from trlprep.train.recipe import run_recipe
@@ -114,7 +114,7 @@ def main(dataset, split, config_name, revision, method, model, recipe, output_di
             test_size=test_size, reward_funcs=reward_funcs, teacher=teacher, resume=resume, max_dropped=max_dropped, dry_run=dry_run,
             export_trl_config=export_trl_config, accelerate_config=accelerate_config, launcher=launcher,
             flavor=flavor, timeout=timeout, split=split, dataset_config=config_name, revision=revision,
-            progress=show_progress(), announce=lambda line: click.echo(line, err=document), html=html_path))
+            encoding=encoding, progress=show_progress(), announce=lambda line: click.echo(line, err=document), html=html_path))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

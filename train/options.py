@@ -21,7 +21,8 @@ class RunOptions:
     of rows the trainer may drop at max_length before the run is refused. `dry_run` checks and converts
     but does not train; `export_trl_config` writes a config for `trl <method> --config` instead (with the
     `accelerate_config` preset); `launcher="hf-jobs"` submits to Hugging Face Jobs (`flavor`, `timeout`).
-    `announce` receives a line at each step before the trainer runs; `html` writes the converted data's page."""
+    `announce` receives a line at each step before the trainer runs; `html` writes the converted data's page;
+    `encoding` is the text encoding of the dataset's JSON and CSV files (None: UTF-8)."""
 
     method: str | None = option(None, flag="--method")
     model: str | None = option(None, flag="--model")
@@ -48,6 +49,7 @@ class RunOptions:
     split: str | None = option(None, flag="--split")
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
+    encoding: str | None = option(None, flag="--encoding")
     progress: bool = option(False, flag=None)
     announce: Callable[[str], None] | None = option(None, flag=None)
     html: str | Path | None = option(None, flag="--html")

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Callable
 
 from trlprep.inspector.dialects import Shape
+from trlprep.inspector.encodings import UndecodableLine
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.scan.lines import scan_lines
 from trlprep.inspector.scan.rows import Partial
+from trlprep.inspector.sources import line_blocks
 
 _PROGRESS: dict = {}
 CHUNKS_PER_WORKER = 2
@@ -45,8 +47,12 @@ def _scan_chunk(args: tuple) -> tuple[Partial, int]:
 
     with open(path, "rb") as handle:
         handle.seek(start)
-        return scan_lines(str(path), handle, expected=expected, example=example, enabled=enabled,
-                          max_rows=max_rows, end=end, advance=advance, images=images, image_data=image_data)
+        try:
+            return scan_lines(str(path), handle, expected=expected, example=example, enabled=enabled,
+                              max_rows=max_rows, end=end, advance=advance, images=images, image_data=image_data)
+        except UndecodableLine as error:  # its line numbered in the chunk: numbered in the file
+            handle.seek(0)
+            raise error.after_lines(sum(block.count(b"\n") for block in line_blocks(handle, start))) from None
 
 
 def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, enabled: set[str], max_rows: int,
