@@ -169,9 +169,11 @@ def test_convert_accounts_for_every_row_of_a_broken_file(tmp_path, case, name, c
         assert summary["rows_in"] == summary["rows_kept"] + summary["rows_rejected"]
         assert (sum(1 for _ in open(summary["rejects"])) if summary["rejects"] else 0) == summary["rows_rejected"]
     else:
-        # Refused: one error line; when rows were read (every one rejected), the ledger on stdout for machines.
+        # Refused: one error line, and on stdout for machines the refusal, beside the ledger when rows were read
+        # (every one rejected).
         assert result.exit_code == 1 and result.stderr.startswith("error: ")
-        if result.stdout:
-            ledger = json.loads(result.stdout)
-            assert ledger["rows_in"] == ledger["rows_rejected"] and ledger["rows_out"] == 0
+        document = json.loads(result.stdout)
+        assert document["refusal"]["exit_code"] == 1
+        if "rows_in" in document:
+            assert document["rows_in"] == document["rows_rejected"] and document["rows_out"] == 0
         assert not out.exists()
