@@ -77,7 +77,7 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     if output_path is not None and not options.dry_run:
         targets = split_paths(output_path, ("train", "test") if options.test_size else ("all",))
         guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files,
-                    options.overwrite)
+                    options.overwrite, source)
     result, expected, inspected = _converted(opened, options, output_path, targets)
     if options.html is not None:
         from trlprep.inspector.html import render

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import click
 
-from trlprep.inspector.cli import (METHOD_CHOICE, executor_from, executor_options, image_options, mapping_options, near_threshold_option,
+from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, executor_from, executor_options, image_options, mapping_options, near_threshold_option,
                            source_options, user_errors)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(**COMMAND_SETTINGS)
 @source_options
 @click.option("--to", "to", type=METHOD_CHOICE, required=True, help="The TRL method the data is for.")
 @click.option("--output", "-o", metavar="PATH",

@@ -59,14 +59,19 @@ def rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem if output.suffix else output.name}.rejects.jsonl")
 
 
-def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool) -> None:
-    """Refuse to write onto an input (or a folder holding one) or, without `overwrite`, onto an existing file.
-    `inputs` are the source's files."""
+def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source: Any = None) -> None:
+    """Refuse to write onto an input (or a folder holding one), into the folder the dataset is (`source`, when it
+    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file. `inputs`
+    are the source's files."""
     resolved_inputs = {Path(p).resolve() for p in inputs}
+    folder = Path(source).resolve() if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     for path in outputs:
         target = path.resolve()
         if target in resolved_inputs or any(target in p.parents for p in resolved_inputs):
             raise OutputError(f"{path}: is the input (or holds it); write the output elsewhere")
+        if folder is not None and folder in target.parents:
+            raise OutputError(f"{path}: is inside the dataset folder {source}, whose next read would take it in; "
+                              f"write the output elsewhere")
         if path.exists() and not overwrite:
             raise OutputError(f"{path}: exists; pass --overwrite to replace it")
         if not path.parent.exists():

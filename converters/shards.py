@@ -335,7 +335,7 @@ def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) ->
         raise OutputError(f"{output}: --executor writes one Parquet file per shard into a folder; give a folder "
                           f"name without extension")
     inputs = [url for url in shard_urls(pattern) if "://" not in url]
-    guard_paths([output, rejects_folder(output)], inputs, options.overwrite)
+    guard_paths([output, rejects_folder(output)], inputs, options.overwrite, pattern)
     if executor.work_dir is not None and (Path(executor.work_dir) / RESULT_FILE).exists():
         raise UsageError(f"--work-dir {executor.work_dir} holds a finished conversion; give an empty folder")
     # What the tasks convert with: the options --executor takes, but those that change no row (a rerun with them

@@ -34,6 +34,22 @@ class UsageFailure(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class Command(click.Command):
+    """A command whose usage errors (an unknown option, a bad value, a missing one), asked for `--format json`, are
+    also a refusal document on stdout, as its other refusals are (`user_errors`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        as_json = any(a == "--format=json" or (a == "--format" and b == "json") for a, b in zip(args, args[1:] + [""]))
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            _print_refusal(UsageError(error.format_message()), as_json, error.exit_code)
+            raise
+
+
+COMMAND_SETTINGS = {"cls": Command, "context_settings": {"help_option_names": ["-h", "--help"]}}
+
+
 def source_options(command=None, *, config_alias: bool = True, required: bool = True):
     """The options that say where a dataset is and how its files are read, shared by every command. The Hub
     configuration is `--dataset-config` everywhere; `inspect` and `convert` still take their older `--config`, with a
@@ -202,7 +218,7 @@ def print_report(report, output_format: str) -> None:
     sys.exit(report.exit_code)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(**COMMAND_SETTINGS)
 @click.option("--explain", metavar="RULE", expose_value=False, is_eager=True, callback=_explain,
               help="Print what a rule (an id such as TP302, or its name) catches, why it matters for training, an "
                    "example and the fix, then exit.")

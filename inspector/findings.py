@@ -31,8 +31,8 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
     fmt = "mixed" if len(formats) > 1 else (main.format if main else "unknown")
     source_name = source.name if not source.name.startswith("<") else None
     proposal = propose_map(result.first_rows) if not mapping else None
-    if proposal is not None and main is not None and set(proposal.renames) <= set(main.columns):
-        proposal = None  # it would read the columns the data's own shape reads as something else (Math-Shepherd)
+    if proposal is not None and main is not None and {proposal.prompt, proposal.answer} <= set(main.columns):
+        proposal = None  # the data's own shape reads both already (Math-Shepherd's steps and tags, query/response)
     unknown = _unknown_shape(result, source.name, proposal) if main is None else None
     methods = {}
     for name in (method,) if method else METHODS:
@@ -47,8 +47,9 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
                                 images=main.reads_images, columns=set(result.columns))
         if mapping:
             methods[name] = _through(methods[name], mapping, name, source_name, local)
-        if methods[name]["status"] == "incompatible" and source_name is not None:
-            methods[name]["reason"] += _renamed_for(name, proposal, result, source_name, local)
+        if source_name is not None:
+            methods[name]["reason"] += _renamed_for(name, methods[name]["status"], proposal, result, source_name,
+                                                    local)
     read_columns = set(main.columns) if main else set()
     extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
     sampled = sample is not None and (source.total is None or result.rows_read < (
@@ -109,21 +110,27 @@ def _unknown_shape(result: ScanResult, name: str, proposal: Proposal | None) -> 
     return reason
 
 
-def _renamed_for(method: str, proposal: Proposal | None, result: ScanResult, source: str, local: bool) -> str:
-    """For a method that cannot use the data as its columns are named: the `--map` under which its first rows
-    read as data the method takes, with what they then mean and the command, or nothing."""
+def _renamed_for(method: str, status: str, proposal: Proposal | None, result: ScanResult, source: str,
+                 local: bool) -> str:
+    """What a checked `--map` (`proposal`) changes for a method, or nothing: for a method that cannot use the
+    data as its columns are named, the `--map` under which its first rows read as data the method takes; for a
+    method that trains on documents, the answer beside them that it would never train (a `summary` beside
+    `text`). Each with what the rows then mean, and the command."""
     if proposal is None or proposal.prompt is None or result.expected is None:
         return ""
+    command = f"{proposal.meaning()}: {convert_command(source, method, local=local)} {proposal.arguments}"
+    if status != "incompatible":
+        if result.expected.type != "language_modeling" or proposal.answer in result.expected.columns:
+            return ""
+        return f"; `{proposal.answer}` holds text beside it and is never trained: if it is the answer, {command}"
     renamed = [{proposal.renames.get(k, k): v for k, v in row.items()} for row in result.first_rows]
     shape = classify_row(renamed[0])
     if shape is None:
         return ""
-    status = verdict(method, data_type=shape.type, fmt=shape.format, dialect=shape.dialect,
-                     implicit_prompt=shape.implicit_prompt, rows=len(renamed), rejected={}, repaired={},
-                     labels=dict(result.labels), source=source, images=shape.reads_images, columns=set(renamed[0]))
-    if status["status"] == "incompatible":
-        return ""
-    return f"; renamed, {proposal.meaning()}: {convert_command(source, method, local=local)} {proposal.arguments}"
+    found = verdict(method, data_type=shape.type, fmt=shape.format, dialect=shape.dialect,
+                    implicit_prompt=shape.implicit_prompt, rows=len(renamed), rejected={}, repaired={},
+                    labels=dict(result.labels), source=source, images=shape.reads_images, columns=set(renamed[0]))
+    return "" if found["status"] == "incompatible" else f"; renamed, {command}"
 
 
 def _fixes(result: ScanResult, main: Shape | None, proposal: Proposal | None, source: str | None,
@@ -142,7 +149,7 @@ def _fixes(result: ScanResult, main: Shape | None, proposal: Proposal | None, so
     if aside is None:
         return {}
     return {CLASHING_COLUMN.id: f"rename the column, {aside.meaning()}, which TRL does not read: "
-                                f"{convert_command(source, 'sft', local=local)} {aside.arguments}"}
+                                f"uv run inspect --dataset {shlex.quote(source)} {aside.arguments}"}
 
 
 def _shape_fields(shape: Shape | None) -> dict:

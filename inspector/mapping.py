@@ -9,23 +9,23 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from trlprep.inspector.dialects import classify_row, to_trl
-from trlprep.inspector.rules.structure import clashing_columns
+from trlprep.inspector.rules.structure import TRL_COLUMNS, clashing_columns
 from trlprep.errors import UsageError
 
 # Column names people use for what a known shape reads, by the name it reads (checked in this order): `prompt`
 # and `completion` are TRL's own, so a proposed mapping reads each row exactly as its two columns hold it.
 SYNONYMS = {
     "prompt": ("prompt", "question", "query", "input", "problem", "instruction", "text", "source", "src",
-               "context", "q"),
+               "context", "document", "article", "passage", "dialogue", "body", "q"),
     "completion": ("completion", "answer", "best answer", "output", "response", "solution", "target", "reply",
-                   "label", "summary", "tgt", "a"),
+                   "summary", "highlights", "label", "tgt", "a"),
     "chosen": ("chosen", "preferred", "better", "winner", "positive", "good"),
     "rejected": ("rejected", "dispreferred", "worse", "loser", "negative", "bad"),
     "text": ("text", "content", "body", "document", "passage"),
     "messages": ("messages", "conversation", "conversations", "dialog", "chat"),
 }
-# What each known shape reads, the first that the columns can be mapped onto is proposed.
-TARGETS = (("prompt", "completion"), ("chosen", "rejected"), ("messages",), ("text",))
+# What the other known shapes read, when the rows hold no prompt and answer: the first the columns map onto.
+TARGETS = (("chosen", "rejected"), ("messages",), ("text",))
 SUGGESTION_ROWS = 50
 
 
@@ -125,33 +125,54 @@ def renaming(renames: dict[str, str], roles: dict[str, str]) -> Callable[[Iterat
 def propose_map(rows: list[Any]) -> Proposal | None:
     """A renaming under which every one of a dataset's first rows gets a known shape, checked on them, or None.
 
-    A prompt and an answer column are mapped onto TRL's `prompt` and `completion` only when both hold text in
-    every first row and each renamed row then reads its prompt and completion exactly from them; else the columns
-    are mapped onto a pair, a conversation or a document.
+    When the rows hold a prompt and an answer (the first column of each kind, by the names in SYNONYMS, that holds
+    text in every row), they are mapped onto TRL's `prompt` and `completion`, any other column TRL would read set
+    aside, and only if each renamed row then reads its prompt and completion exactly from them: never onto a
+    reading that leaves the answer out. Else the columns may map onto a pair, a conversation or a document, when
+    no answer is left unread and the rows are no chat messages.
 
     >>> propose_map([{"text": "Met Bob; ship Friday.", "label": "owner: bob"}]).arguments
     '--map text=prompt --map label=completion'
+    >>> propose_map([{"input": "2+2?", "output": "4", "label": "bad"}]).arguments
+    '--map input=prompt --map output=completion --map label=label_original'
     >>> propose_map([{"Question": "2+2?", "Best Answer": "4", "Category": "math"}]).arguments
     "--map Question=prompt --map 'Best Answer=completion'"
-    >>> propose_map([{"x": 1}]) is None
+    >>> propose_map([{"role": "user", "content": "Hi"}]) is None
     True
     """
     rows = [row for row in rows[:SUGGESTION_ROWS] if isinstance(row, dict)]
-    if not rows:
+    if not rows or any("role" in row or "from" in row for row in rows):  # one message a row: nothing to map
         return None
     columns = [column for column in rows[0] if all(column in row for row in rows)]
+    texts = [column for column in columns if all(isinstance(row[column], str) and row[column].strip()
+                                                  for row in rows)]
+    prompt, answer = (next(iter(_named(texts, wanted)), None) for wanted in ("prompt", "completion"))
+    if prompt is not None and answer is not None:
+        return _prompt_and_completion(rows, columns, prompt, answer)
     for target in TARGETS:
         for mapping in _candidates(columns, target):
             renames = {old: new for old, new in mapping.items() if old != new}
             if not renames or any(new in columns and new not in renames for new in renames.values()):
                 continue  # it would overwrite a column the rows keep
+            if answer is not None and answer not in mapping:
+                continue  # the answer would be left out of what is trained
             renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
-            if target == ("prompt", "completion"):
-                prompt, answer = mapping
-                if all(_reads_as(row, new_row, prompt, answer) for row, new_row in zip(rows, renamed)):
-                    return Proposal(renames, prompt, answer, len(rows))
-            elif all(classify_row(row) is not None for row in renamed):
+            if all(classify_row(row) is not None for row in renamed):
                 return Proposal(renames, rows=len(rows))
+    return None
+
+
+def _prompt_and_completion(rows: list[dict], columns: list[str], prompt: str, answer: str) -> Proposal | None:
+    """`prompt` and `answer` mapped onto TRL's `prompt` and `completion`, the other columns TRL reads set aside,
+    when every renamed row reads its prompt and completion exactly from them."""
+    renames = {old: new for old, new in ((prompt, "prompt"), (answer, "completion")) if old != new}
+    renames |= {column: f"{column}_original" for column in columns
+                if column in TRL_COLUMNS and column not in (prompt, answer)}
+    if any(new in columns and new not in renames for new in renames.values()):
+        return None  # it would overwrite a column the rows keep
+    renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
+    if all(_reads_as(row, new_row, prompt, answer) for row, new_row in zip(rows, renamed)):
+        return Proposal(renames, prompt, answer, len(rows))
     return None
 
 
@@ -170,11 +191,14 @@ def set_aside(rows: list[Any], columns: list[str]) -> Proposal | None:
     return Proposal(renames, rows=len(rows)) if all(classify_row(row) is not None for row in renamed) else None
 
 
+def _named(columns: list[str], wanted: str) -> list[str]:
+    """The `columns` people name as `wanted` (SYNONYMS), in the synonyms' order."""
+    return [column for name in SYNONYMS[wanted] for column in columns if column.strip().lower() == name]
+
+
 def _candidates(columns: list[str], target: tuple[str, ...]) -> Iterator[dict[str, str]]:
     """Mappings of `columns` onto the names `target` reads, each name's synonyms in their order."""
-    options = [[column for name in SYNONYMS[wanted] for column in columns if column.strip().lower() == name]
-               for wanted in target]
-    for chosen in itertools.product(*options):
+    for chosen in itertools.product(*(_named(columns, wanted) for wanted in target)):
         if len(set(chosen)) == len(chosen):
             yield dict(zip(chosen, target))
 

@@ -255,8 +255,9 @@ def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
     line, after = _first_line(first, handle)
     more = bool(after.strip())
     if text[:1] == b"[":
-        # A list on the first line, more lines after it (or a name saying JSON lines): a conversation a line.
-        if (more or lines_named) and isinstance(_decoded_or_none(line), list):
+        # A list of messages on the first line, more lines after it (or a name saying JSON lines): a conversation
+        # a line. A list of records (`json.dump(rows)` under a .jsonl name) is a JSON array, one row a record.
+        if (more or lines_named) and is_message_list(_decoded_or_none(line)):
             return JsonLayout("messages_lists", MESSAGES_LISTS_NOTE)
         return JsonLayout("array")
     if more and _decoded_or_none(line) is not None:
@@ -268,6 +269,16 @@ def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
     taken = f" (the records have a column `{column[1:]}` of their own)" if column != "id" else ""
     return JsonLayout("records", f"one JSON object of {len(rows)} records keyed by id or path, read as {len(rows)} "
                                  f"rows, each key in a column `{column}`{taken}")
+
+
+def is_message_list(value: Any) -> bool:
+    """Whether a JSON value is a conversation: a non-empty list of message objects (`role`, or ShareGPT's `from`).
+
+    >>> is_message_list([{"role": "user", "content": "Hi"}]), is_message_list([{"question": "1+1?"}])
+    (True, False)
+    """
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(item, dict) and ("role" in item or "from" in item) for item in value))
 
 
 def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes, bytes]:

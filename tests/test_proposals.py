@@ -30,7 +30,7 @@ def proposals(report) -> list[tuple[str | None, str, str, tuple[str, ...]]]:
     texts = [(name, v["reason"]) for name, v in report.methods.items()]
     texts += [(None, text) for finding in report.findings for text in (finding.message, finding.fix)]
     for method, text in dict.fromkeys(texts):
-        if "--map" not in text:
+        if "uv run" not in text or "--map" not in text:
             continue
         meaning = MEANING.search(text)
         words = shlex.split(text[text.index("uv run "):])
@@ -89,7 +89,7 @@ def test_a_prompt_with_an_answer_is_offered_to_sft(write_jsonl, tmp_path):
 def test_a_clashing_column_that_is_no_answer_is_set_aside(write_jsonl, tmp_path):
     path = write_jsonl([{"text": f"Story {n}.", "labels": [n, 0]} for n in range(4)])
     (clash,) = inspect_dataset(path).findings
-    assert clash.fix.endswith("--map labels=labels_original")
+    assert clash.fix.endswith(f"uv run inspect --dataset {path} --map labels=labels_original")
     rows = followed(path, "sft", ("labels=labels_original",), tmp_path)
     assert rows[1] == {"text": "Story 1.", "labels_original": [1, 0]}
 
@@ -99,6 +99,33 @@ def test_columns_the_shape_already_reads_are_never_remapped():
     report = inspect_dataset(REPO / "tests" / "data" / "methods" / "math_shepherd_samples_openr.jsonl")
     assert report.methods["sft"]["status"] == "incompatible"
     assert proposals(report) == []
+
+
+def test_a_label_beside_the_answer_is_set_aside_never_trained(write_jsonl, tmp_path):
+    # Found by an adversarial trial: `label` was proposed as the completion beside an `output` that holds it.
+    path = write_jsonl([{"input": f"in {n}", "output": f"out {n}", "label": "bad"} for n in range(4)])
+    found = proposals(inspect_dataset(path))
+    assert {maps for _, _, _, maps in found} == {("input=prompt", "output=completion", "label=label_original")}
+    rows = followed(path, "sft", found[0][3], tmp_path)
+    assert rows[0] == {"prompt": "in 0", "completion": "out 0", "label_original": "bad"}
+
+
+def test_a_document_with_its_summary_is_never_read_as_a_document_alone(write_jsonl, tmp_path):
+    path = write_jsonl([{"document": f"Long report {n}.", "summary": f"Short {n}."} for n in range(4)])
+    ((_, prompt, answer, maps),) = set(proposals(inspect_dataset(path)))
+    assert (prompt, answer, maps) == ("document", "summary", ("document=prompt", "summary=completion"))
+    # A `summary` beside `text`: the text is SFT data as it is, and the verdict says the summary is never trained.
+    text = write_jsonl([{"text": f"Long report {n}.", "summary": f"Short {n}."} for n in range(4)], "text.jsonl")
+    sft = inspect_dataset(text).methods["sft"]
+    assert sft["status"] == "ready"
+    assert "`summary` holds text beside it and is never trained: if it is the answer, `text` read as the prompt" \
+        in sft["reason"] and sft["reason"].endswith("--map text=prompt --map summary=completion")
+
+
+def test_messages_one_a_row_get_no_mapping(tmp_path):
+    path = tmp_path / "conversation.json"
+    path.write_text(json.dumps([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]))
+    assert proposals(inspect_dataset(path)) == []
 
 
 def test_the_text_report_shows_the_checked_command(write_jsonl):
@@ -133,3 +160,13 @@ def test_every_proposed_map_converts_the_first_rows_into_its_named_columns(colum
         written = followed(path, method or "sft", maps, folder)
         kept = [row for number, row in enumerate(rows, 1) if number not in rejected_rows(folder, method or "sft")]
         assert [(row["prompt"], row["completion"]) for row in written] == [(r[prompt], r[answer]) for r in kept]
+
+
+def test_a_question_about_a_passage_is_asked_with_it(write_jsonl, tmp_path):
+    # SQuAD's layout: trained on the question alone, the model would learn answers it was never given the text of.
+    path = write_jsonl([{"context": f"Passage {n}.", "question": f"Question {n}?", "answer": f"A{n}"}
+                        for n in range(3)])
+    assert inspect_dataset(path).dialect == "question_answer"
+    convert(path, to="sft", output=tmp_path / "sft.jsonl")
+    row = json.loads((tmp_path / "sft.jsonl").read_text().splitlines()[0])
+    assert row["prompt"] == [{"role": "user", "content": "Passage 0.\nQuestion 0?"}] and "context" not in row

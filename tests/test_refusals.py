@@ -25,7 +25,7 @@ def refused(command, *args) -> tuple[dict, object]:
     document = json.loads(result.stdout)
     jsonschema.validate(document, REFUSAL_SCHEMA)
     assert result.exit_code == document["refusal"]["exit_code"]
-    assert result.stderr.strip() == "error: " + document["refusal"]["reason"]
+    assert result.stderr.strip().endswith(document["refusal"]["reason"])  # the line stderr gets, after click's usage
     return document, result
 
 
@@ -92,3 +92,29 @@ def test_text_output_keeps_stdout_for_the_ledger_only(write_jsonl, tmp_path):
                                                "--output", str(tmp_path / "out.jsonl")])
     assert result.exit_code == 1
     assert "rows in 4 = kept 0 + rejected 4" in result.stdout and "refusal" not in result.stdout
+
+
+@pytest.mark.parametrize("command,args", [
+    (inspect_main, ("--method", "nosuch")),
+    (inspect_main, ("--limit", "-1")),
+    (inspect_main, ("--bogus",)),
+    (convert_main, ("--to", "nosuch", "--output", "out.jsonl")),
+])
+def test_a_usage_error_click_finds_is_a_refusal_too(write_jsonl, command, args):
+    document, _ = refused(command, "--dataset", write_jsonl(PROMPTS), *args)
+    assert (document["refusal"]["kind"], document["refusal"]["exit_code"]) == ("usage", 2)
+
+
+def test_a_missing_dataset_option_is_a_refusal(tmp_path):
+    document, _ = refused(inspect_main)
+    assert document["refusal"]["reason"] == "Missing option '--dataset' / '-d'."
+
+
+def test_an_output_inside_the_dataset_folder_is_refused(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "part.jsonl").write_text("".join(json.dumps(row) + "\n" for row in PROMPTS))
+    for output in (folder / "out.jsonl", folder / "converted"):
+        document, _ = refused(convert_main, "--dataset", folder, "--to", "grpo", "--output", output)
+        assert document["refusal"]["kind"] == "output" and "inside the dataset folder" in document["refusal"]["reason"]
+    assert sorted(path.name for path in folder.iterdir()) == ["part.jsonl"]

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import in_fresh_python
+from trlprep.inspector import inspect_dataset
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector.cli import main as inspect_main
 from trlprep.train.cli import main as train_main
@@ -270,3 +271,12 @@ def test_convert_executor_takes_a_folder_and_writes_the_one_pass_rows(tmp_path, 
     sharded = assert_same_conversion(str(folder), "sft", tmp_path, *options)
     assert [shard["input"] for shard in sharded["shards"]] == [str(folder / f"shard-{n}.json") for n in range(2)]
     assert sharded["rows_out"] == sum(shard["rows_in"] for shard in sharded["shards"]) > 0
+
+
+def test_a_json_array_of_records_under_a_jsonl_name_is_one_row_a_record(tmp_path):
+    # `json.dump(rows)` into a .jsonl file: a list on its first line, but of records, not messages.
+    path = tmp_path / "dumped.jsonl"
+    path.write_text(json.dumps([{"prompt": f"{n}+{n}?", "completion": str(2 * n)} for n in range(4)]))
+    report = inspect_dataset(path)
+    assert (report.rows, report.type, report.methods["sft"]["status"]) == (4, "prompt_completion", "ready")
+    assert not any("list of messages" in note for note in report.notes)

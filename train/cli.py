@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from trlprep.inspector.cli import METHOD_CHOICE, UsageFailure, source_options, user_errors
+from trlprep.inspector.cli import COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, source_options, user_errors
 from trlprep.train.launch import ACCELERATE_PRESETS
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(**COMMAND_SETTINGS)
 @source_options(config_alias=False, required=False)
 @click.option("--method", "-m", type=METHOD_CHOICE, help="The TRL trainer to run (required without --recipe).")
 @click.option("--model", metavar="M", help="A local model folder or a Hub model id (required without --recipe).")
