@@ -39,9 +39,11 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         if unknown is not None:
             methods[name] = incompatible(unknown, result.rows_read)
             continue
+        rejected = result.rejected.get(name, result.rejected[METHOD[name].base])
         methods[name] = verdict(name, data_type=data_type, fmt=main.format, dialect=main.dialect,
                                 implicit_prompt=main.implicit_prompt, rows=result.rows_read,
-                                rejected=result.rejected.get(name, result.rejected[METHOD[name].base]),
+                                rejected={rule: tally.count for rule, tally in rejected.items()},
+                                rejected_rows={rule: tally.rows for rule, tally in rejected.items()},
                                 repaired=result.repaired,
                                 labels=dict(result.labels), source=source_name, local=local,
                                 images=main.reads_images, columns=set(result.columns))

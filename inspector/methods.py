@@ -237,9 +237,11 @@ def reading_steps(dialect: str, images: bool) -> list[str]:
 
 def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_prompt: bool, rows: int,
             rejected: dict[str, int], repaired: dict[str, int], labels: dict, source: str | None,
-            local: bool = True, images: bool = False, columns: frozenset[str] | set[str] = frozenset()) -> dict:
-    """`{status, reason, command, rows_kept, rows_rejected, rejected_by_rule}` for one method: what the data is
-    for it, and what `convert --to method` keeps and rejects (by rule) of its `rows`; `images`: image data, read
+            local: bool = True, images: bool = False, columns: frozenset[str] | set[str] = frozenset(),
+            rejected_rows: dict[str, list[int]] | None = None) -> dict:
+    """`{status, reason, command, rows_kept, rows_rejected, rejected_by_rule, rejected_rows}` for one method: what
+    the data is for it, and what `convert --to method` keeps and rejects (by rule, with the first rows of each rule,
+    `rejected_rows`) of its `rows`; `images`: image data, read
     as TRL's vision trainers read it (`inspector.vision`); `columns`: the data's columns, for a method that needs
     one beyond its type's (TPO's `reference`). A method that takes another's data (`Method.data_as`) gets that
     method's verdict under its own trainer's name.
@@ -269,7 +271,8 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
         found = incompatible(f"{entry.trainer} reads conversations (`messages`); this is {fmt} data", rows)
     else:
         found = _base_verdict(method, entry.base, data_type=data_type, fmt=fmt, dialect=dialect,
-                              implicit_prompt=implicit_prompt, rows=rows, rejected=rejected, repaired=repaired,
+                              implicit_prompt=implicit_prompt, rows=rows, rejected=rejected,
+                              rejected_rows=rejected_rows or {}, repaired=repaired,
                               labels=labels, command=convert_command(source, method, local=local, images=images)
                               if source else None, images=images)
     if entry.note and found["status"] != "incompatible":
@@ -278,12 +281,12 @@ def verdict(method: str, *, data_type: str, fmt: str, dialect: str, implicit_pro
 
 
 def _base_verdict(method: str, base: str, *, data_type: str, fmt: str, dialect: str, implicit_prompt: bool,
-                  rows: int, rejected: dict[str, int], repaired: dict[str, int], labels: dict, command: str | None,
-                  images: bool) -> dict:
+                  rows: int, rejected: dict[str, int], rejected_rows: dict[str, list[int]],
+                  repaired: dict[str, int], labels: dict, command: str | None, images: bool) -> dict:
     type_name = TYPE_NAMES.get(data_type, data_type)
     rows_rejected = sum(rejected.values())
     ledger = {"rows_kept": rows - rows_rejected, "rows_rejected": rows_rejected,
-              "rejected_by_rule": dict(sorted(rejected.items()))}
+              "rejected_by_rule": dict(sorted(rejected.items())), "rejected_rows": dict(sorted(rejected_rows.items()))}
     ready = data_type in ready_types(method)
     # TRL's vision path skips dataset preparation: it neither unpairs pairs for KTO nor extracts implicit prompts.
     vision_preparation = images and ((base == "kto" and data_type == "preference")
@@ -326,7 +329,7 @@ def _rejections(rejected: dict[str, int], rows: int) -> str:
 def incompatible(reason: str, rows: int) -> dict:
     """Nothing is converted: `convert --to` refuses the data before reading a row."""
     return {"status": "incompatible", "reason": reason, "command": None, "rows_kept": 0, "rows_rejected": 0,
-            "rejected_by_rule": {}}
+            "rejected_by_rule": {}, "rejected_rows": {}}
 
 
 def _ready_reason(method: str, data_type: str, fmt: str, implicit_prompt: bool) -> str:

@@ -1,16 +1,20 @@
-"""The trust check: on a dataset, for every method, `convert` keeps and rejects exactly what `inspect` said, and
-every row it writes is data TRL's own helpers take.
+"""The trust check: on a dataset, for every method, `convert` keeps and rejects exactly the rows `inspect` said,
+for the same rules, and every row it writes is data TRL's own helpers take.
 
 For each method `inspect` calls ready or convertible, the file is converted for real: the ledger (rows kept,
-rows rejected, rejections by rule) must equal the verdict's, the rejects file must hold those rows with those
-rules, and each written row must pass TRL's `maybe_extract_prompt` and `maybe_apply_chat_template` under a chat
-template, with no empty answer and no prompt repeated inside the answer. A method `inspect` calls incompatible
-must be refused.
+rows rejected, rejections by rule) must equal the verdict's, and the rejects file must hold the very rows the
+verdict names (`rejected_rows`, every one of them: `inspect` runs with no cap on the rows it lists), each with the
+rule the verdict gives it. Counts alone miss a swap, one row rejected by `inspect` and another by `convert`; the
+row numbers do not. Each written row must pass TRL's `maybe_extract_prompt` and `maybe_apply_chat_template` under
+a chat template, with no empty answer and no prompt repeated inside the answer. A method `inspect` calls
+incompatible must be refused.
 
-Run it on any data: `uv run --extra train python -m tests.differential [--train] PATH [PATH ...]` (files or folders, each folder
-also as one dataset of its files; exit 1 when a dataset disagrees, with one line per disagreement). With
-`--train`, each converted output is also trained on for one step by the method's TRL trainer (a tiny model built
-in-process), which must keep every row.
+Run it on any data: `uv run --all-extras python -m tests.differential [--train] PATH [PATH ...]` (files or folders,
+each folder also as one dataset of its files): one line per dataset, `agree`, `DISAGREE` with one line per
+disagreement, `unread` for data that both commands refuse to read (with why: a format or encoding they do not read
+yet), or `CRASH` when either raised; exit 1 when a dataset disagrees or crashes. With `--train`, each converted
+output is also trained on for one step by the method's TRL trainer (a tiny model built in-process), which must
+keep every row.
 """
 
 from __future__ import annotations
@@ -30,20 +34,29 @@ from trlprep.inspector.sources import DATA_SUFFIXES
 
 ANSWER_SIDES = ("completion", "chosen", "rejected")
 TRAIN_MAX_LENGTH = 1 << 15
+EVERY_ROW = 1 << 62  # `inspect --max-rows`: every rejected row listed, not the first few
 GENERATED_LENGTH = 16  # a generating trainer's max_length is that of what it generates, which drops no row
 # The five methods with data of their own, and those whose entry changes what `convert` writes or refuses (GKD's
 # messages, TPO's and SDFT's columns): every other method writes exactly the rows of the method it takes data of.
 CHECKED_METHODS = BASE_METHODS + tuple(m.name for m in REGISTRY if m.data_as and (m.style or m.columns))
 
 
+class Unread(Exception):
+    """Neither `inspect` nor `convert` reads the dataset: both refuse it alike, for this reason."""
+
+
 def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = None) -> list[str]:
-    """Every disagreement between `inspect` and `convert` on one dataset, as lines (none: they agree). With
-    `model` (a local model folder), each converted output also goes through `train` for one step: its trainer
-    must keep every row written."""
+    """Every disagreement between `inspect` and `convert` on one dataset, as lines (none: they agree); `Unread`
+    when both refuse to read it. With `model` (a local model folder), each converted output also goes through
+    `train` for one step: its trainer must keep every row written."""
     try:
-        report = inspect_dataset(path)
-    except SourceError:
-        return []  # unreadable: both commands refuse it alike (tests/test_broken_inputs.py)
+        report = inspect_dataset(path, max_rows=EVERY_ROW)
+    except SourceError as error:
+        try:
+            convert(path, to="sft", dry_run=True)
+        except SourceError:
+            raise Unread(str(error)) from None
+        return [f"{path}: inspect cannot read it ({error}), convert can"]
     problems = []
     for method in CHECKED_METHODS:
         verdict = report.methods[method]
@@ -96,13 +109,32 @@ def _ledger_problems(path, method: str, verdict: dict, result) -> list[str]:
     done = (result.rows_kept, result.rows_rejected, dict(sorted(result.rejected_by_rule.items())))
     if said != done:
         problems.append(f"{path} {method}: inspect said kept/rejected/by rule {said}, convert did {done}")
-    if result.rejects:
-        lines = Path(result.rejects).read_text(encoding="utf-8").split("\n")
-        by_rule = Counter(json.loads(line)["rule"] for line in lines if line)
-        if dict(by_rule) != result.rejected_by_rule:
-            problems.append(f"{path} {method}: the rejects file holds {dict(by_rule)}, the ledger says "
-                            f"{result.rejected_by_rule}")
+    records = [json.loads(line) for line in Path(result.rejects).read_text(encoding="utf-8").split("\n")
+               if line] if result.rejects else []
+    by_rule = Counter(record["rule"] for record in records)
+    if dict(by_rule) != result.rejected_by_rule:
+        problems.append(f"{path} {method}: the rejects file holds {dict(by_rule)}, the ledger says "
+                        f"{result.rejected_by_rule}")
+    problems += [f"{path} {method}: {line}" for line in row_disagreements(
+        {row: rule for rule, rows in verdict["rejected_rows"].items() for row in rows},
+        {record["row"]: record["rule"] for record in records})]
     return problems
+
+
+def row_disagreements(said: dict[int, str], done: dict[int, str]) -> list[str]:
+    """The rows `inspect` and `convert` decide differently, from the rule each rejects a row by (`said`, `done`:
+    row -> rule; a row neither holds is kept).
+
+    >>> row_disagreements({3: "TP201", 5: "TP604"}, {3: "TP201", 4: "TP604", 5: "TC103"})
+    ['row 4: inspect keeps it, convert rejects it (TP604)', 'row 5: inspect rejects it (TP604), convert rejects it (TC103)']
+    >>> row_disagreements({7: "TP604"}, {})
+    ['row 7: inspect rejects it (TP604), convert keeps it']
+    """
+    def decision(rule: str | None) -> str:
+        return f"rejects it ({rule})" if rule else "keeps it"
+
+    return [f"row {row}: inspect {decision(said.get(row))}, convert {decision(done.get(row))}"
+            for row in sorted(said.keys() | done.keys()) if said.get(row) != done.get(row)]
 
 
 def trl_problems(row: dict, tokenizer: Any = None) -> list[str]:
@@ -158,7 +190,15 @@ def main(argv: list[str]) -> int:
     tokenizer = AutoTokenizer.from_pretrained(model)
     failed = 0
     for path in datasets_under(paths):
-        problems = check_dataset(path, tokenizer, str(model) if train else None)
+        try:
+            problems = check_dataset(path, tokenizer, str(model) if train else None)
+        except Unread as unread:
+            print(f"unread   {path}: {unread}")
+            continue
+        except Exception as error:  # a bug of either command, reported for this dataset; the others go on
+            print(f"CRASH    {path}: {type(error).__name__}: {error}")
+            failed += 1
+            continue
         failed += bool(problems)
         print(f"{'DISAGREE' if problems else 'agree   '} {path}")
         for problem in problems[:20]:

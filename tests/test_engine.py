@@ -14,7 +14,7 @@ from trlprep.inspector import inspect_dataset
 from trlprep.inspector.rules import WARNING, Example, Rule, registered, unproven
 from trlprep.train.cli import main as train_main
 from tests.conftest import REPO, SCAN_PATHS, SHARED_DATA, write_for_scan_path
-from tests.differential import check_dataset, datasets_under
+from tests.differential import Unread, check_dataset, datasets_under
 
 
 def _transcript(question: str, answer: str) -> str:
@@ -149,7 +149,11 @@ def tokenizer(tiny_model):
 
 @pytest.mark.parametrize("path", EXAMPLES + AGENTS + SHARED, ids=lambda p: p.name)
 def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
-    assert check_dataset(path, tokenizer) == []
+    try:
+        problems = check_dataset(path, tokenizer)
+    except Unread as unread:  # both refuse it alike (a Mac-Roman CSV, until encodings are read)
+        pytest.skip(f"neither command reads it: {unread}")
+    assert problems == []
 
 
 @pytest.mark.parametrize("name", ["dpo_en_demo.json", "kto_en_demo.json", "gsm8k_test.jsonl"])

@@ -235,4 +235,4 @@ def test_the_readmes_new_rule_is_found_as_printed(tmp_path):
     path = write_for_scan_path("jsonl", _chats(3000), tmp_path)
     with registered(scope["ANSWER_ENDS_IN_WHITESPACE"]):
         (finding,) = inspect_dataset(path).findings
-    assert (finding.rule, finding.rows) == ("TP215", list(PLANTED))
+    assert (finding.rule, finding.rows) == ("TP218", list(PLANTED))

@@ -69,7 +69,7 @@ from trlprep.inspector.dialects.messages import (
     message_style,
     sharegpt_tool_calls,
     single_message_style,
-    split_reasoning,
+    split_parts,
     to_chat_message,
     to_messages,
 )
@@ -90,6 +90,6 @@ __all__ = [
     "final_answer", "find_conversation_column", "is_id_column", "looks_like_transcript", "message_style",
     "multiple_choice_prompt", "parallel_scores", "prm800k_steps", "prompt_turn_end", "rated_pair", "read_trl",
     "register", "registered", "scored_item", "shape_key", "shared_prompt_length", "sharegpt_tool_calls",
-    "shepherd_steps", "single_message_style", "split_reasoning", "to_chat_message", "to_messages", "to_trl",
+    "shepherd_steps", "single_message_style", "split_parts", "to_chat_message", "to_messages", "to_trl",
     "transcript_to_messages", "unread_format", "unregister", "user_turns_only", "without_ids",
 ]

@@ -38,6 +38,7 @@ ROLE_ALIASES = {
 # `training` (its message_field_training). 0 or false: not trained; 1 or true: trained.
 TURN_FLAG_KEYS = ("loss_weight", "weight", "train", "training")
 REASONING_PARTS = ("reasoning", "thinking")
+CALL_PARTS = ("tool_call",)
 
 
 def message_style(value: Any) -> str | None:
@@ -109,20 +110,35 @@ def _part_text(part: Any, types: tuple[str, ...]) -> str | None:
     return None
 
 
-def split_reasoning(content: Any) -> tuple[Any, str | None]:
-    """Typed content whose parts are text and reasoning (LLaMA-Factory's `{"type": "reasoning", "value": ...}`)
-    as (text, reasoning); other content as (content, None). The reasoning goes to a message's
-    `reasoning_content`, the key chat templates of reasoning models (Qwen3, DeepSeek-R1) read.
+def split_parts(content: Any) -> tuple[Any, str | None, list[dict] | None]:
+    """Typed content whose parts are text, reasoning and tool calls (LLaMA-Factory's `{"type": "reasoning", "value":
+    ...}` and `{"type": "tool_call", "value": '{"name": ..., "arguments": ...}'}`) as (text, reasoning, tool calls);
+    other content, and content with a part of another type or a call that does not parse, as (content, None, None).
+    The reasoning goes to a message's `reasoning_content`, the key chat templates of reasoning models (Qwen3,
+    DeepSeek-R1) read, the calls to its `tool_calls`.
 
-    >>> split_reasoning([{"type": "reasoning", "value": "2+2 is 4"}, {"type": "text", "value": "4"}])
-    ('4', '2+2 is 4')
+    >>> split_parts([{"type": "reasoning", "value": "2+2 is 4"}, {"type": "text", "value": "4"}])
+    ('4', '2+2 is 4', None)
+    >>> split_parts([{"type": "tool_call", "value": '{"name": "f", "arguments": {"x": 1}}'}])
+    ('', None, [{'type': 'function', 'function': {'name': 'f', 'arguments': {'x': 1}}}])
+    >>> split_parts([{"type": "tool_call", "value": "f(1)"}])
+    ([{'type': 'tool_call', 'value': 'f(1)'}], None, None)
     """
-    if not isinstance(content, list) or not any(_part_text(p, REASONING_PARTS) is not None for p in content):
-        return content, None
-    texts = [_part_text(p, ("text",)) for p in content if not _part_text(p, REASONING_PARTS)]
-    if None in texts:
-        return content, None
-    return "".join(texts), "".join(_part_text(p, REASONING_PARTS) or "" for p in content)
+    if not isinstance(content, list) or not any(
+            isinstance(p, dict) and p.get("type") in REASONING_PARTS + CALL_PARTS for p in content):
+        return content, None, None
+    texts, traces, calls = [], [], []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        text = _part_text(part, ("text",) + REASONING_PARTS + CALL_PARTS)
+        parsed = sharegpt_tool_calls(text) if kind in CALL_PARTS and text is not None else None
+        if text is None or (kind in CALL_PARTS and parsed is None):
+            return content, None, None
+        if kind in CALL_PARTS:
+            calls.extend(parsed)
+        else:
+            (traces if kind in REASONING_PARTS else texts).append(text)
+    return "".join(texts), "".join(traces) if traces else None, calls or None
 
 
 def sharegpt_tool_calls(value: Any) -> list[dict] | None:
@@ -164,10 +180,12 @@ def to_chat_message(message: dict, roles: dict[str, str] | None = None) -> dict:
     out = {key: value for key, value in message.items() if key not in TURN_FLAG_KEYS}
     out["role"] = roles.get(message.get("role"), message.get("role"))
     if "content" in out:
-        text, reasoning = split_reasoning(out["content"])
+        text, reasoning, calls = split_parts(out["content"])
         out["content"] = content_text(text)
         if reasoning is not None:
             out["reasoning_content"] = reasoning
+        if calls is not None:
+            out["tool_calls"] = (out.get("tool_calls") or []) + calls
     return out
 
 

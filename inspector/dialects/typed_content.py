@@ -1,5 +1,5 @@
-"""Conversations whose message content is a list of typed parts (`{"type": "text", "text": ...}`, reasoning
-parts), in a conversation column, perhaps beside a KTO label."""
+"""Conversations whose message content is a list of typed parts (`{"type": "text", "text": ...}`, reasoning and
+tool-call parts), in a conversation column, perhaps beside a KTO label."""
 
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ def has_typed_content(messages: list) -> bool:
 
 
 class TypedContent(ConversationDialect):
-    """Text parts joined into the content, reasoning parts moved to `reasoning_content`. A conversation-column
-    dialect, after the turn flags."""
+    """Text parts joined into the content, reasoning parts moved to `reasoning_content`, tool-call parts to
+    `tool_calls` (`dialects.messages.split_parts`). A conversation-column dialect, after the turn flags."""
 
     name = "typed_content"
-    description = "messages whose content is a list of typed text parts, joined into strings"
+    description = ("messages whose content is a list of typed parts: text joined into strings, reasoning into "
+                   "`reasoning_content`, tool calls into `tool_calls`")
     priority = 1930
     example = {"messages": [{"role": "user", "content": [{"type": "text", "text": "2+2?"}]},
                             {"role": "assistant", "content": [{"type": "reasoning", "value": "2+2 is 4"},

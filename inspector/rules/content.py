@@ -1,10 +1,13 @@
-"""Conversation content (TP2xx): empty texts, template markup, turn order, training flags, cut-off answers.
+"""Conversation content (TP2xx): empty texts, template markup and placeholders, turn order, training flags,
+conversations flattened into a user turn, cut-off answers.
 
-`check_text` is the pass every text of a row goes through (empty, markup, then the hygiene rules of
+`check_text` is the pass every text of a row goes through (empty, markup, placeholders, then the hygiene rules of
 `inspector.rules.hygiene`); `check_turns` checks the conversations of a row read as its TRL type.
 
 >>> list(check_text("<|im_start|>user", "messages[0].content"))
 [('TP207', "messages[0].content contains '<|im_start|>'")]
+>>> list(check_text("<nooutput>", "output"))
+[('TP215', "output contains '<nooutput>'")]
 >>> list(check_conversation([{"role": "user", "content": "a"}, {"role": "system", "content": "b"}], "messages"))
 [('TP202', 'messages: system message at turn 2')]
 """
@@ -24,6 +27,23 @@ TEMPLATE_MARKUP = re.compile(
     r"<\|im_start\|>|<\|im_end\|>|\[INST\]|\[/INST\]|<\|eot_id\|>|<\|start_header_id\|>|<\|end_header_id\|>"
     r"|<\|begin_of_text\|>|<start_of_turn>|<end_of_turn>|<\|user\|>|<\|assistant\|>|<\|system\|>|<\|endoftext\|>"
     r"|<\|im_sep\|>|<s>\s*\[INST\]"
+)
+EOS_AS_TEXT = "</s>"  # Llama 2's and Mistral's end of sequence, which their templates add after every answer
+# Placeholders a pipeline left in the text: "no input" / "no output" markers (Self-Instruct's and Alpaca's
+# `<noinput>`, `<nooutput>`), and a special token's name where the token itself should be (`###eos_token###`,
+# `{{eos_token}}`, `<eos_token>`). Every one holds `<` or `_token` / `_TOKEN` (`no_placeholder_start`).
+PLACEHOLDER = re.compile(
+    r"(?i:<\s*no[ _-]?(?:input|output)\s*>)"
+    r"|(?:#{2,}|\{\{?|<)\s*(?:eos|bos|pad|unk|sep|EOS|BOS|PAD|UNK|SEP)_(?:token|TOKEN)\s*(?:#{2,}|\}\}?|>)"
+)
+# A conversation flattened into a user turn: a role's name at a line start, then a colon ("User:", "**Assistant**:",
+# "Response assistant:").
+USER_LINE = re.compile(r"(?im)^[ \t>#*]*(user|human|prompter|inquirer|customer)[ \t*]*:")
+ASSISTANT_LINE = re.compile(r"(?im)^[ \t>#*]*((?:[a-z]+[ \t]+)?(?:assistant|ai|bot|gpt|chatgpt|model))[ \t*]*:")
+# ... or a chat template's turn markup that opens an answer, or an answer's reasoning trace at a line start.
+ANSWER_MARKUP = re.compile(
+    r"<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant|<start_of_turn>\s*model|<\|assistant\|>"
+    r"|\[INST\][\s\S]*?\[/INST\]|(?m:^[ \t]*<think>)"
 )
 
 
@@ -45,6 +65,83 @@ def no_markup_start(text: str) -> bool:
     return "<" not in text and "[" not in text
 
 
+def no_placeholder_start(text: str) -> bool:
+    """The text proof of TP215: every placeholder holds `<`, `_token` or `_TOKEN`.
+
+    >>> no_placeholder_start("a plain answer"), no_placeholder_start("###eos_token###")
+    (True, False)
+    """
+    return "<" not in text and "_token" not in text and "_TOKEN" not in text
+
+
+def no_flattened_turns(text: str) -> bool:
+    """The text proof of TP217: a flattened conversation needs turn markup (which holds `<` or `[`) or an
+    assistant's name before a colon at a line start.
+
+    >>> no_flattened_turns("As the assistant said: 4"), no_flattened_turns("User: hi\\nAssistant: yo")
+    (True, False)
+    """
+    return "<" not in text and "[" not in text and (":" not in text or not ASSISTANT_LINE.search(text))
+
+
+def template_markup(text: str) -> str | None:
+    """The first chat-template markup in a text (TP207), or None; `</s>` counts unless an HTML `<s>` (struck-out
+    text) opens before it.
+
+    >>> template_markup("Paris.</s>"), template_markup("<s>Lyon</s> Paris"), template_markup("[INST] hi")
+    ('</s>', None, '[INST]')
+    """
+    found = TEMPLATE_MARKUP.search(text)
+    if found:
+        return found.group(0)
+    eos = text.find(EOS_AS_TEXT)
+    return EOS_AS_TEXT if eos >= 0 and "<s>" not in text[:eos] else None
+
+
+def flattened_turns(text: str) -> str | None:
+    """How a user turn holds a conversation flattened into it, or None: turn markup that opens an answer, or lines
+    that start with a user's name and an assistant's (a user who writes "the assistant said" writes neither).
+
+    >>> flattened_turns("User: 2+2?\\nAssistant: 4\\nUser: and 3+3?")
+    "'User:' and 'Assistant:' lines"
+    >>> flattened_turns("<|im_start|>assistant\\n4"), flattened_turns("The assistant said: 4. Why?")
+    ("'<|im_start|>assistant'", None)
+    """
+    if no_flattened_turns(text):
+        return None
+    markup = ANSWER_MARKUP.search(text)
+    if markup:
+        return repr(" ".join(markup.group(0).split())[:40])
+    user, answer = USER_LINE.search(text), ASSISTANT_LINE.search(text)
+    if user and answer:
+        return f"'{user.group(1)}:' and '{answer.group(1)}:' lines"
+    return None
+
+
+def user_turns(trl_row: dict) -> Iterator[tuple[str, str]]:
+    """(where, text) for each user turn with text content of a conversation read as its TRL type, each text once
+    (a pair's sides repeat their prompt).
+
+    >>> list(user_turns({"prompt": [{"role": "user", "content": "Hi"}], "completion": []}))
+    [('prompt[0]', 'Hi')]
+    """
+    seen = set()
+    for side in ("messages", "prompt", "completion", "chosen", "rejected"):
+        value = trl_row.get(side)
+        for i, message in enumerate(value if isinstance(value, list) else ()):
+            text = message.get("content") if isinstance(message, dict) and message.get("role") == "user" else None
+            if isinstance(text, str) and text not in seen:
+                seen.add(text)
+                yield f"{side}[{i}]", text
+
+
+def _flattened(trl_row: dict, shape: Any) -> Iterator[str]:
+    for where, text in user_turns(trl_row):
+        how = flattened_turns(text)
+        if how:
+            yield f"{where}: a user turn holding a whole conversation ({how})"
+
+
 def _arrow_not_blank(texts: Any) -> Any:
     import pyarrow.compute as pc
 
@@ -59,6 +156,23 @@ def _arrow_no_markup_start(texts: Any) -> Any:
     from trlprep.inspector.arrow import true_mask
 
     return ~(true_mask(pc.match_substring(texts, "<")) | true_mask(pc.match_substring(texts, "[")))
+
+
+def _arrow_no_placeholder_start(texts: Any) -> Any:
+    import pyarrow.compute as pc
+
+    from trlprep.inspector.arrow import true_mask
+
+    return ~true_mask(pc.match_substring_regex(texts, "<|_token|_TOKEN"))
+
+
+def _arrow_no_flattened_turns(texts: Any) -> Any:
+    import pyarrow.compute as pc
+
+    from trlprep.inspector.arrow import true_mask
+
+    return ~(true_mask(pc.match_substring_regex(texts, r"<|\[")) | true_mask(pc.match_substring_regex(
+        texts, ASSISTANT_LINE.pattern)))
 
 
 NOT_BLANK = by_text("a text the fast paths accept holds a character that is not white space", not_blank,
@@ -104,11 +218,38 @@ TOOL_RESULT_WITHOUT_CALL = register(Rule("TP206", "tool-result-without-call", ER
          proof=by_structure("the typed messages take no `tool` role")))
 
 TEMPLATE_MARKUP_IN_CONTENT = register(Rule("TP207", "template-markup-in-content", WARNING,
-         "content holds chat-template markup (<|im_start|>, [INST], ...), which the template will add again",
+         "content holds chat-template markup (<|im_start|>, [INST], <|im_end|>, </s>, ...), which the template will "
+         "add again",
          "store plain text and let the chat template add the markup", "trl",
          why="the markup is tokenized as control tokens, so the model learns doubled turn boundaries",
          example=flagged(CHAT, chat({"role": "user", "content": "<|im_start|>user\nhi"}, ASSISTANT)),
          proof=NO_MARKUP))
+
+PLACEHOLDER_IN_TEXT = register(Rule("TP215", "placeholder-in-text", WARNING,
+         "a text holds a placeholder a pipeline left for something else: `<noinput>` / `<nooutput>` (Self-Instruct, "
+         "Alpaca), or a special token's name where the token should be (`###eos_token###`, `{{eos_token}}`)",
+         "empty an input that says `<noinput>`, drop a row whose answer is `<nooutput>`, and delete token "
+         "placeholders: the chat template adds the real tokens", "field",
+         why="the chat template trains the placeholder as text: the model learns to answer `<nooutput>` or to "
+             "write `###eos_token###` where it should stop",
+         example=flagged({"instruction": "Name a colour.", "input": "", "output": "Red."},
+                         {"instruction": "Describe the photo.", "input": "", "output": "<nooutput>"}),
+         proof=by_text("every placeholder holds `<` (which the fast paths refuse), `_token` or `_TOKEN`",
+                       no_placeholder_start, _arrow_no_placeholder_start)))
+
+CONVERSATION_IN_USER_TURN = register(Rule("TP217", "conversation-in-user-turn", WARNING,
+         "a user turn holds a whole conversation: lines that start with `User:` and `Assistant:`, or chat-template "
+         "markup that opens an answer (`<|im_start|>assistant`, `[INST] … [/INST]`, a `<think>` trace)", "split "
+         "the flattened turns into messages of their own, so the template marks each and the answers are trained",
+         "trl",
+         why="the template wraps the whole transcript as one user turn: its answers are never trained, and the "
+             "model learns to expect conversations typed inside a message",
+         check=_flattened,
+         example=flagged(CHAT, chat({"role": "user", "content": "User: What is 2+2?\nAssistant: 4\nUser: And 3+3?"},
+                                    {"role": "assistant", "content": "6"})),
+         proof=by_text("turn markup holds `<` or `[` (which the fast paths refuse); a text proven clean has no "
+                       "assistant's name before a colon at a line start", no_flattened_turns,
+                       _arrow_no_flattened_turns)))
 
 TURN_FLAGS = register(Rule("TP208", "turn-flags", WARNING,
          "messages carry per-turn training flags (`loss_weight`, `weight: 0`, `train: false`), which TRL's "
@@ -152,14 +293,18 @@ CUT_OFF_RESPONSE = register(Rule("TP214", "cut-off-response", WARNING,
 
 def check_text(value: str, where: str, empty_rule: str = EMPTY_CONTENT.id) -> Iterator[Issue]:
     """Every text rule on one text: empty (`empty_rule`: TP201, or TP302 for a preference side), template
-    markup, then hygiene."""
+    markup, placeholders, then hygiene."""
     if not value.strip():
         yield empty_rule, f"{where} is empty" if not value else f"{where} is whitespace only"
         return
     if "<" in value or "[" in value:  # every markup pattern holds one; most text holds neither
-        markup = TEMPLATE_MARKUP.search(value)
+        markup = template_markup(value)
         if markup:
-            yield TEMPLATE_MARKUP_IN_CONTENT.id, f"{where} contains {markup.group(0)!r}"
+            yield TEMPLATE_MARKUP_IN_CONTENT.id, f"{where} contains {markup!r}"
+    if not no_placeholder_start(value):
+        placeholder = PLACEHOLDER.search(value)
+        if placeholder:
+            yield PLACEHOLDER_IN_TEXT.id, f"{where} contains {placeholder.group(0)!r}"
     yield from text_faults(value, where)
 
 

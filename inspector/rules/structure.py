@@ -50,6 +50,8 @@ from trlprep.inspector.rules.preference import (
 )
 
 
+# The typed parts of a message TRL's trainers and the chat templates read (vision rows' text and images).
+TRL_PARTS = ("text", "image")
 # The columns TRL reads to tell a dataset's type, and those each type reads.
 TYPE_COLUMNS = {
     "language_modeling": frozenset({"text", "messages"}),
@@ -580,7 +582,12 @@ def check_fields(row: Any, shape: Shape, texts: bool = True) -> list[Issue]:
 
 def check_read_contents(trl_row: dict) -> Iterator[Issue]:
     """The texts of a row read from another dialect, as TRL will see them: a transcript's last `Assistant:`
-    with nothing after it is an empty answer, though the transcript itself is not empty."""
+    with nothing after it is an empty answer, though the transcript itself is not empty; and typed parts the
+    reading left as they were that are neither text nor an image, which no chat template reads (TP102).
+
+    >>> list(check_read_contents({"messages": [{"role": "assistant", "content": [{"type": "code", "value": "1"}]}]}))
+    [('TP102', "messages[0].content[0] (as read): a 'code' part, which no chat template reads")]
+    """
     for name in ("messages", "prompt", "completion", "chosen", "rejected"):
         value = trl_row.get(name)
         if isinstance(value, str):
@@ -590,3 +597,7 @@ def check_read_contents(trl_row: dict) -> Iterator[Issue]:
                 content = message.get("content") if isinstance(message, dict) else None
                 if isinstance(content, str) and not (message.get("tool_calls") and not content.strip()):
                     yield from check_text(content, f"{name}[{i}].content (as read)", empty_rule(name))
+                for j, part in enumerate(content if isinstance(content, list) else ()):
+                    kind = part.get("type") if isinstance(part, dict) else type_name(part)
+                    if kind not in TRL_PARTS:
+                        yield WRONG_TYPE.id, f"{name}[{i}].content[{j}] (as read): a {kind!r} part, which no chat template reads"

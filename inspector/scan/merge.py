@@ -34,8 +34,9 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
             merged.last_row = offset + partial.last_row
         merged.labels.update(partial.labels)
         merged.repaired.update(partial.repaired)
-        for method, counts in partial.rejected.items():
-            merged.rejected[method].update(counts)
+        for method, tallies in partial.rejected.items():
+            for rule, tally in tallies.items():
+                _add(merged.rejected[method], rule, _shift(tally, offset), max_rows)
         merged.type_signatures.update(partial.type_signatures)
         for rule, tally in partial.tallies.items():
             _add(merged.tallies, rule, _shift(tally, offset), max_rows)
@@ -129,7 +130,7 @@ class ScanResult:
     final_answers: int  # question/answer rows with a `####` final answer
     rows_with_errors: int
     dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
-    rejected: dict[str, Counter]  # method -> rule -> rows `convert --to method` rejects
+    rejected: dict[str, dict[str, Tally]]  # method -> rule -> the rows `convert --to method` rejects
     repaired: Counter  # rule -> rows `convert` repairs
     expected: Shape | None  # the dataset's shape, from its first rows: every row is read against it
     files: list[FileSummary] = field(default_factory=list)

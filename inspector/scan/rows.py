@@ -45,6 +45,28 @@ class ShapeVotes:
     rows: list[int] = field(default_factory=list)
 
 
+def record(tallies: dict[str, Tally], rule: str, row: int, detail: str, max_rows: int) -> None:
+    """One finding of `rule` on `row` into `tallies`: a row counted once, its first `max_rows` rows kept with a
+    detail each.
+
+    >>> tallies = {}
+    >>> for row in (3, 3, 5):
+    ...     record(tallies, "TP201", row, f"row {row}", max_rows=1)
+    >>> tallies["TP201"].count, tallies["TP201"].rows
+    (2, [3])
+    """
+    tally = tallies.get(rule)
+    if tally is None:
+        tally = tallies[rule] = Tally()
+    if tally.last_row == row:
+        return
+    tally.last_row = row
+    tally.count += 1
+    if len(tally.rows) < max_rows:
+        tally.rows.append(row)
+        tally.details.append(detail)
+
+
 class Collector:
     def __init__(self, enabled: set[str], max_rows: int):
         self.enabled = enabled
@@ -52,18 +74,8 @@ class Collector:
         self.tallies: dict[str, Tally] = {}
 
     def add(self, rule: str, row: int, detail: str) -> None:
-        if rule not in self.enabled:
-            return
-        tally = self.tallies.get(rule)
-        if tally is None:
-            tally = self.tallies[rule] = Tally()
-        if tally.last_row == row:
-            return
-        tally.last_row = row
-        tally.count += 1
-        if len(tally.rows) < self.max_rows:
-            tally.rows.append(row)
-            tally.details.append(detail)
+        if rule in self.enabled:
+            record(self.tallies, rule, row, detail, self.max_rows)
 
 
 @dataclass
@@ -77,8 +89,9 @@ class Partial:
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
     labels: Counter = field(default_factory=Counter)  # KTO label -> rows KTO conversion keeps
     final_answers: int = 0
-    # By rule, for each method decided on its own (`decision.decided_methods`; the others take their base's).
-    rejected: dict[str, Counter] = field(default_factory=lambda: {m: Counter() for m in decided_methods()})
+    # The rows `convert --to method` rejects, by rule, for each method decided on its own
+    # (`decision.decided_methods`; the others take their base's).
+    rejected: dict[str, dict[str, Tally]] = field(default_factory=lambda: {m: {} for m in decided_methods()})
     repaired: Counter = field(default_factory=Counter)  # rule -> rows `convert` repairs
     last_row: int = 0  # the number of the last row read (the next file's rows are numbered on from it)
     # Every readable row's content hash and row number, 16 bytes a row, for finding duplicates at the end
@@ -194,7 +207,7 @@ class RowScan:
         for method in decided_methods():
             rejection = self.engine.rejection(decision, method)
             if rejection is not None:
-                result.rejected[method][rejection[0]] += 1
+                record(result.rejected[method], rejection[0], number, rejection[1], self.max_rows)
                 kept_for_kto = kept_for_kto and method != "kto"
         for rule in decision.repairs:
             result.repaired[rule] += 1
