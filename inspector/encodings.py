@@ -67,12 +67,16 @@ class Utf8Transcoded(io.RawIOBase):
 
 @dataclass(frozen=True)
 class Reading:
-    """An encoding a line's bytes read as, with charset-normalizer's confidence and the first word they hold
-    outside ASCII, as read."""
+    """An encoding a line's bytes read as, with charset-normalizer's confidence (None: read as punctuation, see
+    `proposed_reading`) and the first word they hold outside ASCII, as read."""
 
     encoding: str
-    confidence: float
+    confidence: float | None
     word: str
+
+    def __str__(self) -> str:
+        why = "read as punctuation" if self.confidence is None else f"confidence {self.confidence:.2f}"
+        return f"{self.encoding} ({why}: \"{self.word}\")"
 
 
 def implausible_characters(text: str) -> int:
@@ -95,15 +99,28 @@ def implausible_characters(text: str) -> int:
     return count
 
 
+def punctuation_only(text: str) -> bool:
+    """Whether every character of `text` outside ASCII is punctuation or a symbol (curly quotes, dashes, `€`).
+
+    >>> punctuation_only("“hi” — 5€"), punctuation_only("ìhiî")
+    (True, False)
+    """
+    return all(unicodedata.category(char)[0] in "PSZ" for char in text if not char.isascii())
+
+
 def proposed_reading(line: bytes) -> Reading | None:
     """The legacy encoding the words of `line` outside ASCII read as most plausibly: charset-normalizer's readings
     of them (each encoding it finds them clean in), ranked by implausible characters, then by its measures, then
-    by how common the encoding is; None when none reads them.
+    by how common the encoding is; None when none reads them. Bytes that Windows-1252 reads as punctuation alone
+    are English typed on Windows, its curly quotes and dashes (which charset-normalizer reads as Mac-Roman's `ì`,
+    `î` and `ó`): Windows-1252, with no confidence of charset-normalizer's.
 
     >>> proposed_reading("my sister’s head".encode("mac_roman"))
     Reading(encoding='mac_roman', confidence=1.0, word='sister’s')
     >>> proposed_reading("crème brûlée".encode("cp1252")).encoding
     'cp1252'
+    >>> proposed_reading("He said “hi” — ok".encode("cp1252"))
+    Reading(encoding='cp1252', confidence=None, word='“hi”')
     """
     import charset_normalizer
 
@@ -111,6 +128,9 @@ def proposed_reading(line: bytes) -> Reading | None:
     if not words:  # an encoding failed on ASCII (a UTF-16 named for an 8-bit file): no legacy one is in question
         return None
     sample = b" ".join(words)
+    windows = sample.decode("cp1252", "replace")
+    if "\ufffd" not in windows and punctuation_only(windows):
+        return Reading("cp1252", None, words[0].decode("cp1252"))
     matches = {encoding: match for match in charset_normalizer.from_bytes(sample, cp_isolation=list(LEGACY_ENCODINGS))
                for encoding in match.could_be_from_charset  # the encodings that read these bytes as the same text
                if encoding in LEGACY_ENCODINGS}
@@ -142,11 +162,11 @@ class UndecodableLine(SourceError):
         column = len(line[:error.start].decode(encoding or "utf-8", "replace")) + 1
         message = f"{name}: line {number} is not {encoding or 'UTF-8'} ({error.reason} at column {column})"
         reading = proposed_reading(line)
+        self.proposed = reading.encoding if reading is not None else None  # what a program retries with
         if reading is None:
             super().__init__(f"{message}; no common encoding reads it: name its encoding with --encoding")
             return
-        super().__init__(f"{message}; it reads as {reading.encoding} (confidence {reading.confidence:.2f}: "
-                         f"\"{reading.word}\"): uv run inspect --dataset {shlex.quote(name)} "
+        super().__init__(f"{message}; it reads as {reading}: uv run inspect --dataset {shlex.quote(name)} "
                          f"--encoding {reading.encoding}")
 
     def __reduce__(self):  # raised in a worker process, it crosses to the parent pickled

@@ -11,8 +11,8 @@ incompatible must be refused.
 
 Run it on any data: `uv run --all-extras python -m tests.differential [--train] PATH [PATH ...]` (files or folders,
 each folder also as one dataset of its files): one line per dataset, `agree`, `DISAGREE` with one line per
-disagreement, `unread` for data that both commands refuse to read (with why: a format or encoding they do not read
-yet), or `CRASH` when either raised; exit 1 when a dataset disagrees or crashes. With `--train`, each converted
+disagreement, `unread` for data that both commands refuse to read (with why: a folder mixing formats, a format they do not
+read yet; text in another encoding is read in the one their refusal proposes), or `CRASH` when either raised; exit 1 when a dataset disagrees or crashes. With `--train`, each converted
 output is also trained on for one step by the method's TRL trainer (a tiny model built in-process), which must
 keep every row.
 """
@@ -45,16 +45,21 @@ class Unread(Exception):
     """Neither `inspect` nor `convert` reads the dataset: both refuse it alike, for this reason."""
 
 
-def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = None) -> list[str]:
+def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = None,
+                  encoding: str | None = None) -> list[str]:
     """Every disagreement between `inspect` and `convert` on one dataset, as lines (none: they agree); `Unread`
     when both refuse to read it. With `model` (a local model folder), each converted output also goes through
-    `train` for one step: its trainer must keep every row written."""
+    `train` for one step: its trainer must keep every row written. Text that is not UTF-8 is read in the
+    encoding the refusal proposes, as a user would run both commands again."""
     try:
-        report = inspect_dataset(path, max_rows=EVERY_ROW)
+        report = inspect_dataset(path, max_rows=EVERY_ROW, encoding=encoding)
     except SourceError as error:
         try:
-            convert(path, to="sft", dry_run=True)
+            convert(path, to="sft", dry_run=True, encoding=encoding)
         except SourceError:
+            proposed = getattr(error, "proposed", None)
+            if proposed is not None and encoding is None:
+                return check_dataset(path, tokenizer, model, proposed)
             raise Unread(str(error)) from None
         return [f"{path}: inspect cannot read it ({error}), convert can"]
     problems = []
@@ -63,7 +68,7 @@ def check_dataset(path: str | Path, tokenizer: Any = None, model: str | None = N
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / "out.jsonl"
             try:
-                result = convert(path, to=method, output=output)
+                result = convert(path, to=method, output=output, encoding=encoding)
             except DataRefused as refused:
                 if verdict["status"] != "incompatible" and refused.result is None:
                     problems.append(f"{path} {method}: inspect says {verdict['status']}, convert refuses: {refused}")

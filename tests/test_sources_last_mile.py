@@ -280,3 +280,14 @@ def test_a_json_array_of_records_under_a_jsonl_name_is_one_row_a_record(tmp_path
     report = inspect_dataset(path)
     assert (report.rows, report.type, report.methods["sft"]["status"]) == (4, "prompt_completion", "ready")
     assert not any("list of messages" in note for note in report.notes)
+
+
+def test_english_typed_on_windows_is_proposed_windows_1252(tmp_path):
+    # Found by an adversarial trial: charset-normalizer reads its curly quotes and dashes as Mac-Roman's ì, î, ó.
+    path = tmp_path / "notes.jsonl"
+    path.write_bytes("".join(json.dumps({"prompt": f"He said “hi” — {n}", "completion": "ok"}, ensure_ascii=False)
+                             + "\n" for n in range(3)).encode("cp1252"))
+    refused = CliRunner().invoke(inspect_main, ["--dataset", str(path)])
+    assert refused.exit_code == 2
+    assert 'it reads as cp1252 (read as punctuation: "“hi”"): uv run inspect --dataset' in refused.stderr
+    assert inspect_dataset(path, encoding="cp1252").rows == 3
