@@ -19,7 +19,7 @@ from trlprep.converters.result import ConversionResult
 from trlprep.converters.transforms import Reject, as_messages, fixed_text, through_last_answer, set_system, to_grpo, to_kto, to_preference, to_sft, traces_as
 from trlprep.inspector.checks import check_row
 from trlprep.inspector.dialects import Shape, classify_row, shape_key, to_trl, without_ids
-from trlprep.errors import DataRefused
+from trlprep.errors import DataRefused, only_rule
 from trlprep.inspector.decision import Engine, as_conversational, disagreement
 from trlprep.inspector.fast import FastPath
 from trlprep.inspector.images import ImageChecker, image_bytes, image_source
@@ -391,17 +391,13 @@ def strict_refusal(rejected: Counter, result: ConversionResult | None = None) ->
     """--strict met rejected rows (`rejected`: rows by rule)."""
     return DataRefused(f"--strict: {sum(rejected.values())} row(s) rejected ("
                        + ", ".join(f"{rule}: {count}" for rule, count in sorted(rejected.items())) + ")", result,
-                       rule=_only_rule(rejected))
+                       rule=only_rule(rejected))
 
 
 def every_row_rejected(name: str, rejects: Path, result: ConversionResult) -> DataRefused:
     return DataRefused(f"{name}: every row was rejected, nothing written; the reasons are in {rejects}", result,
-                       rule=_only_rule(result.rejected_by_rule))
+                       rule=only_rule(result.rejected_by_rule))
 
-
-def _only_rule(rejected: dict[str, int]) -> str | None:
-    """The rule that rejected every rejected row, when one did."""
-    return next(iter(rejected)) if len(rejected) == 1 else None
 
 
 def verify(report, result: ConversionResult) -> None:

@@ -248,3 +248,13 @@ def test_inspect_and_convert_agree_on_every_method(path):
 
 def test_inspect_and_convert_agree_on_the_folder_as_one_dataset():
     assert check_dataset(DATA) == []
+
+
+def test_an_instance_id_never_replaces_its_task_id(tmp_path):
+    # Found by an adversarial trial: task t8's rows came out as `inst-8`.
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps({"id": "t8", "instruction": "Add.", "instances": [
+        {"id": "inst-8", "input": "1 2", "output": "3"}]}) + "\n")
+    convert(path, to="sft", output=tmp_path / "sft.jsonl")
+    row = json.loads((tmp_path / "sft.jsonl").read_text())
+    assert (row["id"], row["instance_id"]) == ("t8", "inst-8")

@@ -118,3 +118,15 @@ def test_an_output_inside_the_dataset_folder_is_refused(tmp_path):
         document, _ = refused(convert_main, "--dataset", folder, "--to", "grpo", "--output", output)
         assert document["refusal"]["kind"] == "output" and "inside the dataset folder" in document["refusal"]["reason"]
     assert sorted(path.name for path in folder.iterdir()) == ["part.jsonl"]
+
+
+def test_a_rule_selection_that_names_no_rule_is_refused(write_jsonl):
+    # A typo would select nothing, and the report would say "no errors".
+    document, _ = refused(inspect_main, "--dataset", write_jsonl(PROMPTS), "--select", "TP999")
+    assert document["refusal"]["kind"] == "usage" and "--select TP999" in document["refusal"]["reason"]
+
+
+def test_train_names_the_one_rule_that_rejected_every_row(write_jsonl):
+    path = write_jsonl([{"text": f"Notes {n}.", "label": {"stars": n}} for n in range(3)])
+    document, _ = refused(train_main, "--dataset", path, "--method", "sft", "--model", "any/model")
+    assert document["refusal"]["rule"] == "TP112"

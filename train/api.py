@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
-from trlprep.errors import DataRefused, UsageError
+from trlprep.errors import DataRefused, UsageError, only_rule
 from trlprep.files import write_atomically
 from trlprep.train.launch import ACCELERATE_PRESETS
 from trlprep.train.options import RunOptions
@@ -99,7 +99,8 @@ def usable_report(method: str, dataset: Any, *, split=None, config_name=None, re
                              encoding=encoding, progress=progress)
     verdict = report.methods[method]
     if verdict["status"] == "incompatible":
-        raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}")
+        raise DataRefused(f"{report.source}: not usable for {method}: {verdict['reason']}",
+                          rule=only_rule(verdict["rejected_by_rule"]))
     return report
 
 

@@ -57,6 +57,15 @@ class DataRefused(TrlprepError):
         self.result = result
 
 
+def only_rule(rejected: dict[str, int]) -> str | None:
+    """The rule that rejected every rejected row (`rejected`: rows by rule), when one did.
+
+    >>> only_rule({"TP112": 20}), only_rule({"TP112": 2, "TP201": 1})
+    ('TP112', None)
+    """
+    return next(iter(rejected)) if len(rejected) == 1 else None
+
+
 def refusal(error: Exception, exit_code: int | None = None) -> dict:
     """What `--format json` prints on stdout when a command refuses: the kind of refusal, its one-line reason, the
     rule that refused it (None when no one rule did) and the exit code; any other exception is an internal error

@@ -37,8 +37,11 @@ class TaskInstances(Dialect):
         instruction, instance = shape.columns
         one = row[instance]
         query = instruction_query(first_of(row[instruction]), one.get("input"))
+        task = extra_columns(row, shape)
+        # The instance's own keys beside the task's: one the task also has (an `id`) is the instance's `instance_id`.
+        own = {(f"instance_{k}" if k in task else k): v for k, v in one.items() if k not in ("input", "output")}
         return {"prompt": [user_message(query)], "completion": [assistant_message(first_of(one["output"]))],
-                **extra_columns(row, shape), **{k: v for k, v in one.items() if k not in ("input", "output")}}
+                **task, **own}
 
 
 register(TaskInstances())

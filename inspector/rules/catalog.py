@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from trlprep.errors import UsageError
+
 ERROR = "error"
 WARNING = "warning"
 # Where a rule's check runs: reading the row, its own columns, the row read as its TRL type, the whole dataset,
@@ -272,10 +274,19 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306', 'TP307', 'TP308']
     >>> "TP401" in select_rules(ignore=("duplicate-row",))
     False
+    >>> select_rules(select=("TP999",))
+    Traceback (most recent call last):
+    trlprep.errors.UsageError: --select TP999: no rule has this id, id prefix or name (`inspect --explain ID` shows one)
     """
 
     def matches(rule: Rule, patterns: tuple[str, ...]) -> bool:
         return any(rule.id.startswith(p.upper()) or rule.name == p for p in patterns)
+
+    for option, patterns in (("--select", select), ("--ignore", ignore)):
+        unknown = [p for p in patterns if not any(matches(rule, (p,)) for rule in RULES.values())]
+        if unknown:  # a typo would select nothing, and the report would say "no errors"
+            raise UsageError(f"{option} {unknown[0]}: no rule has this id, id prefix or name "
+                             f"(`inspect --explain ID` shows one)")
 
     kept = {r.id for r in RULES.values() if not select or matches(r, select)}
     return {rule_id for rule_id in kept if not matches(RULES[rule_id], ignore)}
