@@ -42,14 +42,14 @@ def test_shared_findings_are_real(shared_data):
     kto = inspect_dataset(shared_data / "kto_en_demo.json")
     assert "labels: 150 true (desirable), 150 false (undesirable)" in kto.notes
     markup = [f for f in kto.findings if f.rule == "TP207"]
-    assert markup and markup[0].rows == [258]
+    assert markup and markup[0].rows == [140, 258]  # row 140's answer goes on after a `</s>` typed as text
     gsm8k = inspect_dataset(shared_data / "gsm8k_test.jsonl")
     assert any(note.startswith("1319 answers end with a final-answer marker") for note in gsm8k.notes)
     glaive = inspect_dataset(shared_data / "glaive_toolcall_en_demo.json")
     assert "tools" in glaive.extra_columns
     alpaca = inspect_dataset(shared_data / "alpaca_en_demo.json")
-    assert [f.rule for f in alpaca.findings] == ["TP401"]
-    assert alpaca.findings[0].count == 14
+    assert {f.rule: f.rows for f in alpaca.findings} == {"TP215": [578, 822], "TP401": [276, 509, 547, 569, 592]}
+    assert [f.count for f in alpaca.findings] == [2, 14]  # the `< noinput >` placeholders, then the repeats
 
 
 U = {"role": "user", "content": "Name a colour."}

@@ -132,7 +132,7 @@ def test_a_trl_field_typo_in_a_stage_is_answered_before_any_data_is_read(tiny_mo
 
 def test_recipe_and_single_run_options_do_not_mix(tmp_path):
     mixed = CliRunner().invoke(main, ["--recipe", "r.yaml", "--method", "sft"])
-    assert mixed.exit_code == 2 and "drop --method, --model and --dataset" in mixed.output
+    assert mixed.exit_code == 2 and "drop --method, --model, --dataset and --encoding" in mixed.output
     neither = CliRunner().invoke(main, ["--method", "sft"])
     assert neither.exit_code == 2 and "Missing option --model, --dataset (or give a --recipe)" in neither.output
 
