@@ -151,16 +151,16 @@ def tokenizer(tiny_model):
 def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     try:
         problems = check_dataset(path, tokenizer)
-    except Unread as unread:  # both refuse it alike (a Mac-Roman CSV, until encodings are read)
+    except Unread as unread:  # both refuse it alike (a format neither reads)
         pytest.skip(f"neither command reads it: {unread}")
     assert problems == []
 
 
 @pytest.mark.parametrize("name", ["dpo_en_demo.json", "kto_en_demo.json", "gsm8k_test.jsonl"])
-def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_model):
+def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_model, shared_data):
     """The trainers' own preparation (tokenizing, prompt extraction, KTO's pairing) on real data: one step of
     `train` per method on what `convert` wrote keeps every row."""
-    assert check_dataset(SHARED_DATA / name, tokenizer, str(tiny_model)) == []
+    assert check_dataset(shared_data / name, tokenizer, str(tiny_model)) == []
 
 
 @pytest.mark.parametrize("rule_id", ["TP001", "TP106", "TP110", "TP108", "TP301", "TP302", "TP303", "TP304",
