@@ -22,6 +22,7 @@ from trlprep.inspector.dialects import Shape, is_id_column, shape_key
 from trlprep.inspector.fast import other_text_proofs, proves_every_rule
 from trlprep.inspector.rules import Proof
 from trlprep.inspector.rules.hygiene import SUSPECT_RE2
+from trlprep.inspector.rules.content import ASSISTANT_LINE
 from trlprep.inspector.sources import batch_rows
 
 # shape_key -> (message role and content fields, roles in their order system, user, answer) for message
@@ -110,7 +111,8 @@ _SEPARATORS = [strings(("\x1d", "\x1e", "\x1f"))[i] for i in range(3)]
 
 
 def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = False) -> np.ndarray:
-    """`fast.clean_text` over a column: present, not blank, no `<`, `[` or `&` (nor `Human:` when asked), nothing
+    """`fast.clean_text` over a column: present, not blank, no `<`, `[`, `&` or `_token` (nor `Human:` when asked),
+    no assistant's name before a colon at a line start, nothing
     the hygiene rules look for (`hygiene.SUSPECT_RE2`, searched only when the column holds a byte past printable
     ASCII); then the other rules' text `proofs`, each an Arrow kernel.
 
@@ -128,9 +130,11 @@ def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = 
         maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
         if len(maybe_blank):
             clean[maybe_blank] &= ~true_mask(pc.utf8_is_space(texts.take(indices(maybe_blank))))
-    for marker in ("<", "[", "&") + (("Human:",) if human else ()):
+    for marker in ("<", "[", "&", "_token", "_TOKEN") + (("Human:",) if human else ()):
         if marker.encode() in blob:
             clean &= ~true_mask(pc.match_substring(texts, marker))
+    if b":" in blob:  # an assistant's name before a colon at a line start: a conversation typed as text
+        clean &= ~true_mask(pc.match_substring_regex(texts, ASSISTANT_LINE.pattern))
     if blob.translate(None, _PLAIN_BYTES):  # a byte past printable ASCII: what the hygiene rules look for may be
         clean &= ~true_mask(pc.match_substring_regex(texts, SUSPECT_RE2))
     for proof in proofs:

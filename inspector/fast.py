@@ -21,7 +21,7 @@ import msgspec.structs
 
 from trlprep.inspector.dialects import Shape, is_id_column, shape_key, shared_prompt_length
 from trlprep.inspector.rules import Proof, text_proofs, unproven_rules
-from trlprep.inspector.rules.content import NO_MARKUP, NOT_BLANK
+from trlprep.inspector.rules.content import ASSISTANT_LINE, NO_FLATTENED_TURNS, NO_MARKUP, NO_PLACEHOLDER, NOT_BLANK
 from trlprep.inspector.rules.hygiene import HYGIENE, control_escapes, plainly_clean
 from trlprep.inspector.rules.reasoning import TRACE_MARKERS
 
@@ -46,13 +46,17 @@ MESSAGES = tuple[Message, ...]
 
 def clean_text(text: str) -> bool:
     """Not blank, no `<` or `[` (either may start template markup such as `<|im_start|>` or `[INST]`), no `&`
-    (HTML entities), and plainly clean of what else the hygiene rules look for (`hygiene.plainly_clean`) when not
-    ASCII; ASCII control characters are looked for in the JSON the text came in (`FastPath`).
+    (HTML entities), no token-name placeholder (`_token`), no assistant's name before a colon at a line start (a
+    conversation typed as text), and plainly clean of what else the hygiene rules look for
+    (`hygiene.plainly_clean`) when not ASCII; ASCII control characters are looked for in the JSON the text came in
+    (`FastPath`).
 
-    >>> clean_text("4"), clean_text(" "), clean_text("<|im_end|>"), clean_text("CafÃ©")
-    (True, False, False, False)
+    >>> clean_text("4"), clean_text(" "), clean_text("<|im_end|>"), clean_text("CafÃ©"), clean_text("Bot: hi")
+    (True, False, False, False, False)
     """
     return (bool(text) and not text.isspace() and "<" not in text and "[" not in text and "&" not in text
+            and ("_" not in text or ("_token" not in text and "_TOKEN" not in text))
+            and (":" not in text or not ASSISTANT_LINE.search(text))
             and (text.isascii() or plainly_clean(text)))
 
 
@@ -68,6 +72,9 @@ def clean_turns(messages: list, answer_role: str = "assistant") -> bool:
     for message in messages:
         text = message.content  # clean_text, inlined: this loop is the hot path of a scan
         if not text or text.isspace() or "<" in text or "[" in text or "&" in text:
+            return False
+        # One character first, which a text seldom holds: what follows it is slower to look for.
+        if ("_" in text and ("_token" in text or "_TOKEN" in text)) or (":" in text and ASSISTANT_LINE.search(text)):
             return False
         if not text.isascii() and not plainly_clean(text):
             return False
@@ -121,7 +128,8 @@ def _preference_chat(row: Decoded) -> bool:
 
 # The text proofs the value tests run fused into `clean_text` and `clean_turns` (a test holds the fusion to the
 # proofs' own predicates); any other rule's text proof runs after them on every text (`with_text_proofs`).
-FUSED_TEXT_PROOFS = (NOT_BLANK, NO_MARKUP, HYGIENE, TRACE_MARKERS)  # no `<`: no trace marker
+FUSED_TEXT_PROOFS = (NOT_BLANK, NO_MARKUP, HYGIENE, TRACE_MARKERS,  # no `<`: no trace marker
+                     NO_PLACEHOLDER, NO_FLATTENED_TURNS)
 
 
 def other_text_proofs() -> tuple[Proof, ...]:
@@ -149,9 +157,18 @@ def _texts(row: Decoded, columns: tuple[str, ...]) -> Iterator[str]:
 
 def with_text_proofs(test: Callable[[Decoded], bool], columns: tuple[str, ...],
                      proofs: tuple[Proof, ...]) -> Callable[[Decoded], bool]:
-    """`test`, then each of `proofs` on every text of the row's `columns`."""
+    """`test`, then each of `proofs` on every text of the row's `columns` (each text test once, however many rules
+    share it; plain loops, which every accepted row runs through)."""
+    checks = tuple(dict.fromkeys(proof.text for proof in proofs))
+
     def tested(row: Decoded) -> bool:
-        return test(row) and all(proof.text(text) for text in _texts(row, columns) for proof in proofs)
+        if not test(row):
+            return False
+        for text in _texts(row, columns):
+            for check in checks:
+                if not check(text):
+                    return False
+        return True
 
     return tested
 

@@ -141,3 +141,17 @@ def test_the_new_rules_are_warnings_that_reject_no_row(tmp_path):
     assert (result.rows_kept, result.rows_rejected) == (12, 0)
     assert CliRunner().invoke(inspect_main, ["--explain", "TP217"]).output.startswith(
         "TP217 conversation-in-user-turn (warning, trl stage)")
+
+
+def test_the_parquet_path_finds_placeholders_and_flattened_turns(tmp_path):
+    # Fused into the column kernels' text test: a Parquet file large enough for them still names its rows.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    chats = [[{"role": "user", "content": f"Question {n}?"}, {"role": "assistant", "content": f"Answer {n}."}]
+             for n in range(3000)]
+    chats[10][1]["content"] = "Done. ###eos_token###"
+    chats[20][0]["content"] = "User: hi\nAssistant: hello\nUser: and then?"
+    pq.write_table(pa.table({"messages": chats}), tmp_path / "chats.parquet")
+    report = inspect_dataset(tmp_path / "chats.parquet")
+    assert {f.rule: f.rows for f in report.findings} == {"TP215": [11], "TP217": [21]}

@@ -179,6 +179,11 @@ NOT_BLANK = by_text("a text the fast paths accept holds a character that is not 
                     _arrow_not_blank)
 NO_MARKUP = by_text("a text the fast paths accept holds neither `<` nor `[`, with which every markup pattern starts",
                     no_markup_start, _arrow_no_markup_start)
+NO_PLACEHOLDER = by_text("every placeholder holds `<` (which the fast paths refuse), `_token` or `_TOKEN`",
+                         no_placeholder_start, _arrow_no_placeholder_start)
+NO_FLATTENED_TURNS = by_text("turn markup holds `<` or `[` (which the fast paths refuse); a text proven clean has no "
+                             "assistant's name before a colon at a line start", no_flattened_turns,
+                             _arrow_no_flattened_turns)
 
 EMPTY_CONTENT = register(Rule("TP201", "empty-content", ERROR, "a text field or message content is empty or whitespace only",
          "fill it or drop the row", "field",
@@ -234,8 +239,7 @@ PLACEHOLDER_IN_TEXT = register(Rule("TP215", "placeholder-in-text", WARNING,
              "write `###eos_token###` where it should stop",
          example=flagged({"instruction": "Name a colour.", "input": "", "output": "Red."},
                          {"instruction": "Describe the photo.", "input": "", "output": "<nooutput>"}),
-         proof=by_text("every placeholder holds `<` (which the fast paths refuse), `_token` or `_TOKEN`",
-                       no_placeholder_start, _arrow_no_placeholder_start)))
+         proof=NO_PLACEHOLDER))
 
 CONVERSATION_IN_USER_TURN = register(Rule("TP217", "conversation-in-user-turn", WARNING,
          "a user turn holds a whole conversation: lines that start with `User:` and `Assistant:`, or chat-template "
@@ -247,9 +251,7 @@ CONVERSATION_IN_USER_TURN = register(Rule("TP217", "conversation-in-user-turn", 
          check=_flattened,
          example=flagged(CHAT, chat({"role": "user", "content": "User: What is 2+2?\nAssistant: 4\nUser: And 3+3?"},
                                     {"role": "assistant", "content": "6"})),
-         proof=by_text("turn markup holds `<` or `[` (which the fast paths refuse); a text proven clean has no "
-                       "assistant's name before a colon at a line start", no_flattened_turns,
-                       _arrow_no_flattened_turns)))
+         proof=NO_FLATTENED_TURNS))
 
 TURN_FLAGS = register(Rule("TP208", "turn-flags", WARNING,
          "messages carry per-turn training flags (`loss_weight`, `weight: 0`, `train: false`), which TRL's "
