@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from trlprep.inspector.dialects import Shape, classify_row, unread_format
-from trlprep.inspector.mapping import Proposal, propose_map, set_aside
+from trlprep.inspector.mapping import Proposal, propose_map, renamed_columns, set_aside
 from trlprep.inspector.methods import METHOD, METHODS, convert_command, incompatible, verdict
 from trlprep.inspector.report import Finding, Report
 from trlprep.inspector.rules import RULES
@@ -125,13 +125,13 @@ def _renamed_for(method: str, status: str, proposal: Proposal | None, result: Sc
         if result.expected.type != "language_modeling" or proposal.answer in result.expected.columns:
             return ""
         return f"; `{proposal.answer}` holds text beside it and is never trained: if it is the answer, {command}"
-    renamed = [{proposal.renames.get(k, k): v for k, v in row.items()} for row in result.first_rows]
-    shape = classify_row(renamed[0])
+    first = renamed_columns(result.first_rows[0], proposal.renames)
+    shape = classify_row(first)
     if shape is None:
         return ""
     found = verdict(method, data_type=shape.type, fmt=shape.format, dialect=shape.dialect,
-                    implicit_prompt=shape.implicit_prompt, rows=len(renamed), rejected={}, repaired={},
-                    labels=dict(result.labels), source=source, images=shape.reads_images, columns=set(renamed[0]))
+                    implicit_prompt=shape.implicit_prompt, rows=proposal.rows, rejected={}, repaired={},
+                    labels=dict(result.labels), source=source, images=shape.reads_images, columns=set(first))
     return "" if found["status"] == "incompatible" else f"; renamed, {command}"
 
 

@@ -101,6 +101,15 @@ def rename_roles(row: dict, roles: dict[str, str]) -> dict:
     return out
 
 
+def renamed_columns(row: dict, renames: dict[str, str]) -> dict:
+    """A row with its columns renamed as `--map` renames them.
+
+    >>> renamed_columns({"Q": "2+2?", "id": 1}, {"Q": "question"})
+    {'question': '2+2?', 'id': 1}
+    """
+    return {renames.get(k, k): v for k, v in row.items()}
+
+
 def renaming(renames: dict[str, str], roles: dict[str, str]) -> Callable[[Iterator], Iterator] | None:
     """What rows go through with `--map` and `--roles` (None when neither is given).
 
@@ -114,7 +123,7 @@ def renaming(renames: dict[str, str], roles: dict[str, str]) -> Callable[[Iterat
     def renamed(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
         for number, value in rows:
             if isinstance(value, dict) and renames:
-                value = {renames.get(k, k): v for k, v in value.items()}
+                value = renamed_columns(value, renames)
             if isinstance(value, dict) and roles:
                 value = rename_roles(value, roles)
             yield number, value
@@ -156,8 +165,7 @@ def propose_map(rows: list[Any]) -> Proposal | None:
                 continue  # it would overwrite a column the rows keep
             if answer is not None and answer not in mapping:
                 continue  # the answer would be left out of what is trained
-            renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
-            if all(classify_row(row) is not None for row in renamed):
+            if all(classify_row(renamed_columns(row, renames)) is not None for row in rows):
                 return Proposal(renames, rows=len(rows))
     return None
 
@@ -170,8 +178,7 @@ def _prompt_and_completion(rows: list[dict], columns: list[str], prompt: str, an
                 if column in TRL_COLUMNS and column not in (prompt, answer)}
     if any(new in columns and new not in renames for new in renames.values()):
         return None  # it would overwrite a column the rows keep
-    renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
-    if all(_reads_as(row, new_row, prompt, answer) for row, new_row in zip(rows, renamed)):
+    if all(_reads_as(row, renamed_columns(row, renames), prompt, answer) for row in rows):
         return Proposal(renames, prompt, answer, len(rows))
     return None
 
@@ -187,8 +194,9 @@ def set_aside(rows: list[Any], columns: list[str]) -> Proposal | None:
     renames = {column: f"{column}_original" for column in columns}
     if not rows or not renames or any(new in row for row in rows for new in renames.values()):
         return None
-    renamed = [{renames.get(k, k): v for k, v in row.items()} for row in rows]
-    return Proposal(renames, rows=len(rows)) if all(classify_row(row) is not None for row in renamed) else None
+    if all(classify_row(renamed_columns(row, renames)) is not None for row in rows):
+        return Proposal(renames, rows=len(rows))
+    return None
 
 
 def _named(columns: list[str], wanted: str) -> list[str]:
@@ -204,10 +212,8 @@ def _candidates(columns: list[str], target: tuple[str, ...]) -> Iterator[dict[st
 
 
 def _reads_as(row: dict, renamed: dict, prompt: str, answer: str) -> bool:
-    """Whether `renamed` reads as prompt-completion data whose prompt and completion are `row`'s two columns."""
-    if not (isinstance(row[prompt], str) and row[prompt].strip() and isinstance(row[answer], str)
-            and row[answer].strip()):
-        return False
+    """Whether `renamed` reads as prompt-completion data whose prompt and completion are `row`'s two columns (which
+    `propose_map` took for holding text in every row)."""
     shape = classify_row(renamed)
     if shape is None or shape.type != "prompt_completion" or clashing_columns(renamed, shape):
         return False
