@@ -21,6 +21,7 @@ from trlprep.inspector.options import InspectOptions
 from trlprep.options import NEAR_THRESHOLD, Executor
 
 METHOD_CHOICE = click.Choice(METHODS)
+REPORT_FORMATS = ["text", "json", "markdown", "html", "github", "sarif"]
 
 
 class UsageFailure(click.ClickException):
@@ -207,15 +208,25 @@ def executor_from(kind: str | None, tasks: int | None, workers: int, work_dir: s
     return Executor(kind, tasks, workers, work_dir, slurm_partition, slurm_time)
 
 
-def print_report(report, output_format: str) -> None:
+def print_report(report, output_format: str, encoding: str | None = None) -> None:
     """The report on stdout in the asked form, then the exit code it gives."""
-    if output_format == "json":
-        click.echo(report.to_json())
-    elif output_format == "markdown":
-        click.echo(report.to_markdown(), nl=False)
-    else:
-        click.echo(report.to_text(color=sys.stdout.isatty(), width=terminal_width()), nl=False)
+    click.echo(rendered(report, output_format, encoding), nl=False)
     sys.exit(report.exit_code)
+
+
+def rendered(report, output_format: str, encoding: str | None = None) -> str:
+    """The report in the asked form. The CI forms point at the rows' lines (a CSV file's read again in its
+    `encoding`)."""
+    if output_format in ("github", "sarif"):
+        from trlprep.inspector.annotations import github_annotations, physical_lines, sarif_log
+
+        render = github_annotations if output_format == "github" else sarif_log
+        return render(report, physical_lines(report, encoding))
+    if output_format == "json":
+        return report.to_json() + "\n"
+    if output_format == "markdown":
+        return report.to_markdown()
+    return report.to_text(color=sys.stdout.isatty(), width=terminal_width())
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -225,9 +236,10 @@ def print_report(report, output_format: str) -> None:
 @source_options
 @click.option("--method", "-m", type=METHOD_CHOICE,
               help="Only give the verdict for this method; the exit code then says whether it can use the data.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+@click.option("--format", "output_format", type=click.Choice(REPORT_FORMATS), default="text",
               show_default=True, help="text for people, json for machines, markdown for pasting into an issue, "
-                                      "html for the page --html writes.")
+                                      "html for the page --html writes, github for GitHub Actions annotations "
+                                      "on the data's lines, sarif for code scanning (SARIF 2.1.0).")
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
                    "as chats (needs the html extra). Reads the rows again to measure them.")
@@ -312,7 +324,7 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
         if report is None:
             click.echo(f"submitted to Slurm; the merge job writes {work_dir}/report.json")
             return
-        print_report(report, output_format)
+        print_report(report, output_format, encoding)
     if page:
         from trlprep.inspector.html import check_page_path, require_html_extra
 
@@ -330,4 +342,4 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
     if output_format == "html":
         click.echo(document, nl=False)
         sys.exit(report.exit_code)
-    print_report(report, output_format)
+    print_report(report, output_format, encoding)
