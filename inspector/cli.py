@@ -40,11 +40,12 @@ class Command(click.Command):
     also a refusal document on stdout, as its other refusals are (`user_errors`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        as_json = any(a == "--format=json" or (a == "--format" and b == "json") for a, b in zip(args, args[1:] + [""]))
+        asked = next((b if a == "--format" else a.removeprefix("--format=") for a, b in zip(args, args[1:] + [""])
+                      if a == "--format" or a.startswith("--format=")), None)
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            _print_refusal(UsageError(error.format_message()), as_json, error.exit_code)
+            print_refusal(UsageError(error.format_message()), asked, error.exit_code)
             raise
 
 
@@ -102,20 +103,21 @@ def terminal_width() -> int:
 def user_errors(command):
     """Turn failures into one-line messages with their exit code (`inspector.errors`); `--debug` keeps the
     traceback. With `--format json`, stdout also gets the refusal as a JSON document (`errors.refusal`), inside
-    the ledger or report of what was done before it when there is one, so a program always has one to parse."""
+    the ledger or report of what was done before it when there is one, so a program always has one to parse; with
+    `--format github`, an error annotation (`print_refusal`)."""
 
     @functools.wraps(command)
     def wrapper(*args, debug: bool = False, **kwargs):
-        as_json = kwargs.get("output_format") == "json"
+        output_format = kwargs.get("output_format")
         try:
             return command(*args, **kwargs)
         except TrlprepError as error:
             if debug:
                 traceback.print_exc()
-            _print_refusal(error, as_json)
+            print_refusal(error, output_format)
             raise UsageFailure(str(error), error.exit_code) from None
         except UsageFailure as failure:
-            _print_refusal(UsageError(failure.format_message()), as_json, failure.exit_code)
+            print_refusal(UsageError(failure.format_message()), output_format, failure.exit_code)
             raise
         except (click.exceptions.Exit, click.ClickException):
             raise
@@ -125,15 +127,21 @@ def user_errors(command):
         except Exception as error:  # a bug of ours: still one line, with the way to see more
             if debug:
                 traceback.print_exc()
-            _print_refusal(error, as_json)
+            print_refusal(error, output_format)
             raise UsageFailure(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
                                INTERNAL_ERROR_EXIT) from None
 
     return wrapper
 
 
-def _print_refusal(error: Exception, as_json: bool, exit_code: int | None = None) -> None:
-    if not as_json:
+def print_refusal(error: Exception, output_format: str | None, exit_code: int | None = None) -> None:
+    """A refusal where the asked format's reader looks: a JSON document, or a GitHub Actions error annotation (the
+    one line on stderr is printed in every format)."""
+    if output_format == "github":
+        from trlprep.inspector.annotations import workflow_command
+
+        click.echo(workflow_command("error", {"title": "trlprep could not check the data"}, str(error)))
+    if output_format != "json":
         return
     before = getattr(error, "result", None)
     document = before.to_dict() if hasattr(before, "to_dict") else {}

