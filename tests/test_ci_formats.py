@@ -4,6 +4,7 @@ hook run by pre-commit itself."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -133,6 +134,20 @@ def test_a_csv_record_is_annotated_at_the_line_it_starts_on(tmp_path, monkeypatc
     (command,) = [c for c in commands if c["properties"]["title"].startswith("TP201")]
     assert (command["properties"]["file"], command["properties"]["line"]) == ("qa.csv", "4")
     assert Path("qa.csv").read_text(encoding="utf-8").splitlines()[3] == "Hi,"
+
+
+def test_a_real_csv_of_multi_line_records_is_annotated_where_the_flagged_record_starts(shared_data):
+    """MMLU-Redux's questions span lines: the record TP102 flags is not on line record + 1."""
+    path = shared_data / "more" / "mmlu_redux_college_computer_science.csv"
+    _, output = inspect("--dataset", path, "--format", "github")
+    commands, _ = parse_workflow_commands(output)
+    (finding,) = inspect_dataset(path).findings
+    (command,) = commands
+    line = int(command["properties"]["line"])
+    with open(path, newline="", encoding="utf-8") as handle:
+        question = list(csv.DictReader(handle))[finding.rows[0] - 1]["question"]
+    assert line != finding.rows[0] + 1
+    assert path.read_text(encoding="utf-8").split("\n")[line - 1].startswith(f'"{question[:60]}')
 
 
 def test_parquet_rows_are_annotated_at_the_file_without_a_line(tmp_path, monkeypatch):
