@@ -67,7 +67,7 @@ def annotations(report, lines: Mapping[str, int], *, per_rule: int | None = None
     >>> for a in annotations(inspect_dataset(rows), {}, per_rule=1):
     ...     print(a.level, a.title, "|", a.message.replace("\\n", " / "))
     error TP201 empty-content | row 2: completion is whitespace only / fix: fill it or drop the row
-    error TP201 empty-content | 2 rows break this rule (the first shown above): a text field or message content is empty or whitespace only / fix: fill it or drop the row
+    error TP201 empty-content | 2 rows break this rule (1 shown one by one): a text field or message content is empty or whitespace only / fix: fill it or drop the row
     >>> [(a.title, a.message) for a in annotations(inspect_dataset(rows[:1], method="dpo"), {})]
     [('DPOTrainer cannot use the data', 'DPO needs chosen/rejected pairs; this is prompt-completion data')]
     """
@@ -88,7 +88,7 @@ def annotations(report, lines: Mapping[str, int], *, per_rule: int | None = None
                                     file, line))
         if finding.count > len(shown) or not finding.examples:
             rows = f"{finding.count} row{'s' if finding.count != 1 else ''}"
-            said = f"{rows} break this rule (the first shown above): " if shown else ""
+            said = f"{rows} break this rule ({len(shown)} shown one by one): " if shown else ""
             found.append(Annotation(finding.rule, finding.severity, title, f"{said}{finding.message}{fix}",
                                     files.pop() if len(files) == 1 else only_file))
     if report.valid and not report.usable:  # the verdict alone fails the data: say why
