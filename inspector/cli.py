@@ -21,6 +21,7 @@ from trlprep.inspector.options import InspectOptions
 from trlprep.options import NEAR_THRESHOLD, Executor
 
 METHOD_CHOICE = click.Choice(METHODS)
+REPORT_FORMATS = ["text", "json", "markdown", "html", "github", "sarif"]
 
 
 class UsageFailure(click.ClickException):
@@ -39,11 +40,12 @@ class Command(click.Command):
     also a refusal document on stdout, as its other refusals are (`user_errors`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        as_json = any(a == "--format=json" or (a == "--format" and b == "json") for a, b in zip(args, args[1:] + [""]))
+        asked = next((b if a == "--format" else a.removeprefix("--format=") for a, b in zip(args, args[1:] + [""])
+                      if a == "--format" or a.startswith("--format=")), None)
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            _print_refusal(UsageError(error.format_message()), as_json, error.exit_code)
+            print_refusal(UsageError(error.format_message()), asked, error.exit_code)
             raise
 
 
@@ -101,20 +103,21 @@ def terminal_width() -> int:
 def user_errors(command):
     """Turn failures into one-line messages with their exit code (`inspector.errors`); `--debug` keeps the
     traceback. With `--format json`, stdout also gets the refusal as a JSON document (`errors.refusal`), inside
-    the ledger or report of what was done before it when there is one, so a program always has one to parse."""
+    the ledger or report of what was done before it when there is one, so a program always has one to parse; with
+    `--format github`, an error annotation (`print_refusal`)."""
 
     @functools.wraps(command)
     def wrapper(*args, debug: bool = False, **kwargs):
-        as_json = kwargs.get("output_format") == "json"
+        output_format = kwargs.get("output_format")
         try:
             return command(*args, **kwargs)
         except TrlprepError as error:
             if debug:
                 traceback.print_exc()
-            _print_refusal(error, as_json)
+            print_refusal(error, output_format)
             raise UsageFailure(str(error), error.exit_code) from None
         except UsageFailure as failure:
-            _print_refusal(UsageError(failure.format_message()), as_json, failure.exit_code)
+            print_refusal(UsageError(failure.format_message()), output_format, failure.exit_code)
             raise
         except (click.exceptions.Exit, click.ClickException):
             raise
@@ -124,15 +127,21 @@ def user_errors(command):
         except Exception as error:  # a bug of ours: still one line, with the way to see more
             if debug:
                 traceback.print_exc()
-            _print_refusal(error, as_json)
+            print_refusal(error, output_format)
             raise UsageFailure(f"internal error: {type(error).__name__}: {error} (run with --debug for details)",
                                INTERNAL_ERROR_EXIT) from None
 
     return wrapper
 
 
-def _print_refusal(error: Exception, as_json: bool, exit_code: int | None = None) -> None:
-    if not as_json:
+def print_refusal(error: Exception, output_format: str | None, exit_code: int | None = None) -> None:
+    """A refusal where the asked format's reader looks: a JSON document, or a GitHub Actions error annotation (the
+    one line on stderr is printed in every format)."""
+    if output_format == "github":
+        from trlprep.inspector.annotations import workflow_command
+
+        click.echo(workflow_command("error", {"title": "trlprep could not check the data"}, str(error)))
+    if output_format != "json":
         return
     before = getattr(error, "result", None)
     document = before.to_dict() if hasattr(before, "to_dict") else {}
@@ -207,15 +216,25 @@ def executor_from(kind: str | None, tasks: int | None, workers: int, work_dir: s
     return Executor(kind, tasks, workers, work_dir, slurm_partition, slurm_time)
 
 
-def print_report(report, output_format: str) -> None:
+def print_report(report, output_format: str, encoding: str | None = None) -> None:
     """The report on stdout in the asked form, then the exit code it gives."""
-    if output_format == "json":
-        click.echo(report.to_json())
-    elif output_format == "markdown":
-        click.echo(report.to_markdown(), nl=False)
-    else:
-        click.echo(report.to_text(color=sys.stdout.isatty(), width=terminal_width()), nl=False)
+    click.echo(rendered(report, output_format, encoding), nl=False)
     sys.exit(report.exit_code)
+
+
+def rendered(report, output_format: str, encoding: str | None = None) -> str:
+    """The report in the asked form. The CI forms point at the rows' lines (a CSV file's read again in its
+    `encoding`)."""
+    if output_format in ("github", "sarif"):
+        from trlprep.inspector.annotations import github_annotations, physical_lines, sarif_log
+
+        render = github_annotations if output_format == "github" else sarif_log
+        return render(report, physical_lines(report, encoding))
+    if output_format == "json":
+        return report.to_json() + "\n"
+    if output_format == "markdown":
+        return report.to_markdown()
+    return report.to_text(color=sys.stdout.isatty(), width=terminal_width())
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -225,9 +244,10 @@ def print_report(report, output_format: str) -> None:
 @source_options
 @click.option("--method", "-m", type=METHOD_CHOICE,
               help="Only give the verdict for this method; the exit code then says whether it can use the data.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown", "html"]), default="text",
+@click.option("--format", "output_format", type=click.Choice(REPORT_FORMATS), default="text",
               show_default=True, help="text for people, json for machines, markdown for pasting into an issue, "
-                                      "html for the page --html writes.")
+                                      "html for the page --html writes, github for GitHub Actions annotations "
+                                      "on the data's lines, sarif for code scanning (SARIF 2.1.0).")
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
                    "as chats (needs the html extra). Reads the rows again to measure them.")
@@ -312,7 +332,7 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
         if report is None:
             click.echo(f"submitted to Slurm; the merge job writes {work_dir}/report.json")
             return
-        print_report(report, output_format)
+        print_report(report, output_format, encoding)
     if page:
         from trlprep.inspector.html import check_page_path, require_html_extra
 
@@ -330,4 +350,4 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
     if output_format == "html":
         click.echo(document, nl=False)
         sys.exit(report.exit_code)
-    print_report(report, output_format)
+    print_report(report, output_format, encoding)

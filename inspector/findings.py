@@ -84,6 +84,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         rows_with_errors=result.rows_with_errors,
         stats={"seconds": round(seconds, 4),
                "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
+        line_numbered=[name for part in source.parts or [source] if part.numbering == "line" for name in part.files],
     )
 
 

@@ -50,6 +50,9 @@ class Report:
     profile: dict | None = None  # with --html: lengths, turns, roles, labels (`inspector.profile`)
     example_rows: dict[int, Any] = field(default_factory=dict)  # with --html: the rows its findings show
     image_folder: str | None = None  # with --html: the folder the shown rows' relative image paths are read against
+    # The local files whose rows' `where` numbers are their physical lines (JSON lines), which the CI formats
+    # (`inspector.annotations`) point at; kept out of the JSON, whose `row_numbering` says it for the whole dataset.
+    line_numbered: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -69,6 +72,7 @@ class Report:
         data = asdict(self)
         del data["example_rows"]  # the data's own rows: drawn in the HTML page, not repeated in the JSON
         del data["image_folder"]  # where the page reads the rows' images from, no finding of the data
+        del data["line_numbered"]
         data["valid"] = self.valid
         data["exit_code"] = self.exit_code
         return data
@@ -82,6 +86,7 @@ class Report:
         """The report of a file since moved from `old` to `new` (a staged output, published): names the new path."""
         self.source = self.source.replace(old, new)
         self.files = [name.replace(old, new) for name in self.files]
+        self.line_numbered = [name.replace(old, new) for name in self.line_numbered]
         for finding in self.findings:
             finding.where = [where.replace(old, new) for where in finding.where]
             for example in finding.examples:

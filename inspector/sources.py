@@ -475,6 +475,28 @@ def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Ite
         raise SourceError(f"{name}: malformed CSV: {error}") from None
 
 
+def csv_record_lines(path: Path, encoding: str | None = None) -> Iterator[int]:
+    """The physical line each record of a CSV file (gzip-compressed or not) starts on, in the order `_csv_rows`
+    numbers them: a quoted cell may hold newlines, so record N need not be on line N + 1. Blank lines, which the
+    reader skips, start no record."""
+    encoding = other_encoding(encoding)
+    with _text_bytes(str(path), path, encoding, _sniff(path) == "gz") as (handle, _):
+        text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
+        reader = csv.reader(text, dialect=_csv_dialect(text))
+        next(reader, None)  # the header
+        ended = reader.line_num
+        for record in reader:
+            if record:
+                yield ended + 1
+            ended = reader.line_num
+
+
+def is_csv(path: Path) -> bool:
+    """Whether a local file is read as CSV (`.csv.gz` too)."""
+    fmt = file_format(path)
+    return fmt == "csv" or (fmt == "gz" and Path(path.stem).suffix.lower() == ".csv")
+
+
 class _Semicolons(csv.excel):
     delimiter = ";"
 

@@ -13,6 +13,7 @@ COMMANDS = {
     "convert": ("trlprep.converters.cli", "Rewrite a dataset into the shape a trainer wants."),
     "train": ("trlprep.train.cli", "Check, convert, then run TRL's trainer."),
     "methods": ("trlprep.inspector.methods_cli", "List the TRL trainers and the dataset types each takes."),
+    "inspect-files": ("trlprep.inspector.files_cli", "Check each file as a dataset of its own (pre-commit's hook)."),
 }
 
 
