@@ -6,7 +6,7 @@
 The chat file bench/bench.py writes is cut into shards at line boundaries; then, best of --repeat each: one pass
 (`inspect_dataset` on the glob, one process), the same with the scan's own 2 processes, and `inspect_shards` with
 --workers datatrove workers (four steps: first rows, judgement, scan, merge). Printed: seconds, rows/s, the ratio to
-the one-process pass, and rows/s per worker (what the cost model in the README scales). The reports are checked
+the one-process pass, and rows/s per worker (what the cost model in docs/sharded.md scales). The reports are checked
 equal, timings aside. Then `convert --to sft` the same way: one pass to one Parquet file against `convert_shards`
 (one Parquet file per shard), the rows checked equal as `datasets` loads them, and each shard's conversion rate
 inside its task.

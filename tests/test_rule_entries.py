@@ -223,12 +223,12 @@ def test_a_tools_column_is_checked_in_full_past_the_head(tmp_path):
     assert report.methods["sft"]["status"] == "convertible"
 
 
-def test_the_readmes_new_rule_is_found_as_printed(tmp_path):
-    """The README's "Adding a rule" entry, run as printed (its module's names in scope), finds its rows."""
+def test_the_docs_new_rule_is_found_as_printed(tmp_path):
+    """The docs' "Adding a rule" entry, run as printed (its module's names in scope), finds its rows."""
     from trlprep.inspector.rules import examples
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    code = readme.split("### Adding a rule")[1].split("```python\n")[1].split("```")[0]
+    page = (REPO / "docs" / "adding-a-rule.md").read_text(encoding="utf-8")
+    code = page.split("# Adding a rule")[1].split("```python\n")[1].split("```")[0]
     scope = {**vars(examples), "Rule": Rule, "WARNING": WARNING, "by_text": by_text, "true_mask": true_mask,
              "pc": pc, "register": lambda rule: rule}
     exec(code, scope)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main as inspect_main
-from trlprep.inspector.rules import RULES, markdown_table, select_rules
+from trlprep.inspector.rules import RULES, select_rules
 
 USER = {"role": "user", "content": "What is 2+2?"}
 ASSISTANT = {"role": "assistant", "content": "4"}
@@ -132,13 +132,6 @@ def test_errors_give_exit_code_one(write_jsonl):
     report = inspect_dataset(write_jsonl(CASES["TP301"][0]))
     assert report.exit_code == 1
     assert report.rows_with_errors == 1
-
-
-def test_readme_rule_table_is_the_catalogs():
-    from tests.conftest import REPO
-
-    readme = (REPO / "README.md").read_text()
-    assert markdown_table() in readme, "regenerate it: uv run python -m trlprep.inspector.rules"
 
 
 def test_a_repeat_is_the_same_values_whatever_the_key_order_or_spacing(tmp_path):

@@ -69,3 +69,9 @@ def build_tiny_model(folder: Path, *, template: str | None = CHAT_TEMPLATE) -> P
 def build_tiny_models(folder: Path, templates: dict[str, str | None]) -> dict[str, Path]:
     """One tiny model per chat template (None: no template), each in its own subfolder named as its key."""
     return {name: build_tiny_model(folder / name, template=template) for name, template in templates.items()}
+
+
+if __name__ == "__main__":  # `python -m tests.tiny_model FOLDER`: the docs' offline model for `--model` examples
+    import sys
+
+    print(build_tiny_model(Path(sys.argv[1])))

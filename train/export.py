@@ -1,7 +1,7 @@
 """GGUF export for llama.cpp, Ollama and LM Studio, with llama.cpp's own converter, verified after writing.
 
 The converter is llama.cpp's `convert_hf_to_gguf` as the `convert-hf-to-gguf` package carries it, with its own copy
-of `gguf` (the `gguf` extra; the README says why this source). A file is written under a temporary name, read back
+of `gguf` (the `gguf` extra; docs/gguf.md says why this source). A file is written under a temporary name, read back
 with `GGUFReader` (architecture, tensor count, chat template), loaded with transformers' GGUF support, compared
 with the model it came from (the tokens of a few prompts, and their next-token logits within `TOLERANCE`), and
 only then given its name. Types the converter cannot write (the k-quants) are written as f16 or bf16 with the

@@ -11,7 +11,7 @@ Adding a rule is one entry in its family's module (or a `registered` block, for 
 `check` and a `proof`, and every scan path runs it while the fast paths stay on (`inspector.fast`,
 `inspector.columnar`).
 
-`python -m trlprep.inspector.rules` prints the README's rule table.
+`python -m trlprep.inspector.rules` prints the rule table (the docs' rules page is built with it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python -m trlprep.inspector.rules`: the README's rule table."""
+"""`python -m trlprep.inspector.rules`: the rule table, as the docs' rules page shows it."""
 
 from trlprep.inspector.rules import markdown_table
 

@@ -3,7 +3,7 @@
 A rule is one `Rule` entry, registered by the module of its family (`inspector/rules/*.py`): its id, name,
 severity, docs, example, its check, and how the fast paths prove that a row they accept does not break it
 (`Proof`). Everything else reads the registry: the checks that stop a row from being read as its TRL type
-(`blocking`), the rules the JSON Schemas express (`structural`), the README's rule table (`markdown_table`),
+(`blocking`), the rules the JSON Schemas express (`structural`), the docs' rule table (`markdown_table`),
 `inspect --explain`, and the fast paths, which take a row only when every rule that could fire on it is proven
 (`unproven_rules`).
 
@@ -171,7 +171,7 @@ def register(rule: Rule) -> Rule:
 
 
 def in_id_order() -> None:
-    """The catalog in the order of its ids, TP before TC, whatever order its families were imported in: the README's
+    """The catalog in the order of its ids, TP before TC, whatever order its families were imported in: the docs'
     table and `--explain` list it so."""
     ordered = sorted(RULES.values(), key=lambda rule: (not rule.id.startswith("TP"), rule.id))
     RULES.clear()
@@ -293,7 +293,7 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
 
 
 def markdown_table() -> str:
-    """The README's rule table.
+    """The rule table (the docs' rules page links each id to its page: docs/hooks.py).
 
     >>> markdown_table().splitlines()[2]
     '| TP001 | invalid-json | error | read | the row is not valid JSON |'
