@@ -132,6 +132,7 @@ class Staging:
             self.cleanup()
             raise
         self.offsets = array("q", [0])
+        self.block_rows = array("q")  # rows each block holds: 2 for a pair KTO unpairs, 1 mostly
         self.rows = 0
         self.keys: list[int] | None = [] if grouped else None
         self.clusters: dict[int, int] = {}  # block -> the first input row of its near-duplicate cluster
@@ -158,6 +159,7 @@ class Staging:
         for row in rows:
             self._handle.write(dumps(row))
         self.rows += len(rows)
+        self.block_rows.append(len(rows))
         self.offsets.append(self._handle.tell())
         if self.keys is not None:
             self._key(rows[0])
@@ -174,6 +176,7 @@ class Staging:
         start = self._handle.tell()
         self._handle.write(b"\n".join(lines) + b"\n")
         self.rows += len(lines)
+        self.block_rows.extend(itertools.repeat(1, len(lines)))
         ends = itertools.accumulate((len(line) + 1 for line in lines), initial=start)
         next(ends)  # the start: the last offset already
         self.offsets.extend(ends)
@@ -228,10 +231,13 @@ class Staging:
             raise OutputError(f"--test-size: the rows share {'prompts' if 'prompt' in self.key_kinds else 'content'}"
                               f" so much that {len(groups)} group(s) leave no train rows")
         chosen = set(test_blocks)
+        test_rows = sum(self.block_rows[block] for block in test_blocks)
+        # `train` and `test` count the rows written to each file; `*_kept` the kept input rows they came from,
+        # which differ where one input row became several (a pair unpaired for KTO stays in one split).
         self.grouping = {"by": " and ".join(sorted(self.key_kinds)), "groups": len(groups),
                          "near_duplicate_rows": len(self.clusters),
-                         "test_groups": test_groups, "train": self.blocks - len(test_blocks),
-                         "test": len(test_blocks)}
+                         "test_groups": test_groups, "train": self.rows - test_rows, "test": test_rows,
+                         "train_kept": self.blocks - len(test_blocks), "test_kept": len(test_blocks)}
         return [b for b in order if b not in chosen] + test_blocks, {"train": self.blocks - len(test_blocks),
                                                                      "test": len(test_blocks)}
 
