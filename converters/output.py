@@ -61,8 +61,8 @@ def rejects_path(output: Path) -> Path:
 
 def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source: Any = None) -> None:
     """Refuse to write onto an input (or a folder holding one), into the folder the dataset is (`source`, when it
-    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file. `inputs`
-    are the source's files."""
+    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file; then
+    create the folders the outputs go in. `inputs` are the source's files; `outputs[0]` is the `--output`."""
     resolved_inputs = {Path(p).resolve() for p in inputs}
     folder = Path(source).resolve() if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     for path in outputs:
@@ -74,8 +74,12 @@ def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source:
                               f"write the output elsewhere")
         if path.exists() and not overwrite:
             raise OutputError(f"{path}: exists; pass --overwrite to replace it")
-        if not path.parent.exists():
-            raise OutputError(f"{path.parent}: no such folder")
+    for parent in dict.fromkeys(path.parent for path in outputs):  # created as most tools create it
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = "a file is in its place" if isinstance(error, FileExistsError) else error.strerror or error
+            raise OutputError(f"--output {outputs[0]}: cannot create its folder {parent}: {reason}") from None
 
 
 def dumps(row: Any) -> bytes:
