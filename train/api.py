@@ -7,13 +7,14 @@ comes in seconds. Everything a run used (data report, ledger, resolved config, m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from trlprep.converters import convert
 from trlprep.converters.result import split_sum, written_sum
@@ -511,12 +512,44 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
         with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
             return _export(prepare_run(options, data_root=Path(data_root)), Path(options.export_trl_config),
                            options.accelerate_config)
-    prepared = prepare_run(options)
-    if options.dry_run:
-        prepared.result.dry_run = True
-        write_run_file(Path(prepared.result.output_dir), prepared.result)
-        return prepared.result
-    return run_prepared(prepared, announce=options.announce)
+    with data_removed_on_failure(run_folder(options)):
+        prepared = prepare_run(options)
+        if options.dry_run:
+            prepared.result.dry_run = True
+            write_run_file(Path(prepared.result.output_dir), prepared.result)
+            return prepared.result
+        return run_prepared(prepared, announce=options.announce)
+
+
+def run_folder(options: RunOptions) -> Path:
+    """The run's output folder: `output_dir`, by default `runs/<method>`."""
+    return Path(options.output_dir or Path("runs") / options.method)
+
+
+@contextlib.contextmanager
+def data_removed_on_failure(out: Path) -> Iterator[None]:
+    """A failed run (a refusal, a trainer's error) leaves no converted data behind: the files it wrote under
+    `<out>/data` are removed, with the folders it made for them. Kept: what was there before, and the files the
+    error names (a rejects file that says why every row was rejected). Checkpoints are not touched: --resume
+    continues from them."""
+    data = out / "data"
+    before = set(data.rglob("*")) if data.is_dir() else set()
+    made = [folder for folder in (out, data) if not folder.exists()]
+    try:
+        yield
+    except BaseException as error:
+        named = str(error)
+        written = set(data.rglob("*")) - before if data.is_dir() else set()
+        for path in sorted(written, key=lambda path: len(path.parts), reverse=True):  # a folder after its files
+            if path.is_dir():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            elif str(path) not in named:
+                path.unlink()
+        for folder in reversed(made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 @dataclass
@@ -575,7 +608,7 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     functions = checked_usage(method, options.config, options.overrides, options.reward_funcs, options.teacher)
     from trlprep.train import config as run_config
 
-    out = Path(options.output_dir or Path("runs") / method)
+    out = run_folder(options)
     report, ledger, eval_ledger, files = prepare_data(
         method, options.dataset, output_dir=data_root or out, eval_dataset=options.eval_dataset,
         test_size=options.test_size, split=options.split, config_name=options.dataset_config,
