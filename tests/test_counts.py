@@ -91,3 +91,22 @@ def test_rows_a_mixtures_weights_leave_out_are_not_the_trainers_drops(shared_dat
     assert line == (f"SFTTrainer kept {1110 - dropped} of the 1110 rows mixed ({dropped} dropped while tokenizing): "
                     f"rows in 1299 - 189 left out by the mixture weights - {dropped} dropped while tokenizing = "
                     f"{1110 - dropped}")
+
+
+def test_the_counts_page_shows_what_its_command_prints(tmp_path, monkeypatch):
+    """docs/counts.md's example, run as printed (from the repo root: here from a copy of examples/ in a temporary
+    folder, so that the output goes there)."""
+    from tests.conftest import REPO
+
+    page = (REPO / "docs" / "counts.md").read_text()
+    command = next(line for line in page.splitlines() if line.startswith("uv run convert "))
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "preference_pairs.jsonl").write_bytes(
+        (REPO / "examples" / "preference_pairs.jsonl").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    shown = CliRunner().invoke(convert_main, command.split()[3:])
+    assert shown.exit_code == 0, shown.output
+    printed = [line for line in shown.output.splitlines() if not line.startswith(("examples/", "  detected",
+                                                                                    "  each", "  test split",
+                                                                                    "inspected"))]
+    assert "```text\n" + "\n".join(printed) + "\n```" in page
