@@ -11,6 +11,7 @@ import orjson
 
 from trlprep.inspector.methods import METHOD
 from trlprep.inspector.rules import RULES
+from trlprep.inspector.summary import split_sum, written_sum
 
 
 @dataclass
@@ -99,34 +100,6 @@ def added_by(to: str) -> str:
     if METHOD[to].base == "kto":
         return "KTO unpairing"
     return "one row per trained turn"
-
-
-def written_sum(ledger: dict) -> str:
-    """The rows written, as the rows kept and those one kept row added (a ledger as `to_dict` gives it).
-
-    >>> written_sum({"rows_out": 600, "rows_kept": 300, "rows_added": 300, "rows_added_by": added_by("kto")})
-    '600 = kept 300 + 300 from KTO unpairing'
-    >>> written_sum({"rows_out": 299, "rows_kept": 299, "rows_added": 0})
-    '299'
-    """
-    if not ledger.get("rows_added"):
-        return str(ledger["rows_out"])
-    return f"{ledger['rows_out']} = kept {ledger['rows_kept']} + {ledger['rows_added']} from {ledger['rows_added_by']}"
-
-
-def split_sum(split: dict) -> str:
-    """A --test-size split's rows, which add up to the rows written; with the kept rows they came from when one
-    kept row became several (pairs unpaired for KTO stay in one split).
-
-    >>> split_sum({"train": 540, "test": 60, "train_kept": 270, "test_kept": 30})
-    'train 540 rows + test 60 rows = 600 written (from 270 + 30 kept rows)'
-    >>> split_sum({"train": 285, "test": 15, "train_kept": 285, "test_kept": 15})
-    'train 285 rows + test 15 rows = 300 written'
-    """
-    line = f"train {split['train']} rows + test {split['test']} rows = {split['train'] + split['test']} written"
-    if (split["train"], split["test"]) != (split["train_kept"], split["test_kept"]):
-        line += f" (from {split['train_kept']} + {split['test_kept']} kept rows)"
-    return line
 
 
 def _reason_name(rule: str) -> str:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from trlprep.converters import convert
-from trlprep.converters.result import split_sum, written_sum
 from trlprep.inspector import inspect_dataset
 from trlprep.errors import DataRefused, UsageError, only_rule
 from trlprep.files import write_atomically
@@ -28,7 +27,7 @@ from trlprep.train.vision import (first_row, is_vision_dataset, load_training_da
 from trlprep.options import options_from
 from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, NEED_OPTIONS, TRAINERS
 from trlprep.inspector.cost import RunShape, run_cost
-from trlprep.inspector.summary import cost_lines
+from trlprep.inspector.summary import cost_lines, split_sum, written_sum
 
 RUN_FILE = "trlprep-run.json"
 # What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; by the key of what
