@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trlprep.converters.result import ConversionResult
+from trlprep.inspector.summary import written_sum
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.methods import TRAINERS
 from trlprep.inspector.sources import SourceError, hub_unreachable_reason
@@ -38,7 +39,7 @@ Data for TRL's `{TRAINERS[result.to]}`, converted by trlprep from `{Path(result.
 
 ## Ledger
 
-rows in {result.rows_in} = kept {result.rows_kept} + rejected {result.rows_rejected}; rows written {result.rows_out}.
+rows in {result.rows_in} = kept {result.rows_kept} + rejected {result.rows_rejected}; rows written {written_sum(result.to_dict())}.
 
 | rejected by rule | rows |
 | --- | --- |

@@ -61,8 +61,8 @@ def rejects_path(output: Path) -> Path:
 
 def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source: Any = None) -> None:
     """Refuse to write onto an input (or a folder holding one), into the folder the dataset is (`source`, when it
-    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file. `inputs`
-    are the source's files."""
+    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file; then
+    create the folders the outputs go in. `inputs` are the source's files; `outputs[0]` is the `--output`."""
     resolved_inputs = {Path(p).resolve() for p in inputs}
     folder = Path(source).resolve() if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     for path in outputs:
@@ -74,8 +74,12 @@ def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source:
                               f"write the output elsewhere")
         if path.exists() and not overwrite:
             raise OutputError(f"{path}: exists; pass --overwrite to replace it")
-        if not path.parent.exists():
-            raise OutputError(f"{path.parent}: no such folder")
+    for parent in dict.fromkeys(path.parent for path in outputs):  # created as most tools create it
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = "a file is in its place" if isinstance(error, FileExistsError) else error.strerror or error
+            raise OutputError(f"--output {outputs[0]}: cannot create its folder {parent}: {reason}") from None
 
 
 def dumps(row: Any) -> bytes:
@@ -132,6 +136,7 @@ class Staging:
             self.cleanup()
             raise
         self.offsets = array("q", [0])
+        self.block_rows = array("q")  # rows each block holds: 2 for a pair KTO unpairs, 1 mostly
         self.rows = 0
         self.keys: list[int] | None = [] if grouped else None
         self.clusters: dict[int, int] = {}  # block -> the first input row of its near-duplicate cluster
@@ -158,6 +163,7 @@ class Staging:
         for row in rows:
             self._handle.write(dumps(row))
         self.rows += len(rows)
+        self.block_rows.append(len(rows))
         self.offsets.append(self._handle.tell())
         if self.keys is not None:
             self._key(rows[0])
@@ -174,6 +180,7 @@ class Staging:
         start = self._handle.tell()
         self._handle.write(b"\n".join(lines) + b"\n")
         self.rows += len(lines)
+        self.block_rows.extend(itertools.repeat(1, len(lines)))
         ends = itertools.accumulate((len(line) + 1 for line in lines), initial=start)
         next(ends)  # the start: the last offset already
         self.offsets.extend(ends)
@@ -228,10 +235,13 @@ class Staging:
             raise OutputError(f"--test-size: the rows share {'prompts' if 'prompt' in self.key_kinds else 'content'}"
                               f" so much that {len(groups)} group(s) leave no train rows")
         chosen = set(test_blocks)
+        test_rows = sum(self.block_rows[block] for block in test_blocks)
+        # `train` and `test` count the rows written to each file; `*_kept` the kept input rows they came from,
+        # which differ where one input row became several (a pair unpaired for KTO stays in one split).
         self.grouping = {"by": " and ".join(sorted(self.key_kinds)), "groups": len(groups),
                          "near_duplicate_rows": len(self.clusters),
-                         "test_groups": test_groups, "train": self.blocks - len(test_blocks),
-                         "test": len(test_blocks)}
+                         "test_groups": test_groups, "train": self.rows - test_rows, "test": test_rows,
+                         "train_kept": self.blocks - len(test_blocks), "test_kept": len(test_blocks)}
         return [b for b in order if b not in chosen] + test_blocks, {"train": self.blocks - len(test_blocks),
                                                                      "test": len(test_blocks)}
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 
+from trlprep.inspector.methods import METHOD
 from trlprep.inspector.rules import RULES
+from trlprep.inspector.summary import split_sum, written_sum
 
 
 @dataclass
@@ -33,6 +35,13 @@ class ConversionResult:
     seconds: float = 0.0
     split: dict[str, Any] | None = None  # how --test-size grouped the rows (`Staging._grouped`)
     shards: list[dict] | None = None  # with --executor: each input shard's ledger and output shard
+    # rows_out = rows_kept + rows_added: rows written beyond one a kept row, and why (None when there are none)
+    rows_added: int = 0
+    rows_added_by: str | None = None
+
+    def __post_init__(self):
+        self.rows_added = self.rows_out - self.rows_kept
+        self.rows_added_by = added_by(self.to) if self.rows_added else None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,15 +53,14 @@ class ConversionResult:
         lines = [f"{self.source} → {self.to}" + (" (dry run: nothing written)" if self.dry_run else "")]
         lines += [f"  {step}" for step in self.plan]
         lines.append(f"rows in {self.rows_in} = kept {self.rows_kept} + rejected {self.rows_rejected}; "
-                     f"rows written {self.rows_out}" + ("" if not self.dry_run else " (would be)"))
+                     f"rows written {written_sum(self.to_dict())}" + ("" if not self.dry_run else " (would be)"))
         for rule, count in sorted(self.rejected_by_rule.items()):
             lines.append(f"  rejected {count:>6}  {rule} {_reason_name(rule)}")
         for repair, count in sorted(self.repaired.items()):
             lines.append(f"  repaired {count:>6}  {repair}")
         if self.split:
-            lines.append(f"split by {_split_grouping(self.split)}: {self.split['groups']} groups; train "
-                         f"{self.split['train']} rows, test {self.split['test']} rows ({self.split['test_groups']} "
-                         f"groups)")
+            lines.append(f"split by {_split_grouping(self.split)}: {self.split['groups']} groups, "
+                         f"{self.split['test_groups']} in test; {split_sum(self.split)}")
         for split, path in self.outputs.items():
             lines.append(f"wrote {path}" + (f" ({split})" if split != "all" else "") + (
                 f" ({sum(shard['output'] is not None for shard in self.shards)} Parquet shards)" if self.shards else ""))
@@ -77,8 +85,7 @@ class ConversionResult:
             lines += ["", "| rejected by | rows |", "| --- | --- |"]
             lines += [f"| {rule} {_reason_name(rule)} | {count} |" for rule, count in sorted(self.rejected_by_rule.items())]
         if self.split:
-            lines += ["", f"Split by {_split_grouping(self.split)}: train {self.split['train']} rows, test "
-                          f"{self.split['test']} rows."]
+            lines += ["", f"Split by {_split_grouping(self.split)}: {split_sum(self.split)}."]
         outputs = [f"`{path}`" + (f" ({split})" if split != "all" else "") for split, path in self.outputs.items()]
         if outputs or self.rejects:
             lines += ["", "Wrote " + ", ".join(outputs + ([f"rejects `{self.rejects}`"] if self.rejects else [])) + "."]
@@ -86,6 +93,13 @@ class ConversionResult:
 
     def render(self, output_format: str) -> str:
         return {"json": self.to_json, "markdown": self.to_markdown, "text": self.to_text}[output_format]()
+
+
+def added_by(to: str) -> str:
+    """What makes a conversion to `to` write more rows than it keeps."""
+    if METHOD[to].base == "kto":
+        return "KTO unpairing"
+    return "one row per trained turn"
 
 
 def _reason_name(rule: str) -> str:

@@ -76,7 +76,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
                                                          image_arguments(options.image_root, options.decode_images)])))
     report.tokens, report.mask_previews = tokens, previews
     if compared is not None:
-        report.notes += [f"{count} row(s) share {NGRAM}-word n-grams with {name} (TP405)"
+        report.notes += [f"{count} {'row shares' if count == 1 else 'rows share'} {NGRAM}-word n-grams with {name} (TP405)"
                          for name, count in compared.leaked_per_set.items()]
         if compared.near is not None:
             report.near_duplicates = cluster_section(compared.near, result, options.max_rows)

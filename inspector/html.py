@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from trlprep.errors import OutputError, UsageError
-from trlprep.inspector.summary import EXPERIMENTAL_NOTE, shown_method, summary_line, validity_line
+from trlprep.inspector.summary import EXPERIMENTAL_NOTE, shown_method, summary_line, validity_line, written_sum
 from trlprep.inspector.thumbnails import is_image_part
 
 INSTALL = "the HTML report needs the html extra: uv run --extra html inspect ... (or pip install 'trlprep[html]')"
@@ -161,7 +161,7 @@ def _ledger(conversion: dict, rejects: list[dict]) -> str:
 
     lines = [f"<p>From <span class='source'>{_e(conversion['source'])}</span>: rows in "
              f"{conversion['rows_in']:,} = kept {conversion['rows_kept']:,} + rejected "
-             f"{conversion['rows_rejected']:,}; rows written {conversion['rows_out']:,}"
+             f"{conversion['rows_rejected']:,}; rows written {_e(written_sum(conversion))}"
              + (f"; rejects in <span class='source'>{_e(conversion['rejects'])}</span>" if conversion["rejects"]
                 else "") + "</p>"]
     if conversion["rejected_by_rule"]:

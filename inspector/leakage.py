@@ -82,7 +82,7 @@ class Leakage:
     def __init__(self, indexes: list[EvalIndex]):
         self.indexes = indexes
         self.found: dict[int, str] = {}
-        self.per_set: Counter = Counter()
+        self.per_set: Counter = Counter({index.name: 0 for index in indexes})  # a set none shares with says 0
 
     def add(self, numbers: list[int], values: list[Any]) -> None:
         hashes, offsets = row_ngrams(values)

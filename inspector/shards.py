@@ -24,6 +24,7 @@ import glob as globbing
 import json
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import threading
@@ -59,9 +60,7 @@ def shard_urls(pattern: str) -> list[str]:
     (`data/*.jsonl`, `**` recursive), or an fsspec URL with a glob (`hf://datasets/org/name/**/*.parquet`,
     `s3://bucket/prefix/*.jsonl.gz`)."""
     if "://" in pattern:
-        import fsspec
-
-        filesystem, path = fsspec.core.url_to_fs(pattern)
+        filesystem, path = url_filesystem(pattern)
         return [filesystem.unstrip_protocol(found) for found in sorted(filesystem.glob(path))
                 if filesystem.isfile(found)]
     if Path(pattern).is_dir():
@@ -71,17 +70,32 @@ def shard_urls(pattern: str) -> list[str]:
     return [str(Path(found)) for found in sorted(globbing.glob(pattern, recursive=True)) if Path(found).is_file()]
 
 
+def url_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem for `url` and the path in it. The package that serves a protocol (s3fs for `s3://`,
+    gcsfs for `gs://`) is the user's to install, not a bug of ours: its absence is a `SourceError` naming it."""
+    import fsspec
+    from fsspec.registry import known_implementations
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError:
+        protocol = url.split("://", 1)[0]
+        implementation = known_implementations.get(protocol, {}).get("class", "")
+        package = implementation.split(".", 1)[0] or f"an fsspec filesystem for {protocol}://"
+        raise SourceError(f"{url}: reading {protocol}:// URLs needs {package}, which is not installed: "
+                          f"pip install {package} (or uv add {package}), or copy the shards to a local folder "
+                          f"and pass that") from None
+
+
 def local_path(url: str, index: int, work: Path) -> Path:
     """A shard as a local file: itself, or its copy in `<work>/shards/` (copied once, atomically)."""
     if "://" not in url or url.startswith("file://"):
         return Path(url.removeprefix("file://"))
-    import fsspec
-
     target = work / "shards" / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_name(f".{target.name}.staging")
-        filesystem, path = fsspec.core.url_to_fs(url)
+        filesystem, path = url_filesystem(url)
         filesystem.get_file(path, str(staged))
         os.replace(staged, target)
     return target
@@ -298,6 +312,9 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
     if executor.kind == "slurm" and (executor.work_dir is None or not executor.partition):
         raise UsageError("--executor slurm needs --work-dir (a folder every node reads and writes) and "
                          "--slurm-partition")
+    if executor.kind == "slurm" and shutil.which("sbatch") is None:
+        raise UsageError("--executor slurm submits its tasks with Slurm's sbatch, which is not on this machine's "
+                         "PATH: run it on a Slurm login node, or use --executor local")
     pattern = job["pattern"]
     shards = shard_urls(pattern)
     if not shards:

@@ -758,7 +758,7 @@ def _is_data_file(path: Path) -> bool:
         name.endswith(s + ".gz") for s in DATA_SUFFIXES))
 
 
-def _looks_like_hub_id(spec: str) -> bool:
+def looks_like_hub_id(spec: str) -> bool:
     parts = spec.split("/")
     return (
         len(parts) <= 2
@@ -851,7 +851,7 @@ def open_source(source: Any, *, split: str | None = None, config: str | None = N
     close = close_path(path)
     if close is not None:  # a typo in a local path, not a Hub id that happens to contain a slash
         raise SourceError(f"{spec}: no such file or folder; did you mean {close}?")
-    if _looks_like_hub_id(spec):
+    if looks_like_hub_id(spec):
         return _open_hub(spec, split, config, revision)
     raise SourceError(f"{spec}: no such file or folder")
 

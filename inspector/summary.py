@@ -1,11 +1,40 @@
 """The report's lines of summary: rows checked and the shape, validity, the shapes seen, near-duplicates and
 tokens. The text and Markdown reports (`inspector.report`) and the HTML page (`inspector.html`) each say them;
-they take a `Report` and import neither.
+they take a `Report` and import neither. Also the sums of a conversion's ledger (rows written, a split), which
+`convert`, `train`, the page and the Hub card each print from the ledger as a dict.
 """
 
 from __future__ import annotations
 
 from trlprep.inspector.methods import TYPE_NAMES
+
+
+def written_sum(ledger: dict) -> str:
+    """The rows written, as the rows kept and those one kept row added (a conversion's ledger, as a dict).
+
+    >>> written_sum({"rows_out": 600, "rows_kept": 300, "rows_added": 300, "rows_added_by": "KTO unpairing"})
+    '600 = kept 300 + 300 from KTO unpairing'
+    >>> written_sum({"rows_out": 299, "rows_kept": 299, "rows_added": 0})
+    '299'
+    """
+    if not ledger.get("rows_added"):
+        return str(ledger["rows_out"])
+    return f"{ledger['rows_out']} = kept {ledger['rows_kept']} + {ledger['rows_added']} from {ledger['rows_added_by']}"
+
+
+def split_sum(split: dict) -> str:
+    """A --test-size split's rows, which add up to the rows written; with the kept rows they came from when one
+    kept row became several (pairs unpaired for KTO stay in one split).
+
+    >>> split_sum({"train": 540, "test": 60, "train_kept": 270, "test_kept": 30})
+    'train 540 rows + test 60 rows = 600 written (from 270 + 30 kept rows)'
+    >>> split_sum({"train": 285, "test": 15, "train_kept": 285, "test_kept": 15})
+    'train 285 rows + test 15 rows = 300 written'
+    """
+    line = f"train {split['train']} rows + test {split['test']} rows = {split['train'] + split['test']} written"
+    if (split["train"], split["test"]) != (split["train_kept"], split["test_kept"]):
+        line += f" (from {split['train_kept']} + {split['test_kept']} kept rows)"
+    return line
 
 
 def near_duplicates_line(found: dict) -> str:

@@ -262,8 +262,9 @@ def test_a_test_split_never_shares_a_prompt_or_a_row_with_the_train_split(shared
     assert {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in train}.isdisjoint(
         {r["prompt"][0]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in test})
     assert result.split == {"by": "prompt", "groups": 4, "test_groups": 1, "train": 30, "test": 10,
-                            "near_duplicate_rows": 0}
-    assert "split by prompt, so that none is in both splits: 4 groups" in result.to_text()
+                            "train_kept": 30, "test_kept": 10, "near_duplicate_rows": 0}
+    assert "split by prompt, so that none is in both splits: 4 groups, 1 in test; train 30 rows + test 10 rows = " \
+           "40 written" in result.to_text()
     chats = [{"messages": [{"role": "user", "content": f"hi {i % 3}"}, {"role": "assistant", "content": "yo"}]}
              for i in range(30)]
     chat = convert(write_jsonl(chats), to="sft", output=tmp_path / "chats.jsonl", test_size=5)

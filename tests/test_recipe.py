@@ -36,7 +36,7 @@ def test_sft_mixture_then_dpo_then_gguf_runs_end_to_end(shared_data, tiny_model,
     assert sft["rows_mixed"] == {alpaca: 999, v1: 428} and sft["rows_out"] == 1427
     # Each stage's ledger and what its trainer will do at max_length, all before the first stage trains.
     assert said[0] == ("data: rows in 1499 = kept 1499 + rejected 0; rows written 1499; "
-                       f"mixed 1427 = 999 of 999 from {alpaca} + 428 of 500 from {v1}")
+                       f"mixed 1427 = 999 of 999 from {alpaca} + 428 of 500 from {v1} (72 left out by the weights)")
     assert said[1].startswith("SFTTrainer at max_length=64") and said[2].startswith("SFTTrainer cost: ")
     assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 1427 rows ready"
     assert said[4].startswith("data: rows in 300 = kept 300") and said[5].startswith("DPOTrainer at max_length=64")

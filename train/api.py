@@ -7,13 +7,14 @@ comes in seconds. Everything a run used (data report, ledger, resolved config, m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
@@ -26,7 +27,7 @@ from trlprep.train.vision import (first_row, is_vision_dataset, load_training_da
 from trlprep.options import options_from
 from trlprep.inspector.methods import METHOD, METHODS, NEED_NAMES, NEED_OPTIONS, TRAINERS
 from trlprep.inspector.cost import RunShape, run_cost
-from trlprep.inspector.summary import cost_lines
+from trlprep.inspector.summary import cost_lines, split_sum, written_sum
 
 RUN_FILE = "trlprep-run.json"
 # What each trainer drops while tokenizing (TRL 1.x), for the message when nothing is left; by the key of what
@@ -58,6 +59,7 @@ class TrainResult:
     exported: dict | None = None
     tokens: dict | None = None
     rows_trained: int | None = None  # rows the trainer kept after its own preparation (None: not trained here)
+    accounting: dict | None = None  # `row_accounting`: where the rows read went, up to those trained
     job: dict | None = None
     job_url: str | None = None
 
@@ -86,8 +88,8 @@ class TrainResult:
             lines.append(f"- {ledger_line(self.ledger)}")
         if self.tokens:
             lines.append(f"- {effect_line(self.method, self.tokens)}")
-        if self.rows_trained is not None:
-            lines.append(f"- {kept_line(self.method, self.rows_trained, self.ledger['rows_out'])}")
+        if self.accounting is not None:
+            lines.append(f"- {kept_line(self.method, self.accounting)}")
         lines.append(f"- {self.to_text().strip()}")
         return "\n".join(lines) + "\n"
 
@@ -248,8 +250,10 @@ def prepare_mixture(method: str, sources: list[dict], *, data_dir: Path, seed: i
         for rule, count in ledger["rejected_by_rule"].items():
             rejected[rule] = rejected.get(rule, 0) + count
     ledger = {key: sum(source[key] for source in ledgers) for key in ("rows_in", "rows_kept", "rows_rejected",
-                                                                      "rows_out")}
+                                                                      "rows_out", "rows_added")}
+    causes = {source["rows_added_by"] for source in ledgers if source["rows_added_by"]}
     ledger.update(rejected_by_rule=rejected, rows_mixed=len(mixed), sources=ledgers,
+                  rows_added_by=", ".join(sorted(causes)) or None, rows_left_out=ledger["rows_out"] - len(mixed),
                   rejects=", ".join(source["rejects"] for source in ledgers if source.get("rejects")) or None)
     report = {"sources": reports, "dialect": next((r["dialect"] for r in reports if r["dialect"] == "turn_flags"),
                                                   reports[0]["dialect"])}
@@ -326,27 +330,32 @@ def _first(found: tuple[int | None, str]) -> str:
 
 
 def ledger_line(ledger: dict) -> str:
-    """The conversion's ledger in one line.
+    """The conversion's ledger in one line: rows in = kept + rejected, the rows written (and why they are more
+    than those kept), a --test-size split and a mixture's draw, each adding up.
 
     >>> ledger_line({"rows_in": 10, "rows_kept": 8, "rows_rejected": 2, "rows_out": 8,
     ...              "rejected_by_rule": {"TP201": 2}, "rejects": "runs/sft/data/data.rejects.jsonl"})
     'data: rows in 10 = kept 8 + rejected 2 (TP201 x2); rows written 8; rejects: runs/sft/data/data.rejects.jsonl'
 
-    A mixture's ledger adds the rows each source gave it:
+    A mixture's ledger adds the rows each source gave it, and those its weights left out:
 
     >>> ledger_line({"rows_in": 5, "rows_kept": 5, "rows_rejected": 0, "rows_out": 5, "rejected_by_rule": {},
-    ...              "rows_mixed": 4, "sources": [{"source": "a.jsonl", "rows_out": 3, "rows_mixed": 3},
-    ...                                           {"source": "b.jsonl", "rows_out": 2, "rows_mixed": 1}]})
-    'data: rows in 5 = kept 5 + rejected 0; rows written 5; mixed 4 = 3 of 3 from a.jsonl + 1 of 2 from b.jsonl'
+    ...              "rows_mixed": 4, "rows_left_out": 1,
+    ...              "sources": [{"source": "a.jsonl", "rows_out": 3, "rows_mixed": 3},
+    ...                          {"source": "b.jsonl", "rows_out": 2, "rows_mixed": 1}]})
+    'data: rows in 5 = kept 5 + rejected 0; rows written 5; mixed 4 = 3 of 3 from a.jsonl + 1 of 2 from b.jsonl (1 left out by the weights)'
     """
     rules = ", ".join(f"{rule} x{count}" for rule, count in sorted(ledger["rejected_by_rule"].items()))
     line = (f"data: rows in {ledger['rows_in']} = kept {ledger['rows_kept']} + rejected {ledger['rows_rejected']}"
-            + (f" ({rules})" if rules else "") + f"; rows written {ledger['rows_out']}"
+            + (f" ({rules})" if rules else "") + f"; rows written {written_sum(ledger)}"
+            + (f"; {split_sum(ledger['split'])}" if ledger.get("split") else "")
             + (f"; rejects: {ledger['rejects']}" if ledger["rows_rejected"] else ""))
     if "rows_mixed" in ledger:
         shares = " + ".join(f"{source['rows_mixed']} of {source['rows_out']} from {source['source']}"
                             for source in ledger["sources"])
         line += f"; mixed {ledger['rows_mixed']} = {shares}"
+        if ledger["rows_left_out"]:
+            line += f" ({ledger['rows_left_out']} left out by the weights)"
     return line
 
 
@@ -362,14 +371,51 @@ def effect_line(method: str, preflight: dict) -> str:
             f"{preflight['rows']} rows, drops {effect['dropped']} ({effect['note']})")
 
 
-def kept_line(method: str, kept: int, written: int) -> str:
-    """The rows the trainer kept of those written, from its own dataset.
+def row_accounting(ledger: dict, trained: int) -> dict:
+    """Where the rows read went, up to the `trained` rows the trainer kept, from the conversion's ledger:
+    rows_in - rejected + added (one kept row written as several: KTO unpairing) - held_out_for_test
+    - left_out_by_weights (a mixture's) - dropped_by_trainer = trained. `train_rows` are the rows the trainer
+    was given (the train file's), `base` what they are.
 
-    >>> kept_line("sft", 928, 999)
-    'SFTTrainer kept 928 of the 999 rows written (71 dropped while tokenizing)'
+    >>> row_accounting({"rows_in": 300, "rows_rejected": 0, "rows_out": 600, "rows_added": 300,
+    ...                 "rows_added_by": "KTO unpairing", "split": {"train": 540, "test": 60}}, 538)["dropped_by_trainer"]
+    2
     """
-    return (f"{TRAINERS[method]} kept {kept} of the {written} rows written"
-            + (f" ({written - kept} dropped while tokenizing)" if written > kept else ""))
+    held_out = ledger["split"]["test"] if ledger.get("split") else 0
+    left_out = ledger.get("rows_left_out", 0)
+    train_rows = ledger["rows_out"] - held_out - left_out
+    base = "train rows" if held_out else "rows mixed" if "rows_mixed" in ledger else "rows written"
+    return {"rows_in": ledger["rows_in"], "rejected": ledger["rows_rejected"],
+            "added": ledger.get("rows_added", 0), "added_by": ledger.get("rows_added_by"),
+            "held_out_for_test": held_out, "left_out_by_weights": left_out, "train_rows": train_rows,
+            "base": base, "dropped_by_trainer": train_rows - trained, "trained": trained}
+
+
+def kept_line(method: str, accounting: dict) -> str:
+    """The rows the trainer kept of those it was given, from its own dataset (`row_accounting`); when other
+    causes stand between the rows read and those, the sum from the rows read.
+
+    >>> kept_line("sft", {"rows_in": 999, "rejected": 0, "added": 0, "held_out_for_test": 0,
+    ...                   "left_out_by_weights": 0, "train_rows": 999, "base": "rows written",
+    ...                   "dropped_by_trainer": 71, "trained": 928})
+    'SFTTrainer kept 928 of the 999 rows written (71 dropped while tokenizing)'
+    >>> kept_line("dpo", {"rows_in": 300, "rejected": 0, "added": 0, "held_out_for_test": 15,
+    ...                   "left_out_by_weights": 0, "train_rows": 285, "base": "train rows",
+    ...                   "dropped_by_trainer": 2, "trained": 283})
+    'DPOTrainer kept 283 of the 285 train rows (2 dropped while tokenizing): rows in 300 - 15 held out for the test split - 2 dropped while tokenizing = 283'
+    """
+    counts = accounting
+    line = (f"{TRAINERS[method]} kept {counts['trained']} of the {counts['train_rows']} {counts['base']}"
+            + (f" ({counts['dropped_by_trainer']} dropped while tokenizing)" if counts["dropped_by_trainer"] else ""))
+    terms = [f"- rejected {counts['rejected']}" if counts["rejected"] else "",
+             f"+ {counts['added']} from {counts['added_by']}" if counts["added"] else "",
+             f"- {counts['held_out_for_test']} held out for the test split" if counts["held_out_for_test"] else "",
+             f"- {counts['left_out_by_weights']} left out by the mixture weights" if counts["left_out_by_weights"]
+             else ""]
+    if not any(terms):  # the rows given are the rows read: the line above adds up already
+        return line
+    terms.append(f"- {counts['dropped_by_trainer']} dropped while tokenizing" if counts["dropped_by_trainer"] else "")
+    return f"{line}: rows in {counts['rows_in']} " + " ".join(term for term in terms if term) + f" = {counts['trained']}"
 
 
 def load_rewards(method: str, specs: tuple[str, ...]) -> list:
@@ -465,12 +511,44 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
         with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
             return _export(prepare_run(options, data_root=Path(data_root)), Path(options.export_trl_config),
                            options.accelerate_config)
-    prepared = prepare_run(options)
-    if options.dry_run:
-        prepared.result.dry_run = True
-        write_run_file(Path(prepared.result.output_dir), prepared.result)
-        return prepared.result
-    return run_prepared(prepared, announce=options.announce)
+    with data_removed_on_failure(run_folder(options)):
+        prepared = prepare_run(options)
+        if options.dry_run:
+            prepared.result.dry_run = True
+            write_run_file(Path(prepared.result.output_dir), prepared.result)
+            return prepared.result
+        return run_prepared(prepared, announce=options.announce)
+
+
+def run_folder(options: RunOptions) -> Path:
+    """The run's output folder: `output_dir`, by default `runs/<method>`."""
+    return Path(options.output_dir or Path("runs") / options.method)
+
+
+@contextlib.contextmanager
+def data_removed_on_failure(out: Path) -> Iterator[None]:
+    """A failed run (a refusal, a trainer's error) leaves no converted data behind: the files it wrote under
+    `<out>/data` are removed, with the folders it made for them. Kept: what was there before, and the files the
+    error names (a rejects file that says why every row was rejected). Checkpoints are not touched: --resume
+    continues from them."""
+    data = out / "data"
+    before = set(data.rglob("*")) if data.is_dir() else set()
+    made = [folder for folder in (out, data) if not folder.exists()]
+    try:
+        yield
+    except BaseException as error:
+        named = str(error)
+        written = set(data.rglob("*")) - before if data.is_dir() else set()
+        for path in sorted(written, key=lambda path: len(path.parts), reverse=True):  # a folder after its files
+            if path.is_dir():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            elif str(path) not in named:
+                path.unlink()
+        for folder in reversed(made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 @dataclass
@@ -529,7 +607,7 @@ def prepare_run(options: RunOptions, *, data_root: Path | None = None,
     functions = checked_usage(method, options.config, options.overrides, options.reward_funcs, options.teacher)
     from trlprep.train import config as run_config
 
-    out = Path(options.output_dir or Path("runs") / method)
+    out = run_folder(options)
     report, ledger, eval_ledger, files = prepare_data(
         method, options.dataset, output_dir=data_root or out, eval_dataset=options.eval_dataset,
         test_size=options.test_size, split=options.split, config_name=options.dataset_config,
@@ -605,7 +683,8 @@ def run_prepared(prepared: PreparedRun, *, model: str | None = None,
     kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
     result.rows_trained = kept
     if kept is not None:
-        announce(kept_line(method, kept, result.ledger["rows_out"]))
+        result.accounting = row_accounting(result.ledger, kept)
+        announce(kept_line(method, result.accounting))
     if kept == 0:
         raise DataRefused(f"{TRAINERS[method]} dropped every row while preparing the data: "
                           f"{DROPS[METHOD[method].effect_key]} max_length={settings.get('max_length')}; raise --max-length")

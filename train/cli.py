@@ -18,7 +18,8 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--model", metavar="M", help="A local model folder or a Hub model id (required without --recipe).")
 @click.option("--recipe", metavar="RECIPE.YAML",
               help="Train the stages of a recipe (model, output_dir, stages: each with method, dataset and this "
-                   "command's options as keys) one after another; every stage's data is checked first.")
+                   "command's options as keys) one after another; every stage's data is checked first. Its "
+                   "relative paths are read from the recipe file's folder.")
 @click.option("--output-dir", metavar="DIR", help="Where the model, checkpoints, converted data and "
                                                   "trlprep-run.json go (default: runs/<method>).")
 @click.option("--max-steps", type=int, help="Stop after N optimizer steps.")

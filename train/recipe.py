@@ -26,6 +26,10 @@ stage saves the tokenizer it loaded, so every stage is checked against the base 
 another chat template (TRL's `chat_template_path`), the change is reported and the stages after it are checked
 again against its tokenizer before they train.
 
+A recipe file's relative paths (`output_dir`, the model, datasets, TRL configs, reward-function files) are read
+from the file's folder, not from the current one (`read_from`); a recipe given as a dict reads them from the
+current folder.
+
 Each stage writes its run file in `<output_dir>/<N>-<method>/`, and the recipe a summary, `<output_dir>/recipe.json`,
 after every stage, with the weights each stage started from and saved (SHA-256 of the safetensors), so that a chain
 can be checked and `resume` continues at the first stage not finished.
@@ -137,6 +141,12 @@ def load_recipe(recipe: str | Path | dict) -> dict:
             raise UsageError(f"--recipe {path}: invalid YAML ({str(error).splitlines()[0]})") from None
         if not isinstance(recipe, dict):
             raise UsageError(f"--recipe {path}: expected a mapping with model, output_dir and stages")
+        return read_from(checked_recipe(recipe), path.parent)
+    return checked_recipe(recipe)
+
+
+def checked_recipe(recipe: dict) -> dict:
+    """`recipe` with every key checked."""
     _check_keys(recipe, RECIPE_KEYS, "recipe")
     if "hf_jobs" in recipe:
         from trlprep.train.launch import JOB_KEYS
@@ -157,6 +167,60 @@ def load_recipe(recipe: str | Path | dict) -> dict:
         else:
             _check_training(number, stage, stages)
     return recipe
+
+
+def read_from(recipe: dict, folder: Path) -> dict:
+    """A recipe file's relative paths read from the file's folder, not from the current one: `output_dir`, and
+    the model, datasets, eval dataset, teacher, TRL config and reward-function files it reads. A value that may be
+    a Hub id (`org/name`) stays one unless it names something in that folder; URLs and absolute paths stay.
+
+    >>> read_from({"model": "Qwen/Qwen2.5-0.5B", "output_dir": "runs/a", "stages": [{"method": "sft",
+    ...     "datasets": ["chats.jsonl", {"path": "hf://datasets/org/x"}], "reward_funcs": ["answer_match"]}]},
+    ...     Path("recipes"))["stages"][0]["datasets"]
+    ['recipes/chats.jsonl', {'path': 'hf://datasets/org/x'}]
+    """
+    recipe = {**recipe, "model": _read_from(recipe["model"], folder, hub=True)}
+    if recipe.get("output_dir"):
+        recipe["output_dir"] = _read_from(recipe["output_dir"], folder)
+    recipe["stages"] = [stage if "export" in stage else _stage_read_from(stage, folder) for stage in recipe["stages"]]
+    return recipe
+
+
+def _stage_read_from(stage: dict, folder: Path) -> dict:
+    stage = dict(stage)
+    for key in ("dataset", "eval_dataset", "teacher"):
+        if stage.get(key):
+            stage[key] = _read_from(stage[key], folder, hub=True)
+    if stage.get("config"):
+        stage["config"] = _read_from(stage["config"], folder)
+    if stage.get("datasets"):
+        stage["datasets"] = [_read_from(source, folder, hub=True) if isinstance(source, (str, Path)) else
+                             {**source, "path": _read_from(source.get("path"), folder, hub=True)}
+                             if isinstance(source, dict) and source.get("path") else source
+                             for source in stage["datasets"]]
+    if stage.get("reward_funcs"):
+        functions = [stage["reward_funcs"]] if isinstance(stage["reward_funcs"], str) else stage["reward_funcs"]
+        stage["reward_funcs"] = [_reward_read_from(str(spec), folder) for spec in functions]
+    return stage
+
+
+def _reward_read_from(spec: str, folder: Path) -> str:
+    """A function in a file (`rewards.py:score`) is read from the file; a module's or a built-in's names no path."""
+    file, _, name = spec.rpartition(":")
+    return f"{_read_from(file, folder)}:{name}" if file.endswith(".py") else spec
+
+
+def _read_from(value, folder: Path, *, hub: bool = False) -> str:
+    """`value` as a path read from `folder` when it is a relative path; with `hub`, a value that reads as a Hub id
+    stays one unless it names something in `folder`."""
+    from trlprep.inspector.sources import looks_like_hub_id
+
+    text = str(value)
+    if "://" in text or Path(text).expanduser().is_absolute():
+        return text
+    if hub and looks_like_hub_id(text) and not (folder / text).exists():
+        return text
+    return str(folder / text)
 
 
 def _check_training(number: int, stage: dict, stages: list) -> None:

@@ -1,0 +1,31 @@
+"""A failed `train` leaves none of the data it converted behind, and never removes what was there before."""
+
+import pytest
+from click.testing import CliRunner
+
+from trlprep.train.api import DataRefused, train
+from trlprep.train.cli import main
+
+# gsm8k's answers at 64 tokens of the tiny vocabulary: the preflight refuses, after the data was converted.
+REFUSED = {"method": "sft", "max_steps": 1, "max_length": 64}
+
+
+def test_a_refused_run_removes_the_data_and_the_folder_it_made(shared_data, tiny_model, tmp_path):
+    out = tmp_path / "runs" / "sft"
+    done = CliRunner().invoke(main, ["--method", "sft", "--model", str(tiny_model), "--dataset",
+                                     str(shared_data / "gsm8k_test.jsonl"), "--output-dir", str(out),
+                                     "--max-steps", "1", "--max-length", "64"])
+    assert done.exit_code == 1 and "SFTTrainer would drop 1319 of 1319 rows" in done.output
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "runs"]
+
+
+def test_a_refused_run_keeps_what_was_in_its_folder_before(shared_data, tiny_model, tmp_path):
+    notes = tmp_path / "data" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("mine")
+    (tmp_path / "checkpoint-500").mkdir()
+    with pytest.raises(DataRefused, match="would drop 1319 of 1319 rows"):
+        train(model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl", output_dir=tmp_path, **REFUSED)
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "checkpoint-500", "data", "data/notes.txt"]
+    assert notes.read_text() == "mine"
