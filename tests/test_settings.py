@@ -218,3 +218,22 @@ def test_inspect_with_a_config_file_still_imports_no_torch(tmp_path):
     done, loaded = in_fresh_python(code, str(data))
     assert loaded == []
     assert done.stdout.rstrip().endswith("exit 1")  # TP401, made an error by the config
+
+
+def test_the_configuration_page_shows_what_the_commands_print_and_every_key(monkeypatch):
+    """docs/configuration.md: its `--show-settings` output is the command's, run from the checkout as printed, and
+    its tables name every key and gate the catalog has."""
+    from tests.conftest import REPO
+    from trlprep.inspector.settings import GATES, KEYS
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    monkeypatch.chdir(REPO)
+    command = page.split("<!-- show-settings -->")[0].rsplit("```\nuv run inspect ", 1)[1].split("\n")[0]
+    printed = page.split("<!-- show-settings -->\n```\n")[1].split("```")[0]
+    result = run(inspect_main, *command.split())
+    assert (result.exit_code, result.stdout) == (0, printed)
+    as_json = page.split("```\nuv run train ", 1)[1].split("\n")[0]
+    document = json.loads(page.split(as_json, 1)[1].split("```json\n", 1)[1].split("```")[0])
+    assert json.loads(run(train_main, *as_json.split()).stdout) == document
+    assert all(f"| `{name}` |" in page for name in [*KEYS, *GATES])
+    assert (REPO / "examples" / "sft-gates.toml").read_text() in page
