@@ -139,24 +139,25 @@ class Key:
 
 KEYS = {key.name: key for key in (
     Key("select", "list of rules", (), ("inspect",),
-        "Run only these rules: ids (TP301), id prefixes (TP3) or names. `--select` replaces it.", rules),
+        "Run only these rules: ids (`TP301`), id prefixes (`TP3`) or names. `--select` replaces it.", rules),
     Key("ignore", "list of rules", (), ("inspect",),
         "Skip these rules (same forms as `select`). `--ignore` replaces it.", rules),
-    Key("severity", "table: rule = \"error\" | \"warning\"", None, ("inspect",),
-        "A rule's severity instead of the catalog's: an error finding fails `inspect` (exit 1), a warning does not.",
-        severity, table=True),
-    Key("max-rows", "integer >= 1", InspectOptions.max_rows, ("inspect",), "Example rows kept per rule (`--max-rows`).", count),
+    Key("severity", "table: rule = `\"error\"` or `\"warning\"`", None, ("inspect",),
+        "A rule's severity (an id or a name) instead of the catalog's: an error finding fails `inspect` (exit 1), "
+        "a warning does not.", severity, table=True),
+    Key("max-rows", "integer >= 1", InspectOptions.max_rows, ("inspect",),
+        "Example rows kept per rule (`--max-rows`).", count),
     Key("near-threshold", "number, 0.5 to 1.0", NEAR_THRESHOLD, ("inspect", "convert"),
-        "How similar two rows must be to count as near-duplicates (`--near-threshold`).", number_from(0.5, 1.0)),
+        "How similar two rows must be to count as near-duplicates (`--near-threshold`; `inspect --near-duplicates`, "
+        "`convert --dedup near`).", number_from(0.5, 1.0)),
     Key("max-length", "integer >= 1", None, ("inspect", "train"),
-        "The token budget per row: `inspect --model` checks the rows against it, `train` trains at it "
-        "(`--max-length`; unset: TRL's 1024).", count),
-    Key("max-dropped", "share of rows (\"5%\" or 0.05)", MAX_DROPPED, ("train",),
+        "The token budget per row (`--max-length`; unset: TRL's 1024): `inspect --model` checks the rows against "
+        "it (`inspect` reads it only with `--model`), `train` trains at it.", count),
+    Key("max-dropped", "share of rows", MAX_DROPPED, ("train",),
         "`train` refuses to run when its trainer would drop more than this share of rows at max-length "
         "(`--max-dropped`).", fraction),
     Key("gates", "table: method = table of gates", None, ("inspect",),
-        "Limits the data must meet for a method, checked by `inspect --method M`: a gate that fails makes "
-        "`inspect` exit 1 and names itself, its limit, the measured value and this file.", None, table=True),
+        "Limits the data must meet for a method, checked by `inspect --method M` (see Gates).", None, table=True),
 )}
 
 
@@ -184,15 +185,16 @@ GATES = {gate.name: gate for gate in (
     GateKind("max-rejected", "share of rows", "The share of rows the conversion for the method rejects.",
              fraction, lambda report, method: _share(report.methods[method].get("rows_rejected", 0),
                                                      report.rows_checked, f"rejected for {method}")),
-    GateKind("min-rows", "integer >= 1", "The fewest rows the method must keep after its conversion.",
+    GateKind("min-rows", "integer >= 1", "The rows the method keeps after its conversion: fewer fails.",
              count, lambda report, method: (report.methods[method].get("rows_kept", 0),
                                             f"{report.methods[method].get('rows_kept', 0)} rows kept for {method}"),
              at_most=False),
-    GateKind("max-over-length", "share of rows", "The share of rows longer than max-length in tokens.",
+    GateKind("max-over-length", "share of rows", "With `--model`: the share of rows longer than max-length tokens.",
              fraction, lambda report, method: report.tokens and _share(
                  report.tokens["over_max_length"], report.tokens["rows"],
                  f"over max_length={report.tokens['max_length']}"), needs="--model"),
-    GateKind("max-dropped", "share of rows", "The share of rows the method's trainer drops at max-length.",
+    GateKind("max-dropped", "share of rows",
+             "With `--model`: the share of rows the method's trainer drops at max-length.",
              fraction, lambda report, method: report.tokens and _share(
                  report.tokens["trainer_effects"][METHOD[method].effect_key]["dropped"], report.tokens["rows"],
                  f"dropped at max_length={report.tokens['max_length']}"), needs="--model"),
@@ -227,6 +229,20 @@ class Gate:
         return {"gate": self.name, "limit": limit, "measured": value, "passed": passed, "origin": self.origin,
                 "line": f"{self.name} {'passed' if passed else 'failed'}: {words}; limit {bound} {limit} "
                         f"({self.origin})"}
+
+
+def markdown_tables() -> tuple[str, str]:
+    """The configuration page's tables of the keys and of the gates (docs/configuration.md).
+
+    >>> markdown_tables()[1].splitlines()[2]
+    '| `max-rejected` | share of rows | The share of rows the conversion for the method rejects. |'
+    """
+    keys = ["| key | type | default | read by | what it sets |", "| --- | --- | --- | --- | --- |"]
+    keys += [f"| `{key.name}` | {key.type} | {'none' if key.default is None else f'`{shown_value(key.default, key.read)}`'} | "
+             f"{', '.join(key.commands)} | {key.docs} |" for key in KEYS.values()]
+    gates = ["| gate | limit | what is measured |", "| --- | --- | --- |"]
+    gates += [f"| `{gate.name}` | {gate.type} | {gate.docs} |" for gate in GATES.values()]
+    return "\n".join(keys) + "\n", "\n".join(gates) + "\n"
 
 
 def shown_value(value: Any, read: Callable | None = None) -> str:
@@ -465,14 +481,18 @@ def apply_to_report(report: Any, severities: dict[str, str] | None, gates: tuple
     """The report with the config's severities in its findings, and its method's gates checked (`report.gates`;
     its exit code is 1 when one fails)."""
     if severities:
-        changed = False
+        demoted = promoted = False
         for finding in report.findings:
             level = severities.get(finding.rule, finding.severity)
-            changed = changed or level != finding.severity
+            demoted = demoted or (finding.severity, level) == (ERROR, WARNING)
+            promoted = promoted or (finding.severity, level) == (WARNING, ERROR)
             finding.severity = level
         report.findings.sort(key=lambda f: (f.severity != ERROR, f.rule))
+        # The scan counted the rows breaking the catalog's error rules: rules promoted add at least the rows of
+        # the largest; rules demoted leave at least those of the largest error rule left (the exact count would
+        # need the scan to know the severities).
         errors = [f.count for f in report.findings if f.severity == ERROR]
-        if changed:  # the scan counted rows by the catalog's severities: at least the largest error rule's rows
-            report.rows_with_errors = max(errors) if errors else 0
+        if demoted or promoted:
+            report.rows_with_errors = max(errors + [0 if demoted else report.rows_with_errors])
     report.gates = [gate.check(report) for gate in gates if gate.method == method]
     return report
