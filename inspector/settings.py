@@ -238,8 +238,9 @@ def markdown_tables() -> tuple[str, str]:
     '| `max-rejected` | share of rows | The share of rows the conversion for the method rejects. |'
     """
     keys = ["| key | type | default | read by | what it sets |", "| --- | --- | --- | --- | --- |"]
-    keys += [f"| `{key.name}` | {key.type} | {'none' if key.default is None else f'`{shown_value(key.default, key.read)}`'} | "
-             f"{', '.join(key.commands)} | {key.docs} |" for key in KEYS.values()]
+    for key in KEYS.values():
+        default = "none" if key.default is None else f"`{shown_value(key.default, key.read)}`"
+        keys.append(f"| `{key.name}` | {key.type} | {default} | {', '.join(key.commands)} | {key.docs} |")
     gates = ["| gate | limit | what is measured |", "| --- | --- | --- |"]
     gates += [f"| `{gate.name}` | {gate.type} | {gate.docs} |" for gate in GATES.values()]
     return "\n".join(keys) + "\n", "\n".join(gates) + "\n"

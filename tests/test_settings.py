@@ -238,3 +238,20 @@ def test_the_configuration_page_shows_what_the_commands_print_and_every_key(monk
     assert json.loads(run(train_main, *as_json.split()).stdout) == document
     assert all(table in page for table in markdown_tables())
     assert (REPO / "examples" / "sft-gates.toml").read_text() in page
+
+
+def test_train_takes_max_length_and_max_dropped_from_the_config_file(tmp_path, tiny_model):
+    """Three of ten pairs have a prompt that fills max-length alone, so DPO would drop them (30%)."""
+    pairs = [{"prompt": ("a very long question " * (60 if i < 3 else 1)) + f"number {i}?", "chosen": f"Yes {i}.",
+              "rejected": f"No {i}."} for i in range(10)]
+    data = write_rows(tmp_path / "data" / "pairs.jsonl", pairs)
+    (tmp_path / "trlprep.toml").write_text('max-length = 64\nmax-dropped = "50%"\n')
+    arguments = ["--method", "dpo", "--model", tiny_model, "-d", data, "--output-dir", tmp_path / "run", "--dry-run"]
+
+    allowed = run(train_main, *arguments)
+    assert allowed.exit_code == 0, allowed.output
+    assert "DPOTrainer at max_length=64" in allowed.stdout
+    refused = run(train_main, *arguments, "--max-dropped", "0.05")
+    assert refused.exit_code == 1
+    assert "DPOTrainer would drop 3 of 10 rows at max_length=64" in refused.stderr
+    assert "more than --max-dropped 5%" in refused.stderr
