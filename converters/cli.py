@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import click
 
-from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, executor_from, executor_options, image_options, mapping_options, near_threshold_option,
-                           source_options, user_errors)
+from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, command_settings, executor_from, executor_options,
+                                   image_options, mapping_options, near_threshold_option, print_settings,
+                                   settings_options, source_options, user_errors)
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -61,17 +62,21 @@ from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, executor_fro
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
 @executor_options("Convert")
+@settings_options
 @user_errors
 def main(dataset, split, config_name, revision, encoding, to, output, style, conversational, image_root, decode_images, rename,
          roles, system, drop_system,
          dedup, near_threshold, fix_text, reasoning, model, drop_cut_off, against, drop_contaminated,
          shuffle, seed, test_size, limit, dry_run, overwrite, strict, push_to_hub, html_path, output_format,
-         executor, tasks, workers, work_dir, slurm_partition, slurm_time):
+         executor, tasks, workers, work_dir, slurm_partition, slurm_time, show_settings, settings_file, isolated):
     """Rewrite a dataset into the shape TRL's trainer for --to wants. Every row is accounted for:
     rows in = rows kept + rows rejected, each rejection with its rule in the rejects file.
 
     Exit codes: 0 written; 1 the data cannot become --to data, --strict met a rejected row, or the output
-    failed its own inspection (nothing is written then); 2 unreadable input or bad usage.
+    failed its own inspection (nothing is written then); 2 unreadable input, bad usage or a bad config file.
+
+    --near-threshold also comes from [tool.trlprep] in pyproject.toml, or trlprep.toml, found from the data's
+    folder upward (docs/configuration.md); the command line wins.
 
     \b
     Examples:
@@ -84,9 +89,13 @@ def main(dataset, split, config_name, revision, encoding, to, output, style, con
     from trlprep.errors import DataRefused
     from trlprep.progress import show_progress
 
+    settings = command_settings("convert", dataset, settings_file, isolated, near_threshold=near_threshold)
+    if show_settings:
+        print_settings(settings, output_format)
+        return
     options = ConvertOptions(
         to=to, output=output, style=style, conversational=conversational, rename=rename, roles=roles, system=system,
-        drop_system=drop_system, dedup=dedup, near_threshold=near_threshold, fix_text=fix_text,
+        drop_system=drop_system, dedup=dedup, near_threshold=settings["near-threshold"], fix_text=fix_text,
         reasoning=reasoning, model=model,
         drop_cut_off=drop_cut_off, against=against, drop_contaminated=drop_contaminated, shuffle=shuffle, seed=seed,
         test_size=test_size, limit=limit, dry_run=dry_run, overwrite=overwrite, strict=strict,

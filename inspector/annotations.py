@@ -96,6 +96,10 @@ def annotations(report, lines: Mapping[str, int], *, per_rule: int | None = None
         asked = next(iter(report.methods.values()))
         title = "no trainer can use the data" if len(report.methods) > 1 else f"{asked['trainer']} cannot use the data"
         found.append(Annotation(None, "error", title, "\n".join(reasons), only_file))
+    for gate in report.gates:  # the config's gates (`inspector.settings`): a failed one fails the data too
+        if gate["passed"] is not True:
+            level = "error" if gate["passed"] is False else "warning"
+            found.append(Annotation(None, level, gate["gate"], gate["line"], only_file))
     return found
 
 

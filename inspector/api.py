@@ -20,6 +20,7 @@ from trlprep.inspector.methods import METHODS
 from trlprep.inspector.report import Report
 from trlprep.inspector.rules import select_rules
 from trlprep.inspector.scan import ScanResult, read_plan, scan
+from trlprep.inspector.settings import apply_to_report
 from trlprep.progress import progress_bar
 from trlprep.inspector.sources import Source, open_source
 from trlprep.inspector.rules.content import CUT_OFF_RESPONSE
@@ -51,7 +52,8 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
         from trlprep.inspector.shards import inspect_shards
 
         refuse_with_executor(options)
-        return inspect_shards(source, options, executor_of(executor))
+        report = inspect_shards(source, options, executor_of(executor))
+        return None if report is None else apply_to_report(report, options.severity, options.gates, options.method)
     renames, role_map = parse_pairs(options.rename, "--map"), parse_pairs(options.roles, "--roles")
     prepare = renaming(renames, role_map)
     opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision,
@@ -84,7 +86,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
     if options.profile:
         report.example_rows, report.image_folder = _rows_shown(opened, report, sample=options.limit, prepare=prepare,
                                                                image_root=options.image_root)
-    return report
+    return apply_to_report(report, options.severity, options.gates, options.method)
 
 
 # Keywords of `inspect_dataset` renamed, with the options they became (the old ones warn, for one release).

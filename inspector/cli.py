@@ -216,8 +216,51 @@ def executor_from(kind: str | None, tasks: int | None, workers: int, work_dir: s
     return Executor(kind, tasks, workers, work_dir, slurm_partition, slurm_time)
 
 
+def settings_options(command):
+    """`--show-settings`, `--settings FILE` and `--isolated`, which every command takes (`inspector.settings`)."""
+    return stacked([
+        click.option("--show-settings", is_flag=True,
+                     help="Print the settings in force and where each came from (default, a config file, the "
+                          "command line), then exit without reading the data. With --format json, as JSON."),
+        click.option("--settings", "settings_file", metavar="FILE",
+                     help="Use this config file (a trlprep.toml, or a pyproject.toml with [tool.trlprep]) instead "
+                          "of the one found from the data's folder upward."),
+        click.option("--isolated", is_flag=True, help="Read no config file: the defaults and the command line only."),
+    ])(command)
+
+
+def command_settings(command: str, dataset, settings_file: str | None, isolated: bool, **values):
+    """The settings `command` runs with (`inspector.settings.resolve_settings`): of the option `values`, those
+    the command line set win over the config file's; those left at their default give way to it."""
+    from click.core import ParameterSource
+
+    from trlprep.inspector.settings import resolve_settings
+
+    context = click.get_current_context()
+    given = {name: value for name, value in values.items()
+             if context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    return resolve_settings(command, dataset, given, config=settings_file, isolated=isolated)
+
+
+def print_settings(settings, output_format: str) -> None:
+    """`--show-settings`: the settings and their origins, as text or JSON."""
+    if output_format == "json":
+        click.echo(json.dumps(settings.to_dict(), indent=2, default=str))
+    else:
+        click.echo(settings.to_text(), nl=False)
+
+
+def print_gates(report) -> None:
+    """On stderr, each gate of the config that failed or could not be measured, in one line naming its limit,
+    the value measured and the file it came from."""
+    for gate in report.gates:
+        if gate["passed"] is not True:
+            click.echo(f"{'error' if gate['passed'] is False else 'warning'}: {gate['line']}", err=True)
+
+
 def print_report(report, output_format: str, encoding: str | None = None) -> None:
     """The report on stdout in the asked form, then the exit code it gives."""
+    print_gates(report)
     click.echo(rendered(report, output_format, encoding), nl=False)
     sys.exit(report.exit_code)
 
@@ -292,15 +335,20 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @executor_options("Scan")
 @image_options
 @mapping_options
+@settings_options
 @user_errors
 def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, limit, select, ignore, max_rows,
          model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
-         work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles):
+         work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles, show_settings, settings_file,
+         isolated):
     """Detect a dataset's type and dialect from its values, validate every row, and say for each TRL
     trainer (`trlprep methods` lists them) whether the data is ready, convertible or unusable.
 
-    Exit codes: 0 usable and no error-severity findings; 1 error findings or unusable (for --method);
-    2 unreadable input or bad usage.
+    Exit codes: 0 usable and no error-severity findings; 1 error findings, unusable (for --method) or a
+    config file's gate failed (for --method); 2 unreadable input, bad usage or a bad config file.
+
+    Settings also come from [tool.trlprep] in pyproject.toml, or trlprep.toml, found from the data's folder
+    upward (docs/configuration.md); the command line wins.
 
     \b
     Examples:
@@ -315,17 +363,23 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
             InspectOptions.batch_size, InspectOptions.grad_accum, InspectOptions.devices)) and not model:
         raise UsageFailure("--max-length, --show-masks, --packing, --batch-size, --grad-accum and --devices need "
                            "--model")
+    settings = command_settings("inspect", dataset, settings_file, isolated, select=select, ignore=ignore,
+                                max_rows=max_rows, near_threshold=near_threshold, max_length=max_length)
+    if show_settings:
+        print_settings(settings, output_format)
+        return
     page = html_path is not None or output_format == "html"
     # The page draws a few rows' masks with --model; the other formats only those --show-masks asks for.
     options = InspectOptions(
         method=method, split=split, dataset_config=config_name, revision=revision, encoding=encoding, limit=limit,
-        select=select,
-        ignore=ignore, max_rows=max_rows, rename=rename, roles=roles, model=model, max_length=max_length,
+        select=settings["select"], ignore=settings["ignore"], max_rows=settings["max-rows"], rename=rename,
+        roles=roles, model=model, max_length=settings["max-length"] if model else None,
         show_masks=show_masks or (PAGE_MASKS if page and model else 0), packing=packing, batch_size=batch_size,
         grad_accum=grad_accum, devices=devices,
         mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
-        near_duplicates=near_duplicates, near_threshold=near_threshold, cut_off=cut_off, profile=page,
-        image_root=image_root, decode_images=decode_images, progress=show_progress())
+        near_duplicates=near_duplicates, near_threshold=settings["near-threshold"], cut_off=cut_off, profile=page,
+        image_root=image_root, decode_images=decode_images, progress=show_progress(), severity=settings.severity,
+        gates=settings.gates)
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     if sharded is not None:
         report = inspect_dataset(dataset, options, executor=sharded)
@@ -349,5 +403,6 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
             report.mask_previews = []
     if output_format == "html":
         click.echo(document, nl=False)
+        print_gates(report)
         sys.exit(report.exit_code)
     print_report(report, output_format, encoding)

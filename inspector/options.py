@@ -21,7 +21,9 @@ class InspectOptions:
     `batch_size` per device, `grad_accum` steps of gradient accumulation and `devices` (TRL's defaults: 8, 1, 1);
     `workers`: processes for a large JSON-lines file (both cores by default); `image_root`: the folder image paths
     are relative to (the dataset file's own by default), `decode_images`: decode every image in full, not only its
-    header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8)."""
+    header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8); `severity`: rules whose
+    severity replaces the catalog's ({id: "error" | "warning"}), and `gates`: limits the data must meet for
+    `method` (`inspector.settings.Gate`), both from a config file (`inspector.settings.resolve_settings`)."""
 
     method: str | None = option(None, flag="--method", shards=True)
     split: str | None = option(None, flag="--split")
@@ -51,3 +53,6 @@ class InspectOptions:
     image_root: str | Path | None = option(None, flag="--image-root")
     decode_images: bool = option(False, flag="--decode-images")
     progress: bool = option(False, flag=None, shards=True)
+    # Applied to the report, the sharded one too, once it is built.
+    severity: dict[str, str] | None = option(None, flag=None, shards=True)
+    gates: tuple[Any, ...] = option((), flag=None, shards=True)

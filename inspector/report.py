@@ -53,6 +53,7 @@ class Report:
     # The local files whose rows' `where` numbers are their physical lines (JSON lines), which the CI formats
     # (`inspector.annotations`) point at; kept out of the JSON, whose `row_numbering` says it for the whole dataset.
     line_numbered: list[str] = field(default_factory=list)
+    gates: list[dict] = field(default_factory=list)  # the config's gates for --method, checked (`inspector.settings`)
 
     @property
     def valid(self) -> bool:
@@ -65,14 +66,20 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        """0 when valid and usable (for the methods asked), 1 otherwise."""
-        return 0 if self.valid and self.usable else 1
+        """0 when valid, usable (for the methods asked) and no gate failed, 1 otherwise."""
+        return 0 if self.valid and self.usable and not self.failed_gates else 1
+
+    @property
+    def failed_gates(self) -> list[dict]:
+        return [gate for gate in self.gates if gate["passed"] is False]
 
     def to_dict(self) -> dict:
         data = asdict(self)
         del data["example_rows"]  # the data's own rows: drawn in the HTML page, not repeated in the JSON
         del data["image_folder"]  # where the page reads the rows' images from, no finding of the data
         del data["line_numbered"]
+        if not self.gates:  # a config's gates, checked only for --method: absent when none is
+            del data["gates"]
         data["valid"] = self.valid
         data["exit_code"] = self.exit_code
         return data

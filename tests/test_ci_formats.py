@@ -186,6 +186,18 @@ def test_a_verdict_that_fails_the_data_is_an_annotation(tmp_path, monkeypatch):
         ("error", {"file": "chat.jsonl", "title": "DPOTrainer cannot use the data"})]
 
 
+def test_a_config_gate_that_fails_the_data_is_an_annotation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("chat.jsonl").write_text(json.dumps(CHAT) + "\n" + json.dumps({"messages": []}) + "\n", encoding="utf-8")
+    Path("trlprep.toml").write_text('[gates.sft]\nmax-rejected = "10%"\n')
+    exit_code, output = inspect("--dataset", "chat.jsonl", "--method", "sft", "--format", "github")
+    commands, _ = parse_workflow_commands(output)
+    gate = [c for c in commands if c["properties"]["title"] == "gates.sft.max-rejected"]
+    assert exit_code == 1
+    assert [(c["command"], c["properties"]["file"]) for c in gate] == [("error", "chat.jsonl")]
+    assert gate[0]["message"].startswith("gates.sft.max-rejected failed: 50.0% (1 of 2 rows rejected for sft)")
+
+
 def test_each_file_of_a_dataset_of_several_is_annotated_at_its_own_lines(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("parts").mkdir()

@@ -8,7 +8,9 @@ import sys
 
 import click
 
-from trlprep.inspector.cli import COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, source_options, user_errors
+from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, command_settings, print_settings,
+                                   settings_options, source_options, user_errors)
+from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
 
 
@@ -45,7 +47,7 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--teacher", metavar="M", help="The model distillation, gkd and gold learn from (a folder or Hub id).")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
                                             "stages finished, continue the next from its last checkpoint).")
-@click.option("--max-dropped", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+@click.option("--max-dropped", type=click.FloatRange(0, 1), default=MAX_DROPPED, show_default=True,
               help="Refuse to train when the trainer would drop more than this share of rows at max_length.")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
 @click.option("--html", "html_path", metavar="REPORT.HTML",
@@ -62,14 +64,18 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--timeout", default="4h", show_default=True, help="Hugging Face Jobs time limit.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="How to print the summary.")
+@settings_options
 @user_errors
 def main(dataset, split, config_name, revision, encoding, method, model, recipe, output_dir, max_steps, epochs, learning_rate,
          batch_size, max_length, seed, config_file, overrides, lora, lora_r, lora_alpha, lora_targets, eval_dataset,
          test_size, reward_funcs, teacher, resume, max_dropped, dry_run, html_path, export_trl_config, accelerate_config,
-         launcher, flavor, timeout, output_format):
+         launcher, flavor, timeout, output_format, show_settings, settings_file, isolated):
     """Check the data for the method, convert it when needed, then run TRL's trainer for it (`trlprep methods`
     lists them) on a GPU when there is one. Data no conversion can make usable is refused (exit 1) before any model
     is loaded.
+
+    --max-length and --max-dropped also come from [tool.trlprep] in pyproject.toml, or trlprep.toml, found from
+    the data's folder upward (docs/configuration.md); the command line wins. A --recipe's stages read none.
 
     \b
     Examples:
@@ -84,6 +90,11 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
 
     as_json = output_format == "json"
     document = output_format != "text"
+    settings = command_settings("train", dataset, settings_file, isolated, max_length=max_length,
+                                max_dropped=max_dropped)
+    if show_settings:
+        print_settings(settings, output_format)
+        return
     if recipe is not None:
         if dataset or method or model or encoding:
             raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model, "
@@ -109,10 +120,11 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
     with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
         result = train(RunOptions(
             method=method, model=model, dataset=dataset, output_dir=output_dir, max_steps=max_steps, epochs=epochs,
-            learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, seed=seed, config=config_file,
+            learning_rate=learning_rate, batch_size=batch_size, max_length=settings["max-length"], seed=seed, config=config_file,
             overrides=overrides, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha,
             lora_targets=tuple(lora_targets.split(",")) if lora_targets else None, eval_dataset=eval_dataset,
-            test_size=test_size, reward_funcs=reward_funcs, teacher=teacher, resume=resume, max_dropped=max_dropped, dry_run=dry_run,
+            test_size=test_size, reward_funcs=reward_funcs, teacher=teacher, resume=resume, max_dropped=settings["max-dropped"],
+            dry_run=dry_run,
             export_trl_config=export_trl_config, accelerate_config=accelerate_config, launcher=launcher,
             flavor=flavor, timeout=timeout, split=split, dataset_config=config_name, revision=revision,
             encoding=encoding, progress=show_progress(), announce=lambda line: click.echo(line, err=document), html=html_path))

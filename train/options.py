@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trlprep.options import option
+from trlprep.options import MAX_DROPPED, option
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class RunOptions:
     reward_funcs: tuple[str, ...] = option((), flag="--reward-funcs")
     teacher: str | None = option(None, flag="--teacher")
     resume: bool = option(False, flag="--resume")
-    max_dropped: float = option(0.05, flag="--max-dropped")
+    max_dropped: float = option(MAX_DROPPED, flag="--max-dropped")
     split: str | None = option(None, flag="--split")
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")

@@ -28,6 +28,8 @@ OptionsT = TypeVar("OptionsT")
 # How similar two rows must be to count as near-duplicates (`inspector.neardup`): the estimated Jaccard similarity
 # of their 3-word shingle sets, which both their prompts and their answers must reach.
 NEAR_THRESHOLD = 0.8
+# The share of rows `train` lets its trainer drop at max_length before it refuses the run (`--max-dropped`).
+MAX_DROPPED = 0.05
 
 
 def option(default: Any = None, *, flag: str | None, shards: bool = False) -> Any:
