@@ -39,6 +39,15 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_untouched():
+    """No test writes into the checkout: `train` without `--output-dir` writes `runs/<method>` under the working
+    directory, so a test that runs it must run in its own `tmp_path`."""
+    before = (REPO / "runs").exists()
+    yield
+    assert before or not (REPO / "runs").exists(), "a test wrote runs/ into the checkout: run it in tmp_path"
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The shipped slices of `../shared/data` (tests/data/shared/README.md): every figure a test asserts on a

@@ -31,18 +31,18 @@ def convert_ready(source, to, output, **options):
 
 
 SHARED_CONVERSIONS = [
-    ("alpaca_en_demo.json", "sft", {}, ["prompt", "completion"], 38),
-    ("alpaca_en_demo.json", "sft", {"style": "messages"}, ["messages"], 38),
-    ("alpaca_en_demo.json", "grpo", {}, ["prompt", "reference"], 38),
+    ("alpaca_en_demo.json", "sft", {}, ["prompt", "completion"], 41),
+    ("alpaca_en_demo.json", "sft", {"style": "messages"}, ["messages"], 41),
+    ("alpaca_en_demo.json", "grpo", {}, ["prompt", "reference"], 41),
     ("dpo_en_demo.json", "dpo", {}, ["prompt", "chosen", "rejected"], 38),
     ("dpo_en_demo.json", "reward", {}, ["prompt", "chosen", "rejected"], 38),
     ("dpo_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 76),
     ("dpo_en_demo.json", "sft", {}, ["prompt", "completion"], 38),
     ("dpo_en_demo.json", "grpo", {}, ["prompt", "reference"], 38),
-    ("kto_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 36),
-    ("kto_en_demo.json", "sft", {}, ["prompt", "completion"], 20),
-    ("glaive_toolcall_en_demo.json", "sft", {}, ["messages", "tools"], 34),  # row 35: TP602
-    ("glaive_toolcall_en_demo.json", "grpo", {}, ["prompt", "reference", "tools"], 34),
+    ("kto_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 37),
+    ("kto_en_demo.json", "sft", {}, ["prompt", "completion"], 21),
+    ("glaive_toolcall_en_demo.json", "sft", {}, ["messages", "tools"], 43),  # row 41: TP602
+    ("glaive_toolcall_en_demo.json", "grpo", {}, ["prompt", "reference", "tools"], 43),
     ("v1_sft_demo.jsonl", "sft", {}, ["prompt", "completion"], 32),  # its loss weights: one row per trained turn
     ("gsm8k_test.jsonl", "sft", {}, ["prompt", "completion"], 30),
     ("gsm8k_test.jsonl", "grpo", {}, ["prompt", "reference", "answer"], 30),
@@ -66,9 +66,9 @@ def test_sharegpt_roles_and_tool_calls_are_mapped(shared_data, tmp_path):
     assert roles <= {"system", "user", "assistant", "tool"}
     # parsed from ShareGPT's JSON strings; an empty string is no tools, written as null
     assert all(isinstance(row["tools"], list) or row["tools"] is None for row in rows)
-    assert sum(row["tools"] is None for row in rows) == 34 - 19
-    # 20 rows have tools; row 35's call breaks its schema (TP602), so it is rejected
-    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 19
+    assert sum(row["tools"] is None for row in rows) == 43 - 28
+    # 29 rows have tools; row 41's call breaks its schema (TP602), so it is rejected
+    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 28
     assert all(tool["type"] == "function" for row in rows for tool in row["tools"] or ())  # TRL's documented form
     results = [m for row in rows for m in row["messages"] if m["role"] == "tool"]
     assert results and all(m["name"] for m in results)  # named after the call they answer
@@ -216,12 +216,12 @@ def test_parquet_and_folder_outputs_load_with_datasets(shared_data, tmp_path):
     assert datasets.Dataset.from_parquet(str(tmp_path / "out.parquet")).num_rows == 38
     convert_ready(shared_data / "kto_en_demo.json", "kto", tmp_path / "folder", test_size=6)
     loaded = datasets.load_from_disk(str(tmp_path / "folder"))
-    assert (loaded["train"].num_rows, loaded["test"].num_rows) == (30, 6)
+    assert (loaded["train"].num_rows, loaded["test"].num_rows) == (31, 6)
 
 
 def test_dry_run_writes_nothing(shared_data, tmp_path):
     result = convert(shared_data / "alpaca_en_demo.json", to="sft", output=tmp_path / "out.jsonl", dry_run=True)
-    assert result.rows_out == 38 and len(result.preview) == 3
+    assert result.rows_out == 41 and len(result.preview) == 3
     assert list(tmp_path.iterdir()) == []
 
 
@@ -335,7 +335,7 @@ def test_push_to_hub_offline_is_one_clear_error_and_the_card_tells_the_story(sha
     from trlprep.inspector.dialects import classify_row
 
     card = dataset_card(result, "me/kto-sft", classify_row({"messages": [U, A], "label": True}))
-    assert "rows in 36 = kept 20 + rejected 16" in card
+    assert "rows in 37 = kept 21 + rejected 16" in card
     assert "| TC101 | 16 |" in card and "SFTTrainer" in card and "hf_secret" not in card
 
 

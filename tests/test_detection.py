@@ -11,10 +11,10 @@ R, C, I = "ready", "convertible", "incompatible"
 
 # file, rows, dialect, type, format, verdicts for sft dpo grpo reward kto
 SHARED = [
-    ("alpaca_en_demo.json", 38, "alpaca", "prompt_completion", "conversational", (C, I, C, I, I)),
+    ("alpaca_en_demo.json", 41, "alpaca", "prompt_completion", "conversational", (C, I, C, I, I)),
     ("dpo_en_demo.json", 38, "sharegpt", "preference", "conversational", (C, C, C, C, C)),
-    ("kto_en_demo.json", 36, "messages_label", "unpaired_preference", "conversational", (C, I, C, I, C)),
-    ("glaive_toolcall_en_demo.json", 35, "sharegpt", "language_modeling", "conversational", (C, I, C, I, I)),
+    ("kto_en_demo.json", 37, "messages_label", "unpaired_preference", "conversational", (C, I, C, I, C)),
+    ("glaive_toolcall_en_demo.json", 44, "sharegpt", "language_modeling", "conversational", (C, I, C, I, I)),
     ("c4_demo.jsonl", 35, "trl", "language_modeling", "standard", (R, I, I, I, I)),
     ("v1_sft_demo.jsonl", 32, "turn_flags", "language_modeling", "conversational", (C, I, C, I, I)),
     ("gsm8k_test.jsonl", 30, "question_answer", "prompt_completion", "conversational", (C, I, C, I, I)),
@@ -35,13 +35,13 @@ def test_shared_dataset_is_detected(shared_data, name, rows, dialect, data_type,
             assert v["command"].startswith(f"uv run convert --dataset {shared_data / name} --to {method} ")
         else:
             assert v["command"] is None
-    # The errors real data has: glaive's row 35 (260 of the source) passes a list where its tool schema declares a number.
+    # The errors real data has: glaive's row 41 (260 of the source) passes a list where its tool schema declares a number.
     assert [f.rule for f in report.findings if f.severity == "error"] == KNOWN_ERRORS.get(name, [])
 
 
 def test_shared_findings_are_real(shared_data):
     kto = inspect_dataset(shared_data / "kto_en_demo.json")
-    assert "labels: 20 true (desirable), 16 false (undesirable)" in kto.notes
+    assert "labels: 21 true (desirable), 16 false (undesirable)" in kto.notes
     markup = [f for f in kto.findings if f.rule == "TP207"]
     assert markup and markup[0].rows == [32, 35]  # row 32's (the source's 140) answer goes on after a `</s>` typed as text
     gsm8k = inspect_dataset(shared_data / "gsm8k_test.jsonl")
@@ -49,7 +49,7 @@ def test_shared_findings_are_real(shared_data):
     glaive = inspect_dataset(shared_data / "glaive_toolcall_en_demo.json")
     assert "tools" in glaive.extra_columns
     alpaca = inspect_dataset(shared_data / "alpaca_en_demo.json")
-    assert {f.rule: f.rows for f in alpaca.findings} == {"TP215": [37, 38], "TP401": [32, 35, 36]}
+    assert {f.rule: f.rows for f in alpaca.findings} == {"TP215": [38, 40], "TP401": [33, 36, 37]}
     assert [f.count for f in alpaca.findings] == [2, 3]  # the `< noinput >` placeholders, then the repeats
 
 
