@@ -157,6 +157,7 @@ def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     assert problems == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpo_en_demo.json", "kto_en_demo.json", "gsm8k_test.jsonl"])
 def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_model, shared_data):
     """The trainers' own preparation (tokenizing, prompt extraction, KTO's pairing) on real data: one step of

@@ -44,6 +44,7 @@ def open_in_chromium(page_path, screenshot):
     return {"errors": errors, "requests": requests, "plots": drawn, "methods": methods, "pictures": pictures}
 
 
+@pytest.mark.slow
 def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shared_data, tiny_model, tmp_path):
     page = tmp_path / "report.html"
     done = CliRunner().invoke(inspect_main, ["--dataset", str(shared_data / "kto_en_demo.json"), "--html", str(page),
@@ -61,6 +62,7 @@ def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shar
     assert (tmp_path / "report.png").stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_the_convert_page_accounts_for_every_row_and_draws_the_rejected_one(shared_data, tmp_path):
     page = tmp_path / "glaive.html"
     done = CliRunner().invoke(convert_main, ["--dataset", str(shared_data / "glaive_toolcall_en_demo.json"),
@@ -115,6 +117,7 @@ def test_the_json_report_carries_the_profile_the_page_plots(shared_data, tmp_pat
     assert "example_rows" not in report  # the rows are drawn in the page, not repeated in the JSON
 
 
+@pytest.mark.slow
 def test_train_writes_the_page_of_the_data_it_converted(shared_data, tmp_path):
     from trlprep.train.api import train
     from tests.tiny_model import TOOL_CHAT_TEMPLATE, build_tiny_model

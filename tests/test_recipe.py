@@ -12,6 +12,8 @@ from tests.tiny_model import CHAT_TEMPLATE
 from trlprep.train.cli import main
 from trlprep.train.recipe import load_recipe, run_recipe, weights_digest
 
+pytestmark = pytest.mark.slow  # the slow tier (--slow): recipes train stage after stage, and export GGUF
+
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "max_dropped": 1.0}
 
 

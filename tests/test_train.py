@@ -12,6 +12,8 @@ from trlprep.train.api import DataRefused, train
 from tests.conftest import in_fresh_python
 from trlprep.train.cli import main
 
+pytestmark = pytest.mark.slow  # the slow tier (--slow): every test trains or resolves a run with TRL
+
 # Short rows keep CPU training fast; this 400-token vocabulary makes rows ~4x longer than a real tokenizer would,
 # so the preflight's drop limit is lifted here and tested on its own below.
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "max_dropped": 1.0}
