@@ -95,10 +95,10 @@ def test_the_profile_counts_every_row(shared_data):
     profile = inspect_dataset(shared_data / "kto_en_demo.json", profile=True).profile
     for part in ("prompt", "completion", "total"):
         histogram = profile["characters"][part]
-        assert sum(histogram["counts"]) + histogram["overflow"] == histogram["rows"] == 300
-    assert profile["labels"] == {"true": 150, "false": 150} and sum(profile["turns"].values()) == 300
+        assert sum(histogram["counts"]) + histogram["overflow"] == histogram["rows"] == 37
+    assert profile["labels"] == {"true": 21, "false": 16} and sum(profile["turns"].values()) == 37
     pairs = inspect_dataset(shared_data / "dpo_en_demo.json", profile=True).profile
-    assert pairs["pair_difference"]["rows"] == 300 and pairs["labels"] is None
+    assert pairs["pair_difference"]["rows"] == 38 and pairs["labels"] is None
 
 
 
@@ -112,7 +112,7 @@ def test_the_json_report_carries_the_profile_the_page_plots(shared_data, tmp_pat
                                              "--format", "json"])
     report = json.loads(done.stdout)
     jsonschema.validate(report, REPORT_SCHEMA)
-    assert report["profile"]["rows"] == 300 and report["profile"]["roles"]["tool"] > 0
+    assert report["profile"]["rows"] == 44 and report["profile"]["roles"]["tool"] > 0
     assert sum(report["near_duplicates"]["cluster_sizes"].values()) == report["near_duplicates"]["clusters"]
     assert "example_rows" not in report  # the rows are drawn in the page, not repeated in the JSON
 
