@@ -118,39 +118,40 @@ def _chat(prompt, answer, system=None):
 def test_near_duplicates_are_clustered_and_dedup_near_keeps_the_first_of_each(shared_data, write_jsonl, tmp_path):
     """Real alpaca rows (Apache-2.0, LLaMA-Factory's demo) with copies edited the ways real sets repeat themselves,
     and rows that share only one side with another, which are no duplicates."""
-    alpaca = [row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())
-              if len(row["instruction"].split()) >= 8 and len(row["output"].split()) >= 30][:40]
+    distinct = {json.dumps(row): row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())}
+    alpaca = [row for row in distinct.values()
+              if len(row["instruction"].split()) >= 6 and len(row["output"].split()) >= 30][:20]
     rows = [_chat(row["instruction"], row["output"]) for row in alpaca]
     first, second, third = alpaca[2], alpaca[9], alpaca[19]
     rows += [
-        _chat("  " + first["instruction"].upper().replace(" ", "   "), first["output"] + "!"),  # 41 re-spaced, 3
-        _chat(second["instruction"], second["output"].rsplit(" ", 1)[0] + " indeed."),           # 42 edited, 10
-        _chat(third["instruction"], "A different answer, in words of its own, to the same question."),  # 43 no
-        _chat("Some other question that has nothing to do with it", third["output"]),            # 44 no
-        _chat(second["instruction"], second["output"]),                                          # 45 exact, 10
+        _chat("  " + first["instruction"].upper().replace(" ", "   "), first["output"] + "!"),  # 21 re-spaced, 3
+        _chat(second["instruction"], second["output"].rsplit(" ", 1)[0] + " indeed."),           # 22 edited, 10
+        _chat(third["instruction"], "A different answer, in words of its own, to the same question."),  # 23 no
+        _chat("Some other question that has nothing to do with it", third["output"]),            # 24 no
+        _chat(second["instruction"], second["output"]),                                          # 25 exact, 10
     ]
     path = write_jsonl(rows)
 
     plain = inspect_dataset(path)
-    assert [f.rows for f in plain.findings if f.rule == "TP401"] == [[45]]
+    assert [f.rows for f in plain.findings if f.rule == "TP401"] == [[25]]
     assert not [f for f in plain.findings if f.rule == "TP406"]  # only on request
 
     report = inspect_dataset(path, near_duplicates=True)
     (near,) = [f for f in report.findings if f.rule == "TP406"]
-    assert near.rows == [41, 42, 45] and near.severity == "warning"
+    assert near.rows == [21, 22, 25] and near.severity == "warning"
     assert [e["detail"].split(" (")[0] for e in near.examples] == ["nearly repeats row 3", "nearly repeats row 10",
                                                                    "nearly repeats row 10"]
     clusters = report.near_duplicates
     assert (clusters["clusters"], clusters["rows_repeating"]) == (2, 3)
     assert [(c["kept"], c["size"]) for c in clusters["largest"]] == [(10, 3), (3, 2)]
-    assert clusters["largest"][0]["rows"][1] == {"row": 45, "where": f"{path}:45", "similarity": 1.0}
-    assert "2 clusters, 3 rows repeat an earlier one; largest: row 10 and 2 more (row 42 at" in report.to_markdown()
+    assert clusters["largest"][0]["rows"][1] == {"row": 25, "where": f"{path}:25", "similarity": 1.0}
+    assert "2 clusters, 3 rows repeat an earlier one; largest: row 10 and 2 more (row 22 at" in report.to_markdown()
     assert json.loads(report.to_json())["near_duplicates"] == clusters
 
     result = convert(path, to="sft", output=tmp_path / "sft.jsonl", dedup="near")
-    assert (result.rows_in, result.rows_kept, result.rejected_by_rule) == (45, 42, {"TP406": 3})
+    assert (result.rows_in, result.rows_kept, result.rejected_by_rule) == (25, 22, {"TP406": 3})
     rejects = [json.loads(line) for line in open(result.rejects)]
-    assert [(r["row"], r["rule"]) for r in rejects] == [(41, "TP406"), (42, "TP406"), (45, "TP406")]
+    assert [(r["row"], r["rule"]) for r in rejects] == [(21, "TP406"), (22, "TP406"), (25, "TP406")]
     assert rejects[0]["reason"].startswith("nearly repeats row 3 (similarity ")
     assert not [f for f in inspect_dataset(result.output, near_duplicates=True).findings if f.rule == "TP406"]
     exact = convert(path, to="sft", output=tmp_path / "exact.jsonl", dedup="exact")
