@@ -34,19 +34,19 @@ def test_sft_mixture_then_dpo_then_gguf_runs_end_to_end(shared_data, tiny_model,
     assert sft["started_from_weights"] == weights_digest(tiny_model)
     assert dpo["started_from_weights"] == sft["saved_weights"] != sft["started_from_weights"]
     assert dpo["saved_weights"] != dpo["started_from_weights"]  # stage 2 trained
-    # 999 alpaca rows and 500 v1 rows at 0.7/0.3: the largest mixture that repeats no row has 999 + 428.
-    assert sft["rows_mixed"] == {alpaca: 999, v1: 428} and sft["rows_out"] == 1427
+    # 41 alpaca rows and 32 v1 rows at 0.7/0.3: the largest mixture that repeats no row has 41 + 17.
+    assert sft["rows_mixed"] == {alpaca: 41, v1: 17} and sft["rows_out"] == 58
     # Each stage's ledger and what its trainer will do at max_length, all before the first stage trains.
-    assert said[0] == ("data: rows in 1499 = kept 1499 + rejected 0; rows written 1499; "
-                       f"mixed 1427 = 999 of 999 from {alpaca} + 428 of 500 from {v1}")
+    assert said[0] == ("data: rows in 73 = kept 73 + rejected 0; rows written 73; "
+                       f"mixed 58 = 41 of 41 from {alpaca} + 17 of 32 from {v1}")
     assert said[1].startswith("SFTTrainer at max_length=64") and said[2].startswith("SFTTrainer cost: ")
-    assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 1427 rows ready"
-    assert said[4].startswith("data: rows in 300 = kept 300") and said[5].startswith("DPOTrainer at max_length=64")
+    assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 58 rows ready"
+    assert said[4].startswith("data: rows in 38 = kept 38") and said[5].startswith("DPOTrainer at max_length=64")
     assert said[6].startswith("DPOTrainer cost: ")
     assert said[8] == f"stage 1 (sft): training from {tiny_model}"
     stage_one = json.loads((tmp_path / "run" / "1-sft" / "trlprep-run.json").read_text())
     assert [(s["source"], s["rows_out"], s["rows_mixed"]) for s in stage_one["ledger"]["sources"]] == [
-        (alpaca, 999, 999), (v1, 500, 428)]
+        (alpaca, 41, 41), (v1, 32, 17)]
     stage_two = json.loads((tmp_path / "run" / "2-dpo" / "trlprep-run.json").read_text())
     assert stage_two["model"] == str(tmp_path / "run" / "1-sft") and stage_two["config"]["beta"] == 0.05
     # The GGUF of stage 2's model, checked by this test too, not only by the recipe.
@@ -85,7 +85,7 @@ def test_dry_run_checks_every_stage_and_trains_none(shared_data, tiny_model, tmp
     shown = CliRunner().invoke(main, ["--recipe", str(path), "--dry-run", "--format", "json"])
     assert shown.exit_code == 0, shown.output
     plan = json.loads(shown.stdout)
-    assert plan["dry_run"] and [p["ledger"]["rows_out"] for p in plan["planned"]] == [999, 300]
+    assert plan["dry_run"] and [p["ledger"]["rows_out"] for p in plan["planned"]] == [41, 37]
     assert plan["stages"][1]["model"] == str(tmp_path / "run" / "1-sft")
     assert not (tmp_path / "run" / "1-sft" / "model.safetensors").exists()
     text = CliRunner().invoke(main, ["--recipe", str(path), "--dry-run"]).output
@@ -217,7 +217,7 @@ def test_a_chat_template_changed_by_a_stage_is_reported_and_the_next_stage_check
     sft, dpo = run_recipe(recipe, announce=said.append).stages
     assert sft["chat_template_changed"] and not dpo["chat_template_changed"]
     at = said.index("stage 1 saved another chat template: stages 2 are checked again against its tokenizer")
-    assert said[at + 1].startswith("data: rows in 300") and said[at + 4].startswith("stage 2 (dpo, ")
+    assert said[at + 1].startswith("data: rows in 38") and said[at + 4].startswith("stage 2 (dpo, ")
     saved = json.loads((tmp_path / "run" / "2-dpo" / "tokenizer_config.json").read_text()).get("chat_template")
     saved = saved or (tmp_path / "run" / "2-dpo" / "chat_template.jinja").read_text()
     assert saved == template.read_text()

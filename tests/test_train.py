@@ -49,13 +49,13 @@ def test_a_run_whose_rows_all_exceed_max_length_is_refused(shared_data, tiny_mod
 
 
 def test_preflight_refuses_when_the_trainer_would_drop_too_many_rows(shared_data, tiny_model, tmp_path):
-    with pytest.raises(DataRefused, match=r"SFTTrainer would drop 1319 of 1319 rows at max_length=64 .*"
+    with pytest.raises(DataRefused, match=r"SFTTrainer would drop 30 of 30 rows at max_length=64 .*"
                                           r"more than --max-dropped 5%.*try --max-length"):
         train(method="sft", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl", output_dir=tmp_path,
               max_steps=1, max_length=64)
     result = train(method="sft", model=str(tiny_model), dataset=shared_data / "gsm8k_test.jsonl",
                    output_dir=tmp_path, max_length=1024, dry_run=True)
-    assert result.tokens["trainer_effects"]["sft"]["dropped"] == 0 and result.tokens["rows"] == 1319
+    assert result.tokens["trainer_effects"]["sft"]["dropped"] == 0 and result.tokens["rows"] == 30
 
 
 def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model):
@@ -226,12 +226,12 @@ def test_train_tells_the_ledger_and_the_truncation_before_training_and_json_keep
     text = CliRunner().invoke(main, arguments)
     lines = text.stdout.splitlines()
     assert text.exit_code == 0, text.output
-    assert lines[0] == "data: rows in 999 = kept 999 + rejected 0; rows written 999"
+    assert lines[0] == "data: rows in 41 = kept 41 + rejected 0; rows written 41"
     truncates = next(line for line in lines if line.startswith("SFTTrainer at max_length=128: truncates "))
     truncated = int(truncates.split("truncates ")[1].split(" of ")[0])
     saved = run_file(tmp_path / "text")
     assert truncated == saved["tokens"]["trainer_effects"]["sft"]["truncated"] > 0
-    kept = f"SFTTrainer kept {saved['rows_trained']} of the 999 rows written"
+    kept = f"SFTTrainer kept {saved['rows_trained']} of the 41 rows written"
     assert lines.index(truncates) < lines.index(next(line for line in lines if line.startswith(kept)))
     assert lines[-1].startswith("trained sft")
     from tests.conftest import REPO
@@ -259,6 +259,6 @@ def test_train_summary_as_markdown(shared_data, tiny_model, tmp_path):
                                        "--max-length", "768", "--max-dropped", "1", "--dry-run", "--format", "markdown"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[:3] == [
-        f"**dpo** on `{tiny_model}`", "", "- data: rows in 300 = kept 300 + rejected 0; rows written 300"]
+        f"**dpo** on `{tiny_model}`", "", "- data: rows in 38 = kept 38 + rejected 0; rows written 38"]
     assert "- DPOTrainer at max_length=768: truncates " in result.stdout
     assert result.stdout.rstrip().endswith("nothing trained (" + str(tmp_path) + "/trlprep-run.json)")
