@@ -58,7 +58,7 @@ def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shar
     # shapes, characters of prompt, completion and total, tokens, turns, roles, KTO labels, the sampled scatter
     assert seen["plots"] == 9
     assert seen["methods"] == [m + ("*" if METHOD[m].experimental else "") for m in METHODS]
-    assert "Tokens per row (285 over max_length 256)" in text and "What the trainer learns" in text
+    assert "Tokens per row (36 over max_length 256)" in text and "What the trainer learns" in text
     assert (tmp_path / "report.png").stat().st_size > 50_000
 
 
@@ -70,9 +70,9 @@ def test_the_convert_page_accounts_for_every_row_and_draws_the_rejected_one(shar
                                              "--html", str(page)])
     assert done.exit_code == 0, done.output
     text = page.read_text()
-    assert "rows in 300 = kept 299 + rejected 1; rows written 299" in text
-    # Row 260's function call breaks its tool's schema: the call's turn is outlined, the type it breaks marked.
-    rejected = text[text.index("rejected: row 260"):]
+    assert "rows in 44 = kept 43 + rejected 1; rows written 43" in text
+    # Row 41's (the source's 260) function call breaks its tool's schema: the call's turn is outlined, the type it breaks marked.
+    rejected = text[text.index("rejected: row 41"):]
     assert "<div class='turn  offending'><div class='role'>function_call</div>" in rejected
     assert "&quot;<mark>number</mark>&quot;" in rejected
     assert str(tmp_path / "out.jsonl") in text and ".staging" not in text and "trlprep-" not in text
@@ -128,7 +128,7 @@ def test_train_writes_the_page_of_the_data_it_converted(shared_data, tmp_path):
                    output_dir=tmp_path / "run", html=tmp_path / "data.html", dry_run=True, max_length=64,
                    max_dropped=1.0)
     text = (tmp_path / "data.html").read_text()
-    assert result.ledger["rows_rejected"] == 1 and "rows in 300 = kept 299 + rejected 1" in text
+    assert result.ledger["rows_rejected"] == 1 and "rows in 44 = kept 43 + rejected 1" in text
     assert "trlprep convert → sft" in text
 
 

@@ -58,7 +58,8 @@ def test_preflight_refuses_when_the_trainer_would_drop_too_many_rows(shared_data
     assert result.tokens["trainer_effects"]["sft"]["dropped"] == 0 and result.tokens["rows"] == 30
 
 
-def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model):
+def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # train's default output folder, runs/<method>, is under the working directory
     code = ("import sys\nfrom trlprep.train.api import DataRefused, train\n"
             "try:\n    train(method='dpo', model=sys.argv[1], dataset=sys.argv[2])\n"
             "except DataRefused as refused:\n    print('refused:', refused)")
@@ -67,13 +68,16 @@ def test_unusable_data_is_refused_in_seconds_without_torch(shared_data, tiny_mod
     assert loaded == []
 
 
-def test_cli_refusal_exit_code(shared_data, tiny_model):
+def test_cli_refusal_exit_code(shared_data, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # train's default output folder, runs/<method>, is under the working directory
     result = CliRunner().invoke(main, ["--method", "kto", "--model", str(tiny_model), "-d",
                                        str(shared_data / "alpaca_en_demo.json")])
     assert result.exit_code == 1 and "not usable for kto" in result.output
 
 
-def test_an_unknown_accelerate_preset_is_bad_usage_from_python_and_the_cli(shared_data, tiny_model):
+def test_an_unknown_accelerate_preset_is_bad_usage_from_python_and_the_cli(shared_data, tiny_model, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.chdir(tmp_path)  # train's default output folder, runs/<method>, is under the working directory
     from trlprep.errors import UsageError
     from trlprep.train.api import train
 
@@ -155,7 +159,7 @@ def test_export_trl_config_parses_with_trls_own_parser(shared_data, tiny_model, 
     assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["test.jsonl", "train.jsonl"]
     import datasets  # TRL's CLI loads the data folder whole: it must hold the splits and nothing else
 
-    assert datasets.load_dataset(str(tmp_path / "run-data"))["test"].num_rows == 30
+    assert datasets.load_dataset(str(tmp_path / "run-data"))["test"].num_rows == 5
 
 
 def test_hf_jobs_spec_names_secrets_but_never_their_values(monkeypatch):
