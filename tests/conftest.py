@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The full real datasets, beside some checkouts only; `SLICES` ships a small cut of each, in the same layout.
 SHARED_DATA = REPO.parent / "shared" / "data"
+SLICES = REPO / "tests" / "data" / "shared"
 HEAVY_MODULES = ("datasets", "torch", "transformers", "trl")
 
 
@@ -21,11 +23,45 @@ def in_fresh_python(code: str, *args: str) -> tuple[subprocess.CompletedProcess,
     return done, json.loads(loaded)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the slow tier, the tests marked `slow` (trainers, recipes, GGUF export, the "
+                          "HTML page in a browser, shards): see docs/testing.md")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without `--slow`, the slow tier is deselected (not skipped: a skip says a test could not run)."""
+    if config.getoption("--slow"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_untouched():
+    """No test writes into the checkout: `train` without `--output-dir` writes `runs/<method>` under the working
+    directory, so a test that runs it must run in its own `tmp_path`."""
+    before = (REPO / "runs").exists()
+    yield
+    assert before or not (REPO / "runs").exists(), "a test wrote runs/ into the checkout: run it in tmp_path"
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside the checkout")
-    return SHARED_DATA
+    """The shipped slices of `../shared/data` (tests/data/shared/README.md): every figure a test asserts on a
+    real dataset is one of these files, so the suite is the same with or without `../shared`."""
+    return SLICES
+
+
+def with_shared(relative: str) -> list[Path]:
+    """The data files under `relative` (a folder of `../shared/data`, "" for all of it): the shipped slices, then,
+    where `../shared/data` is beside the checkout, its full files as extra cases."""
+    from tests.differential import datasets_under
+
+    folders = [SLICES / relative] + ([SHARED_DATA / relative] if SHARED_DATA.is_dir() else [])
+    return datasets_under([str(folder) for folder in folders], folders=False)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ row numbers do not. Each written row must pass TRL's `maybe_extract_prompt` and 
 a chat template, with no empty answer and no prompt repeated inside the answer. A method `inspect` calls
 incompatible must be refused.
 
-Run it on any data: `uv run --all-extras python -m tests.differential [--train] PATH [PATH ...]` (files or folders,
-each folder also as one dataset of its files): one line per dataset, `agree`, `DISAGREE` with one line per
+Run it on any data: `uv run --all-extras python -m tests.differential [--train] [PATH ...]` (files or folders,
+each folder also as one dataset of its files; no PATH: the slices in `tests/data/shared/`, and `../shared/data`
+where it is beside the checkout): one line per dataset, `agree`, `DISAGREE` with one line per
 disagreement, `unread` for data that both commands refuse to read (with why: a folder mixing formats, a format they do not
 read yet; text in another encoding is read in the one their refusal proposes), or `CRASH` when either raised; exit 1 when a dataset disagrees or crashes. With `--train`, each converted
 output is also trained on for one step by the method's TRL trainer (a tiny model built in-process), which must
@@ -32,6 +33,8 @@ from trlprep.errors import DataRefused, SourceError
 from trlprep.inspector.methods import BASE_METHODS, METHOD, REGISTRY
 from trlprep.inspector.sources import DATA_SUFFIXES
 
+ROOT = Path(__file__).resolve().parent.parent
+REAL_DATA = [ROOT / "tests" / "data" / "shared", ROOT.parent / "shared" / "data"]  # slices, then the full files
 ANSWER_SIDES = ("completion", "chosen", "rejected")
 TRAIN_MAX_LENGTH = 1 << 15
 EVERY_ROW = 1 << 62  # `inspect --max-rows`: every rejected row listed, not the first few
@@ -187,7 +190,7 @@ def datasets_under(paths: list[str], folders: bool = True) -> list[Path]:
 
 def main(argv: list[str]) -> int:
     train = "--train" in argv
-    paths = [arg for arg in argv if arg != "--train"]
+    paths = [arg for arg in argv if arg != "--train"] or [str(folder) for folder in REAL_DATA if folder.is_dir()]
     from tests.tiny_model import build_tiny_model
     from transformers import AutoTokenizer
 

@@ -3,7 +3,8 @@ changes that must not change behaviour (timings aside).
 
 `uv run python -m tests.golden --write` records the reports of the current code in `tests/data/golden/`;
 `tests/test_golden.py` requires today's reports to equal them. The datasets are the files in `examples/`, the
-slices in `tests/data/` and, when `../shared/data` is beside the checkout, every file there. Each is inspected
+slices of `../shared/data` shipped in `tests/data/shared/` and, when `../shared/data` is beside the checkout, every
+file there as well. Each is inspected
 as it is, and with the opt-in checks that read the rows a second time (`--near-duplicates`, `--cut-off`).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "data" / "golden"
+SLICES = ROOT / "tests" / "data" / "shared"
 SHARED = ROOT.parent / "shared" / "data"
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet", ".gz", ".arrow")
 # What a report holds that differs between two runs of the same code.
@@ -26,8 +28,8 @@ VARIANTS = {"default": {}, "opt-in": {"near_duplicates": True, "cut_off": True}}
 def datasets() -> list[str]:
     """The datasets whose reports are held, as paths relative to the repository root (as the report names them)."""
     found = sorted(p for p in (ROOT / "examples").iterdir() if p.suffix in SUFFIXES)
-    if SHARED.is_dir():
-        found += sorted(p for p in SHARED.rglob("*") if p.suffix in SUFFIXES and "images" not in p.parts)
+    for folder in (SLICES, SHARED) if SHARED.is_dir() else (SLICES,):
+        found += sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and "images" not in p.parts)
     return [os.path.relpath(p, ROOT) for p in found]
 
 

@@ -178,6 +178,7 @@ def tool_model(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tool-model"), template=TOOL_CHAT_TEMPLATE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DIALECTS)
 def test_train_takes_each_dialect_through_trls_sft_trainer(name, tool_model, tmp_path):
     """`train` converts the file and runs TRL's SFTTrainer on a tiny model whose template renders the tools: a step

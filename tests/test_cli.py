@@ -180,10 +180,10 @@ def test_dedup_takes_exact_by_default_and_near_on_request(shared_data, tmp_path)
 
     alpaca = str(shared_data / "alpaca_en_demo.json")
     bare = CliRunner().invoke(convert_main, ["-d", alpaca, "--dedup", "--to", "sft", "--dry-run", "--format", "json"])
-    assert bare.exit_code == 0 and json.loads(bare.output)["rejected_by_rule"] == {"TP401": 14}
+    assert bare.exit_code == 0 and json.loads(bare.output)["rejected_by_rule"] == {"TP401": 3}
     near = CliRunner().invoke(convert_main, ["-d", alpaca, "--to", "sft", "--dedup", "near", "--near-threshold",
                                              "0.9", "--dry-run", "--format", "json"])
-    assert near.exit_code == 0 and json.loads(near.output)["rejected_by_rule"] == {"TP406": 14}
+    assert near.exit_code == 0 and json.loads(near.output)["rejected_by_rule"] == {"TP406": 3}
     wrong = CliRunner().invoke(convert_main, ["-d", alpaca, "--to", "sft", "--dedup", "fuzzy", "--dry-run"])
     assert wrong.exit_code == 2 and "'fuzzy' is not one of 'exact', 'near'" in wrong.output
     low = run("-d", alpaca, "--near-duplicates", "--near-threshold", "0.3")
@@ -194,8 +194,8 @@ def test_inspect_near_duplicates_in_every_format(shared_data):
     dpo = str(shared_data / "dpo_en_demo.json")
     report = json.loads(run("-d", dpo, "--near-duplicates", "--format", "json").output)
     jsonschema.validate(report, REPORT_SCHEMA)
-    assert report["near_duplicates"]["clusters"] == 5
-    assert [f["count"] for f in report["findings"] if f["rule"] == "TP406"] == [5]
+    assert report["near_duplicates"]["clusters"] == 3
+    assert [f["count"] for f in report["findings"] if f["rule"] == "TP406"] == [3]
     for output_format in ("text", "markdown"):
         shown = run("-d", dpo, "--near-duplicates", "--format", output_format).output
-        assert "5 clusters, 5 rows repeat an earlier one" in shown and "TP406" in shown
+        assert "3 clusters, 3 rows repeat an earlier one" in shown and "TP406" in shown

@@ -31,22 +31,22 @@ def convert_ready(source, to, output, **options):
 
 
 SHARED_CONVERSIONS = [
-    ("alpaca_en_demo.json", "sft", {}, ["prompt", "completion"], 999),
-    ("alpaca_en_demo.json", "sft", {"style": "messages"}, ["messages"], 999),
-    ("alpaca_en_demo.json", "grpo", {}, ["prompt", "reference"], 999),
-    ("dpo_en_demo.json", "dpo", {}, ["prompt", "chosen", "rejected"], 300),
-    ("dpo_en_demo.json", "reward", {}, ["prompt", "chosen", "rejected"], 300),
-    ("dpo_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 600),
-    ("dpo_en_demo.json", "sft", {}, ["prompt", "completion"], 300),
-    ("dpo_en_demo.json", "grpo", {}, ["prompt", "reference"], 300),
-    ("kto_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 300),
-    ("kto_en_demo.json", "sft", {}, ["prompt", "completion"], 150),
-    ("glaive_toolcall_en_demo.json", "sft", {}, ["messages", "tools"], 299),  # row 260: TP602
-    ("glaive_toolcall_en_demo.json", "grpo", {}, ["prompt", "reference", "tools"], 299),
-    ("v1_sft_demo.jsonl", "sft", {}, ["prompt", "completion"], 500),  # its loss weights: one row per trained turn
-    ("gsm8k_test.jsonl", "sft", {}, ["prompt", "completion"], 1319),
-    ("gsm8k_test.jsonl", "grpo", {}, ["prompt", "reference", "answer"], 1319),
-    ("c4_demo.jsonl", "sft", {}, ["text"], 300),
+    ("alpaca_en_demo.json", "sft", {}, ["prompt", "completion"], 41),
+    ("alpaca_en_demo.json", "sft", {"style": "messages"}, ["messages"], 41),
+    ("alpaca_en_demo.json", "grpo", {}, ["prompt", "reference"], 41),
+    ("dpo_en_demo.json", "dpo", {}, ["prompt", "chosen", "rejected"], 38),
+    ("dpo_en_demo.json", "reward", {}, ["prompt", "chosen", "rejected"], 38),
+    ("dpo_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 76),
+    ("dpo_en_demo.json", "sft", {}, ["prompt", "completion"], 38),
+    ("dpo_en_demo.json", "grpo", {}, ["prompt", "reference"], 38),
+    ("kto_en_demo.json", "kto", {}, ["prompt", "completion", "label"], 37),
+    ("kto_en_demo.json", "sft", {}, ["prompt", "completion"], 21),
+    ("glaive_toolcall_en_demo.json", "sft", {}, ["messages", "tools"], 43),  # row 41: TP602
+    ("glaive_toolcall_en_demo.json", "grpo", {}, ["prompt", "reference", "tools"], 43),
+    ("v1_sft_demo.jsonl", "sft", {}, ["prompt", "completion"], 32),  # its loss weights: one row per trained turn
+    ("gsm8k_test.jsonl", "sft", {}, ["prompt", "completion"], 30),
+    ("gsm8k_test.jsonl", "grpo", {}, ["prompt", "reference", "answer"], 30),
+    ("c4_demo.jsonl", "sft", {}, ["text"], 35),
 ]
 
 
@@ -66,9 +66,9 @@ def test_sharegpt_roles_and_tool_calls_are_mapped(shared_data, tmp_path):
     assert roles <= {"system", "user", "assistant", "tool"}
     # parsed from ShareGPT's JSON strings; an empty string is no tools, written as null
     assert all(isinstance(row["tools"], list) or row["tools"] is None for row in rows)
-    assert sum(row["tools"] is None for row in rows) == 299 - 190
-    # 191 rows have tools; row 260's call breaks its schema (TP602), so it is rejected
-    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 190
+    assert sum(row["tools"] is None for row in rows) == 43 - 28
+    # 29 rows have tools; row 41's call breaks its schema (TP602), so it is rejected
+    assert sum(1 for row in rows if row["tools"] and row["tools"][0]["function"]["name"]) == 28
     assert all(tool["type"] == "function" for row in rows for tool in row["tools"] or ())  # TRL's documented form
     results = [m for row in rows for m in row["messages"] if m["role"] == "tool"]
     assert results and all(m["name"] for m in results)  # named after the call they answer
@@ -87,11 +87,11 @@ def test_kto_unpairs_each_pair_and_sft_keeps_desirable_rows(shared_data, tmp_pat
     result = convert_ready(shared_data / "dpo_en_demo.json", "kto", tmp_path / "kto.jsonl")
     rows = read_jsonl(tmp_path / "kto.jsonl")
     assert [r["label"] for r in rows[:2]] == [True, False] and rows[0]["prompt"] == rows[1]["prompt"]
-    assert (result.rows_kept, result.rows_out) == (300, 600)
+    assert (result.rows_kept, result.rows_out) == (38, 76)
     sft = convert_ready(shared_data / "kto_en_demo.json", "sft", tmp_path / "sft.jsonl")
-    assert sft.rejected_by_rule == {"TC101": 150}
+    assert sft.rejected_by_rule == {"TC101": 16}
     rejects = read_jsonl(sft.rejects)
-    assert len(rejects) == 150 and rejects[0]["content"]["label"] is False
+    assert len(rejects) == 16 and rejects[0]["content"]["label"] is False
 
 
 @pytest.mark.parametrize("row,dialect,data_type,fmt,implicit", DIALECTS,
@@ -203,7 +203,7 @@ def test_shuffle_and_test_split(shared_data, tmp_path):
         map(json.dumps, read_jsonl(plain.outputs["all"])))
     split = convert_ready(shared_data / "dpo_en_demo.json", "kto", tmp_path / "kto.jsonl", test_size=0.1)
     train, test = read_jsonl(split.outputs["train"]), read_jsonl(split.outputs["test"])
-    assert (len(train), len(test)) == (540, 60)  # 270 and 30 pairs, each pair kept within one split
+    assert (len(train), len(test)) == (66, 10)  # 33 and 5 pairs, each pair kept within one split
     for rows in (train, test):  # a pair's two rows stay together, in one split
         assert all(rows[i]["prompt"] == rows[i + 1]["prompt"] and (rows[i]["label"], rows[i + 1]["label"]) ==
                    (True, False) for i in range(0, len(rows), 2))
@@ -213,15 +213,15 @@ def test_parquet_and_folder_outputs_load_with_datasets(shared_data, tmp_path):
     import datasets
 
     convert_ready(shared_data / "dpo_en_demo.json", "dpo", tmp_path / "out.parquet")
-    assert datasets.Dataset.from_parquet(str(tmp_path / "out.parquet")).num_rows == 300
-    convert_ready(shared_data / "kto_en_demo.json", "kto", tmp_path / "folder", test_size=30)
+    assert datasets.Dataset.from_parquet(str(tmp_path / "out.parquet")).num_rows == 38
+    convert_ready(shared_data / "kto_en_demo.json", "kto", tmp_path / "folder", test_size=6)
     loaded = datasets.load_from_disk(str(tmp_path / "folder"))
-    assert (loaded["train"].num_rows, loaded["test"].num_rows) == (270, 30)
+    assert (loaded["train"].num_rows, loaded["test"].num_rows) == (31, 6)
 
 
 def test_dry_run_writes_nothing(shared_data, tmp_path):
     result = convert(shared_data / "alpaca_en_demo.json", to="sft", output=tmp_path / "out.jsonl", dry_run=True)
-    assert result.rows_out == 999 and len(result.preview) == 3
+    assert result.rows_out == 41 and len(result.preview) == 3
     assert list(tmp_path.iterdir()) == []
 
 
@@ -232,7 +232,7 @@ def test_outputs_are_never_clobbered(shared_data, tmp_path):
         convert(shared_data / "c4_demo.jsonl", to="sft", output=out)
     assert out.read_text() == "precious\n"
     convert(shared_data / "c4_demo.jsonl", to="sft", output=out, overwrite=True)
-    assert len(read_jsonl(out)) == 300
+    assert len(read_jsonl(out)) == 35
     with pytest.raises(OutputError, match="is the input"):
         convert(out, to="sft", output=out, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]  # nothing rejected: no rejects file
@@ -277,14 +277,14 @@ def test_a_test_split_never_shares_a_prompt_or_a_row_with_the_train_split(shared
 def test_a_test_split_keeps_near_copies_on_the_side_of_their_original(shared_data, tmp_path):
     """Real alpaca rows, ten of them also written again re-spaced in capitals (another prompt to `split_key`, the
     same row to a reader): each copy lands in the split of its original, whatever the seed."""
-    alpaca = [row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())
-              if len(row["instruction"].split()) >= 6][:60]
+    distinct = {json.dumps(row): row for row in json.loads((shared_data / "alpaca_en_demo.json").read_text())}
+    alpaca = [row for row in distinct.values() if len(row["instruction"].split()) >= 6][:30]
     copies = [{**row, "instruction": row["instruction"].upper().replace(" ", "  ")} for row in alpaca[:10]]
     path = tmp_path / "data.json"
     path.write_text(json.dumps(alpaca + copies))
     for seed in (1, 2, 3):
         result = convert(path, to="sft", output=tmp_path / f"out{seed}.jsonl", test_size=0.25, seed=seed)
-        assert result.split["near_duplicate_rows"] == 20 and result.split["groups"] == 60
+        assert result.split["near_duplicate_rows"] == 20 and result.split["groups"] == 30
         side = {}
         for split in ("train", "test"):
             for row in read_jsonl(result.outputs[split]):
@@ -336,8 +336,8 @@ def test_push_to_hub_offline_is_one_clear_error_and_the_card_tells_the_story(sha
     from trlprep.inspector.dialects import classify_row
 
     card = dataset_card(result, "me/kto-sft", classify_row({"messages": [U, A], "label": True}))
-    assert "rows in 300 = kept 150 + rejected 150" in card
-    assert "| TC101 | 150 |" in card and "SFTTrainer" in card and "hf_secret" not in card
+    assert "rows in 37 = kept 21 + rejected 16" in card
+    assert "| TC101 | 16 |" in card and "SFTTrainer" in card and "hf_secret" not in card
 
 
 def test_tool_call_messages_round_trip_through_parquet(shared_data, tmp_path):

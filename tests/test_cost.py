@@ -2,7 +2,7 @@
 the rows SFTTrainer tokenized, and the steps of an SFTTrainer built with a tiny real model on the same file.
 
 Real data: the first 150 rows of GSM8K (`tests/data/cost/`, MIT), repeated past one `datasets.map` batch (1000
-rows) where the per-batch packing shows, and the ShareGPT example; the whole of GSM8K where `../shared` exists.
+rows) where the per-batch packing shows, and the ShareGPT example; the GSM8K slice of `tests/data/shared/` through a real SFTTrainer.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def packing_cases():
         yield pytest.param("sharegpt", strategy, False, id=f"sharegpt-{strategy}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows,strategy,shuffle", packing_cases())
 def test_packing_equals_trl_pack_dataset_on_the_rows_sft_tokenized(request, tiny_model, tmp_path, rows, strategy,
                                                                     shuffle):
@@ -98,6 +99,7 @@ def test_packing_equals_trl_pack_dataset_on_the_rows_sft_tokenized(request, tiny
     assert cost["rows_without_trained_tokens"] == sum(all(label == -100 for label in labels) for labels in kept)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("settings", [
     {},
     {"packing": True},
@@ -123,11 +125,12 @@ def test_steps_and_tokens_equal_those_of_the_sft_trainer(gsm8k_rows, tiny_model,
         assert cost["rows_dropped"] == cost["rows"] - len(prepared)
 
 
-def test_sft_over_the_whole_of_gsm8k_packs_as_trl_does(shared_data, tiny_model, tmp_path):
+@pytest.mark.slow
+def test_sft_over_real_gsm8k_rows_packs_as_trl_does(shared_data, tiny_model, tmp_path):
     train_file = sft_file(shared_data / "gsm8k_test.jsonl", tmp_path)
     trainer = sft_trainer(tiny_model, train_file, tmp_path / "out", max_length=MAX_LENGTH, packing=True)
     cost = preflight_cost(tiny_model, train_file, RunShape(max_length=MAX_LENGTH, packing="bfd"))
-    assert cost["rows"] == 1319 and cost["sequences"] == len(trainer.train_dataset)
+    assert cost["rows"] == 30 and cost["sequences"] == len(trainer.train_dataset)
     assert cost["batches_per_epoch"] == len(trainer.get_train_dataloader())
 
 
@@ -185,6 +188,7 @@ def test_wrapped_packing_is_warned_of(tiny_model):
     assert "warning: packing_strategy=wrapped" in report.to_text()
 
 
+@pytest.mark.slow
 def test_train_refuses_packing_on_image_data_before_the_model_loads(tiny_vlm, tmp_path):
     code = ("import sys\nfrom trlprep.train.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n    print('exit', done.code)")

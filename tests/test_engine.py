@@ -1,6 +1,7 @@
 """One decision per row: what `inspect` says for a method is what `convert --to` does, on every scan path."""
 
 import gzip
+import os
 import json
 
 import pytest
@@ -13,8 +14,8 @@ from trlprep.converters.cli import main as convert_main
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.rules import WARNING, Example, Rule, registered, unproven
 from trlprep.train.cli import main as train_main
-from tests.conftest import REPO, SCAN_PATHS, SHARED_DATA, write_for_scan_path
-from tests.differential import Unread, check_dataset, datasets_under
+from tests.conftest import REPO, SCAN_PATHS, with_shared, write_for_scan_path
+from tests.differential import Unread, check_dataset
 
 
 def _transcript(question: str, answer: str) -> str:
@@ -137,7 +138,7 @@ def test_a_rule_added_to_the_catalog_reaches_every_scan_path(kind, tmp_path, mon
 
 EXAMPLES = sorted((REPO / "examples").glob("*.jsonl"))
 AGENTS = sorted((REPO / "tests" / "data" / "agents").glob("*.jsonl"))  # tool calls in five dialects
-SHARED = datasets_under([str(SHARED_DATA)], folders=False) if SHARED_DATA.is_dir() else []
+REAL = with_shared("")  # the slices of ../shared/data, and its full files where it is beside the checkout
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,7 @@ def tokenizer(tiny_model):
     return AutoTokenizer.from_pretrained(tiny_model)
 
 
-@pytest.mark.parametrize("path", EXAMPLES + AGENTS + SHARED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", EXAMPLES + AGENTS + REAL, ids=lambda p: os.path.relpath(p, REPO))
 def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     try:
         problems = check_dataset(path, tokenizer)
@@ -156,6 +157,7 @@ def test_inspect_and_convert_agree_on_real_data(path, tokenizer):
     assert problems == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dpo_en_demo.json", "kto_en_demo.json", "gsm8k_test.jsonl"])
 def test_every_trainer_keeps_every_row_convert_writes(name, tokenizer, tiny_model, shared_data):
     """The trainers' own preparation (tokenizing, prompt extraction, KTO's pairing) on real data: one step of

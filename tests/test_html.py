@@ -44,6 +44,7 @@ def open_in_chromium(page_path, screenshot):
     return {"errors": errors, "requests": requests, "plots": drawn, "methods": methods, "pictures": pictures}
 
 
+@pytest.mark.slow
 def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shared_data, tiny_model, tmp_path):
     page = tmp_path / "report.html"
     done = CliRunner().invoke(inspect_main, ["--dataset", str(shared_data / "kto_en_demo.json"), "--html", str(page),
@@ -57,10 +58,11 @@ def test_the_inspect_page_renders_offline_with_its_plots_verdicts_and_masks(shar
     # shapes, characters of prompt, completion and total, tokens, turns, roles, KTO labels, the sampled scatter
     assert seen["plots"] == 9
     assert seen["methods"] == [m + ("*" if METHOD[m].experimental else "") for m in METHODS]
-    assert "Tokens per row (285 over max_length 256)" in text and "What the trainer learns" in text
+    assert "Tokens per row (36 over max_length 256)" in text and "What the trainer learns" in text
     assert (tmp_path / "report.png").stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_the_convert_page_accounts_for_every_row_and_draws_the_rejected_one(shared_data, tmp_path):
     page = tmp_path / "glaive.html"
     done = CliRunner().invoke(convert_main, ["--dataset", str(shared_data / "glaive_toolcall_en_demo.json"),
@@ -68,9 +70,9 @@ def test_the_convert_page_accounts_for_every_row_and_draws_the_rejected_one(shar
                                              "--html", str(page)])
     assert done.exit_code == 0, done.output
     text = page.read_text()
-    assert "rows in 300 = kept 299 + rejected 1; rows written 299" in text
-    # Row 260's function call breaks its tool's schema: the call's turn is outlined, the type it breaks marked.
-    rejected = text[text.index("rejected: row 260"):]
+    assert "rows in 44 = kept 43 + rejected 1; rows written 43" in text
+    # Row 41's (the source's 260) function call breaks its tool's schema: the call's turn is outlined, the type it breaks marked.
+    rejected = text[text.index("rejected: row 41"):]
     assert "<div class='turn  offending'><div class='role'>function_call</div>" in rejected
     assert "&quot;<mark>number</mark>&quot;" in rejected
     assert str(tmp_path / "out.jsonl") in text and ".staging" not in text and "trlprep-" not in text
@@ -93,10 +95,10 @@ def test_the_profile_counts_every_row(shared_data):
     profile = inspect_dataset(shared_data / "kto_en_demo.json", profile=True).profile
     for part in ("prompt", "completion", "total"):
         histogram = profile["characters"][part]
-        assert sum(histogram["counts"]) + histogram["overflow"] == histogram["rows"] == 300
-    assert profile["labels"] == {"true": 150, "false": 150} and sum(profile["turns"].values()) == 300
+        assert sum(histogram["counts"]) + histogram["overflow"] == histogram["rows"] == 37
+    assert profile["labels"] == {"true": 21, "false": 16} and sum(profile["turns"].values()) == 37
     pairs = inspect_dataset(shared_data / "dpo_en_demo.json", profile=True).profile
-    assert pairs["pair_difference"]["rows"] == 300 and pairs["labels"] is None
+    assert pairs["pair_difference"]["rows"] == 38 and pairs["labels"] is None
 
 
 
@@ -110,11 +112,12 @@ def test_the_json_report_carries_the_profile_the_page_plots(shared_data, tmp_pat
                                              "--format", "json"])
     report = json.loads(done.stdout)
     jsonschema.validate(report, REPORT_SCHEMA)
-    assert report["profile"]["rows"] == 300 and report["profile"]["roles"]["tool"] > 0
+    assert report["profile"]["rows"] == 44 and report["profile"]["roles"]["tool"] > 0
     assert sum(report["near_duplicates"]["cluster_sizes"].values()) == report["near_duplicates"]["clusters"]
     assert "example_rows" not in report  # the rows are drawn in the page, not repeated in the JSON
 
 
+@pytest.mark.slow
 def test_train_writes_the_page_of_the_data_it_converted(shared_data, tmp_path):
     from trlprep.train.api import train
     from tests.tiny_model import TOOL_CHAT_TEMPLATE, build_tiny_model
@@ -125,7 +128,7 @@ def test_train_writes_the_page_of_the_data_it_converted(shared_data, tmp_path):
                    output_dir=tmp_path / "run", html=tmp_path / "data.html", dry_run=True, max_length=64,
                    max_dropped=1.0)
     text = (tmp_path / "data.html").read_text()
-    assert result.ledger["rows_rejected"] == 1 and "rows in 300 = kept 299 + rejected 1" in text
+    assert result.ledger["rows_rejected"] == 1 and "rows in 44 = kept 43 + rejected 1" in text
     assert "trlprep convert → sft" in text
 
 

@@ -143,6 +143,7 @@ def type_files(tmp_path_factory) -> dict[str, Path]:
 TAKEN = [(row["method"], data_type) for row in method_table() for data_type in row["takes"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,data_type", TAKEN, ids=[f"{m}-{t}" for m, t in TAKEN])
 def test_every_method_trains_a_step_on_each_type_it_takes(method, data_type, type_files, tiny_model, tmp_path):
     """The table holds to the installed trainers: each type it says a method takes as it is, that method's TRL
@@ -182,6 +183,7 @@ def test_what_a_method_needs_beside_data_is_asked_for_before_any_data_is_read(ti
         assert shown.exit_code == 2 and message in shown.output, shown.output
 
 
+@pytest.mark.slow
 def test_rloo_and_distillation_export_configs_trl_runs(tiny_model, tmp_path):
     from trl import DistillationConfig, ModelConfig, RLOOConfig, TrlParser
     from trl.scripts.rloo import RLOOScriptArguments
@@ -202,6 +204,7 @@ def test_rloo_and_distillation_export_configs_trl_runs(tiny_model, tmp_path):
     assert config.teacher_model_name_or_path == str(tiny_model)
 
 
+@pytest.mark.slow
 def test_a_recipe_takes_sft_then_orpo(tiny_model, tmp_path):
     from trlprep.train.cli import main
 
@@ -234,6 +237,7 @@ STEP_CASES = [(method, batch, accumulation) for method in ("grpo", "rloo", "dpo"
               for batch, accumulation in ((4, 1), (6, 3))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method,batch,accumulation", STEP_CASES)
 def test_the_steps_train_prints_are_those_of_the_trainer(method, batch, accumulation, type_files, tiny_model,
                                                          tmp_path):
@@ -308,6 +312,7 @@ def test_a_missing_teacher_is_a_usage_error_and_online_dpo_refuses_images(tiny_m
     assert images["online_dpo"]["status"] == "incompatible" and images["rloo"]["status"] != "incompatible"
 
 
+@pytest.mark.slow
 def test_packed_sft_is_not_refused_for_rows_it_would_not_drop(tiny_model, tmp_path):
     from trlprep.train.api import train
 

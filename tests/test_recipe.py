@@ -12,6 +12,8 @@ from tests.tiny_model import CHAT_TEMPLATE
 from trlprep.train.cli import main
 from trlprep.train.recipe import load_recipe, run_recipe, weights_digest
 
+pytestmark = pytest.mark.slow  # the slow tier (--slow): recipes train stage after stage, and export GGUF
+
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "max_dropped": 1.0}
 
 
@@ -32,19 +34,19 @@ def test_sft_mixture_then_dpo_then_gguf_runs_end_to_end(shared_data, tiny_model,
     assert sft["started_from_weights"] == weights_digest(tiny_model)
     assert dpo["started_from_weights"] == sft["saved_weights"] != sft["started_from_weights"]
     assert dpo["saved_weights"] != dpo["started_from_weights"]  # stage 2 trained
-    # 999 alpaca rows and 500 v1 rows at 0.7/0.3: the largest mixture that repeats no row has 999 + 428.
-    assert sft["rows_mixed"] == {alpaca: 999, v1: 428} and sft["rows_out"] == 1427
+    # 41 alpaca rows and 32 v1 rows at 0.7/0.3: the largest mixture that repeats no row has 41 + 18.
+    assert sft["rows_mixed"] == {alpaca: 41, v1: 18} and sft["rows_out"] == 59
     # Each stage's ledger and what its trainer will do at max_length, all before the first stage trains.
-    assert said[0] == ("data: rows in 1499 = kept 1499 + rejected 0; rows written 1499; "
-                       f"mixed 1427 = 999 of 999 from {alpaca} + 428 of 500 from {v1} (72 left out by the weights)")
+    assert said[0] == ("data: rows in 73 = kept 73 + rejected 0; rows written 73; "
+                       f"mixed 59 = 41 of 41 from {alpaca} + 18 of 32 from {v1} (14 left out by the weights)")
     assert said[1].startswith("SFTTrainer at max_length=64") and said[2].startswith("SFTTrainer cost: ")
-    assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 1427 rows ready"
-    assert said[4].startswith("data: rows in 300 = kept 300") and said[5].startswith("DPOTrainer at max_length=64")
+    assert said[3] == f"stage 1 (sft, {alpaca} + {v1}): checked, 59 rows ready"
+    assert said[4].startswith("data: rows in 38 = kept 38") and said[5].startswith("DPOTrainer at max_length=64")
     assert said[6].startswith("DPOTrainer cost: ")
     assert said[8] == f"stage 1 (sft): training from {tiny_model}"
     stage_one = json.loads((tmp_path / "run" / "1-sft" / "trlprep-run.json").read_text())
     assert [(s["source"], s["rows_out"], s["rows_mixed"]) for s in stage_one["ledger"]["sources"]] == [
-        (alpaca, 999, 999), (v1, 500, 428)]
+        (alpaca, 41, 41), (v1, 32, 18)]
     stage_two = json.loads((tmp_path / "run" / "2-dpo" / "trlprep-run.json").read_text())
     assert stage_two["model"] == str(tmp_path / "run" / "1-sft") and stage_two["config"]["beta"] == 0.05
     # The GGUF of stage 2's model, checked by this test too, not only by the recipe.
@@ -83,7 +85,7 @@ def test_dry_run_checks_every_stage_and_trains_none(shared_data, tiny_model, tmp
     shown = CliRunner().invoke(main, ["--recipe", str(path), "--dry-run", "--format", "json"])
     assert shown.exit_code == 0, shown.output
     plan = json.loads(shown.stdout)
-    assert plan["dry_run"] and [p["ledger"]["rows_out"] for p in plan["planned"]] == [999, 300]
+    assert plan["dry_run"] and [p["ledger"]["rows_out"] for p in plan["planned"]] == [41, 37]
     assert plan["stages"][1]["model"] == str(tmp_path / "run" / "1-sft")
     assert not (tmp_path / "run" / "1-sft" / "model.safetensors").exists()
     text = CliRunner().invoke(main, ["--recipe", str(path), "--dry-run"]).output
@@ -215,7 +217,7 @@ def test_a_chat_template_changed_by_a_stage_is_reported_and_the_next_stage_check
     sft, dpo = run_recipe(recipe, announce=said.append).stages
     assert sft["chat_template_changed"] and not dpo["chat_template_changed"]
     at = said.index("stage 1 saved another chat template: stages 2 are checked again against its tokenizer")
-    assert said[at + 1].startswith("data: rows in 300") and said[at + 4].startswith("stage 2 (dpo, ")
+    assert said[at + 1].startswith("data: rows in 38") and said[at + 4].startswith("stage 2 (dpo, ")
     saved = json.loads((tmp_path / "run" / "2-dpo" / "tokenizer_config.json").read_text()).get("chat_template")
     saved = saved or (tmp_path / "run" / "2-dpo" / "chat_template.jinja").read_text()
     assert saved == template.read_text()
@@ -246,7 +248,7 @@ def test_an_exported_mixture_is_mixed_by_trl_as_the_local_run_mixes_it(shared_da
     by_trl = get_dataset(DatasetMixtureConfig(datasets=config["datasets"]))["train"]
     _, ledger, _, files = prepare_data("sft", sources, output_dir=tmp_path / "local")
     local = [json.loads(line) for line in files["train"].read_text().splitlines()]
-    assert len(by_trl) == ledger["rows_mixed"] == 1427 and by_trl.to_list() == local
+    assert len(by_trl) == ledger["rows_mixed"] == 59 and by_trl.to_list() == local
 
 
 def test_hf_jobs_pushes_the_checked_data_and_runs_the_recipe_on_it(shared_data, tiny_model, tmp_path, monkeypatch):
@@ -284,7 +286,7 @@ def test_hf_jobs_pushes_the_checked_data_and_runs_the_recipe_on_it(shared_data, 
     as_run = json.loads(json.dumps(job["recipe"]).replace('"/data/', f'"{pushed}/')
                         .replace('"/outputs/', f'"{tmp_path / "outputs"}/'))
     ran = run_recipe(as_run)
-    assert ran.stages[0]["rows_out"] == 1427 and ran.stages[1]["model"] == str(tmp_path / "outputs" / "run" / "1-sft")
+    assert ran.stages[0]["rows_out"] == 59 and ran.stages[1]["model"] == str(tmp_path / "outputs" / "run" / "1-sft")
 
 
 def test_hf_jobs_refuses_an_offline_hub_before_pushing_anything(shared_data, tiny_model, tmp_path, monkeypatch):

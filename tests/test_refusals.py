@@ -82,7 +82,8 @@ def test_an_output_that_exists(write_jsonl, tmp_path):
     (("--method", "dpo", "--model", "any/model"), "data_refused", 1),
     (("--method", "dpo"), "usage", 2),
 ])
-def test_train_refuses_before_any_model(write_jsonl, args, kind, code):
+def test_train_refuses_before_any_model(write_jsonl, args, kind, code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # train's default output folder, runs/<method>, is under the working directory
     document, _ = refused(train_main, "--dataset", write_jsonl(PROMPTS), *args)
     assert (document["refusal"]["kind"], document["refusal"]["exit_code"]) == (kind, code)
 
@@ -126,7 +127,8 @@ def test_a_rule_selection_that_names_no_rule_is_refused(write_jsonl):
     assert document["refusal"]["kind"] == "usage" and "--select TP999" in document["refusal"]["reason"]
 
 
-def test_train_names_the_one_rule_that_rejected_every_row(write_jsonl):
+def test_train_names_the_one_rule_that_rejected_every_row(write_jsonl, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # train's default output folder, runs/<method>, is under the working directory
     path = write_jsonl([{"text": f"Notes {n}.", "label": {"stars": n}} for n in range(3)])
     document, _ = refused(train_main, "--dataset", path, "--method", "sft", "--model", "any/model")
     assert document["refusal"]["rule"] == "TP112"

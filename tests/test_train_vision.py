@@ -16,6 +16,8 @@ from trlprep.train import config as run_config
 from trlprep.train.api import PreparedRun, TrainResult, _build_trainer, run_prepared
 from trlprep.train.vision import load_training_data, maybe_vision_settings
 
+pytestmark = pytest.mark.slow  # the slow tier (--slow): vision runs through TRL's trainers
+
 IMAGES = REPO / "tests" / "data" / "vision"
 DOG, LOGO, RGB = "dog_on_skateboard.jpg", "oumi_logo_dark.png", "rgb_pytorch.png"
 FAST = {"max_steps": 2, "per_device_train_batch_size": 2}

@@ -198,11 +198,8 @@ def test_text_rows_among_image_rows_are_said_and_image_rows_after_text_rows_refu
     assert report.methods["sft"]["rows_kept"] == 3
 
 
-def test_the_shared_oumi_file_says_its_remote_images(tmp_path):
-    shared = Path(__file__).parent.parent.parent / "shared" / "data" / "vision" / "oumi_vision_language_format.jsonl"
-    if not shared.exists():
-        pytest.skip("../shared is not beside this checkout")
-    report = inspect_dataset(shared)
+def test_the_shared_oumi_file_says_its_remote_images(shared_data):
+    report = inspect_dataset(shared_data / "vision" / "oumi_vision_language_format.jsonl")
     assert {f.rule for f in report.findings} >= {"TP705", "TP710"}
     assert report.methods["reward"]["status"] == "incompatible"
 
