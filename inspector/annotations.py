@@ -159,12 +159,30 @@ def sarif_log(report, lines: Mapping[str, int]) -> str:
                 **({"locations": [_location(a)]} if a.file is not None else {})} for a in found if a.rule is not None]
     notifications = [{"level": a.level, "message": {"text": f"{a.title}: {a.message}"}} for a in found
                      if a.rule is None]
+    return _log([_rule_entry(RULES[rule]) for rule in fired], True, report.exit_code, notifications, results)
+
+
+def sarif_refusal(error: Exception, exit_code: int) -> str:
+    """A SARIF log for a run that could not check the data (unreadable input, bad usage, a bad config file): no
+    results, and the error as the invocation's notification, so that a workflow uploading the log uploads the
+    reason rather than an empty file.
+
+    >>> run = json.loads(sarif_refusal(ValueError("data.jsonl: no such file"), 2))["runs"][0]
+    >>> invocation = run["invocations"][0]
+    >>> invocation["executionSuccessful"], invocation["exitCode"], invocation["toolExecutionNotifications"][0]["message"]
+    (False, 2, {'text': 'trlprep could not check the data: data.jsonl: no such file'})
+    """
+    notification = {"level": "error", "message": {"text": f"trlprep could not check the data: {error}"}}
+    return _log([], False, exit_code, [notification], [])
+
+
+def _log(rules: list[dict], successful: bool, exit_code: int, notifications: list[dict], results: list[dict]) -> str:
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {**_tool(), "rules": [_rule_entry(RULES[rule]) for rule in fired]}},
-            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code,
+            "tool": {"driver": {**_tool(), "rules": rules}},
+            "invocations": [{"executionSuccessful": successful, "exitCode": exit_code,
                              "toolExecutionNotifications": notifications}],
             "results": results,
         }],

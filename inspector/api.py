@@ -74,6 +74,7 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
             prepare=prepare, image_root=options.image_root, run=_run_shape(options))
     report = build_report(opened, result, method=options.method, sample=options.limit, seconds=seconds,
                           local=isinstance(source, (str, os.PathLike)) and os.path.exists(source),
+                          severity=options.severity,
                           mapping=" ".join(filter(None, [mapping_arguments(renames, role_map),
                                                          image_arguments(options.image_root, options.decode_images)])))
     report.tokens, report.mask_previews = tokens, previews

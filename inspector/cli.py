@@ -135,8 +135,12 @@ def user_errors(command):
 
 
 def print_refusal(error: Exception, output_format: str | None, exit_code: int | None = None) -> None:
-    """A refusal where the asked format's reader looks: a JSON document, or a GitHub Actions error annotation (the
-    one line on stderr is printed in every format)."""
+    """A refusal where the asked format's reader looks: a JSON document, a SARIF log whose invocation failed, or a
+    GitHub Actions error annotation (the one line on stderr is printed in every format)."""
+    if output_format == "sarif":
+        from trlprep.inspector.annotations import sarif_refusal
+
+        click.echo(sarif_refusal(error, exit_code or getattr(error, "exit_code", 2)), nl=False)
     if output_format == "github":
         from trlprep.inspector.annotations import workflow_command
 

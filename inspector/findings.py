@@ -8,7 +8,7 @@ from trlprep.inspector.dialects import Shape, classify_row, unread_format
 from trlprep.inspector.mapping import Proposal, propose_map, renamed_columns, set_aside
 from trlprep.inspector.methods import METHOD, METHODS, convert_command, incompatible, verdict
 from trlprep.inspector.report import Finding, Report
-from trlprep.inspector.rules import RULES
+from trlprep.inspector.rules import RULES, error_rules
 from trlprep.inspector.rules.dataset import MIXED_SHAPE
 from trlprep.inspector.rules.structure import CLASHING_COLUMN, clashing_columns
 from trlprep.inspector.scan import ScanResult
@@ -24,7 +24,9 @@ KNOWN_EXTRAS = {
 
 
 def build_report(source: Source, result: ScanResult, *, method: str | None, sample: int | None,
-                 seconds: float, local: bool, mapping: str = "") -> Report:
+                 seconds: float, local: bool, mapping: str = "", severity: dict[str, str] | None = None) -> Report:
+    """The report of a scan; `severity`: a config file's rule severities, which decide the rows that break error
+    rules."""
     main = result.expected
     data_type = main.type if main else "unknown"
     formats = {v.shape.format for v in result.shapes if main and v.shape.type == main.type}
@@ -81,7 +83,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         methods=methods,
         findings=_findings(result, unknown, _fixes(result, main, proposal, source_name, local)),
         notes=source.notes + _notes(result, extra, sampled),
-        rows_with_errors=result.rows_with_errors,
+        rows_with_errors=result.rows_breaking(error_rules(severity)),
         stats={"seconds": round(seconds, 4),
                "rows_per_second": round(result.rows_read / seconds, 1) if seconds > 0 else 0.0},
         line_numbered=[name for part in source.parts or [source] if part.numbering == "line" for name in part.files],

@@ -57,14 +57,15 @@ def fraction(value: Any) -> float:
     >>> fraction("5%"), fraction(0.25)
     (0.05, 0.25)
     """
+    written = value  # what errors show: "1e400%" read as a number is infinite
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
             value = float(value.strip()[:-1]) / 100
         except ValueError:
-            raise BadValue(f"expected a share of rows such as \"5%\" or 0.05, got {_shown(value)}") from None
+            raise BadValue(f"expected a share of rows such as \"5%\" or 0.05, got {_shown(written)}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise BadValue(f"expected a share of rows such as \"5%\" or 0.05 (0 to 1), got {_shown(value)}")
-    return float(value)
+        raise BadValue(f"expected a share of rows such as \"5%\" or 0.05 (0 to 1), got {_shown(written)}")
+    return float(value) + 0.0  # "-0%" is 0
 
 
 def number_from(low: float, high: float) -> Callable[[Any], float]:
@@ -86,10 +87,10 @@ def _rule_matches(pattern: str) -> bool:
     return any(rule.id.startswith(pattern.upper()) or rule.name == pattern for rule in RULES.values())
 
 
-def _no_rule(pattern: str) -> BadValue:
+def _no_rule(pattern: str, forms: str = "id, id prefix or name", note: str = "") -> BadValue:
     nearest = difflib.get_close_matches(pattern, [*RULES, *(r.name for r in RULES.values())], n=1)
     hint = f"nearest: {nearest[0]}" if nearest else "`inspect --explain ID` shows one"
-    return BadValue(f"no rule has the id, id prefix or name {_shown(pattern)} ({hint})")
+    return BadValue(f"no rule has the {forms} {_shown(pattern)} ({note}{hint})")
 
 
 def rules(value: Any) -> tuple[str, ...]:
@@ -98,15 +99,18 @@ def rules(value: Any) -> tuple[str, ...]:
         raise BadValue(f"expected a list of rule ids, id prefixes or names, such as [\"TP3\", \"TP401\"], "
                        f"got {_shown(value)}")
     for pattern in value:
+        if not pattern.strip():  # an empty prefix would match every rule
+            raise BadValue("an empty rule; give an id (\"TP301\"), an id prefix (\"TP3\") or a name")
         if not _rule_matches(pattern):
             raise _no_rule(pattern)
     return tuple(value)
 
 
 def severity(rule: str, value: Any) -> str:
-    """A rule's severity, overriding the catalog's (`rule` is an id or a name)."""
-    if rule.upper() not in RULES and not any(r.name == rule for r in RULES.values()):
-        raise _no_rule(rule)
+    """A rule's severity, overriding the catalog's (`rule` is one rule's id or name: a prefix names many)."""
+    if not _known_rule(rule):
+        raise _no_rule(rule, "id or name", "a severity is set for one rule, by its id such as TP401 or its name "
+                                           "such as duplicate-row, not an id prefix; ")
     if value not in (ERROR, WARNING):
         raise BadValue(f"expected \"{ERROR}\" or \"{WARNING}\", got {_shown(value)}")
     return value
@@ -216,13 +220,17 @@ class Gate:
 
     def check(self, report: Any) -> dict:
         """The gate against an inspection's report: {gate, limit, measured, passed, origin, line}; `passed` is None
-        when the report cannot measure it (it lacks `--model`)."""
+        when the report cannot measure it (it lacks `--model`, or the data cannot be used for the method)."""
         kind = GATES[self.kind]
         limit = shown_value(self.limit, kind.limit).strip('"')
-        measured = kind.measure(report, self.method) if self.method in report.methods else None
+        verdict = report.methods.get(self.method, {})
+        unchecked = {"gate": self.name, "limit": limit, "measured": None, "passed": None, "origin": self.origin}
+        if verdict.get("status") == "incompatible":  # its measures would say nothing: no row is converted
+            return unchecked | {"line": f"{self.name} not checked: the data cannot be used for {self.method} "
+                                        f"({verdict.get('reason')})"}
+        measured = kind.measure(report, self.method) if verdict else None
         if not measured:
-            return {"gate": self.name, "limit": limit, "measured": None, "passed": None, "origin": self.origin,
-                    "line": f"{self.name} not checked: it is measured with {kind.needs}"}
+            return unchecked | {"line": f"{self.name} not checked: it is measured with {kind.needs}"}
         value, words = measured
         passed = value <= self.limit if kind.at_most else value >= self.limit
         bound = "at most" if kind.at_most else "at least"
@@ -249,7 +257,7 @@ def markdown_tables() -> tuple[str, str]:
 def shown_value(value: Any, read: Callable | None = None) -> str:
     """A value as the docs and `--show-settings` write it: a share as a percentage, the rest as TOML would."""
     if read is fraction:
-        return f"\"{value * 100:g}%\""
+        return f"\"{value * 100 + 0.0:g}%\""
     if value is None:
         return "(unset)"
     if isinstance(value, tuple):
@@ -297,7 +305,7 @@ def find_config(dataset: Any = None, cwd: str | Path | None = None) -> Path | No
 
 def _load(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark, as some editors write
     except FileNotFoundError:
         raise ConfigError(f"{shown_path(path)}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -313,13 +321,15 @@ def _table(path: Path) -> dict | None:
     if path.name != PYPROJECT:
         return document
     table = document.get("tool", {}).get("trlprep") if isinstance(document.get("tool"), dict) else None
-    return table if isinstance(table, dict) else None
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{shown_path(path)}: tool.trlprep must be a table, got {_shown(table)}")
+    return table
 
 
 def _unknown(kind: str, name: str, known: list[str]) -> BadValue:
-    nearest = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {nearest[0]}? " if nearest else ""
-    return BadValue(f"unknown {kind}; {hint}({kind}s: {', '.join(known)})")
+    nearest = difflib.get_close_matches(name.lower(), known, n=1)  # keys and methods are lower case
+    hint = f"; did you mean {nearest[0]}?" if nearest else ""
+    return BadValue(f"unknown {kind}{hint} ({kind}s: {', '.join(known)})")
 
 
 def read_config(path: str | Path) -> list[Setting]:
@@ -351,8 +361,16 @@ def _entries(name: str, value: Any, origin: str) -> list[Setting]:
     if not isinstance(value, dict):
         raise BadValue(f"expected a table ({key.type}), got {_shown(value)}")
     if name == "severity":
-        return [Setting(f"severity.{rule_id(rule) if _known_rule(rule) else rule}",
-                        _at(f"severity.{rule}", severity, rule, level), origin) for rule, level in value.items()]
+        by_rule: dict[str, list[str]] = {}  # rule id -> the keys that set it (an id, a name)
+        levels = []
+        for rule, level in value.items():
+            level = _at(f"severity.{rule}", severity, rule, level)
+            by_rule.setdefault(rule_id(rule), []).append(rule)
+            levels.append(Setting(f"severity.{rule_id(rule)}", level, origin))
+        for rule, keys in by_rule.items():
+            if len(keys) > 1:  # an id and a name of one rule: which wins is not for the keys' order to say
+                raise BadValue(f"severity for {rule} set twice ({', '.join(keys)})", "severity")
+        return levels
     entries = []
     for method, gates in value.items():
         if method not in METHODS:
@@ -481,19 +499,9 @@ def apply_to_report(report: Any, severities: dict[str, str] | None, gates: tuple
                     method: str | None) -> Any:
     """The report with the config's severities in its findings, and its method's gates checked (`report.gates`;
     its exit code is 1 when one fails)."""
-    if severities:
-        demoted = promoted = False
+    if severities:  # the scan counted the rows that break error rules with them (`findings.build_report`)
         for finding in report.findings:
-            level = severities.get(finding.rule, finding.severity)
-            demoted = demoted or (finding.severity, level) == (ERROR, WARNING)
-            promoted = promoted or (finding.severity, level) == (WARNING, ERROR)
-            finding.severity = level
+            finding.severity = severities.get(finding.rule, finding.severity)
         report.findings.sort(key=lambda f: (f.severity != ERROR, f.rule))
-        # The scan counted the rows breaking the catalog's error rules: rules promoted add at least the rows of
-        # the largest; rules demoted leave at least those of the largest error rule left (the exact count would
-        # need the scan to know the severities).
-        errors = [f.count for f in report.findings if f.severity == ERROR]
-        if demoted or promoted:
-            report.rows_with_errors = max(errors + [0 if demoted else report.rows_with_errors])
     report.gates = [gate.check(report) for gate in gates if gate.method == method]
     return report

@@ -246,11 +246,12 @@ def _merged_report(work: Path, job: dict):
     first_rows = [value for _, value in load_result(work / "heads" / "000000.pkl")["head"]]
     return merged_report(job["pattern"], job["shards"], parts, expected, found, first_rows=first_rows,
                          enabled=set(job["enabled"]), max_rows=job["max_rows"], method=job["method"],
-                         encoding=job["encoding"])
+                         encoding=job["encoding"], severity=job["severity"])
 
 
 def merged_report(pattern: str, urls: list[str], parts: list, expected, found: list[dict], *, first_rows: list,
-                  enabled: set[str], max_rows: int, method: str | None, encoding: str | None = None):
+                  enabled: set[str], max_rows: int, method: str | None, encoding: str | None = None,
+                  severity: dict[str, str] | None = None):
     """The report of one pass over the shards `urls` (read as `parts`, against `expected`, their text in
     `encoding`), from each shard's partial result (`found`: {"partial", "hash_probe", "lines"}, in shard order);
     `first_rows`: the first shard's first rows, which a proposed `--map` is checked on."""
@@ -275,7 +276,7 @@ def merged_report(pattern: str, urls: list[str], parts: list, expected, found: l
     paths = [str(part.source) for part in parts]
     source = open_source(pattern if paths == urls else os.path.commonpath(paths) + "/*", encoding=encoding)
     report = build_report(source, result, method=method, sample=None, seconds=0.0,
-                          local=os.path.exists(pattern))
+                          local=os.path.exists(pattern), severity=severity)
     for path, url in zip(paths, urls):
         report.moved(path, url)
     report.source = pattern
@@ -290,7 +291,8 @@ def inspect_shards(pattern: str, options: InspectOptions, executor: Executor):
 
     started = time.perf_counter()
     job = {"pattern": pattern, "enabled": sorted(select_rules(options.select, options.ignore)),
-           "max_rows": options.max_rows, "method": options.method, "encoding": options.encoding}
+           "max_rows": options.max_rows, "method": options.method, "encoding": options.encoding,
+           "severity": options.severity}
     work = run_job(job, INSPECTION, executor, progress=options.progress)
     if work is None:
         return None

@@ -264,6 +264,20 @@ def test_sarif_of_warnings_and_of_data_no_trainer_takes(tmp_path, monkeypatch):
     assert invocation["toolExecutionNotifications"][0]["message"]["text"].startswith("DPOTrainer cannot use the data")
 
 
+def test_sarif_of_unreadable_input_is_a_valid_log_of_a_failed_run(tmp_path, monkeypatch):
+    # A workflow uploads the log with `if: always()`: it must be one, saying why nothing was checked.
+    monkeypatch.chdir(tmp_path)
+    exit_code, output = inspect("--dataset", "missing.jsonl", "--format", "sarif")
+    log = json.loads(output)
+    jsonschema.Draft4Validator(SARIF_SCHEMA, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER).validate(log)
+    (run,) = log["runs"]
+    assert run["results"] == []
+    (invocation,) = run["invocations"]
+    assert (exit_code, invocation["exitCode"], invocation["executionSuccessful"]) == (2, 2, False)
+    assert invocation["toolExecutionNotifications"] == [
+        {"level": "error", "message": {"text": "trlprep could not check the data: missing.jsonl: no such file or folder"}}]
+
+
 def test_inspect_files_checks_each_file_and_fails_on_any(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("good.jsonl").write_text(json.dumps(CHAT) + "\n", encoding="utf-8")

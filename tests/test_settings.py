@@ -6,9 +6,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import in_fresh_python
+import trlprep.inspector.scan
+from tests.conftest import SCAN_PATHS, in_fresh_python, write_for_scan_path
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector.cli import main as inspect_main
+from trlprep.inspector.files_cli import main as inspect_files_main
 from trlprep.inspector.settings import resolve_settings
 from trlprep.train.cli import main as train_main
 
@@ -255,3 +257,107 @@ def test_train_takes_max_length_and_max_dropped_from_the_config_file(tmp_path, t
     assert refused.exit_code == 1
     assert "DPOTrainer would drop 3 of 10 rows at max_length=64" in refused.stderr
     assert "more than --max-dropped 5%" in refused.stderr
+
+
+# Rows that break rules, to count as a config's severities say: TP201 (an error) on rows 3 and 7, TP401 (a
+# warning) on rows 7, 9 and 10 (row 7 repeats row 3): distinct rows in each case below.
+COUNTED = CHATS[:2] + [EMPTY_ANSWER] + CHATS[2:5] + [EMPTY_ANSWER] + CHATS[5:6] + [CHATS[0], CHATS[1]]
+
+
+@pytest.mark.parametrize("severity, rows", [
+    ("", 2),  # the catalog's: the two rows with an empty answer
+    ('duplicate-row = "error"', 4),  # and the repeats: 4 rows, though no rule flags more than 3
+    ('TP201 = "warning"\nTP401 = "error"', 3),  # the repeats alone
+    ('TP201 = "warning"', 0),
+])
+@pytest.mark.parametrize("kind", [*SCAN_PATHS, "sharded"])
+def test_the_rows_breaking_error_rules_are_counted_with_the_config_s_severities(tmp_path, monkeypatch, severity,
+                                                                                  rows, kind):
+    (tmp_path / "trlprep.toml").write_text(f"[severity]\n{severity}\n")
+    data = write_for_scan_path("jsonl" if kind == "sharded" else kind, COUNTED, tmp_path)
+    extra = ("--executor", "local", "--work-dir", tmp_path / "work") if kind == "sharded" else ()
+    if kind == "parallel":
+        monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    result = run(inspect_main, "-d", data, "--format", "json", *extra)
+    assert json.loads(result.stdout)["rows_with_errors"] == rows
+    assert result.exit_code == (1 if rows else 0)
+
+
+@pytest.mark.parametrize("example, severity, text", [
+    ("broken_chat.jsonl", 'invalid-json = "warning"', "5 row(s) break error rules"),
+    ("sharegpt_chat.jsonl", 'duplicate-row = "error"\nTP205 = "error"', "2 row(s) break error rules"),
+])
+def test_the_text_report_says_how_many_rows_break_the_configured_error_rules(tmp_path, example, severity, text):
+    (tmp_path / "s.toml").write_text(f"[severity]\n{severity}\n")
+    result = run(inspect_main, "-d", f"examples/{example}", "--settings", tmp_path / "s.toml")
+    assert result.stdout.splitlines()[2].startswith(text)
+
+
+def test_inspect_files_reads_each_file_s_config_as_inspect_does(tmp_path):
+    promoted = tmp_path / "promoted"
+    (promoted / "trlprep.toml").parent.mkdir()
+    (promoted / "trlprep.toml").write_text('[severity]\nduplicate-row = "error"\n')
+    repeated = write_rows(promoted / "chats.jsonl", CHATS + [CHATS[0]])
+    plain = write_rows(tmp_path / "plain" / "chats.jsonl", CHATS + [CHATS[0]])
+
+    assert run(inspect_main, "-d", repeated).exit_code == 1
+    assert run(inspect_files_main, repeated).exit_code == 1
+    assert run(inspect_files_main, plain).exit_code == 0
+    assert run(inspect_files_main, "--isolated", repeated).exit_code == 0
+    assert run(inspect_files_main, "--settings", promoted / "trlprep.toml", plain).exit_code == 1
+    settings = run(inspect_files_main, "--show-settings", repeated)
+    assert "severity.TP401 = \"error\"" in settings.stdout.replace("  ", " ")
+
+    (promoted / "trlprep.toml").write_text('max-rows = "five"\n')
+    refused = run(inspect_files_main, repeated, plain)
+    assert refused.exit_code == 2  # the bad config, and the other file still checked
+    assert refused.stderr == (f"error: {promoted / 'trlprep.toml'}: max-rows: expected a whole number of at least 1,"
+                              f" got \"five\"\n")
+
+
+def test_a_gate_for_a_method_the_data_cannot_be_used_for_is_not_passed(tmp_path):
+    (tmp_path / "trlprep.toml").write_text('[gates.dpo]\nmax-rejected = "5%"\n')
+    data = write_rows(tmp_path / "chats.jsonl", CHATS)
+
+    result = run(inspect_main, "-d", data, "--method", "dpo", "--format", "json")
+    (gate,) = json.loads(result.stdout)["gates"]
+    assert (gate["passed"], gate["measured"]) == (None, None)
+    assert gate["line"] == ("gates.dpo.max-rejected not checked: the data cannot be used for dpo (DPO needs "
+                            "chosen/rejected pairs; this is language modeling data)")
+    assert result.exit_code == 1  # the method's verdict fails it
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("trlprep.toml", '[severity]\nTP401 = "error"\nduplicate-row = "warning"\n',
+     "severity: severity for TP401 set twice (TP401, duplicate-row)"),
+    ("trlprep.toml", '[severity]\nTP4 = "error"\n',
+     'severity.TP4: no rule has the id or name "TP4" (a severity is set for one rule, by its id such as TP401 or '
+     "its name such as duplicate-row, not an id prefix; nearest: TP804)"),
+    ("trlprep.toml", '[gates.SFT]\nmin-rows = 3\n',
+     "gates.SFT: unknown method; did you mean sft? (methods: " + ", ".join(__import__(
+         "trlprep.inspector.methods", fromlist=["METHODS"]).METHODS) + ")"),
+    ("trlprep.toml", '[gates.sft]\nmax-rejected = "1e400%"\n',
+     'gates.sft.max-rejected: expected a share of rows such as "5%" or 0.05 (0 to 1), got "1e400%"'),
+    ("trlprep.toml", 'select = [""]\n',
+     'select: an empty rule; give an id ("TP301"), an id prefix ("TP3") or a name'),
+    ("pyproject.toml", "[tool]\ntrlprep = 3\n", "tool.trlprep must be a table, got 3"),
+])
+def test_more_bad_config_files_are_refused_in_one_line(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    data = write_rows(tmp_path / "chats.jsonl", CHATS)
+    result = run(inspect_main, "-d", data)
+    assert (result.exit_code, result.stderr) == (2, f"error: {tmp_path / name}: {message}\n")
+
+
+def test_an_empty_rule_on_the_command_line_is_refused():
+    result = run(inspect_main, "-d", "examples/sharegpt_chat.jsonl", "--select", "")
+    assert (result.exit_code, result.stderr) == (
+        2, "error: --select: an empty rule; give an id (TP301), an id prefix (TP3) or a name\n")
+
+
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "trlprep.toml").write_bytes('\ufeffmax-dropped = "-0%"\n'.encode())
+    data = write_rows(tmp_path / "chats.jsonl", CHATS)
+    result = run(train_main, "-d", data, "--method", "sft", "--show-settings")
+    assert result.exit_code == 0, result.stderr
+    assert 'max-dropped = "0%" ' in result.stdout

@@ -32,6 +32,7 @@ from trlprep.inspector.rules.catalog import (
     by_text,
     by_value_tests,
     declared_checks,
+    error_rules,
     in_id_order,
     markdown_table,
     method_checks,
@@ -51,6 +52,6 @@ FAMILIES = (read, structure, content, hygiene, preference, dataset, tokens, tool
 in_id_order()
 
 __all__ = ["ERROR", "ROW_STAGES", "RULES", "STAGES", "WARNING", "Example", "FAMILIES", "Proof", "Rule",
-           "blocking_rules", "by_structure", "by_text", "by_value_tests", "declared_checks", "last_answer",
+           "blocking_rules", "by_structure", "by_text", "by_value_tests", "declared_checks", "error_rules", "last_answer",
            "markdown_table", "method_checks", "register", "registered", "rejecting_rules", "row_rules",
            "select_rules", "text_proofs", "unproven", "unproven_rules", "unregistered"]

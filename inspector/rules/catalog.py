@@ -224,6 +224,16 @@ def declared_checks(data_type: str) -> tuple[Rule, ...]:
     return tuple(r for r in RULES.values() if r.check is not None and r.stage == "trl" and r.applies_to(data_type))
 
 
+def error_rules(severity: dict[str, str] | None = None) -> frozenset[str]:
+    """The rules whose findings are errors: the catalog's, with a config file's `severity` ({id: level}) over it.
+
+    >>> "TP401" in error_rules(), "TP401" in error_rules({"TP401": ERROR}), "TP101" in error_rules({"TP101": WARNING})
+    (False, True, False)
+    """
+    levels = {rule.id: rule.severity for rule in RULES.values()} | (severity or {})
+    return frozenset(rule for rule, level in levels.items() if level == ERROR)
+
+
 @functools.cache
 def rejecting_rules(method: str) -> frozenset[str]:
     """The rules whose findings keep a row out of the conversion for `method`: every error, and the warnings
@@ -283,6 +293,8 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
         return any(rule.id.startswith(p.upper()) or rule.name == p for p in patterns)
 
     for option, patterns in (("--select", select), ("--ignore", ignore)):
+        if any(not p.strip() for p in patterns):  # an empty prefix would match every rule
+            raise UsageError(f"{option}: an empty rule; give an id (TP301), an id prefix (TP3) or a name")
         unknown = [p for p in patterns if not any(matches(rule, (p,)) for rule in RULES.values())]
         if unknown:  # a typo would select nothing, and the report would say "no errors"
             raise UsageError(f"{option} {unknown[0]}: no rule has this id, id prefix or name "

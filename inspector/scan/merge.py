@@ -28,7 +28,8 @@ def merge(chunks: list[tuple[Partial, int]], max_rows: int) -> Partial:
     offset = 0
     for partial, lines in chunks:
         merged.rows_read += partial.rows_read
-        merged.rows_with_errors += partial.rows_with_errors
+        for rules, rows in partial.rows_by_rules.items():
+            merged.rows_by_rules.setdefault(rules, array("q")).extend(row + offset for row in rows)
         merged.final_answers += partial.final_answers
         if partial.last_row:
             merged.last_row = offset + partial.last_row
@@ -128,7 +129,7 @@ class ScanResult:
     columns: dict[str, Counter]  # column -> Counter of value types
     labels: Counter  # KTO label value -> rows
     final_answers: int  # question/answer rows with a `####` final answer
-    rows_with_errors: int
+    rows_by_rules: dict[frozenset[str], array]  # the rows with findings, by the set of rules each breaks
     dataset_findings: list[tuple[str, int, str]]  # (rule, rows affected, detail) for dataset-level rules
     rejected: dict[str, dict[str, Tally]]  # method -> rule -> the rows `convert --to method` rejects
     repaired: Counter  # rule -> rows `convert` repairs
@@ -140,7 +141,7 @@ class ScanResult:
         """A row number of the dataset as `file:line` (the row's place in its file; the line it came from, in a file
         whose lines hold several rows).
 
-        >>> result = ScanResult(0, {}, [], {}, Counter(), 0, 0, [], {}, Counter(), None,
+        >>> result = ScanResult(0, {}, [], {}, Counter(), 0, {}, [], {}, Counter(), None,
         ...                     [FileSummary("a.jsonl", 0, 3, None, None),
         ...                      FileSummary("tasks.jsonl", 3, 3, None, None, array("q", [1, 1, 2]))])
         >>> result.where(2), result.where(5), result.where(6)
@@ -149,6 +150,23 @@ class ScanResult:
         index = bisect.bisect_left([file.offset for file in self.files], row) - 1
         file = self.files[max(index, 0)]
         return f"{file.name}:{line_of(file.lines, row - file.offset)}"
+
+    def rows_breaking(self, rules: set[str] | frozenset[str]) -> int:
+        """The distinct rows that break one of `rules` (the error rules, after a config file's severities).
+        The rules found over the whole dataset whose rows are not all kept (TP806, the label rules, an image
+        repeated across chunks) count as many as they affect, when that is more.
+
+        >>> result = ScanResult(0, {}, [], {}, Counter(), 0, {frozenset({"TP101"}): array("q", [1, 2]),
+        ...                     frozenset({"TP101", "TP205"}): array("q", [3]), frozenset({"TP205"}): array("q", [4])},
+        ...                     [], {}, Counter(), None)
+        >>> result.rows_breaking({"TP101"}), result.rows_breaking({"TP101", "TP205"}), result.rows_breaking(set())
+        (3, 4, 0)
+        """
+        rows = set().union(*(found for broken, found in self.rows_by_rules.items() if broken & rules))
+        kept = set().union(*self.rows_by_rules)
+        unkept = [tally.count for rule, tally in self.tallies.items() if rule in rules and rule not in kept]
+        unkept += [count for rule, count, _ in self.dataset_findings if rule in rules]
+        return max([len(rows), *unkept])
 
 
 def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape | None = None) -> ScanResult:
@@ -163,26 +181,27 @@ def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape |
     for (keys, types), count in partial.type_signatures.items():
         for name, kind in zip(keys, types):
             columns.setdefault(name, Counter())[TYPE_NAMES.get(kind, kind.__name__)] += count
+    rows_by_rules = dict(partial.rows_by_rules)
     if DUPLICATE_ROW.id in enabled:
-        _report_duplicates(collector, partial)
+        rows_by_rules[frozenset({DUPLICATE_ROW.id})] = _report_duplicates(collector, partial)
     if MIXED_TRACES.id in enabled:
         _report_traces(collector, partial)
     result = ScanResult(partial.rows_read, collector.tallies, ordered, columns, partial.labels,
-                        partial.final_answers, partial.rows_with_errors, [], partial.rejected, partial.repaired, expected)
+                        partial.final_answers, rows_by_rules, [], partial.rejected, partial.repaired, expected)
     _report_labels(result, enabled)
     return result
 
 
-def _report_duplicates(collector: Collector, partial: Partial) -> None:
+def _report_duplicates(collector: Collector, partial: Partial) -> array:
     """TP401 for every row whose content hash an earlier row has: found during the pass with a set, or, past
     SORT_DUPLICATES_FROM_ROWS rows, by a stable sort (first occurrences first) at the end. A sort's temporaries
-    are dropped as soon as they are used: on a multi-GB file each is tens of MB."""
+    are dropped as soon as they are used: on a multi-GB file each is tens of MB. Returns the repeating rows."""
     if partial.repeats is not None:
         rows = partial.repeats
         if rows:
             first = rows[: collector.max_rows]
             collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
-        return
+        return array("q", rows)
     import numpy as np
 
     values = np.frombuffer(partial.hashes, dtype=np.int64)
@@ -194,13 +213,14 @@ def _report_duplicates(collector: Collector, partial: Partial) -> None:
     repeated = order[repeat]
     del order, repeat
     if not len(repeated):
-        return
+        return array("q")
     rows = np.frombuffer(partial.hash_rows, dtype=np.int64)[repeated]
     del repeated
     shown = min(collector.max_rows, len(rows))
     rows.partition(shown - 1)
     first = np.sort(rows[:shown]).tolist()
     collector.tallies[DUPLICATE_ROW.id] = Tally(len(rows), first, ["repeats an earlier row"] * len(first))
+    return array("q", rows.tobytes())
 
 
 def _report_traces(collector: Collector, partial: Partial) -> None:

@@ -83,7 +83,9 @@ class Partial:
     """What a pass over some rows found, before the dataset-level rules; partials of chunks merge in order."""
 
     rows_read: int = 0
-    rows_with_errors: int = 0
+    # The rows with row-level findings, by the set of rules each breaks: how many rows break an error rule is
+    # counted from them once the severities are known (a config file may change them), as distinct rows.
+    rows_by_rules: dict[frozenset[str], array] = field(default_factory=dict)
     tallies: dict[str, Tally] = field(default_factory=dict)
     votes: dict[tuple, ShapeVotes] = field(default_factory=dict)
     type_signatures: Counter = field(default_factory=Counter)  # (keys, value types) -> rows
@@ -201,6 +203,7 @@ class RowScan:
         result.rows_read += 1
         decision = self.engine.decide(value, shape,
                                       self.typed_checks[typed.texts_clean] if typed is not None else None)
+        broken = {rule for rule, _ in decision.issues}
         for rule, detail in decision.issues:
             collector.add(rule, number, detail)
         kept_for_kto = True
@@ -215,8 +218,9 @@ class RowScan:
             first = result.first_image_rows.setdefault(digest, number)
             if first != number:
                 collector.add(IMAGE_REPEATED.id, number, f"an image of row {first}")
-        if decision.error:
-            result.rows_with_errors += 1
+                broken.add(IMAGE_REPEATED.id)
+        if broken:
+            result.rows_by_rules.setdefault(frozenset(broken), array("q")).append(number)
         row = row_value(value)
         if not isinstance(row, dict):
             return
