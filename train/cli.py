@@ -13,6 +13,11 @@ from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure
 from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
 
+# The options `train --recipe` itself takes; the recipe file gives everything else (its model and output_dir, and
+# each stage's method, dataset and options as keys), so any other option given would silently do nothing.
+RECIPE_RUN_OPTIONS = ("recipe", "dry_run", "resume", "launcher", "export_trl_config", "accelerate_config",
+                      "output_format", "show_settings", "isolated", "debug")
+
 
 @click.command(**COMMAND_SETTINGS)
 @source_options(config_alias=False, required=False)
@@ -96,11 +101,7 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
         print_settings(settings, output_format)
         return
     if recipe is not None:
-        if dataset or method or model or encoding:
-            raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model, "
-                               "--dataset and --encoding")
-        if html_path:
-            raise UsageFailure("--html draws one dataset's page: run convert --html on a stage's data")
+        refuse_options_a_recipe_sets()
         from trlprep.train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
@@ -132,3 +133,17 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         click.echo(result.to_markdown() if output_format == "markdown" else result.to_text(), nl=False)
+
+
+def refuse_options_a_recipe_sets():
+    """With --recipe, refuse every option given on the command line (or by environment) that the recipe file sets."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    given = [max(parameter.opts, key=len) for parameter in context.command.params
+             if parameter.name not in RECIPE_RUN_OPTIONS
+             and context.get_parameter_source(parameter.name) in (ParameterSource.COMMANDLINE,
+                                                                   ParameterSource.ENVIRONMENT)]
+    if given:
+        raise UsageFailure(f"--recipe reads the model, output_dir and each stage's method, dataset and options from "
+                           f"the recipe file: drop {', '.join(given)} and set them there as keys (docs/recipes.md)")
