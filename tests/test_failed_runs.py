@@ -32,3 +32,18 @@ def test_a_refused_run_keeps_what_was_in_its_folder_before(shared_data, tiny_mod
     assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
         "checkpoint-500", "data", "data/notes.txt"]
     assert notes.read_text() == "mine"
+
+
+@pytest.mark.parametrize("share", ["50%", "0.5"])
+def test_max_dropped_takes_a_share_as_the_config_file_writes_it(shared_data, tiny_model, tmp_path, share):
+    done = CliRunner().invoke(main, ["--method", "sft", "--model", str(tiny_model), "--dataset",
+                                     str(shared_data / "gsm8k_test.jsonl"), "--output-dir", str(tmp_path / "out"),
+                                     "--max-steps", "1", "--max-length", "64", "--max-dropped", share])
+    assert done.exit_code == 1 and "would drop 30 of 30 rows" in done.output
+    assert "more than --max-dropped 50%" in done.output
+
+
+@pytest.mark.parametrize("share", ["150%", "2", "half"])
+def test_max_dropped_out_of_range_is_bad_usage(share):
+    done = CliRunner().invoke(main, ["--method", "sft", "--model", "m", "--dataset", "d.jsonl", "--max-dropped", share])
+    assert done.exit_code == 2 and "Invalid value for '--max-dropped': expected a share of rows such as" in done.output
