@@ -3,12 +3,15 @@ a check that found nothing. Each answered in one line with the way out, exit 2 w
 
 import importlib.util
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector.cli import main as inspect_main
+from tests.conftest import REPO
 
 
 def one_line_error(done) -> str:
@@ -32,6 +35,24 @@ def test_an_s3_glob_without_s3fs_names_the_package_to_install(main, arguments, t
                                     "folder and pass that")
 
 
+@pytest.mark.parametrize("command,arguments", [
+    ("trlprep.inspector.cli", []),
+    ("trlprep.converters.cli", ["--to", "sft", "--output", "converted.jsonl"]),
+])
+@pytest.mark.parametrize("executor", ["local", "slurm"])
+def test_executor_without_the_distributed_extra_names_the_install(command, arguments, executor, tmp_path):
+    # A fresh interpreter in which `import datatrove` fails, as where the extra is not installed.
+    hidden = (f"import sys; sys.modules['datatrove'] = None; sys.argv[0] = 'trlprep'\n"
+              f"from {command} import main; main()")
+    done = subprocess.run([sys.executable, "-c", hidden, "--dataset", "examples/sharegpt_chat.jsonl",
+                           "--executor", executor, "--work-dir", str(tmp_path / "work"), *arguments],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == ("error: --executor needs the distributed extra: uv run --extra distributed ... "
+                                   "(or pip install 'trlprep[distributed]')")
+    assert not (REPO / "converted.jsonl").exists()
+
+
 @pytest.mark.skipif(shutil.which("sbatch") is not None, reason="this machine has Slurm's sbatch")
 def test_executor_slurm_without_sbatch_says_where_to_run_it(shared_data, tmp_path):
     done = CliRunner().invoke(inspect_main, ["--dataset", str(shared_data / "c4_demo.jsonl"), "--executor", "slurm",
@@ -47,7 +68,7 @@ def test_convert_creates_the_output_folder_and_names_output_when_it_cannot(share
     source = str(shared_data / "dpo_en_demo.json")
     done = CliRunner().invoke(convert_main, ["--dataset", source, "--to", "dpo", "--output", "out/x.jsonl"])
     assert done.exit_code == 0, done.output
-    assert sum(1 for _ in open(tmp_path / "out" / "x.jsonl")) == 300
+    assert sum(1 for _ in open(tmp_path / "out" / "x.jsonl")) == 38  # the slice's 38 pairs, every one usable
     (tmp_path / "blocker").write_text("a file where a folder would go")
     refused = CliRunner().invoke(convert_main, ["--dataset", source, "--to", "dpo", "--output", "blocker/x.jsonl"])
     assert refused.exit_code == 2
