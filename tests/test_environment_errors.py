@@ -26,13 +26,16 @@ def one_line_error(done) -> str:
     (inspect_main, []),
     (convert_main, ["--to", "sft", "--output", "converted"]),
 ])
-def test_an_s3_glob_without_s3fs_names_the_package_to_install(main, arguments, tmp_path):
-    done = CliRunner().invoke(main, ["--dataset", "s3://bucket/data/*.jsonl", "--executor", "local",
-                                     "--work-dir", str(tmp_path / "work"), *arguments])
+@pytest.mark.parametrize("url", ["s3://bucket/data/*.jsonl", "s3://bucket/x.jsonl", "s3://bucket/**/*.jsonl.gz"])
+@pytest.mark.parametrize("sharded", [True, False])
+def test_an_s3_url_without_s3fs_names_the_package_to_install(main, arguments, url, sharded, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    executor = ["--executor", "local", "--work-dir", str(tmp_path / "work")] if sharded else []
+    done = CliRunner().invoke(main, ["--dataset", url, *executor, *arguments])
     assert done.exit_code == 2
-    assert one_line_error(done) == ("error: s3://bucket/data/*.jsonl: reading s3:// URLs needs s3fs, which is not "
-                                    "installed: pip install s3fs (or uv add s3fs), or copy the shards to a local "
-                                    "folder and pass that")
+    assert one_line_error(done) == (f"error: {url}: reading s3:// URLs needs s3fs, which is not installed: pip "
+                                    "install s3fs (or uv add s3fs), or copy the shards to a local folder and pass "
+                                    "that")
 
 
 @pytest.mark.parametrize("command,arguments", [
@@ -83,3 +86,10 @@ def test_against_says_when_no_row_shares_an_ngram(shared_data):
                                              "--against", gsm8k])
     assert done.exit_code == 0, done.output
     assert f"• 0 rows share 13-word n-grams with {gsm8k} (TP405)" in done.stdout.splitlines()
+
+
+def test_a_url_without_executor_says_it_is_read_as_shards():
+    done = CliRunner().invoke(inspect_main, ["--dataset", "memory://bucket/chat.jsonl"])
+    assert done.exit_code == 2
+    assert one_line_error(done) == ("error: memory://bucket/chat.jsonl: a URL is read as shards, each copied here "
+                                    "first: add --executor local (docs/sharded.md)")
