@@ -110,6 +110,7 @@ def test_sft_trains_on_images_embedded_in_parquet(tiny_vlm, tmp_path):
     assert said == ["image data: SFTTrainer will not truncate (max_length=None), since a cut inside an image's "
                     "tokens stops training; set --max-length to cut rows"]
     assert result.rows_trained == 4
+    assert (result.accounting["rows_in"], result.accounting["dropped_by_trainer"]) == (4, 0)
     assert (tmp_path / "out" / "processor_config.json").exists()  # the processor is saved with the model
 
 
