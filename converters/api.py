@@ -57,9 +57,9 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
     if options.model is not None and options.reasoning is None:
         options = replace(options, reasoning=_template_reasoning(options.model), reasoning_from_model=True)
     if executor is not None:
+        refuse_with_executor(options)  # before the import: it names the extra a missing datatrove comes from
         from trlprep.converters.shards import convert_shards
 
-        refuse_with_executor(options)
         return convert_shards(source, options, executor_of(executor))
     if options.output is None and not options.dry_run:
         raise UsageError("--output is required (or --dry-run)")

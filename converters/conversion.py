@@ -231,7 +231,8 @@ def option_steps(options: ConvertOptions, renames: dict | None = None, role_map:
             f" ({options.model}'s chat template reads them so)" if options.reasoning_from_model else ""),
         options.drop_cut_off and "answers cut off by a length cap dropped",
         options.shuffle and f"shuffled (seed {options.seed})",
-        options.test_size and f"test split of {options.test_size}",
+        options.test_size and ("test split of " + (f"{options.test_size:g}" if options.test_size < 1 else
+                                                   f"{int(options.test_size)} rows")),  # a count: 3, not 3.0
         options.limit and f"first {options.limit} rows only"]
     return [step for step in steps if step]
 

@@ -275,7 +275,7 @@ def split_sizes(blocks: int, test_size: float | None) -> dict[str, int]:
         return {"all": blocks}
     test = round(blocks * test_size) if test_size < 1 else int(test_size)
     if not 0 < test < blocks:
-        raise OutputError(f"--test-size {test_size} leaves {blocks - test} train and {test} test rows; "
+        raise OutputError(f"--test-size {test_size:g} leaves {blocks - test} train and {test} test rows; "
                           f"both must be at least 1")
     return {"train": blocks - test, "test": test}
 

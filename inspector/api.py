@@ -49,9 +49,9 @@ def inspect_dataset(source: Any, options: InspectOptions | None = None, /, *,
         raise UsageError(f"unknown packing strategy {options.packing!r}; choose one of "
                          f"{', '.join(PACKING_STRATEGIES)}")
     if executor is not None:
+        refuse_with_executor(options)  # before the import: it names the extra a missing datatrove comes from
         from trlprep.inspector.shards import inspect_shards
 
-        refuse_with_executor(options)
         report = inspect_shards(source, options, executor_of(executor))
         return None if report is None else apply_to_report(report, options.severity, options.gates, options.method)
     renames, role_map = parse_pairs(options.rename, "--map"), parse_pairs(options.roles, "--roles")

@@ -21,6 +21,30 @@ from trlprep.inspector.options import InspectOptions
 from trlprep.options import NEAR_THRESHOLD, Executor
 
 METHOD_CHOICE = click.Choice(METHODS)
+
+
+class Share(click.ParamType):
+    """A share of rows on the command line as the config file writes it (`settings.fraction`): "5%" or 0.05."""
+
+    name = "share"
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return "SHARE"
+
+    def convert(self, value, param, ctx) -> float:
+        from trlprep.inspector.settings import BadValue, fraction
+
+        if isinstance(value, float):  # the default
+            return value
+        try:
+            return fraction(value if value.strip().endswith("%") else float(value))
+        except BadValue as error:
+            self.fail(str(error), param, ctx)
+        except ValueError:  # not a number at all
+            self.fail(f"expected a share of rows such as 5% or 0.05, got {value!r}", param, ctx)
+
+
+SHARE = Share()
 REPORT_FORMATS = ["text", "json", "markdown", "html", "github", "sarif"]
 
 

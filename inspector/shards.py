@@ -38,6 +38,7 @@ from loguru import logger
 from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
 from trlprep.files import write_atomically
 from trlprep.inspector.options import InspectOptions
+from trlprep.inspector.sources import url_filesystem
 from trlprep.options import Executor
 
 JOB_FILE = "job.json"
@@ -68,23 +69,6 @@ def shard_urls(pattern: str) -> list[str]:
 
         return [str(path) for path in folder_files(Path(pattern))]
     return [str(Path(found)) for found in sorted(globbing.glob(pattern, recursive=True)) if Path(found).is_file()]
-
-
-def url_filesystem(url: str) -> tuple[Any, str]:
-    """fsspec's filesystem for `url` and the path in it. The package that serves a protocol (s3fs for `s3://`,
-    gcsfs for `gs://`) is the user's to install, not a bug of ours: its absence is a `SourceError` naming it."""
-    import fsspec
-    from fsspec.registry import known_implementations
-
-    try:
-        return fsspec.core.url_to_fs(url)
-    except ImportError:
-        protocol = url.split("://", 1)[0]
-        implementation = known_implementations.get(protocol, {}).get("class", "")
-        package = implementation.split(".", 1)[0] or f"an fsspec filesystem for {protocol}://"
-        raise SourceError(f"{url}: reading {protocol}:// URLs needs {package}, which is not installed: "
-                          f"pip install {package} (or uv add {package}), or copy the shards to a local folder "
-                          f"and pass that") from None
 
 
 def local_path(url: str, index: int, work: Path) -> Path:

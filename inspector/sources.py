@@ -822,6 +822,23 @@ def _open_dataset_object(name: str, dataset: Any, total: int | None = None) -> S
     return Source(name, "row", "rows", total, rows)
 
 
+def url_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem for `url` and the path in it. The package that serves a protocol (s3fs for `s3://`,
+    gcsfs for `gs://`) is the user's to install, not a bug of ours: its absence is a `SourceError` naming it."""
+    import fsspec
+    from fsspec.registry import known_implementations
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError:
+        protocol = url.split("://", 1)[0]
+        implementation = known_implementations.get(protocol, {}).get("class", "")
+        package = implementation.split(".", 1)[0] or f"an fsspec filesystem for {protocol}://"
+        raise SourceError(f"{url}: reading {protocol}:// URLs needs {package}, which is not installed: "
+                          f"pip install {package} (or uv add {package}), or copy the shards to a local folder "
+                          f"and pass that") from None
+
+
 def open_source(source: Any, *, split: str | None = None, config: str | None = None,
                 revision: str | None = None, encoding: str | None = None) -> Source:
     """Open a dataset given as a path, a folder, a glob, a Hub id, a `datasets.Dataset` or a list of rows; its
@@ -841,6 +858,10 @@ def open_source(source: Any, *, split: str | None = None, config: str | None = N
         return _open_folder(path, split, encoding)
     if path.is_file():
         return _open_files(spec, [path], encoding)
+    if "://" in spec:
+        url_filesystem(spec)  # names the package a protocol needs, when it is not installed
+        raise SourceError(f"{spec}: a URL is read as shards, each copied here first: add --executor local "
+                          f"(docs/sharded.md)")
     if any(ch in spec for ch in "*?["):
         matches = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         if not matches:

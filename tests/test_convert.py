@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from trlprep.converters import DataRefused, OutputError, convert
 from trlprep.converters.cli import main
 from trlprep.inspector import SourceError, inspect_dataset
+from tests.conftest import REPO
 from tests.test_detection import DIALECTS
 
 U = {"role": "user", "content": "Name a colour."}
@@ -348,3 +349,11 @@ def test_tool_call_messages_round_trip_through_parquet(shared_data, tmp_path):
     parquet, lines = inspect_dataset(tmp_path / "tools.parquet"), inspect_dataset(tmp_path / "tools.jsonl")
     assert parquet.methods["sft"]["status"] == "ready"
     assert [(f.rule, f.count, f.rows) for f in parquet.findings] == [(f.rule, f.count, f.rows) for f in lines.findings]
+
+
+@pytest.mark.parametrize("test_size,said", [("3", "test split of 3 rows"), ("0.25", "test split of 0.25")])
+def test_the_plan_says_a_test_split_as_given(test_size, said):
+    shown = CliRunner().invoke(main, ["--dataset", str(REPO / "examples" / "sharegpt_chat.jsonl"), "--to", "sft",
+                                      "--test-size", test_size, "--dry-run"])
+    assert shown.exit_code == 0, shown.output
+    assert f"  {said}" in shown.output.splitlines()

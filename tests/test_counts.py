@@ -25,9 +25,9 @@ def test_a_kto_split_counts_the_rows_its_files_hold_and_the_pairs_they_came_from
                                               "--test-size", "0.1", "--output", str(output)])
     assert shown.exit_code == 0, shown.output
     train_rows, test_rows = lines_in(tmp_path / "kto.train.jsonl"), lines_in(tmp_path / "kto.test.jsonl")
-    assert (train_rows, test_rows) == (540, 60)  # 300 pairs, 2 rows each; 30 pairs held out whole
-    assert "rows in 300 = kept 300 + rejected 0; rows written 600 = kept 300 + 300 from KTO unpairing" in shown.output
-    assert "train 540 rows + test 60 rows = 600 written (from 270 + 30 kept rows)" in shown.output
+    assert (train_rows, test_rows) == (66, 10)  # the slice's 38 pairs, 2 rows each; 5 pairs held out whole
+    assert "rows in 38 = kept 38 + rejected 0; rows written 76 = kept 38 + 38 from KTO unpairing" in shown.output
+    assert "train 66 rows + test 10 rows = 76 written (from 33 + 5 kept rows)" in shown.output
     result = convert(shared_data / "dpo_en_demo.json", to="kto", test_size=0.1, output=tmp_path / "again.jsonl")
     ledger = result.to_dict()
     assert ledger["rows_out"] == ledger["rows_kept"] + ledger["rows_added"] == train_rows + test_rows
@@ -39,8 +39,8 @@ def test_a_kto_split_counts_the_rows_its_files_hold_and_the_pairs_they_came_from
 def test_a_conversion_that_writes_a_row_per_kept_row_adds_none(shared_data, tmp_path):
     result = convert(shared_data / "dpo_en_demo.json", to="dpo", test_size=0.05, output=tmp_path / "dpo.jsonl")
     assert (result.rows_added, result.rows_added_by) == (0, None)
-    assert result.split["train"] == lines_in(tmp_path / "dpo.train.jsonl") == result.split["train_kept"] == 285
-    assert "rows written 300\n" in result.to_text()
+    assert result.split["train"] == lines_in(tmp_path / "dpo.train.jsonl") == result.split["train_kept"] == 36
+    assert "rows written 38\n" in result.to_text()
 
 
 def adds_up(counts: dict) -> bool:
@@ -61,12 +61,12 @@ def trained(tmp_path, **options):
 def test_the_test_split_is_named_apart_from_the_trainers_drops(shared_data, tiny_model, tmp_path):
     counts, line = trained(tmp_path, method="dpo", model=str(tiny_model), dataset=shared_data / "dpo_en_demo.json",
                            test_size=0.05)
-    assert adds_up(counts) and counts["held_out_for_test"] == 15 and counts["train_rows"] == 285
+    assert adds_up(counts) and counts["held_out_for_test"] == 2 and counts["train_rows"] == 36
     assert counts["dropped_by_trainer"] > 0  # prompts that fill 64 tokens of this tiny vocabulary
     dropped = counts["dropped_by_trainer"]
-    assert line == (f"DPOTrainer kept {285 - dropped} of the 285 train rows ({dropped} dropped while tokenizing): "
-                    f"rows in 300 - 15 held out for the test split - {dropped} dropped while tokenizing = "
-                    f"{285 - dropped}")
+    assert line == (f"DPOTrainer kept {36 - dropped} of the 36 train rows ({dropped} dropped while tokenizing): "
+                    f"rows in 38 - 2 held out for the test split - {dropped} dropped while tokenizing = "
+                    f"{36 - dropped}")
 
 
 @pytest.mark.slow
@@ -74,9 +74,9 @@ def test_kto_unpairing_and_its_split_add_up_to_the_pairs_read(shared_data, tiny_
     counts, line = trained(tmp_path, method="kto", model=str(tiny_model), dataset=shared_data / "dpo_en_demo.json",
                            test_size=0.1, max_length=512)
     assert adds_up(counts)
-    assert (counts["rows_in"], counts["added"], counts["held_out_for_test"], counts["train_rows"]) == (300, 300, 60, 540)
-    assert line.startswith(f"KTOTrainer kept {counts['trained']} of the 540 train rows")
-    assert "rows in 300 + 300 from KTO unpairing - 60 held out for the test split" in line
+    assert (counts["rows_in"], counts["added"], counts["held_out_for_test"], counts["train_rows"]) == (38, 38, 10, 66)
+    assert line.startswith(f"KTOTrainer kept {counts['trained']} of the 66 train rows")
+    assert "rows in 38 + 38 from KTO unpairing - 10 held out for the test split" in line
 
 
 @pytest.mark.slow
@@ -85,12 +85,13 @@ def test_rows_a_mixtures_weights_leave_out_are_not_the_trainers_drops(shared_dat
                {"path": str(shared_data / "dpo_en_demo.json"), "weight": 0.1}]
     counts, line = trained(tmp_path, method="sft", model=str(tiny_model), dataset=sources, max_length=1024)
     assert adds_up(counts)
-    # 999 + 300 rows kept; at 0.9/0.1 the largest mixture repeating none has all 999 alpaca rows and 111 others.
-    assert (counts["rows_in"], counts["left_out_by_weights"], counts["train_rows"]) == (1299, 189, 1110)
+    # The slices' 41 + 38 rows kept; at 0.9/0.1 the largest mixture repeating none has all 41 alpaca rows and 5
+    # others.
+    assert (counts["rows_in"], counts["left_out_by_weights"], counts["train_rows"]) == (79, 33, 46)
     dropped = counts["dropped_by_trainer"]  # rows whose answer 1024 tokens of this tiny vocabulary cut away
-    assert line == (f"SFTTrainer kept {1110 - dropped} of the 1110 rows mixed ({dropped} dropped while tokenizing): "
-                    f"rows in 1299 - 189 left out by the mixture weights - {dropped} dropped while tokenizing = "
-                    f"{1110 - dropped}")
+    assert line == (f"SFTTrainer kept {46 - dropped} of the 46 rows mixed ({dropped} dropped while tokenizing): "
+                    f"rows in 79 - 33 left out by the mixture weights - {dropped} dropped while tokenizing = "
+                    f"{46 - dropped}")
 
 
 def test_the_counts_page_shows_what_its_command_prints(tmp_path, monkeypatch):

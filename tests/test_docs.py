@@ -146,6 +146,18 @@ def test_every_shell_example_runs_or_says_why_not():
                                           for command in example.commands), example.name
 
 
+def test_no_two_pages_write_the_same_output():
+    """A reader follows the README's tour, then a page, in one checkout: an output name two pages write (without
+    --overwrite) makes the second stop with "exists; pass --overwrite"."""
+    writers: dict[str, set[str]] = {}
+    for example in EXAMPLES:
+        for command in example.commands:
+            for output in re.findall(r"--output(?:-dir)?[ =](\S+)", command):
+                if "--overwrite" not in command:
+                    writers.setdefault(output, set()).add(str(example.page.relative_to(REPO)))
+    assert {output: pages for output, pages in writers.items() if len(pages) > 1} == {}
+
+
 def test_every_example_file_named_in_the_docs_and_the_help_exists():
     from click.testing import CliRunner
 

@@ -132,9 +132,19 @@ def test_a_trl_field_typo_in_a_stage_is_answered_before_any_data_is_read(tiny_mo
         run_recipe(recipe)
 
 
+def test_a_recipe_refuses_every_option_it_would_ignore(tmp_path):
+    given = CliRunner().invoke(main, ["--recipe", "r.yaml", "--output-dir", str(tmp_path / "out"), "--set",
+                                      "warmup_ratio=0.1", "--lora", "--max-length", "64", "--max-dropped", "0.5",
+                                      "--max-steps", "1", "--dry-run"])
+    assert given.exit_code == 2
+    assert ("drop --output-dir, --max-steps, --max-length, --set, --lora, --max-dropped and set them there as keys"
+            in given.output)
+    assert not (tmp_path / "out").exists()
+
+
 def test_recipe_and_single_run_options_do_not_mix(tmp_path):
     mixed = CliRunner().invoke(main, ["--recipe", "r.yaml", "--method", "sft"])
-    assert mixed.exit_code == 2 and "drop --method, --model, --dataset and --encoding" in mixed.output
+    assert mixed.exit_code == 2 and "drop --method and set them there as keys" in mixed.output
     neither = CliRunner().invoke(main, ["--method", "sft"])
     assert neither.exit_code == 2 and "Missing option --model, --dataset (or give a --recipe)" in neither.output
 

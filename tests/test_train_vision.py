@@ -78,8 +78,11 @@ def prepared(method, model, train_file, output_dir, functions=(), said=None, **s
                                   overrides=())
     settings = maybe_vision_settings(method, settings, train_file, say=(said if said is not None else []).append)
     rows = sum(1 for _ in open(train_file)) if train_file.suffix == ".jsonl" else 4
+    # The files are written ready for the method, so the ledger `convert` would give is every row read, kept
+    # and written: `run_prepared` accounts the trainer's rows against it.
+    ledger = {"rows_in": rows, "rows_kept": rows, "rows_rejected": 0, "rows_out": rows, "rejected_by_rule": {}}
     result = TrainResult(method=method, model=str(model), output_dir=str(output_dir), report={},
-                         ledger={"rows_out": rows}, eval_ledger=None, config={}, reward_funcs=[])
+                         ledger=ledger, eval_ledger=None, config={}, reward_funcs=[])
     return PreparedRun(result, settings, run_config.build(method, settings), {"train": train_file}, list(functions),
                        None)
 
@@ -107,6 +110,7 @@ def test_sft_trains_on_images_embedded_in_parquet(tiny_vlm, tmp_path):
     assert said == ["image data: SFTTrainer will not truncate (max_length=None), since a cut inside an image's "
                     "tokens stops training; set --max-length to cut rows"]
     assert result.rows_trained == 4
+    assert (result.accounting["rows_in"], result.accounting["dropped_by_trainer"]) == (4, 0)
     assert (tmp_path / "out" / "processor_config.json").exists()  # the processor is saved with the model
 
 

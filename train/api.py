@@ -528,12 +528,12 @@ def run_folder(options: RunOptions) -> Path:
 @contextlib.contextmanager
 def data_removed_on_failure(out: Path) -> Iterator[None]:
     """A failed run (a refusal, a trainer's error) leaves no converted data behind: the files it wrote under
-    `<out>/data` are removed, with the folders it made for them. Kept: what was there before, and the files the
+    `<out>/data` are removed, with the folders it made for them (`<out>` and those above it that did not exist). Kept: what was there before, and the files the
     error names (a rejects file that says why every row was rejected). Checkpoints are not touched: --resume
     continues from them."""
     data = out / "data"
     before = set(data.rglob("*")) if data.is_dir() else set()
-    made = [folder for folder in (out, data) if not folder.exists()]
+    made = [folder for folder in (*reversed(out.parents), out, data) if not folder.exists()]  # outermost first
     try:
         yield
     except BaseException as error:

@@ -9,9 +9,14 @@ import sys
 import click
 
 from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, command_settings, print_settings,
-                                   settings_options, source_options, user_errors)
+                                   SHARE, settings_options, source_options, user_errors)
 from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
+
+# The options `train --recipe` itself takes; the recipe file gives everything else (its model and output_dir, and
+# each stage's method, dataset and options as keys), so any other option given would silently do nothing.
+RECIPE_RUN_OPTIONS = ("recipe", "dry_run", "resume", "launcher", "export_trl_config", "accelerate_config",
+                      "output_format", "show_settings", "isolated", "debug")
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -47,8 +52,9 @@ from trlprep.train.launch import ACCELERATE_PRESETS
 @click.option("--teacher", metavar="M", help="The model distillation, gkd and gold learn from (a folder or Hub id).")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
                                             "stages finished, continue the next from its last checkpoint).")
-@click.option("--max-dropped", type=click.FloatRange(0, 1), default=MAX_DROPPED, show_default=True,
-              help="Refuse to train when the trainer would drop more than this share of rows at max_length.")
+@click.option("--max-dropped", type=SHARE, default=MAX_DROPPED, show_default=True,
+              help="Refuse to train when the trainer would drop more than this share of rows at max_length "
+                   "(5% or 0.05).")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Write the page of the converted data (report, plots, ledger, rejected rows) before training "
@@ -96,11 +102,7 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
         print_settings(settings, output_format)
         return
     if recipe is not None:
-        if dataset or method or model or encoding:
-            raise UsageFailure("--recipe names each stage's method, model and dataset: drop --method, --model, "
-                               "--dataset and --encoding")
-        if html_path:
-            raise UsageFailure("--html draws one dataset's page: run convert --html on a stage's data")
+        refuse_options_a_recipe_sets()
         from trlprep.train.recipe import run_recipe
 
         with contextlib.redirect_stdout(sys.stderr) if document else contextlib.nullcontext():
@@ -132,3 +134,17 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         click.echo(result.to_markdown() if output_format == "markdown" else result.to_text(), nl=False)
+
+
+def refuse_options_a_recipe_sets():
+    """With --recipe, refuse every option given on the command line (or by environment) that the recipe file sets."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    given = [max(parameter.opts, key=len) for parameter in context.command.params
+             if parameter.name not in RECIPE_RUN_OPTIONS
+             and context.get_parameter_source(parameter.name) in (ParameterSource.COMMANDLINE,
+                                                                   ParameterSource.ENVIRONMENT)]
+    if given:
+        raise UsageFailure(f"--recipe reads the model, output_dir and each stage's method, dataset and options from "
+                           f"the recipe file: drop {', '.join(given)} and set them there as keys (docs/recipes.md)")

@@ -41,6 +41,7 @@ import contextlib
 import difflib
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ def _read_from(value, folder: Path, *, hub: bool = False) -> str:
         return text
     if hub and looks_like_hub_id(text) and not (folder / text).exists():
         return text
-    return str(folder / text)
+    return os.path.normpath(folder / text)  # `examples/../out`, said as `out`; symlinks left as named
 
 
 def _check_training(number: int, stage: dict, stages: list) -> None:
