@@ -446,7 +446,8 @@ class Settings:
 
     def to_text(self) -> str:
         """As `--show-settings` prints them: the file read, then each setting, its value and where it came from."""
-        lines = [f"{self.command}: settings from {self.config_file or 'no config file'}"]
+        lines = [f"{self.command}: settings from {self.config_file}" if self.config_file
+                 else f"{self.command}: no config file read: defaults and the command line"]
         width = max(len(entry.name) for entry in self.entries)
         shown = [shown_value(entry.value, _reader(entry.name)) for entry in self.entries]
         value_width = max(map(len, shown))
