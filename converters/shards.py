@@ -272,7 +272,9 @@ def _retype(path: Path, types) -> None:
             if column not in own:
                 table = table.add_column(column, [None] * len(table))
         staged = path.with_name(f".{path.name}.staging")
-        table.select_columns(list(types)).cast(types).to_parquet(str(staged))
+        # Written by pyarrow: `Dataset.to_parquet` sizes its row groups by flattening every column, which pyarrow
+        # cannot do to a list of JSON values (`extension<arrow.json>`: typed parts with loss weights, merged as JSON).
+        parquet.write_table(table.select_columns(list(types)).cast(types).data.table, staged)
         os.replace(staged, path)
 
 
