@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -297,7 +298,8 @@ class ImageChecker:
             return self._check_decoded(source)
         if source.kind == "path":
             resolved = self.resolve(source.value)
-            label = _quoted(source.value) + ("" if str(resolved) == source.value else f" ({resolved})")
+            shown = os.path.normpath(resolved)  # `data/../img/a.jpg` said as `img/a.jpg`; read as resolved
+            label = _quoted(source.value) + ("" if shown == source.value else f" ({shown})")
             return self._named(self._cached(resolved, lambda: self._check_file(resolved)), source, label)
         data, problem = self._embedded_bytes(source)
         if data is None:
