@@ -10,6 +10,7 @@ import trlprep.inspector.scan
 from tests.conftest import SCAN_PATHS, in_fresh_python, write_for_scan_path
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector.cli import main as inspect_main
+from trlprep.inspector.methods import METHODS
 from trlprep.inspector.files_cli import main as inspect_files_main
 from trlprep.inspector.settings import resolve_settings
 from trlprep.train.cli import main as train_main
@@ -19,6 +20,7 @@ CHATS = [{"messages": [{"role": "user", "content": f"What is {i} + {i}?"},
 EMPTY_ANSWER = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}]}
 # Ten rows: TP401 duplicate-row (a warning) on row 9, TP201 empty-content (an error) on row 10, which SFT rejects.
 ROWS = CHATS + [CHATS[0], EMPTY_ANSWER]
+METHOD_NAMES = ", ".join(METHODS)
 
 
 def run(main, *args):
@@ -135,12 +137,23 @@ def test_the_over_length_gate_measures_tokens_at_the_config_s_max_length(tmp_pat
      'tool.trlprep.select: no rule has the id, id prefix or name "TP2011" (nearest: TP211)'),
     ("trlprep.toml", '[severity]\nTP201 = "fatal"\n', 'severity.TP201: expected "error" or "warning", got "fatal"'),
     ("trlprep.toml", '[gates.sfft]\nmax-rejected = "5%"\n',
-     "gates.sfft: unknown method; did you mean sft? (methods: " + ", ".join(__import__(
-         "trlprep.inspector.methods", fromlist=["METHODS"]).METHODS) + ")"),
+     "gates.sfft: unknown method; did you mean sft? (methods: " + METHOD_NAMES + ")"),
     ("trlprep.toml", '[gates.sft]\nmax-over-length = 5\n',
      'gates.sft.max-over-length: expected a share of rows such as "5%" or 0.05 (0 to 1), got 5'),
     ("trlprep.toml", 'select = ["TP2"\nignore = []\n',
      "not valid TOML: Unclosed array (at line 2, column 1)"),
+    ("trlprep.toml", '[severity]\nTP401 = "error"\nduplicate-row = "warning"\n',
+     "severity: severity for TP401 set twice (TP401, duplicate-row)"),
+    ("trlprep.toml", '[severity]\nTP4 = "error"\n',
+     'severity.TP4: no rule has the id or name "TP4" (a severity is set for one rule, by its id such as TP401 or '
+     "its name such as duplicate-row, not an id prefix; nearest: TP804)"),
+    ("trlprep.toml", '[gates.SFT]\nmin-rows = 3\n',
+     "gates.SFT: unknown method; did you mean sft? (methods: " + METHOD_NAMES + ")"),
+    ("trlprep.toml", '[gates.sft]\nmax-rejected = "1e400%"\n',
+     'gates.sft.max-rejected: expected a share of rows such as "5%" or 0.05 (0 to 1), got "1e400%"'),
+    ("trlprep.toml", 'select = [""]\n',
+     'select: an empty rule; give an id ("TP301"), an id prefix ("TP3") or a name'),
+    ("pyproject.toml", "[tool]\ntrlprep = 3\n", "tool.trlprep must be a table, got 3"),
 ])
 def test_a_bad_config_file_is_refused_in_one_line_naming_the_file_and_the_key(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
@@ -325,28 +338,6 @@ def test_a_gate_for_a_method_the_data_cannot_be_used_for_is_not_passed(tmp_path)
     assert gate["line"] == ("gates.dpo.max-rejected not checked: the data cannot be used for dpo (DPO needs "
                             "chosen/rejected pairs; this is language modeling data)")
     assert result.exit_code == 1  # the method's verdict fails it
-
-
-@pytest.mark.parametrize("name, text, message", [
-    ("trlprep.toml", '[severity]\nTP401 = "error"\nduplicate-row = "warning"\n',
-     "severity: severity for TP401 set twice (TP401, duplicate-row)"),
-    ("trlprep.toml", '[severity]\nTP4 = "error"\n',
-     'severity.TP4: no rule has the id or name "TP4" (a severity is set for one rule, by its id such as TP401 or '
-     "its name such as duplicate-row, not an id prefix; nearest: TP804)"),
-    ("trlprep.toml", '[gates.SFT]\nmin-rows = 3\n',
-     "gates.SFT: unknown method; did you mean sft? (methods: " + ", ".join(__import__(
-         "trlprep.inspector.methods", fromlist=["METHODS"]).METHODS) + ")"),
-    ("trlprep.toml", '[gates.sft]\nmax-rejected = "1e400%"\n',
-     'gates.sft.max-rejected: expected a share of rows such as "5%" or 0.05 (0 to 1), got "1e400%"'),
-    ("trlprep.toml", 'select = [""]\n',
-     'select: an empty rule; give an id ("TP301"), an id prefix ("TP3") or a name'),
-    ("pyproject.toml", "[tool]\ntrlprep = 3\n", "tool.trlprep must be a table, got 3"),
-])
-def test_more_bad_config_files_are_refused_in_one_line(tmp_path, name, text, message):
-    (tmp_path / name).write_text(text)
-    data = write_rows(tmp_path / "chats.jsonl", CHATS)
-    result = run(inspect_main, "-d", data)
-    assert (result.exit_code, result.stderr) == (2, f"error: {tmp_path / name}: {message}\n")
 
 
 def test_an_empty_rule_on_the_command_line_is_refused():
