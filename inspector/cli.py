@@ -257,16 +257,21 @@ def settings_options(command):
     ])(command)
 
 
+def was_given(option: str) -> bool:
+    """Whether the running command's `option` (its parameter name) was set on the command line or by the
+    environment, rather than left at its default: a value equal to the default, typed, still counts."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(option)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
 def command_settings(command: str, dataset, settings_file: str | None, isolated: bool, **values):
     """The settings `command` runs with (`inspector.settings.resolve_settings`): of the option `values`, those
     the command line set win over the config file's; those left at their default give way to it."""
-    from click.core import ParameterSource
-
     from trlprep.inspector.settings import resolve_settings
 
-    context = click.get_current_context()
-    given = {name: value for name, value in values.items()
-             if context.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    given = {name: value for name, value in values.items() if was_given(name)}
     return resolve_settings(command, dataset, given, config=settings_file, isolated=isolated)
 
 

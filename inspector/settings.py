@@ -26,6 +26,7 @@ from trlprep.errors import UsageError
 from trlprep.inspector.methods import METHOD, METHODS
 from trlprep.inspector.options import InspectOptions
 from trlprep.inspector.rules import ERROR, RULES, WARNING
+from trlprep.inspector.rules.catalog import names_rule
 from trlprep.options import MAX_DROPPED, NEAR_THRESHOLD
 
 CONFIG_FILE = "trlprep.toml"
@@ -84,7 +85,7 @@ def count(value: Any) -> int:
 
 
 def _rule_matches(pattern: str) -> bool:
-    return any(rule.id.startswith(pattern.upper()) or rule.name == pattern for rule in RULES.values())
+    return any(names_rule(pattern, rule) for rule in RULES.values())
 
 
 def _no_rule(pattern: str, forms: str = "id, id prefix or name", note: str = "") -> BadValue:

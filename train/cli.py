@@ -9,7 +9,7 @@ import sys
 import click
 
 from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, command_settings, print_settings,
-                                   SHARE, settings_options, source_options, user_errors)
+                                   SHARE, settings_options, source_options, user_errors, was_given)
 from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
 
@@ -138,13 +138,8 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
 
 def refuse_options_a_recipe_sets():
     """With --recipe, refuse every option given on the command line (or by environment) that the recipe file sets."""
-    from click.core import ParameterSource
-
-    context = click.get_current_context()
-    given = [max(parameter.opts, key=len) for parameter in context.command.params
-             if parameter.name not in RECIPE_RUN_OPTIONS
-             and context.get_parameter_source(parameter.name) in (ParameterSource.COMMANDLINE,
-                                                                   ParameterSource.ENVIRONMENT)]
+    given = [max(parameter.opts, key=len) for parameter in click.get_current_context().command.params
+             if parameter.name not in RECIPE_RUN_OPTIONS and was_given(parameter.name)]
     if given:
         raise UsageFailure(f"--recipe reads the model, output_dir and each stage's method, dataset and options from "
                            f"the recipe file: drop {', '.join(given)} and set them there as keys (docs/recipes.md)")

@@ -277,6 +277,15 @@ def unproven_rules(data_type: str, columns: Iterable[str]) -> list[Rule]:
     return [RULES[rule] for rule in sorted(row_rules(data_type, set(RULES))) if not RULES[rule].proven(columns)]
 
 
+def names_rule(pattern: str, rule: Rule) -> bool:
+    """Whether `pattern`, as `--select` and a config's `select` take it (an id, an id prefix or a name), names `rule`.
+
+    >>> names_rule("tp3", RULES["TP301"]), names_rule("duplicate-row", RULES["TP401"]), names_rule("TP4", RULES["TP301"])
+    (True, True, False)
+    """
+    return rule.id.startswith(pattern.upper()) or rule.name == pattern
+
+
 def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> set[str]:
     """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name.
 
@@ -290,7 +299,7 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     """
 
     def matches(rule: Rule, patterns: tuple[str, ...]) -> bool:
-        return any(rule.id.startswith(p.upper()) or rule.name == p for p in patterns)
+        return any(names_rule(p, rule) for p in patterns)
 
     for option, patterns in (("--select", select), ("--ignore", ignore)):
         if any(not p.strip() for p in patterns):  # an empty prefix would match every rule
