@@ -183,14 +183,15 @@ def value_reader(options_type: type, name: str) -> Callable[[Any], Any]:
 
 def checked(options: OptionsT) -> OptionsT:
     """`options` with every field that declares a reader read (None: not given, left as it is): a value the reader
-    refuses is a UsageError naming the option, what it takes and what it got.
+    refuses is a UsageError naming the field (as the Python API and a recipe write it; the command line's values
+    were read by the same reader, naming the flag), what it takes and what it got.
 
     >>> @dataclass(frozen=True)
     ... class Options:
     ...     near_threshold: float = option(0.8, flag="--near-threshold", value=number_from(0.5, 1.0))
     >>> checked(Options(near_threshold=float("nan")))
     Traceback (most recent call last):
-    trlprep.errors.UsageError: --near-threshold: expected a number from 0.5 to 1.0, got nan
+    trlprep.errors.UsageError: near_threshold: expected a number from 0.5 to 1.0, got nan
     """
     read = {}
     for f in fields(options):
@@ -199,7 +200,7 @@ def checked(options: OptionsT) -> OptionsT:
             try:
                 read[f.name] = f.metadata["value"](given)
             except BadValue as error:
-                raise UsageError(f"{f.metadata['flag'] or f.name}: {error}") from None
+                raise UsageError(f"{f.name}: {error}") from None
     return dataclasses.replace(options, **read)
 
 
