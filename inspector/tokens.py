@@ -82,7 +82,7 @@ def _from_pretrained(auto_class, model: str, what: str):
 # repeated a billion times: such a template would hang the run or fill memory. So each template is first compiled
 # and rendered here on probe conversations, under caps: a template that runs past TEMPLATE_SECONDS, writes more than
 # TEMPLATE_CHARACTERS, or builds a string or list past that size or a number past TEMPLATE_BITS (`'x' * 10**10`,
-# `10**10**6`: also when jinja would fold the constant on compiling, before any render) is refused in one line.
+# `10**1000000`: also when jinja would fold the constant on compiling, before any render) is refused in one line.
 TEMPLATE_SECONDS = 5
 TEMPLATE_CHARACTERS = 1_000_000  # a real template writes a few thousand on the probes (a long tool preamble: 30,000)
 TEMPLATE_BITS = 100_000
@@ -249,7 +249,7 @@ def check_template_caps(loaded, model: str) -> None:
 
             raise SourceError(f"--model {model}: {what} {overrun}: refused before rendering any row (a template "
                               f"is capped at {TEMPLATE_SECONDS} s and {TEMPLATE_CHARACTERS:,} characters on probe "
-                              f"conversations; docs/model.md)") from None
+                              f"conversations; docs/bad-input.md)") from None
 
 
 def processor_tokenizer(processor):

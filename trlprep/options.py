@@ -136,7 +136,8 @@ def fraction(value: Any) -> float:
             value = float(value.strip()[:-1]) / 100
         except ValueError:
             raise BadValue(f"{wanted}, got {shown(written)}") from None
-    value = _number(value)
+    else:
+        value = written = _number(value)
     if not _is_number(value) or not 0 <= value <= 1:
         raise BadValue(f"{wanted} (0 to 1), got {shown(written)}")
     return float(value) + 0.0  # "-0%" is 0
