@@ -50,6 +50,15 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as error:
         raise UsageError(f"--set value {text!r} is not valid YAML ({str(error).splitlines()[0]})") from None
+    return yaml_number(value)
+
+
+def yaml_number(value: Any) -> Any:
+    """A value as YAML read it, a string that writes a number (YAML 1.1 reads `1e-5` as one) read as that number.
+
+    >>> yaml_number("1e-5"), yaml_number("cosine"), yaml_number(3)
+    (1e-05, 'cosine', 3)
+    """
     if isinstance(value, str):
         try:
             return float(value)
@@ -77,7 +86,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"--config {path}: expected a mapping of config keys")
-    return data
+    return {key: yaml_number(value) for key, value in data.items()}
 
 
 # The JSON kinds of the Python types a config field is annotated with (`kinds`).

@@ -74,8 +74,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def number_from(low: float | None, high: float | None = None, *, above: bool = False) -> Callable[[Any], float]:
-    """A reader of a finite number from `low` to `high` (None: unbounded that way; `above`: `low` excluded).
+def number_from(low: float, high: float | None = None, *, above: bool = False) -> Callable[[Any], float]:
+    """A reader of a finite number from `low` to `high` (None: unbounded above; `above`: `low` excluded).
 
     >>> number_from(0.5, 1.0)("0.9"), number_from(0, above=True)(1e-5)
     (0.9, 1e-05)
