@@ -6,9 +6,10 @@ from __future__ import annotations
 import click
 
 from trlprep.converters.options import ConvertOptions
-from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, checked_option, command_settings, executor_from, executor_options,
-                                   image_options, mapping_options, near_threshold_option, print_settings,
-                                   settings_options, source_options, user_errors)
+from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, checked_option, command_settings,
+                                   executor_from, executor_options, image_options, mapping_options,
+                                   near_threshold_option, print_settings, settings_options, source_options,
+                                   user_errors)
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -49,7 +50,8 @@ from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, check
 @click.option("--drop-contaminated", is_flag=True,
               help="Reject rows sharing 13-word n-grams with an --against set (rule TP405).")
 @click.option("--shuffle", is_flag=True, help="Shuffle the output rows (with --seed).")
-@click.option("--seed", type=checked_option(ConvertOptions, "seed"), default=42, show_default=True, help="Seed for --shuffle and --test-size.")
+@click.option("--seed", type=checked_option(ConvertOptions, "seed"), default=42, show_default=True,
+              help="Seed for --shuffle and --test-size.")
 @click.option("--test-size", type=checked_option(ConvertOptions, "test_size", "F|N"),
               help="Also write a test split: a fraction between 0 and 1 (0.1) or a whole row count (500; 1.0 is "
                    "refused: one row or all?). Rows are shuffled first.")

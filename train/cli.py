@@ -9,7 +9,8 @@ import sys
 import click
 
 from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, UsageFailure, checked_option,
-                                   command_settings, print_settings, settings_options, source_options, user_errors, was_given)
+                                   command_settings, print_settings, settings_options, source_options, user_errors,
+                                   was_given)
 from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
 from trlprep.train.options import RunOptions
@@ -54,7 +55,8 @@ RECIPE_RUN_OPTIONS = ("recipe", "dry_run", "resume", "launcher", "export_trl_con
 @click.option("--teacher", metavar="M", help="The model distillation, gkd and gold learn from (a folder or Hub id).")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
                                             "stages finished, continue the next from its last checkpoint).")
-@click.option("--max-dropped", type=checked_option(RunOptions, "max_dropped", "SHARE"), default=MAX_DROPPED, show_default=True,
+@click.option("--max-dropped", type=checked_option(RunOptions, "max_dropped", "SHARE"), default=MAX_DROPPED,
+              show_default=True,
               help="Refuse to train when the trainer would drop more than this share of rows at max_length "
                    "(5% or 0.05).")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
