@@ -20,7 +20,7 @@ import socket
 import stat
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from trlprep.errors import OutputError
 
@@ -329,12 +329,22 @@ def write_atomically(path: Path, text: str, *, replace: bool = True) -> Path:
     >>> write_atomically(target, "{}").read_text(), sorted(p.name for p in target.parent.iterdir())
     ('{}', ['run.json'])
     """
+    return _staged_then_published(path, replace, lambda sink: sink.write(text.encode("utf-8")))
+
+
+def copy_atomically(source: Path, path: Path, *, replace: bool = True) -> Path:
+    """Copy `source` to `path` as `write_atomically` writes: never through a link, a device or half a file."""
+    with open(source, "rb") as handle:
+        return _staged_then_published(path, replace, lambda sink: shutil.copyfileobj(handle, sink))
+
+
+def _staged_then_published(path: Path, replace: bool, fill: Callable[[BinaryIO], Any]) -> Path:
     check_replaceable(path, replace)
     remove_stale_staging(path.parent, path.name)
     fd, staged = create_staged_file(path.parent, path.name, "text")
     try:
-        with writing(path), open(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with writing(path), open(fd, "wb") as sink:
+            fill(sink)
         publish(staged, path, replace=replace)
     finally:
         remove_quietly(staged)
