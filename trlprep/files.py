@@ -151,14 +151,40 @@ def _unwritable(target: Path, error: OSError) -> OutputError:
     return OutputError(f"{target}: cannot be written: {error.strerror or error}")
 
 
+# What a library may wrap in an error of its own (datasets' DatasetGenerationError) when the disk is full.
+OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 @contextmanager
 def writing(target: Path) -> Iterator[None]:
     """An OSError while writing `target` (a full disk, a read-only folder, a name too long) is the user's output
-    that cannot be written (exit 2), not a bug of ours."""
+    that cannot be written (exit 2), not a bug of ours; so is a library's error caused by a full disk."""
     try:
         yield
     except OSError as error:
         raise _unwritable(target, error) from None
+    except Exception as error:
+        cause = _out_of_room(error)
+        if cause is None:
+            raise
+        raise _unwritable(target, cause) from None
+
+
+def _out_of_room(error: BaseException | None) -> OSError | None:
+    """The full-disk OSError among `error`'s causes, if one is.
+
+    >>> wrapped = RuntimeError("could not generate")
+    >>> wrapped.__cause__ = OSError(28, "No space left on device")
+    >>> _out_of_room(wrapped).strerror, _out_of_room(RuntimeError("other"))
+    ('No space left on device', None)
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in OUT_OF_ROOM:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def check_output_name(path: Path, option: str = "--output") -> None:
