@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import re
 import secrets
@@ -206,13 +207,25 @@ def check_output_name(path: Path, option: str = "--output") -> None:
                           f"at most {NAME_MAX}")
 
 
-DATASET_FILES = re.compile(r"data-\d{5}-of-\d{5}\.arrow|dataset_info\.json|state\.json|cache-[0-9a-f]+\.arrow")
+# What a dataset folder we write holds: `save_to_disk`'s data, info and state files and the cache files `map`
+# adds; a sharded convert's Parquet shards and rejects files, named as the Hub names a split's shards.
+DATASET_FILES = re.compile(r"data-\d{5}-of-\d{5}\.arrow|dataset_info\.json|state\.json|cache-[0-9a-f]+\.arrow"
+                           r"|train-\d{5}-of-\d{5}\.(parquet|jsonl)")
 
 
 def foreign_file(folder: Path) -> Path | None:
-    """A file in `folder` that `datasets`' `save_to_disk` did not write (its data, info and state files, a
-    DatasetDict's `dataset_dict.json` and split folders, and the cache files `map` adds), or None: only then may
-    `--overwrite` replace the folder."""
+    """A file in `folder` that is none of DATASET_FILES (a DatasetDict's `dataset_dict.json` and split folders
+    aside), or None: only then may `--overwrite` replace the folder.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("train-00000-of-00002.parquet", "train-00001-of-00002.parquet"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> foreign_file(folder)
+    >>> _ = (folder / "notes.txt").write_text("mine")
+    >>> foreign_file(folder).name
+    'notes.txt'
+    """
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.is_dir(follow_symlinks=False) and (folder / "dataset_dict.json").is_file():
             inner = foreign_file(Path(entry.path))
@@ -258,10 +271,16 @@ def _kind(mode: int) -> str:
     return next((kind for test, kind in kinds.items() if test(mode)), "special file")
 
 
+@functools.cache
+def _renameat2():
+    """libc's renameat2 (glibc 2.28 and later), or None."""
+    return getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+
+
 def _rename_noreplace(source: Path, target: Path) -> bool:
     """Rename `source` to `target` unless `target` exists, in one step (Linux's renameat2 RENAME_NOREPLACE):
     False where the system or file system cannot, so the caller falls back. FileExistsError when it exists."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    renameat2 = _renameat2()
     if renameat2 is None:
         return False
     at_fdcwd, rename_noreplace = -100, 1

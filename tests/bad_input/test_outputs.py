@@ -131,7 +131,7 @@ def test_a_symlink_at_a_staging_name_is_never_written_through(chats, tmp_path):
     assert hidden(tmp_path) == [".out.jsonl.staging", ".page.html.staging", ".run.json.staging"]  # the plants alone
 
 
-def test_a_staging_file_is_created_exclusively_never_through_a_link(tmp_path):
+def test_staging_names_say_their_output_and_stay_within_255_bytes(tmp_path):
     fd, path = create_staged_file(tmp_path, "out.jsonl", "rows", ".jsonl")
     os.close(fd)
     assert stat.S_ISREG(os.lstat(path).st_mode) and path.name.startswith(".out.jsonl.rows.")
