@@ -326,30 +326,40 @@ def publish(staged: Path, target: Path, *, replace: bool = True) -> None:
     it, removed once the new one is in place). A `staged` on another file system (a distributed run's work folder)
     is copied beside the target first, under a staging name of its own."""
     with writing(target):
-        if os.stat(staged).st_dev != os.stat(target.parent).st_dev:
-            staged = _copy_beside(staged, target)
+        if os.stat(staged).st_dev == os.stat(target.parent).st_dev:
+            _publish_here(staged, target, replace)
+            return
+        copy = _copy_beside(staged, target)
         try:
-            mode = os.lstat(target).st_mode
-        except FileNotFoundError:
-            mode = None
-        if mode is None or not replace:
-            try:
-                _publish_new(staged, target)
-            except FileExistsError:
-                raise OutputError(f"{target}: appeared while this run wrote it; nothing written") from None
-            return
-        check_replaceable(target, replace)
-        if stat.S_ISREG(mode) and not staged.is_dir():
-            os.replace(staged, target)
-            return
-        aside = target.parent / _staging_name(target.name, "old", "")
-        os.rename(target, aside)
+            _publish_here(copy, target, replace)
+        finally:
+            remove_quietly(copy)  # gone once published; left when not, unless removed here
+
+
+def _publish_here(staged: Path, target: Path, replace: bool) -> None:
+    """`publish` from a `staged` path on `target`'s file system."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is None or not replace:
         try:
             _publish_new(staged, target)
-        except BaseException:
-            os.rename(aside, target)
-            raise
-        remove_quietly(aside)
+        except FileExistsError:
+            raise OutputError(f"{target}: appeared while this run wrote it; nothing written") from None
+        return
+    check_replaceable(target, replace)
+    if stat.S_ISREG(mode) and not staged.is_dir():
+        os.replace(staged, target)
+        return
+    aside = target.parent / _staging_name(target.name, "old", "")
+    os.rename(target, aside)
+    try:
+        _publish_new(staged, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    remove_quietly(aside)
 
 
 def _copy_beside(staged: Path, target: Path) -> Path:

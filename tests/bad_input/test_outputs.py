@@ -242,6 +242,19 @@ def mounted_tmpfs(folder: Path, options: str):
         subprocess.run(["umount", "--lazy", str(folder)], check=True)  # detached even while a file is open
 
 
+def test_publishing_from_another_file_system_leaves_no_copy(tmp_path):
+    """A distributed run's work folder on another file system: its output is copied beside the target first."""
+    with mounted_tmpfs(tmp_path / "work", "size=1m") as work:
+        for name in ("out.jsonl", "taken.jsonl"):
+            (work / name).write_text("ours\n")
+        publish(work / "out.jsonl", tmp_path / "out.jsonl", replace=False)
+        (tmp_path / "taken.jsonl").write_text("theirs\n")
+        with pytest.raises(OutputError, match="appeared while"):
+            publish(work / "taken.jsonl", tmp_path / "taken.jsonl", replace=False)
+    assert [(tmp_path / n).read_text() for n in ("out.jsonl", "taken.jsonl")] == ["ours\n", "theirs\n"]
+    assert hidden(tmp_path) == []
+
+
 def test_a_read_only_output_folder(chats, tmp_path):
     with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
         line = refused(convert_main, "-d", chats, "--to", "sft", "-o", folder / "out.jsonl")
