@@ -21,7 +21,8 @@ import orjson
 
 from trlprep.errors import OutputError
 from trlprep.files import (check_output_name, check_replaceable, check_writable, create_staged_file,
-                           create_staged_folder, publish, remove_quietly, remove_stale_staging, writing)
+                           create_staged_folder, publish, remove_quietly, remove_stale_staging,
+                           running_out_of_room, writing)
 
 
 def output_kind(path: Path) -> str:
@@ -319,7 +320,7 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
     `datasets`, as TRL will load them (several splits in one folder make a DatasetDict)."""
     if kind == "jsonl":
         return split_files
-    with writing(staging.folder / staging.name):  # a full disk while datasets writes
+    with running_out_of_room(staging.folder / staging.name):
         return _materialized(split_files, kind, staging)
 
 

@@ -152,18 +152,27 @@ def _unwritable(target: Path, error: OSError) -> OutputError:
     return OutputError(f"{target}: cannot be written: {error.strerror or error}")
 
 
-# What a library may wrap in an error of its own (datasets' DatasetGenerationError) when the disk is full.
-OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+# A write failing for want of room, on a disk or a quota (what `running_out_of_room` looks for).
+OUT_OF_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 @contextmanager
 def writing(target: Path) -> Iterator[None]:
-    """An OSError while writing `target` (a full disk, a read-only folder, a name too long) is the user's output
-    that cannot be written (exit 2), not a bug of ours; so is a library's error caused by a full disk."""
+    """An OSError while we write `target` (a full disk, a read-only folder, a name too long) is the user's output
+    that cannot be written (exit 2), not a bug of ours."""
     try:
         yield
     except OSError as error:
         raise _unwritable(target, error) from None
+
+
+@contextmanager
+def running_out_of_room(target: Path) -> Iterator[None]:
+    """Where a library writes `target` and reads too (datasets loading staged rows, embedding images), only a full
+    disk is the output's (exit 2), also when the library wraps it in an error of its own (datasets'
+    DatasetGenerationError); another OSError may be an input's."""
+    try:
+        yield
     except Exception as error:
         cause = _out_of_room(error)
         if cause is None:
