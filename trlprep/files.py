@@ -252,7 +252,7 @@ def check_replaceable(path: Path, replace: bool) -> None:
     never replaced (as root, replacing /dev/null would remove the device)."""
     try:
         mode = os.lstat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (its folder's absence is said where it is made)
         return
     except OSError as error:
         raise _unwritable(path, error) from None
