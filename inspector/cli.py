@@ -333,6 +333,7 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
                    "as chats (needs the html extra). Reads the rows again to measure them.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --html page.")
 @click.option("--limit", type=COUNT,
               help="Check only the first N rows (the report says so). Default: every row.")
 @deprecated_alias("--sample", "--limit", "limit", type=COUNT)
@@ -376,7 +377,8 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @mapping_options
 @settings_options
 @user_errors
-def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, limit, select, ignore, max_rows,
+def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, overwrite, limit, select,
+         ignore, max_rows,
          model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles, show_settings, settings_file,
          isolated):
@@ -418,7 +420,7 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
         mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
         near_duplicates=near_duplicates, near_threshold=settings["near-threshold"], cut_off=cut_off, profile=page,
         image_root=image_root, decode_images=decode_images, progress=show_progress(), severity=settings.severity,
-        gates=settings.gates)
+        gates=settings.gates, overwrite=overwrite)
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     if sharded is not None:
         report = inspect_dataset(dataset, options, executor=sharded)
@@ -431,12 +433,12 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
 
         require_html_extra()
         if html_path is not None:
-            check_page_path(html_path, dataset)
+            check_page_path(html_path, dataset, options.overwrite)
     report = inspect_dataset(dataset, options)
     if page:
         document = report.to_html()
         if html_path is not None:
-            write_atomically(Path(html_path), document)
+            write_atomically(Path(html_path), document, replace=options.overwrite)
             click.echo(f"wrote {html_path} ({len(document.encode()) / 1e6:.1f} MB)", err=True)
         if not show_masks:
             report.mask_previews = []

@@ -50,6 +50,7 @@ class InspectOptions:
     near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold", value=NEAR_THRESHOLDS)
     cut_off: bool = option(False, flag="--cut-off")
     profile: bool = option(False, flag="--html")
+    overwrite: bool = option(False, flag="--overwrite", shards=True)
     image_root: str | Path | None = option(None, flag="--image-root")
     decode_images: bool = option(False, flag="--decode-images")
     progress: bool = option(False, flag=None, shards=True)
