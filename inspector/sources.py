@@ -27,7 +27,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 import orjson
 
 from trlprep.errors import SourceError
-from trlprep.inspector.encodings import Utf8Transcoded, not_utf8, other_encoding, undecodable_line, utf8_failure
+from trlprep.inspector.encodings import (Utf8Transcoded, marked_encoding, not_utf8, other_encoding, undecodable_line,
+                                         unmarked_wide_encoding, unmarked_wide_text, utf8_failure)
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
@@ -203,6 +204,9 @@ def _sniff(path: Path) -> str:
     """The format of a file from its first bytes: gz, parquet, arrow, arrow_stream, json or csv."""
     with _open_bytes(path) as handle:
         head = handle.read(4096)
+    marked = marked_encoding(head)
+    if marked is not None:  # text in UTF-16 or UTF-32: its format is told from its characters
+        head = head.decode(marked, "ignore").encode()
     if head.startswith(b"\x1f\x8b"):
         return "gz"
     if head.startswith(b"PAR1"):
@@ -215,6 +219,9 @@ def _sniff(path: Path) -> str:
     if text[:1] in (b"[", b"{"):
         return "json"
     if b"\x00" in head:
+        wide = unmarked_wide_encoding(head)
+        if wide is not None:
+            raise unmarked_wide_text(str(path), wide)
         raise SourceError(f"{path}: cannot tell the format (binary content that is not Parquet, Arrow or gzip)")
     return "csv"
 
@@ -500,8 +507,9 @@ def csv_record_lines(path: Path, encoding: str | None = None) -> Iterator[int]:
     """The physical line each record of a CSV file (gzip-compressed or not) starts on, in the order `_csv_rows`
     numbers them: a quoted cell may hold newlines, so record N need not be on line N + 1. Blank lines, which the
     reader skips, start no record."""
-    encoding = other_encoding(encoding)
-    with _text_bytes(str(path), path, encoding, _sniff(path) == "gz") as (handle, _):
+    compressed = _sniff(path) == "gz"
+    encoding, _ = _text_encoding(str(path), path, encoding, compressed)
+    with _text_bytes(str(path), path, encoding, compressed) as (handle, _):
         text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
         reader = csv.reader(text, dialect=_csv_dialect(text))
         next(reader, None)  # the header
@@ -611,7 +619,7 @@ def _open_file(path: Path, fmt: str, encoding: str | None) -> Source:
 def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool) -> Source:
     """A JSON or CSV file (gzip-compressed or not) in `encoding` (None or UTF-8: read as bytes)."""
     name = str(path)
-    encoding = other_encoding(encoding)
+    encoding, notes = _text_encoding(name, path, encoding, compressed)
     layout = None
     if fmt == "json":
         lines_named = Path(path.stem if compressed else path).suffix.lower() in (".jsonl", ".ndjson")
@@ -635,9 +643,28 @@ def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool
 
     by_line = layout is not None and layout.kind in ("lines", "messages_lists")
     plain_lines = layout is not None and layout.kind == "lines" and not compressed and encoding is None
+    if layout is not None and layout.note:
+        notes.append(f"{name}: {layout.note}")
     return Source(name, "line" if by_line else "row", "bytes", path.stat().st_size, rows, [name],
-                  lines_path=path if plain_lines else None,
-                  notes=[f"{name}: {layout.note}"] if layout is not None and layout.note else [])
+                  lines_path=path if plain_lines else None, notes=notes)
+
+
+def _text_encoding(name: str, path: Path, encoding: str | None, compressed: bool) -> tuple[str | None, list[str]]:
+    """The encoding a text file is read in (None: UTF-8, read as bytes) and what the report says of it: `encoding`
+    when it names one; else UTF-16 or UTF-32 when the file's byte-order mark says so, which the report notes. Text
+    that looks like either but has no mark is refused, with the command that names its encoding."""
+    encoding = other_encoding(encoding)
+    if encoding is not None:
+        return encoding, []
+    with _text_bytes(name, path, None, compressed) as (handle, _):
+        head = handle.read(4096)
+    marked = marked_encoding(head)
+    if marked is not None:
+        return marked, [f"{name}: read as {marked.upper()}, as its byte-order mark says"]
+    wide = unmarked_wide_encoding(head)
+    if wide is not None:
+        raise unmarked_wide_text(name, wide)
+    return None, []
 
 
 def _utf8(handle: BinaryIO, encoding: str | None) -> BinaryIO:
