@@ -1,11 +1,12 @@
 """Text encodings of the files a dataset is read from. Text is UTF-8 unless `--encoding` names another; bytes that
 do not decode are refused at their line, with the encoding they read as when one does (`undecodable_line`).
 
-A byte-order mark of UTF-16 or UTF-32 names the file's encoding unambiguously: such a file is read in it, through the
-text layer, when `--encoding` names none (`marked_encoding`); one without the mark is refused with the command that
-reads it (`unmarked_wide_encoding`). UTF-8 is read as bytes, never through a text layer (the JSON-lines fast path decodes bytes); another encoding is
+UTF-8 is read as bytes, never through a text layer (the JSON-lines fast path decodes bytes); another encoding is
 read through `Utf8Transcoded`, which gives the JSON readers the same text as UTF-8 bytes. charset-normalizer, which
-proposes an encoding, is imported only when a file does not decode.
+proposes an encoding, is imported only when a file does not decode. A byte-order mark of UTF-16 or UTF-32 names the
+file's encoding unambiguously: when `--encoding` names none, such a file is read in it through the same text layer
+(`marked_encoding`); text in either without the mark is refused, with the command that reads it
+(`unmarked_wide_encoding`).
 """
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ class FastPath:
         """The fast path for rows like `example` (a clean row of `shape`), or None when the shape has none."""
         if shape is None or shape.reads_images:  # each image is checked row by row
             return None
-        if any(_UNSTRUCTURABLE.search(name) for name in example):  # msgspec names no field so: row by row
+        if any(_UNSTRUCTURABLE.search(name) for name in example):  # no msgspec field can be named so
             return None
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):

@@ -799,7 +799,7 @@ def _open_folder(path: Path, split: str | None, encoding: str | None) -> Source:
 
 def _split_folder(path: Path, split: str | None) -> Path:
     """The folder of a `DatasetDict` folder's split (`split`, else train, else its first), or the folder itself."""
-    try:
+    try:  # a folder we may not list is unreadable, not one without data
         os.scandir(path).close()
     except OSError as error:
         raise unreadable(str(path), error) from None
