@@ -60,7 +60,9 @@ class UsageFailure(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        from trlprep.inspector.summary import visible  # a column or file name in the line is the data's
+
+        click.echo(f"error: {visible(self.format_message())}", err=True)
 
 
 class Command(click.Command):

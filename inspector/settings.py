@@ -256,13 +256,16 @@ def find_config(dataset: Any = None, cwd: str | Path | None = None) -> Path | No
     """The nearest `trlprep.toml`, or `pyproject.toml` with a `[tool.trlprep]` table, from where the data is
     upward (a `trlprep.toml` first in a folder holding both); None when there is none."""
     cwd = Path(cwd or Path.cwd()).resolve()
-    start = search_start(dataset, cwd).resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder / CONFIG_FILE
-        pyproject = folder / PYPROJECT
-        if pyproject.is_file() and _table(pyproject) is not None:
-            return pyproject
+    try:
+        start = search_start(dataset, cwd).resolve()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return folder / CONFIG_FILE
+            pyproject = folder / PYPROJECT
+            if pyproject.is_file() and _table(pyproject) is not None:
+                return pyproject
+    except PermissionError:  # the search stops at a folder we may not look into; reading the data says why
+        return None
     return None
 
 
