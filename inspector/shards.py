@@ -486,6 +486,8 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
     if executor.kind == "slurm" and (executor.work_dir is None or not executor.partition):
         raise UsageError("--executor slurm needs --work-dir (a folder every node reads and writes) and "
                          "--slurm-partition")
+    if executor.kind == "slurm":
+        _refuse_writable_by_others(Path(executor.work_dir))
     if executor.kind == "slurm" and shutil.which("sbatch") is None:
         raise UsageError("--executor slurm submits its tasks with Slurm's sbatch, which is not on this machine's "
                          "PATH: run it on a Slurm login node, or use --executor local")
@@ -498,7 +500,7 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
 
         open_source(pattern, encoding=job["encoding"])
     work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work.mkdir(mode=0o755 if executor.kind == "slurm" else 0o777, parents=True, exist_ok=True)
     job = {**job, "shards": shards}
     previous = _previous_job(work)
     if previous is not None and job_digest(previous) != job_digest(job):
@@ -508,7 +510,12 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
     if executor.kind == "slurm":
         last = _executors(work, tasks, executor.workers, executor.kind, executor.slurm, steps)
         write_atomically(work / JOB_FILE, json.dumps(job))
-        last.run()
+        mask = os.umask(0)
+        os.umask(mask | 0o022)  # the pickles datatrove writes for its jobs: writable by this user alone
+        try:
+            last.run()
+        finally:
+            os.umask(mask)
         return None
     write_atomically(work / JOB_FILE, json.dumps(job))
     with _tasks_running(work / "logs" / "console.log") as terminal:
@@ -519,6 +526,20 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
             if watcher is not None:
                 watcher.stop()
     return work, job
+
+
+def _refuse_writable_by_others(work: Path) -> None:
+    """Refuse a Slurm work folder that another user can write to: datatrove's job script loads each step from the
+    pickle it writes there at submission (`logs/<step>/executor.pik`), and a pickle replaced there runs its code on
+    every node. A folder this run creates is its user's alone."""
+    try:
+        status = work.stat()
+    except FileNotFoundError:
+        return
+    if status.st_uid != os.getuid() or status.st_mode & 0o022:
+        raise UsageError(f"--work-dir {work}: another user can write to it, and datatrove's Slurm jobs run the steps "
+                         f"it pickles there (logs/<step>/executor.pik): give a folder of yours that only you can "
+                         f"write to (chmod go-w {work})")
 
 
 def _previous_job(work: Path) -> dict | None:

@@ -232,3 +232,20 @@ def test_ctrl_c_stops_a_local_run_waiting_for_a_lost_task(tmp_path, signum):
         time.sleep(0.1)
     assert session_processes(waiting.pid) == []
     assert not output.exists() and not (tmp_path / "out.rejects").exists()
+
+
+def test_a_slurm_work_folder_others_can_write_to_is_refused(tmp_path):
+    """datatrove's Slurm jobs load their steps from a pickle datatrove writes in the work folder: one that other
+    users can write to is refused before anything is submitted (a folder of one's own passes on to the next check,
+    here that sbatch is missing)."""
+    pattern = write_shards(tmp_path / "shards")
+    work = tmp_path / "work"
+    work.mkdir()
+    arguments = ["--dataset", pattern, "--executor", "slurm", "--slurm-partition", "cpu", "--work-dir", str(work)]
+    work.chmod(0o777)
+    done = CliRunner().invoke(inspect, arguments)
+    assert done.exit_code == 2 and f"--work-dir {work}: another user can write to it" in done.output, done.output
+    assert "executor.pik" in done.output and list(work.iterdir()) == []
+    work.chmod(0o755)
+    done = CliRunner().invoke(inspect, arguments, env={"PATH": str(tmp_path)})
+    assert done.exit_code == 2 and "sbatch" in done.output and "another user" not in done.output, done.output
