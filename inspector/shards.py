@@ -144,8 +144,7 @@ def load_record(work: Path, job: dict, name: str, read: Callable[[Any], Any] = l
     try:
         record = _DECODE(path.read_bytes())
     except FileNotFoundError:
-        raise ForeignWork(f"{path}: missing, though the task that writes it is recorded as done; run again with a "
-                          f"fresh --work-dir") from None
+        raise _foreign(path, "missing, though the task that writes it is recorded as done") from None
     except (msgspec.DecodeError, ValueError, TypeError, OSError) as error:
         raise _foreign(path, f"not a work record of trlprep ({error})") from None
     if not isinstance(record, dict) or record.get("format") != WORK_FORMAT:
