@@ -18,11 +18,12 @@ from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan
                                    option_steps, refuse_unconvertible, strict_refusal, verify)
 from trlprep.converters.options import ConvertOptions
 from trlprep.converters.output import (Staging, guard_paths, materialize, output_kind, publish_all, rejects_path,
-                                       remove_stale_rejects, split_paths, split_sizes, terminating_cleanly)
+                                       remove_stale_rejects, split_paths, split_sizes)
 from trlprep.converters.result import ConversionResult
 from trlprep.inspector.comparisons import Comparisons, compare_rows
 from trlprep.errors import UsageError
 from trlprep.files import check_output_name, write_atomically
+from trlprep.interrupts import terminating_cleanly
 from trlprep.inspector.mapping import parse_pairs, renaming
 from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
 from trlprep.progress import progress_bar

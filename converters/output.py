@@ -10,12 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import signal
 import stat
 from array import array
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import orjson
 
@@ -88,23 +87,6 @@ def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source:
 
 def dumps(row: Any) -> bytes:
     return orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-
-
-@contextmanager
-def terminating_cleanly() -> Iterator[None]:
-    """SIGTERM raises like Ctrl-C does, so staging files are removed on either."""
-    def raise_interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def split_key(row: dict) -> tuple[str, int]:

@@ -35,10 +35,10 @@ from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan
 from trlprep.converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
 from trlprep.converters.result import ConversionResult
 from trlprep.errors import DataRefused, OutputError, UsageError
-from trlprep.files import write_atomically
+from trlprep.files import staged_beside, write_atomically
 from trlprep.inspector.scan.plan import head_columns
-from trlprep.inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_result, merged_report, run_job,
-                              save_result, scan_shard)
+from trlprep.inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_record, merged_report, part_data,
+                              part_from_data, plan_from_data, row_data, run_job, scan_data, scan_from_data, scan_shard)
 
 RESULT_FILE = "result.json"
 REFUSED_FILE = "refused.txt"
@@ -74,15 +74,13 @@ class ShardConvert(ShardStep):
     def shard(self, index: int) -> None:
         started = time.perf_counter()
         converted = _convert_shard(self.work, self.job, self.plan[0][index], index)
-        save_result(self.work / "converted" / f"{index:06d}.pkl", converted)
+        self.save(f"converted/{index:06d}", converted_data(converted))
         done(self.work, index, converted["ledger"]["rows_in"], started)
 
 
 def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     """One shard converted: its output written as `<work>/output/<output_name>` (when it keeps a row) and scanned,
     its rejects as `<work>/rejects/NNNNNN.jsonl` (rows numbered in the shard); its ledger."""
-    import pyarrow.parquet as parquet
-
     from trlprep.inspector.comparisons import Comparisons
     from trlprep.inspector.scan import ReadPlan, file_part, head_rows_per_file, judge
     from trlprep.inspector.sources import open_source
@@ -113,7 +111,6 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
             written = file_part(open_source(str(target)), head_rows_per_file(len(job["shards"])), several=True,
                                 columns=True)
             judge([written])
-            save_result(work / "schemas" / f"{index:06d}.pkl", parquet.read_schema(target))
             converted.update(output=target.name,
                              scan=scan_shard(written, set(job["enabled"]), job["max_rows"]),
                              written=dataclasses.replace(written, source=str(target), head=[], rest=None))
@@ -142,10 +139,36 @@ def _refusals_kept(work: Path) -> Iterator[None]:
         raise
 
 
+def converted_data(converted: dict) -> dict:
+    """A shard's conversion (`_convert_shard`) as plain values (`converted_from_data` reads it back)."""
+    from trlprep.inspector.scan.merge import shape_data
+
+    data = {**converted, "ledger": {**converted["ledger"], "preview": row_data(converted["ledger"]["preview"])},
+            "output_shape": shape_data(converted["output_shape"])}
+    if converted["output"] is not None:
+        data.update(scan=scan_data(converted["scan"]), written=part_data(converted["written"]))
+    return data
+
+
+def converted_from_data(data: dict) -> dict:
+    from trlprep.inspector.scan.merge import shape_from_data
+
+    converted = {**data, "output_shape": shape_from_data(data["output_shape"])}
+    if data["output"] is not None:
+        converted.update(scan=scan_from_data(data["scan"]), written=part_from_data(data["written"]))
+    return converted
+
+
+def _converted(work: Path, job: dict) -> list[dict]:
+    """Every shard's conversion, in shard order, as its task recorded it."""
+    return [load_record(work, job, f"converted/{index:06d}", converted_from_data)
+            for index in range(len(job["shards"]))]
+
+
 def _published(work: Path, job: dict) -> ConversionResult:
-    parts, expected = load_result(work / "plan.pkl")
+    parts, expected = load_record(work, job, "plan", plan_from_data)
     urls = job["shards"]
-    shards = [load_result(work / "converted" / f"{index:06d}.pkl") for index in range(len(urls))]
+    shards = _converted(work, job)
     ledgers = [shard["ledger"] for shard in shards]
     rejected = sum((Counter(ledger["rejected"]) for ledger in ledgers), Counter())
     options = job_options(job)
@@ -237,12 +260,14 @@ class ShardTypes(ShardStep):
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         import datasets
+        import pyarrow.parquet as parquet
 
-        features = [datasets.Features.from_arrow_schema(load_result(path))
-                    for path in sorted((self.work / "schemas").glob("*.pkl"))]
-        save_result(self.work / "types.pkl", datasets.Features({
+        # Each output shard's own types, read from its Parquet file (the shards are retyped after this step).
+        features = [datasets.Features.from_arrow_schema(parquet.read_schema(self.work / "output" / shard["output"]))
+                    for shard in _converted(self.work, self.job) if shard["output"] is not None]
+        self.save("types", datasets.Features({
             column: merged_feature([one[column] for one in features if column in one])
-            for column in dict.fromkeys(name for one in features for name in one)}))
+            for column in dict.fromkeys(name for one in features for name in one)}).to_dict())
         return data
 
 
@@ -252,7 +277,9 @@ class ShardRetype(ShardStep):
     def shard(self, index: int) -> None:
         path = self.work / "output" / output_name(index, len(self.job["shards"]))
         if path.exists():  # the shard kept a row
-            _retype(path, load_result(self.work / "types.pkl"))
+            import datasets
+
+            _retype(path, self.load("types", datasets.Features.from_dict))
 
 
 def _retype(path: Path, types) -> None:
@@ -271,11 +298,10 @@ def _retype(path: Path, types) -> None:
         for column in types:
             if column not in own:
                 table = table.add_column(column, [None] * len(table))
-        staged = path.with_name(f".{path.name}.staging")
         # Written by pyarrow: `Dataset.to_parquet` sizes its row groups by flattening every column, which pyarrow
         # cannot do to a list of JSON values (`extension<arrow.json>`: typed parts with loss weights, merged as JSON).
-        parquet.write_table(table.select_columns(list(types)).cast(types).data.table, staged)
-        os.replace(staged, path)
+        with staged_beside(path) as staged:
+            parquet.write_table(table.select_columns(list(types)).cast(types).data.table, staged)
 
 
 def merged_feature(features: list[Any]):
@@ -346,9 +372,15 @@ def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) ->
              if f.metadata["shards"] and f.name not in ("overwrite", "progress", "encoding")}
     job = {"pattern": pattern, "options": {**taken, "output": str(output.resolve())},
            "enabled": sorted(select_rules((), ())), "max_rows": 5, "encoding": options.encoding}
-    work = run_job(job, CONVERSION, executor, progress=options.progress, progress_label="converted")
-    if work is None:
+    try:
+        ran = run_job(job, CONVERSION, executor, progress=options.progress, progress_label="converted")
+    except DataRefused as refused:  # its ledger came back from the tasks as data
+        if isinstance(refused.result, dict):
+            refused.result = ConversionResult(**refused.result)
+        raise
+    if ran is None:
         return None
+    work, _ = ran
     result = ConversionResult(**json.loads((work / RESULT_FILE).read_text()))
     result.output = result.outputs["all"] = str(output)
     if result.rejects is not None:

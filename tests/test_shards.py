@@ -71,7 +71,7 @@ def test_a_corrupt_shard_is_named_and_nothing_is_merged(tmp_path):
     done = CliRunner().invoke(main, ["--dataset", str(tmp_path / "shards" / "*"), "--executor", "local",
                                      "--work-dir", str(tmp_path / "work")])
     assert done.exit_code == 2 and "shard-5.jsonl" in done.output, done.output
-    assert not (tmp_path / "work" / "report.pkl").exists()
+    assert not (tmp_path / "work" / "report.json").exists()
 
 
 def kill_a_worker_mid_shard(command: list[str], finished: Path, shards: int) -> bool:
@@ -82,7 +82,7 @@ def kill_a_worker_mid_shard(command: list[str], finished: Path, shards: int) -> 
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline and run.poll() is None:
-        if 1 <= len(list(finished.glob("*.pkl")) if finished.is_dir() else []) < shards:
+        if 1 <= len(list(finished.glob("*.msgpack")) if finished.is_dir() else []) < shards:
             workers = subprocess.run(["pgrep", "-s", str(os.getsid(run.pid)), "-f", "forkserver"],
                                      capture_output=True, text=True).stdout.split()
             busy = [pid for pid in workers if int(pid) != run.pid]
@@ -93,7 +93,7 @@ def kill_a_worker_mid_shard(command: list[str], finished: Path, shards: int) -> 
     time.sleep(5)  # what the run does without that worker
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
-    return killed is not None and len(list(finished.glob("*.pkl"))) < shards
+    return killed is not None and len(list(finished.glob("*.msgpack"))) < shards
 
 
 def kill_until_caught(command: list[str], finished: Path, shards: int, folder: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_worker_killed_mid_shard_leaves_no_report_and_a_rerun_finishes_the_res
     pattern, work = str(tmp_path / "shards" / "*"), tmp_path / "work"
     kill_until_caught(command("inspect", "--dataset", pattern, "--work-dir", str(work)), work / "partials", 6,
                       tmp_path)
-    assert not (work / "report.pkl").exists()
+    assert not (work / "report.json").exists()
     rerun = report_of(["--dataset", pattern, "--executor", "local", "--workers", "2", "--work-dir", str(work)])
     assert json.dumps(rerun, sort_keys=True) == json.dumps(report_of(["--dataset", pattern]), sort_keys=True)
 

@@ -384,6 +384,21 @@ def _copy_beside(staged: Path, target: Path) -> Path:
     return copy
 
 
+@contextmanager
+def staged_beside(path: Path) -> Iterator[Path]:
+    """A new staging file beside `path` (created as `create_staged_file` creates it: no planted link is written
+    through), moved over `path` once the caller wrote it, removed if the writing fails. For a run's own files (a
+    work folder's records and progress), which replace their last version; an output goes through `publish`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staged = create_staged_file(path.parent, path.name, "work")
+    os.close(fd)
+    try:
+        yield staged
+        os.replace(staged, path)
+    finally:
+        remove_quietly(staged)
+
+
 def write_atomically(path: Path, text: str, *, replace: bool = True) -> Path:
     """Write `text` to a staging file beside `path`, then publish it (`publish`): a reader sees the old file or
     the new one. Without `replace`, an existing `path` is refused.

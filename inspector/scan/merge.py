@@ -1,17 +1,24 @@
 """The merge, the last layer of the scan: partials of consecutive chunks or files joined as one pass over them
 gives them, then the dataset-level rules (duplicates, KTO labels) over the whole and the scan's result.
+
+A partial scanned in another process or on another node (`inspector.shards`) travels as data (`partial_data`,
+`partial_from_data`): plain values and 8-byte integer arrays, never objects, so that reading one runs no code.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime
+import decimal
+import functools
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 # Read at call time through its module: tests lower it there to take the sorting way on small files.
 import trlprep.inspector.scan.rows as row_scan
-from trlprep.inspector.dialects import Shape, shape_key
+from trlprep.inspector.dialects import Field, Shape, shape_key
 from trlprep.inspector.decision import TYPE_NAMES
 from trlprep.inspector.rules.dataset import DUPLICATE_ROW, LABEL_IMBALANCE, SINGLE_LABEL_CLASS
 from trlprep.inspector.rules.images import IMAGE_REPEATED
@@ -259,3 +266,131 @@ def _report_labels(result: ScanResult, enabled: set[str]) -> None:
         result.dataset_findings.append((
             LABEL_IMBALANCE.id, total,
             f"{true} desirable vs {false} undesirable; try {weight}={max(true, false) / min(true, false):.2f}"))
+
+
+# The value types a row's column can have, by the name a partial gives them (`type_name`): those a JSON, CSV or
+# Arrow reader gives.
+KNOWN_TYPES = {kind.__name__: kind for kind in (
+    str, int, float, bool, type(None), dict, list, tuple, bytes, datetime.datetime, datetime.date, datetime.time,
+    datetime.timedelta, decimal.Decimal)}
+
+
+def type_name(kind: type) -> str:
+    """The name a partial gives a value type: its own for the types of `KNOWN_TYPES`, else module and name.
+
+    >>> type_name(str), type_name(type(None)), type_name(Counter)
+    ('str', 'NoneType', 'collections.Counter')
+    """
+    return kind.__name__ if KNOWN_TYPES.get(kind.__name__) is kind else f"{kind.__module__}.{kind.__qualname__}"
+
+
+@functools.cache
+def named_type(name: str) -> type:
+    """The type a partial names (`type_name`): a known one, else a stand-in of that name, created once (a column
+    table names a type, never uses it; no module is imported for it).
+
+    >>> named_type("str") is str, named_type("collections.Counter").__name__, named_type("a.B") is named_type("a.B")
+    (True, 'Counter', True)
+    """
+    return KNOWN_TYPES.get(name) or type(name.rsplit(".", 1)[-1], (), {"__module__": "trlprep.stand_in"})
+
+
+def shape_data(shape: Shape | None) -> list | None:
+    """A shape as plain values (`shape_from_data` reads it back).
+
+    >>> from trlprep.inspector.dialects import classify_row
+    >>> shape = classify_row({"prompt": "q", "completion": "a"})
+    >>> shape_from_data(shape_data(shape)) == shape, shape_data(None)
+    (True, None)
+    """
+    if shape is None:
+        return None
+    return [shape.dialect, shape.type, shape.format, shape.implicit_prompt,
+            [[f.name, f.kind, f.required] for f in shape.fields]]
+
+
+def shape_from_data(data: list | None) -> Shape | None:
+    if data is None:
+        return None
+    dialect, kind, form, implicit_prompt, fields = data
+    return Shape(dialect, kind, form, bool(implicit_prompt), tuple(Field(name, what, bool(required))
+                                                                    for name, what, required in fields))
+
+
+def int64s(values: array | None) -> bytes | None:
+    """Integers kept as 8-byte ones (row numbers, row hashes) as bytes; `int64s_from` reads them back."""
+    return None if values is None else values.tobytes()
+
+
+def int64s_from(data: bytes | None) -> array | None:
+    return None if data is None else array("q", data)
+
+
+def _tally_data(tally: Tally) -> list:
+    return [tally.count, tally.rows, tally.details, tally.last_row]
+
+
+def _tally_from(data: list) -> Tally:
+    count, rows, details, last_row = data
+    return Tally(count, list(rows), list(details), last_row)
+
+
+def partial_data(partial: Partial) -> dict[str, Any]:
+    """A partial as plain values (numbers, strings, bytes, lists and maps of them), for another process or node:
+    `partial_from_data` gives back a partial that merges as this one does.
+
+    >>> partial = Partial(rows_read=2, last_row=2, tallies={"TP201": Tally(1, [2], ["empty"], 2)})
+    >>> partial.type_signatures[("text",), (str,)] = 2
+    >>> partial_from_data(partial_data(partial)) == partial
+    True
+    """
+    return {
+        "rows_read": partial.rows_read,
+        "rows_by_rules": [[sorted(rules), int64s(rows)] for rules, rows in partial.rows_by_rules.items()],
+        "tallies": {rule: _tally_data(tally) for rule, tally in partial.tallies.items()},
+        "votes": [[shape_data(vote.shape), vote.count, vote.rows] for vote in partial.votes.values()],
+        "type_signatures": [[list(keys), [type_name(kind) for kind in kinds], count]
+                            for (keys, kinds), count in partial.type_signatures.items()],
+        "labels": [[label, count] for label, count in partial.labels.items()],
+        "final_answers": partial.final_answers,
+        "rejected": {method: {rule: _tally_data(tally) for rule, tally in tallies.items()}
+                     for method, tallies in partial.rejected.items()},
+        "repaired": dict(partial.repaired),
+        "last_row": partial.last_row,
+        "hashes": int64s(partial.hashes),
+        "hash_rows": int64s(partial.hash_rows),
+        "repeats": partial.repeats,
+        "seen": None if partial.seen is None else int64s(array("q", partial.seen)),
+        "first_image_rows": [[digest, row] for digest, row in partial.first_image_rows.items()],
+        "traced": _tally_data(partial.traced),
+        "untraced": _tally_data(partial.untraced),
+    }
+
+
+def partial_from_data(data: dict[str, Any]) -> Partial:
+    votes = {}
+    for shape, count, rows in data["votes"]:
+        vote = ShapeVotes(shape_from_data(shape), count, list(rows))
+        votes[shape_key(vote.shape)] = vote
+    seen = int64s_from(data["seen"])
+    return Partial(
+        rows_read=data["rows_read"],
+        rows_by_rules={frozenset(rules): int64s_from(rows) for rules, rows in data["rows_by_rules"]},
+        tallies={rule: _tally_from(tally) for rule, tally in data["tallies"].items()},
+        votes=votes,
+        type_signatures=Counter({(tuple(keys), tuple(map(named_type, kinds))): count
+                                 for keys, kinds, count in data["type_signatures"]}),
+        labels=Counter({label: count for label, count in data["labels"]}),
+        final_answers=data["final_answers"],
+        rejected={method: {rule: _tally_from(tally) for rule, tally in tallies.items()}
+                  for method, tallies in data["rejected"].items()},
+        repaired=Counter(data["repaired"]),
+        last_row=data["last_row"],
+        hashes=int64s_from(data["hashes"]),
+        hash_rows=int64s_from(data["hash_rows"]),
+        repeats=None if data["repeats"] is None else list(data["repeats"]),
+        seen=None if seen is None else set(seen),
+        first_image_rows={bytes(digest): row for digest, row in data["first_image_rows"]},
+        traced=_tally_from(data["traced"]),
+        untraced=_tally_from(data["untraced"]),
+    )
