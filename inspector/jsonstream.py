@@ -1,0 +1,172 @@
+"""JSON text too large to read whole, read a value at a time: the containers' brackets, commas and keys are walked
+here, and each value is decoded by orjson, which says where a value ends ("unexpected content after document" at
+its end). A streamed file therefore decodes exactly as one read whole: the same values, the same refusals (NaN, a
+lone surrogate, nesting too deep), the same "invalid JSON at line N" messages. Memory: one value and a read
+buffer, never the file; a value longer than the limit is refused rather than held.
+
+(ijson, a streaming parser with a C backend, was measured against this on a 200 MB array; it was slower and reads
+differently: it turns a lone surrogate into "?" and its errors span lines. See docs/performance.md.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, BinaryIO, Iterator
+
+import orjson
+
+from trlprep.errors import SourceError
+
+READ_BYTES = 1 << 20
+MIN_WINDOW = 4096
+_SPACE = re.compile(rb"[ \t\r\n]*")
+_ENDS_INSIDE = "unexpected end of data"
+_ENDS_BEFORE = "unexpected content after document"
+
+
+class JsonReader:
+    """A stream of JSON text (UTF-8 bytes), read a value at a time (`value`), its punctuation taken by `peek` and
+    `take`. Values longer than `limit` bytes are refused.
+
+    >>> import io
+    >>> reader = JsonReader("f", io.BytesIO(b'[{"a": 1}, 2]'), limit=100)
+    >>> list(array_items(reader))
+    [{'a': 1}, 2]
+    """
+
+    def __init__(self, name: str, handle: BinaryIO, limit: int, skip: bytes = b""):
+        self.name, self.handle, self.limit = name, handle, limit
+        self.buffer = skip  # text read and not yet taken, from `at`
+        self.at = 0
+        self.ended = False
+        self.lines = 1  # the line at buffer index `counted`
+        self.counted = 0
+        self.window = MIN_WINDOW
+        self.view = memoryview(self.buffer)
+
+    def line(self, index: int | None = None) -> int:
+        """The line (from 1) of buffer index `index` (at least the last one asked for), by default where reading is."""
+        index = self.at if index is None else index
+        self.lines += self.buffer.count(b"\n", self.counted, index)
+        self.counted = index
+        return self.lines
+
+    def _more(self) -> bool:
+        """Read on, dropping the text taken already; False at the end of the stream."""
+        if self.ended:
+            return False
+        self.line()
+        if len(self.buffer) - self.at > self.limit:
+            raise SourceError(f"{self.name}: a JSON value at line {self.lines} is longer than the limit of "
+                              f"{self.limit:,} bytes (--max-line-bytes)")
+        self.buffer, self.at, self.counted = self.buffer[self.at:], 0, 0
+        data = self.handle.read(max(READ_BYTES, len(self.buffer)))
+        self.ended = not data
+        self.buffer += data
+        self.view = memoryview(self.buffer)
+        return not self.ended
+
+    def peek(self) -> bytes:
+        """The next character that is not whitespace, not taken (b"" at the end of the text)."""
+        while True:
+            self.at = _SPACE.match(self.buffer, self.at).end()
+            if self.at < len(self.buffer):
+                return self.buffer[self.at:self.at + 1]
+            if not self._more():
+                return b""
+
+    def take(self, expected: bytes) -> bytes:
+        """The next character, which must be one of `expected`."""
+        char = self.peek()
+        if not char or char not in expected:
+            raise self.invalid(f"expected {' or '.join(repr(chr(c)) for c in expected)}")
+        self.at += 1
+        return char
+
+    def invalid(self, message: str, offset: int = 0) -> SourceError:
+        line = self.line() + self.buffer.count(b"\n", self.at, self.at + offset)
+        return SourceError(f"{self.name}: invalid JSON at line {line}: {message}")
+
+    def value(self) -> Any:
+        """The next JSON value, decoded by orjson. orjson checks all the text it is given before decoding, so it is
+        given a window a little longer than the last value, widened while the value goes on past it."""
+        self.peek()
+        window = self.window
+        while True:
+            at, size = self.at, len(self.buffer)
+            cut = _char_boundary(self.buffer, at + window) if at + window < size else size
+            part = self.view[at:cut]
+            try:
+                value = orjson.loads(part)
+                if cut < size or self._more():  # the text may go on (a number, say)
+                    window *= 2
+                    continue
+                end = cut - at
+            except orjson.JSONDecodeError as error:
+                if error.msg == _ENDS_INSIDE and (cut < size or self._more()):
+                    window *= 2
+                    continue
+                if error.msg != _ENDS_BEFORE:
+                    raise self.invalid(error.msg, error.pos) from None
+                end = error.pos
+                value = orjson.loads(part[:end])
+            self.at = at + end
+            self.window = max(MIN_WINDOW, 2 * end)
+            return value
+
+
+def _char_boundary(text: bytes, index: int) -> int:
+    """`index`, or the start of the UTF-8 character it falls inside.
+
+    >>> _char_boundary("aé".encode(), 2), _char_boundary(b"ab", 1)
+    (1, 1)
+    """
+    while index > 0 and 0x80 <= text[index] < 0xC0:
+        index -= 1
+    return index
+
+
+def array_items(reader: JsonReader) -> Iterator[Any]:
+    """The elements of the JSON array next in `reader`."""
+    reader.take(b"[")
+    if reader.peek() == b"]":
+        reader.at += 1
+        return
+    while True:
+        yield reader.value()
+        if reader.take(b",]") == b"]":
+            return
+
+
+def object_keys(reader: JsonReader) -> Iterator[str]:
+    """The keys of the JSON object next in `reader`; after each, the caller reads its value from `reader`.
+
+    >>> import io
+    >>> reader = JsonReader("f", io.BytesIO(b'{"a": {"b": 1},\\n "c": [2]}'), limit=100)
+    >>> [(key, reader.value()) for key in object_keys(reader)]
+    [('a', {'b': 1}), ('c', [2])]
+    """
+    reader.take(b"{")
+    if reader.peek() == b"}":
+        reader.at += 1
+        return
+    while True:
+        if reader.peek() != b'"':
+            raise reader.invalid("expected a key")
+        key = reader.value()
+        reader.take(b":")
+        yield key
+        if reader.take(b",}") == b"}":
+            return
+
+
+def values(reader: JsonReader) -> Iterator[tuple[int, Any]]:
+    """JSON values written one after another (whitespace between them), each with the line it starts on."""
+    while reader.peek():
+        yield reader.line(), reader.value()
+
+
+def finish(reader: JsonReader) -> None:
+    """Nothing but whitespace must follow the value read."""
+    if reader.peek():
+        raise reader.invalid(_ENDS_BEFORE)
