@@ -55,10 +55,9 @@ class JsonReader:
         """Read on, dropping the text taken already; False at the end of the stream."""
         if self.ended:
             return False
-        self.line()
         if len(self.buffer) - self.at > self.limit:
-            raise SourceError(f"{self.name}: a JSON value at line {self.lines} is longer than the limit of "
-                              f"{self.limit:,} bytes (--max-line-bytes)")
+            raise self.too_long()
+        self.line()
         self.buffer, self.at, self.counted = self.buffer[self.at:], 0, 0
         data = self.handle.read(max(READ_BYTES, len(self.buffer)))
         self.ended = not data
@@ -82,6 +81,10 @@ class JsonReader:
             raise self.invalid(f"expected {' or '.join(repr(chr(c)) for c in expected)}")
         self.at += 1
         return char
+
+    def too_long(self) -> SourceError:
+        return SourceError(f"{self.name}: a JSON value at line {self.line()} is longer than the limit of "
+                           f"{self.limit:,} bytes (--max-line-bytes)")
 
     def invalid(self, message: str, offset: int = 0) -> SourceError:
         line = self.line() + self.buffer.count(b"\n", self.at, self.at + offset)
@@ -110,6 +113,8 @@ class JsonReader:
                     raise self.invalid(error.msg, error.pos) from None
                 end = error.pos
                 value = orjson.loads(part[:end])
+            if end > self.limit:
+                raise self.too_long()
             self.at = at + end
             self.window = max(MIN_WINDOW, 2 * end)
             return value
