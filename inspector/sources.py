@@ -108,14 +108,16 @@ class JsonLines:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            if line.startswith(LONG_LINE):
-                return UnreadableRow(long_line_error(line))
-            undecodable = not_utf8(self.name, number, line)
+            long = line.startswith(LONG_LINE)
+            undecodable = None if long else not_utf8(self.name, number, line)
             if undecodable is not None:
                 raise undecodable from None
-            self.failures.append((number, error.msg))
+            message = long_line_error(line) if long else error.msg
+            self.failures.append((number, message))
             if self.whole_file and not self.decoded_any and len(self.failures) >= 20:
                 raise _not_json_lines(self.name, self.failures) from None
+            if long:
+                return UnreadableRow(message)
             return UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
         self.decoded_any = True
         repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
@@ -389,9 +391,20 @@ def _object_layout(value: dict) -> JsonLayout | None:
     keyed = _records_column(value.items())
     if keyed is not None:
         return _records_layout(*keyed)
-    if len(value) == 1 and isinstance(rows := next(iter(value.values())), list):
+    if len(value) == 1 and _wrapped_rows(rows := next(iter(value.values()))):
         return _wrapped_layout(next(iter(value)), len(rows))
     return None
+
+
+def _wrapped_rows(value: Any) -> bool:
+    """Whether the value of an object's only key is the list of rows (`{"data": [{...}, ...]}`): a non-empty list
+    of objects that is not a conversation (a row `{"messages": [...]}` alone in its file stays one row).
+
+    >>> _wrapped_rows([{"text": "a"}]), _wrapped_rows([{"role": "user", "content": "Hi"}]), _wrapped_rows(["a"])
+    (True, False, False)
+    """
+    return (isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+            and not is_message_list(value))
 
 
 def _records_layout(column: str, count: int) -> JsonLayout:
@@ -411,10 +424,15 @@ def _streamed_layout(name: str, reader: JsonReader) -> JsonLayout:
     keys = object_keys(reader)
     first = next(keys, None)
     if first is not None and reader.peek() == b"[":
-        count = sum(1 for _ in array_items(reader))
-        if next(keys, None) is not None or reader.peek():
-            raise SourceError(f"{name}: one JSON object over {WHOLE_JSON_BYTES:,} bytes with a list under its first "
-                              f"key is read as rows only when that is its only key; write the rows as JSON lines")
+        count = objects = messages = 0
+        for item in array_items(reader):
+            count += 1
+            objects += isinstance(item, dict)
+            messages += is_message_list([item])
+        if next(keys, None) is not None or reader.peek() or not count or objects < count or messages == count:
+            raise SourceError(f"{name}: one JSON object over {WHOLE_JSON_BYTES:,} bytes is read as rows when it is "
+                              f"records keyed by id, or a list of them under its only key; write its rows as JSON "
+                              f"lines")
         return _wrapped_layout(first, count)
     members = itertools.chain([(first, reader.value())] if first is not None else [],
                               ((key, reader.value()) for key in keys))
