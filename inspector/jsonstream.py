@@ -83,8 +83,8 @@ class JsonReader:
         return char
 
     def too_long(self) -> SourceError:
-        return SourceError(f"{self.name}: a JSON value at line {self.line()} is longer than the limit of "
-                           f"{self.limit:,} bytes (--max-line-bytes)")
+        return SourceError(f"{self.name}: a JSON value at line {self.line()} is over the "
+                           f"{self.limit:,}-byte limit on a row")
 
     def invalid(self, message: str, offset: int = 0) -> SourceError:
         line = self.line() + self.buffer.count(b"\n", self.at, self.at + offset)

@@ -141,10 +141,10 @@ def long_line_error(marker: bytes) -> str:
     """What is wrong with a line over the limit, from the `LONG_LINE` marker standing for it.
 
     >>> long_line_error(LONG_LINE + b"3221225472 67108864")
-    'the line is 3,221,225,472 bytes, longer than the limit of 67,108,864 bytes (--max-line-bytes)'
+    'the line is 3,221,225,472 bytes, over the 67,108,864-byte limit on a row'
     """
     size, limit = marker.removeprefix(LONG_LINE).split()
-    return f"the line is {int(size):,} bytes, longer than the limit of {int(limit):,} bytes (--max-line-bytes)"
+    return f"the line is {int(size):,} bytes, over the {int(limit):,}-byte limit on a row"
 
 
 def line_blocks(handle: io.BufferedIOBase, end: int | None = None, head: bytes = b"") -> Iterator[bytes]:
@@ -353,9 +353,9 @@ def _first_text(name: str, handle: BinaryIO) -> bytes:
 
 
 def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes | None, bytes, bool]:
-    """The first line of a stream whose first bytes are `first` (read on to its end when they end inside it; None
-    when it is longer than `MAX_LINE_BYTES`), what follows it up to the next line that is not blank, and whether
-    the stream ends there.
+    """The first line of a stream whose first bytes are `first` (read on to its end when they end inside it; None,
+    and nothing more read, when it is longer than `MAX_LINE_BYTES`), what follows it up to the next line that is
+    not blank, and whether the stream ends there.
 
     >>> _first_line(b'[1]\\n\\n[2', io.BytesIO(b']\\n'))
     (b'[1]', b'\\n[2', False)
@@ -364,13 +364,15 @@ def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes | None, bytes, bo
     """
     line, newline, after = first.partition(b"\n")
     if not newline:
-        line = _rest_of_line(handle, line, MAX_LINE_BYTES)[0]
+        line += handle.readline(max(MAX_LINE_BYTES + 1 - len(line), 1))
+    if len(line) - line.endswith(b"\n") > MAX_LINE_BYTES:
+        return None, b"", False  # the rest of it is not read here: it may be gigabytes
     while not after.strip():
         more = handle.read(HEAD_BYTES)
         if not more:
-            return (None if line.startswith(LONG_LINE) else line), after, True
+            return line, after, True
         after = after + more if len(after) < WHOLE_JSON_BYTES else more  # blank lines past that are not kept
-    return (None if line.startswith(LONG_LINE) else line), after, False
+    return line, after, False
 
 
 def _lines_follow(after: bytes) -> bool:

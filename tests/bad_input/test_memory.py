@@ -72,11 +72,11 @@ def test_gzip_bomb_that_is_not_json_is_one_long_line(tmp_path, line_limit):
     code, report = inspect(path)
     assert code == 1 and report["rows_checked"] == 3
     assert finding(report, "TP001")["examples"][0]["detail"] == (
-        f"the line is {50 * LIMIT:,} bytes, longer than the limit of {LIMIT:,} bytes (--max-line-bytes)")
+        f"the line is {50 * LIMIT:,} bytes, over the {LIMIT:,}-byte limit on a row")
     # Alone, it is a file no line of which reads: refused, as one undecodable line would be.
     path.write_bytes(gzip.compress(b"A" * (50 * LIMIT)))
-    assert inspect(path) == (2, f"error: {path}: not JSON lines (line 1: the line is {50 * LIMIT:,} bytes, longer "
-                                f"than the limit of {LIMIT:,} bytes (--max-line-bytes))")
+    assert inspect(path) == (2, f"error: {path}: not JSON lines (line 1: the line is {50 * LIMIT:,} bytes, over "
+                                f"the {LIMIT:,}-byte limit on a row)")
 
 
 # 2. One line over the limit: one bad row, skipped without holding it, and the rest of the file read.
@@ -87,7 +87,7 @@ def test_a_line_over_the_limit_is_one_bad_row_and_the_rest_reads(tmp_path, line_
     code, report = inspect(path)
     assert code == 1 and report["rows_checked"] == 4
     assert finding(report, "TP001")["rows"] == [2]
-    assert f"the line is {LIMIT + 1:,} bytes, longer than the limit" in finding(report, "TP001")["examples"][0]["detail"]
+    assert f"the line is {LIMIT + 1:,} bytes, over the {LIMIT:,}-byte limit" in finding(report, "TP001")["examples"][0]["detail"]
     summary = convert(path, tmp_path / "out.jsonl")
     assert (summary["rows_in"], summary["rows_kept"], summary["rows_rejected"]) == (4, 3, 1)
     assert sum(1 for _ in open(summary["rejects"])) == 1
@@ -143,7 +143,7 @@ def test_a_streamed_value_over_the_line_limit_is_refused(tmp_path, streamed, lin
     path = tmp_path / "d.json"
     path.write_text(json.dumps([json.loads(GOOD), json.loads(long_row(2 * LIMIT))]))
     code, error = inspect(path)
-    assert code == 2 and error.startswith(f"error: {path}: a JSON value at line 1 is longer than the limit of 4,096")
+    assert code == 2 and error.startswith(f"error: {path}: a JSON value at line 1 is over the 4,096-byte limit on a row")
 
 
 # 5. Quiet wrong answers: the first row reads as it would mid-file; blank lines are no empty file; a list under
