@@ -312,7 +312,6 @@ def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
     text = _first_text(name, handle)
     line, after, ended = _first_line(text, handle)
     more = bool(after.strip())
-    value = _decoded_or_none(line) if line is not None else None
     if text[:1] not in (b"[", b"{"):
         if line is not None and not more:
             _refuse_top_level_scalar(name, line)
@@ -320,9 +319,10 @@ def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
     if text[:1] == b"[":
         # A list of messages on the first line, more lines after it (or a name saying JSON lines): a conversation
         # a line. A list of records (`json.dump(rows)` under a .jsonl name) is a JSON array, one row a record.
-        if (more or lines_named) and is_message_list(value):
+        if (more or lines_named) and is_message_list(_decoded_head(line)):
             return JsonLayout("messages_lists", MESSAGES_LISTS_NOTE)
         return JsonLayout("array")
+    value = _decoded_head(line)
     if line is None or (more and (value is not None or _lines_follow(after))):
         return JsonLayout("lines")  # a first line that does not decode, then lines that do: a bad first row
     if value is not None:  # one object, alone on its line
@@ -335,6 +335,12 @@ def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
         # Objects one after another; anything else is read as JSON lines, each line that does not decode a bad row.
         return JsonLayout("objects" if concatenated_objects(data) is not None else "lines")
     return _streamed_layout(name, JsonReader(name, handle, MAX_LINE_BYTES, data.lstrip(BOM)))
+
+
+def _decoded_head(line: bytes | None) -> Any:
+    """A first line decoded to tell the layout, None when it does not decode or is too long to decode whole (an
+    array on one line is read a value at a time: decoding it here would hold it all)."""
+    return _decoded_or_none(line) if line is not None and len(line) <= WHOLE_JSON_BYTES else None
 
 
 def _first_text(name: str, handle: BinaryIO) -> bytes:
