@@ -19,6 +19,7 @@ from trlprep.errors import SourceError
 
 READ_BYTES = 1 << 20
 MIN_WINDOW = 4096
+BATCH_BYTES = 1 << 20
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _ENDS_INSIDE = "unexpected end of data"
 _ENDS_BEFORE = "unexpected content after document"
@@ -82,6 +83,24 @@ class JsonReader:
         self.at += 1
         return char
 
+    def batch(self, ending: bytes) -> list | None:
+        """The elements of an array from here (at the start of one) up to the last place within `BATCH_BYTES` where
+        an element ends as the last one did (`ending`: its last bytes and the comma after it), decoded at once;
+        None when there is none, or when what is up to it does not decode as elements. Decoding it proves that
+        place ends an element: inside an element or a string, the brackets and quotes would not balance."""
+        self.peek()
+        start = self.at
+        found = self.buffer.rfind(ending, start, start + BATCH_BYTES)
+        if found <= start:
+            return None
+        end = found + len(ending) - 1  # at the comma
+        try:
+            rows = orjson.loads(b"[" + self.buffer[start:end] + b"]")
+        except orjson.JSONDecodeError:
+            return None
+        self.at = end
+        return rows
+
     def too_long(self) -> SourceError:
         return SourceError(f"{self.name}: a JSON value at line {self.line()} is over the "
                            f"{self.limit:,}-byte limit on a row")
@@ -97,48 +116,85 @@ class JsonReader:
         window = self.window
         while True:
             at, size = self.at, len(self.buffer)
-            cut = _char_boundary(self.buffer, at + window) if at + window < size else size
+            whole = at + window >= size  # the window takes the rest of what is read
+            cut = size if whole and self.ended else _char_boundary(self.buffer, min(at + window, size))
             part = self.view[at:cut]
+            last = self.ended and cut == size  # nothing follows the window
             try:
-                value = orjson.loads(part)
-                if cut < size or self._more():  # the text may go on (a number, say)
-                    window *= 2
-                    continue
-                end = cut - at
+                value, end, complete = orjson.loads(part), cut - at, last  # else a number, say, may go on
             except orjson.JSONDecodeError as error:
-                if error.msg == _ENDS_INSIDE and (cut < size or self._more()):
-                    window *= 2
-                    continue
-                if error.msg != _ENDS_BEFORE:
-                    raise self.invalid(error.msg, error.pos) from None
-                end = error.pos
-                value = orjson.loads(part[:end])
-            if end > self.limit:
-                raise self.too_long()
-            self.at = at + end
-            self.window = max(MIN_WINDOW, 2 * end)
-            return value
+                if error.msg == _ENDS_BEFORE:
+                    end = _byte_offset(part, error.pos)
+                    value, complete = orjson.loads(part[:end]), True
+                elif (error.msg == _ENDS_INSIDE or cut == at) and not last:
+                    complete = False
+                else:
+                    raise self.invalid(error.msg, _byte_offset(part, error.pos)) from None
+            if complete:
+                break
+            if whole:
+                self._more()
+            else:
+                window *= 2
+        if end > self.limit:
+            raise self.too_long()
+        self.at = self.at + end
+        self.window = max(MIN_WINDOW, 2 * end)
+        return value
+
+
+def _byte_offset(text: memoryview, position: int) -> int:
+    """The byte offset in UTF-8 `text` of orjson's error position, which counts characters.
+
+    >>> _byte_offset(memoryview('{"é": 1} x'.encode()), 9)
+    10
+    """
+    data = bytes(text)
+    return position if data.isascii() else len(data.decode("utf-8", "replace")[:position].encode())
 
 
 def _char_boundary(text: bytes, index: int) -> int:
-    """`index`, or the start of the UTF-8 character it falls inside.
+    """`index`, or the start of the UTF-8 character it falls inside, or of a character cut off at the end of `text`
+    (`index` at its end: the rest of the character is still to be read).
 
-    >>> _char_boundary("aé".encode(), 2), _char_boundary(b"ab", 1)
-    (1, 1)
+    >>> _char_boundary("aé".encode(), 2), _char_boundary(b"ab", 1), _char_boundary("aé".encode()[:2], 2)
+    (1, 1, 1)
     """
-    while index > 0 and 0x80 <= text[index] < 0xC0:
-        index -= 1
-    return index
+    if index < len(text):
+        while index > 0 and 0x80 <= text[index] < 0xC0:
+            index -= 1
+        return index
+    lead = index - 1
+    while lead > max(index - 4, 0) and 0x80 <= text[lead] < 0xC0:
+        lead -= 1
+    if lead < 0 or text[lead] < 0xC0:
+        return index
+    length = 2 if text[lead] < 0xE0 else 3 if text[lead] < 0xF0 else 4
+    return lead if lead + length > index else index
 
 
 def array_items(reader: JsonReader) -> Iterator[Any]:
-    """The elements of the JSON array next in `reader`."""
+    """The elements of the JSON array next in `reader`: a batch of them at a time where a batch decodes (see
+    `JsonReader.batch`), else one at a time."""
     reader.take(b"[")
     if reader.peek() == b"]":
         reader.at += 1
         return
+    ending = b""  # how the last element read one at a time ends
+    single = 0  # elements to read one at a time before a batch is tried again
+    backoff = 1
     while True:
-        yield reader.value()
+        batch = reader.batch(ending) if ending and not single else None
+        if batch is not None:
+            yield from batch
+            backoff = 1
+        else:
+            if ending and not single:  # the batch did not decode: read on one at a time, longer each time
+                single = backoff = min(backoff * 2, 1024)
+            start = reader.at
+            yield reader.value()
+            ending = reader.buffer[max(start, reader.at - 3):reader.at].rstrip() + b","
+            single = max(single - 1, 0)
         if reader.take(b",]") == b"]":
             return
 
