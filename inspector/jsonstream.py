@@ -1,11 +1,13 @@
 """JSON text too large to read whole, read a value at a time: the containers' brackets, commas and keys are walked
 here, and each value is decoded by orjson, which says where a value ends ("unexpected content after document" at
-its end). A streamed file therefore decodes exactly as one read whole: the same values, the same refusals (NaN, a
-lone surrogate, nesting too deep), the same "invalid JSON at line N" messages. Memory: one value and a read
+its end). An array's elements are decoded a batch at a time where that proves right (`JsonReader.batch`). A
+streamed file therefore decodes exactly as one read whole: the same values, the same refusals (NaN, a lone
+surrogate, nesting too deep), the same "invalid JSON at line N" messages. Memory: a batch (1 MB of text) and a read
 buffer, never the file; a value longer than the limit is refused rather than held.
 
-(ijson, a streaming parser with a C backend, was measured against this on a 200 MB array; it was slower and reads
-differently: it turns a lone surrogate into "?" and its errors span lines. See docs/performance.md.)
+ijson (a streaming parser with a C backend) was measured against this on a 200 MB array of chat rows: 0.55M
+rows/s against 0.93M. It also reads differently: a lone surrogate becomes "?", its errors span lines without a
+position. See docs/performance.md.
 """
 
 from __future__ import annotations

@@ -91,7 +91,8 @@ class JsonLines:
     """Decodes JSON lines one at a time: a value, an `UnreadableRow`, a `DuplicateKeys`, or `BLANK` for a
     blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any
     good one mean the file is not JSON lines at all: `SourceError`. A line that is not UTF-8 (but for one cut
-    inside a character) is an `UndecodableLine`: the file is in another encoding, which `--encoding` reads."""
+    inside a character) is an `UndecodableLine`: the file is in another encoding, which `--encoding` reads. A line
+    over `MAX_LINE_BYTES` (its `LONG_LINE` marker) is an unreadable row saying its size."""
 
     BLANK = object()
 

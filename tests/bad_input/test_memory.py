@@ -200,3 +200,42 @@ def test_an_undecodable_first_row(tmp_path, row):
     path.write_bytes(lines(row))
     code, error = inspect(path)
     assert code == 2 and error.startswith(f"error: {path}: not JSON lines (line 1: ")
+
+
+def test_json_read_a_value_at_a_time_decodes_as_read_whole(monkeypatch):
+    """Random arrays, objects and objects one after another (strings holding brackets, commas, quotes and
+    multi-byte characters), read through buffers and batches as small as a byte: the values orjson reads whole."""
+    import io
+    import random
+
+    import orjson
+
+    from trlprep.inspector import jsonstream
+    from trlprep.inspector.jsonstream import JsonReader, array_items, object_keys, values
+
+    def value(depth: int):
+        roll = random.random()
+        if depth > 3 or roll < 0.3:
+            return random.choice([1, -2.5, None, True, "a,b]}", 'x"y', "}, {", "é", "日本語", "😀", "\\"])
+        if roll < 0.65:
+            return [value(depth + 1) for _ in range(random.randint(0, 3))]
+        return {random.choice(["k", "l", "é"]): value(depth + 1) for _ in range(random.randint(0, 3))}
+
+    def reader(text: bytes) -> JsonReader:
+        return JsonReader("f", io.BytesIO(text), limit=1 << 20)
+
+    random.seed(32)
+    for _ in range(500):
+        for name, size in (("READ_BYTES", [1, 7, 1 << 20]), ("BATCH_BYTES", [16, 200, 1 << 20]),
+                           ("MIN_WINDOW", [1, 5, 4096])):
+            monkeypatch.setattr(jsonstream, name, random.choice(size))
+        rows = [value(0) for _ in range(random.randint(0, 20))]
+        indent, ascii_only = random.choice([None, 1]), random.random() < 0.5
+        text = json.dumps(rows, indent=indent, ensure_ascii=ascii_only).encode()
+        assert list(array_items(reader(text))) == orjson.loads(text)
+        keyed = {str(i): row for i, row in enumerate(rows)}
+        text = json.dumps(keyed, indent=indent, ensure_ascii=ascii_only).encode()
+        keys = reader(text)
+        assert {key: keys.value() for key in object_keys(keys)} == keyed
+        text = b"\n".join(json.dumps(row, indent=1, ensure_ascii=False).encode() for row in rows)
+        assert [row for _, row in values(reader(text))] == rows
