@@ -28,8 +28,9 @@ from typing import Callable, Iterator
 BOUND_MB = 500
 GIB = 1 << 30
 CHUNK = 8 << 20
-ROW = {"messages": [{"role": "user", "content": "What is the capital of France? Answer in one word."},
-                    {"role": "assistant", "content": "Paris. It has been the capital since the tenth century."}]}
+# A chat row of about 1 KB (what the checks keep grows with the rows: 16 bytes each for duplicates, and more).
+ROW = {"messages": [{"role": "user", "content": "What is the capital of France? Say why, in a few lines. " * 5},
+                    {"role": "assistant", "content": "Paris. It has been the capital since the tenth century. " * 12}]}
 
 
 def _rows(size: int) -> Iterator[bytes]:
