@@ -35,7 +35,7 @@ ROW = {"messages": [{"role": "user", "content": "What is the capital of France? 
 
 def _rows(size: int) -> Iterator[bytes]:
     """JSON rows (each its own, so that no two are duplicates) in chunks of about CHUNK bytes, `size` in all."""
-    template = json.dumps(ROW).replace("France?", "France? #%d").encode()
+    template = json.dumps(ROW).replace("France?", "France? #%d", 1).encode()
     number = written = 0
     while written < size:
         lines = []
