@@ -161,7 +161,7 @@ def main() -> None:
     print(f"| case | command | file | exit | peak RSS | vs baseline | time | rows/s | under {BOUND_MB} MB |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
-        rate = f"{r['rows'] / r['seconds']:,.0f}" if r["rows"] else "-"
+        rate = f"{r['rows'] / r['seconds']:,.0f}" if (r["rows"] or 0) > 100 else "-"
         print(f"| {r['case']} | {r['command']} | {r['bytes'] / 1e6:,.0f} MB | {r['exit']} | {r['peak_mb']:,.0f} MB | "
               f"{r['peak_mb'] / baseline:.2f}x | {r['seconds']:.1f} s | {rate} | "
               f"{'PASS' if r['peak_mb'] < BOUND_MB else 'FAIL'} |")
