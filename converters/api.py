@@ -17,12 +17,12 @@ import orjson
 from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected,
                                    option_steps, refuse_unconvertible, strict_refusal, verify)
 from trlprep.converters.options import ConvertOptions
-from trlprep.converters.output import (Staging, guard_paths, materialize, output_kind, publish, rejects_path, split_paths,
-                               split_sizes, terminating_cleanly)
+from trlprep.converters.output import (Staging, guard_paths, materialize, output_kind, publish_all, rejects_path,
+                                       remove_stale_rejects, split_paths, split_sizes, terminating_cleanly)
 from trlprep.converters.result import ConversionResult
 from trlprep.inspector.comparisons import Comparisons, compare_rows
 from trlprep.errors import UsageError
-from trlprep.files import write_atomically
+from trlprep.files import check_output_name, write_atomically
 from trlprep.inspector.mapping import parse_pairs, renaming
 from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
 from trlprep.progress import progress_bar
@@ -69,10 +69,12 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
         if options.dry_run:
             raise UsageError("--html draws the written output: drop --dry-run")
         require_html_extra()
-        check_page_path(str(options.html), source)
+        check_page_path(str(options.html), source, options.overwrite)
     opened = open_source(source, split=options.split, config=options.dataset_config, revision=options.revision,
                          encoding=options.encoding)
     output_path = Path(options.output) if options.output is not None else None
+    if output_path is not None:
+        check_output_name(output_path)
     targets: dict[str, Path] = {}
     if output_path is not None and not options.dry_run:
         targets = split_paths(output_path, ("train", "test") if options.test_size else ("all",))
@@ -83,7 +85,7 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
         from trlprep.inspector.html import render
 
         write_atomically(Path(options.html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
-                                                    rejects=_first_rejects(result)))
+                                                    rejects=_first_rejects(result)), replace=options.overwrite)
     if options.push_to_hub and not options.dry_run:
         from trlprep.converters.hub import push
 
@@ -130,12 +132,11 @@ def _converted(opened: Source, options: ConvertOptions, output_path: Path | None
         # Rows compared with others are looked up one by one; without that clean JSON lines convert as lines.
         line_conversion = not (converter.changes_rows or compares)
         folder = output_path.parent if output_path is not None else Path(".")
-        staging = rejects_handle = rejects_staged = None
+        staging = rejects_handle = None
         try:
             if not options.dry_run:
                 staging = Staging(folder, output_path.name, grouped=bool(test_size))
-                rejects_handle = open(staging.new_path("rejects", ".jsonl"), "wb")
-                rejects_staged = staging.paths[-1]
+                rejects_handle = staging.open_file("rejects")
             ledger = Ledger(converter, staging, rejects_handle, compared)
             for part in plan.parts:
                 convert_part(plan, part, ledger, line_conversion=line_conversion, advance=advance)
@@ -153,12 +154,11 @@ def _converted(opened: Source, options: ConvertOptions, output_path: Path | None
                 preview=ledger["preview"], dry_run=options.dry_run)
             if not options.dry_run:
                 inspected = _finish(result, staging, targets, output_kind(output_path),
-                                    options.shuffle or bool(test_size), options.seed, test_size, rejects_staged,
-                                    rejects_path(output_path), opened, profile=options.html is not None)
+                                    options.shuffle or bool(test_size), options.seed, test_size,
+                                    {rejects_handle.path: rejects_path(output_path)}, opened, options.overwrite,
+                                    profile=options.html is not None)
         finally:
-            if rejects_handle:
-                rejects_handle.close()
-            if staging:
+            if staging:  # closes the rejects file too
                 staging.cleanup()
     return result, plan.expected, inspected
 
@@ -182,12 +182,14 @@ def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
 
 
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
-            seed: int, test_size, rejects_staged: Path, rejects_target: Path, opened, profile: bool = False):
-    """Inspect the staged output, publish it when ready; the inspection report of its train (or only) split."""
+            seed: int, test_size, rejects: dict[Path, Path], opened, overwrite: bool, profile: bool = False):
+    """Inspect the staged output, publish it when ready, with the rejects file (`rejects`: staged to target) when
+    a row was rejected; the inspection report of its train (or only) split."""
     from trlprep.inspector.api import inspect_dataset
 
+    [rejects_target] = rejects.values()
     if result.rows_kept == 0:
-        publish(rejects_staged, rejects_target)
+        publish_all(rejects, overwrite)
         result.rejects = str(rejects_target)
         raise every_row_rejected(opened.name, rejects_target, result)
     sizes = split_sizes(staging.blocks, test_size)
@@ -200,14 +202,13 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
             staged, method=result.to, split=split if kind == "folder" and split != "all" else None,
             profile=profile and split in ("all", "train"))
         verify(report, result)
+    publish_all({staged: targets[split] for split, staged in finals.items()}
+                | (rejects if result.rows_rejected else {}), overwrite)
     for split, staged in finals.items():
-        if staged.exists():
-            publish(staged, targets[split])
         result.outputs[split] = str(targets[split])
         reports[split].moved(str(staged), str(targets[split]))
     if result.rows_rejected:
-        publish(rejects_staged, rejects_target)
         result.rejects = str(rejects_target)
-    else:  # no empty rejects file, and no stale one from an earlier run beside this output
-        rejects_target.unlink(missing_ok=True)
+    elif overwrite:  # no stale rejects file from an earlier run beside the replaced output
+        remove_stale_rejects(rejects_target)
     return reports.get("all") or reports.get("train")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import click
 
-from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, command_settings, executor_from, executor_options,
-                                   image_options, mapping_options, near_threshold_option, print_settings,
-                                   settings_options, source_options, user_errors)
+from trlprep.converters.options import ConvertOptions
+from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, checked_option, command_settings,
+                                   executor_from, executor_options, image_options, mapping_options,
+                                   near_threshold_option, print_settings, settings_options, source_options,
+                                   user_errors)
 
 
 @click.command(**COMMAND_SETTINGS)
@@ -48,10 +50,12 @@ from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, command_sett
 @click.option("--drop-contaminated", is_flag=True,
               help="Reject rows sharing 13-word n-grams with an --against set (rule TP405).")
 @click.option("--shuffle", is_flag=True, help="Shuffle the output rows (with --seed).")
-@click.option("--seed", type=int, default=42, show_default=True, help="Seed for --shuffle and --test-size.")
-@click.option("--test-size", type=float, metavar="F|N",
-              help="Also write a test split: a fraction (0.1) or a row count (500). Rows are shuffled first.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Read only the first N rows.")
+@click.option("--seed", type=checked_option(ConvertOptions, "seed"), default=42, show_default=True,
+              help="Seed for --shuffle and --test-size.")
+@click.option("--test-size", type=checked_option(ConvertOptions, "test_size", "F|N"),
+              help="Also write a test split: a fraction between 0 and 1 (0.1) or a whole row count (500; 1.0 is "
+                   "refused: one row or all?). Rows are shuffled first.")
+@click.option("--limit", type=COUNT, help="Read only the first N rows.")
 @click.option("--dry-run", is_flag=True, help="Print the plan, the ledger and the first converted rows; write nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1), writing nothing, if any row would be rejected.")
@@ -85,7 +89,6 @@ def main(dataset, split, config_name, revision, encoding, to, output, style, con
       uv run convert --dataset examples/sharegpt_chat.jsonl --to grpo --dry-run
     """
     from trlprep.converters.api import convert
-    from trlprep.converters.options import ConvertOptions
     from trlprep.errors import DataRefused
     from trlprep.progress import show_progress
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from trlprep.errors import UsageError
 from trlprep.inspector.methods import METHODS
-from trlprep.options import NEAR_THRESHOLD, option
+from trlprep.options import NEAR_THRESHOLD, NEAR_THRESHOLDS, count, option, test_split_size, whole_from
 
 STYLES = ("prompt_completion", "messages")
 DEDUP = {None: None, False: None, True: "exact", "exact": "exact", "near": "near"}
@@ -39,7 +39,7 @@ class ConvertOptions:
     system: str | None = option(None, flag="--system", shards=True)
     drop_system: bool = option(False, flag="--drop-system", shards=True)
     dedup: bool | str | None = option(None, flag="--dedup")
-    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
+    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold", value=NEAR_THRESHOLDS)
     fix_text: bool = option(False, flag="--fix-text", shards=True)
     reasoning: str | None = option(None, flag="--reasoning", shards=True)
     model: str | None = option(None, flag="--model", shards=True)
@@ -48,9 +48,9 @@ class ConvertOptions:
     against: tuple[Any, ...] = option((), flag="--against")
     drop_contaminated: bool = option(False, flag="--drop-contaminated")
     shuffle: bool = option(False, flag="--shuffle")
-    seed: int = option(42, flag="--seed", shards=True)
-    test_size: float | None = option(None, flag="--test-size")
-    limit: int | None = option(None, flag="--limit")
+    seed: int = option(42, flag="--seed", shards=True, value=whole_from(0))
+    test_size: float | None = option(None, flag="--test-size", value=test_split_size)
+    limit: int | None = option(None, flag="--limit", value=count)
     dry_run: bool = option(False, flag="--dry-run")
     overwrite: bool = option(False, flag="--overwrite", shards=True)
     strict: bool = option(False, flag="--strict", shards=True)
@@ -74,6 +74,9 @@ class ConvertOptions:
         if bool(self.against) != self.drop_contaminated:
             raise UsageError("--against and --drop-contaminated go together: the evaluation sets, and what to do "
                              "with the rows that share n-grams with them")
+        if self.system is not None and self.drop_system:
+            raise UsageError("--system and --drop-system contradict each other: --system sets every conversation's "
+                             "system message, --drop-system removes them all; give one")
         if self.dedup_kind not in (None, "exact", "near"):
             raise UsageError(f"--dedup {self.dedup!r}: choose exact or near")
         if self.to is None:

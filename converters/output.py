@@ -1,7 +1,8 @@
-"""Writing converted rows: staged beside the output, verified, then moved into place in one rename.
+"""Writing converted rows: staged beside the output, verified, then moved into place in one rename
+(`trlprep.files` stages and publishes).
 
-A crash, Ctrl-C or SIGTERM leaves at most a hidden staging file, never a partial output; inputs are never
-written to.
+A crash, Ctrl-C or SIGTERM leaves at most a hidden staging file, never a partial output (the next run writing the
+same output removes a killed run's); inputs are never written to.
 """
 
 from __future__ import annotations
@@ -9,18 +10,19 @@ from __future__ import annotations
 import itertools
 import os
 import random
-import shutil
 import signal
-import tempfile
+import stat
 from array import array
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import orjson
 
 from trlprep.errors import OutputError
-from trlprep.files import default_mode
+from trlprep.files import (check_output_name, check_replaceable, check_writable, create_staged_file,
+                           create_staged_folder, publish, remove_quietly, remove_stale_staging,
+                           running_out_of_room, writing)
 
 
 def output_kind(path: Path) -> str:
@@ -61,25 +63,27 @@ def rejects_path(output: Path) -> Path:
 
 def guard_paths(outputs: list[Path], inputs: list[str], overwrite: bool, source: Any = None) -> None:
     """Refuse to write onto an input (or a folder holding one), into the folder the dataset is (`source`, when it
-    is one: reading it again would take the output in) or, without `overwrite`, onto an existing file; then
-    create the folders the outputs go in. `inputs` are the source's files; `outputs[0]` is the `--output`."""
+    is one: reading it again would take the output in), onto what is not ours to replace (`files.check_replaceable`:
+    without `overwrite`, anything) or into a folder that takes no file; then create the folders the outputs go in.
+    `inputs` are the source's files; `outputs[0]` is the `--output`."""
     resolved_inputs = {Path(p).resolve() for p in inputs}
     folder = Path(source).resolve() if isinstance(source, (str, Path)) and Path(source).is_dir() else None
     for path in outputs:
+        check_output_name(path)
         target = path.resolve()
         if target in resolved_inputs or any(target in p.parents for p in resolved_inputs):
             raise OutputError(f"{path}: is the input (or holds it); write the output elsewhere")
         if folder is not None and folder in target.parents:
             raise OutputError(f"{path}: is inside the dataset folder {source}, whose next read would take it in; "
                               f"write the output elsewhere")
-        if path.exists() and not overwrite:
-            raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+        check_replaceable(path, overwrite)
     for parent in dict.fromkeys(path.parent for path in outputs):  # created as most tools create it
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             reason = "a file is in its place" if isinstance(error, FileExistsError) else error.strerror or error
             raise OutputError(f"--output {outputs[0]}: cannot create its folder {parent}: {reason}") from None
+        check_writable(parent / outputs[0].name)
 
 
 def dumps(row: Any) -> bytes:
@@ -126,15 +130,16 @@ class Staging:
     a near-copy of a row with the train split."""
 
     def __init__(self, folder: Path, name: str, grouped: bool = False):
-        self.folder = folder
+        self.folder, self.name = folder, name
         self.paths: list[Path] = []
-        self._handle = None
+        self._files: list[StagedFile] = []
         try:
-            self.main = self.new_path(name, ".jsonl")
-            self._handle = open(self.main, "wb")
+            remove_stale_staging(folder, name)  # what a killed run writing this output left
+            self._handle = self.open_file("rows", ".jsonl")
         except BaseException:  # an interrupt before the caller holds this staging: it cannot clean up, so here
             self.cleanup()
             raise
+        self.main = self._handle.path
         self.offsets = array("q", [0])
         self.block_rows = array("q")  # rows each block holds: 2 for a pair KTO unpairs, 1 mostly
         self.rows = 0
@@ -143,19 +148,23 @@ class Staging:
         self.key_kinds: set[str] = set()
         self.grouping: dict[str, Any] | None = None  # how the last split was grouped
 
-    def new_path(self, name: str, suffix: str) -> Path:
-        fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=f".staging{suffix}", dir=self.folder)
-        self.paths.append(Path(path))  # first: an interrupt from here on finds it to clean up
-        try:
-            os.fchmod(fd, default_mode())  # published as it is: the user's umask, not tempfile's 0600
-        finally:
-            os.close(fd)
-        return Path(path)
+    def open_file(self, part: str, suffix: str = ".jsonl") -> StagedFile:
+        """A new staging file open for writing, closed (and removed) by `cleanup`."""
+        staged = StagedFile(*create_staged_file(self.folder, self.name, part, suffix), self.folder / self.name)
+        self.paths.append(staged.path)
+        self._files.append(staged)
+        return staged
 
-    def new_dir(self, name: str) -> Path:
-        path = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=self.folder))
+    def new_path(self, part: str, suffix: str) -> Path:
+        """A new, empty staging file for others to write (pyarrow, datasets)."""
+        fd, path = create_staged_file(self.folder, self.name, part, suffix)
         self.paths.append(path)
-        path.chmod(default_mode(directory=True))
+        os.close(fd)
+        return path
+
+    def new_dir(self, part: str) -> Path:
+        path = create_staged_folder(self.folder, self.name, part)
+        self.paths.append(path)
         return path
 
     def write_block(self, rows: list[dict], cluster: int | None = None) -> None:
@@ -189,8 +198,7 @@ class Staging:
                 self._key(orjson.loads(line))
 
     def close(self) -> None:
-        if self._handle is not None and not self._handle.closed:
-            self._handle.close()
+        self._handle.close()
 
     @property
     def blocks(self) -> int:
@@ -209,11 +217,12 @@ class Staging:
         paths, start = {}, 0
         with open(self.main, "rb") as source:
             for split, size in sizes.items():
-                paths[split] = self.new_path(split, ".jsonl")
-                with open(paths[split], "wb") as sink:
-                    for block in order[start:start + size]:
-                        source.seek(self.offsets[block])
-                        sink.write(source.read(self.offsets[block + 1] - self.offsets[block]))
+                sink = self.open_file(split)
+                paths[split] = sink.path
+                for block in order[start:start + size]:
+                    source.seek(self.offsets[block])
+                    sink.write(source.read(self.offsets[block + 1] - self.offsets[block]))
+                sink.close()
                 start += size
         return paths
 
@@ -260,9 +269,35 @@ class Staging:
         return root
 
     def cleanup(self) -> None:
-        self.close()
+        """Close and remove every staging file; never raises, so that a full disk (whose close fails again)
+        still leaves nothing behind."""
+        for staged in self._files:
+            staged.close_quietly()
         for path in self.paths:
-            _remove(path)
+            remove_quietly(path)
+
+
+class StagedFile:
+    """A staging file open for writing, whose failures (a full disk) are its output's (`files.writing`: exit 2)."""
+
+    def __init__(self, fd: int, path: Path, target: Path):
+        self.path, self.target = path, target
+        self._file = open(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        with writing(self.target):
+            self._file.write(data)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        with writing(self.target):
+            self._file.close()
+
+    def close_quietly(self) -> None:
+        with suppress(OSError):  # a failed flush still closes the file
+            self._file.close()
 
 
 def split_sizes(blocks: int, test_size: float | None) -> dict[str, int]:
@@ -285,6 +320,11 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
     `datasets`, as TRL will load them (several splits in one folder make a DatasetDict)."""
     if kind == "jsonl":
         return split_files
+    with running_out_of_room(staging.folder / staging.name):
+        return _materialized(split_files, kind, staging)
+
+
+def _materialized(split_files: dict[str, Path], kind: str, staging: Staging) -> dict[str, Path]:
     import datasets
 
     datasets.disable_progress_bars()
@@ -296,8 +336,7 @@ def materialize(split_files: dict[str, Path], kind: str, staging: Staging) -> di
         for split, dataset in loaded.items():
             dataset.to_parquet(str(targets[split]))
         return targets
-    folder = staging.new_dir("dataset")
-    shutil.rmtree(folder)
+    folder = staging.new_dir("dataset")  # saved into as it is: made empty and exclusively, never through a link
     (loaded["all"] if list(loaded) == ["all"] else datasets.DatasetDict(loaded)).save_to_disk(str(folder))
     return {split: folder for split in loaded}
 
@@ -326,24 +365,25 @@ def embed_images(dataset):
     return dataset.map(lambda row: {"images": [embedded(image) for image in row["images"]]}, features=features)
 
 
-def publish(staged: Path, target: Path) -> None:
-    """Move a finished staged file or folder into place in one rename; one staged on another filesystem (a
-    distributed run's work folder) is copied beside the target first, under a hidden name."""
-    if os.stat(staged).st_dev != os.stat(target.parent).st_dev:
-        beside = target.with_name(f".{target.name}.staging")
-        _remove(beside)  # left by a copy that was cut short
-        (shutil.copytree if staged.is_dir() else shutil.copyfile)(staged, beside)
-        _remove(staged)
-        staged = beside
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif staged.is_dir() and target.exists():
-        target.unlink()
-    os.replace(staged, target)
+def publish_all(moves: dict[Path, Path], overwrite: bool) -> None:
+    """Publish each staged path (key) to its target (value), as one: without `overwrite`, when one target
+    appeared meanwhile, the targets published before it are removed again, so a run that loses a race to another
+    leaves nothing."""
+    published: list[Path] = []
+    try:
+        for staged, target in moves.items():
+            publish(staged, target, replace=overwrite)
+            published.append(target)
+    except BaseException:
+        if not overwrite:
+            for target in published:
+                remove_quietly(target)
+        raise
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+def remove_stale_rejects(path: Path) -> None:
+    """Remove an earlier run's rejects file beside an output replaced by a run that rejected nothing (a regular
+    file: `guard_paths` refused anything else)."""
+    with suppress(OSError):
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)

@@ -11,7 +11,7 @@ import orjson
 
 from trlprep.inspector.methods import METHOD
 from trlprep.inspector.rules import RULES
-from trlprep.inspector.summary import split_sum, written_sum
+from trlprep.inspector.summary import split_sum, visible, written_sum
 
 
 @dataclass
@@ -92,7 +92,11 @@ class ConversionResult:
         return "\n".join(lines) + "\n"
 
     def render(self, output_format: str) -> str:
-        return {"json": self.to_json, "markdown": self.to_markdown, "text": self.to_text}[output_format]()
+        """The summary in `output_format`; as text or Markdown, with the data's control characters made visible (its
+        file and column names are in it; no line of ours holds one)."""
+        if output_format == "json":
+            return self.to_json()
+        return visible(self.to_markdown() if output_format == "markdown" else self.to_text())
 
 
 def added_by(to: str) -> str:

@@ -18,33 +18,37 @@ from trlprep.files import write_atomically
 from trlprep.inspector.cost import PACKING_STRATEGIES
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.options import InspectOptions
-from trlprep.options import NEAR_THRESHOLD, Executor
+from trlprep.options import NEAR_THRESHOLD, NEAR_THRESHOLDS, BadValue, Executor, count, value_reader
 
 METHOD_CHOICE = click.Choice(METHODS)
 
 
-class Share(click.ParamType):
-    """A share of rows on the command line as the config file writes it (`settings.fraction`): "5%" or 0.05."""
+class Checked(click.ParamType):
+    """An option's value read by the reader its options field declares (`trlprep.options.checked`), so the command
+    line refuses what the Python API and a config file refuse, in the same words: NaN, the infinities and values
+    out of range ("Invalid value for '--near-threshold': expected a number from 0.5 to 1.0, got nan")."""
 
-    name = "share"
+    def __init__(self, read, metavar: str = "N"):
+        self.read, self.metavar, self.name = read, metavar, read.wanted
 
     def get_metavar(self, param, ctx=None) -> str:
-        return "SHARE"
+        return self.metavar
 
-    def convert(self, value, param, ctx) -> float:
-        from trlprep.inspector.settings import BadValue, fraction
-
-        if isinstance(value, float):  # the default
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):  # a default, already the option's value
             return value
         try:
-            return fraction(value if value.strip().endswith("%") else float(value))
+            return self.read(value)
         except BadValue as error:
             self.fail(str(error), param, ctx)
-        except ValueError:  # not a number at all
-            self.fail(f"expected a share of rows such as 5% or 0.05, got {value!r}", param, ctx)
 
 
-SHARE = Share()
+def checked_option(options_type: type, name: str, metavar: str = "N") -> Checked:
+    """The click type of the options dataclass's field `name`: its declared reader."""
+    return Checked(value_reader(options_type, name), metavar)
+
+
+COUNT = Checked(count)
 REPORT_FORMATS = ["text", "json", "markdown", "html", "github", "sarif"]
 
 
@@ -56,12 +60,15 @@ class UsageFailure(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        from trlprep.inspector.summary import visible  # a column or file name in the line is the data's
+
+        click.echo(f"error: {visible(self.format_message())}", err=True)
 
 
 class Command(click.Command):
-    """A command whose usage errors (an unknown option, a bad value, a missing one), asked for `--format json`, are
-    also a refusal document on stdout, as its other refusals are (`user_errors`)."""
+    """A command whose usage errors (an unknown option, a bad value, a missing one) are one line on stderr, as its
+    other refusals are, not click's usage banner; asked for `--format json`, also a refusal document on stdout
+    (`user_errors`)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         asked = next((b if a == "--format" else a.removeprefix("--format=") for a, b in zip(args, args[1:] + [""])
@@ -69,8 +76,9 @@ class Command(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as error:
-            print_refusal(UsageError(error.format_message()), asked, error.exit_code)
-            raise
+            line = " ".join(error.format_message().split())  # click lists a choice's values one a line
+            print_refusal(UsageError(line), asked, error.exit_code)
+            raise UsageFailure(line, error.exit_code) from None
 
 
 COMMAND_SETTINGS = {"cls": Command, "context_settings": {"help_option_names": ["-h", "--help"]}}
@@ -190,7 +198,7 @@ def _explain(context: click.Context, _param, rule_id: str | None) -> None:
 
 
 near_threshold_option = click.option(
-    "--near-threshold", type=click.FloatRange(0.5, 1.0), default=NEAR_THRESHOLD, show_default=True, metavar="J",
+    "--near-threshold", type=Checked(NEAR_THRESHOLDS, "J"), default=NEAR_THRESHOLD, show_default=True,
     help="How similar two rows must be to count as near-duplicates: the estimated Jaccard similarity of their "
          "3-word shingle sets, which both the prompts and the answers must reach.")
 
@@ -222,9 +230,9 @@ def executor_options(verb: str):
         click.option("--executor", type=click.Choice(["local", "slurm"]),
                      help=f"{verb} the shards --dataset names (a folder, a glob, or an hf://, s3://, gs:// URL with "
                           f"one) as datatrove tasks (needs the distributed extra)."),
-        click.option("--tasks", type=click.IntRange(min=1), metavar="N",
+        click.option("--tasks", type=COUNT,
                      help="With --executor: tasks (default: one per shard)."),
-        click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, metavar="N",
+        click.option("--workers", type=COUNT, default=2, show_default=True,
                      help="With --executor: tasks run at once (local processes, or Slurm array tasks)."),
         click.option("--work-dir", metavar="DIR",
                      help="With --executor: where tasks write their results and logs (a rerun skips finished "
@@ -327,32 +335,33 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @click.option("--html", "html_path", metavar="REPORT.HTML",
               help="Also write the report as one self-contained HTML page with plots and the findings' rows drawn "
                    "as chats (needs the html extra). Reads the rows again to measure them.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+@click.option("--overwrite", is_flag=True, help="Replace an existing --html page.")
+@click.option("--limit", type=COUNT,
               help="Check only the first N rows (the report says so). Default: every row.")
-@deprecated_alias("--sample", "--limit", "limit", type=click.IntRange(min=1), metavar="N")
+@deprecated_alias("--sample", "--limit", "limit", type=COUNT)
 @click.option("--select", multiple=True, metavar="RULE",
               help="Run only these rules: an id (TP301), an id prefix (TP3) or a name. Repeatable.")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Skip these rules (same forms as --select).")
-@click.option("--max-rows", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--max-rows", type=COUNT, default=5, show_default=True,
               help="Example rows kept per rule (counts are always exact).")
 @click.option("--model", metavar="M",
               help="Also check the data against this model's tokenizer and chat template (a local folder, or a "
                    "Hub id): token lengths, what each trainer truncates or drops, template problems.")
-@click.option("--max-length", type=click.IntRange(min=1), metavar="N",
+@click.option("--max-length", type=COUNT,
               help="With --model: the token budget to check against (default: TRL's 1024).")
-@click.option("--show-masks", type=click.IntRange(min=0), default=0, metavar="N",
+@click.option("--show-masks", type=checked_option(InspectOptions, "show_masks"), default=0,
               help="With --model: print N rows token by token, trained tokens marked (colour on a terminal, "
                    "[[brackets]] when piped).")
 @click.option("--packing", type=click.Choice(PACKING_STRATEGIES),
               help="With --model: count the SFT run's sequences as TRL packs them with this strategy "
                    "(packing_strategy; bfd truncates rows, bfd_split splits them, wrapped cuts across them).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=InspectOptions.batch_size, show_default=True,
+@click.option("--batch-size", type=COUNT, default=InspectOptions.batch_size, show_default=True,
               metavar="N",
               help="With --model: per_device_train_batch_size, for the optimizer steps the cost reports.")
-@click.option("--grad-accum", type=click.IntRange(min=1), default=InspectOptions.grad_accum, show_default=True,
+@click.option("--grad-accum", type=COUNT, default=InspectOptions.grad_accum, show_default=True,
               metavar="N",
               help="With --model: gradient_accumulation_steps, for the optimizer steps the cost reports.")
-@click.option("--devices", type=click.IntRange(min=1), default=InspectOptions.devices, show_default=True,
+@click.option("--devices", type=COUNT, default=InspectOptions.devices, show_default=True,
               metavar="N",
               help="With --model: data-parallel devices (GPUs), for the optimizer steps the cost reports.")
 @click.option("--against", multiple=True, metavar="EVAL",
@@ -370,7 +379,8 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @mapping_options
 @settings_options
 @user_errors
-def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, limit, select, ignore, max_rows,
+def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, overwrite, limit, select,
+         ignore, max_rows,
          model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,
          work_dir, slurm_partition, slurm_time, image_root, decode_images, rename, roles, show_settings, settings_file,
          isolated):
@@ -412,7 +422,7 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
         mask_color=page or (sys.stdout.isatty() and output_format == "text"), against=against,
         near_duplicates=near_duplicates, near_threshold=settings["near-threshold"], cut_off=cut_off, profile=page,
         image_root=image_root, decode_images=decode_images, progress=show_progress(), severity=settings.severity,
-        gates=settings.gates)
+        gates=settings.gates, overwrite=overwrite)
     sharded = executor_from(executor, tasks, workers, work_dir, slurm_partition, slurm_time)
     if sharded is not None:
         report = inspect_dataset(dataset, options, executor=sharded)
@@ -425,12 +435,12 @@ def main(dataset, split, config_name, revision, encoding, method, output_format,
 
         require_html_extra()
         if html_path is not None:
-            check_page_path(html_path, dataset)
+            check_page_path(html_path, dataset, options.overwrite)
     report = inspect_dataset(dataset, options)
     if page:
         document = report.to_html()
         if html_path is not None:
-            write_atomically(Path(html_path), document)
+            write_atomically(Path(html_path), document, replace=options.overwrite)
             click.echo(f"wrote {html_path} ({len(document.encode()) / 1e6:.1f} MB)", err=True)
         if not show_masks:
             report.mask_previews = []

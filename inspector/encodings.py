@@ -3,7 +3,10 @@ do not decode are refused at their line, with the encoding they read as when one
 
 UTF-8 is read as bytes, never through a text layer (the JSON-lines fast path decodes bytes); another encoding is
 read through `Utf8Transcoded`, which gives the JSON readers the same text as UTF-8 bytes. charset-normalizer, which
-proposes an encoding, is imported only when a file does not decode.
+proposes an encoding, is imported only when a file does not decode. A byte-order mark of UTF-16 or UTF-32 names the
+file's encoding unambiguously: when `--encoding` names none, such a file is read in it through the same text layer
+(`marked_encoding`); text in either without the mark is refused, with the command that reads it
+(`unmarked_wide_encoding`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,59 @@ LEGACY_ENCODINGS = ("cp1252", "mac_roman", "cp1250", "cp1251", "cp1253", "cp1254
 # The words of a line that hold bytes outside ASCII: what an encoding is told from (ASCII text around them would
 # only dilute the measure of how garbled each reading is).
 _NON_ASCII_WORDS = re.compile(rb'[^\s"]*[\x80-\xff][^\s"]*')
+
+
+# The byte-order marks that name an encoding other than UTF-8, UTF-32's first: its little-endian mark begins with
+# UTF-16's. The codec named reads the mark itself, and the byte order from it.
+BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def marked_encoding(head: bytes) -> str | None:
+    """The encoding text starting with `head` names by its byte-order mark, UTF-16 or UTF-32; None without one
+    (UTF-8's mark included: UTF-8 is read as bytes, the mark skipped).
+
+    >>> marked_encoding('{"a": 1}'.encode("utf-16")), marked_encoding(codecs.BOM_UTF32_BE + b"\\0\\0\\0{")
+    ('utf-16', 'utf-32')
+    >>> marked_encoding(codecs.BOM_UTF8 + b'{"a": 1}') is None
+    True
+    """
+    return next((encoding for mark, encoding in BYTE_ORDER_MARKS if head.startswith(mark)), None)
+
+
+_PRINTABLE_ASCII = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7f)))
+
+
+def unmarked_wide_encoding(head: bytes) -> str | None:
+    """The encoding text starting with `head` looks like when it has no byte-order mark but its characters are
+    units of 2 or 4 bytes: at least half of them a printable ASCII character and NULs (`{\\0"\\0` is UTF-16-LE);
+    None for any other bytes (binary data has NULs too, seldom beside text).
+
+    >>> unmarked_wide_encoding('{"a": 1}'.encode("utf-16-le")), unmarked_wide_encoding('{"a": 1}'.encode("utf-32-be"))
+    ('utf-16-le', 'utf-32-be')
+    >>> unmarked_wide_encoding(b'{"a": 1}'), unmarked_wide_encoding(b"\\x00\\x01\\x02\\x03" * 100)
+    (None, None)
+    """
+    for width, encoding in ((4, "utf-32"), (2, "utf-16")):  # UTF-32's units read as UTF-16 would be half ASCII
+        units = [head[start:start + width] for start in range(0, len(head) - width + 1, width)]
+        for order, character in (("le", 0), ("be", width - 1)):
+            ascii_units = sum(1 for unit in units if unit[character] in _PRINTABLE_ASCII and unit.count(0) == width - 1)
+            if units and ascii_units * 2 >= len(units):
+                return f"{encoding}-{order}"
+    return None
+
+
+def unmarked_wide_text(name: str, encoding: str) -> SourceError:
+    """The refusal of text that looks like `encoding` (`unmarked_wide_encoding`) but has no byte-order mark to say
+    so, with the command that reads it in that encoding.
+
+    >>> print(unmarked_wide_text("d.jsonl", "utf-16-le"))
+    d.jsonl: looks like UTF-16-LE text without a byte-order mark (NUL bytes beside its ASCII characters); read it \
+so: uv run inspect --dataset d.jsonl --encoding utf-16-le
+    """
+    return SourceError(f"{name}: looks like {encoding.upper()} text without a byte-order mark (NUL bytes beside its "
+                       f"ASCII characters); read it so: uv run inspect --dataset {shlex.quote(name)} "
+                       f"--encoding {encoding}")
 
 
 def other_encoding(encoding: str | None) -> str | None:

@@ -14,6 +14,7 @@ interpreter and the messages' struct hashes depend on their class; processes for
 from __future__ import annotations
 
 import operator
+import re
 from typing import Any, Callable, Iterable, Iterator, Literal, NamedTuple
 
 import msgspec
@@ -251,6 +252,10 @@ class Verdicts(NamedTuple):
     texts_clean: list[bool]
 
 
+# What msgspec refuses in the JSON name of a struct's field: such a column is checked row by row.
+_UNSTRUCTURABLE = re.compile(r'[\\"\x00-\x1f]')
+
+
 class FastPath:
     """Accepts clean rows of `shape` whose columns and value types are those of `example`; an accepted row
     comes back as its content hash, a refused one as None.
@@ -290,6 +295,8 @@ class FastPath:
     def for_row(cls, shape: Shape | None, example: dict) -> FastPath | None:
         """The fast path for rows like `example` (a clean row of `shape`), or None when the shape has none."""
         if shape is None or shape.reads_images:  # each image is checked row by row
+            return None
+        if any(_UNSTRUCTURABLE.search(name) for name in example):  # no msgspec field can be named so
             return None
         known = _SHAPES.get(shape_key(shape))
         if known is None or any(type(value) not in COLUMN_TYPES for value in example.values()):

@@ -13,6 +13,7 @@ from trlprep.inspector.rules.dataset import MIXED_SHAPE
 from trlprep.inspector.rules.structure import CLASHING_COLUMN, clashing_columns
 from trlprep.inspector.scan import ScanResult
 from trlprep.inspector.sources import Source
+from trlprep.inspector.instances import read_with
 
 KNOWN_EXTRAS = {
     "tools": "tool schemas, passed to the chat template",
@@ -54,7 +55,7 @@ def build_report(source: Source, result: ScanResult, *, method: str | None, samp
         if source_name is not None:
             methods[name]["reason"] += _renamed_for(name, methods[name]["status"], proposal, result, source_name,
                                                     local)
-    read_columns = set(main.columns) if main else set()
+    read_columns = read_with(set(main.columns)) if main else set()
     extra = [c for c in result.columns if c not in read_columns or c in KNOWN_EXTRAS]
     sampled = sample is not None and (source.total is None or result.rows_read < (
         source.total if source.unit == "rows" else float("inf")))

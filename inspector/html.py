@@ -65,8 +65,9 @@ def require_html_extra() -> None:
         raise UsageError(INSTALL)
 
 
-def check_page_path(path: str, dataset: Any) -> None:
-    """Refuse, before any row is read, a page that could not be written or would replace the input.
+def check_page_path(path: str, dataset: Any, overwrite: bool = False) -> None:
+    """Refuse, before any row is read, a page that could not be written, would replace the input, or, without
+    `overwrite`, anything at all (`files.check_replaceable`).
 
     >>> check_page_path("nowhere/report.html", "data.jsonl")
     Traceback (most recent call last):
@@ -76,7 +77,10 @@ def check_page_path(path: str, dataset: Any) -> None:
     import os
     from pathlib import Path
 
+    from trlprep.files import check_output_name, check_replaceable, check_writable
+
     page = Path(path)
+    check_output_name(page, "--html")
     if page.suffix.lower() not in (".html", ".htm"):
         raise OutputError(f"--html {path}: the page's name must end in .html")
     if not page.parent.is_dir():
@@ -84,6 +88,8 @@ def check_page_path(path: str, dataset: Any) -> None:
     if isinstance(dataset, (str, os.PathLike)) and Path(dataset).exists() and page.exists() \
             and os.path.samefile(page, dataset):
         raise OutputError(f"--html {path} is the input; the page is written beside it, never over it")
+    check_replaceable(page, overwrite)
+    check_writable(page)
 
 
 def render(report, rows: dict[int, Any], *, conversion: dict | None = None, rejects: list[dict] = ()) -> str:
@@ -137,7 +143,7 @@ def _javascript_bundle() -> str:
     try:
         cache.mkdir(parents=True, exist_ok=True)
         write_atomically(path, bundle)
-    except OSError:  # a read-only home: the page is still written, the bundle made again next time
+    except (OSError, OutputError):  # a read-only home: the page is still written, the bundle made again next time
         pass
     return bundle
 

@@ -35,6 +35,16 @@ def instances_column(row: Any) -> str | None:
                  if isinstance(row.get(column), list) and instruction in row), None)
 
 
+def read_with(columns: set[str]) -> set[str]:
+    """`columns` read by a shape, with the task column each instance column was expanded from: a row that still
+    holds its list of instances is a task without any, rejected, so the list is never written (nor an extra column).
+
+    >>> sorted(read_with({"instruction", "instance"}))
+    ['instance', 'instances', 'instruction']
+    """
+    return columns | {listed for listed, (single, _) in INSTANCE_COLUMNS.items() if single in columns}
+
+
 def is_task(row: Any) -> bool:
     """Whether a row is a task with a list of instances."""
     return instances_column(row) is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trlprep.options import NEAR_THRESHOLD, option
+from trlprep.options import NEAR_THRESHOLD, NEAR_THRESHOLDS, count, option, whole_from
 
 
 @dataclass(frozen=True)
@@ -30,26 +30,27 @@ class InspectOptions:
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")
     encoding: str | None = option(None, flag="--encoding", shards=True)
-    limit: int | None = option(None, flag="--limit")
+    limit: int | None = option(None, flag="--limit", value=count)
     select: tuple[str, ...] = option((), flag="--select", shards=True)
     ignore: tuple[str, ...] = option((), flag="--ignore", shards=True)
-    max_rows: int = option(5, flag="--max-rows", shards=True)
+    max_rows: int = option(5, flag="--max-rows", shards=True, value=count)
     rename: tuple[str, ...] | dict | None = option(None, flag="--map")
     roles: tuple[str, ...] | dict | None = option(None, flag="--roles")
     model: str | None = option(None, flag="--model")
-    max_length: int | None = option(None, flag="--max-length")
-    show_masks: int = option(0, flag="--show-masks")
+    max_length: int | None = option(None, flag="--max-length", value=count)
+    show_masks: int = option(0, flag="--show-masks", value=whole_from(0))
     packing: str | None = option(None, flag="--packing")
-    batch_size: int = option(8, flag="--batch-size")
-    grad_accum: int = option(1, flag="--grad-accum")
-    devices: int = option(1, flag="--devices")
+    batch_size: int = option(8, flag="--batch-size", value=count)
+    grad_accum: int = option(1, flag="--grad-accum", value=count)
+    devices: int = option(1, flag="--devices", value=count)
     mask_color: bool = option(False, flag=None, shards=True)
-    workers: int | None = option(None, flag=None, shards=True)
+    workers: int | None = option(None, flag=None, shards=True, value=count)
     against: tuple[Any, ...] = option((), flag="--against")
     near_duplicates: bool = option(False, flag="--near-duplicates")
-    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold")
+    near_threshold: float = option(NEAR_THRESHOLD, flag="--near-threshold", value=NEAR_THRESHOLDS)
     cut_off: bool = option(False, flag="--cut-off")
     profile: bool = option(False, flag="--html")
+    overwrite: bool = option(False, flag="--overwrite", shards=True)
     image_root: str | Path | None = option(None, flag="--image-root")
     decode_images: bool = option(False, flag="--decode-images")
     progress: bool = option(False, flag=None, shards=True)

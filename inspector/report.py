@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from trlprep.inspector.summary import (EXPERIMENTAL_NOTE, cost_lines, near_duplicates_line, shape_lines,
-                                      shown_method, summary_line, tokens_line, validity_line)
+                                      shown_method, summary_line, tokens_line, validity_line, visible)
 
 
 @dataclass
@@ -114,22 +115,31 @@ class Report:
 
         return render(self, self.example_rows)
 
+    def shown(self) -> Report:
+        """The report as the text and Markdown forms print it: every text from the data (column names, values, file
+        names, messages quoting them) with its control characters made visible (`summary.visible`). The mask
+        previews keep their own colour codes; the HTML page's data is escaped by the page."""
+        kept = ("mask_previews", "example_rows", "profile")
+        return dataclasses.replace(self, **{f.name: _visible_strings(getattr(self, f.name))
+                                            for f in dataclasses.fields(self) if f.name not in kept})
+
     def to_markdown(self) -> str:
-        lines = [f"**trlprep inspect** `{self.source}`", "",
-                 f"- {summary_line(self)}", f"- {validity_line(self)}"]
-        lines += [f"- {note}" for note in self.notes]
-        if self.near_duplicates is not None:
-            lines.append(f"- {near_duplicates_line(self.near_duplicates)}")
-        if self.tokens:
-            lines.append(f"- {tokens_line(self.tokens)}")
-            lines += [f"- {line}" for line in cost_lines(self.tokens)]
+        shown = self.shown()
+        lines = [f"**trlprep inspect** `{shown.source}`", "",
+                 f"- {summary_line(shown)}", f"- {validity_line(shown)}"]
+        lines += [f"- {note}" for note in shown.notes]
+        if shown.near_duplicates is not None:
+            lines.append(f"- {near_duplicates_line(shown.near_duplicates)}")
+        if shown.tokens:
+            lines.append(f"- {tokens_line(shown.tokens)}")
+            lines += [f"- {line}" for line in cost_lines(shown.tokens)]
         lines += ["", "| method | status | reason |", "| --- | --- | --- |"]
-        for method, v in self.methods.items():
-            reason = self.shown_reason(method) + (f" — `{v['command']}`" if v["command"] else "")
+        for method, v in shown.methods.items():
+            reason = shown.shown_reason(method) + (f" — `{v['command']}`" if v["command"] else "")
             lines.append(f"| {shown_method(method, v)} | {v['status']} | {_md_cell(reason)} |")
-        if self.findings:
+        if shown.findings:
             lines += ["", "| rule | severity | rows | first rows | example |", "| --- | --- | --- | --- | --- |"]
-            for f in self.findings:
+            for f in shown.findings:
                 example = f.examples[0]["detail"] if f.examples else f.message
                 lines.append(f"| {f.rule} {f.name} | {f.severity} | {f.count} | "
                              f"{', '.join(map(str, f.rows)) or '—'} | {_md_cell(example)} |")
@@ -140,45 +150,46 @@ class Report:
         from rich.table import Table
         from rich.text import Text
 
+        shown = self.shown()
         buffer = io.StringIO()
         console = Console(file=buffer, force_terminal=color, color_system="standard" if color else None,
                           width=width, highlight=False, soft_wrap=False)
         # Names and values come from the data: never read as rich markup (`c4[v2].jsonl` stays as it is).
-        console.print(Text(self.source, style="bold"))
-        console.print(summary_line(self), markup=False)
-        console.print(validity_line(self), markup=False)
-        for line in shape_lines(self):
+        console.print(Text(shown.source, style="bold"))
+        console.print(summary_line(shown), markup=False)
+        console.print(validity_line(shown), markup=False)
+        for line in shape_lines(shown):
             console.print(line, markup=False)
-        for note in self.notes:
+        for note in shown.notes:
             console.print(f"• {note}", markup=False)
-        if self.near_duplicates is not None:
-            console.print(f"• {near_duplicates_line(self.near_duplicates)}", markup=False)
-        if self.tokens:
-            console.print(tokens_line(self.tokens), markup=False)
+        if shown.near_duplicates is not None:
+            console.print(f"• {near_duplicates_line(shown.near_duplicates)}", markup=False)
+        if shown.tokens:
+            console.print(tokens_line(shown.tokens), markup=False)
             effects = "; ".join(f"{m}: {e['dropped']} dropped, {e['truncated']} truncated"
-                                for m, e in self.tokens["trainer_effects"].items() if m in self.methods)
-            console.print(f"at max_length={self.tokens['max_length']}: {effects}", markup=False)
-            for line in cost_lines(self.tokens):
+                                for m, e in shown.tokens["trainer_effects"].items() if m in shown.methods)
+            console.print(f"at max_length={shown.tokens['max_length']}: {effects}", markup=False)
+            for line in cost_lines(shown.tokens):
                 console.print(line, markup=False)
         verdicts = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
         verdicts.add_column("method")
         verdicts.add_column("status")
         verdicts.add_column("why / how", overflow="fold")
         styles = {"ready": "green", "convertible": "yellow", "incompatible": "red"}
-        for method, v in self.methods.items():
-            text = self.shown_reason(method) + (f"\n$ {v['command']}" if v["command"] else "")
+        for method, v in shown.methods.items():
+            text = shown.shown_reason(method) + (f"\n$ {v['command']}" if v["command"] else "")
             verdicts.add_row(shown_method(method, v), f"[{styles[v['status']]}]{v['status']}[/]", _escape(text))
         console.print()
         console.print(verdicts)
-        if any(v.get("experimental") for v in self.methods.values()):
+        if any(v.get("experimental") for v in shown.methods.values()):
             console.print(EXPERIMENTAL_NOTE, markup=False)
-        if self.findings:
+        if shown.findings:
             table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1))
             for name in ("rule", "severity", "rows", "first rows", "example"):
                 table.add_column(name, overflow="fold")
-            for f in self.findings:
+            for f in shown.findings:
                 example = f.examples[0] if f.examples else None
-                several = len(self.files) > 1
+                several = len(shown.files) > 1
                 detail = f"{example['where'] if several else 'row ' + str(example['row'])}: {example['detail']}" \
                     if example else f.message
                 severity = f"[red]{f.severity}[/]" if f.severity == "error" else f"[yellow]{f.severity}[/]"
@@ -186,15 +197,33 @@ class Report:
                               ", ".join(map(str, (f.where if several else f.rows)[:8])) or "—", _escape(detail))
             console.print()
             console.print(table)
-            fixes = [f"{f.rule}: {f.fix}" for f in self.findings]
+            fixes = [f"{f.rule}: {f.fix}" for f in shown.findings]
             console.print()
             for fix in fixes:
                 console.print(f"fix {fix}", markup=False)
-        for preview in self.mask_previews:
+        for preview in shown.mask_previews:
             console.print()
             console.print(f"row {preview['row']} (trained tokens marked):", markup=False)
             console.print(Text.from_ansi(preview["text"]))
         return buffer.getvalue()
+
+
+def _visible_strings(value: Any) -> Any:
+    r"""`value` with every string in it, however deep (dict keys too), made visible (`summary.visible`).
+
+    >>> print(_visible_strings({"\x1b[2J": ["\x07", 3]}))
+    {'\\x1b[2J': ['\\x07', 3]}
+    """
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_visible_strings(item) for item in value)
+    if isinstance(value, dict):
+        return {_visible_strings(key): _visible_strings(item) for key, item in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _visible_strings(getattr(value, f.name))
+                                            for f in dataclasses.fields(value)})
+    return value
 
 
 def _escape(text: str) -> str:

@@ -26,8 +26,9 @@ from trlprep.errors import UsageError
 from trlprep.inspector.methods import METHOD, METHODS
 from trlprep.inspector.options import InspectOptions
 from trlprep.inspector.rules import ERROR, RULES, WARNING
-from trlprep.inspector.rules.catalog import names_rule
-from trlprep.options import MAX_DROPPED, NEAR_THRESHOLD
+from trlprep.inspector.rules.catalog import closest_rule, names_rule
+from trlprep.options import MAX_DROPPED, NEAR_THRESHOLD, NEAR_THRESHOLDS, BadValue, count, fraction
+from trlprep.options import shown as _shown
 
 CONFIG_FILE = "trlprep.toml"
 PYPROJECT = "pyproject.toml"
@@ -42,55 +43,16 @@ class ConfigError(UsageError):
     kind = "config"
 
 
-class BadValue(ValueError):
-    """What is wrong with a value, said by a `Key`'s reader; `ConfigError` adds the file and the key."""
-
-
 # --- Readers: a value as the TOML file holds it -> the option's value, or BadValue saying what is wrong ----------
-
-def _shown(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (str, int, float, bool)) else repr(value)
-
-
-def fraction(value: Any) -> float:
-    """A share of rows: a number from 0 to 1, or a percentage as a string ("5%").
-
-    >>> fraction("5%"), fraction(0.25)
-    (0.05, 0.25)
-    """
-    written = value  # what errors show: "1e400%" read as a number is infinite
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            value = float(value.strip()[:-1]) / 100
-        except ValueError:
-            raise BadValue(f"expected a share of rows such as \"5%\" or 0.05, got {_shown(written)}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise BadValue(f"expected a share of rows such as \"5%\" or 0.05 (0 to 1), got {_shown(written)}")
-    return float(value) + 0.0  # "-0%" is 0
-
-
-def number_from(low: float, high: float) -> Callable[[Any], float]:
-    def read(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise BadValue(f"expected a number from {low} to {high}, got {_shown(value)}")
-        return float(value)
-
-    return read
-
-
-def count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadValue(f"expected a whole number of at least 1, got {_shown(value)}")
-    return value
-
+# (`trlprep.options` holds those of numbers and shares, which the options and the command line read too)
 
 def _rule_matches(pattern: str) -> bool:
     return any(names_rule(pattern, rule) for rule in RULES.values())
 
 
 def _no_rule(pattern: str, forms: str = "id, id prefix or name", note: str = "") -> BadValue:
-    nearest = difflib.get_close_matches(pattern, [*RULES, *(r.name for r in RULES.values())], n=1)
-    hint = f"nearest: {nearest[0]}" if nearest else "`inspect --explain ID` shows one"
+    nearest = closest_rule(pattern)
+    hint = f"nearest: {nearest}" if nearest else "`inspect --explain ID` shows one"
     return BadValue(f"no rule has the {forms} {_shown(pattern)} ({note}{hint})")
 
 
@@ -154,7 +116,7 @@ KEYS = {key.name: key for key in (
         "Example rows kept per rule (`--max-rows`).", count),
     Key("near-threshold", "number, 0.5 to 1.0", NEAR_THRESHOLD, ("inspect", "convert"),
         "How similar two rows must be to count as near-duplicates (`--near-threshold`; `inspect --near-duplicates`, "
-        "`convert --dedup near`).", number_from(0.5, 1.0)),
+        "`convert --dedup near`).", NEAR_THRESHOLDS),
     Key("max-length", "integer >= 1", None, ("inspect", "train"),
         "The token budget per row (`--max-length`; unset: TRL's 1024): `inspect --model` checks the rows against "
         "it (`inspect` reads it only with `--model`), `train` trains at it.", count),
@@ -294,13 +256,16 @@ def find_config(dataset: Any = None, cwd: str | Path | None = None) -> Path | No
     """The nearest `trlprep.toml`, or `pyproject.toml` with a `[tool.trlprep]` table, from where the data is
     upward (a `trlprep.toml` first in a folder holding both); None when there is none."""
     cwd = Path(cwd or Path.cwd()).resolve()
-    start = search_start(dataset, cwd).resolve()
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_FILE).is_file():
-            return folder / CONFIG_FILE
-        pyproject = folder / PYPROJECT
-        if pyproject.is_file() and _table(pyproject) is not None:
-            return pyproject
+    try:
+        start = search_start(dataset, cwd).resolve()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return folder / CONFIG_FILE
+            pyproject = folder / PYPROJECT
+            if pyproject.is_file() and _table(pyproject) is not None:
+                return pyproject
+    except PermissionError:  # the search stops at a folder we may not look into; reading the data says why
+        return None
     return None
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import glob as globbing
 import json
 import os
 import pickle
@@ -68,7 +67,9 @@ def shard_urls(pattern: str) -> list[str]:
         from trlprep.inspector.sources import folder_files
 
         return [str(path) for path in folder_files(Path(pattern))]
-    return [str(Path(found)) for found in sorted(globbing.glob(pattern, recursive=True)) if Path(found).is_file()]
+    from trlprep.inspector.sources import glob_files
+
+    return [str(path) for path in glob_files(pattern)]
 
 
 def local_path(url: str, index: int, work: Path) -> Path:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import difflib
+import errno
+import fnmatch
 import functools
 import glob
 import gzip
@@ -18,6 +20,7 @@ import io
 import itertools
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator
@@ -25,11 +28,17 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 import orjson
 
 from trlprep.errors import SourceError
+from trlprep.inspector.encodings import (Utf8Transcoded, marked_encoding, not_utf8, other_encoding, undecodable_line,
+                                         unmarked_wide_encoding, unmarked_wide_text, utf8_failure)
 from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object_keys, values
-from trlprep.inspector.encodings import Utf8Transcoded, not_utf8, other_encoding, undecodable_line, utf8_failure
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
+# The largest CSV cell read, in characters: the bound on one row that a JSON line has too. The csv module's own
+# default (128 KiB) refuses real data (a long document in one cell); this bound still stops a file with an unclosed
+# quote from being taken as one endless cell.
+CSV_CELL_CHARS = 64 << 20
+csv.field_size_limit(CSV_CELL_CHARS)  # process-wide; nothing else here reads CSV with a smaller bound
 
 
 @dataclass(frozen=True)
@@ -253,8 +262,11 @@ class Source:
 
 def _sniff(path: Path) -> str:
     """The format of a file from its first bytes: gz, parquet, arrow, arrow_stream, json or csv."""
-    with open(path, "rb") as handle:
+    with _open_bytes(path) as handle:
         head = handle.read(4096)
+    marked = marked_encoding(head)
+    if marked is not None:  # text in UTF-16 or UTF-32: its format is told from its characters
+        head = head.decode(marked, "ignore").encode()
     if head.startswith(b"\x1f\x8b"):
         return "gz"
     if head.startswith(b"PAR1"):
@@ -267,6 +279,9 @@ def _sniff(path: Path) -> str:
     if text[:1] in (b"[", b"{"):
         return "json"
     if b"\x00" in head:
+        wide = unmarked_wide_encoding(head)
+        if wide is not None:
+            raise unmarked_wide_text(str(path), wide)
         raise SourceError(f"{path}: cannot tell the format (binary content that is not Parquet, Arrow or gzip)")
     return "csv"
 
@@ -636,6 +651,7 @@ def concatenated_objects(data: bytes) -> list | None:
 def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Iterator[tuple[int, Any]]:
     """Rows of CSV bytes in `encoding` (None: UTF-8, a BOM skipped)."""
     text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
+    number = 0
     try:
         reader = csv.DictReader(text, dialect=_csv_dialect(text))
         for number, record in enumerate(reader, start=1):
@@ -647,15 +663,28 @@ def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Ite
                 row["_extra_cells"] = extra
             yield number, row
     except csv.Error as error:
-        raise SourceError(f"{name}: malformed CSV: {error}") from None
+        raise _malformed_csv(name, number + 1, error) from None
+
+
+def _malformed_csv(name: str, row: int, error: csv.Error) -> SourceError:
+    """The one line for CSV that does not parse at `row` (counted as `_csv_rows` numbers them).
+
+    >>> print(_malformed_csv("d.csv", 3, csv.Error(f"field larger than field limit ({CSV_CELL_CHARS})")))
+    d.csv: malformed CSV at row 3: a cell is longer than 67,108,864 characters, the bound on one (an unclosed quote?)
+    """
+    if "field larger than field limit" in str(error):
+        return SourceError(f"{name}: malformed CSV at row {row}: a cell is longer than {CSV_CELL_CHARS:,} characters, "
+                           f"the bound on one (an unclosed quote?)")
+    return SourceError(f"{name}: malformed CSV at row {row}: {error}")
 
 
 def csv_record_lines(path: Path, encoding: str | None = None) -> Iterator[int]:
     """The physical line each record of a CSV file (gzip-compressed or not) starts on, in the order `_csv_rows`
     numbers them: a quoted cell may hold newlines, so record N need not be on line N + 1. Blank lines, which the
     reader skips, start no record."""
-    encoding = other_encoding(encoding)
-    with _text_bytes(str(path), path, encoding, _sniff(path) == "gz") as (handle, _):
+    compressed = _sniff(path) == "gz"
+    encoding, _ = _text_encoding(str(path), path, encoding, compressed)
+    with _text_bytes(str(path), path, encoding, compressed) as (handle, _):
         text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
         reader = csv.reader(text, dialect=_csv_dialect(text))
         next(reader, None)  # the header
@@ -765,7 +794,7 @@ def _open_file(path: Path, fmt: str, encoding: str | None) -> Source:
 def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool) -> Source:
     """A JSON or CSV file (gzip-compressed or not) in `encoding` (None or UTF-8: read as bytes)."""
     name = str(path)
-    encoding = other_encoding(encoding)
+    encoding, notes = _text_encoding(name, path, encoding, compressed)
     layout = None
     if fmt == "json":
         lines_named = Path(path.stem if compressed else path).suffix.lower() in (".jsonl", ".ndjson")
@@ -790,9 +819,28 @@ def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool
     # Objects over lines are numbered as they were when they were read as lines.
     by_line = layout is not None and layout.kind in ("lines", "messages_lists", "objects", "wrapped")
     plain_lines = layout is not None and layout.kind == "lines" and not compressed and encoding is None
+    if layout is not None and layout.note:
+        notes.append(f"{name}: {layout.note}")
     return Source(name, "line" if by_line else "row", "bytes", path.stat().st_size, rows, [name],
-                  lines_path=path if plain_lines else None,
-                  notes=[f"{name}: {layout.note}"] if layout is not None and layout.note else [])
+                  lines_path=path if plain_lines else None, notes=notes)
+
+
+def _text_encoding(name: str, path: Path, encoding: str | None, compressed: bool) -> tuple[str | None, list[str]]:
+    """The encoding a text file is read in (None: UTF-8, read as bytes) and what the report says of it: `encoding`
+    when it names one; else UTF-16 or UTF-32 when the file's byte-order mark says so, which the report notes. Text
+    that looks like either but has no mark is refused, with the command that names its encoding."""
+    encoding = other_encoding(encoding)
+    if encoding is not None:
+        return encoding, []
+    with _text_bytes(name, path, None, compressed) as (handle, _):
+        head = handle.read(4096)
+    marked = marked_encoding(head)
+    if marked is not None:
+        return marked, [f"{name}: read as {marked.upper()}, as its byte-order mark says"]
+    wide = unmarked_wide_encoding(head)
+    if wide is not None:
+        raise unmarked_wide_text(name, wide)
+    return None, []
 
 
 def _utf8(handle: BinaryIO, encoding: str | None) -> BinaryIO:
@@ -813,15 +861,34 @@ def _text_bytes(name: str, path: Path, encoding: str | None, compressed: bool) -
             raise undecodable_line(name, handle, encoding) from None
     except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
         if not compressed:
-            raise
+            raise unreadable(name, error) from None
         raise SourceError(f"{name}: corrupt gzip data ({error})") from None
 
 
 @contextlib.contextmanager
 def _decompressed(path: Path, compressed: bool) -> Iterator[tuple[BinaryIO, BinaryIO]]:
     """A file's bytes, gunzipped when `compressed`, and the file itself."""
-    with open(path, "rb") as raw, (gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw)) as handle:
+    with _open_bytes(path) as raw, (gzip.GzipFile(fileobj=raw) if compressed else contextlib.nullcontext(raw)) \
+            as handle:
         yield handle, raw
+
+
+def _open_bytes(path: Path) -> BinaryIO:
+    """A local file opened for reading; one that cannot be (permission denied) is unreadable input."""
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise unreadable(str(path), error) from None
+
+
+def unreadable(name: str, error: OSError) -> SourceError:
+    """The one line for a file or folder the system will not let us read.
+
+    >>> print(unreadable("data/secret.jsonl", PermissionError(errno.EACCES, "Permission denied")))
+    data/secret.jsonl: cannot read it: permission denied
+    """
+    reason = error.strerror or type(error).__name__
+    return SourceError(f"{name}: cannot read it: {reason[:1].lower()}{reason[1:]}")
 
 
 def _open_arrow_file(path: Path, fmt: str) -> Source:
@@ -891,6 +958,8 @@ def _chain(name: str, sources: list[Source]) -> Source:
 
 
 def _open_files(name: str, paths: list[Path], encoding: str | None) -> Source:
+    for path in paths:  # refused now, not when its rows are reached
+        _open_bytes(path).close()
     formats = {p: file_format(p) for p in paths}
     kinds = sorted({("gz" if f == "gz" else f.replace("_stream", "")) for f in formats.values()})
     if len(kinds) > 1:
@@ -906,6 +975,10 @@ def _open_folder(path: Path, split: str | None, encoding: str | None) -> Source:
 
 def _split_folder(path: Path, split: str | None) -> Path:
     """The folder of a `DatasetDict` folder's split (`split`, else train, else its first), or the folder itself."""
+    try:  # a folder we may not list is unreadable, not one without data
+        os.scandir(path).close()
+    except OSError as error:
+        raise unreadable(str(path), error) from None
     if not (path / "dataset_dict.json").exists():
         return path
     splits = json.loads((path / "dataset_dict.json").read_text())["splits"]
@@ -922,10 +995,79 @@ def folder_files(path: Path, split: str | None = None) -> list[Path]:
     if (path / "state.json").exists() and (path / "dataset_info.json").exists():
         state = json.loads((path / "state.json").read_text())
         return [path / item["filename"] for item in state.get("_data_files", [])]
-    paths = sorted(p for p in path.rglob("*") if p.is_file() and _is_data_file(p))
+    paths = _walked_files(path, _is_data_file, hidden_folders=True)
     if not paths:
         raise SourceError(f"{path}: folder holds no data files ({', '.join(DATA_SUFFIXES)}, .gz)")
     return paths
+
+
+def glob_files(pattern: str) -> list[Path]:
+    """The files a glob names, sorted, each real file once (a file reached through two symlinks, or through a
+    symlink loop, is one file). `**` matches folders at any depth, symlinked ones walked once each (a loop is cut
+    where it comes back); like `glob.glob`, wildcards do not match hidden names.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp()); (root / "a").mkdir(); (root / "a" / "d.jsonl").touch()
+    >>> (root / "a" / "up").symlink_to("..")  # a loop
+    >>> [p.relative_to(root).as_posix() for p in glob_files(f"{root}/**/*.jsonl")]
+    ['a/d.jsonl']
+    """
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    if "**" not in parts[fixed:]:  # wildcards one folder deep each: a loop can only be walked as deep as the pattern
+        return _unique_files(Path(found) for found in glob.glob(pattern))
+    root = Path(*parts[:fixed]) if fixed else Path(".")
+    return _walked_files(root, lambda relative: _glob_matches(relative.parts, parts[fixed:]),
+                         hidden_folders=any(part.startswith(".") for part in parts[fixed:]))
+
+
+def _glob_matches(names: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether a relative path's names match a glob's parts, as `glob.glob(recursive=True)` matches them: `**`
+    any number of folders, other parts one name each; a hidden name only by a part that starts with a dot.
+
+    >>> _glob_matches(("a", "b", "d.jsonl"), ("**", "*.jsonl")), _glob_matches(("d.jsonl",), ("**", "*.jsonl"))
+    (True, True)
+    >>> _glob_matches((".cache", "d.jsonl"), ("**", "*.jsonl")), _glob_matches(("a", "d.jsonl"), ("*.jsonl",))
+    (False, False)
+    """
+    if not pattern:
+        return not names
+    if pattern[0] == "**":
+        return any(_glob_matches(names[skip:], pattern[1:]) for skip in range(len(names) + 1)
+                   if not any(name.startswith(".") for name in names[:skip]))
+    return bool(names) and (pattern[0].startswith(".") or not names[0].startswith(".")) \
+        and fnmatch.fnmatch(names[0], pattern[0]) and _glob_matches(names[1:], pattern[1:])
+
+
+def _walked_files(root: Path, wanted: Callable[[Path], bool], hidden_folders: bool) -> list[Path]:
+    """The regular files under `root` whose path relative to it is `wanted`, sorted, each real file once. Symlinked
+    folders are walked, each real folder once: a symlink loop ends where it comes back. A folder that cannot be
+    listed is unreadable input, not a folder without data."""
+    def refuse(error: OSError) -> None:
+        raise unreadable(error.filename or str(root), error)
+
+    walked: set[tuple[int, int]] = set()
+    found = []
+    for folder, folders, files in os.walk(root, onerror=refuse, followlinks=True):
+        where = os.stat(folder)
+        if (where.st_dev, where.st_ino) in walked:
+            folders.clear()
+            continue
+        walked.add((where.st_dev, where.st_ino))
+        folders[:] = sorted(name for name in folders if hidden_folders or not name.startswith("."))
+        relative = Path(folder).relative_to(root)
+        found += [Path(folder, name) for name in files if wanted(relative / name)]
+    return _unique_files(found)
+
+
+def _unique_files(paths: Iterable[Path]) -> list[Path]:
+    """The regular files among `paths` (not folders, FIFOs or devices), sorted, each real file once: under the
+    first of its names."""
+    unique: dict[str, Path] = {}
+    for path in sorted(paths):
+        if path.is_file():
+            unique.setdefault(os.path.realpath(path), path)
+    return list(unique.values())
 
 
 def _is_data_file(path: Path) -> bool:
@@ -1030,27 +1172,41 @@ def open_source(source: Any, *, split: str | None = None, config: str | None = N
         return _open_dataset_object(f"<{type(source).__name__}>", source)
     spec = os.fspath(source)
     path = Path(spec).expanduser()
-    if path.is_dir():
+    kind = _local_kind(path)
+    if kind == "folder":
         return _open_folder(path, split, encoding)
-    if path.is_file():
+    if kind == "file":
         return _open_files(spec, [path], encoding)
+    if kind == "other":  # never opened: a FIFO or a device would block, or never end
+        raise SourceError(f"{spec}: not a regular file or folder")
     if "://" in spec:
         url_filesystem(spec)  # names the package a protocol needs, when it is not installed
         raise SourceError(f"{spec}: a URL is read as shards, each copied here first: add --executor local "
                           f"(docs/sharded.md)")
-    if any(ch in spec for ch in "*?["):
-        matches = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+    if glob.has_magic(spec):
+        matches = glob_files(spec)
         if not matches:
             raise SourceError(f"{spec}: no files match")
         return _open_files(spec, matches, encoding)
-    if path.exists():
-        raise SourceError(f"{spec}: not a regular file or folder")
     close = close_path(path)
     if close is not None:  # a typo in a local path, not a Hub id that happens to contain a slash
         raise SourceError(f"{spec}: no such file or folder; did you mean {close}?")
     if looks_like_hub_id(spec):
         return _open_hub(spec, split, config, revision)
     raise SourceError(f"{spec}: no such file or folder")
+
+
+def _local_kind(path: Path) -> str | None:
+    """What is at a local path: "folder", "file" (a regular one), "other" (a FIFO, a device, a socket) or None
+    (nothing, or a name that cannot be one: a glob, a Hub id). A path the system will not let us look at (a folder
+    on the way we may not enter) is unreadable input."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+            return None
+        raise unreadable(str(path), error) from None
+    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
 def close_path(path: Path) -> Path | None:

@@ -6,7 +6,27 @@ they take a `Report` and import neither. Also the sums of a conversion's ledger 
 
 from __future__ import annotations
 
+import re
+
 from trlprep.inspector.methods import TYPE_NAMES
+
+# The characters a terminal acts on rather than shows: C0 controls but tab and newline (ESC starts a sequence that
+# recolours, retitles or clears; a carriage return writes over the line), DEL, C1 controls (CSI), and the
+# bidirectional overrides and isolates, which reorder what is shown.
+_ACTED_ON = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    r"""Text from the data (a column name, a value, a file name) as the text and Markdown reports and the error lines
+    print it: each character a terminal would act on written as its escape, so the report cannot be recoloured,
+    retitled or written over by the data it reports on. The JSON report keeps the text exact.
+
+    >>> print(visible("\x1b[31mred"), visible("\x1b]0;title\x07"), visible("\u202egnp.exe"))
+    \x1b[31mred \x1b]0;title\x07 \u202egnp.exe
+    >>> visible("tab\tand\nline") == "tab\tand\nline"
+    True
+    """
+    return _ACTED_ON.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def written_sum(ledger: dict) -> str:

@@ -12,6 +12,7 @@ Imports transformers (not torch) and only when `inspect --model` asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -68,9 +69,187 @@ def _from_pretrained(auto_class, model: str, what: str):
 
     logging.set_verbosity_error()
     try:
-        return auto_class.from_pretrained(model)
+        loaded = auto_class.from_pretrained(model)
     except (OSError, ValueError) as error:
         raise SourceError(f"--model {model}: cannot load {what} ({str(error).splitlines()[0]})") from None
+    check_template_caps(loaded, model)
+    return loaded
+
+
+# --- Caps on a chat template ---------------------------------------------------------------------------------------
+# A chat template is a program that a model's files bring. transformers renders it in jinja's sandbox, which stops it
+# reaching Python's internals and any range() over 100,000 numbers, but not loops inside loops, nor a string
+# repeated a billion times: such a template would hang the run or fill memory. So each template is first compiled
+# and rendered here on probe conversations, under caps: a template that runs past TEMPLATE_SECONDS, writes more than
+# TEMPLATE_CHARACTERS, or builds a string or list past that size or a number past TEMPLATE_BITS (`'x' * 10**10`,
+# `10**1000000`: also when jinja would fold the constant on compiling, before any render) is refused in one line.
+TEMPLATE_SECONDS = 5
+TEMPLATE_CHARACTERS = 1_000_000  # a real template writes a few thousand on the probes (a long tool preamble: 30,000)
+TEMPLATE_BITS = 100_000
+PROBE_CONVERSATIONS = (
+    [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "What is 2+2?"},
+     {"role": "assistant", "content": "4"}],
+    [{"role": "user", "content": "Hello?"}],
+)
+
+
+class TemplateOverrun(Exception):
+    """A chat template went past a cap (`check_template_caps`): what it did, in words."""
+
+
+def capped_binop(operator: str, left: Any, right: Any) -> Any:
+    """`left operator right` as a chat template computes it, refused (TemplateOverrun) past the caps.
+
+    >>> capped_binop("*", "ab", 3), capped_binop("**", 2, 10)
+    ('ababab', 1024)
+    >>> capped_binop("*", "x", 10**10)
+    Traceback (most recent call last):
+    trlprep.inspector.tokens.TemplateOverrun: repeats a string or list to 10,000,000,000 items (cap 1,000,000)
+    """
+    import operator as operators
+
+    if operator == "*":
+        sized, times = (left, right) if isinstance(right, int) else (right, left)
+        if isinstance(sized, (str, list, tuple)) and isinstance(times, int) and len(sized) * times > TEMPLATE_CHARACTERS:
+            raise TemplateOverrun(f"repeats a string or list to {len(sized) * times:,} items "
+                                  f"(cap {TEMPLATE_CHARACTERS:,})")
+    numbers = all(isinstance(value, int) and not isinstance(value, bool) for value in (left, right))
+    if numbers and operator in ("*", "**"):
+        bits = (left.bit_length() + right.bit_length() if operator == "*"
+                else right * max(abs(left) - 1, 0).bit_length() if right > 0 else 0)
+        if bits > TEMPLATE_BITS:
+            raise TemplateOverrun(f"computes a number of about {bits:,} bits (cap {TEMPLATE_BITS:,})")
+    return {"*": operators.mul, "**": operators.pow, "+": operators.add, "-": operators.sub}[operator](left, right)
+
+
+def _capped_environment():
+    """A jinja sandbox as transformers builds its chat templates' (its extensions, filters and globals), whose `*`
+    and `**` go through `capped_binop` (so jinja folds neither on compiling) and whose output stops at the caps."""
+    import time
+
+    from jinja2 import nodes
+    from jinja2.ext import Extension
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class GenerationTags(Extension):
+        """`{% generation %}`: transformers marks the trained tokens with it; here it renders its body."""
+
+        tags = {"generation"}
+
+        def parse(self, parser):
+            lineno = next(parser.stream).lineno
+            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+            return nodes.Scope(body).set_lineno(lineno)
+
+    class CappedEnvironment(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+        deadline = float("inf")
+
+        def call_binop(self, context, operator, left, right):
+            return capped_binop(operator, left, right)
+
+        def concat(self, chunks):  # what a render, a macro or a {% set %} block joins its output with
+            written = []
+            size = 0
+            for chunk in chunks:
+                size += len(chunk)
+                if size > TEMPLATE_CHARACTERS:
+                    raise TemplateOverrun(f"writes more than {TEMPLATE_CHARACTERS:,} characters")
+                if time.monotonic() > self.deadline:
+                    raise TemplateOverrun(f"runs longer than {TEMPLATE_SECONDS} s")
+                written.append(chunk)
+            return "".join(written)
+
+    def raise_exception(message):
+        raise ValueError(message)
+
+    environment = CappedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                    extensions=[GenerationTags, "jinja2.ext.loopcontrols"])
+    environment.filters["tojson"] = lambda value, indent=None, **_: json.dumps(value, indent=indent)
+    environment.globals.update(raise_exception=raise_exception, strftime_now=lambda form: time.strftime(form))
+    return environment
+
+
+def _folded_constants(tree) -> None:
+    """Every `*` and `**` of constants in a parsed template, computed under the caps: transformers' jinja folds them
+    when it compiles the template, before any render could be stopped."""
+    from jinja2 import nodes
+
+    def constant(node):
+        if isinstance(node, nodes.Const):
+            return node.value
+        if isinstance(node, (nodes.Add, nodes.Sub, nodes.Mul, nodes.Pow)):
+            return capped_binop(node.operator, constant(node.left), constant(node.right))
+        raise LookupError  # not a constant: computed, if ever, in a render, under the caps
+
+    for node in tree.find_all((nodes.Mul, nodes.Pow)):
+        try:
+            constant(node)
+        except (LookupError, TypeError, ValueError, OverflowError, ZeroDivisionError):
+            continue
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float):
+    """TemplateOverrun after `seconds` of a render that writes nothing (loops inside loops): a timer signal, which
+    only the main thread can take; elsewhere the output's own checks stop it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def overrun(_signal, _frame):
+        raise TemplateOverrun(f"runs longer than {TEMPLATE_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, overrun)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check_template_caps(loaded, model: str) -> None:
+    """Refuse (SourceError) a tokenizer's or processor's chat template (each of them, when it has several by name)
+    that goes past a cap on the probe conversations. A template's own error is left to the rows, where it is a
+    finding (TP502)."""
+    import time
+
+    import jinja2
+
+    templates = getattr(loaded, "chat_template", None)
+    named = templates if isinstance(templates, dict) else {None: templates}
+    for name, template in named.items():
+        if not isinstance(template, str):
+            continue
+        environment = _capped_environment()
+        what = "its chat template" if name is None else f"its chat template {name!r}"
+        try:
+            try:
+                tree = environment.parse(template)
+            except jinja2.TemplateSyntaxError:
+                continue
+            _folded_constants(tree)
+            compiled = environment.from_string(template)
+            environment.deadline = time.monotonic() + TEMPLATE_SECONDS
+            with _alarm(TEMPLATE_SECONDS):
+                for messages in PROBE_CONVERSATIONS:
+                    try:
+                        compiled.render(messages=messages, add_generation_prompt=True, tools=None, documents=None,
+                                        bos_token="", eos_token="")
+                    except TemplateOverrun:
+                        raise
+                    except Exception:  # the template's own error: the rows' finding
+                        continue
+        except TemplateOverrun as overrun:
+            from trlprep.inspector.sources import SourceError
+
+            raise SourceError(f"--model {model}: {what} {overrun}: refused before rendering any row (a template "
+                              f"is capped at {TEMPLATE_SECONDS} s and {TEMPLATE_CHARACTERS:,} characters on probe "
+                              f"conversations; docs/bad-input.md)") from None
 
 
 def processor_tokenizer(processor):

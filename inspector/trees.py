@@ -42,15 +42,19 @@ KEPT_COLUMNS = ("message_tree_id", "lang")
 
 
 def is_tree_message(row: Any) -> bool:
-    """Whether a row is one message of a conversation tree (text, prompter/assistant role, a parent id).
+    """Whether a row is one message of a conversation tree (text, prompter/assistant role, a parent id). A message
+    with oasst's `message_id` is one without its text too: read in its tree, it is refused for the text it lacks
+    (its prompt's row by TP101, a prompt below it by TP113), not taken for a row of another shape.
 
     >>> is_tree_message({"message_id": "a", "parent_id": None, "role": "prompter", "text": "Hi?"})
+    True
+    >>> is_tree_message({"message_id": "a", "parent_id": "q", "role": "assistant"})
     True
     >>> is_tree_message({"role": "user", "text": "Hi?"})
     False
     """
-    return (isinstance(row, dict) and isinstance(row.get("text"), str) and row.get("role") in ROLES
-            and any(key in row for key in PARENT_KEYS))
+    return (isinstance(row, dict) and row.get("role") in ROLES and any(key in row for key in PARENT_KEYS)
+            and (isinstance(row.get("text"), str) or (row.get("text") is None and "message_id" in row)))
 
 
 def is_message_tree(row: Any) -> bool:
@@ -150,6 +154,8 @@ def thread_rows(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
             reason = _left_out(message)
             if reason:
                 return [], f"message {message.get(id_key)} in its thread is {reason}"
+            if message.get("text") is None:
+                return [], f"message {message.get(id_key)} in its thread has no text"
             chain.append({"role": ROLES[message["role"]], "content": message["text"]})
             parent = message.get(parent_key)
             if parent is None:
@@ -182,7 +188,9 @@ def thread_rows(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
 
 
 def _reply(message: dict) -> dict:
-    return {"text": message["text"], "rank": message.get("rank")}
+    """A reply as its prompt's row lists it; one without text keeps None, which its row is refused for."""
+    return {"text": message.get("text"), "rank": message.get("rank"), **(
+        {} if isinstance(message.get("text"), str) else {"message_id": message.get("message_id")})}
 
 
 def best_and_worst(replies: list[dict]) -> tuple[str, str | None]:

@@ -187,7 +187,7 @@ def test_dedup_takes_exact_by_default_and_near_on_request(shared_data, tmp_path)
     wrong = CliRunner().invoke(convert_main, ["-d", alpaca, "--to", "sft", "--dedup", "fuzzy", "--dry-run"])
     assert wrong.exit_code == 2 and "'fuzzy' is not one of 'exact', 'near'" in wrong.output
     low = run("-d", alpaca, "--near-duplicates", "--near-threshold", "0.3")
-    assert low.exit_code == 2 and "0.3 is not in the range 0.5<=x<=1.0" in low.output
+    assert low.exit_code == 2 and "expected a number from 0.5 to 1.0, got 0.3" in low.output
 
 
 def test_inspect_near_duplicates_in_every_format(shared_data):

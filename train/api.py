@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, Callable, Iterator
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
 from trlprep.errors import DataRefused, UsageError, only_rule
-from trlprep.files import write_atomically
+from trlprep.files import copy_atomically, write_atomically
 from trlprep.train.launch import ACCELERATE_PRESETS
 from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
@@ -664,7 +663,7 @@ def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None
     for number, part in enumerate(ledger.get("sources") or [ledger], start=1):
         if part["rows_rejected"]:
             suffix = f".source-{number}.rejects.jsonl" if "sources" in ledger else ".rejects.jsonl"
-            part["rejects"] = str(shutil.copyfile(part["rejects"], exported.with_suffix(suffix)))
+            part["rejects"] = str(copy_atomically(part["rejects"], exported.with_suffix(suffix)))
     write_atomically(exported.with_suffix(".trlprep-run.json"), json.dumps(result.to_dict(), indent=2, default=str))
     return result
 

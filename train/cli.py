@@ -8,10 +8,12 @@ import sys
 
 import click
 
-from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, UsageFailure, command_settings, print_settings,
-                                   SHARE, settings_options, source_options, user_errors, was_given)
+from trlprep.inspector.cli import (COMMAND_SETTINGS, COUNT, METHOD_CHOICE, UsageFailure, checked_option,
+                                   command_settings, print_settings, settings_options, source_options, user_errors,
+                                   was_given)
 from trlprep.options import MAX_DROPPED
 from trlprep.train.launch import ACCELERATE_PRESETS
+from trlprep.train.options import RunOptions
 
 # The options `train --recipe` itself takes; the recipe file gives everything else (its model and output_dir, and
 # each stage's method, dataset and options as keys), so any other option given would silently do nothing.
@@ -29,22 +31,23 @@ RECIPE_RUN_OPTIONS = ("recipe", "dry_run", "resume", "launcher", "export_trl_con
                    "relative paths are read from the recipe file's folder.")
 @click.option("--output-dir", metavar="DIR", help="Where the model, checkpoints, converted data and "
                                                   "trlprep-run.json go (default: runs/<method>).")
-@click.option("--max-steps", type=int, help="Stop after N optimizer steps.")
-@click.option("--epochs", type=float, help="Number of epochs (num_train_epochs).")
-@click.option("--learning-rate", type=float, help="Peak learning rate.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Per-device train batch size.")
-@click.option("--max-length", type=click.IntRange(min=1),
+@click.option("--max-steps", type=COUNT, help="Stop after N optimizer steps.")
+@click.option("--epochs", type=checked_option(RunOptions, "epochs", "X"), help="Number of epochs (num_train_epochs).")
+@click.option("--learning-rate", type=checked_option(RunOptions, "learning_rate", "LR"), help="Peak learning rate.")
+@click.option("--batch-size", type=COUNT, help="Per-device train batch size.")
+@click.option("--max-length", type=COUNT,
               help="Token budget per row (max_length; GRPO: max_completion_length).")
-@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--seed", type=checked_option(RunOptions, "seed"), default=42, show_default=True, help="Random seed.")
 @click.option("--config", "config_file", metavar="RUN.YAML", help="Any field of the method's TRL config, as YAML.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="One field of the method's TRL config, e.g. --set warmup_ratio=0.1. Repeatable; wins over all.")
 @click.option("--lora", is_flag=True, help="Train a LoRA adapter (peft) instead of every weight.")
-@click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank.")
-@click.option("--lora-alpha", type=int, default=32, show_default=True, help="LoRA alpha.")
+@click.option("--lora-r", type=COUNT, default=16, show_default=True, help="LoRA rank.")
+@click.option("--lora-alpha", type=COUNT, default=32, show_default=True, help="LoRA alpha.")
 @click.option("--lora-targets", metavar="a,b", help="Comma-separated module names (default: all linear layers).")
 @click.option("--eval-dataset", metavar="X", help="Evaluation data, checked and converted like --dataset.")
-@click.option("--test-size", type=float, metavar="F|N", help="Hold out a fraction or a count of rows for evaluation.")
+@click.option("--test-size", type=checked_option(RunOptions, "test_size", "F|N"),
+              help="Hold out rows for evaluation: a fraction between 0 and 1 (0.1) or a whole row count (500).")
 @click.option("--reward-func", "reward_funcs", multiple=True, metavar="F",
               help="A reward for the methods that score what they generate (grpo, rloo, online_dpo, sdpo): "
                    "answer_match, think_format, length_penalty, path/to/file.py:function or module:function. "
@@ -52,7 +55,8 @@ RECIPE_RUN_OPTIONS = ("recipe", "dry_run", "resume", "launcher", "export_trl_con
 @click.option("--teacher", metavar="M", help="The model distillation, gkd and gold learn from (a folder or Hub id).")
 @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in --output-dir (with --recipe: skip the "
                                             "stages finished, continue the next from its last checkpoint).")
-@click.option("--max-dropped", type=SHARE, default=MAX_DROPPED, show_default=True,
+@click.option("--max-dropped", type=checked_option(RunOptions, "max_dropped", "SHARE"), default=MAX_DROPPED,
+              show_default=True,
               help="Refuse to train when the trainer would drop more than this share of rows at max_length "
                    "(5% or 0.05).")
 @click.option("--dry-run", is_flag=True, help="Check, convert and resolve the config; do not train.")
@@ -92,7 +96,6 @@ def main(dataset, split, config_name, revision, encoding, method, model, recipe,
     """
     from trlprep.progress import show_progress
     from trlprep.train.api import train
-    from trlprep.train.options import RunOptions
 
     as_json = output_format == "json"
     document = output_format != "text"

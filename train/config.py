@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,25 @@ def parse_value(text: str) -> Any:
 
     >>> parse_value("1e-5"), parse_value("true"), parse_value("[q_proj, v_proj]"), parse_value("cosine")
     (1e-05, True, ['q_proj', 'v_proj'], 'cosine')
+    >>> parse_value("[q_proj")
+    Traceback (most recent call last):
+    trlprep.errors.UsageError: --set value '[q_proj' is not valid YAML (while parsing a flow sequence)
     """
     import yaml
 
-    value = yaml.safe_load(text) if text.strip() else ""
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError as error:
+        raise UsageError(f"--set value {text!r} is not valid YAML ({str(error).splitlines()[0]})") from None
+    return yaml_number(value)
+
+
+def yaml_number(value: Any) -> Any:
+    """A value as YAML read it, a string that writes a number (YAML 1.1 reads `1e-5` as one) read as that number.
+
+    >>> yaml_number("1e-5"), yaml_number("cosine"), yaml_number(3)
+    (1e-05, 'cosine', 3)
+    """
     if isinstance(value, str):
         try:
             return float(value)
@@ -70,18 +86,57 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"--config {path}: expected a mapping of config keys")
-    return data
+    return {key: yaml_number(value) for key, value in data.items()}
 
 
-def installed_fields() -> dict[str, list[str]]:
-    """The fields of each method's config class in the installed TRL; a method whose trainer it lacks (removed,
-    or not yet there) is left out."""
+# The JSON kinds of the Python types a config field is annotated with (`kinds`).
+KINDS = {type(None): "null", bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list",
+         dict: "dict"}
+
+
+def kinds(annotation: Any) -> list[str] | None:
+    """The kinds of value a field annotated so takes (`KINDS`; an enum's members are named by strings), or None
+    when one of its types is a class of its own (TRL checks those).
+
+    >>> import enum, typing
+    >>> class Strategy(enum.Enum):
+    ...     STEPS = "steps"
+    >>> kinds(float), kinds(int | None), kinds(Strategy | str), kinds(typing.Literal[False] | str), kinds(Path)
+    (['float'], ['int', 'null'], ['str'], ['bool', 'str'], None)
+    """
+    import enum
+    import types
+    import typing
+
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    found = set()
+    for member in typing.get_args(annotation) if union else (annotation,):
+        origin = typing.get_origin(member) or member
+        if origin is typing.Literal:
+            found |= {KINDS.get(type(value), "str") for value in typing.get_args(member)}
+        elif origin in KINDS:
+            found.add(KINDS[origin])
+        elif isinstance(origin, type) and issubclass(origin, enum.Enum):
+            found.add("str")
+        else:
+            return None
+    return sorted(found)
+
+
+def installed_fields() -> dict[str, dict[str, list[str] | None]]:
+    """The fields of each method's config class in the installed TRL, with the kinds of value each takes; a method
+    whose trainer it lacks (removed, or not yet there) is left out."""
+    import typing
+
     fields = {}
     for method in CONFIG_CLASSES:
         try:
-            fields[method] = sorted(f.name for f in dataclasses.fields(config_class(method)) if f.init)
+            config = config_class(method)
         except (ImportError, AttributeError):
             continue
+        hints = typing.get_type_hints(config)
+        fields[method] = {f.name: kinds(hints.get(f.name)) for f in sorted(dataclasses.fields(config),
+                                                                           key=lambda f: f.name) if f.init}
     return fields
 
 
@@ -93,26 +148,66 @@ def installed_trl_version() -> str | None:
 
 
 @functools.cache
-def config_fields(method: str) -> frozenset[str]:
-    """The fields of the method's config class: from the table when it is of the installed TRL version (or no
-    TRL is installed), else from the installed classes."""
+def config_field_kinds(method: str) -> dict[str, list[str] | None]:
+    """The fields of the method's config class with the kinds of value each takes: from the table when it is of the
+    installed TRL version (or no TRL is installed), else from the installed classes."""
     table = json.loads(FIELDS_FILE.read_text())
     installed = installed_trl_version()
     fields = table["fields"] if installed is None or installed == table["trl_version"] else installed_fields()
     if method not in fields:
         raise UsageError(f"{METHOD[method].trainer} is not in TRL {installed or table['trl_version']}: "
                          f"install the TRL version that has it")
-    return frozenset(fields[method])
+    return fields[method]
+
+
+def config_fields(method: str) -> frozenset[str]:
+    """The names of the fields of the method's config class."""
+    return frozenset(config_field_kinds(method))
+
+
+def kind_of(value: Any) -> str:
+    """The kind (`KINDS`) of a value as YAML reads it.
+
+    >>> kind_of(True), kind_of(3), kind_of("cosine"), kind_of([1])
+    ('bool', 'int', 'str', 'list')
+    """
+    return next((kind for python, kind in KINDS.items() if type(value) is python), type(value).__name__)
+
+
+def fits(value: Any, accepted: list[str] | None) -> bool:
+    """Whether a value can go in a field taking the `accepted` kinds (None: any, TRL checks it). A float must be
+    finite; a whole number fits a float field; a number fits a string field (`--set hub_model_id=2024` reads it
+    as one).
+
+    >>> fits(0.1, ["float"]), fits(3, ["float"]), fits("banana", ["float"]), fits(float("nan"), ["float"])
+    (True, True, False, False)
+    >>> fits(2.5, ["int"]), fits(1.0, ["int", "null"]), fits(None, ["int", "null"]), fits(5, ["str"])
+    (False, False, True, True)
+    """
+    kind = kind_of(value)
+    if kind == "float" and not math.isfinite(value):
+        return False
+    if accepted is None or kind in accepted:
+        return True
+    return (kind == "int" and "float" in accepted) or (kind in ("int", "float") and "str" in accepted)
 
 
 def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
-    """Every key must be a field of the method's TRL config; otherwise name the closest ones."""
-    fields = config_fields(method)
-    for key in settings:
+    """Every key must be a field of the method's TRL config, and its value of the field's type (a float finite);
+    otherwise name the closest fields, or the type the field takes."""
+    fields = config_field_kinds(method)
+    for key, value in settings.items():
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise UsageError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
+        if not fits(value, fields[key]):
+            wanted = " or ".join("a finite number" if kind == "float" else KIND_WORDS[kind] for kind in fields[key])
+            raise UsageError(f"{origin}: {key}={value!r}: {CONFIG_CLASSES[method]}.{key} takes {wanted}")
+
+
+KIND_WORDS = {"null": "null", "bool": "true or false", "int": "a whole number", "str": "a string",
+              "list": "a list", "dict": "a mapping"}
 
 
 def device_defaults() -> dict[str, Any]:
@@ -184,6 +279,13 @@ def public(config) -> dict[str, Any]:
             for k, v in data.items() if k not in SECRET_FIELDS}
 
 
+def table_text(version: str | None, fields: dict[str, dict[str, list[str] | None]]) -> str:
+    """The fields table as JSON, a field a line (its kinds on it), so a TRL upgrade's diff reads field by field."""
+    methods = [f"  {json.dumps(method)}: {{\n" + ",\n".join(f"   {json.dumps(name)}: {json.dumps(accepted)}"
+                                                         for name, accepted in names.items()) + "\n  }"
+               for method, names in fields.items()]
+    return f'{{\n "trl_version": {json.dumps(version)},\n "fields": {{\n' + ",\n".join(methods) + "\n }\n}\n"
+
+
 if __name__ == "__main__":
-    table = {"trl_version": installed_trl_version(), "fields": installed_fields()}
-    print(write_atomically(FIELDS_FILE, json.dumps(table, indent=1) + "\n"))
+    print(write_atomically(FIELDS_FILE, table_text(installed_trl_version(), installed_fields())))

@@ -5,7 +5,7 @@ a report or a log."""
 from __future__ import annotations
 
 from trlprep.errors import UsageError
-from trlprep.files import write_atomically
+from trlprep.files import copy_atomically, write_atomically
 
 import shutil
 from dataclasses import dataclass, field
@@ -67,7 +67,7 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
                              "a file: export the mixture without eval_dataset")
         sources = []
         for number, source in enumerate(mixture, start=1):
-            copied = shutil.copyfile(source["outputs"]["all"], data_dir / f"source-{number}.jsonl")
+            copied = copy_atomically(source["outputs"]["all"], data_dir / f"source-{number}.jsonl")
             sources.append({"path": "json", "data_files": str(copied), "split": "train"}
                            | ({"fraction": source["weight"]} if source["weight"] is not None else {}))
         config["datasets"] = sources
@@ -75,7 +75,7 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
     else:
         config.update({"dataset_name": str(data_dir), "dataset_train_split": "train"})
     for split, source in files.items():
-        shutil.copyfile(source, data_dir / f"{split}.jsonl")
+        copy_atomically(source, data_dir / f"{split}.jsonl")
     if "test" in files:
         config.update({"dataset_test_split": "test", "eval_strategy": config.get("eval_strategy", "epoch")})
     write_atomically(path, f"# trl {method} --config {path.name}   (written by trlprep)\n"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from trlprep.options import MAX_DROPPED, option
+from trlprep.options import MAX_DROPPED, count, fraction, number_from, option, test_split_size, whole_from
 
 
 @dataclass(frozen=True)
@@ -28,24 +28,24 @@ class RunOptions:
     model: str | None = option(None, flag="--model")
     dataset: Any = option(None, flag="--dataset")
     output_dir: str | Path | None = option(None, flag="--output-dir")
-    max_steps: int | None = option(None, flag="--max-steps")
-    epochs: float | None = option(None, flag="--epochs")
-    learning_rate: float | None = option(None, flag="--learning-rate")
-    batch_size: int | None = option(None, flag="--batch-size")
-    max_length: int | None = option(None, flag="--max-length")
-    seed: int = option(42, flag="--seed")
+    max_steps: int | None = option(None, flag="--max-steps", value=count)
+    epochs: float | None = option(None, flag="--epochs", value=number_from(0, above=True))
+    learning_rate: float | None = option(None, flag="--learning-rate", value=number_from(0, above=True))
+    batch_size: int | None = option(None, flag="--batch-size", value=count)
+    max_length: int | None = option(None, flag="--max-length", value=count)
+    seed: int = option(42, flag="--seed", value=whole_from(0))
     config: str | None = option(None, flag="--config")
     overrides: tuple[str, ...] = option((), flag="--set")
     lora: bool = option(False, flag="--lora")
-    lora_r: int = option(16, flag="--lora-r")
-    lora_alpha: int = option(32, flag="--lora-alpha")
+    lora_r: int = option(16, flag="--lora-r", value=count)
+    lora_alpha: int = option(32, flag="--lora-alpha", value=count)
     lora_targets: tuple[str, ...] | None = option(None, flag="--lora-targets")
     eval_dataset: Any = option(None, flag="--eval-dataset")
-    test_size: float | None = option(None, flag="--test-size")
+    test_size: float | None = option(None, flag="--test-size", value=test_split_size)
     reward_funcs: tuple[str, ...] = option((), flag="--reward-funcs")
     teacher: str | None = option(None, flag="--teacher")
     resume: bool = option(False, flag="--resume")
-    max_dropped: float = option(MAX_DROPPED, flag="--max-dropped")
+    max_dropped: float = option(MAX_DROPPED, flag="--max-dropped", value=fraction)
     split: str | None = option(None, flag="--split")
     dataset_config: str | None = option(None, flag="--dataset-config")
     revision: str | None = option(None, flag="--revision")

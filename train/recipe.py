@@ -50,6 +50,7 @@ from typing import Callable, Iterator
 from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
 from trlprep.files import write_atomically
 from trlprep.inspector.methods import METHODS
+from trlprep.options import checked
 from trlprep.train.options import RunOptions
 
 RECIPE_FILE = "recipe.json"
@@ -242,6 +243,8 @@ def _check_training(number: int, stage: dict, stages: list) -> None:
             mixture_sources(stage["datasets"])
     if not isinstance(stage.get("set", {}), dict):
         raise UsageError(f"{where}: `set` is a mapping of TRL config fields, e.g. set: {{beta: 0.05}}")
+    with naming(number, stage):  # each value as `train` reads it, so --dry-run refuses what training would
+        checked(RunOptions(**_train_options(stage)))
     followed = number < len(stages)
     if method == "reward" and followed:
         raise UsageError(f"{where}: a reward stage trains a scorer (a sequence-classification head), which no "
@@ -432,9 +435,9 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
 
     def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
         with naming(number, stage):
-            options = RunOptions(**{**_train_options(stage), "model": tokenizer_from, "output_dir": folder,
-                                    "resume": resume and _has_checkpoint(folder), "progress": progress,
-                                    "announce": announce})
+            options = checked(RunOptions(**{**_train_options(stage), "model": tokenizer_from, "output_dir": folder,
+                                            "resume": resume and _has_checkpoint(folder), "progress": progress,
+                                            "announce": announce}))
             prepared[number] = prepare_run(options, checked=checked[number])
         ledger = prepared[number].result.ledger
         announce(f"stage {number} ({stage['method']}, {_data_name(stage)}): checked, "

@@ -286,16 +286,31 @@ def names_rule(pattern: str, rule: Rule) -> bool:
     return rule.id.startswith(pattern.upper()) or rule.name == pattern
 
 
+def closest_rule(pattern: str) -> str | None:
+    """The rule id or name closest to `pattern` (a typo's likely meaning), or None when none is close.
+
+    >>> closest_rule("duplicate_row"), closest_rule("TP4O1"), closest_rule("xyzzy")
+    ('duplicate-row', 'TP401', None)
+    """
+    import difflib
+
+    names = [*RULES, *(rule.name for rule in RULES.values())]
+    close = difflib.get_close_matches(pattern.upper(), list(RULES), n=1) if pattern[:2].upper() == "TP" else []
+    return (close or difflib.get_close_matches(pattern, names, n=1) or [None])[0]
+
+
 def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> set[str]:
-    """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name.
+    """Rule ids kept by `--select` / `--ignore`, each given as an id, an id prefix or a name. A pattern naming no
+    rule, or an `--ignore` that leaves none of the rules `--select` asks for, is refused: the scan would check
+    nothing and the report say "no errors".
 
     >>> sorted(select_rules(select=("TP30",)))
     ['TP301', 'TP302', 'TP303', 'TP304', 'TP305', 'TP306', 'TP307', 'TP308']
     >>> "TP401" in select_rules(ignore=("duplicate-row",))
     False
-    >>> select_rules(select=("TP999",))
+    >>> select_rules(select=("duplicate_row",))
     Traceback (most recent call last):
-    trlprep.errors.UsageError: --select TP999: no rule has this id, id prefix or name (`inspect --explain ID` shows one)
+    trlprep.errors.UsageError: --select duplicate_row: no rule has this id, id prefix or name; the closest is duplicate-row
     """
 
     def matches(rule: Rule, patterns: tuple[str, ...]) -> bool:
@@ -306,11 +321,16 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
             raise UsageError(f"{option}: an empty rule; give an id (TP301), an id prefix (TP3) or a name")
         unknown = [p for p in patterns if not any(matches(rule, (p,)) for rule in RULES.values())]
         if unknown:  # a typo would select nothing, and the report would say "no errors"
-            raise UsageError(f"{option} {unknown[0]}: no rule has this id, id prefix or name "
-                             f"(`inspect --explain ID` shows one)")
+            closest = closest_rule(unknown[0])
+            raise UsageError(f"{option} {unknown[0]}: no rule has this id, id prefix or name; " + (
+                f"the closest is {closest}" if closest else "`inspect --explain ID` shows one"))
 
     kept = {r.id for r in RULES.values() if not select or matches(r, select)}
-    return {rule_id for rule_id in kept if not matches(RULES[rule_id], ignore)}
+    enabled = {rule_id for rule_id in kept if not matches(RULES[rule_id], ignore)}
+    if select and not enabled:
+        raise UsageError(f"--select {' '.join(select)} with --ignore {' '.join(ignore)}: every rule selected is "
+                         f"ignored, so nothing would be checked")
+    return enabled
 
 
 def markdown_table() -> str:

@@ -324,14 +324,19 @@ def _answers(column: Column) -> Iterator[Issue]:
 
 
 def _instance(column: Column) -> Iterator[Issue]:
-    """One instance of a task: an object with an optional string `input` and an `output`, a text or (SNI's) a list
-    of reference outputs whose first is read."""
+    """One instance of a task: an object with a string `input` and an `output`, a text or (SNI's) a list of
+    reference outputs whose first is read. Both task formats write every instance's `input`, "" when the
+    instruction needs none (Self-Instruct's seed tasks), so one without is broken: read, it would train the
+    instruction alone as the prompt of an answer to an input it never saw."""
     name, value = column.name, column.value
     if not isinstance(value, dict):
         yield WRONG_TYPE.id, f"{name} is {type_name(value)}, expected an object with `input` and `output`"
         return
     given, output = value.get("input"), value.get("output")
-    if given is not None and not isinstance(given, str):
+    if given is None:
+        yield MISSING_FIELD.id, (f"{name}.input is {'null' if 'input' in value else 'missing'} (an instance "
+                                 f"without one writes \"\"): its output answers an input the row does not hold")
+    elif not isinstance(given, str):
         yield WRONG_TYPE.id, f"{name}.input is {type_name(given)}, expected a string"
     if output is None:
         yield MISSING_FIELD.id, f"{name}.output is {'null' if 'output' in value else 'missing'}"
@@ -477,7 +482,10 @@ def _ranked_replies(column: Column) -> Iterator[Issue]:
         yield EMPTY_PREFERENCE_SIDE.id, f"{column.name}: the prompt has no reply"
     for i, reply in enumerate(column.value):
         text = reply.get("text") if isinstance(reply, dict) else None
-        if not isinstance(text, str):
+        if text is None and isinstance(reply, dict):
+            yield MISSING_FIELD.id, (f"{column.name}[{i}] (reply {reply.get('message_id')}) has no text: the "
+                                     "prompt's replies cannot be ranked without it")
+        elif not isinstance(text, str):
             yield WRONG_TYPE.id, f"{column.name}[{i}] has no string `text`"
         else:
             yield from check_text(text, f"{column.name}[{i}]", EMPTY_PREFERENCE_SIDE.id)
