@@ -17,6 +17,7 @@ import functools
 import glob
 import gzip
 import io
+import itertools
 import json
 import os
 import stat
@@ -29,6 +30,7 @@ import orjson
 from trlprep.errors import SourceError
 from trlprep.inspector.encodings import (Utf8Transcoded, marked_encoding, not_utf8, other_encoding, undecodable_line,
                                          unmarked_wide_encoding, unmarked_wide_text, utf8_failure)
+from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object_keys, values
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
@@ -98,7 +100,8 @@ class JsonLines:
     """Decodes JSON lines one at a time: a value, an `UnreadableRow`, a `DuplicateKeys`, or `BLANK` for a
     blank line (which is no row). In a whole file (not a chunk of one), twenty undecodable lines before any
     good one mean the file is not JSON lines at all: `SourceError`. A line that is not UTF-8 (but for one cut
-    inside a character) is an `UndecodableLine`: the file is in another encoding, which `--encoding` reads."""
+    inside a character) is an `UndecodableLine`: the file is in another encoding, which `--encoding` reads. A line
+    over `MAX_LINE_BYTES` (its `LONG_LINE` marker) is an unreadable row saying its size."""
 
     BLANK = object()
 
@@ -115,12 +118,16 @@ class JsonLines:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            undecodable = not_utf8(self.name, number, line)
+            long = line.startswith(LONG_LINE)
+            undecodable = None if long else not_utf8(self.name, number, line)
             if undecodable is not None:
                 raise undecodable from None
-            self.failures.append((number, error.msg))
+            message = long_line_error(line) if long else error.msg
+            self.failures.append((number, message))
             if self.whole_file and not self.decoded_any and len(self.failures) >= 20:
                 raise _not_json_lines(self.name, self.failures) from None
+            if long:
+                return UnreadableRow(message)
             return UnreadableRow(f"invalid JSON: {error.msg}", line.decode("utf-8", "replace").rstrip("\r\n"))
         self.decoded_any = True
         repeated = duplicate_keys(line, value) if isinstance(value, dict) else ()
@@ -132,24 +139,77 @@ class JsonLines:
 
 
 BLOCK_BYTES = 1 << 18  # small enough that a block's decoded rows are still in the CPU cache when checked
+# The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
+# read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
+MAX_LINE_BYTES = 64 << 20
+# Stands for a line over MAX_LINE_BYTES in a block: no JSON starts with a NUL, so the block's fast path and the
+# line decode both fail on it, and the decode words it (`long_line_error`).
+LONG_LINE = b"\x00long line of "
+
+
+def long_line_error(marker: bytes) -> str:
+    """What is wrong with a line over the limit, from the `LONG_LINE` marker standing for it.
+
+    >>> long_line_error(LONG_LINE + b"3221225472 67108864")
+    'the line is 3,221,225,472 bytes, over the 67,108,864-byte limit on a row'
+    """
+    size, limit = marker.removeprefix(LONG_LINE).split()
+    return f"the line is {int(size):,} bytes, over the {int(limit):,}-byte limit on a row"
 
 
 def line_blocks(handle: io.BufferedIOBase, end: int | None = None, head: bytes = b"") -> Iterator[bytes]:
     """`head`, then the stream, read in blocks of whole lines (each ends with a newline, except perhaps the
     last), up to byte `end` of the stream when given (a line boundary). A block is read, then the line it
-    cuts is read to its end: one copy of the data, however long the lines."""
+    cuts is read to its end: one copy of the data, however long the lines. A line over `MAX_LINE_BYTES` is
+    skipped as it is read, a `LONG_LINE` marker in its place."""
+    limit = MAX_LINE_BYTES
     left = end - handle.tell() if end is not None else None
-    if head:
-        yield head + handle.readline() if head[-1:] != b"\n" else head
-    while left is None or left > 0:
-        data = handle.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
-        if not data:
-            return
-        if data[-1:] != b"\n" and (left is None or left > len(data)):
-            data += handle.readline()
-        if left is not None:
-            left -= len(data)
-        yield data
+    data = head
+    while True:
+        if not head:
+            data = handle.read(BLOCK_BYTES if left is None else min(BLOCK_BYTES, left))
+            if not data:
+                return
+            if left is not None:
+                left -= len(data)
+        head = b""
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data) and (left is None or left > 0):
+            line, read = _rest_of_line(handle, data[cut:], limit)
+            data = data[:cut] + line
+            if left is not None:
+                left -= read
+        yield data if len(data) <= limit else _long_lines_marked(data, limit)
+
+
+def _rest_of_line(handle: BinaryIO, start: bytes, limit: int) -> tuple[bytes, int]:
+    """The line `start` begins, read to its newline (included), or its `LONG_LINE` marker when it is longer than
+    `limit` (its bytes read and dropped); and the bytes read.
+
+    >>> _rest_of_line(io.BytesIO(b'2}\\n{"a": 3}\\n'), b'{"a": ', 10)
+    (b'{"a": 2}\\n', 3)
+    >>> _rest_of_line(io.BytesIO(b'23456789\\n{"a": 3}\\n'), b'{"a": 1', 10)
+    (b'\\x00long line of 15 10\\n', 9)
+    """
+    rest = handle.readline(max(limit + 1 - len(start), 1))
+    read, line = len(rest), start + rest
+    if len(line) - line.endswith(b"\n") <= limit:
+        return line, read
+    size = len(line)
+    while not line.endswith(b"\n"):
+        line = handle.readline(BLOCK_BYTES)
+        if not line:
+            break
+        size += len(line)
+        read += len(line)
+    newline = line.endswith(b"\n")
+    return LONG_LINE + b"%d %d" % (size - newline, limit) + b"\n" * newline, read
+
+
+def _long_lines_marked(block: bytes, limit: int) -> bytes:
+    """A block with each line over `limit` bytes replaced by its `LONG_LINE` marker."""
+    return b"\n".join(line if len(line) <= limit else LONG_LINE + b"%d %d" % (len(line), limit)
+                      for line in block.split(b"\n"))
 
 
 def numbered_blocks(handle: io.BufferedIOBase, end: int | None = None,
@@ -240,50 +300,223 @@ def file_format(path: Path) -> str:
 
 BOM = b"\xef\xbb\xbf"
 HEAD_BYTES = 1 << 16
+# JSON text that is one value (an array, an object) or objects spread over lines is decoded whole, at C speed, when
+# it is at most this long (its objects take about four times the text); longer, it is read a value at a time
+# (`jsonstream`), so that memory holds one row, not the file. Read when used, so that a test can lower it.
+WHOLE_JSON_BYTES = 32 << 20
 MESSAGES_LISTS_NOTE = 'each line is a JSON list of messages, read as one row {"messages": [...]}'
 
 
 @dataclass(frozen=True)
 class JsonLayout:
-    """How a JSON file holds its rows (`json_layout`): "array" (one JSON array), "lines" (JSON lines, or objects
-    pretty-printed one after another), "messages_lists" (JSON lines each a list of messages, read as a `messages`
-    row) or "records" (one object of records keyed by id); `note`: what the report says of a reading that is not
-    one row per object or line."""
+    """How a JSON file holds its rows (`json_layout`): "array" (one JSON array), "lines" (JSON lines),
+    "messages_lists" (JSON lines each a list of messages, read as a `messages` row), "records" (one object of
+    records keyed by id, each key into the column `key`), "wrapped" (one object whose only key, `key`, holds the
+    list of rows) or "objects" (objects spread over lines, one or several); `note`: what the report says of a
+    reading that is not one row per object or line."""
 
     kind: str
     note: str | None = None
+    key: str | None = None
 
 
 def json_layout(name: str, handle: BinaryIO, lines_named: bool) -> JsonLayout:
     """The layout of JSON text from its start (`lines_named`: the file's name says JSON lines): read as far as it
-    takes to tell, which is the whole text only when it is one value (an object on one line, or spread over many).
-    An empty, binary or scalar file is refused here, before any row is read."""
-    first = handle.read(HEAD_BYTES)
-    text = first.lstrip(BOM).lstrip()
-    if not text:
-        raise SourceError(f"{name}: empty file (no rows)")
-    if b"\x00" in first:
-        raise SourceError(f"{name}: binary content, not JSON (a NUL byte in the first {len(first)} bytes)")
-    if text[:1] not in (b"[", b"{"):
-        _refuse_top_level_scalar(name, first + handle.read())
-        return JsonLayout("lines")
-    line, after = _first_line(first, handle)
+    takes to tell, which is the whole text only when it is one value spread over lines, and then read a value at a
+    time past `WHOLE_JSON_BYTES`. A first line over `MAX_LINE_BYTES` is not read: the file is JSON lines, that line
+    a bad row. An empty, binary or scalar file is refused here, before any row is read."""
+    text = _first_text(name, handle)
+    line, after, ended = _first_line(text, handle)
     more = bool(after.strip())
+    if text[:1] not in (b"[", b"{"):
+        if line is not None and not more:
+            _refuse_top_level_scalar(name, line)
+        return JsonLayout("lines")
     if text[:1] == b"[":
         # A list of messages on the first line, more lines after it (or a name saying JSON lines): a conversation
         # a line. A list of records (`json.dump(rows)` under a .jsonl name) is a JSON array, one row a record.
-        if (more or lines_named) and is_message_list(_decoded_or_none(line)):
+        if (more or lines_named) and is_message_list(_decoded_head(line)):
             return JsonLayout("messages_lists", MESSAGES_LISTS_NOTE)
         return JsonLayout("array")
-    if more and _decoded_or_none(line) is not None:
-        return JsonLayout("lines")
-    keyed = keyed_records(_decoded_or_none(line + after + handle.read()))
-    if keyed is None:
-        return JsonLayout("lines")
-    column, rows = keyed
+    value = _decoded_head(line)
+    if line is None or (more and (value is not None or _lines_follow(after))):
+        return JsonLayout("lines")  # a first line that does not decode, then lines that do: a bad first row
+    if value is not None:  # one object, alone on its line
+        return _object_layout(value) or JsonLayout("lines")
+    data = line + after + (b"" if ended else handle.read(max(WHOLE_JSON_BYTES + 1 - len(line) - len(after), 0)))
+    if len(data) <= WHOLE_JSON_BYTES:
+        whole = _decoded_or_none(data)
+        if isinstance(whole, dict):
+            return _object_layout(whole) or JsonLayout("objects")
+        # Objects one after another; anything else is read as JSON lines, each line that does not decode a bad row.
+        return JsonLayout("objects" if concatenated_objects(data) is not None else "lines")
+    return _streamed_layout(name, JsonReader(name, handle, MAX_LINE_BYTES, data.lstrip(BOM)))
+
+
+def _decoded_head(line: bytes | None) -> Any:
+    """A first line decoded to tell the layout, None when it does not decode or is too long to decode whole (an
+    array on one line is read a value at a time: decoding it here would hold it all)."""
+    return _decoded_or_none(line) if line is not None and len(line) <= WHOLE_JSON_BYTES else None
+
+
+def _first_text(name: str, handle: BinaryIO) -> bytes:
+    """The first bytes of a stream from its first that is not blank (blank lines before the rows are no rows)."""
+    first = handle.read(HEAD_BYTES)
+    text = first.lstrip(BOM).lstrip()
+    while True:
+        if b"\x00" in first:
+            raise SourceError(f"{name}: binary content, not JSON (a NUL byte in the first {len(first)} bytes)")
+        if text:
+            return text
+        first = handle.read(HEAD_BYTES)
+        if not first:
+            raise SourceError(f"{name}: empty file (no rows)")
+        text = first.lstrip()
+
+
+def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes | None, bytes, bool]:
+    """The first line of a stream whose first bytes are `first` (read on to its end when they end inside it; None,
+    and nothing more read, when it is longer than `MAX_LINE_BYTES`), what follows it up to the next line that is
+    not blank, and whether the stream ends there.
+
+    >>> _first_line(b'[1]\\n\\n[2', io.BytesIO(b']\\n'))
+    (b'[1]', b'\\n[2', False)
+    >>> _first_line(b'[1, ', io.BytesIO(b'2]\\n\\n'))
+    (b'[1, 2]\\n', b'\\n', True)
+    """
+    line, newline, after = first.partition(b"\n")
+    if not newline:
+        line += handle.readline(max(MAX_LINE_BYTES + 1 - len(line), 1))
+    if len(line) - line.endswith(b"\n") > MAX_LINE_BYTES:
+        return None, b"", False  # the rest of it is not read here: it may be gigabytes
+    while not after.strip():
+        more = handle.read(HEAD_BYTES)
+        if not more:
+            return line, after, True
+        after = after + more if len(after) < WHOLE_JSON_BYTES else more  # blank lines past that are not kept
+    return line, after, False
+
+
+def _lines_follow(after: bytes) -> bool:
+    """Whether one of the next few lines after a first line that does not decode is an object or a list starting at
+    its first column: then the file is JSON lines whose first line is broken, not a value spread over lines (whose
+    inner lines are indented, and whose top-level lines, `{` and `}`, do not decode).
+
+    >>> _lines_follow(b'{"text": "b"}\\n'), _lines_follow(b'  "text": "a"\\n}\\n'), _lines_follow(b'  {"a": 1}\\n')
+    (True, False, False)
+    """
+    lines = [line for line in after.split(b"\n")[:-1] if line.strip()][:8]
+    return any(line[:1] in (b"{", b"[") and isinstance(_decoded_or_none(line), (dict, list)) for line in lines)
+
+
+def _object_layout(value: dict) -> JsonLayout | None:
+    """The layout of a file that is one JSON object: records keyed by id, a list of rows under one key, or None
+    (the object is one row)."""
+    keyed = _records_column(value.items())
+    if keyed is not None:
+        return _records_layout(*keyed)
+    if len(value) == 1 and _wrapped_rows(rows := next(iter(value.values()))):
+        return _wrapped_layout(next(iter(value)), len(rows))
+    return None
+
+
+def _wrapped_rows(value: Any) -> bool:
+    """Whether the value of an object's only key is the list of rows (`{"data": [{...}, ...]}`): a non-empty list
+    of objects that is not a conversation (a row `{"messages": [...]}` alone in its file stays one row).
+
+    >>> _wrapped_rows([{"text": "a"}]), _wrapped_rows([{"role": "user", "content": "Hi"}]), _wrapped_rows(["a"])
+    (True, False, False)
+    """
+    return (isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
+            and not is_message_list(value))
+
+
+def _records_layout(column: str, count: int) -> JsonLayout:
     taken = f" (the records have a column `{column[1:]}` of their own)" if column != "id" else ""
-    return JsonLayout("records", f"one JSON object of {len(rows)} records keyed by id or path, read as {len(rows)} "
-                                 f"rows, each key in a column `{column}`{taken}")
+    return JsonLayout("records", f"one JSON object of {count} records keyed by id or path, read as {count} rows, "
+                                 f"each key in a column `{column}`{taken}", column)
+
+
+def _wrapped_layout(key: str, count: int) -> JsonLayout:
+    return JsonLayout("wrapped", f"one JSON object whose only key `{key}` holds a list of {count} rows, read as "
+                                 f"{count} rows", key)
+
+
+def _streamed_layout(name: str, reader: JsonReader) -> JsonLayout:
+    """The layout of an object, or objects one after another, too long to decode whole: read through once, a value
+    at a time (a list under the first key counted, an element at a time)."""
+    keys = object_keys(reader)
+    first = next(keys, None)
+    if first is not None and reader.peek() == b"[":
+        count = objects = messages = 0
+        for item in array_items(reader):
+            count += 1
+            objects += isinstance(item, dict)
+            messages += is_message_list([item])
+        if next(keys, None) is not None or reader.peek() or not count or objects < count or messages == count:
+            raise SourceError(f"{name}: one JSON object over {WHOLE_JSON_BYTES:,} bytes is read as rows when it is "
+                              f"records keyed by id, or a list of them under its only key; write its rows as JSON "
+                              f"lines")
+        return _wrapped_layout(first, count)
+    members = itertools.chain([(first, reader.value())] if first is not None else [],
+                              ((key, reader.value()) for key in keys))
+    keyed = _records_column(members)
+    return _records_layout(*keyed) if keyed is not None and not reader.peek() else JsonLayout("objects")
+
+
+def _is_record(value: Any) -> bool:
+    """A record of a keyed object: a non-empty object, not a message (no `role`)."""
+    return isinstance(value, dict) and bool(value) and "role" not in value
+
+
+def _records_column(members: Iterable[tuple[str, Any]]) -> tuple[str, int] | None:
+    """Whether an object's `members` are records keyed by id or path (MATH-500's `{"test/algebra/1.json": {...},
+    ...}`): the column their keys go into (`id`, or `_id`, ... when the records have one) and how many there are;
+    None for any other object. Records: more than one member, each a record (`_is_record`) but for a stray value
+    among at least three records, all the records sharing a column; so a single row whose values are objects
+    stays one row.
+
+    >>> _records_column({"a/1.json": {"problem": "1+1?"}, "a/2.json": {"problem": "2+2?", "id": 7}}.items())
+    ('_id', 2)
+    >>> _records_column({"chosen": {"role": "assistant", "content": "a"}, "rejected": {"role": "user"}}.items())
+    >>> _records_column({"question": {"problem": "1+1?"}, "label": {"steps": []}}.items())
+    >>> _records_column({"q": "2+2?", "chosen": {"text": "4"}, "rejected": {"text": "5"}}.items())
+    """
+    count = records = 0
+    shared: set | None = None
+    columns: set = set()
+    for _, value in members:
+        count += 1
+        if _is_record(value):
+            records += 1
+            shared = set(value) if shared is None else shared & value.keys()
+            columns |= value.keys()
+    strays = count - records
+    if records < 2 or not shared or (strays and records < 3 * strays):
+        return None
+    column = "id"
+    while column in columns:
+        column = "_" + column
+    return column, count
+
+
+_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", type(None): "null"}
+
+
+def keyed_rows(members: Iterable[tuple[str, Any]], column: str) -> Iterator[Any]:
+    """The rows of an object of records keyed by id: each record with its key in `column`; a stray value that is
+    no record is an unreadable row naming its key.
+
+    >>> list(keyed_rows({"a": {"x": 1}, "b": 2}.items(), "id"))
+    [{'id': 'a', 'x': 1}, UnreadableRow(error="the value of key 'b' is number, not a record (an object of fields)", text='2')]
+    """
+    for key, value in members:
+        if _is_record(value):
+            yield {column: key, **value}
+        else:
+            kind = _JSON_TYPES.get(type(value), "object")
+            yield UnreadableRow(f"the value of key {key!r} is {kind}, not a record (an object of fields)",
+                                orjson.dumps(value).decode())
 
 
 def is_message_list(value: Any) -> bool:
@@ -296,63 +529,54 @@ def is_message_list(value: Any) -> bool:
             and all(isinstance(item, dict) and ("role" in item or "from" in item) for item in value))
 
 
-def _first_line(first: bytes, handle: BinaryIO) -> tuple[bytes, bytes]:
-    """The first line of a stream whose first bytes are `first` (read on to its end when they end inside it),
-    and what follows it up to the next line that is not blank (nothing but blanks at the end of the stream).
-
-    >>> _first_line(b'[1]\\n\\n[2', io.BytesIO(b']\\n'))
-    (b'[1]', b'\\n[2')
-    >>> _first_line(b'[1, ', io.BytesIO(b'2]\\n\\n'))
-    (b'[1, 2]\\n', b'\\n')
-    """
-    line, newline, after = first.partition(b"\n")
-    if not newline:
-        line += handle.readline()
-    while not after.strip():
-        more = handle.read(HEAD_BYTES)
-        if not more:
-            break
-        after += more
-    return line, after
-
-
-def keyed_records(value: Any) -> tuple[str, list[dict]] | None:
-    """A JSON object of records keyed by id or path (MATH-500's `{"test/algebra/1.json": {...}, ...}`) as rows,
-    each key in a column of its own (`id`, or `_id`, ... when the records have one), and that column's name; None
-    for any other value. Records: more than one key, every value a non-empty object, not a message (no `role`),
-    all of them sharing a column; so a single row whose values are objects stays one row.
-
-    >>> keyed_records({"a/1.json": {"problem": "1+1?"}, "a/2.json": {"problem": "2+2?", "id": 7}})
-    ('_id', [{'_id': 'a/1.json', 'problem': '1+1?'}, {'_id': 'a/2.json', 'problem': '2+2?', 'id': 7}])
-    >>> keyed_records({"chosen": {"role": "assistant", "content": "a"}, "rejected": {"role": "user", "content": "b"}})
-    >>> keyed_records({"question": {"problem": "1+1?"}, "label": {"steps": []}})
-    """
-    if not isinstance(value, dict) or len(value) < 2:
-        return None
-    records = list(value.values())
-    if not all(isinstance(record, dict) and record and "role" not in record for record in records):
-        return None
-    if not set(records[0]).intersection(*records[1:]):
-        return None
-    column = "id"
-    while any(column in record for record in records):
-        column = "_" + column
-    return column, [{column: key, **record} for key, record in value.items()]
-
-
 def _json_rows(name: str, handle: BinaryIO, advance: Callable[[int], None],
                layout: JsonLayout) -> Iterator[tuple[int, Any]]:
-    """Rows of JSON text (UTF-8 bytes) in its `layout`."""
-    if layout.kind in ("array", "records"):
-        data = handle.read()
-        advance(len(data))
-        try:
-            value = orjson.loads(data.lstrip(BOM))
-        except orjson.JSONDecodeError as error:
-            raise _invalid_json(name, data, error) from None
-        yield from enumerate(keyed_records(value)[1] if layout.kind == "records" else value, start=1)
+    """Rows of JSON text (UTF-8 bytes) in its `layout`: JSON lines a block at a time; one value (or objects over
+    lines) decoded whole up to `WHOLE_JSON_BYTES`, else a value at a time."""
+    if layout.kind in ("lines", "messages_lists"):
+        yield from _line_rows(name, handle, advance, messages_lists=layout.kind == "messages_lists")
         return
-    yield from _line_rows(name, handle, advance, messages_lists=layout.kind == "messages_lists")
+    data = handle.read(WHOLE_JSON_BYTES + 1)
+    if len(data) <= WHOLE_JSON_BYTES:
+        advance(len(data))
+        yield from enumerate(_decoded_rows(name, data, layout), start=1)
+        return
+    reader = JsonReader(name, handle, MAX_LINE_BYTES, data.lstrip(BOM))
+    for number, row in enumerate(_streamed_rows(reader, layout), start=1):
+        if number % 1024 == 0:
+            advance(0)  # the progress is where the file is read to (`_open_text_file`)
+        yield number, row
+    advance(0)
+
+
+def _decoded_rows(name: str, data: bytes, layout: JsonLayout) -> list:
+    """The rows of JSON text decoded whole, in its `layout` (not JSON lines)."""
+    if layout.kind == "objects":
+        return concatenated_objects(data) or []
+    try:
+        value = orjson.loads(data.lstrip(BOM))
+    except orjson.JSONDecodeError as error:
+        raise _invalid_json(name, data, error) from None
+    if layout.kind == "records":
+        return list(keyed_rows(value.items(), layout.key))
+    return value[layout.key] if layout.kind == "wrapped" else value
+
+
+def _streamed_rows(reader: JsonReader, layout: JsonLayout) -> Iterator[Any]:
+    """The rows of JSON text read a value at a time, in its `layout` (not JSON lines)."""
+    if layout.kind == "objects":
+        yield from (value for _, value in values(reader))
+        return
+    if layout.kind == "array":
+        yield from array_items(reader)
+    elif layout.kind == "records":
+        yield from keyed_rows(((key, reader.value()) for key in object_keys(reader)), layout.key)
+    else:  # "wrapped": the list under the object's one key (`_streamed_layout` saw it is the only one)
+        keys = object_keys(reader)
+        next(keys)
+        yield from array_items(reader)
+        next(keys, None)
+    finish(reader)
 
 
 def _refuse_top_level_scalar(name: str, data: bytes) -> None:
@@ -373,29 +597,11 @@ def _invalid_json(name: str, data: bytes, error: orjson.JSONDecodeError) -> Sour
     return SourceError(f"{name}: invalid JSON at line {line}: {error.msg}")
 
 
-def _rows_of_object(obj: dict) -> list:
-    lists = [value for value in obj.values() if isinstance(value, list)]
-    return lists[0] if len(obj) == 1 and lists else [obj]
-
-
 def _line_rows(name: str, handle: BinaryIO, advance, messages_lists: bool) -> Iterator[tuple[int, Any]]:
-    """Rows of JSON lines (each list of them a `messages` row, with `messages_lists`), or of one JSON object
-    pretty-printed over many lines."""
-    first = handle.read(HEAD_BYTES)
-    if pretty_printed(first):
-        # One JSON object spread over lines, or a broken first line: read it whole.
-        data = first + handle.read()
-        whole = _whole_object(data.lstrip(BOM))
-        if whole is None:
-            whole = concatenated_objects(data.lstrip(BOM))
-        if whole is not None:
-            advance(len(data))
-            yield from enumerate(whole, start=1)
-            return
-        handle, first = io.BytesIO(data), b""
+    """Rows of JSON lines (each list of them a `messages` row, with `messages_lists`)."""
     decoder = JsonLines(name)
     number = 0
-    for block in line_blocks(handle, head=first):
+    for block in line_blocks(handle):
         advance(len(block))
         for line in block_lines(block):
             number += 1
@@ -406,21 +612,9 @@ def _line_rows(name: str, handle: BinaryIO, advance, messages_lists: bool) -> It
 
 
 def json_lines_path(source: Source) -> Path | None:
-    """The file of a source that is one plain JSON-lines file (not one object pretty-printed over lines),
-    which can be read in blocks of lines; None for any other source."""
-    if source.lines_path is None:
-        return None
-    with open(source.lines_path, "rb") as handle:
-        return None if pretty_printed(handle.read(HEAD_BYTES)) else source.lines_path
-
-
-def pretty_printed(first: bytes) -> bool:
-    """Whether a JSON file whose first bytes are `first` may hold one object spread over lines rather than
-    JSON lines: its first line starts an object but does not parse. (A first line longer than `first` is a
-    long JSON-lines row, never read whole.)"""
-    first_line, newline, _ = first.partition(b"\n")
-    return bool(newline) and first_line.lstrip(BOM).lstrip().startswith(b"{") and _decoded_or_none(
-        first_line) is None
+    """The file of a source that is one plain JSON-lines file, which can be read in blocks of lines; None for any
+    other source."""
+    return source.lines_path
 
 
 def _not_json_lines(name: str, failures: list[tuple[int, str]]) -> SourceError:
@@ -437,40 +631,21 @@ def _decoded_or_none(data: bytes) -> Any:
         return None
 
 
-def _whole_object(data: bytes) -> list | None:
-    """A file holding one pretty-printed JSON value spread over lines, as rows; None if it is not one."""
-    value = _decoded_or_none(data)
-    if isinstance(value, dict):
-        return _rows_of_object(value)
-    return value if isinstance(value, list) else None
-
-
 def concatenated_objects(data: bytes) -> list | None:
-    """Objects written one after another, pretty-printed over lines (not one per line), as rows; None when the
-    text is not that.
+    """Objects written one after another (or one alone), pretty-printed over lines, as rows; None when the text is
+    not that. Each is decoded by orjson, as a JSON line would be: NaN, a lone surrogate or nesting past its limit
+    are no object.
 
     >>> concatenated_objects(b'{\\n  "text": "a"\\n}\\n{\\n  "text": "b"\\n}\\n')
     [{'text': 'a'}, {'text': 'b'}]
-    >>> concatenated_objects(b'{"text": "a"} oops') is None
-    True
+    >>> concatenated_objects(b'{"text": "a"} oops') is None, concatenated_objects(b'{"x": NaN}') is None
+    (True, True)
     """
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+        rows = [value for _, value in values(JsonReader("", io.BytesIO(data.lstrip(BOM)), len(data) + 1))]
+    except SourceError:
         return None
-    decoder, rows, position = json.JSONDecoder(), [], 0
-    while True:
-        while position < len(text) and text[position].isspace():
-            position += 1
-        if position == len(text):
-            return rows if len(rows) > 1 else None
-        try:
-            value, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            return None
-        if not isinstance(value, dict):
-            return None
-        rows.append(value)
+    return rows if rows and all(isinstance(row, dict) for row in rows) else None
 
 
 def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Iterator[tuple[int, Any]]:
@@ -641,7 +816,8 @@ def _open_text_file(path: Path, fmt: str, encoding: str | None, compressed: bool
             else:
                 yield from _json_rows(name, _utf8(handle, encoding), advance_read, layout)
 
-    by_line = layout is not None and layout.kind in ("lines", "messages_lists")
+    # Objects over lines are numbered as they were when they were read as lines.
+    by_line = layout is not None and layout.kind in ("lines", "messages_lists", "objects", "wrapped")
     plain_lines = layout is not None and layout.kind == "lines" and not compressed and encoding is None
     if layout is not None and layout.note:
         notes.append(f"{name}: {layout.note}")

@@ -14,7 +14,7 @@ from trlprep.inspector.encodings import UndecodableLine
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.scan.lines import scan_lines
 from trlprep.inspector.scan.rows import Partial
-from trlprep.inspector.sources import line_blocks
+from trlprep.inspector.sources import BLOCK_BYTES, line_blocks
 
 _PROGRESS: dict = {}
 CHUNKS_PER_WORKER = 2
@@ -27,7 +27,8 @@ def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
     with open(path, "rb") as handle:
         for i in range(1, parts):
             handle.seek(max(cuts[-1], size * i // parts))
-            handle.readline()
+            while (piece := handle.readline(BLOCK_BYTES)) and not piece.endswith(b"\n"):
+                pass  # a line may be gigabytes long: it is skipped, never held
             cuts.append(min(handle.tell(), size))
     cuts.append(size)
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
