@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     from bench import generate
     from trlprep.inspector import inspect_dataset
-    from trlprep.inspector.shards import inspect_shards
+    from trlprep.options import Executor
 
     chat = generate(args.rows)[0]
     folder = Path(tempfile.mkdtemp(prefix="shards-"))
@@ -79,8 +79,8 @@ def main() -> None:
     runs = {
         "one pass, 1 process": lambda work: inspect_dataset(pattern, workers=1),
         "one pass, the scan's 2 processes": lambda work: inspect_dataset(pattern, workers=2),
-        f"datatrove local, {args.workers} workers": lambda work: inspect_shards(pattern, workers=args.workers,
-                                                                               work_dir=work),
+        f"datatrove local, {args.workers} workers": lambda work: inspect_dataset(
+            pattern, executor=Executor(workers=args.workers, work_dir=work)),
     }
     seconds, reports, task_rates = timed(runs, args.repeat)
     print(f"{args.rows:,} rows in {args.shards} shards ({chat.stat().st_size / 1e6:.0f} MB)")
@@ -92,14 +92,14 @@ def main() -> None:
     print("reports equal, timings aside:", len(same) == 1)
 
     from trlprep.converters import convert
-    from trlprep.converters.shards import convert_shards
 
     outputs = Path(tempfile.mkdtemp(prefix="converted-"))
     conversions = {
         "convert, one pass": lambda work: convert(pattern, to="sft", output=outputs / "single.parquet",
                                                   overwrite=True),
-        f"datatrove local, {args.workers} workers": lambda work: convert_shards(
-            pattern, to="sft", output=outputs / "sharded", overwrite=True, workers=args.workers, work_dir=work),
+        f"datatrove local, {args.workers} workers": lambda work: convert(
+            pattern, to="sft", output=outputs / "sharded", overwrite=True,
+            executor=Executor(workers=args.workers, work_dir=work)),
     }
     seconds, _, task_rates = timed(conversions, args.repeat)
     print(f"convert --to sft, {args.rows:,} rows:")

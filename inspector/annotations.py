@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
 
+from trlprep.inspector.summary import visible
+
 # GitHub shows 10 error and 10 warning annotations per step: a few rows of each rule, then the rule's count.
 SHOWN_PER_RULE = 3
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -117,7 +119,7 @@ def github_annotations(report, lines: Mapping[str, int]) -> str:
 
     commands = [workflow_command(a.level, {"file": a.file, "line": a.line, "title": a.title}, a.message)
                 for a in annotations(report, lines, per_rule=SHOWN_PER_RULE)]
-    summary = f"trlprep inspect {report.source}: {report.rows_checked} rows checked; {validity_line(report)}"
+    summary = f"trlprep inspect {visible(report.source)}: {report.rows_checked} rows checked; {validity_line(report)}"
     return "".join(f"{line}\n" for line in [*commands, summary])
 
 
@@ -133,7 +135,9 @@ def workflow_command(command: str, properties: Mapping[str, object], message: st
 
 
 def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """`text` as a workflow command carries it: what a terminal would act on made visible first (a CI log is drawn
+    as a terminal draws it), then the runner's own escapes."""
+    return visible(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:

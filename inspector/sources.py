@@ -34,10 +34,13 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
-# The largest CSV cell read, in characters: the bound on one row that a JSON line has too. The csv module's own
+# The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
+# read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
+MAX_LINE_BYTES = 64 << 20
+# The largest CSV cell read, in characters: the bound on one row that a JSON line has. The csv module's own
 # default (128 KiB) refuses real data (a long document in one cell); this bound still stops a file with an unclosed
 # quote from being taken as one endless cell.
-CSV_CELL_CHARS = 64 << 20
+CSV_CELL_CHARS = MAX_LINE_BYTES
 csv.field_size_limit(CSV_CELL_CHARS)  # process-wide; nothing else here reads CSV with a smaller bound
 
 
@@ -139,9 +142,6 @@ class JsonLines:
 
 
 BLOCK_BYTES = 1 << 18  # small enough that a block's decoded rows are still in the CPU cache when checked
-# The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
-# read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
-MAX_LINE_BYTES = 64 << 20
 # Stands for a line over MAX_LINE_BYTES in a block: no JSON starts with a NUL, so the block's fast path and the
 # line decode both fail on it, and the decode words it (`long_line_error`).
 LONG_LINE = b"\x00long line of "
