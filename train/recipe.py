@@ -430,7 +430,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     start_from = model
     for entry in done.values():
         start_from = _stage_output(entry) or start_from
-    checked = _check_cheapest_first(todo, start_from)
+    reports = _check_cheapest_first(todo, start_from)  # each stage's data, checked
     prepared: dict[int, object] = {}
 
     def prepare(number: int, stage: dict, folder: Path, tokenizer_from: str) -> None:
@@ -438,7 +438,7 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
             options = checked(RunOptions(**{**_train_options(stage), "model": tokenizer_from, "output_dir": folder,
                                             "resume": resume and _has_checkpoint(folder), "progress": progress,
                                             "announce": announce}))
-            prepared[number] = prepare_run(options, checked=checked[number])
+            prepared[number] = prepare_run(options, checked=reports[number])
         ledger = prepared[number].result.ledger
         announce(f"stage {number} ({stage['method']}, {_data_name(stage)}): checked, "
                  f"{ledger.get('rows_mixed', ledger['rows_out'])} rows ready")
