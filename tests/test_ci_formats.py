@@ -27,6 +27,7 @@ from trlprep.inspector.annotations import SHOWN_PER_RULE, workflow_command
 from trlprep.inspector.cli import main as inspect_main
 from trlprep.inspector.files_cli import main as inspect_files_main
 from trlprep.inspector.rules import RULES
+from trlprep.inspector.summary import visible
 
 BROKEN = "examples/broken_chat.jsonl"
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
@@ -120,8 +121,9 @@ def test_github_escaping_round_trips_percent_colon_comma_and_newline(tmp_path, m
 
 @given(st.text(), st.text())
 def test_any_message_and_property_read_back_as_written(message, value):
+    """As written, but for what a terminal would act on, which a CI log shows as its escape (`visible`)."""
     commands, _ = parse_workflow_commands(workflow_command("warning", {"title": value}, message))
-    assert commands == [{"command": "warning", "properties": {"title": value}, "message": message}]
+    assert commands == [{"command": "warning", "properties": {"title": visible(value)}, "message": visible(message)}]
 
 
 def test_a_csv_record_is_annotated_at_the_line_it_starts_on(tmp_path, monkeypatch):
