@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from trlprep.errors import UsageError
+from trlprep.files import read_small_file
 from trlprep.inspector.methods import METHOD, METHODS
 from trlprep.inspector.options import InspectOptions
 from trlprep.inspector.rules import ERROR, RULES, WARNING
@@ -271,7 +272,7 @@ def find_config(dataset: Any = None, cwd: str | Path | None = None) -> Path | No
 
 def _load(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark, as some editors write
+        return tomllib.loads(read_small_file(path, "config file"))
     except FileNotFoundError:
         raise ConfigError(f"{shown_path(path)}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:

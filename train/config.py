@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from trlprep.errors import UsageError
-from trlprep.files import write_atomically
+from trlprep.files import read_small_file, write_atomically
 from trlprep.inspector.methods import METHOD
 
 FIELDS_FILE = Path(__file__).with_name("trl_fields.json")
@@ -77,9 +77,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(read_small_file(path, "--config"))
     except FileNotFoundError:
         raise UsageError(f"--config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"--config {path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
     except yaml.YAMLError as error:
         raise UsageError(f"--config {path}: invalid YAML ({str(error).splitlines()[0]})") from None
     if data is None:

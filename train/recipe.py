@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from trlprep.errors import DataRefused, SourceError, TrlprepError, UsageError
-from trlprep.files import write_atomically
+from trlprep.files import read_small_file, write_atomically
 from trlprep.inspector.methods import METHODS
 from trlprep.options import checked
 from trlprep.train.options import RunOptions
@@ -136,9 +136,9 @@ def load_recipe(recipe: str | Path | dict) -> dict:
 
         path = Path(recipe)
         try:
-            recipe = yaml.safe_load(path.read_text())
-        except OSError as error:
-            raise SourceError(f"--recipe {path}: cannot read it ({error.strerror or error})") from None
+            recipe = yaml.safe_load(read_small_file(path, "--recipe"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise SourceError(f"--recipe {path}: cannot read it ({getattr(error, 'strerror', None) or error})") from None
         except yaml.YAMLError as error:
             raise UsageError(f"--recipe {path}: invalid YAML ({str(error).splitlines()[0]})") from None
         if not isinstance(recipe, dict):

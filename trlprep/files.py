@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
-from trlprep.errors import OutputError
+from trlprep.errors import OutputError, SourceError
 
 NAME_MAX = 255  # bytes in one file name, on the file systems Linux and macOS use
 STAGING_PARTS_MAX = 80  # what a staging name adds to its output's name at most: part, pid@host, token, suffixes
@@ -268,6 +268,28 @@ def check_replaceable(path: Path, replace: bool) -> None:
         if foreign is not None:
             raise OutputError(f"{path}: is a folder that holds {foreign.relative_to(path)}, which is not a saved "
                               f"dataset; --overwrite replaces only a dataset folder")
+
+
+SMALL_FILE_BYTES = 16 << 20  # a config file or a recipe holds kilobytes
+
+
+def read_small_file(path: str | Path, option: str) -> str:
+    """The UTF-8 text of a small file the user names (`--settings`, `--config`, `--recipe`), refused (SourceError)
+    unopened when it is no regular file (a FIFO would block the read, a device never end it) and unread past
+    SMALL_FILE_BYTES. FileNotFoundError and UnicodeDecodeError are left to the caller to word.
+
+    >>> read_small_file("/dev/zero", "--settings")
+    Traceback (most recent call last):
+    trlprep.errors.SourceError: --settings /dev/zero: is a character device, not a file
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"{option} {path}: is a {'folder' if stat.S_ISDIR(mode) else _kind(mode)}, not a file")
+    with open(path, "rb") as handle:
+        data = handle.read(SMALL_FILE_BYTES + 1)
+    if len(data) > SMALL_FILE_BYTES:
+        raise SourceError(f"{option} {path}: is over {SMALL_FILE_BYTES:,} bytes, too large for a config file")
+    return data.decode("utf-8-sig")  # a byte-order mark, as some editors write
 
 
 def _kind(mode: int) -> str:

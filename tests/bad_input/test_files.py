@@ -122,11 +122,11 @@ def _not_ours(path: Path) -> None:
 
 
 def run_cli(command: str, *args: str, cwd: Path, as_nobody: bool = False) -> subprocess.CompletedProcess:
-    """`inspect` or `convert` in a process of its own; `as_nobody`: as the user nobody when we are root, so that
+    """`inspect`, `convert` or `train` in a process of its own; `as_nobody`: as the user nobody when we are root, so that
     permissions hold (through util-linux's setpriv: a `preexec_fn` dropping to nobody cannot exec a Python
     installed under root's home). The timeout only keeps a regression (a FIFO read forever) from hanging the
     suite."""
-    module = {"inspect": "trlprep.inspector.cli", "convert": "trlprep.converters.cli"}[command]
+    module = {"inspect": "trlprep.inspector.cli", "convert": "trlprep.converters.cli", "train": "trlprep.train.cli"}[command]
     code = f"import sys; sys.argv[0] = {command!r}; from {module} import main; main()"
     drop = [shutil.which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] \
         if as_nobody and AS_ROOT else []
@@ -212,6 +212,21 @@ def test_a_fifo_or_device_is_refused_unread(tmp_path, make, command):
     assert result.stderr == f"error: {path}: not a regular file or folder\n"
     assert not output.exists() and not left_beside(output)
     assert stat.S_ISFIFO(path.stat().st_mode) or stat.S_ISCHR(path.stat().st_mode)  # left as it was
+
+
+@pytest.mark.parametrize("make", [_fifo, _device], ids=["fifo", "char-device"])
+@pytest.mark.parametrize("command,option", [("inspect", "--settings"), ("train", "--config"), ("train", "--recipe")])
+def test_a_fifo_or_device_named_as_a_config_file_is_refused_unread(tmp_path, make, command, option):
+    """A FIFO blocked the read of a settings file, a config or a recipe for ever; a device filled memory."""
+    (tmp_path / "d.jsonl").write_text(JSONL)
+    path = make(tmp_path)
+    args = {"inspect": ["--dataset", "d.jsonl"], "train": ["--method", "sft", "--model", "m", "--dataset",
+                                                             "d.jsonl", "--dry-run"]}[command]
+    result = run_cli(command, *(args if option != "--recipe" else []), option, path.name, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    label = "config file" if option == "--settings" else option
+    assert result.stderr.endswith(f"error: {label} {path.name}: is a {'FIFO' if make is _fifo else 'character device'}, "
+                                  f"not a file\n"), result.stderr
 
 
 def test_a_fifo_or_device_in_a_folder_is_not_data(tmp_path):
