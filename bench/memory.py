@@ -76,6 +76,17 @@ def long_line(path: Path, size: int) -> None:
         out.write(b'"}\n' + json.dumps(ROW).encode() + b"\n" + json.dumps(ROW).encode() + b"\n")
 
 
+def csv_long_line(path: Path, size: int) -> None:
+    """A CSV header, then a row whose quoted cell is `size` bytes, gzipped when the name says so."""
+    opened = gzip.open(path, "wb", compresslevel=1) if path.suffix == ".gz" else open(path, "wb")
+    with opened as out:
+        out.write(b'prompt,completion\nShort?,"')
+        block = b"x" * CHUNK
+        for _ in range(size // CHUNK):
+            out.write(block)
+        out.write(b'"\n')
+
+
 def gzip_bomb(path: Path, size: int) -> None:
     """`size` bytes of text that is not JSON and has no newline, gzipped (about 1/1000 of it)."""
     block = b"A" * CHUNK
@@ -105,6 +116,8 @@ def cases(scale: float) -> list[Case]:
              lambda p, n: json_lines(p, n, first=b'{"messages": [{"role": "user", "cont\n')),
         Case("broken first line, 2 GB JSON lines", "broken.jsonl", size(2),
              lambda p, n: json_lines(p, n, first=b'{"messages": [{"role": "user", "cont\n'), "convert"),
+        Case("one 3 GiB CSV line", "long.csv", size(3), csv_long_line),
+        Case("one 3 GiB CSV line, gzipped", "long.csv.gz", size(3), csv_long_line, "convert"),
         Case("valid 2.15 GB JSON array", "big.json", int(size(2) * 1.075), json_array),
         Case("1 GB JSON array", "array.json", size(1), json_array),
         Case("1 GB JSON array", "array.json", size(1), json_array, "convert"),

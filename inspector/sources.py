@@ -653,7 +653,7 @@ def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Ite
     text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
     number = 0
     try:
-        reader = csv.DictReader(text, dialect=_csv_dialect(text))
+        reader = csv.DictReader(_bounded_lines(name, text), dialect=_csv_dialect(text))
         for number, record in enumerate(reader, start=1):
             # Cells past the header's columns (DictReader files them under None) get a name of their own.
             extra = record.pop(None, None)
@@ -664,6 +664,20 @@ def _csv_rows(name: str, handle: BinaryIO, advance, encoding: str | None) -> Ite
             yield number, row
     except csv.Error as error:
         raise _malformed_csv(name, number + 1, error) from None
+
+
+def _bounded_lines(name: str, text: io.TextIOBase) -> Iterator[str]:
+    """The lines of CSV text as the csv reader takes them, each refused (SourceError) as soon as it passes
+    CSV_CELL_CHARS, the bound on one row, before it is held whole (the reader would join a 3 GB line first).
+
+    >>> list(_bounded_lines("d.csv", io.StringIO("a,b\\n1,2\\n")))
+    ['a,b\\n', '1,2\\n']
+    """
+    for number, line in enumerate(iter(lambda: text.readline(CSV_CELL_CHARS + 1), ""), start=1):
+        if len(line) > CSV_CELL_CHARS:
+            raise SourceError(f"{name}: line {number} is longer than {CSV_CELL_CHARS:,} characters, the bound on one "
+                              f"row (an unclosed quote?)")
+        yield line
 
 
 def _malformed_csv(name: str, row: int, error: csv.Error) -> SourceError:
@@ -686,7 +700,7 @@ def csv_record_lines(path: Path, encoding: str | None = None) -> Iterator[int]:
     encoding, _ = _text_encoding(str(path), path, encoding, compressed)
     with _text_bytes(str(path), path, encoding, compressed) as (handle, _):
         text = io.TextIOWrapper(handle, encoding=encoding or "utf-8-sig", newline="")
-        reader = csv.reader(text, dialect=_csv_dialect(text))
+        reader = csv.reader(_bounded_lines(str(path), text), dialect=_csv_dialect(text))
         next(reader, None)  # the header
         ended = reader.line_num
         for record in reader:
@@ -712,7 +726,7 @@ class _Tabs(csv.excel):
 def _csv_dialect(text: io.TextIOWrapper) -> type[csv.Dialect]:
     """Excel's CSV dialect with the delimiter the header line uses most: `,`, `;` or a tab (a header alone
     is too little for `csv.Sniffer` to tell quoting)."""
-    header = text.readline()
+    header = text.readline(CSV_CELL_CHARS)
     text.seek(0)
     counts = {",": header.count(","), ";": header.count(";"), "\t": header.count("\t")}
     return {",": csv.excel, ";": _Semicolons, "\t": _Tabs}[max(counts, key=counts.get)]

@@ -6,6 +6,7 @@ and a device node is made with `mknod` in a temp folder, never the real /dev/nul
 """
 
 import codecs
+import gzip
 import json
 import os
 import shutil
@@ -64,6 +65,20 @@ def test_csv_with_a_large_cell(tmp_path, size):
     output = tmp_path / "long.sft.jsonl"
     assert convert(path, output).exit_code == 0
     assert written_rows(output)[0]["completion"] == long
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["csv", "csv.gz"])
+def test_a_csv_line_past_the_row_bound_is_refused_as_it_is_read(tmp_path, monkeypatch, compressed):
+    """A 1 GB line was held whole (2 GB of memory) before its cell was found too long; the bound, lowered here
+    so that kilobytes stand for the 64 Mi characters, refuses it as it is read. bench/memory.py measures it."""
+    from trlprep.inspector import sources
+
+    monkeypatch.setattr(sources, "CSV_CELL_CHARS", 1_000)
+    text = f"prompt,completion\nShort?,Yes.\nLong?,{'a' * 5_000}\n".encode()
+    path = tmp_path / ("long.csv.gz" if compressed else "long.csv")
+    path.write_bytes(gzip.compress(text) if compressed else text)
+    assert_refused(CliRunner().invoke(inspect_main, ["--dataset", str(path)]), str(path),
+                   "line 3 is longer than 1,000 characters, the bound on one row (an unclosed quote?)")
 
 
 # 2. A `**` glob through a symlink loop read one file 41 times.
