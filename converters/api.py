@@ -22,7 +22,7 @@ from trlprep.converters.output import (Staging, guard_paths, materialize, output
 from trlprep.converters.result import ConversionResult
 from trlprep.inspector.comparisons import Comparisons, compare_rows
 from trlprep.errors import UsageError
-from trlprep.files import check_output_name, write_atomically
+from trlprep.files import check_output_name, staged_text
 from trlprep.interrupts import terminating_cleanly
 from trlprep.inspector.mapping import parse_pairs, renaming
 from trlprep.options import Executor, executor_of, options_from, refuse_with_executor
@@ -82,11 +82,6 @@ def convert(source: Any, options: ConvertOptions | None = None, /, *, executor: 
         guard_paths(list(dict.fromkeys(targets.values())) + [rejects_path(output_path)], opened.files,
                     options.overwrite, source)
     result, expected, inspected = _converted(opened, options, output_path, targets)
-    if options.html is not None:
-        from trlprep.inspector.html import render
-
-        write_atomically(Path(options.html), render(inspected, inspected.example_rows, conversion=result.to_dict(),
-                                                    rejects=_first_rejects(result)), replace=options.overwrite)
     if options.push_to_hub and not options.dry_run:
         from trlprep.converters.hub import push
 
@@ -157,21 +152,21 @@ def _converted(opened: Source, options: ConvertOptions, output_path: Path | None
                 inspected = _finish(result, staging, targets, output_kind(output_path),
                                     options.shuffle or bool(test_size), options.seed, test_size,
                                     {rejects_handle.path: rejects_path(output_path)}, opened, options.overwrite,
-                                    profile=options.html is not None)
+                                    page=Path(options.html) if options.html is not None else None)
         finally:
             if staging:  # closes the rejects file too
                 staging.cleanup()
     return result, plan.expected, inspected
 
 
-def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
-    """The first rejected rows of each rule, from the rejects file, for the page to draw; read only as far as the
-    last of them (the ledger says how many each rule has)."""
-    if result.rejects is None:
+def _first_rejects(result: ConversionResult, rejects: Path, per_rule: int = 3) -> list[dict]:
+    """The first rejected rows of each rule, from the (staged) rejects file, for the page to draw; read only as far
+    as the last of them (the ledger says how many each rule has)."""
+    if not result.rows_rejected:
         return []
     wanted = {rule: min(per_rule, count) for rule, count in result.rejected_by_rule.items()}
     shown: list[dict] = []
-    with open(result.rejects, "rb") as handle:
+    with open(rejects, "rb") as handle:
         for line in handle:
             if not any(wanted.values()):
                 break
@@ -183,9 +178,10 @@ def _first_rejects(result: ConversionResult, per_rule: int = 3) -> list[dict]:
 
 
 def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path], kind: str, shuffle: bool,
-            seed: int, test_size, rejects: dict[Path, Path], opened, overwrite: bool, profile: bool = False):
+            seed: int, test_size, rejects: dict[Path, Path], opened, overwrite: bool, page: Path | None = None):
     """Inspect the staged output, publish it when ready, with the rejects file (`rejects`: staged to target) when
-    a row was rejected; the inspection report of its train (or only) split."""
+    a row was rejected and the `page` (`--html`) drawing it: all staged first, so that a page that cannot be
+    written (a full disk) leaves no data published; the inspection report of its train (or only) split."""
     from trlprep.inspector.api import inspect_dataset
 
     [rejects_target] = rejects.values()
@@ -201,15 +197,25 @@ def _finish(result: ConversionResult, staging: Staging, targets: dict[str, Path]
     for split, staged in finals.items():
         report = reports[split] = inspect_dataset(
             staged, method=result.to, split=split if kind == "folder" and split != "all" else None,
-            profile=profile and split in ("all", "train"))
+            profile=page is not None and split in ("all", "train"))
         verify(report, result)
-    publish_all({staged: targets[split] for split, staged in finals.items()}
-                | (rejects if result.rows_rejected else {}), overwrite)
-    for split, staged in finals.items():
+    moves = {staged: targets[split] for split, staged in finals.items()} | (rejects if result.rows_rejected else {})
+    for split, staged in finals.items():  # the names the page and the result give: the published ones
         result.outputs[split] = str(targets[split])
         reports[split].moved(str(staged), str(targets[split]))
     if result.rows_rejected:
         result.rejects = str(rejects_target)
-    elif overwrite:  # no stale rejects file from an earlier run beside the replaced output
+    inspected = reports.get("all") or reports.get("train")
+    if page is not None:
+        from trlprep.inspector.html import render
+
+        [staged_rejects] = rejects
+        document = render(inspected, inspected.example_rows, conversion=result.to_dict(),
+                          rejects=_first_rejects(result, staged_rejects))
+        staged_page = staged_text(page, document)
+        staging.paths.append(staged_page)  # removed with the rest when publishing fails
+        moves = {staged_page: page} | moves  # first: the page's folder may be another, and full
+    publish_all(moves, overwrite)
+    if not result.rows_rejected and overwrite:  # no stale rejects file from an earlier run beside the replaced output
         remove_stale_rejects(rejects_target)
-    return reports.get("all") or reports.get("train")
+    return inspected

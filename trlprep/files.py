@@ -439,13 +439,28 @@ def copy_atomically(source: Path, path: Path, *, replace: bool = True) -> Path:
         return _staged_then_published(path, replace, lambda sink: shutil.copyfileobj(handle, sink))
 
 
-def _staged_then_published(path: Path, replace: bool, fill: Callable[[BinaryIO], Any]) -> Path:
-    check_replaceable(path, replace)
+def staged_text(path: Path, text: str) -> Path:
+    """`text` written to a new staging file beside `path`, to be published with others (`publish`), or removed;
+    a write that fails (a full disk) removes it and is the output's error."""
+    return _staged(path, lambda sink: sink.write(text.encode("utf-8")))
+
+
+def _staged(path: Path, fill: Callable[[BinaryIO], Any]) -> Path:
     remove_stale_staging(path.parent, path.name)
     fd, staged = create_staged_file(path.parent, path.name, "text")
     try:
         with writing(path), open(fd, "wb") as sink:
             fill(sink)
+    except BaseException:
+        remove_quietly(staged)
+        raise
+    return staged
+
+
+def _staged_then_published(path: Path, replace: bool, fill: Callable[[BinaryIO], Any]) -> Path:
+    check_replaceable(path, replace)
+    staged = _staged(path, fill)
+    try:
         publish(staged, path, replace=replace)
     finally:
         remove_quietly(staged)

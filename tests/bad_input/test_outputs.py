@@ -11,7 +11,7 @@ import stat
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -272,6 +272,21 @@ def test_disk_full_is_exit_2_and_leaves_nothing(big_chat, tmp_path, kind, rows):
         assert (done.returncode, done.stderr.splitlines()) == (
             2, [f"error: {folder / kind}: cannot be written: No space left on device"])
         assert list(folder.iterdir()) == []  # the staging files too, though closing them fails again
+
+
+def test_a_page_that_cannot_be_written_leaves_no_data_published(chats, tmp_path):
+    """The data and its --html page publish together: a page on a full disk used to fail after the splits were
+    published (exit 2, yet the data written, and a rerun refused for them)."""
+    with mounted_tmpfs(tmp_path / "full", "size=1m") as folder:
+        with open(folder / "filler", "wb") as filler, suppress(OSError):
+            while True:
+                filler.write(b"x" * 65536)
+                filler.flush()
+        line = refused(convert_main, "-d", chats, "--to", "sft", "-o", tmp_path / "out.jsonl", "--test-size", "0.5",
+                       "--html", folder / "page.html")
+        assert line == f"error: {folder / 'page.html'}: cannot be written: No space left on device"
+        assert sorted(p.name for p in folder.iterdir()) == ["filler"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "full"]
 
 
 def test_a_240_character_output_name_is_written(chats, tmp_path):
