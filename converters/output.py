@@ -287,13 +287,19 @@ def split_sizes(blocks: int, test_size: float | None) -> dict[str, int]:
 
     >>> split_sizes(10, None), split_sizes(10, 0.2), split_sizes(10, 3)
     ({'all': 10}, {'train': 8, 'test': 2}, {'train': 7, 'test': 3})
+    >>> split_sizes(10, 5000)
+    Traceback (most recent call last):
+    trlprep.errors.OutputError: --test-size 5000 asks for 5000 test rows of the 10 kept; leave at least 1 for train
     """
     if not test_size:
         return {"all": blocks}
     test = round(blocks * test_size) if test_size < 1 else int(test_size)
-    if not 0 < test < blocks:
-        raise OutputError(f"--test-size {test_size:g} leaves {blocks - test} train and {test} test rows; "
-                          f"both must be at least 1")
+    if test >= blocks:
+        raise OutputError(f"--test-size {test_size:g} asks for {test} test rows of the {blocks} kept; leave at least 1 "
+                          f"for train")
+    if test < 1:
+        raise OutputError(f"--test-size {test_size:g} of the {blocks} rows kept is no test row; ask for a larger "
+                          f"share or a count")
     return {"train": blocks - test, "test": test}
 
 

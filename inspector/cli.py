@@ -340,7 +340,7 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
               help="Check only the first N rows (the report says so). Default: every row.")
 @deprecated_alias("--sample", "--limit", "limit", type=COUNT)
 @click.option("--select", multiple=True, metavar="RULE",
-              help="Run only these rules: an id (TP301), an id prefix (TP3) or a name. Repeatable.")
+              help="Run only these rules: an id (TP301), an id prefix (TP3) or a name; repeatable or comma-separated.")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Skip these rules (same forms as --select).")
 @click.option("--max-rows", type=COUNT, default=5, show_default=True,
               help="Example rows kept per rule (counts are always exact).")

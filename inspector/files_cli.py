@@ -19,7 +19,7 @@ from trlprep.inspector.cli import (COMMAND_SETTINGS, METHOD_CHOICE, command_sett
 @click.option("--format", "output_format", type=click.Choice(["text", "github"]), default="text",
               show_default=True, help="text for people, github for GitHub Actions annotations on the files' lines.")
 @click.option("--select", multiple=True, metavar="RULE",
-              help="Run only these rules: an id (TP301), an id prefix (TP3) or a name. Repeatable.")
+              help="Run only these rules: an id (TP301), an id prefix (TP3) or a name; repeatable or comma-separated.")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Skip these rules (same forms as --select).")
 @click.option("--encoding", metavar="NAME", help="The text encoding of the JSON and CSV files (default: UTF-8).")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")

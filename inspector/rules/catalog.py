@@ -311,7 +311,13 @@ def select_rules(select: tuple[str, ...] = (), ignore: tuple[str, ...] = ()) -> 
     >>> select_rules(select=("duplicate_row",))
     Traceback (most recent call last):
     trlprep.errors.UsageError: --select duplicate_row: no rule has this id, id prefix or name; the closest is duplicate-row
+    >>> select_rules(select=("TP401,TP999",))
+    Traceback (most recent call last):
+    trlprep.errors.UsageError: --select TP999: no rule has this id, id prefix or name; the closest is TP709
     """
+    # Comma-separated, as ruff takes them (`--select TP401,TP402`), or the option repeated.
+    select, ignore = (tuple(part.strip() for pattern in patterns for part in pattern.split(","))
+                      for patterns in (select, ignore))
 
     def matches(rule: Rule, patterns: tuple[str, ...]) -> bool:
         return any(names_rule(p, rule) for p in patterns)

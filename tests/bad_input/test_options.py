@@ -46,6 +46,14 @@ def test_select_naming_no_rule_names_the_closest(select, closest):
         inspect_dataset(BROKEN, select=(select,))
 
 
+def test_select_takes_rules_separated_by_commas():
+    """`--select TP401,TP999` was one pattern, refused with TP401 as the closest rule."""
+    line = refused(inspect_main, "--dataset", BROKEN, "--select", "TP106,TP999")
+    assert re.fullmatch(r"error: --select TP999: no rule has this id, id prefix or name; the closest is TP\d\d\d", line)
+    listed = CliRunner().invoke(inspect_main, ["--dataset", str(BROKEN), "--select", "TP106,TP001", "--format", "json"])
+    assert {f["rule"] for f in json.loads(listed.stdout)["findings"]} == {"TP106", "TP001"}
+
+
 def test_select_and_ignore_of_the_same_rules_check_nothing_and_are_refused():
     line = refused(inspect_main, "--dataset", BROKEN, "--select", "TP1", "--ignore", "TP1")
     assert line == "error: --select TP1 with --ignore TP1: every rule selected is ignored, so nothing would be checked"
