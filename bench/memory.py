@@ -87,6 +87,15 @@ def csv_long_line(path: Path, size: int) -> None:
         out.write(b'"\n')
 
 
+def parquet_bomb(path: Path, size: int) -> None:
+    """A Parquet file of one row whose cell is `size` bytes of one letter, zstd-compressed to a few kilobytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cell = pa.array(["a" * size], pa.large_string())
+    pq.write_table(pa.table({"prompt": ["Hi"], "completion": cell}), path, compression="zstd")
+
+
 def gzip_bomb(path: Path, size: int) -> None:
     """`size` bytes of text that is not JSON and has no newline, gzipped (about 1/1000 of it)."""
     block = b"A" * CHUNK
@@ -118,6 +127,7 @@ def cases(scale: float) -> list[Case]:
              lambda p, n: json_lines(p, n, first=b'{"messages": [{"role": "user", "cont\n'), "convert"),
         Case("one 3 GiB CSV line", "long.csv", size(3), csv_long_line),
         Case("one 3 GiB CSV line, gzipped", "long.csv.gz", size(3), csv_long_line, "convert"),
+        Case("Parquet of one 1 GiB cell, zstd", "bomb.parquet", size(1), parquet_bomb),
         Case("valid 2.15 GB JSON array", "big.json", int(size(2) * 1.075), json_array),
         Case("1 GB JSON array", "array.json", size(1), json_array),
         Case("1 GB JSON array", "array.json", size(1), json_array, "convert"),

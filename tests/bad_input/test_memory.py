@@ -239,3 +239,20 @@ def test_json_read_a_value_at_a_time_decodes_as_read_whole(monkeypatch):
         assert {key: keys.value() for key in object_keys(keys)} == keyed
         text = b"\n".join(json.dumps(row, indent=1, ensure_ascii=False).encode() for row in rows)
         assert [row for _, row in values(reader(text))] == rows
+
+
+# A Parquet bomb (found by the adversarial review): a few kilobytes of zstd holding one cell of a gigabyte, read
+# whole, then said to hold "no errors".
+
+def test_a_parquet_row_group_of_rows_past_the_bound_is_refused_unread(tmp_path, line_limit):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bomb.parquet"
+    pq.write_table(pa.table({"prompt": ["Hi"], "completion": ["a" * (LIMIT * 4)]}), path, compression="zstd")
+    assert path.stat().st_size < LIMIT
+    code, line = inspect(path)
+    assert code == 2 and line.startswith(f"error: {path}: row group 0 holds ") and line.endswith(
+        f"bytes in 1 row(s) once decompressed, past the bound of {LIMIT:,} bytes on one row")
+    pq.write_table(pa.table({"prompt": ["Hi"] * 8, "completion": ["a" * (LIMIT // 2)] * 8}), path)
+    assert inspect(path)[0] == 0  # rows under the bound, however many
