@@ -88,12 +88,12 @@ def csv_long_line(path: Path, size: int) -> None:
 
 
 def parquet_bomb(path: Path, size: int) -> None:
-    """A Parquet file of one row whose cell is `size` bytes of one letter, zstd-compressed to a few kilobytes."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    cell = pa.array(["a" * size], pa.large_string())
-    pq.write_table(pa.table({"prompt": ["Hi"], "completion": cell}), path, compression="zstd")
+    """A Parquet file of one row whose cell is `size` bytes of one letter, zstd-compressed to a few kilobytes; made
+    in a process of its own, whose gigabytes would otherwise count in the peak of every process forked after it."""
+    subprocess.run([sys.executable, "-c", "import sys, pyarrow as pa, pyarrow.parquet as pq; "
+                    "cell = pa.array(['a' * int(sys.argv[2])], pa.large_string()); "
+                    "pq.write_table(pa.table({'prompt': ['Hi'], 'completion': cell}), sys.argv[1], compression='zstd')",
+                    str(path), str(size)], check=True)
 
 
 def gzip_bomb(path: Path, size: int) -> None:
@@ -171,11 +171,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="file sizes as a share of the issue's (default 1)")
     parser.add_argument("--dir", default=None, help="where to make the files (default: the system's temp folder)")
+    parser.add_argument("--only", default="", help="the cases whose name holds this text (the baseline always runs)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="trlprep-memory-", dir=args.dir))
     results = []
     try:
-        for case in cases(args.scale):
+        every = cases(args.scale)
+        for case in [every[0]] + [case for case in every[1:] if args.only in case.name]:
             results.append(run(case, folder))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     finally:
