@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
-from trlprep.errors import DataRefused, UsageError, only_rule
+from trlprep.errors import DataRefused, OutputError, UsageError, only_rule
 from trlprep.files import copy_atomically, write_atomically
 from trlprep.train.launch import ACCELERATE_PRESETS
 from trlprep.train.options import RunOptions
@@ -520,8 +520,14 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
 
 
 def run_folder(options: RunOptions) -> Path:
-    """The run's output folder: `output_dir`, by default `runs/<method>`."""
-    return Path(options.output_dir or Path("runs") / options.method)
+    """The run's output folder: `output_dir`, by default `runs/<method>`; refused when it, or a folder it would
+    be made in, is a file (before anything is converted into it)."""
+    out = Path(options.output_dir or Path("runs") / options.method)
+    in_the_way = next((path for path in (out, *out.parents) if path.exists() and not path.is_dir()), None)
+    if in_the_way is not None:
+        where = "is a file" if in_the_way == out else f"is in {in_the_way}, which is a file"
+        raise OutputError(f"--output-dir {out}: {where}, not a folder; give a folder (made if missing)")
+    return out
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from trlprep.converters.cli import main as convert_main
 from trlprep.errors import OutputError
 from trlprep.files import copy_atomically, create_staged_file, publish, write_atomically
 from trlprep.inspector.cli import main as inspect_main
+from trlprep.train.cli import main as train_main
 
 CHATS = [{"conversations": [{"from": "human", "value": f"What is {n} + {n}?"},
                             {"from": "gpt", "value": f"{n} + {n} is {2 * n}."}]} for n in range(12)]
@@ -312,3 +313,16 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run(big_chat, chats, tmp_p
     os.close(fd)
     subprocess.run([*CONVERT, "-d", str(chats), "--to", "sft", "-o", str(output)], check=True, capture_output=True)
     assert hidden(tmp_path) == [live.name]
+
+
+# 8. `train --output-dir FILE` was an internal error (NotADirectoryError on FILE/data), exit 3.
+@pytest.mark.parametrize("under", ["", "run"], ids=["the file", "a folder under it"])
+def test_train_output_dir_that_is_a_file(chats, tmp_path, under):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    output_dir = notes / under if under else notes
+    where = "is a file" if not under else f"is in {notes}, which is a file"
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, "--dry-run",
+                   "--output-dir", output_dir) == (
+        f"error: --output-dir {output_dir}: {where}, not a folder; give a folder (made if missing)")
+    assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "notes.txt"]
