@@ -19,7 +19,7 @@ from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
 from trlprep.errors import DataRefused, OutputError, UsageError, only_rule
 from trlprep.files import copy_atomically, write_atomically
-from trlprep.train.launch import ACCELERATE_PRESETS
+from trlprep.train.launch import ACCELERATE_PRESETS, check_export_targets, exported_data_dir
 from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
                                   vision_model_and_processor)
@@ -506,11 +506,14 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
     if options.launcher == "hf-jobs":
         return _hf_job(options)
     if options.export_trl_config:
+        exported = Path(options.export_trl_config)
         # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
-        with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
-            return _export(prepare_run(options, data_root=Path(data_root)), Path(options.export_trl_config),
-                           options.accelerate_config)
-    with data_removed_on_failure(run_folder(options)):
+        with data_removed_on_failure(exported_data_dir(exported)), \
+                tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
+            check_export_targets(exported, inputs=local_inputs(options), source=options.dataset,
+                                 sources=len(options.dataset) if isinstance(options.dataset, (list, tuple)) else 0)
+            return _export(prepare_run(options, data_root=Path(data_root)), exported, options.accelerate_config)
+    with data_removed_on_failure(run_folder(options) / "data"):
         prepared = prepare_run(options)
         if options.dry_run:
             prepared.result.dry_run = True
@@ -530,15 +533,23 @@ def run_folder(options: RunOptions) -> Path:
     return out
 
 
+def local_inputs(options: RunOptions) -> list[str]:
+    """The paths a run reads that an output must never be written onto: its dataset (each source of a
+    mixture), its eval dataset and its --config (a Hub id among them names no file here, and matches none)."""
+    datasets = options.dataset if isinstance(options.dataset, (list, tuple)) else [options.dataset]
+    paths = [source.get("path") if isinstance(source, dict) else source for source in datasets]
+    return [str(path) for path in (*paths, options.eval_dataset, options.config) if isinstance(path, (str, Path))]
+
+
 @contextlib.contextmanager
-def data_removed_on_failure(out: Path) -> Iterator[None]:
-    """A failed run (a refusal, a trainer's error) leaves no converted data behind: the files it wrote under
-    `<out>/data` are removed, with the folders it made for them (`<out>` and those above it that did not exist). Kept: what was there before, and the files the
+def data_removed_on_failure(data: Path) -> Iterator[None]:
+    """A failed run (a refusal, a trainer's error) or export leaves no converted data behind: the files it wrote
+    under `data` (a run's `<out>/data`, an export's `<stem>-data`) are removed, with the folders it made for them
+    (`data` and those above it that did not exist). Kept: what was there before, and the files the
     error names (a rejects file that says why every row was rejected). Checkpoints are not touched: --resume
     continues from them."""
-    data = out / "data"
     before = set(data.rglob("*")) if data.is_dir() else set()
-    made = [folder for folder in (*reversed(out.parents), out, data) if not folder.exists()]  # outermost first
+    made = [folder for folder in (*reversed(data.parents), data) if not folder.exists()]  # outermost first
     try:
         yield
     except BaseException as error:

@@ -326,3 +326,58 @@ def test_train_output_dir_that_is_a_file(chats, tmp_path, under):
                    "--output-dir", output_dir) == (
         f"error: --output-dir {output_dir}: {where}, not a folder; give a folder (made if missing)")
     assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "notes.txt"]
+
+
+# 9. `train --export-trl-config FILE` replaced any FILE (notes, the input) and wrote its data onto the input.
+def exported(*args) -> None:
+    result = CliRunner().invoke(train_main, ["--method", "sft", *[str(a) for a in args]])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_export_never_replaces_a_file_it_did_not_write(chats, tmp_path):
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# notes\n")
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, "--export-trl-config", notes) == (
+        f"error: {notes}: exists; it is not a config an export wrote (its first line is not `# trl <method> "
+        f"--config NOTES.md   (written by trlprep)`): remove it or export to another name")
+    assert notes.read_text() == "# notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["NOTES.md",
+                                                                                               "data.jsonl"]
+
+
+@pytest.mark.parametrize("flag", ["-d", "--eval-dataset"])
+def test_export_never_writes_its_data_onto_the_input(chats, tmp_path, flag):
+    data = tmp_path / "run-data"
+    data.mkdir()
+    exported_input = data / ("train.jsonl" if flag == "-d" else "test.jsonl")
+    exported_input.write_bytes(chats.read_bytes())
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, flag, exported_input,
+                   "--export-trl-config", tmp_path / "run.yaml") == (
+        f"error: {exported_input}: is the input (or holds it); write the output elsewhere")
+    assert exported_input.read_bytes() == chats.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "run-data"]
+
+
+def test_export_never_writes_into_a_folder_of_other_files(chats, tmp_path):
+    data = tmp_path / "run-data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine\n")
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats,
+                   "--export-trl-config", tmp_path / "run.yaml") == (
+        f"error: {data}: exists and holds notes.txt, which an export does not write: remove it or export to "
+        f"another name")
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "run-data"]
+
+
+@pytest.mark.slow
+def test_export_replaces_what_an_earlier_export_wrote(chats, tiny_model, tmp_path):
+    config = tmp_path / "run.yaml"
+    exported("--model", tiny_model, "-d", chats, "--export-trl-config", config, "--test-size", "2")
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["test.jsonl", "train.jsonl"]
+    exported("--model", tiny_model, "-d", chats, "--export-trl-config", config)
+    assert config.read_text().startswith("# trl sft --config run.yaml   (written by trlprep)\n")
+    assert "dataset_test_split" not in config.read_text()
+    # The earlier test split is gone: TRL would have loaded it with the folder.
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["train.jsonl"]
+    assert len((tmp_path / "run-data" / "train.jsonl").read_text().splitlines()) == 12
+    assert hidden(tmp_path) == [] and hidden(tmp_path / "run-data") == []
