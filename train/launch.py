@@ -5,7 +5,7 @@ a report or a log."""
 from __future__ import annotations
 
 from trlprep.errors import OutputError, UsageError
-from trlprep.files import copy_atomically, write_atomically
+from trlprep.files import check_replaceable, copy_atomically, write_atomically
 
 import os
 import re
@@ -133,8 +133,12 @@ def check_export_targets(path: Path, *, inputs: list[str], source: Any, sources:
 
     data_dir = exported_data_dir(path)
     if os.path.isfile(path) and not os.path.islink(path):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            first = handle.readline().rstrip("\n")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                first = handle.readline(1000).rstrip("\n")
+        except OSError as error:
+            raise OutputError(f"{path}: exists and cannot be read to tell whether an export wrote it: "
+                              f"{error.strerror or error}") from None
         if not WRITTEN_HEADER.fullmatch(first):
             raise OutputError(f"{path}: exists; it is not a config an export wrote (its first line is not "
                               f"`{CONFIG_HEADER.format(method='<method>', name=path.name)}`): remove it or "
@@ -144,6 +148,8 @@ def check_export_targets(path: Path, *, inputs: list[str], source: Any, sources:
             if not (entry.is_file(follow_symlinks=False) and EXPORTED_DATA.fullmatch(entry.name)):
                 raise OutputError(f"{data_dir}: exists and holds {entry.name}, which an export does not write: "
                                   f"remove it or export to another name")
+    else:  # never written into through a link, nor onto a device (a file there is said where the folder is made)
+        check_replaceable(data_dir, replace=True)
     guard_paths(exported_paths(path, sources), inputs, overwrite=True, source=source)
 
 

@@ -357,16 +357,23 @@ def test_export_never_writes_its_data_onto_the_input(chats, tmp_path, flag):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "run-data"]
 
 
-def test_export_never_writes_into_a_folder_of_other_files(chats, tmp_path):
+@pytest.mark.parametrize("linked", [False, True], ids=["the folder", "a link to it"])
+def test_export_never_writes_into_a_folder_of_other_files(chats, tmp_path, linked):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
     data = tmp_path / "run-data"
-    data.mkdir()
-    (data / "notes.txt").write_text("mine\n")
+    if linked:
+        data.symlink_to(folder)
+    else:
+        folder.rename(data)
     assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats,
                    "--export-trl-config", tmp_path / "run.yaml") == (
+        f"error: {data}: is a symlink (to {folder}); write to a path of its own, not through a link" if linked else
         f"error: {data}: exists and holds notes.txt, which an export does not write: remove it or export to "
         f"another name")
     assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "run-data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["data.jsonl", "run-data"] + ["mine"] * linked)
 
 
 @pytest.mark.slow
