@@ -510,8 +510,7 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
         # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
         with data_removed_on_failure(exported_data_dir(exported)), \
                 tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
-            check_export_targets(exported, inputs=local_inputs(options), source=options.dataset,
-                                 sources=len(options.dataset) if isinstance(options.dataset, (list, tuple)) else 0)
+            check_export(options, exported)
             return _export(prepare_run(options, data_root=Path(data_root)), exported, options.accelerate_config)
     with data_removed_on_failure(run_folder(options) / "data"):
         prepared = prepare_run(options)
@@ -539,6 +538,14 @@ def local_inputs(options: RunOptions) -> list[str]:
     datasets = options.dataset if isinstance(options.dataset, (list, tuple)) else [options.dataset]
     paths = [source.get("path") if isinstance(source, dict) else source for source in datasets]
     return [str(path) for path in (*paths, options.eval_dataset, options.config) if isinstance(path, (str, Path))]
+
+
+def check_export(options: RunOptions, exported: Path) -> None:
+    """Refuse an export of this run to config `exported` that would write onto what the run reads or replace
+    what an export did not write (`launch.check_export_targets`)."""
+    mixture = isinstance(options.dataset, (list, tuple))
+    check_export_targets(exported, inputs=local_inputs(options), source=options.dataset,
+                         sources=len(options.dataset) if mixture else 0)
 
 
 @contextlib.contextmanager

@@ -388,3 +388,18 @@ def test_export_replaces_what_an_earlier_export_wrote(chats, tiny_model, tmp_pat
     assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["train.jsonl"]
     assert len((tmp_path / "run-data" / "train.jsonl").read_text().splitlines()) == 12
     assert hidden(tmp_path) == [] and hidden(tmp_path / "run-data") == []
+
+
+def test_a_recipe_export_never_writes_onto_a_stage_input(chats, tmp_path):
+    """A recipe's `--export-trl-config FOLDER` writes `<N>-<method>.yaml` and its data there, checked the same way,
+    for every stage before any stage's data is converted."""
+    stage_input = tmp_path / "exported" / "1-sft-data" / "train.jsonl"
+    stage_input.parent.mkdir(parents=True)
+    stage_input.write_bytes(chats.read_bytes())
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"model: m\noutput_dir: {tmp_path / 'runs'}\nstages:\n  - method: sft\n"
+                      f"    dataset: {stage_input}\n")
+    assert refused(train_main, "--recipe", recipe, "--export-trl-config", tmp_path / "exported") == (
+        f"error: {stage_input}: is the input (or holds it); write the output elsewhere")
+    assert stage_input.read_bytes() == chats.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "exported", "recipe.yaml"]
