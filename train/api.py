@@ -19,7 +19,8 @@ from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
 from trlprep.errors import DataRefused, OutputError, UsageError, only_rule
 from trlprep.files import copy_atomically, write_atomically
-from trlprep.train.launch import ACCELERATE_PRESETS, check_export_targets, exported_data_dir
+from trlprep.train.launch import (ACCELERATE_PRESETS, check_export_targets, exported_data_dir, exported_rejects,
+                                  exported_run_file)
 from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
                                   vision_model_and_processor)
@@ -686,9 +687,9 @@ def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None
     # The rejects go beside the YAML, not into the data folder TRL loads whole; a mixture's, one file per source.
     for number, part in enumerate(ledger.get("sources") or [ledger], start=1):
         if part["rows_rejected"]:
-            suffix = f".source-{number}.rejects.jsonl" if "sources" in ledger else ".rejects.jsonl"
-            part["rejects"] = str(copy_atomically(part["rejects"], exported.with_suffix(suffix)))
-    write_atomically(exported.with_suffix(".trlprep-run.json"), json.dumps(result.to_dict(), indent=2, default=str))
+            rejects = exported_rejects(exported, number if "sources" in ledger else None)
+            part["rejects"] = str(copy_atomically(part["rejects"], rejects))
+    write_atomically(exported_run_file(exported), json.dumps(result.to_dict(), indent=2, default=str))
     return result
 
 

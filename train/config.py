@@ -194,25 +194,6 @@ def fits(value: Any, accepted: list[str] | None) -> bool:
     return (kind == "int" and "float" in accepted) or (kind in ("int", "float") and "str" in accepted)
 
 
-def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
-    """Every key must be a field of the method's TRL config, and its value of the field's type (a float finite);
-    otherwise name the closest fields, or the type the field takes."""
-    fields = config_field_kinds(method)
-    for key, value in settings.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UsageError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
-        if not fits(value, fields[key]):
-            wanted = " or ".join("a finite number" if kind == "float" else KIND_WORDS[kind] for kind in fields[key])
-            raise UsageError(f"{origin}: {key}={value!r}: {CONFIG_CLASSES[method]}.{key} takes {wanted}")
-        if key in FIELD_VALUES and value is not None:
-            try:
-                FIELD_VALUES[key](value)
-            except BadValue as error:
-                raise UsageError(f"{origin}: {key}: {error}") from None
-
-
 # The TRL fields whose range TRL leaves unchecked (a batch of 0 divides by zero, a negative learning rate trains
 # backwards), read by the reader of the command-line flag that sets the field (`--batch-size` sets
 # per_device_train_batch_size), or by the same kind of reader where no flag sets it. Not here: max_steps, whose
@@ -228,6 +209,26 @@ FIELD_VALUES = {
     **{field: value_reader(RunOptions, "max_length") for field in
        ("max_length", "max_prompt_length", "max_completion_length", "max_new_tokens")},
 }
+
+
+def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
+    """Every key must be a field of the method's TRL config, and its value of the field's type (a float finite)
+    and, for a field of FIELD_VALUES, in its range; otherwise name the closest fields, the type the field takes or
+    what its reader wants."""
+    fields = config_field_kinds(method)
+    for key, value in settings.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UsageError(f"{origin}: {key!r} is not a field of {CONFIG_CLASSES[method]}{hint}")
+        if not fits(value, fields[key]):
+            wanted = " or ".join("a finite number" if kind == "float" else KIND_WORDS[kind] for kind in fields[key])
+            raise UsageError(f"{origin}: {key}={value!r}: {CONFIG_CLASSES[method]}.{key} takes {wanted}")
+        if key in FIELD_VALUES and value is not None:
+            try:
+                FIELD_VALUES[key](value)
+            except BadValue as error:
+                raise UsageError(f"{origin}: {key}: {error}") from None
 
 
 KIND_WORDS = {"null": "null", "bool": "true or false", "int": "a whole number", "str": "a string",

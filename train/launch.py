@@ -118,9 +118,22 @@ def exported_paths(path: Path, sources: int) -> list[Path]:
     """
     data_dir, numbers = exported_data_dir(path), range(1, sources + 1)
     return [path, data_dir / "train.jsonl", data_dir / "test.jsonl",
-            *(data_dir / f"source-{number}.jsonl" for number in numbers), path.with_suffix(".rejects.jsonl"),
-            *(path.with_suffix(f".source-{number}.rejects.jsonl") for number in numbers),
-            path.with_suffix(".trlprep-run.json")]
+            *(data_dir / f"source-{number}.jsonl" for number in numbers), exported_rejects(path, None),
+            *(exported_rejects(path, number) for number in numbers), exported_run_file(path)]
+
+
+def exported_rejects(path: Path, source: int | None) -> Path:
+    """The rejects beside config `path`: of its data, or of a mixture's `source` (numbered from 1).
+
+    >>> exported_rejects(Path("run.yaml"), None).name, exported_rejects(Path("run.yaml"), 2).name
+    ('run.rejects.jsonl', 'run.source-2.rejects.jsonl')
+    """
+    return path.with_suffix(".rejects.jsonl" if source is None else f".source-{source}.rejects.jsonl")
+
+
+def exported_run_file(path: Path) -> Path:
+    """The run file beside config `path` (the `trlprep-run.json` a run here writes in its output folder)."""
+    return path.with_suffix(".trlprep-run.json")
 
 
 def check_export_targets(path: Path, *, inputs: list[str], source: Any, sources: int) -> None:
