@@ -17,9 +17,10 @@ from typing import Any, Callable, Iterator
 
 from trlprep.converters import convert
 from trlprep.inspector import inspect_dataset
-from trlprep.errors import DataRefused, UsageError, only_rule
+from trlprep.errors import DataRefused, OutputError, UsageError, only_rule
 from trlprep.files import copy_atomically, write_atomically
-from trlprep.train.launch import ACCELERATE_PRESETS
+from trlprep.train.launch import (ACCELERATE_PRESETS, check_export_targets, exported_data_dir, exported_rejects,
+                                  exported_run_file)
 from trlprep.train.options import RunOptions
 from trlprep.train.vision import (first_row, is_vision_dataset, load_training_data, maybe_vision_settings,
                                   vision_model_and_processor)
@@ -506,11 +507,13 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
     if options.launcher == "hf-jobs":
         return _hf_job(options)
     if options.export_trl_config:
+        exported = Path(options.export_trl_config)
         # Exported, the data goes beside the YAML only: converted in a temporary folder that the export copies from.
-        with tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
-            return _export(prepare_run(options, data_root=Path(data_root)), Path(options.export_trl_config),
-                           options.accelerate_config)
-    with data_removed_on_failure(run_folder(options)):
+        with data_removed_on_failure(exported_data_dir(exported)), \
+                tempfile.TemporaryDirectory(prefix="trlprep-") as data_root:
+            check_export(options, exported)
+            return _export(prepare_run(options, data_root=Path(data_root)), exported, options.accelerate_config)
+    with data_removed_on_failure(run_folder(options) / "data"):
         prepared = prepare_run(options)
         if options.dry_run:
             prepared.result.dry_run = True
@@ -520,19 +523,41 @@ def train(options: RunOptions | None = None, /, **settings: Any) -> TrainResult:
 
 
 def run_folder(options: RunOptions) -> Path:
-    """The run's output folder: `output_dir`, by default `runs/<method>`."""
-    return Path(options.output_dir or Path("runs") / options.method)
+    """The run's output folder: `output_dir`, by default `runs/<method>`; refused when it, or a folder it would
+    be made in, is a file (before anything is converted into it)."""
+    out = Path(options.output_dir or Path("runs") / options.method)
+    in_the_way = next((path for path in (out, *out.parents) if path.exists() and not path.is_dir()), None)
+    if in_the_way is not None:
+        where = "is a file" if in_the_way == out else f"is in {in_the_way}, which is a file"
+        raise OutputError(f"--output-dir {out}: {where}, not a folder; give a folder (made if missing)")
+    return out
+
+
+def local_inputs(options: RunOptions) -> list[str]:
+    """The paths a run reads that an output must never be written onto: its dataset (each source of a
+    mixture), its eval dataset and its --config (a Hub id among them names no file here, and matches none)."""
+    datasets = options.dataset if isinstance(options.dataset, (list, tuple)) else [options.dataset]
+    paths = [source.get("path") if isinstance(source, dict) else source for source in datasets]
+    return [str(path) for path in (*paths, options.eval_dataset, options.config) if isinstance(path, (str, Path))]
+
+
+def check_export(options: RunOptions, exported: Path) -> None:
+    """Refuse an export of this run to config `exported` that would write onto what the run reads or replace
+    what an export did not write (`launch.check_export_targets`)."""
+    mixture = isinstance(options.dataset, (list, tuple))
+    check_export_targets(exported, inputs=local_inputs(options), source=options.dataset,
+                         sources=len(options.dataset) if mixture else 0)
 
 
 @contextlib.contextmanager
-def data_removed_on_failure(out: Path) -> Iterator[None]:
-    """A failed run (a refusal, a trainer's error) leaves no converted data behind: the files it wrote under
-    `<out>/data` are removed, with the folders it made for them (`<out>` and those above it that did not exist). Kept: what was there before, and the files the
+def data_removed_on_failure(data: Path) -> Iterator[None]:
+    """A failed run (a refusal, a trainer's error) or export leaves no converted data behind: the files it wrote
+    under `data` (a run's `<out>/data`, an export's `<stem>-data`) are removed, with the folders it made for them
+    (`data` and those above it that did not exist). Kept: what was there before, and the files the
     error names (a rejects file that says why every row was rejected). Checkpoints are not touched: --resume
     continues from them."""
-    data = out / "data"
     before = set(data.rglob("*")) if data.is_dir() else set()
-    made = [folder for folder in (*reversed(out.parents), out, data) if not folder.exists()]  # outermost first
+    made = [folder for folder in (*reversed(data.parents), data) if not folder.exists()]  # outermost first
     try:
         yield
     except BaseException as error:
@@ -662,9 +687,9 @@ def _export(prepared: PreparedRun, exported: Path, accelerate_config: str | None
     # The rejects go beside the YAML, not into the data folder TRL loads whole; a mixture's, one file per source.
     for number, part in enumerate(ledger.get("sources") or [ledger], start=1):
         if part["rows_rejected"]:
-            suffix = f".source-{number}.rejects.jsonl" if "sources" in ledger else ".rejects.jsonl"
-            part["rejects"] = str(copy_atomically(part["rejects"], exported.with_suffix(suffix)))
-    write_atomically(exported.with_suffix(".trlprep-run.json"), json.dumps(result.to_dict(), indent=2, default=str))
+            rejects = exported_rejects(exported, number if "sources" in ledger else None)
+            part["rejects"] = str(copy_atomically(part["rejects"], rejects))
+    write_atomically(exported_run_file(exported), json.dumps(result.to_dict(), indent=2, default=str))
     return result
 
 

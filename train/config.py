@@ -21,6 +21,8 @@ from typing import Any
 from trlprep.errors import UsageError
 from trlprep.files import read_small_file, write_atomically
 from trlprep.inspector.methods import METHOD
+from trlprep.options import BadValue, count, value_reader, whole_from
+from trlprep.train.options import RunOptions
 
 FIELDS_FILE = Path(__file__).with_name("trl_fields.json")
 
@@ -194,9 +196,27 @@ def fits(value: Any, accepted: list[str] | None) -> bool:
     return (kind == "int" and "float" in accepted) or (kind in ("int", "float") and "str" in accepted)
 
 
+# The TRL fields whose range TRL leaves unchecked (a batch of 0 divides by zero, a negative learning rate trains
+# backwards), read by the reader of the command-line flag that sets the field (`--batch-size` sets
+# per_device_train_batch_size), or by the same kind of reader where no flag sets it. Not here: max_steps, whose
+# -1 is TRL's own "train by epochs".
+FIELD_VALUES = {
+    "learning_rate": value_reader(RunOptions, "learning_rate"),
+    "num_train_epochs": value_reader(RunOptions, "epochs"),
+    "per_device_train_batch_size": value_reader(RunOptions, "batch_size"),
+    "per_device_eval_batch_size": value_reader(RunOptions, "batch_size"),
+    "gradient_accumulation_steps": count,
+    "seed": value_reader(RunOptions, "seed"),
+    "data_seed": whole_from(0),
+    **{field: value_reader(RunOptions, "max_length") for field in
+       ("max_length", "max_prompt_length", "max_completion_length", "max_new_tokens")},
+}
+
+
 def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
-    """Every key must be a field of the method's TRL config, and its value of the field's type (a float finite);
-    otherwise name the closest fields, or the type the field takes."""
+    """Every key must be a field of the method's TRL config, and its value of the field's type (a float finite)
+    and, for a field of FIELD_VALUES, in its range; otherwise name the closest fields, the type the field takes or
+    what its reader wants."""
     fields = config_field_kinds(method)
     for key, value in settings.items():
         if key not in fields:
@@ -206,6 +226,11 @@ def check_keys(method: str, settings: dict[str, Any], origin: str) -> None:
         if not fits(value, fields[key]):
             wanted = " or ".join("a finite number" if kind == "float" else KIND_WORDS[kind] for kind in fields[key])
             raise UsageError(f"{origin}: {key}={value!r}: {CONFIG_CLASSES[method]}.{key} takes {wanted}")
+        if key in FIELD_VALUES and value is not None:
+            try:
+                FIELD_VALUES[key](value)
+            except BadValue as error:
+                raise UsageError(f"{origin}: {key}: {error}") from None
 
 
 KIND_WORDS = {"null": "null", "bool": "true or false", "int": "a whole number", "str": "a string",

@@ -4,9 +4,11 @@ a report or a log."""
 
 from __future__ import annotations
 
-from trlprep.errors import UsageError
-from trlprep.files import copy_atomically, write_atomically
+from trlprep.errors import OutputError, UsageError
+from trlprep.files import check_replaceable, copy_atomically, write_atomically
 
+import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,12 @@ ACCELERATE_PRESETS = ("single_gpu", "multi_gpu", "fsdp1", "fsdp2", "zero1", "zer
 # Settings that describe this machine, not the one the exported run goes to.
 LOCAL_ONLY = ("use_cpu", "output_dir", "report_to", "bf16", "fp16", "hub_token")
 SECRET_NAMES = ("HF_TOKEN",)
+# An exported config's first line (the command that runs it): what tells a config this export wrote, which a later
+# export replaces, from any other file of that name, which it refuses.
+CONFIG_HEADER = "# trl {method} --config {name}   (written by trlprep)"
+WRITTEN_HEADER = re.compile(r"# trl [\w-]+ --config .*\(written by trlprep\)")
+# What the export writes into `<stem>-data`: a folder holding anything else is not replaced into.
+EXPORTED_DATA = re.compile(r"(train|test|source-\d+)\.jsonl")
 
 
 def reward_import_path(spec: str) -> str:
@@ -57,8 +65,9 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
     local run did). Return the command that runs it."""
     import yaml
 
-    data_dir = path.with_name(f"{path.stem}-data")
+    data_dir = exported_data_dir(path)
     data_dir.mkdir(parents=True, exist_ok=True)
+    written = []
     config = trl_settings(settings, model=model, lora=lora, reward_funcs=reward_funcs)
     config["output_dir"] = str(Path(settings["output_dir"]))
     if mixture:
@@ -68,6 +77,7 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
         sources = []
         for number, source in enumerate(mixture, start=1):
             copied = copy_atomically(source["outputs"]["all"], data_dir / f"source-{number}.jsonl")
+            written.append(copied)
             sources.append({"path": "json", "data_files": str(copied), "split": "train"}
                            | ({"fraction": source["weight"]} if source["weight"] is not None else {}))
         config["datasets"] = sources
@@ -75,15 +85,85 @@ def export_trl_config(path: Path, *, method: str, settings: dict[str, Any], file
     else:
         config.update({"dataset_name": str(data_dir), "dataset_train_split": "train"})
     for split, source in files.items():
-        copy_atomically(source, data_dir / f"{split}.jsonl")
+        written.append(copy_atomically(source, data_dir / f"{split}.jsonl"))
+    for stale in sorted(data_dir.iterdir()):  # an earlier export's, which TRL would load into the train split
+        if EXPORTED_DATA.fullmatch(stale.name) and stale not in written:
+            stale.unlink()
     if "test" in files:
         config.update({"dataset_test_split": "test", "eval_strategy": config.get("eval_strategy", "epoch")})
-    write_atomically(path, f"# trl {method} --config {path.name}   (written by trlprep)\n"
+    write_atomically(path, CONFIG_HEADER.format(method=method, name=path.name) + "\n"
                      + yaml.safe_dump(config, sort_keys=True))
     command = f"trl {method} --config {path}"
     if accelerate_config:
         command += f" --accelerate_config {accelerate_config}"
     return command
+
+
+def exported_data_dir(path: Path) -> Path:
+    """Where the export of config `path` puts its data.
+
+    >>> exported_data_dir(Path("runs/run.yaml"))
+    PosixPath('runs/run-data')
+    """
+    return path.with_name(f"{path.stem}-data")
+
+
+def exported_paths(path: Path, sources: int) -> list[Path]:
+    """Every file an export of config `path` may write, a mixture having `sources` sources: the config, its data,
+    the rejects and the run file beside it.
+
+    >>> [p.name for p in exported_paths(Path("run.yaml"), 1)]  # doctest: +NORMALIZE_WHITESPACE
+    ['run.yaml', 'train.jsonl', 'test.jsonl', 'source-1.jsonl', 'run.rejects.jsonl', 'run.source-1.rejects.jsonl',
+     'run.trlprep-run.json']
+    """
+    data_dir, numbers = exported_data_dir(path), range(1, sources + 1)
+    return [path, data_dir / "train.jsonl", data_dir / "test.jsonl",
+            *(data_dir / f"source-{number}.jsonl" for number in numbers), exported_rejects(path, None),
+            *(exported_rejects(path, number) for number in numbers), exported_run_file(path)]
+
+
+def exported_rejects(path: Path, source: int | None) -> Path:
+    """The rejects beside config `path`: of its data, or of a mixture's `source` (numbered from 1).
+
+    >>> exported_rejects(Path("run.yaml"), None).name, exported_rejects(Path("run.yaml"), 2).name
+    ('run.rejects.jsonl', 'run.source-2.rejects.jsonl')
+    """
+    return path.with_suffix(".rejects.jsonl" if source is None else f".source-{source}.rejects.jsonl")
+
+
+def exported_run_file(path: Path) -> Path:
+    """The run file beside config `path` (the `trlprep-run.json` a run here writes in its output folder)."""
+    return path.with_suffix(".trlprep-run.json")
+
+
+def check_export_targets(path: Path, *, inputs: list[str], source: Any, sources: int) -> None:
+    """Refuse, before any data is converted, an export that would write onto an input (the dataset, the eval
+    dataset, the --config file) or into the dataset's folder, or replace what it did not write: an existing
+    config must begin with the line an export writes (`CONFIG_HEADER`), an existing data folder hold only
+    `EXPORTED_DATA` files. The rejects and run file beside the config are named for it alone: replaced, unless
+    they are links or devices (`guard_paths`)."""
+    from trlprep.converters.output import guard_paths
+
+    data_dir = exported_data_dir(path)
+    if os.path.isfile(path) and not os.path.islink(path):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                first = handle.readline(1000).rstrip("\n")
+        except OSError as error:
+            raise OutputError(f"{path}: exists and cannot be read to tell whether an export wrote it: "
+                              f"{error.strerror or error}") from None
+        if not WRITTEN_HEADER.fullmatch(first):
+            raise OutputError(f"{path}: exists; it is not a config an export wrote (its first line is not "
+                              f"`{CONFIG_HEADER.format(method='<method>', name=path.name)}`): remove it or "
+                              f"export to another name")
+    if data_dir.is_dir() and not data_dir.is_symlink():
+        for entry in sorted(os.scandir(data_dir), key=lambda e: e.name):
+            if not (entry.is_file(follow_symlinks=False) and EXPORTED_DATA.fullmatch(entry.name)):
+                raise OutputError(f"{data_dir}: exists and holds {entry.name}, which an export does not write: "
+                                  f"remove it or export to another name")
+    else:  # never written into through a link, nor onto a device (a file there is said where the folder is made)
+        check_replaceable(data_dir, replace=True)
+    guard_paths(exported_paths(path, sources), inputs, overwrite=True, source=source)
 
 
 @dataclass

@@ -426,6 +426,8 @@ def run_recipe(recipe: str | Path | dict, *, dry_run: bool = False, resume: bool
     todo = [(number, stage, folder) for number, (stage, folder) in enumerate(zip(stages, folders), start=1)
             if number not in done]
     training = [(number, stage, folder) for number, stage, folder in todo if "export" not in stage]
+    if export_trl_config is not None:
+        _check_export_stages(training, Path(export_trl_config))
     # The model the first stage left to do starts from, and the tokenizer every stage is checked against.
     start_from = model
     for entry in done.values():
@@ -537,10 +539,22 @@ def _export_stages(result: RecipeResult, training: list, prepared: dict, model: 
     for number, stage, stage_folder in training:
         run = prepared[number]
         run.result.model = start_from
-        exported = _export(run, folder / f"{number}-{stage['method']}.yaml", accelerate_config)
+        exported = _export(run, _exported_config(folder, number, stage), accelerate_config)
         result.exported.append({"stage": number, **exported.exported})
         announce(f"stage {number} ({stage['method']}): wrote {exported.exported['config']}")
         start_from = str(stage_folder)
+
+
+def _exported_config(folder: Path, number: int, stage: dict) -> Path:
+    return folder / f"{number}-{stage['method']}.yaml"
+
+
+def _check_export_stages(training: list, folder: Path) -> None:
+    """Every stage's exported files checked (`api.check_export`) before any stage's data is converted."""
+    from trlprep.train.api import check_export
+
+    for number, stage, _ in training:
+        check_export(RunOptions(**_train_options(stage)), _exported_config(folder, number, stage))
 
 
 def _has_checkpoint(folder: Path) -> bool:

@@ -187,6 +187,33 @@ def test_a_trl_config_file_of_the_wrong_types_is_refused(tmp_path):
     assert checked_settings("sft", str(config), ())[0] == {"learning_rate": 1e-5, "lr_scheduler_type": "cosine"}
 
 
+@pytest.mark.parametrize(("setting", "message"), [
+    ("per_device_train_batch_size=0", "per_device_train_batch_size: expected a whole number of at least 1, got 0"),
+    ("gradient_accumulation_steps=0", "gradient_accumulation_steps: expected a whole number of at least 1, got 0"),
+    ("per_device_train_batch_size=-1", "per_device_train_batch_size: expected a whole number of at least 1, got -1"),
+    ("learning_rate=-1", "learning_rate: expected a number above 0, got -1"),
+    ("max_length=-5", "max_length: expected a whole number of at least 1, got -5"),
+])
+def test_set_values_out_of_range_are_refused_as_their_flags_are(setting, message, tmp_path):
+    """A batch of 0 was an internal error (ZeroDivisionError, exit 3) even in --dry-run; a negative learning rate
+    or batch passed --dry-run and failed in the trainer; max_length=-5 was exit 1. Each field is read by the reader
+    of its flag, from --set and from a --config file alike."""
+    assert refused(train_main, *NEEDS[train_main], "--output-dir", tmp_path / "run", "--set", setting) == (
+        f"error: --set: {message}")
+    config = tmp_path / "run.yaml"
+    config.write_text(setting.replace("=", ": ") + "\n")
+    assert refused(train_main, *NEEDS[train_main], "--output-dir", tmp_path / "run", "--config", config) == (
+        f"error: --config {config}: {message}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run.yaml"]
+
+
+def test_a_trl_field_left_unset_or_at_trls_own_default_is_taken():
+    from trlprep.train.config import checked_settings
+
+    assert checked_settings("sft", None, ("max_length=null", "max_steps=-1"))[1] == {"max_length": None,
+                                                                                      "max_steps": -1}
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("max_length", '"abc"', 'max_length: expected a whole number of at least 1, got "abc"'),
     ("max_dropped", "5", 'max_dropped: expected a share of rows such as "5%" or 0.05 (0 to 1), got 5'),
@@ -194,6 +221,8 @@ def test_a_trl_config_file_of_the_wrong_types_is_refused(tmp_path):
     ("test_size", "1.5", "test_size: expected a fraction between 0 and 1 (0.1) or a whole row count (500), got 1.5"),
     ("learning_rate", ".nan", "learning_rate: expected a number above 0, got nan"),
     ("set", "{beta: banana}", "--set: beta='banana': DPOConfig.beta takes a finite number"),
+    ("set", "{per_device_train_batch_size: 0}", "--set: per_device_train_batch_size: expected a whole number of at "
+                                                "least 1, got 0"),
 ])
 def test_recipe_stage_values_are_refused_by_the_dry_run(key, value, message, tmp_path):
     recipe = tmp_path / "recipe.yaml"

@@ -22,6 +22,7 @@ from trlprep.converters.cli import main as convert_main
 from trlprep.errors import OutputError
 from trlprep.files import copy_atomically, create_staged_file, publish, write_atomically
 from trlprep.inspector.cli import main as inspect_main
+from trlprep.train.cli import main as train_main
 
 CHATS = [{"conversations": [{"from": "human", "value": f"What is {n} + {n}?"},
                             {"from": "gpt", "value": f"{n} + {n} is {2 * n}."}]} for n in range(12)]
@@ -327,3 +328,93 @@ def test_a_killed_runs_staging_is_removed_by_the_next_run(big_chat, chats, tmp_p
     os.close(fd)
     subprocess.run([*CONVERT, "-d", str(chats), "--to", "sft", "-o", str(output)], check=True, capture_output=True)
     assert hidden(tmp_path) == [live.name]
+
+
+# 8. `train --output-dir FILE` was an internal error (NotADirectoryError on FILE/data), exit 3.
+@pytest.mark.parametrize("under", ["", "run"], ids=["the file", "a folder under it"])
+def test_train_output_dir_that_is_a_file(chats, tmp_path, under):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    output_dir = notes / under if under else notes
+    where = "is a file" if not under else f"is in {notes}, which is a file"
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, "--dry-run",
+                   "--output-dir", output_dir) == (
+        f"error: --output-dir {output_dir}: {where}, not a folder; give a folder (made if missing)")
+    assert notes.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "notes.txt"]
+
+
+# 9. `train --export-trl-config FILE` replaced any FILE (notes, the input) and wrote its data onto the input.
+def exported(*args) -> None:
+    result = CliRunner().invoke(train_main, ["--method", "sft", *[str(a) for a in args]])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_export_never_replaces_a_file_it_did_not_write(chats, tmp_path):
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# notes\n")
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, "--export-trl-config", notes) == (
+        f"error: {notes}: exists; it is not a config an export wrote (its first line is not `# trl <method> "
+        f"--config NOTES.md   (written by trlprep)`): remove it or export to another name")
+    assert notes.read_text() == "# notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["NOTES.md",
+                                                                                               "data.jsonl"]
+
+
+@pytest.mark.parametrize("flag", ["-d", "--eval-dataset"])
+def test_export_never_writes_its_data_onto_the_input(chats, tmp_path, flag):
+    data = tmp_path / "run-data"
+    data.mkdir()
+    exported_input = data / ("train.jsonl" if flag == "-d" else "test.jsonl")
+    exported_input.write_bytes(chats.read_bytes())
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats, flag, exported_input,
+                   "--export-trl-config", tmp_path / "run.yaml") == (
+        f"error: {exported_input}: is the input (or holds it); write the output elsewhere")
+    assert exported_input.read_bytes() == chats.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "run-data"]
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["the folder", "a link to it"])
+def test_export_never_writes_into_a_folder_of_other_files(chats, tmp_path, linked):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    data = tmp_path / "run-data"
+    if linked:
+        data.symlink_to(folder)
+    else:
+        folder.rename(data)
+    assert refused(train_main, "--method", "sft", "--model", "m", "-d", chats,
+                   "--export-trl-config", tmp_path / "run.yaml") == (
+        f"error: {data}: is a symlink (to {folder}); write to a path of its own, not through a link" if linked else
+        f"error: {data}: exists and holds notes.txt, which an export does not write: remove it or export to "
+        f"another name")
+    assert sorted(p.name for p in data.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["data.jsonl", "run-data"] + ["mine"] * linked)
+
+
+@pytest.mark.slow
+def test_export_replaces_what_an_earlier_export_wrote(chats, tiny_model, tmp_path):
+    config = tmp_path / "run.yaml"
+    exported("--model", tiny_model, "-d", chats, "--export-trl-config", config, "--test-size", "2")
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["test.jsonl", "train.jsonl"]
+    exported("--model", tiny_model, "-d", chats, "--export-trl-config", config)
+    assert config.read_text().startswith("# trl sft --config run.yaml   (written by trlprep)\n")
+    assert "dataset_test_split" not in config.read_text()
+    # The earlier test split is gone: TRL would have loaded it with the folder.
+    assert sorted(p.name for p in (tmp_path / "run-data").iterdir()) == ["train.jsonl"]
+    assert len((tmp_path / "run-data" / "train.jsonl").read_text().splitlines()) == 12
+    assert hidden(tmp_path) == [] and hidden(tmp_path / "run-data") == []
+
+
+def test_a_recipe_export_never_writes_onto_a_stage_input(chats, tmp_path):
+    """A recipe's `--export-trl-config FOLDER` writes `<N>-<method>.yaml` and its data there, checked the same way,
+    for every stage before any stage's data is converted."""
+    stage_input = tmp_path / "exported" / "1-sft-data" / "train.jsonl"
+    stage_input.parent.mkdir(parents=True)
+    stage_input.write_bytes(chats.read_bytes())
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"model: m\noutput_dir: {tmp_path / 'runs'}\nstages:\n  - method: sft\n"
+                      f"    dataset: {stage_input}\n")
+    assert refused(train_main, "--recipe", recipe, "--export-trl-config", tmp_path / "exported") == (
+        f"error: {stage_input}: is the input (or holds it); write the output elsewhere")
+    assert stage_input.read_bytes() == chats.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl", "exported", "recipe.yaml"]
