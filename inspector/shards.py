@@ -27,6 +27,7 @@ import dataclasses
 import datetime
 import decimal
 import functools
+import glob
 import hashlib
 import json
 import multiprocessing
@@ -35,6 +36,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -95,13 +97,28 @@ def shard_urls(pattern: str) -> list[str]:
     return [str(path) for path in glob_files(pattern)]
 
 
+def dataset_folder(pattern: str) -> Path | None:
+    """The local folder a pattern reads shards from: the folder itself, a glob's folders up to its first wildcard,
+    a file's folder; None for a URL. A work folder there would be read as rows by the next run over it.
+
+    >>> dataset_folder("data/*.jsonl"), dataset_folder("data/**/x-*.jsonl"), dataset_folder("s3://b/*.jsonl")
+    (PosixPath('data'), PosixPath('data'), None)
+    """
+    if "://" in pattern:
+        return None
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), None)
+    if fixed is not None:
+        return Path(*parts[:fixed]) if fixed else Path(".")
+    return Path(pattern) if Path(pattern).is_dir() else Path(pattern).parent
+
+
 def local_path(url: str, index: int, work: Path) -> Path:
     """A shard as a local file: itself, or its copy in `<work>/shards/` (copied once, atomically)."""
     if "://" not in url or url.startswith("file://"):
         return Path(url.removeprefix("file://"))
-    target = work / "shards" / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
+    target = work_folder(work, "shards") / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         filesystem, path = url_filesystem(url)
         with staged_beside(target) as staged:
             filesystem.get_file(path, str(staged))
@@ -109,8 +126,9 @@ def local_path(url: str, index: int, work: Path) -> Path:
 
 
 def job_digest(job: dict) -> str:
-    """What identifies a job (its shards and options), the run's id aside: each record names the job it is of."""
-    identity = {key: value for key, value in job.items() if key != "run"}
+    """What identifies a job (its shards and options), the run's id and whether it may replace its output aside
+    (a rerun with --overwrite takes up the same tasks): each record names the job it is of."""
+    identity = {key: value for key, value in job.items() if key not in ("run", "overwrite")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,7 +136,7 @@ def save_record(work: Path, job: dict, name: str, data: Any) -> None:
     """A task's result for another task, `<work>/<name>.msgpack`, written atomically (a task killed midway leaves
     none): plain values, stamped with the run's id and the job's digest, which `load_record` requires."""
     record = {"format": WORK_FORMAT, "run": job["run"], "job": job_digest(job), "name": name, "data": data}
-    with staged_beside(work / f"{name}{RECORD_SUFFIX}") as staged:
+    with staged_beside(work_folder(work, str(Path(name).parent)) / f"{Path(name).name}{RECORD_SUFFIX}") as staged:
         staged.write_bytes(_ENCODE(record))
 
 
@@ -144,6 +162,48 @@ def load_record(work: Path, job: dict, name: str, read: Callable[[Any], Any] = l
 
 def _foreign(path: Path, why: str) -> ForeignWork:
     return ForeignWork(f"{path}: {why}; it is no result of this run: run again with a fresh --work-dir")
+
+
+def work_folder(work: Path, name: str) -> Path:
+    """The folder `<work>/<name>`, created where missing, each part of it a folder of its own: a symlink planted in
+    the work folder (which may be shared) is refused (`ForeignWork`), never followed, so nothing is written outside
+    it and no link is published as an output.
+
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp())
+    >>> work_folder(work, "converted").is_dir(), work_folder(work, ".") == work
+    (True, True)
+    >>> (work / "output").symlink_to(work / "converted")
+    >>> work_folder(work, "output")
+    Traceback (most recent call last):
+    trlprep.inspector.shards.ForeignWork: .../output: a symlink (to .../converted); ...
+    """
+    folder = work
+    for part in Path(name).parts:
+        folder = folder / part
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        _refuse_link(folder)
+    return folder
+
+
+def _refuse_link(path: Path) -> None:
+    """Refuse `path` where it is a symlink or anything but a folder."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise _foreign(path, f"a symlink (to {os.readlink(path)}); a work folder's files are never written through "
+                             f"a link")
+    if not stat.S_ISDIR(mode):
+        raise _foreign(path, "not a folder")
+
+
+def _refuse_links(work: Path) -> None:
+    """Refuse a work folder that holds a symlink anywhere (each a place a task may write through), before any
+    task runs; the tasks create their folders with `work_folder`, which refuses one planted later."""
+    for folder, folders, files in os.walk(work):
+        for name in folders + files:
+            if os.path.islink(os.path.join(folder, name)):
+                _refuse_link(Path(folder, name))
 
 
 # Row values (a shard's first rows, the fast path's example row, a preview) keep their Python types through a
@@ -364,7 +424,7 @@ def scan_shard(part, enabled: set[str], max_rows: int) -> dict:
 
 def done(work: Path, index: int, rows: int, started: float) -> None:
     """Shard `index` is done, `rows` rows since `started`: what the progress line counts."""
-    with staged_beside(work / "progress" / f"{index:06d}.json") as staged:  # whole when the progress line reads it
+    with staged_beside(work_folder(work, "progress") / f"{index:06d}.json") as staged:  # whole when the progress line reads it
         staged.write_text(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
 
 
@@ -483,8 +543,14 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
         from trlprep.inspector.sources import open_source
 
         open_source(pattern, encoding=job["encoding"])
+    folder = dataset_folder(pattern)
+    if executor.work_dir is not None and folder is not None \
+            and folder.resolve() in (Path(executor.work_dir).resolve(), *Path(executor.work_dir).resolve().parents):
+        raise UsageError(f"--work-dir {executor.work_dir}: is in the dataset's folder {folder}, whose next read would "
+                         f"take its files in as rows; give a folder outside it")
     work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
     work.mkdir(mode=0o755 if executor.kind == "slurm" else 0o777, parents=True, exist_ok=True)
+    _refuse_links(work)
     job = {**job, "shards": shards}
     previous = _previous_job(work)
     if previous is not None and job_digest(previous) != job_digest(job):
@@ -502,7 +568,7 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
             os.umask(mask)
         return None
     write_atomically(work / JOB_FILE, json.dumps(job))
-    with _tasks_running(work / "logs" / "console.log") as terminal:
+    with _tasks_running(work_folder(work, "logs") / "console.log") as terminal:
         watcher = _Progress(work, len(shards), terminal, progress_label) if progress else None
         try:
             _run_locally(work, tasks, executor.workers, steps)
@@ -652,7 +718,6 @@ def _tasks_running(log: Path) -> Iterator[int]:
     after a crash hashes rows as the first run's finished tasks did, and this process's stderr, sent to `log`
     while they run (they log every step to the console through loguru). Yields the terminal's stderr, for the
     progress line."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     seed = os.environ.get("PYTHONHASHSEED")
     os.environ["PYTHONHASHSEED"] = TASK_HASH_SEED
     sys.stderr.flush()
