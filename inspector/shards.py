@@ -198,12 +198,15 @@ def _refuse_link(path: Path) -> None:
 
 
 def _refuse_links(work: Path) -> None:
-    """Refuse a work folder that holds a symlink anywhere (each a place a task may write through), before any
-    task runs; the tasks create their folders with `work_folder`, which refuses one planted later."""
+    """Refuse, before any task runs, a work folder that holds a symlink a task could write through: one to a
+    folder, or to nothing (a file would be created where it points). A link to a file is left: a result is staged
+    beside its name and renamed over it, which replaces the link, never writes through it. The tasks create their
+    folders with `work_folder`, which refuses a link planted later."""
     for folder, folders, files in os.walk(work):
         for name in folders + files:
-            if os.path.islink(os.path.join(folder, name)):
-                _refuse_link(Path(folder, name))
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and not os.path.isfile(path):
+                _refuse_link(Path(path))
 
 
 # Row values (a shard's first rows, the fast path's example row, a preview) keep their Python types through a
@@ -718,12 +721,16 @@ def _tasks_running(log: Path) -> Iterator[int]:
     after a crash hashes rows as the first run's finished tasks did, and this process's stderr, sent to `log`
     while they run (they log every step to the console through loguru). Yields the terminal's stderr, for the
     progress line."""
+    try:  # appended to, so never through a link planted at its name
+        sink = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as error:
+        raise _foreign(log, f"cannot be written ({error.strerror or error})") from None
     seed = os.environ.get("PYTHONHASHSEED")
     os.environ["PYTHONHASHSEED"] = TASK_HASH_SEED
     sys.stderr.flush()
     terminal = os.dup(2)
-    with open(log, "ab") as sink:
-        os.dup2(sink.fileno(), 2)
+    os.dup2(sink, 2)
+    os.close(sink)
     logger.disable("datatrove")
     try:
         yield terminal

@@ -267,6 +267,18 @@ def test_a_symlink_planted_in_the_work_folder_is_never_followed(tmp_path, name):
     assert not os.path.lexists(output) and not os.path.lexists(tmp_path / "out.rejects")
 
 
+def test_a_link_planted_at_the_log_the_run_appends_to_is_never_written_through(tmp_path):
+    """The console log a local run appends its tasks' output to, linked to someone's file: refused (exit 2, one
+    line naming it), the file as it was."""
+    pattern = write_shards(tmp_path / "shards")
+    victim, work = tmp_path / "victim.txt", tmp_path / "work"
+    victim.write_text("not yours")
+    (work / "logs").mkdir(parents=True)
+    (work / "logs" / "console.log").symlink_to(victim)
+    one_line_refusal(run(inspect, "--dataset", pattern, "--work-dir", str(work)), work / "logs" / "console.log")
+    assert victim.read_text() == "not yours"
+
+
 def appearing_mid_run(tmp_path: Path, arguments: list[str], appear, *, rejects: bool) -> subprocess.CompletedProcess:
     """`convert --executor local` run in a process of its own (with `rejects`, a shard has a row no conversion
     keeps); `appear()` once its first shard is converted (the output is published steps later, after the column
