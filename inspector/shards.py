@@ -98,8 +98,8 @@ def shard_urls(pattern: str) -> list[str]:
 
 
 def dataset_folder(pattern: str) -> Path | None:
-    """The local folder a pattern reads shards from: the folder itself, a glob's folders up to its first wildcard,
-    a file's folder; None for a URL. A work folder there would be read as rows by the next run over it.
+    """The local folder a pattern reads shards from: the folder itself, or a glob's folders up to its first
+    wildcard; None for one file or a URL. A work folder there would be read as rows by the next run over it.
 
     >>> dataset_folder("data/*.jsonl"), dataset_folder("data/**/x-*.jsonl"), dataset_folder("s3://b/*.jsonl")
     (PosixPath('data'), PosixPath('data'), None)
@@ -110,7 +110,7 @@ def dataset_folder(pattern: str) -> Path | None:
     fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), None)
     if fixed is not None:
         return Path(*parts[:fixed]) if fixed else Path(".")
-    return Path(pattern) if Path(pattern).is_dir() else Path(pattern).parent
+    return Path(pattern) if Path(pattern).is_dir() else None
 
 
 def local_path(url: str, index: int, work: Path) -> Path:
