@@ -32,13 +32,14 @@ from trlprep.converters.options import ConvertOptions
 from trlprep.options import Executor
 from trlprep.converters.conversion import (Ledger, RowConverter, conversion_plan, convert_part, every_row_rejected, option_steps,
                             refuse_unconvertible, strict_refusal, verify)
-from trlprep.converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish
+from trlprep.converters.output import Staging, dumps, guard_paths, materialize, output_kind, publish_all
 from trlprep.converters.result import ConversionResult
 from trlprep.errors import DataRefused, OutputError, UsageError
-from trlprep.files import staged_beside, write_atomically
+from trlprep.files import check_replaceable, publish, remove_quietly, staged_beside, write_atomically
 from trlprep.inspector.scan.plan import head_columns
 from trlprep.inspector.shards import (ShardHeads, ShardJudge, ShardStep, done, load_record, merged_report, part_data,
-                              part_from_data, plan_from_data, row_data, run_job, scan_data, scan_from_data, scan_shard)
+                              part_from_data, plan_from_data, row_data, run_job, scan_data, scan_from_data, scan_shard,
+                              work_folder)
 
 RESULT_FILE = "result.json"
 REFUSED_FILE = "refused.txt"
@@ -86,9 +87,7 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
     from trlprep.inspector.sources import open_source
 
     part = dataclasses.replace(part, source=open_source(part.source, encoding=job["encoding"]))
-    folder = work / "staging"
-    folder.mkdir(exist_ok=True)
-    staging = Staging(folder, f"{index:06d}")
+    staging = Staging(work_folder(work, "staging"), f"{index:06d}")
     try:
         rejects = staging.new_path("rejects", ".jsonl")
         converter = RowConverter(job_options(job))
@@ -102,11 +101,9 @@ def _convert_shard(work: Path, job: dict, part, index: int) -> dict:
                      "repaired": dict(converter.repaired), "output_shape": converter.output_shape,
                      "path": part.name, "url": job["shards"][index], "output": None}
         if summary["rejected"]:
-            os.makedirs(work / "rejects", exist_ok=True)
-            os.replace(rejects, work / "rejects" / f"{index:06d}.jsonl")
+            os.replace(rejects, work_folder(work, "rejects") / f"{index:06d}.jsonl")
         if summary["kept"]:
-            target = work / "output" / output_name(index, len(job["shards"]))
-            target.parent.mkdir(exist_ok=True)
+            target = work_folder(work, "output") / output_name(index, len(job["shards"]))
             os.replace(materialize({"all": staging.main}, "parquet", staging)["all"], target)
             written = file_part(open_source(str(target)), head_rows_per_file(len(job["shards"])), several=True,
                                 columns=True)
@@ -185,9 +182,10 @@ def _published(work: Path, job: dict) -> ConversionResult:
                 for url, shard in zip(urls, shards)])
     if options.strict and rejected:
         raise strict_refusal(rejected, result)
-    _number_rejects(work, urls, shards)
+    numbered = _number_rejects(work, urls, shards)
+    overwrite = job["overwrite"]
     if not result.rows_kept:
-        publish(work / "rejects.numbered", rejects)
+        publish(numbered, rejects, replace=overwrite)
         result.rejects = str(rejects)
         raise every_row_rejected(job["pattern"], rejects, result)
     written = [shard for shard in shards if shard["output"] is not None]
@@ -197,12 +195,16 @@ def _published(work: Path, job: dict) -> ConversionResult:
                            [shard["scan"] for shard in written], first_rows=[], enabled=set(job["enabled"]),
                            max_rows=job["max_rows"], method=options.to)
     verify(report, result)
+    # As one pass publishes: what appeared at the output's or the rejects' name while the tasks ran is replaced
+    # only with --overwrite, and only where it is ours to replace; an earlier run's rejects beside an output
+    # that now has none are removed on the same terms.
+    check_replaceable(rejects, overwrite)
+    moves = {work_folder(work, "output"): output}
+    publish_all({numbered: rejects, **moves} if rejected else moves, overwrite)
     if rejected:
-        publish(work / "rejects.numbered", rejects)
         result.rejects = str(rejects)
-    else:  # no stale rejects from an earlier run beside this output
-        shutil.rmtree(rejects, ignore_errors=True)
-    publish(work / "output", output)
+    else:
+        remove_quietly(rejects)
     result.outputs = {"all": str(output)}
     return result
 
@@ -220,12 +222,12 @@ def _plan(job: dict, parts: list, expected, urls: list[str]) -> list[str]:
     return steps + [f"{len(urls)} shards converted as datatrove tasks, one Parquet output shard each"]
 
 
-def _number_rejects(work: Path, urls: list[str], shards: list[dict]) -> None:
+def _number_rejects(work: Path, urls: list[str], shards: list[dict]) -> Path:
     """Each shard's rejects in `<work>/rejects.numbered/`, named after its output shard, its rows numbered as one
     pass over all shards numbers them (a shard's rows go on from the last row number of the shard before) and
-    placed by URL."""
-    folder = work / "rejects.numbered"
-    shutil.rmtree(folder, ignore_errors=True)
+    placed by URL; that folder."""
+    folder = work_folder(work, "rejects.numbered")  # an earlier try's, emptied: refused where it is a link
+    shutil.rmtree(folder)
     folder.mkdir()
     offset = 0
     for index, (url, shard) in enumerate(zip(urls, shards)):
@@ -239,6 +241,7 @@ def _number_rejects(work: Path, urls: list[str], shards: list[dict]) -> None:
                     record["where"] = url + ":" + record["where"].removeprefix(local)
                     sink.write(dumps(record))
         offset += shard["ledger"]["last_row"]
+    return folder
 
 
 def _one_shape(written: list[dict]) -> None:
@@ -371,7 +374,8 @@ def convert_shards(pattern: str, options: ConvertOptions, executor: Executor) ->
     taken = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
              if f.metadata["shards"] and f.name not in ("overwrite", "progress", "encoding")}
     job = {"pattern": pattern, "options": {**taken, "output": str(output.resolve())},
-           "enabled": sorted(select_rules((), ())), "max_rows": 5, "encoding": options.encoding}
+           "enabled": sorted(select_rules((), ())), "max_rows": 5, "encoding": options.encoding,
+           "overwrite": options.overwrite}
     try:
         ran = run_job(job, CONVERSION, executor, progress=options.progress, progress_label="converted")
     except DataRefused as refused:  # its ledger came back from the tasks as data

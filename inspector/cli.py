@@ -246,8 +246,11 @@ def executor_options(verb: str):
 
 def executor_from(kind: str | None, tasks: int | None, workers: int, work_dir: str | None, slurm_partition: str | None,
                   slurm_time: str) -> Executor | None:
-    """The `--executor` options as the API's `Executor`, or None without `--executor`."""
+    """The `--executor` options as the API's `Executor`, or None without `--executor`; a `--work-dir` without it
+    is refused (it would be ignored, and its user expect the run's files there)."""
     if kind is None:
+        if work_dir is not None:
+            raise UsageError("--work-dir needs --executor: only a sharded run writes a work folder")
         return None
     return Executor(kind, tasks, workers, work_dir, slurm_partition, slurm_time)
 

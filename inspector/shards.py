@@ -27,6 +27,7 @@ import dataclasses
 import datetime
 import decimal
 import functools
+import glob
 import hashlib
 import json
 import multiprocessing
@@ -35,6 +36,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -95,13 +97,28 @@ def shard_urls(pattern: str) -> list[str]:
     return [str(path) for path in glob_files(pattern)]
 
 
+def dataset_folder(pattern: str) -> Path | None:
+    """The local folder a pattern reads shards from: the folder itself, or a glob's folders up to its first
+    wildcard; None for one file or a URL. A work folder there would be read as rows by the next run over it.
+
+    >>> dataset_folder("data/*.jsonl"), dataset_folder("data/**/x-*.jsonl"), dataset_folder("s3://b/*.jsonl")
+    (PosixPath('data'), PosixPath('data'), None)
+    """
+    if "://" in pattern:
+        return None
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), None)
+    if fixed is not None:
+        return Path(*parts[:fixed]) if fixed else Path(".")
+    return Path(pattern) if Path(pattern).is_dir() else None
+
+
 def local_path(url: str, index: int, work: Path) -> Path:
     """A shard as a local file: itself, or its copy in `<work>/shards/` (copied once, atomically)."""
     if "://" not in url or url.startswith("file://"):
         return Path(url.removeprefix("file://"))
-    target = work / "shards" / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
+    target = work_folder(work, "shards") / f"{index:06d}-{url.rsplit('/', 1)[-1]}"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         filesystem, path = url_filesystem(url)
         with staged_beside(target) as staged:
             filesystem.get_file(path, str(staged))
@@ -109,8 +126,9 @@ def local_path(url: str, index: int, work: Path) -> Path:
 
 
 def job_digest(job: dict) -> str:
-    """What identifies a job (its shards and options), the run's id aside: each record names the job it is of."""
-    identity = {key: value for key, value in job.items() if key != "run"}
+    """What identifies a job (its shards and options), the run's id and whether it may replace its output aside
+    (a rerun with --overwrite takes up the same tasks): each record names the job it is of."""
+    identity = {key: value for key, value in job.items() if key not in ("run", "overwrite")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
@@ -118,7 +136,7 @@ def save_record(work: Path, job: dict, name: str, data: Any) -> None:
     """A task's result for another task, `<work>/<name>.msgpack`, written atomically (a task killed midway leaves
     none): plain values, stamped with the run's id and the job's digest, which `load_record` requires."""
     record = {"format": WORK_FORMAT, "run": job["run"], "job": job_digest(job), "name": name, "data": data}
-    with staged_beside(work / f"{name}{RECORD_SUFFIX}") as staged:
+    with staged_beside(work_folder(work, str(Path(name).parent)) / f"{Path(name).name}{RECORD_SUFFIX}") as staged:
         staged.write_bytes(_ENCODE(record))
 
 
@@ -144,6 +162,53 @@ def load_record(work: Path, job: dict, name: str, read: Callable[[Any], Any] = l
 
 def _foreign(path: Path, why: str) -> ForeignWork:
     return ForeignWork(f"{path}: {why}; it is no result of this run: run again with a fresh --work-dir")
+
+
+def work_folder(work: Path, name: str) -> Path:
+    """The folder `<work>/<name>`, created where missing, each part of it a folder of its own: a symlink planted in
+    the work folder (which may be shared) is refused (`ForeignWork`), never followed, so nothing is written outside
+    it and no link is published as an output.
+
+    >>> import tempfile
+    >>> work = Path(tempfile.mkdtemp())
+    >>> work_folder(work, "converted").is_dir(), work_folder(work, ".") == work
+    (True, True)
+    >>> (work / "output").symlink_to(work / "converted")
+    >>> try:
+    ...     work_folder(work, "output")
+    ... except ForeignWork as refused:
+    ...     print(str(refused).removeprefix(str(work)).split(";")[0])
+    /output: a symlink (to .../converted)
+    """
+    folder = work
+    for part in Path(name).parts:
+        folder = folder / part
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        _refuse_link(folder)
+    return folder
+
+
+def _refuse_link(path: Path) -> None:
+    """Refuse `path` where it is a symlink or anything but a folder."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise _foreign(path, f"a symlink (to {os.readlink(path)}); a work folder's files are never written through "
+                             f"a link")
+    if not stat.S_ISDIR(mode):
+        raise _foreign(path, "not a folder")
+
+
+def _refuse_links(work: Path) -> None:
+    """Refuse, before any task runs, a work folder that holds a symlink a task could write through: one to a
+    folder, or to nothing (a file would be created where it points). A link to a file is left: a result is staged
+    beside its name and renamed over it, which replaces the link, never writes through it. The tasks create their
+    folders with `work_folder`, which refuses a link planted later."""
+    for folder, folders, files in os.walk(work):
+        for name in folders + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and not os.path.isfile(path):
+                _refuse_link(Path(path))
 
 
 # Row values (a shard's first rows, the fast path's example row, a preview) keep their Python types through a
@@ -364,7 +429,7 @@ def scan_shard(part, enabled: set[str], max_rows: int) -> dict:
 
 def done(work: Path, index: int, rows: int, started: float) -> None:
     """Shard `index` is done, `rows` rows since `started`: what the progress line counts."""
-    with staged_beside(work / "progress" / f"{index:06d}.json") as staged:  # whole when the progress line reads it
+    with staged_beside(work_folder(work, "progress") / f"{index:06d}.json") as staged:  # whole when the progress line reads it
         staged.write_text(json.dumps({"rows": rows, "seconds": time.perf_counter() - started}))
 
 
@@ -483,8 +548,14 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
         from trlprep.inspector.sources import open_source
 
         open_source(pattern, encoding=job["encoding"])
+    folder = dataset_folder(pattern)
+    if executor.work_dir is not None and folder is not None \
+            and folder.resolve() in (Path(executor.work_dir).resolve(), *Path(executor.work_dir).resolve().parents):
+        raise UsageError(f"--work-dir {executor.work_dir}: is in the dataset's folder {folder}, whose next read would "
+                         f"take its files in as rows; give a folder outside it")
     work = Path(executor.work_dir) if executor.work_dir is not None else Path(tempfile.mkdtemp(prefix="trlprep-shards-"))
     work.mkdir(mode=0o755 if executor.kind == "slurm" else 0o777, parents=True, exist_ok=True)
+    _refuse_links(work)
     job = {**job, "shards": shards}
     previous = _previous_job(work)
     if previous is not None and job_digest(previous) != job_digest(job):
@@ -502,7 +573,7 @@ def run_job(job: dict, steps: tuple[tuple[type[ShardStep], bool], ...], executor
             os.umask(mask)
         return None
     write_atomically(work / JOB_FILE, json.dumps(job))
-    with _tasks_running(work / "logs" / "console.log") as terminal:
+    with _tasks_running(work_folder(work, "logs") / "console.log") as terminal:
         watcher = _Progress(work, len(shards), terminal, progress_label) if progress else None
         try:
             _run_locally(work, tasks, executor.workers, steps)
@@ -652,13 +723,16 @@ def _tasks_running(log: Path) -> Iterator[int]:
     after a crash hashes rows as the first run's finished tasks did, and this process's stderr, sent to `log`
     while they run (they log every step to the console through loguru). Yields the terminal's stderr, for the
     progress line."""
-    log.parent.mkdir(parents=True, exist_ok=True)
+    try:  # appended to, so never through a link planted at its name
+        sink = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as error:
+        raise _foreign(log, f"cannot be written ({error.strerror or error})") from None
     seed = os.environ.get("PYTHONHASHSEED")
     os.environ["PYTHONHASHSEED"] = TASK_HASH_SEED
     sys.stderr.flush()
     terminal = os.dup(2)
-    with open(log, "ab") as sink:
-        os.dup2(sink.fileno(), 2)
+    os.dup2(sink, 2)
+    os.close(sink)
     logger.disable("datatrove")
     try:
         yield terminal

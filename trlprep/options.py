@@ -235,6 +235,9 @@ def options_from(options_type: type[OptionsT], options: OptionsT | None, setting
         return checked(dataclasses.replace(options, **settings) if settings else options)
     known = {f.name for f in fields(options_type)}
     unknown = sorted(set(settings) - known)
+    placed = [name for name in unknown if name in {f.name for f in fields(Executor)} - {"kind"}]
+    if placed:  # an `Executor`'s, such as work_dir: never ignored, since it means a sharded run
+        raise UsageError(f"{placed[0]} needs executor: pass executor=Executor(\"local\", {placed[0]}=...)")
     if unknown:
         raise UsageError(f"unknown option {unknown[0]!r} (options: {', '.join(sorted(known))})")
     return checked(options_type(**settings))

@@ -249,3 +249,131 @@ def test_a_slurm_work_folder_others_can_write_to_is_refused(tmp_path):
     work.chmod(0o755)
     done = CliRunner().invoke(inspect, arguments, env={"PATH": str(tmp_path)})
     assert done.exit_code == 2 and "sbatch" in done.output and "another user" not in done.output, done.output
+
+
+@pytest.mark.parametrize("name", ["output", "rejects", "rejects.numbered", "converted", "logs"])
+def test_a_symlink_planted_in_the_work_folder_is_never_followed(tmp_path, name):
+    """A shared work folder where someone linked a name the tasks write (the output shards, the rejects, records,
+    logs) to a folder of theirs: refused before any task runs (exit 2, one line naming the link), nothing written
+    there, and no output published (never the link itself)."""
+    pattern = write_shards(tmp_path / "shards")
+    victim, work, output = tmp_path / "victim", tmp_path / "work", tmp_path / "out"
+    victim.mkdir()
+    work.mkdir()
+    (work / name).symlink_to(victim)
+    done = run(convert, "--dataset", pattern, "--to", "sft", "--output", str(output), "--work-dir", str(work))
+    assert "a symlink" in one_line_refusal(done, work / name)
+    assert list(victim.iterdir()) == []
+    assert not os.path.lexists(output) and not os.path.lexists(tmp_path / "out.rejects")
+
+
+def test_a_link_planted_at_the_log_the_run_appends_to_is_never_written_through(tmp_path):
+    """The console log a local run appends its tasks' output to, linked to someone's file: refused (exit 2, one
+    line naming it), the file as it was."""
+    pattern = write_shards(tmp_path / "shards")
+    victim, work = tmp_path / "victim.txt", tmp_path / "work"
+    victim.write_text("not yours")
+    (work / "logs").mkdir(parents=True)
+    (work / "logs" / "console.log").symlink_to(victim)
+    one_line_refusal(run(inspect, "--dataset", pattern, "--work-dir", str(work)), work / "logs" / "console.log")
+    assert victim.read_text() == "not yours"
+
+
+def appearing_mid_run(tmp_path: Path, arguments: list[str], appear, *, rejects: bool) -> subprocess.CompletedProcess:
+    """`convert --executor local` run in a process of its own (with `rejects`, a shard has a row no conversion
+    keeps); `appear()` once its first shard is converted (the output is published steps later, after the column
+    types of every shard are read): what another run, or a user, puts at the output's names while this one works.
+    The run's exit code and output."""
+    pattern = write_shards(tmp_path / "shards", rows=500)
+    if rejects:
+        with open(tmp_path / "shards" / "part-1.jsonl", "a") as shard:
+            shard.write('{"messages": []}\n')
+    work = tmp_path / "work"
+    command = [str(Path(sys.executable).parent / "convert"), "--dataset", pattern, "--to", "sft", "--executor",
+               "local", "--workers", "1", "--work-dir", str(work), *arguments]
+    started = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while started.poll() is None and not list(work.glob("converted/*.msgpack")):
+        time.sleep(0.01)
+    if (work / "result.json").exists():
+        started.communicate()
+        pytest.skip("the run published before anything could appear")
+    appear()
+    stdout, stderr = started.communicate(timeout=300)
+    return subprocess.CompletedProcess(command, started.returncode, stdout, stderr)
+
+
+def test_an_output_that_appears_mid_run_is_not_replaced_without_overwrite(tmp_path):
+    """Another run's output folder appears at the output's name while this one converts: without --overwrite it
+    is kept as it is, and this run says so (exit 2, one line) and leaves nothing beside it (not its rejects)."""
+    output = tmp_path / "out"
+
+    def appear():
+        output.mkdir()
+        (output / "train-00000-of-00001.parquet").write_text("theirs")
+
+    done = appearing_mid_run(tmp_path, ["--output", str(output)], appear, rejects=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"{output}: appeared while this run wrote it" in lines[0], lines[0]
+    assert (output / "train-00000-of-00001.parquet").read_text() == "theirs" and len(list(output.iterdir())) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "shards", "work"]
+
+
+def test_a_rejects_folder_of_other_files_that_appears_mid_run_is_kept(tmp_path):
+    """With --overwrite over an earlier output, a `<out>.rejects/` folder of someone's own files appears while a
+    run that rejects nothing converts (where an earlier run's rejects would be removed): it is not a rejects folder
+    of ours, so it is neither deleted nor replaced (exit 2, one line), and the earlier output stays."""
+    output, rejects = tmp_path / "out", tmp_path / "out.rejects"
+    output.mkdir()
+    (output / "train-00000-of-00001.parquet").write_text("earlier")
+
+    def appear():
+        rejects.mkdir()
+        (rejects / "notes.txt").write_text("mine")
+
+    done = appearing_mid_run(tmp_path, ["--output", str(output), "--overwrite"], appear, rejects=False)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"{rejects}: is a folder that holds notes.txt" in lines[0], lines[0]
+    assert (rejects / "notes.txt").read_text() == "mine" and len(list(rejects.iterdir())) == 1
+    assert (output / "train-00000-of-00001.parquet").read_text() == "earlier"
+
+
+@pytest.mark.parametrize("inside", ["", "work"])
+@pytest.mark.parametrize("command", [inspect, convert], ids=["inspect", "convert"])
+def test_a_work_folder_in_the_dataset_folder_is_refused(tmp_path, command, inside):
+    """A work folder that is the dataset's folder, or in it, would be read as rows by the next run over the
+    folder: refused (exit 2, one line), nothing written in it."""
+    write_shards(tmp_path / "shards")
+    before = sorted((tmp_path / "shards").iterdir())
+    work = tmp_path / "shards" / inside
+    arguments = ["--to", "sft", "--output", str(tmp_path / "out")] if command is convert else []
+    done = run(command, "--dataset", str(tmp_path / "shards"), "--work-dir", str(work), *arguments)
+    lines = done.output.strip().splitlines()
+    assert done.exit_code == 2 and len(lines) == 1, done.output
+    assert f"--work-dir {work}: is in the dataset's folder" in lines[0], lines[0]
+    assert sorted((tmp_path / "shards").iterdir()) == before and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [inspect, convert], ids=["inspect", "convert"])
+def test_a_work_dir_without_executor_is_refused(tmp_path, command):
+    """`--work-dir` means a sharded run: without `--executor` it is refused (exit 2), not ignored."""
+    pattern = write_shards(tmp_path / "shards")
+    arguments = ["--to", "sft", "--output", str(tmp_path / "out")] if command is convert else []
+    done = CliRunner().invoke(command, ["--dataset", pattern, "--work-dir", str(tmp_path / "work"), *arguments])
+    assert done.exit_code == 2 and done.output.strip() == "error: --work-dir needs --executor: only a sharded run " \
+                                                         "writes a work folder", done.output
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_work_dir_without_executor_is_refused_by_the_python_api(tmp_path):
+    from trlprep.converters import convert as convert_api
+    from trlprep.errors import UsageError
+    from trlprep.inspector.api import inspect_dataset
+
+    pattern = write_shards(tmp_path / "shards")
+    with pytest.raises(UsageError, match="^work_dir needs executor"):
+        inspect_dataset(pattern, work_dir=str(tmp_path / "work"))
+    with pytest.raises(UsageError, match="^work_dir needs executor"):
+        convert_api(pattern, to="sft", output=str(tmp_path / "out"), work_dir=str(tmp_path / "work"))
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
