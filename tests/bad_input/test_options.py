@@ -10,6 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from tests.bad_input import refused
 from tests.conftest import REPO
 from tests.tiny_model import build_tiny_model
 from trlprep.converters import convert
@@ -24,15 +25,6 @@ from trlprep.train.cli import main as train_main
 CHATS = REPO / "examples" / "sharegpt_chat.jsonl"  # 12 rows; converts for sft
 BROKEN = REPO / "examples" / "broken_chat.jsonl"  # fails: 6 of 7 rows break error rules
 EXPAND = REPO / "tests" / "data" / "expand"
-
-
-def refused(command, *args: object) -> str:
-    """The one line a command refused with (exit 2), checked to be one line and no traceback."""
-    result = CliRunner().invoke(command, [str(arg) for arg in args])
-    lines = result.stderr.splitlines()
-    assert (result.exit_code, len(lines)) == (2, 1), result.output
-    assert lines[0].startswith("error: ") and "Traceback" not in result.output
-    return lines[0]
 
 
 # --- 1. --select and --ignore ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.bad_input import refused
 from trlprep.converters.api import convert
 from trlprep.converters.cli import main as convert_main
 from trlprep.errors import OutputError
@@ -45,15 +46,6 @@ def big_chat(tmp_path_factory):
             handle.write(json.dumps({"conversations": [{"from": "human", "value": f"Tell me about {n}. " * 4},
                                                        {"from": "gpt", "value": f"{n} is a number. " * 6}]}) + "\n")
     return path
-
-
-def refused(command, *args) -> str:
-    """The one line a command refused with (exit 2, no traceback)."""
-    result = CliRunner().invoke(command, [str(a) for a in args])
-    lines = result.stderr.strip().splitlines()
-    assert (result.exit_code, len(lines)) == (2, 1), result.stderr
-    assert lines[0].startswith("error: ") and "internal error" not in lines[0]
-    return lines[0]
 
 
 def converted(*args) -> None:
