@@ -122,7 +122,7 @@ def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = 
     """
     _, offsets, data = texts.buffers()
     offsets = np.frombuffer(offsets, dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
-    blob = data.to_pybytes()[offsets[0]: offsets[-1]] if data is not None else b""
+    blob = data.slice(offsets[0], offsets[-1] - offsets[0]).to_pybytes() if data is not None else b""
     lengths = np.diff(offsets)
     clean = true_mask(pc.is_valid(texts)) & (lengths > 0)
     if blob:
