@@ -35,6 +35,7 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
 PARQUET_READAHEAD = 4  # batches decoded ahead of the one being checked
+ROWS_AT_A_TIME = 512  # Arrow rows made Python objects together
 # The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
 # read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
 MAX_LINE_BYTES = 64 << 20
@@ -746,9 +747,12 @@ def _cell(value: str | None) -> Any:
 def _arrow_rows(batches: Iterable) -> Iterator[tuple[int, Any]]:
     number = 0
     for batch in batches:
-        for row in batch_rows(batch):
-            number += 1
-            yield number, row
+        # A slice at a time: a scan that reads only a file's first rows (to classify them) makes Python objects
+        # of those, not of its whole first batch.
+        for start in range(0, batch.num_rows, ROWS_AT_A_TIME):
+            for row in batch_rows(batch.slice(start, ROWS_AT_A_TIME)):
+                number += 1
+                yield number, row
 
 
 def batch_rows(batch: Any) -> list[dict]:
