@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trlprep.inspector.arrow import indices, integers, strings, true_mask
+from trlprep.inspector.arrow import indices, integers, plain_batches, strings, true_mask
 from trlprep.inspector.dialects import Shape, is_id_column, shape_key
 from trlprep.inspector.fast import other_text_proofs, proves_every_rule
 from trlprep.inspector.rules import Proof
@@ -37,8 +37,9 @@ _SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
     ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): None,
 }
 _PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
-# Arrow types of the other columns, as the Python types a row of the fast path's example has.
-_PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
+# Arrow types of the other columns (in their plain form, `plain_batch`), as the Python types a row of the fast
+# path's example has.
+_PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_integer, int),
                 (pa.types.is_floating, float), (pa.types.is_boolean, bool))
 
 
@@ -180,17 +181,18 @@ class CheckedBatch(NamedTuple):
 
 def scan_batches(batches: Iterable[pa.RecordBatch],
                  plan_for: Callable[[pa.Schema], ColumnPlan | None]) -> Iterator[CheckedBatch]:
-    """Every batch through the column tests when `plan_for(schema)` has a plan for it: its clean rows, taken
-    whole, and the others, which take the full checks; every row of a batch without a plan is flagged. Rows
+    """Every batch through the column tests when `plan_for(schema)` has a plan for its plain form (large,
+    view and dictionary types read as plain ones: `plain_batches`): its clean rows, taken whole, and the others,
+    which take the full checks as the batch holds them; every row of a batch without a plan is flagged. Rows
     are numbered on across batches from 1."""
     number = 0
-    for batch in batches:
-        plan = plan_for(batch.schema)
+    for batch, plain in plain_batches(batches):
+        plan = plan_for(plain.schema) if plain is not None else None
         if plan is None:
             yield CheckedBatch([], (), ((0, offset, row)
                                         for offset, row in enumerate(batch_rows(batch), start=number + 1)))
         else:
-            clean, keys = plan.clean_rows(batch)
+            clean, keys = plan.clean_rows(plain)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
             hashes = tuple(map(hash, keys.take(indices(accepted)).cast(pa.binary()).to_pylist()))
             yield CheckedBatch((accepted + number + 1).tolist(), hashes,
