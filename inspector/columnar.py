@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trlprep.inspector.arrow import indices, integers, plain_batches, strings, true_mask
+from trlprep.inspector.arrow import indices, integers, plain_batches, rows_at, strings, true_mask
 from trlprep.inspector.dialects import Shape, is_id_column, shape_key
 from trlprep.inspector.fast import other_text_proofs, proves_every_rule
 from trlprep.inspector.rules import Proof
@@ -197,5 +197,5 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
             hashes = tuple(map(hash, keys.take(indices(accepted)).cast(pa.binary()).to_pylist()))
             yield CheckedBatch((accepted + number + 1).tolist(), hashes,
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
-                                   batch_rows(batch.take(indices(flagged)))))
+                                   batch_rows(rows_at(batch, flagged))))
         number += batch.num_rows
