@@ -135,3 +135,23 @@ def test_the_real_datasets_as_hub_parquet_report_what_the_row_path_reports(folde
     compared = compare_as_hub_parquet(files, tmp_path, monkeypatch)
     assert len(compared) == len(files) - len(UNLOADABLE.keys() & {p.name for p in files}) >= 7
     assert any(compared.values()), compared  # the kernels took part
+
+
+def test_a_batch_past_what_32_bit_offsets_reach_is_checked_in_slices_that_fit(tmp_path, monkeypatch):
+    """A `large_list` batch holding more items than a `list` can is halved until each slice fits (here the bound
+    is lowered to 3 messages, not 2**31): two-message rows still reach the kernels, a row past the bound alone
+    is read row by row, and the report is the row path's."""
+    import trlprep.inspector.arrow as arrow
+
+    example = COLUMN_EXAMPLES["conversations"]
+    long = {"conversations": example["conversations"] * 2}
+    rows = [example] + [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}]}
+                        for i in range(6)] + [long]
+    monkeypatch.setattr(arrow, "_OFFSET_LIMIT", 3)
+    path = tmp_path / "rows.arrow"
+    table = typed_table(rows, example, "large")
+    with pa.ipc.new_file(path, table.schema) as out:
+        out.write_table(table)
+    with_kernels, row_by_row, clean = reports_both_ways(path, monkeypatch)
+    assert clean == 7
+    assert with_kernels == row_by_row
