@@ -135,8 +135,8 @@ def plain_array(array: pa.Array) -> pa.Array:
         if offsets[-1] > _OFFSET_LIMIT:
             raise pa.ArrowCapacityError(f"{offsets[-1]:,} list items, past what 32-bit offsets reach")
         offsets = np.ascontiguousarray(offsets, dtype=np.int32)
-        return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)]),
-                                        plain, mask=_null_mask(array))
+        offsets = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
+        return pa.ListArray.from_arrays(offsets, plain, mask=_null_mask(array))
     return array
 
 

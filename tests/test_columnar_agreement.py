@@ -44,8 +44,8 @@ def reports_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str,
 
 
 def write_files(table: pa.Table, folder: Path, variant: str) -> list[Path]:
-    """`table` as Parquet (row groups of 3 rows; pyarrow 26 writes no view types to Parquet) and as Arrow IPC file and stream
-    (batches of 3 rows, one dictionary for all)."""
+    """`table` as Parquet (row groups of 3 rows; pyarrow 26 writes no view types to Parquet) and as Arrow IPC
+    file and stream (batches of 3 rows, one dictionary for all)."""
     paths = []
     if variant != "view":
         paths.append(folder / "rows.parquet")

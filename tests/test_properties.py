@@ -321,7 +321,8 @@ def typed_table(rows: list[dict], example: dict, variant: str) -> pa.Table:
 # An array's own buffers (its validity first) and its children, by type; a type not here (string views) is left
 # as it is by `nulls_over_values`.
 _LAYOUTS = ((pa.types.is_string, 3, None), (pa.types.is_large_string, 3, None), (pa.types.is_integer, 2, None),
-            (pa.types.is_list, 2, lambda array: [array.values]), (pa.types.is_large_list, 2, lambda array: [array.values]),
+            (pa.types.is_list, 2, lambda array: [array.values]),
+            (pa.types.is_large_list, 2, lambda array: [array.values]),
             (pa.types.is_list_view, 3, lambda array: [array.values]),
             (pa.types.is_struct, 1, lambda array: [array.field(i) for i in range(array.type.num_fields)]))
 

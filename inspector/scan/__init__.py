@@ -29,8 +29,8 @@ from trlprep.inspector.sources import Source, SourceError
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
 # (PARALLEL_FROM_BYTES and COLUMN_KERNELS here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
 __all__ = [
-    "COLUMN_KERNELS", "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial",
-    "ReadPlan", "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
+    "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial", "ReadPlan",
+    "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
     "judge", "line_of", "merge", "most_common_shape", "read_plan", "scan", "scan_lines", "scan_part", "trl_key",
 ]
 
