@@ -962,7 +962,10 @@ def _parquet_batches_in_turn(path: Path, row_groups: list[int] | None, rows: int
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as handle:
-        yield from handle.iter_batches(batch_size=rows, row_groups=row_groups, use_threads=False)
+        # A row group at a time: a batch across two groups of a nested dictionary column is not implemented
+        # ("Nested data conversions not implemented for chunked array outputs").
+        for group in range(handle.num_row_groups) if row_groups is None else row_groups:
+            yield from handle.iter_batches(batch_size=rows, row_groups=[group], use_threads=False)
 
 
 def decoded_ahead(batches: Generator[Any, None, None], ahead: int) -> Iterator[Any]:
