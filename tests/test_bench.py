@@ -41,6 +41,7 @@ def test_formats_bench_reports_every_format_processes_and_memory(tmp_path):
     assert [p["rows"] for p in peaks] == [1000, 2000, 4000, 8000]  # resting, then 1x, 2x and 4x --rows
     assert peaks[0]["above_resting_mb"] == 0 and all(p["peak_mb"] > 0 for p in peaks)
     assert peaks[1]["file_mb"] < peaks[2]["file_mb"] < peaks[3]["file_mb"]
+    assert peaks[1]["vs_1x"] == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "chat-2000.arrow", "chat-2000.jsonl", "chat-2000.parquet", "chat-2000.stream.arrow", "pairs-2000.jsonl",
         "warned-500.arrow", "warned-500.jsonl", "warned-500.parquet", "warned-500.stream.arrow"]
