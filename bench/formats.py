@@ -136,7 +136,7 @@ def time_formats(files: dict[str, tuple[Path, int]], repeat: int) -> list[Timing
 
 def _write_copies(path: Path, rows: int, source: Path) -> None:
     """The first `rows` rows of copies 0, 1, 2, ... of the Parquet file `source`, copy k with " k" after each
-    text (no row repeats another), written a row group at a time."""
+    text (no row repeats another), written a copy at a time: this process holds one table and one copy's texts."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -150,9 +150,9 @@ def _write_copies(path: Path, rows: int, source: Path) -> None:
         while rows > 0:
             texts = turns.field("value") if copy == 0 else pc.binary_join_element_wise(turns.field("value"),
                                                                                         str(copy), " ")
-            renamed = pa.StructArray.from_arrays([texts if name == "value" else turns.field(name) for name in names],
+            suffixed = pa.StructArray.from_arrays([texts if name == "value" else turns.field(name) for name in names],
                                                  names=names)
-            conversations = pa.ListArray.from_arrays(column.offsets, renamed)
+            conversations = pa.ListArray.from_arrays(column.offsets, suffixed)
             part = pa.table({"conversations": conversations}).slice(0, rows)
             out.write_table(part, row_group_size=ROW_GROUP_ROWS)
             rows -= part.num_rows
