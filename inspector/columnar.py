@@ -151,8 +151,8 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
 class CheckedBatch(NamedTuple):
     """What the column tests found of one batch, in file order (the arguments of `RowScan.take`)."""
 
-    accepted: list[int]  # the clean rows' numbers
-    hashes: tuple[int, ...]  # their content hashes
+    accepted: np.ndarray  # the clean rows' numbers (int64)
+    hashes: np.ndarray  # their content hashes (int64)
     flagged: Iterator[tuple[int, int, dict]]  # each other row: (clean rows before it, its number, the row)
 
 
@@ -166,13 +166,13 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
     for batch, plain in plain_batches(batches):
         plan = plan_for(plain.schema) if plain is not None else None
         if plan is None:
-            yield CheckedBatch([], (), ((0, offset, row)
-                                        for offset, row in enumerate(batch_rows(batch), start=number + 1)))
+            nothing = np.zeros(0, dtype=np.int64)
+            yield CheckedBatch(nothing, nothing, ((0, offset, row)
+                                                  for offset, row in enumerate(batch_rows(batch), start=number + 1)))
         else:
             clean, keys = plan.clean_rows(plain)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
-            hashes = tuple(keys[accepted].view(np.int64).tolist())
-            yield CheckedBatch((accepted + number + 1).tolist(), hashes,
+            yield CheckedBatch(accepted + number + 1, keys[accepted].view(np.int64),
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
                                    batch_rows(rows_at(batch, flagged))))
         number += batch.num_rows

@@ -34,7 +34,8 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
-PARQUET_READAHEAD = 4  # batches decoded ahead of the one being checked
+PARQUET_READAHEAD = 2  # batches each decoding thread holds ahead of the one being checked
+PARQUET_LANES = 2  # threads decoding a Parquet file's row groups
 ROWS_AT_A_TIME = 512  # Arrow rows made Python objects together
 # The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
 # read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
@@ -947,25 +948,54 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
 
 
 def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: bool = True) -> Iterator[Any]:
-    """A Parquet file's record batches (of `row_groups` only, when given), decoded as they are asked for,
-    ROWS_AT_A_TIME rows a batch: a reader of its first rows only (to classify them) or of Python rows stops
-    early. `ahead`: BATCH_ROWS rows a batch, decoded by a thread of their own PARQUET_READAHEAD batches ahead of
-    the one being checked (pyarrow decodes without holding the GIL), so that reading and checking take a core
-    each while memory stays bounded by the batch size. (pyarrow's dataset scanner reads ahead too, but importing
-    it imports pandas, seconds, and it decoded row groups far past its readahead.)"""
+    """A Parquet file's record batches (of `row_groups` only, when given), a row group at a time (a batch across
+    two groups of a nested dictionary column is not implemented in pyarrow: "Nested data conversions not
+    implemented for chunked array outputs").
+
+    Without `ahead`, ROWS_AT_A_TIME rows a batch, decoded as they are asked for: a reader of the first rows only
+    (to classify them) or of Python rows stops early. With it, BATCH_ROWS rows a batch, decoded by PARQUET_LANES
+    threads of their own, each a row group in turn, PARQUET_READAHEAD batches ahead of the one being checked
+    (pyarrow decodes without holding the GIL): a bare `read_table` decodes on two cores, and one thread alone made
+    the decoding, not the checks, what a scan waited for. Memory stays bounded by the batch size. (pyarrow's
+    dataset scanner reads ahead too, but importing it imports pandas, seconds, and it decoded row groups far
+    past its readahead.)"""
+    import pyarrow.parquet as pq
+
+    if row_groups is None:
+        with pq.ParquetFile(path) as handle:
+            row_groups = list(range(handle.num_row_groups))
     if not ahead:
-        return _parquet_batches_in_turn(path, row_groups, ROWS_AT_A_TIME)
-    return decoded_ahead(_parquet_batches_in_turn(path, row_groups, BATCH_ROWS), PARQUET_READAHEAD)
+        return _parquet_lane(path, row_groups, ROWS_AT_A_TIME)
+    return _in_group_order(path, row_groups)
 
 
-def _parquet_batches_in_turn(path: Path, row_groups: list[int] | None, rows: int) -> Generator[Any, None, None]:
+def _parquet_lane(path: Path, row_groups: list[int], rows: int, *, ends: bool = False) -> Generator[Any, None, None]:
+    """The row groups' batches in turn, and after each group `_END_OF_GROUP` when `ends`."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as handle:
-        # A row group at a time: a batch across two groups of a nested dictionary column is not implemented
-        # ("Nested data conversions not implemented for chunked array outputs").
-        for group in range(handle.num_row_groups) if row_groups is None else row_groups:
+        for group in row_groups:
             yield from handle.iter_batches(batch_size=rows, row_groups=[group], use_threads=False)
+            if ends:
+                yield _END_OF_GROUP
+
+
+_END_OF_GROUP = object()
+
+
+def _in_group_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
+    """The row groups' batches in file order, group i decoded by lane i modulo the lanes."""
+    lanes = [decoded_ahead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
+                           PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
+    try:
+        for group in range(len(row_groups)):
+            for batch in lanes[group % len(lanes)]:
+                if batch is _END_OF_GROUP:
+                    break
+                yield batch
+    finally:
+        for lane in lanes:
+            lane.close()
 
 
 def decoded_ahead(batches: Generator[Any, None, None], ahead: int) -> Iterator[Any]:

@@ -97,7 +97,8 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
         with open(path, "rb") as handle:
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
                               max_rows=max_rows, advance=advance, images=images, image_data=image_data)[0]
-    scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
+    scanner = RowScan(expected, enabled, max_rows, example, images, image_data,
+                      sort_duplicates=part.mode == "batches")  # numpy is imported there
     if part.mode == "batches" and COLUMN_KERNELS:
         from trlprep.inspector.columnar import ColumnPlan, scan_batches
 
