@@ -8,6 +8,7 @@ otherwise. A row that cannot be decoded comes as an `UnreadableRow` so that the 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import difflib
@@ -258,6 +259,8 @@ class Source:
     # The files of a dataset of several, each a source of its own: each is detected and read on its own.
     parts: list[Source] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # how its files were read, where not one row per object or line
+    # Set for a Parquet file and an Arrow IPC file, which can be read a range of row groups (batches) at a time.
+    arrow_file: ArrowFile | None = None
 
     def rows(self, advance: Callable[[int], None] = lambda n: None) -> Iterator[tuple[int, Any]]:
         return self._rows(advance)
@@ -920,31 +923,79 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
         if fmt == "parquet":
             metadata = pq.ParquetFile(path).metadata
             _refuse_rows_past_the_bound(name, metadata)
-            total = metadata.num_rows
-
-            def read(advance, ahead=True):
-                for batch in parquet_batches(path, ahead=ahead):
-                    advance(batch.num_rows)
-                    yield batch
+            groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+            file = ArrowFile(path, fmt, tuple(group.num_rows for group in groups),
+                             sum(group.total_byte_size for group in groups))
         else:
             opener = pa.ipc.open_file if fmt == "arrow" else pa.ipc.open_stream
             with pa.memory_map(str(path)) as probe:
                 reader = opener(probe)
-                total = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)) \
-                    if fmt == "arrow" else None
+                file = ArrowFile(path, fmt, tuple(reader.get_batch(i).num_rows
+                                                  for i in range(reader.num_record_batches)),
+                                 path.stat().st_size) if fmt == "arrow" else None
 
-            def read(advance, ahead=True):  # a memory map: nothing is decoded ahead
+            def read_stream(advance, ahead=True):  # a memory map: nothing is decoded ahead
                 with pa.memory_map(str(path)) as handle:
-                    reader = opener(handle)
-                    for batch in ((reader.get_batch(i) for i in range(reader.num_record_batches))
-                                  if fmt == "arrow" else reader):
-                        advance(batch.num_rows)
-                        yield batch
+                    yield from _counted(opener(handle), advance)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{name}: not a readable {fmt.replace('_stream', '')} file ({error})") from None
-    batches = _guard_arrow(name, read)
-    return Source(name, "row", "rows", total, lambda advance: _arrow_rows(batches(advance, ahead=False)), [name],
-                  batches=batches)
+    batches = file.batches if file is not None else _guard_arrow(name, read_stream)
+    return Source(name, "row", "rows", sum(file.group_rows) if file is not None else None,
+                  lambda advance: _arrow_rows(batches(advance, ahead=False)), [name], batches=batches,
+                  arrow_file=file)
+
+
+@dataclass(frozen=True)
+class ArrowFile:
+    """A Parquet file or an Arrow IPC file, read whole or a range of its row groups (an IPC file's record batches,
+    which it indexes) at a time: what lets its rows be checked in several processes. An IPC stream has no index,
+    so it is read only from its start."""
+
+    path: Path
+    fmt: str  # "parquet" or "arrow"
+    group_rows: tuple[int, ...]  # the rows of each row group (record batch), in file order
+    data_bytes: int  # the size of its data, decompressed
+
+    def batches(self, advance: Callable[[int], None] = lambda n: None, ahead: bool = True,
+                groups: range | None = None) -> Iterator[Any]:
+        """Its record batches (of the row groups `groups` only, when given; `ahead`: see `parquet_batches`);
+        progress in rows. Data that does not decode is refused in one line."""
+        return _guard_arrow(str(self.path), functools.partial(self._read, groups))(advance, ahead)
+
+    def _read(self, groups: range | None, advance: Callable[[int], None], ahead: bool) -> Iterator[Any]:
+        if self.fmt == "parquet":
+            yield from _counted(parquet_batches(self.path, None if groups is None else list(groups), ahead=ahead),
+                                advance)
+            return
+        import pyarrow as pa
+
+        with pa.memory_map(str(self.path)) as handle:  # a memory map: nothing is decoded ahead
+            reader = pa.ipc.open_file(handle)
+            numbers = range(reader.num_record_batches) if groups is None else groups
+            yield from _counted(map(reader.get_batch, numbers), advance)
+
+
+def _counted(batches: Iterable[Any], advance: Callable[[int], None]) -> Iterator[Any]:
+    for batch in batches:
+        advance(batch.num_rows)
+        yield batch
+
+
+def group_ranges(group_rows: tuple[int, ...], parts: int) -> list[tuple[int, int]]:
+    """At most `parts` ranges (start, stop) of consecutive row groups of about equal rows, covering every group that
+    holds rows (a range of empty groups only is left out: it has nothing to read).
+
+    >>> group_ranges((10, 10, 10, 10), 2)
+    [(0, 2), (2, 4)]
+    >>> group_ranges((30, 0, 5, 5), 3), group_ranges((0, 10), 4)
+    ([(0, 1), (1, 4)], [(0, 2)])
+    """
+    total, cuts = sum(group_rows), [0]
+    ends = list(itertools.accumulate(group_rows))
+    for part in range(1, parts):
+        cuts.append(max(cuts[-1], bisect.bisect_left(ends, total * part / parts) + 1))
+    cuts.append(len(group_rows))
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a and any(group_rows[a:b])]
 
 
 def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: bool = True) -> Iterator[Any]:

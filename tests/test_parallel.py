@@ -3,6 +3,7 @@ the rows gives."""
 
 import gzip
 import json
+import os
 import re
 import random
 
@@ -95,27 +96,49 @@ def test_line_boundaries_cover_the_file_at_line_starts(tmp_path):
     assert all(data[start - 1:start] == b"\n" for start, _ in ranges[1:])
 
 
-def test_column_scan_equals_row_by_row_scan(tmp_path):
-    """The same rows as JSON lines (read in blocks) and as Parquet and Arrow (checked a column at a time)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rng = random.Random(3)
+def _chat_rows(count: int, seed: int) -> list[dict]:
+    """ShareGPT rows with ids, 30% of them one of a few flawed conversations (an unknown role, blank or missing
+    text, template markup, no turns), the others repeating every 900 rows with another id."""
+    rng = random.Random(seed)
     turns = ([{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
              [{"from": "human", "value": f"q{rng.random()}"}, {"from": "gpt", "value": "<|im_end|>"}],
              [{"from": "bot", "value": "hi"}, {"from": "gpt", "value": "a"}],
              [{"from": "human", "value": " "}, {"from": "gpt", "value": "a"}],
              [{"from": "human", "value": "q"}, {"from": "human", "value": "q"}, {"from": "gpt", "value": None}],
              [])
-    rows = [{"conversations": rng.choice(turns) if rng.random() < 0.3 else
+    return [{"conversations": rng.choice(turns) if rng.random() < 0.3 else
              [{"from": "human", "value": f"question {i % 900}"}, {"from": "gpt", "value": "answer"}],
-             "id": i % 900} for i in range(3000)]
+             "id": i % 900} for i in range(count)]
+
+
+def _write_groups(path, rows: list[dict], group_rows: int, *, empty_after: int | None = None) -> None:
+    """`rows` as a Parquet file (`.parquet`) of `group_rows`-row groups, or an Arrow IPC file (`.arrow`) of
+    `group_rows`-row record batches; an empty group (batch) after the `empty_after`th when given."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pylist(rows)
+    slices = [table.slice(start, group_rows) for start in range(0, len(rows), group_rows)]
+    if empty_after is not None:
+        slices.insert(empty_after, table.slice(0, 0))
+    if path.suffix == ".parquet":
+        with pq.ParquetWriter(path, table.schema) as writer:
+            for piece in slices:
+                writer.write_table(piece, row_group_size=group_rows)
+    else:
+        with pa.ipc.new_file(path, table.schema) as writer:
+            for piece in slices:
+                writer.write_batch(piece.combine_chunks().to_batches()[0] if len(piece) else
+                                   pa.RecordBatch.from_pylist([], schema=table.schema))
+
+
+def test_column_scan_equals_row_by_row_scan(tmp_path):
+    """The same rows as JSON lines (read in blocks) and as Parquet and Arrow (checked a column at a time)."""
+    rows = _chat_rows(3000, seed=3)
     lines, parquet, arrow = tmp_path / "d.jsonl", tmp_path / "d.parquet", tmp_path / "d.arrow"
     lines.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    pq.write_table(table, parquet, row_group_size=700)
-    with pa.ipc.new_file(arrow, table.schema) as writer:
-        writer.write_table(table, max_chunksize=1100)
+    _write_groups(parquet, rows, 700)
+    _write_groups(arrow, rows, 1100)
     reports = []
     for path in (lines, parquet, arrow):
         report = _comparable(inspect_dataset(path, max_rows=50))
@@ -123,6 +146,85 @@ def test_column_scan_equals_row_by_row_scan(tmp_path):
         reports.append(report)
     assert reports[0] == reports[1] == reports[2]
     assert {f["rule"] for f in reports[0]["findings"]} >= {"TP105", "TP106", "TP111", "TP201", "TP207", "TP401"}
+
+
+# Every fork of this process, counted: a hook of the os module, which cannot be taken back, so tests compare counts.
+_FORKS: list[int] = []
+os.register_at_fork(after_in_parent=lambda: _FORKS.append(1))
+
+
+def _forks_of(run) -> tuple[object, int]:
+    """What `run()` returns and how many processes it forked."""
+    before = len(_FORKS)
+    return run(), len(_FORKS) - before
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("sorted_duplicates", [False, True], ids=["set", "sort"])
+def test_parquet_and_arrow_scanned_in_workers_equal_one_pass(tmp_path, monkeypatch, suffix, workers,
+                                                             sorted_duplicates):
+    """Row groups (record batches) in ranges across processes: rows repeated and flawed in every range, an empty
+    group among them; the report is one process's. With one worker, nothing is forked."""
+    import trlprep.inspector.scan
+
+    path = tmp_path / f"chat{suffix}"
+    _write_groups(path, _chat_rows(3000, seed=workers), 250, empty_after=5)
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    one, forked_for_one = _forks_of(lambda: inspect_dataset(path, workers=1, max_rows=3000).to_dict())
+    if sorted_duplicates:
+        monkeypatch.setattr(trlprep.inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 0)
+    many, forked_for_many = _forks_of(lambda: inspect_dataset(path, workers=workers, max_rows=3000).to_dict())
+    assert forked_for_one == 0 and forked_for_many > 1
+    one.pop("stats")
+    many.pop("stats")
+    assert many == one
+    findings = {f["rule"]: f for f in one["findings"]}
+    assert set(findings) >= {"TP105", "TP106", "TP111", "TP201", "TP207", "TP401"}
+    # Every rule's rows are listed (max_rows): repeats and flawed rows in every range, of 500 rows or more.
+    for rule in ("TP105", "TP401"):
+        assert {(row - 1) // 500 for row in findings[rule]["rows"]} == set(range(6))
+
+
+def test_progress_counts_each_row_once_across_workers(tmp_path, monkeypatch):
+    import trlprep.inspector.scan
+    from trlprep.inspector.rules import select_rules
+    from trlprep.inspector.scan import scan
+    from trlprep.inspector.sources import open_source
+
+    path = tmp_path / "chat.parquet"
+    _write_groups(path, _chat_rows(2000, seed=5), 100)
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    counted: list[int] = []
+    _, forked = _forks_of(lambda: scan(open_source(path), enabled=select_rules((), ()), workers=2,
+                                       advance=counted.append))
+    assert forked > 1 and sum(counted) == 2000
+
+
+def test_an_unreadable_row_group_in_a_worker_is_refused_as_in_one_process(tmp_path, monkeypatch):
+    """The same one line, the row group's error, whichever process reads it."""
+    import pyarrow.parquet as pq
+
+    import trlprep.inspector.scan
+    from trlprep.errors import SourceError
+
+    path = tmp_path / "chat.parquet"
+    _write_groups(path, _chat_rows(3000, seed=9), 500)
+    column = pq.ParquetFile(path).metadata.row_group(5).column(1)  # the message texts of the last row group
+    data = bytearray(path.read_bytes())
+    middle = column.data_page_offset + column.total_compressed_size // 2
+    data[middle:middle + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    refusals = []
+    for workers in (1, 2):
+        before = len(_FORKS)
+        with pytest.raises(SourceError) as refused:
+            inspect_dataset(path, workers=workers)
+        refusals.append((str(refused.value), len(_FORKS) - before))
+    message = refusals[0][0]
+    assert refusals == [(message, 0), (message, 2)]
+    assert message.startswith(f"{path}: unreadable data (") and "\n" not in message
 
 
 def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatch):

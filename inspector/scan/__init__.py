@@ -24,7 +24,7 @@ from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
 from trlprep.inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
                                  line_of, most_common_shape, read_plan, trl_key)
 from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
-from trlprep.inspector.sources import Source, SourceError
+from trlprep.inspector.sources import ArrowFile, Source, SourceError
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
 # (PARALLEL_FROM_BYTES and COLUMN_KERNELS here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
@@ -38,6 +38,12 @@ PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes
 # Parquet and Arrow batches through the column kernels; False reads them row by row, as any other file: the same
 # report, slower (the tests hold the two to one report; a user can rule the kernels out when debugging one).
 COLUMN_KERNELS = True
+
+
+def splits(file: ArrowFile) -> bool:
+    """Whether a Parquet or Arrow file is scanned in worker processes: its data, decompressed, is past
+    PARALLEL_FROM_BYTES and at least two of its row groups (record batches) hold rows."""
+    return file.data_bytes >= PARALLEL_FROM_BYTES and sum(map(bool, file.group_rows)) > 1
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -84,11 +90,12 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
     expected, example = part.judged_as, part.example
     # Its files are written into one output, which TRL reads as image data only if its first row is one.
     image_data = plan.expected is not None and plan.expected.reads_images
+    workers = workers or min(8, os.cpu_count() or 1)
+    # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
+    forks = workers > 1 and hasattr(os, "fork")
     if part.mode == "lines":
         path = part.source.lines_path
-        workers = workers or min(8, os.cpu_count() or 1)
-        # Workers are forked: they share the parent's string-hash salt, so their content hashes agree.
-        if workers > 1 and hasattr(os, "fork") and part.source.total >= PARALLEL_FROM_BYTES:
+        if forks and part.source.total >= PARALLEL_FROM_BYTES:
             from trlprep.inspector.scan.parallel import scan_chunks
 
             return merge(scan_chunks(path, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
@@ -97,16 +104,21 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
         with open(path, "rb") as handle:
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
                               max_rows=max_rows, advance=advance, images=images, image_data=image_data)[0]
+    if part.mode == "batches" and COLUMN_KERNELS:
+        from trlprep.inspector.scan.batches import scan_arrow  # before any fork: the workers inherit it
+
+        file = part.source.arrow_file
+        if forks and file is not None and splits(file):
+            from trlprep.inspector.scan.parallel import scan_ranges
+
+            return merge(scan_ranges(file, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
+                                     workers=workers, advance=advance, images=images, image_data=image_data),
+                         max_rows)
+        return scan_arrow(part.source.batches(advance), expected=expected, example=example, enabled=enabled,
+                          max_rows=max_rows, images=images, image_data=image_data)
     scanner = RowScan(expected, enabled, max_rows, example, images, image_data,
                       sort_duplicates=part.mode == "batches")  # numpy is imported there
-    if part.mode == "batches" and COLUMN_KERNELS:
-        from trlprep.inspector.columnar import ColumnPlan, scan_batches
-
-        for checked in scan_batches(part.source.batches(advance),
-                                    lambda schema: ColumnPlan.for_schema(expected, example, schema)):
-            scanner.take(*checked)
-    else:
-        shapes = iter(part.head_shapes)
-        for number, value in plan.rows(part, advance):
-            scanner.row(number, value, next(shapes, None))
+    shapes = iter(part.head_shapes)
+    for number, value in plan.rows(part, advance):
+        scanner.row(number, value, next(shapes, None))
     return scanner.done()

@@ -1,5 +1,6 @@
-"""The parallel engine: one large JSON-lines file scanned by several processes, split at line boundaries, each
-chunk through the JSON-lines engine. It returns the chunks' partial results in file order; the merge
+"""The parallel engine: one large file scanned by several processes, each taking a range of it through the
+engine of its kind: a JSON-lines file split at line boundaries (`scan_chunks`), a Parquet file at row groups and an
+Arrow IPC file at record batches (`scan_ranges`). It returns the ranges' partial results in file order; the merge
 (`inspector.scan.merge`) joins them so that counts, row numbers and duplicates come out as one pass gives."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from trlprep.inspector.encodings import UndecodableLine
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.scan.lines import scan_lines
 from trlprep.inspector.scan.rows import Partial
-from trlprep.inspector.sources import BLOCK_BYTES, line_blocks
+from trlprep.inspector.sources import BLOCK_BYTES, ArrowFile, group_ranges, line_blocks
 
 _PROGRESS: dict = {}
 CHUNKS_PER_WORKER = 2
@@ -35,41 +36,71 @@ def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
 
 
 def _init(progress) -> None:
-    _PROGRESS["bytes"] = progress
+    _PROGRESS["units"] = progress
+
+
+def _advance(n: int) -> None:
+    """Progress from a worker: its bytes or rows, added to what every worker has read."""
+    progress = _PROGRESS["units"]
+    with progress.get_lock():
+        progress.value += n
 
 
 def _scan_chunk(args: tuple) -> tuple[Partial, int]:
     path, start, end, expected, example, enabled, max_rows, images, image_data = args
-    progress = _PROGRESS.get("bytes")
-
-    def advance(n: int) -> None:
-        with progress.get_lock():
-            progress.value += n
-
     with open(path, "rb") as handle:
         handle.seek(start)
         try:
             return scan_lines(str(path), handle, expected=expected, example=example, enabled=enabled,
-                              max_rows=max_rows, end=end, advance=advance, images=images, image_data=image_data)
+                              max_rows=max_rows, end=end, advance=_advance, images=images, image_data=image_data)
         except UndecodableLine as error:  # its line numbered in the chunk: numbered in the file
             handle.seek(0)
             raise error.after_lines(sum(block.count(b"\n") for block in line_blocks(handle, start))) from None
 
 
+def _scan_range(args: tuple) -> tuple[Partial, int]:
+    # Imported by the parent before it forked (`scan_part`): a JSON-lines scan does without numpy and pyarrow.
+    from trlprep.inspector.scan.batches import scan_arrow
+
+    file, start, stop, expected, example, enabled, max_rows, images, image_data = args
+    partial = scan_arrow(file.batches(_advance, groups=range(start, stop)), expected=expected, example=example,
+                         enabled=enabled, max_rows=max_rows, images=images, image_data=image_data)
+    return partial, sum(file.group_rows[start:stop])
+
+
 def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, enabled: set[str], max_rows: int,
                 workers: int, advance: Callable[[int], None], images: ImageChecker | None = None,
                 image_data: bool | None = None) -> list[tuple[Partial, int]]:
-    """Scan `path` in `workers` processes: each chunk's partial result with the lines it spans, in file order;
-    `advance` hears the bytes read as they go."""
-    # More chunks than workers: a worker whose core is busier than the others' ends up taking fewer of them.
+    """Scan the JSON-lines file `path` in `workers` processes: each chunk's partial result with the lines it spans,
+    in file order; `advance` hears the bytes read as they go."""
     ranges = line_boundaries(path, workers * CHUNKS_PER_WORKER)
+    return _in_workers(_scan_chunk, [(path, start, end, expected, example, enabled, max_rows, images, image_data)
+                                     for start, end in ranges], workers, advance)
+
+
+def scan_ranges(file: ArrowFile, *, expected: Shape | None, example: dict | None, enabled: set[str],
+                max_rows: int, workers: int, advance: Callable[[int], None], images: ImageChecker | None = None,
+                image_data: bool | None = None) -> list[tuple[Partial, int]]:
+    """Scan a Parquet or Arrow IPC file in `workers` processes, ranges of its row groups (record batches) through
+    the engine of Arrow batches: each range's partial result with the rows it holds, in file order; `advance` hears
+    the rows read as they go."""
+    ranges = group_ranges(file.group_rows, workers * CHUNKS_PER_WORKER)
+    return _in_workers(_scan_range, [(file, start, stop, expected, example, enabled, max_rows, images, image_data)
+                                     for start, stop in ranges], workers, advance)
+
+
+def _in_workers(task: Callable[[tuple], tuple[Partial, int]], jobs: list[tuple], workers: int,
+                advance: Callable[[int], None]) -> list[tuple[Partial, int]]:
+    """`task` over each of `jobs` in at most `workers` processes, the results in the jobs' order; `advance` hears
+    the progress the workers report as they go."""
+    # More jobs than workers (CHUNKS_PER_WORKER each): a worker whose core is busier than the others' ends up
+    # taking fewer of them.
     # Forked workers start in milliseconds with everything imported, and hash strings as the parent does.
     context = multiprocessing.get_context("fork")
     progress = context.Value("q", 0)
-    jobs = [(path, start, end, expected, example, enabled, max_rows, images, image_data) for start, end in ranges]
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
                              initargs=(progress,)) as pool:
-        futures = [pool.submit(_scan_chunk, job) for job in jobs]
+        futures = [pool.submit(task, job) for job in jobs]
         reported = 0
         pending = futures
         while pending:
@@ -79,6 +110,6 @@ def scan_chunks(path: Path, *, expected: Shape | None, example: dict | None, ena
             advance(now - reported)
             reported = now
         advance(progress.value - reported)
-        chunks = [future.result() for future in futures]
-    del futures  # each future holds its chunk's result: let the merge free them
-    return chunks
+        results = [future.result() for future in futures]
+    del futures  # each future holds its range's result: let the merge free them
+    return results
