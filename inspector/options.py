@@ -19,9 +19,9 @@ class InspectOptions:
     its chat template (`max_length`, `show_masks` rows drawn token by token, in colour with `mask_color`) and says
     what an SFT run costs: its sequences packed with the `packing` strategy (or not), its optimizer steps at
     `batch_size` per device, `grad_accum` steps of gradient accumulation and `devices` (TRL's defaults: 8, 1, 1);
-    `workers`: processes for a large JSON-lines file (both cores by default); `image_root`: the folder image paths
-    are relative to (the dataset file's own by default), `decode_images`: decode every image in full, not only its
-    header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8); `severity`: rules whose
+    `workers`: processes for a large JSON-lines, Parquet or Arrow file (both cores by default); `image_root`: the
+    folder image paths are relative to (the dataset file's own by default), `decode_images`: decode every image in
+    full, not only its header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8); `severity`: rules whose
     severity replaces the catalog's ({id: "error" | "warning"}), and `gates`: limits the data must meet for
     `method` (`inspector.settings.Gate`), both from a config file (`inspector.settings.resolve_settings`)."""
 

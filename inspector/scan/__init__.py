@@ -56,8 +56,8 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
 
     A JSON-lines file is read in blocks of lines, clean rows through the typed fast path; a large one is split
     at line boundaries and scanned by `workers` processes (both cores by default). Parquet and Arrow files are
-    checked a column at a time. The result is the same as one pass over the rows, row numbers and counts
-    included.
+    checked a column at a time, a large one split at row groups (record batches) across processes. The result
+    is the same as one pass over the rows, row numbers and counts included.
     """
     plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
     partials = []
