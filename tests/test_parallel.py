@@ -186,6 +186,26 @@ def test_parquet_and_arrow_scanned_in_workers_equal_one_pass(tmp_path, monkeypat
         assert {(row - 1) // 500 for row in findings[rule]["rows"]} == set(range(6))
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_a_file_of_clean_rows_stays_in_one_process_unless_told(tmp_path, monkeypatch, suffix):
+    """Clean rows cost a process no more than reading them, which one process already does on a second core: such
+    a file is split only when the share of rows the kernels flag is lowered to zero, with the same report."""
+    import trlprep.inspector.scan
+
+    path = tmp_path / f"chat{suffix}"
+    _write_groups(path, [{"conversations": [{"from": "human", "value": f"question {i % 700}"},
+                                            {"from": "gpt", "value": "answer"}]} for i in range(3000)], 250)
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    alone, forked_alone = _forks_of(lambda: inspect_dataset(path, workers=2, max_rows=50).to_dict())
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_FLAGGED", 0)
+    split, forked_split = _forks_of(lambda: inspect_dataset(path, workers=2, max_rows=50).to_dict())
+    assert (forked_alone, forked_split > 1) == (0, True)
+    alone.pop("stats")
+    split.pop("stats")
+    assert split == alone
+    assert [(f["rule"], f["count"]) for f in alone["findings"]] == [("TP401", 2300)]
+
+
 def test_progress_counts_each_row_once_across_workers(tmp_path, monkeypatch):
     import trlprep.inspector.scan
     from trlprep.inspector.rules import select_rules
@@ -209,7 +229,7 @@ def test_an_unreadable_row_group_in_a_worker_is_refused_as_in_one_process(tmp_pa
     from trlprep.errors import SourceError
 
     path = tmp_path / "chat.parquet"
-    _write_groups(path, _chat_rows(3000, seed=9), 500)
+    _write_groups(path, _chat_rows(6000, seed=9), 1000)  # the last group is past the rows tried before a split
     column = pq.ParquetFile(path).metadata.row_group(5).column(1)  # the message texts of the last row group
     data = bytearray(path.read_bytes())
     middle = column.data_page_offset + column.total_compressed_size // 2

@@ -27,7 +27,8 @@ from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes,
 from trlprep.inspector.sources import ArrowFile, Source, SourceError
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
-# (PARALLEL_FROM_BYTES and COLUMN_KERNELS here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
+# (PARALLEL_FROM_BYTES, PARALLEL_FROM_FLAGGED and COLUMN_KERNELS here; DETECTION_ROWS in `plan`;
+# SORT_DUPLICATES_FROM_ROWS in `rows`).
 __all__ = [
     "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial", "ReadPlan",
     "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
@@ -38,11 +39,16 @@ PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes
 # Parquet and Arrow batches through the column kernels; False reads them row by row, as any other file: the same
 # report, slower (the tests hold the two to one report; a user can rule the kernels out when debugging one).
 COLUMN_KERNELS = True
+# The share of a Parquet or Arrow file's first rows that the column kernels flag from which it is split across
+# processes. One process already keeps two cores busy on clean rows, one decoding and one checking: on 2 cores,
+# two processes took 1.38x its time on a clean file, 1.37x with 1.6% of rows flagged, 1.38x with 4%, 0.93x with
+# 10% and 0.59x with 40% (`bench/parallel_batches.py`, docs/performance.md).
+PARALLEL_FROM_FLAGGED = 0.1
 
 
-def splits(file: ArrowFile) -> bool:
-    """Whether a Parquet or Arrow file is scanned in worker processes: its data, decompressed, is past
-    PARALLEL_FROM_BYTES and at least two of its row groups (record batches) hold rows."""
+def splittable(file: ArrowFile) -> bool:
+    """Whether a Parquet or Arrow file is large enough to be split across processes: its data, decompressed, is
+    past PARALLEL_FROM_BYTES and at least two of its row groups (record batches) hold rows."""
     return file.data_bytes >= PARALLEL_FROM_BYTES and sum(map(bool, file.group_rows)) > 1
 
 
@@ -105,10 +111,11 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
                               max_rows=max_rows, advance=advance, images=images, image_data=image_data)[0]
     if part.mode == "batches" and COLUMN_KERNELS:
-        from trlprep.inspector.scan.batches import scan_arrow  # before any fork: the workers inherit it
+        from trlprep.inspector.scan.batches import flagged_share, scan_arrow  # before a fork: workers inherit it
 
         file = part.source.arrow_file
-        if forks and file is not None and splits(file):
+        if (forks and file is not None and splittable(file)
+                and flagged_share(file, expected, example) >= PARALLEL_FROM_FLAGGED):
             from trlprep.inspector.scan.parallel import scan_ranges
 
             return merge(scan_ranges(file, expected=expected, example=example, enabled=enabled, max_rows=max_rows,

@@ -10,6 +10,10 @@ from trlprep.inspector.columnar import ColumnPlan, scan_batches
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.images import ImageChecker
 from trlprep.inspector.scan.rows import Partial, RowScan
+from trlprep.inspector.sources import ArrowFile
+
+# The first rows of a file that the kernels try, to tell how many of its rows will take the full checks.
+PROBE_ROWS = 4096
 
 
 def scan_arrow(batches: Iterable[Any], *, expected: Shape | None, example: dict | None, enabled: set[str],
@@ -19,3 +23,19 @@ def scan_arrow(batches: Iterable[Any], *, expected: Shape | None, example: dict 
     for checked in scan_batches(batches, lambda schema: ColumnPlan.for_schema(expected, example, schema)):
         scanner.take(*checked)
     return scanner.done()
+
+
+def flagged_share(file: ArrowFile, expected: Shape | None, example: dict | None) -> float:
+    """The share of the file's first PROBE_ROWS rows that the column kernels flag (all, where they have no plan
+    for its columns): the rows that go through Python, what a second process can take on."""
+    rows = flagged = 0
+    batches = file.batches(ahead=False)
+    for batch in batches:
+        batch = batch.slice(0, PROBE_ROWS - rows)
+        plan = ColumnPlan.for_schema(expected, example, batch.schema)
+        flagged += batch.num_rows if plan is None else int((~plan.clean_rows(batch)[0]).sum())
+        rows += batch.num_rows
+        if rows >= PROBE_ROWS:
+            break
+    batches.close()
+    return flagged / rows if rows else 0.0
