@@ -13,7 +13,7 @@ from trlprep.inspector.scan.rows import Partial, RowScan
 from trlprep.inspector.sources import ArrowFile
 
 # The first rows of a file that the kernels try, to tell how many of its rows will take the full checks.
-PROBE_ROWS = 4096
+PROBE_ROWS = 1024
 
 
 def scan_arrow(batches: Iterable[Any], *, expected: Shape | None, example: dict | None, enabled: set[str],
