@@ -41,7 +41,7 @@ PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes
 COLUMN_KERNELS = True
 # The share of a Parquet or Arrow file's first rows that the column kernels flag from which it is split across
 # processes. One process already keeps two cores busy on clean rows, one decoding and one checking: on 2 cores,
-# two processes took 1.40x its time on a clean file, 1.37x with 1.6% of rows flagged, 1.38x with 4%, 0.93x with
+# two processes took 1.46x its time on a clean file, 1.37x with 1.6% of rows flagged, 1.38x with 4%, 0.93x with
 # 10% and 0.61x with 40% (`bench/parallel_batches.py`, docs/performance.md).
 PARALLEL_FROM_FLAGGED = 0.1
 
