@@ -6,7 +6,8 @@ time (as Parquet is) beat today's engine, msgspec's typed decode of blocks of li
 
 Generates, under bench/data/ (kept between runs, bench/bench.py's chat file reused), one clean file per shape:
 ShareGPT `conversations`, `messages`, `text`, `prompt`/`completion` and `prompt`/`chosen`/`rejected` strings.
-Then times in this process, best of --repeat, each on the same file:
+Then times in this process, each on the same file, best of --repeat rounds of every case (alternating, since
+the machine is noisy):
 - `inspect` in one process, as a user runs it (the head read and the report included);
 - its JSON-lines engine alone (`scan_lines`: blocks decoded by msgspec, value tests, hashes);
 - `pyarrow.json.read_json` of the whole file (its threads: both cores) and on one thread, and the streaming
@@ -16,7 +17,7 @@ Then times in this process, best of --repeat, each on the same file:
 - the Arrow engine: those blocks, then the column kernels and the row scan (`columnar.scan_batches` into
   `RowScan.take`, as Parquet is checked).
 Ratios are against the JSON-lines engine: below 0.90 the Arrow engine pays. Peak RSS is this process's peak during
-each case's runs above its size before them (Linux: reset through /proc/self/clear_refs).
+a case's run above its size before it, the highest of its runs (Linux: reset through /proc/self/clear_refs).
 """
 
 from __future__ import annotations
@@ -68,19 +69,16 @@ def _memory(field: str) -> int:
         return int(re.search(rf"{field}:\s+(\d+)", status.read()).group(1)) // 1024
 
 
-def timed(repeat: int, run: Callable[[], object]) -> tuple[float, int]:
-    """The fastest of `repeat` runs in seconds, and the peak RSS above the resting size in MB over them."""
+def timed(run: Callable[[], object]) -> tuple[float, int]:
+    """One run's seconds, and this process's peak RSS during it above its size before it, in MB."""
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     except OSError:
         pass
     resting = _memory("VmRSS")
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best, max(0, _memory("VmHWM") - resting)
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started, max(0, _memory("VmHWM") - resting)
 
 
 class Cases:
@@ -178,13 +176,15 @@ def main() -> None:
                 "`pyarrow.json.open_json`, 1 thread": cases.open_json,
                 "`pyarrow.json` by 256 KB blocks of lines": cases.read_blocks,
                 "Arrow engine: those blocks + kernels + row scan": cases.arrow_engine}
-        reference = 0.0
-        for what, run in runs.items():
-            seconds, peak = timed(args.repeat, run)
-            if what.startswith("JSON-lines engine"):
-                reference = seconds
-            ratio = f"{seconds / reference:.2f}"
-            print(f"| {shape} | {what} | {seconds:.3f} | {args.rows / seconds:,.0f} | {peak} | {ratio} |", flush=True)
+        best = {what: (float("inf"), 0) for what in runs}
+        for _ in range(args.repeat):  # each case once a round, so that the machine's swings hit them all alike
+            for what, run in runs.items():
+                seconds, peak = timed(run)
+                best[what] = min(best[what][0], seconds), max(best[what][1], peak)
+        reference = best["JSON-lines engine (`scan_lines`)"][0]
+        for what, (seconds, peak) in best.items():
+            print(f"| {shape} | {what} | {seconds:.3f} | {args.rows / seconds:,.0f} | {peak} | {seconds / reference:.2f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
