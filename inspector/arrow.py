@@ -5,6 +5,10 @@ proofs (`inspector.rules`) build on them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from typing import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,3 +41,163 @@ def true_mask(mask: pa.Array) -> np.ndarray:
         mask = pc.fill_null(mask, False)
     bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
     return bits[mask.offset: mask.offset + len(mask)].astype(bool)
+
+
+class TextBytes:
+    """A string column's text bytes, read where Arrow holds them, and what was found in them. The rules' Arrow
+    proofs run one after another on a column (`text_bytes`), and a search of the whole column's bytes (a numpy
+    compare: a byte a cycle) tells each proof whether a kernel over every text has anything to find: a clean
+    column runs none."""
+
+    def __init__(self, texts: pa.Array):
+        self.texts = texts
+        self.offsets = text_offsets(texts)
+        data = texts.buffers()[2]
+        start, end = (int(self.offsets[0]), int(self.offsets[-1])) if len(texts) else (0, 0)
+        # Only this column's own bytes: a batch sliced from a row group shares the group's whole buffer.
+        self.bytes = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None else np.zeros(0, np.uint8)
+        self._without: dict[str, np.ndarray] = {}
+        self._held: dict[int, bool] = {}
+
+    def holds(self, literal: bytes) -> bool:
+        """Whether any text of the column holds `literal`: its first byte looked for first, once (most columns
+        lack it), the whole literal in a copy of the bytes only when the byte is there."""
+        held = self._held.get(literal[0])
+        if held is None:
+            held = self._held[literal[0]] = bool((self.bytes == literal[0]).any())
+        return held and (len(literal) == 1 or literal in self._copy)
+
+    @functools.cached_property
+    def _copy(self) -> bytes:
+        return self.bytes.tobytes()
+
+    @functools.cached_property
+    def printable_ascii(self) -> bool:
+        """Every byte printable ASCII, tab or line break.
+
+        >>> TextBytes(strings(("a\\tb\\n", "c"))).printable_ascii, TextBytes(strings(("a\\x07",))).printable_ascii
+        (True, False)
+        """
+        data = self.bytes
+        if not len(data) or data.max() >= 0x7F:
+            return not len(data)
+        low = data[data < 0x20]
+        return bool(((low == 0x09) | (low == 0x0A) | (low == 0x0D)).all())
+
+    def without(self, literal: str) -> np.ndarray:
+        """The texts that do not hold `literal`, as a numpy mask (shared: never change it in place)."""
+        mask = self._without.get(literal)
+        if mask is None:
+            mask = self._without[literal] = (~true_mask(pc.match_substring(self.texts, literal))
+                                             if self.holds(literal.encode()) else np.ones(len(self.texts), bool))
+        return mask
+
+    def not_matching(self, pattern: str, can_match: bool) -> np.ndarray:
+        """The texts RE2's `pattern` finds nothing in, searched only when the column `can_match` it."""
+        key = "\0" + pattern
+        mask = self._without.get(key)
+        if mask is None:
+            mask = self._without[key] = (~true_mask(pc.match_substring_regex(self.texts, pattern)) if can_match
+                                         else np.ones(len(self.texts), bool))
+        return mask
+
+    def not_blank(self) -> np.ndarray:
+        """The texts that are not empty and hold a character that is not white space. A text is blank only if its
+        first byte is white space or starts a non-ASCII character: the kernel runs on those texts alone."""
+        lengths = np.diff(self.offsets)
+        mask = lengths > 0
+        if len(self.bytes):
+            first = self.bytes[np.minimum(self.offsets[:-1] - self.offsets[0], len(self.bytes) - 1)]
+            maybe_blank = np.flatnonzero(mask & ((first <= 0x20) | (first >= 0x80)))
+            if len(maybe_blank):
+                mask[maybe_blank] &= ~true_mask(pc.utf8_is_space(self.texts.take(indices(maybe_blank))))
+        return mask
+
+
+_shared: TextBytes | None = None
+
+
+@contextlib.contextmanager
+def sharing_text_bytes(texts: pa.Array) -> Iterator[None]:
+    """Within it, every `text_bytes(texts)` is one `TextBytes`: the kernels run each rule's proof on a column in
+    turn, and the column's bytes are copied and searched once for all of them."""
+    global _shared
+    _shared = TextBytes(texts)
+    try:
+        yield
+    finally:
+        _shared = None
+
+
+def text_bytes(texts: pa.Array) -> TextBytes:
+    """The column's `TextBytes`: the shared one within `sharing_text_bytes(texts)`, else its own."""
+    return _shared if _shared is not None and _shared.texts is texts else TextBytes(texts)
+
+
+def without(texts: pa.Array, *literals: str) -> np.ndarray:
+    """A mask of the texts that hold none of `literals`.
+
+    >>> without(strings(("a<b", "ab", "x_token")), "<", "_token").tolist()
+    [False, True, False]
+    """
+    found = text_bytes(texts)
+    mask = np.ones(len(texts), dtype=bool)
+    for literal in literals:
+        mask &= found.without(literal)
+    return mask
+
+
+# Content hashes of rows, built a column at a time: xxh3 of each row's bytes (one C call a row, on bytes Arrow
+# lays out without a copy), numbers folded in with splitmix64's finaliser, all over numpy arrays of uint64.
+_MIX = (np.uint64(30), np.uint64(0xBF58476D1CE4E5B9), np.uint64(27), np.uint64(0x94D049BB133111EB), np.uint64(31))
+
+
+def mixed(values: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over uint64 values: every input bit changes about half the output's bits, so that
+    folding hashes with `^` or `+` keeps them apart."""
+    first, times, second, again, third = _MIX
+    values = (values ^ (values >> first)) * times
+    values = (values ^ (values >> second)) * again
+    return values ^ (values >> third)
+
+
+def text_offsets(texts: pa.Array) -> np.ndarray:
+    """A string (or binary) column's offsets into its data buffer, one more than it has values."""
+    return np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
+
+
+def span_hashes(texts: pa.Array, starts: np.ndarray) -> np.ndarray:
+    """For each span `starts[i]:starts[i + 1]` of a string column, the xxh3 hash of its texts' bytes end to end
+    (null texts count as empty), read where Arrow holds them: no text is copied to be hashed."""
+    import xxhash
+
+    data = texts.buffers()[2]
+    bounds = text_offsets(texts)[starts].tolist()
+    spans = map(slice, bounds, bounds[1:])
+    view = memoryview(data if data is not None else b"")
+    return np.fromiter(map(xxhash.xxh3_64_intdigest, map(view.__getitem__, spans)), dtype=np.uint64,
+                       count=len(starts) - 1)
+
+
+def value_hashes(values: pa.Array) -> np.ndarray:
+    """Each value's hash, values other than strings taken as their text (as `pc.cast` writes it).
+
+    >>> a, b, c = value_hashes(strings(("x", "y", "x"))).tolist()
+    >>> a == c, a == b
+    (True, False)
+    """
+    if not pa.types.is_string(values.type):
+        values = pc.cast(values, pa.string())
+    return span_hashes(values, np.arange(len(values) + 1))
+
+
+def sequence_hashes(items: np.ndarray, starts: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """For each span `starts[i]:starts[i + 1]` of uint64 `items` (`parents` gives each item's span), a hash of
+    the items in their order: each item mixed with its place in the span, the results summed."""
+    places = (np.arange(len(items)) - starts[parents]).astype(np.uint64)
+    spread = mixed(items ^ mixed(places + np.uint64(1)))
+    hashes = np.zeros(len(starts) - 1, dtype=np.uint64)
+    filled = np.flatnonzero(np.diff(starts) > 0)
+    if len(filled):
+        hashes[filled] = np.add.reduceat(spread, starts[filled])
+    return hashes

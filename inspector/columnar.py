@@ -17,12 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trlprep.inspector.arrow import indices, integers, strings, true_mask
+from trlprep.inspector.arrow import (indices, integers, mixed, sequence_hashes, sharing_text_bytes, span_hashes,
+                                     strings, text_offsets, true_mask, value_hashes, without)
 from trlprep.inspector.dialects import Shape, is_id_column, shape_key
-from trlprep.inspector.fast import other_text_proofs, proves_every_rule
-from trlprep.inspector.rules import Proof
-from trlprep.inspector.rules.hygiene import SUSPECT_RE2
-from trlprep.inspector.rules.content import ASSISTANT_LINE
+from trlprep.inspector.fast import proves_every_rule
+from trlprep.inspector.rules import Proof, text_proofs
 from trlprep.inspector.sources import batch_rows
 
 # shape_key -> (message role and content fields, roles in their order system, user, answer) for message
@@ -36,7 +35,6 @@ _SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
     ("trl", "prompt_completion", "standard", False, ("prompt", "completion")): None,
     ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): None,
 }
-_PLAIN_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 # Arrow types of the other columns, as the Python types a row of the fast path's example has.
 _PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
                 (pa.types.is_floating, float), (pa.types.is_boolean, bool))
@@ -52,7 +50,7 @@ class ColumnPlan:
     others: tuple[str, ...]
     text_only: bool  # a `text` column, which must not hold a `Human:` transcript
     distinct: tuple[str, str] | None  # columns that must differ (chosen, rejected)
-    text_proofs: tuple[Proof, ...] = ()  # the rules' text proofs that `_clean_texts` does not fuse
+    text_proofs: tuple[Proof, ...] = ()  # every rule's text proof, each run on every text
 
     @classmethod
     def for_schema(cls, shape: Shape | None, example: dict | None, schema: pa.Schema) -> ColumnPlan | None:
@@ -81,70 +79,48 @@ class ColumnPlan:
             if not plain or plain[0] is not type(example[name]):
                 return None
         return cls(columns, messages, others, (shape.type, shape.format) == ("language_modeling", "standard"),
-                   ("chosen", "rejected") if shape.type == "preference" else None, other_text_proofs())
+                   ("chosen", "rejected") if shape.type == "preference" else None, text_proofs())
 
-    def clean_rows(self, batch: pa.RecordBatch) -> tuple[np.ndarray, pa.Array]:
-        """A mask of the batch's clean rows and a key per row (equal keys, equal content)."""
+    def clean_rows(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+        """A mask of the batch's clean rows and a content hash per row (equal content, equal hash)."""
         clean = np.ones(batch.num_rows, dtype=bool)
-        keys = []
+        hashes = np.zeros(batch.num_rows, dtype=np.uint64)
         for name in self.columns:
             column = batch.column(name)
             if self.messages is None:
                 clean &= _clean_texts(column, self.text_proofs, human=self.text_only)
-                keys.append(column)
+                column_hashes = value_hashes(column)
             else:
-                row_clean, key = _clean_conversations(column, *self.messages, self.text_proofs)
+                row_clean, column_hashes = _clean_conversations(column, *self.messages, self.text_proofs)
                 clean &= row_clean
-                keys.append(key)
+            hashes = mixed(hashes ^ column_hashes)
         if self.distinct:
             clean &= true_mask(pc.not_equal(batch.column(self.distinct[0]), batch.column(self.distinct[1])))
         for name in self.others:
             column = batch.column(name)
             clean &= true_mask(pc.is_valid(column))
             if not is_id_column(name):  # rows that differ only in an id repeat
-                keys.append(column if pa.types.is_string(column.type) else pc.cast(column, pa.string()))
-        return clean, pc.binary_join_element_wise(*keys, _SEPARATORS[0])
+                hashes = mixed(hashes ^ value_hashes(column))
+        return clean, hashes
 
 
-# Between columns, messages, and a role and its content; scalars taken from an array (see `strings`).
-_SEPARATORS = [strings(("\x1d", "\x1e", "\x1f"))[i] for i in range(3)]
-
-
-def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...] = (), human: bool = False) -> np.ndarray:
-    """`fast.clean_text` over a column: present, not blank, no `<`, `[`, `&` or `_token` (nor `Human:` when asked),
-    no assistant's name before a colon at a line start, nothing
-    the hygiene rules look for (`hygiene.SUSPECT_RE2`, searched only when the column holds a byte past printable
-    ASCII); then the other rules' text `proofs`, each an Arrow kernel.
-
-    The kernels that read every byte run only where they can find something: a string is blank only if its
-    first byte is whitespace or starts a non-ASCII character, and a marker is looked for per row only when
-    the column's bytes hold it at all.
+def _clean_texts(texts: pa.Array, proofs: tuple[Proof, ...], human: bool = False) -> np.ndarray:
+    """`fast.clean_text` over a column: present, then every rule's text proof as its catalog entry declares it
+    (`Proof.arrow`), and no `Human:` when asked. The proofs share the column's bytes (`sharing_text_bytes`): what
+    the whole column lacks, no kernel looks for text by text.
     """
-    _, offsets, data = texts.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
-    blob = data.slice(offsets[0], offsets[-1] - offsets[0]).to_pybytes() if data is not None else b""
-    lengths = np.diff(offsets)
-    clean = true_mask(pc.is_valid(texts)) & (lengths > 0)
-    if blob:
-        first = np.frombuffer(blob, dtype=np.uint8)[np.minimum(offsets[:-1] - offsets[0], len(blob) - 1)]
-        maybe_blank = np.flatnonzero(clean & ((first <= 0x20) | (first >= 0x80)))
-        if len(maybe_blank):
-            clean[maybe_blank] &= ~true_mask(pc.utf8_is_space(texts.take(indices(maybe_blank))))
-    for marker in ("<", "[", "&", "_token", "_TOKEN") + (("Human:",) if human else ()):
-        if marker.encode() in blob:
-            clean &= ~true_mask(pc.match_substring(texts, marker))
-    if b":" in blob:  # an assistant's name before a colon at a line start: a conversation typed as text
-        clean &= ~true_mask(pc.match_substring_regex(texts, ASSISTANT_LINE.pattern))
-    if blob.translate(None, _PLAIN_BYTES):  # a byte past printable ASCII: what the hygiene rules look for may be
-        clean &= ~true_mask(pc.match_substring_regex(texts, SUSPECT_RE2))
-    for proof in proofs:
-        clean &= proof.arrow(texts)
+    clean = true_mask(pc.is_valid(texts))
+    with sharing_text_bytes(texts):
+        for proof in proofs:
+            clean &= proof.arrow(texts)
+        if human:
+            clean &= without(texts, "Human:")
     return clean
 
 
 def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple[str, str, str],
-                         proofs: tuple[Proof, ...] = ()) -> tuple[np.ndarray, pa.Array]:
-    """`fast.clean_turns` over a column of message lists, and a key per row."""
+                         proofs: tuple[Proof, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """`fast.clean_turns` over a column of message lists, and a content hash per row."""
     rows = len(column)
     flat = pc.list_flatten(column)
     role, content = flat.field(fields[0]), flat.field(fields[1])
@@ -162,12 +138,12 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     last_code[parents[last]] = codes[last]
     clean &= last_code == 2  # ends with an answer (an empty or missing list has no last message)
     clean &= np.bincount(parents, minlength=rows) > 1  # and a prompt before it (TC102)
-    turns = pc.binary_join_element_wise(role, content, _SEPARATORS[2])
-    offsets = np.zeros(rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(parents, minlength=rows), out=offsets[1:])
-    offsets = pa.Array.from_buffers(pa.int32(), rows + 1, [None, pa.py_buffer(offsets)])
-    key = pc.binary_join(pa.ListArray.from_arrays(offsets, turns), _SEPARATORS[1])
-    return clean, key
+    # A row's contents lie one after another in the column's text bytes: their hash, with that of each message's
+    # role and length in its place, is the row's.
+    starts = np.zeros(rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(parents, minlength=rows), out=starts[1:])
+    shapes = (np.diff(text_offsets(content)).astype(np.uint64) << np.uint64(2)) | (codes & 3).astype(np.uint64)
+    return clean, mixed(span_hashes(content, starts) ^ sequence_hashes(shapes, starts, parents))
 
 
 class CheckedBatch(NamedTuple):
@@ -192,7 +168,7 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
         else:
             clean, keys = plan.clean_rows(batch)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
-            hashes = tuple(map(hash, keys.take(indices(accepted)).cast(pa.binary()).to_pylist()))
+            hashes = tuple(keys[accepted].view(np.int64).tolist())
             yield CheckedBatch((accepted + number + 1).tolist(), hashes,
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
                                    batch_rows(batch.take(indices(flagged)))))

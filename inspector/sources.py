@@ -35,6 +35,7 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
 PARQUET_READAHEAD = 4  # batches decoded ahead of the one being checked
+ROWS_AT_A_TIME = 512  # Arrow rows made Python objects together
 # The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
 # read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
 MAX_LINE_BYTES = 64 << 20
@@ -746,9 +747,12 @@ def _cell(value: str | None) -> Any:
 def _arrow_rows(batches: Iterable) -> Iterator[tuple[int, Any]]:
     number = 0
     for batch in batches:
-        for row in batch_rows(batch):
-            number += 1
-            yield number, row
+        # A slice at a time: a scan that reads only a file's first rows (to classify them) makes Python objects
+        # of those, not of its whole first batch.
+        for start in range(0, batch.num_rows, ROWS_AT_A_TIME):
+            for row in batch_rows(batch.slice(start, ROWS_AT_A_TIME)):
+                number += 1
+                yield number, row
 
 
 def batch_rows(batch: Any) -> list[dict]:
@@ -917,8 +921,8 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
             _refuse_rows_past_the_bound(name, metadata)
             total = metadata.num_rows
 
-            def read(advance):
-                for batch in parquet_batches(path):
+            def read(advance, ahead=True):
+                for batch in parquet_batches(path, ahead=ahead):
                     advance(batch.num_rows)
                     yield batch
         else:
@@ -928,7 +932,7 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
                 total = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches)) \
                     if fmt == "arrow" else None
 
-            def read(advance):
+            def read(advance, ahead=True):  # a memory map: nothing is decoded ahead
                 with pa.memory_map(str(path)) as handle:
                     reader = opener(handle)
                     for batch in ((reader.get_batch(i) for i in range(reader.num_record_batches))
@@ -938,21 +942,32 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{name}: not a readable {fmt.replace('_stream', '')} file ({error})") from None
     batches = _guard_arrow(name, read)
-    return Source(name, "row", "rows", total, lambda advance: _arrow_rows(batches(advance)), [name],
+    return Source(name, "row", "rows", total, lambda advance: _arrow_rows(batches(advance, ahead=False)), [name],
                   batches=batches)
 
 
-def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator[Any]:
-    """A Parquet file's record batches of BATCH_ROWS rows at most (of `row_groups` only, when given), decoded by
-    pyarrow's dataset scanner: its threads decode the next row groups while this one's batches are checked
-    (`ParquetFile.iter_batches` took twice as long on a file of list columns, measured in `bench/`), and it
-    holds PARQUET_READAHEAD batches ahead at most, so memory stays bounded by the batch size."""
+def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: bool = True) -> Iterator[Any]:
+    """A Parquet file's record batches (of `row_groups` only, when given). `ahead`: BATCH_ROWS rows a batch,
+    decoded by pyarrow's dataset scanner, whose threads decode the next row groups while this one's batches are
+    checked (`ParquetFile.iter_batches` took twice as long on a file of list columns, measured in `bench/`); it
+    holds PARQUET_READAHEAD batches ahead at most, so memory stays bounded by the batch size. Else
+    ROWS_AT_A_TIME rows a batch, decoded as they are asked for: a reader of the first rows only (to classify
+    them) or of Python rows stops early, and what a scanner decoded ahead would be lost (the whole file, once)."""
+    if not ahead:
+        return _parquet_batches_in_turn(path, row_groups)
     import pyarrow.dataset as ds
 
     fragment = next(ds.dataset(path, format="parquet").get_fragments())
     if row_groups is not None:
         fragment = fragment.subset(row_group_ids=row_groups)
     return fragment.to_batches(batch_size=BATCH_ROWS, batch_readahead=PARQUET_READAHEAD)
+
+
+def _parquet_batches_in_turn(path: Path, row_groups: list[int] | None) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as handle:
+        yield from handle.iter_batches(batch_size=ROWS_AT_A_TIME, row_groups=row_groups, use_threads=False)
 
 
 def _refuse_rows_past_the_bound(name: str, metadata) -> None:
@@ -970,9 +985,9 @@ def _refuse_rows_past_the_bound(name: str, metadata) -> None:
 def _guard_arrow(name: str, read):
     import pyarrow as pa
 
-    def guarded(advance):
+    def guarded(advance, ahead=True):
         try:
-            yield from read(advance)
+            yield from read(advance, ahead)
         except (pa.ArrowInvalid, OSError) as error:
             raise SourceError(f"{name}: unreadable data ({error})") from None
 

@@ -289,7 +289,7 @@ COLUMN_EXAMPLES = {
 @given(data=st.data())
 def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
     """Parquet and Arrow batches are checked a column at a time; a row passes only if `FastPath` passes it,
-    and equal clean rows get equal keys."""
+    and equal clean rows get equal hashes, unequal ones unequal."""
     import pyarrow as pa
 
     from trlprep.inspector.columnar import ColumnPlan
@@ -302,13 +302,13 @@ def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
     plan = ColumnPlan.for_schema(classify_row(example), example, batch.schema)
     assert plan is not None, [f"{r.id} {r.name}" for r in unproven_rules(classify_row(example).type, example)]
     fast = FastPath.for_row(classify_row(example), example)
-    clean, keys = plan.clean_rows(batch)
+    clean, hashes = plan.clean_rows(batch)
     read_back = batch.to_pylist()
     assert clean.tolist() == [fast.value(row) is not None for row in read_back], read_back
-    # Equal content, id-like columns aside (rows that differ only in an id repeat).
-    accepted = [(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS), key)
-                for row, key, ok in zip(read_back, keys.to_pylist(), clean) if ok]
-    assert len({content for content, _ in accepted}) == len({key for _, key in accepted})
+    # Equal content, equal hash, id-like columns aside (rows that differ only in an id repeat); and the converse.
+    accepted = {(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS), int(row_hash))
+                for row, row_hash, ok in zip(read_back, hashes, clean) if ok}
+    assert len({content for content, _ in accepted}) == len(accepted) == len({h for _, h in accepted})
 
 
 @settings(max_examples=1500, deadline=None)

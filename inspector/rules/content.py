@@ -143,36 +143,28 @@ def _flattened(trl_row: dict, shape: Any) -> Iterator[str]:
 
 
 def _arrow_not_blank(texts: Any) -> Any:
-    import pyarrow.compute as pc
+    from trlprep.inspector.arrow import text_bytes
 
-    from trlprep.inspector.arrow import true_mask
-
-    return true_mask(pc.invert(pc.utf8_is_space(texts))) & true_mask(pc.greater(pc.utf8_length(texts), 0))
+    return text_bytes(texts).not_blank()
 
 
 def _arrow_no_markup_start(texts: Any) -> Any:
-    import pyarrow.compute as pc
+    from trlprep.inspector.arrow import without
 
-    from trlprep.inspector.arrow import true_mask
-
-    return ~(true_mask(pc.match_substring(texts, "<")) | true_mask(pc.match_substring(texts, "[")))
+    return without(texts, "<", "[")
 
 
 def _arrow_no_placeholder_start(texts: Any) -> Any:
-    import pyarrow.compute as pc
+    from trlprep.inspector.arrow import without
 
-    from trlprep.inspector.arrow import true_mask
-
-    return ~true_mask(pc.match_substring_regex(texts, "<|_token|_TOKEN"))
+    return without(texts, "<", "_token", "_TOKEN")
 
 
 def _arrow_no_flattened_turns(texts: Any) -> Any:
-    import pyarrow.compute as pc
+    from trlprep.inspector.arrow import text_bytes, without
 
-    from trlprep.inspector.arrow import true_mask
-
-    return ~(true_mask(pc.match_substring_regex(texts, r"<|\[")) | true_mask(pc.match_substring_regex(
-        texts, ASSISTANT_LINE.pattern)))
+    found = text_bytes(texts)  # no colon in the column: no assistant's name before one
+    return without(texts, "<", "[") & found.not_matching(ASSISTANT_LINE.pattern, found.holds(b":"))
 
 
 NOT_BLANK = by_text("a text the fast paths accept holds a character that is not white space", not_blank,

@@ -111,14 +111,9 @@ def no_trace_marker(text: str) -> bool:
 
 
 def _arrow_no_trace_marker(texts: Any) -> Any:
-    import re
+    from trlprep.inspector.arrow import without
 
-    import pyarrow.compute as pc
-
-    from trlprep.inspector.arrow import true_mask
-
-    pattern = "|".join(re.escape(marker) for pair in MARKERS for marker in pair)
-    return ~true_mask(pc.match_substring_regex(texts, pattern))
+    return without(texts, *(marker for pair in MARKERS for marker in pair))
 
 
 TRACE_MARKERS = by_text("a text the fast paths accept holds no trace marker (they refuse every `<`, and take no "
