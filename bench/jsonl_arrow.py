@@ -12,8 +12,8 @@ the machine is noisy):
 - its JSON-lines engine alone (`scan_lines`: blocks decoded by msgspec, value tests, hashes);
 - `pyarrow.json.read_json` of the whole file (its threads: both cores) and on one thread, and the streaming
   `pyarrow.json.open_json` reader (memory bounded by its block size);
-- `pyarrow.json` with the example row's schema, a 256 KB block of lines at a time as `inspect` reads them (what
-  keeps row numbers exact: a block whose rows are not its lines would go the row path), alone;
+- `pyarrow.json` with the example row's schema, on `inspect`'s blocks of lines joined to 8,192 lines (what keeps
+  row numbers exact: a block whose rows are not its lines would go the row path), alone;
 - the Arrow engine: those blocks, then the column kernels and the row scan (`columnar.scan_batches` into
   `RowScan.take`, as Parquet is checked).
 Ratios are against the JSON-lines engine: below 0.90 the Arrow engine pays. Peak RSS is this process's peak during
@@ -125,19 +125,31 @@ class Cases:
         return pj.read_json(io.BytesIO(orjson.dumps(self.example))).schema
 
     def blocks(self) -> Iterator:
-        """The file's record batches, read by `pyarrow.json` with the example's schema a block of lines at a time, on
-        one thread (a block of 256 KB gains nothing from a second); each block's rows are its lines."""
+        """The file's record batches, read by `pyarrow.json` with the example's schema on one thread, from blocks of
+        lines joined until they hold BATCH_ROWS lines (the kernels cost 2-2.5x as much on the 300-row batches of
+        one 256 KB block); each batch's rows are its lines."""
         import pyarrow.json as pj
 
-        from trlprep.inspector.sources import numbered_blocks
+        from trlprep.inspector.sources import BATCH_ROWS, numbered_blocks
 
         options = pj.ParseOptions(explicit_schema=self.schema(), unexpected_field_behavior="error")
-        read = pj.ReadOptions(use_threads=False, block_size=1 << 20)
+        read = pj.ReadOptions(use_threads=False, block_size=64 << 20)
+        blocks, lines = [], 0
+
+        def batch():
+            table = pj.read_json(io.BytesIO(b"".join(blocks)), read_options=read, parse_options=options)
+            assert table.num_rows == lines
+            return table.combine_chunks().to_batches()
+
         with open(self.path, "rb") as handle:
             for _, block, count in numbered_blocks(handle):
-                table = pj.read_json(io.BytesIO(block), read_options=read, parse_options=options)
-                assert table.num_rows == count
-                yield from table.to_batches()
+                blocks.append(block)
+                lines += count
+                if lines >= BATCH_ROWS:
+                    yield from batch()
+                    blocks, lines = [], 0
+        if blocks:
+            yield from batch()
 
     def read_blocks(self) -> None:
         for _ in self.blocks():
@@ -174,7 +186,7 @@ def main() -> None:
                 "`pyarrow.json.read_json`, threads": partial(cases.read_json, True),
                 "`pyarrow.json.read_json`, 1 thread": partial(cases.read_json, False),
                 "`pyarrow.json.open_json`, 1 thread": cases.open_json,
-                "`pyarrow.json` by 256 KB blocks of lines": cases.read_blocks,
+                "`pyarrow.json` by blocks of 8,192 lines": cases.read_blocks,
                 "Arrow engine: those blocks + kernels + row scan": cases.arrow_engine}
         best = {what: (float("inf"), 0) for what in runs}
         for _ in range(args.repeat):  # each case once a round, so that the machine's swings hit them all alike
