@@ -8,7 +8,7 @@ environment (its folder first on `sys.path`), so both run with the same interpre
 alternate, so that the machine's swings hit both alike. Each run times `inspect_dataset` in its own process (the
 scan's seconds, as the report's `stats.seconds` says) or `convert`, on files generated like `bench/bench.py`'s:
 - the ShareGPT chat JSON lines, in one and in two processes (the file is past the parallel threshold);
-- the same rows as Parquet (the column kernels);
+- the same rows as Parquet (the column kernels), in one and in two processes, and as an Arrow IPC file;
 - the chat rows where 40% of the conversations end on a user turn (a TP205 warning each: rows off the fast path);
 - OpenAI tool-call rows, with `tools` and JSON-string arguments (every row off the fast path; `--tools` only);
 - `convert` ShareGPT -> messages.
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import generate, tool_calls_file, warned_file  # noqa: E402  (bench/bench.py: this script's folder is on the path)
+from formats import copies  # noqa: E402  (bench/formats.py)
 
 BEFORE_ISSUE_26 = "ff2be09"
 # One timed run, in a process of its own: prints the seconds it took.
@@ -65,9 +66,12 @@ def main() -> None:
     parser.add_argument("--tools", action="store_true", help="also time inspect on tool-call rows")
     args = parser.parse_args()
     chat, parquet, _ = generate(args.rows)
+    arrow = next(copy.path for copy in copies(chat) if copy.format == "Arrow file")
     cases = [("inspect, JSON lines, 1 process", "inspect", chat, 1),
              ("inspect, JSON lines, 2 processes", "inspect", chat, 2),
              ("inspect, Parquet", "inspect", parquet, 1),
+             ("inspect, Parquet, 2 processes", "inspect", parquet, 2),
+             ("inspect, Arrow file", "inspect", arrow, 1),
              ("inspect, 40% of rows with a warning", "inspect", warned_file(args.rows), 1),
              ("convert ShareGPT -> messages", "convert", chat, 1)]
     if args.tools:

@@ -47,6 +47,7 @@ DATA = ROOT / "bench" / "data"
 TOOL_ROWS = 30_000
 TOKENIZED_ROWS = 5000  # tokenizing is ~100x slower than checking: a slice gives its rate
 SCHEMA_ROWS = 20_000  # jsonschema is ~30x slower than the others: a slice gives its rate
+ROW_GROUP_ROWS = 20_000  # of the Parquet copies (and the record batches of the Arrow ones, bench/formats.py)
 WORDS = ("the of and to in is that it for on with as was at by this be from or have an are not but what all "
          "were when we there can more if no out so said about up into them some could time would make like").split()
 ROLES = {"human", "gpt", "system"}
@@ -56,10 +57,11 @@ def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(max(1, int(rng.lognormvariate(3.5, 0.8)))))
 
 
-def generate(rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
-    """A ShareGPT chat file, the same rows as Parquet, and an implicit-prompt preference file (cached)."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    chat, parquet, pairs = DATA / f"chat-{rows}.jsonl", DATA / f"chat-{rows}.parquet", DATA / f"pairs-{rows}.jsonl"
+def generate(rows: int, seed: int = 0, folder: Path = DATA) -> tuple[Path, Path, Path]:
+    """A ShareGPT chat file, the same rows as Parquet, and an implicit-prompt preference file (cached in `folder`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chat, parquet = folder / f"chat-{rows}.jsonl", folder / f"chat-{rows}.parquet"
+    pairs = folder / f"pairs-{rows}.jsonl"
     if not (chat.exists() and pairs.exists()):
         rng = random.Random(seed)
         with open(chat, "wb") as c, open(pairs, "wb") as p:
@@ -74,14 +76,15 @@ def generate(rows: int, seed: int = 0) -> tuple[Path, Path, Path]:
         import pyarrow.json
         import pyarrow.parquet as pq
 
-        pq.write_table(pyarrow.json.read_json(chat), parquet, row_group_size=20_000)
+        pq.write_table(pyarrow.json.read_json(chat), parquet, row_group_size=ROW_GROUP_ROWS)
     return chat, parquet, pairs
 
 
-def _cached_rows(name: str, rows: int, seed: int, row: Callable[[random.Random, int], dict]) -> Path:
-    """A JSON-lines file of `rows` rows made by `row(rng, index)`, written once under DATA and reused."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"{name}-{rows}.jsonl"
+def _cached_rows(name: str, rows: int, seed: int, row: Callable[[random.Random, int], dict],
+                 folder: Path = DATA) -> Path:
+    """A JSON-lines file of `rows` rows made by `row(rng, index)`, written once under `folder` and reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{rows}.jsonl"
     if not path.exists():
         rng = random.Random(seed)
         with open(path, "wb") as out:
@@ -97,9 +100,10 @@ def _warned_row(rng: random.Random, index: int) -> dict:
     return {"conversations": turns}
 
 
-def warned_file(rows: int, seed: int = 1) -> Path:
-    """ShareGPT chat rows, 40% of which end on a user turn: a TP205 warning each, rows the fast path refuses (cached)."""
-    return _cached_rows("warned", rows, seed, _warned_row)
+def warned_file(rows: int, seed: int = 1, folder: Path = DATA) -> Path:
+    """ShareGPT chat rows, 40% of which end on a user turn: a TP205 warning each, rows the fast path refuses (cached
+    in `folder`)."""
+    return _cached_rows("warned", rows, seed, _warned_row, folder)
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": {

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trlprep.inspector.arrow import (indices, integers, mixed, sequence_hashes, sharing_text_bytes, span_hashes,
-                                     strings, text_offsets, true_mask, value_hashes, without)
+from trlprep.inspector.arrow import (integers, mixed, plain_batches, rows_at, sequence_hashes,
+                                     sharing_text_bytes, span_hashes, strings, text_offsets, true_mask, value_hashes,
+                                     without)
 from trlprep.inspector.dialects import Shape, is_id_column, shape_key
 from trlprep.inspector.fast import proves_every_rule
 from trlprep.inspector.rules import Proof, text_proofs
@@ -35,8 +36,9 @@ _SHAPES: dict[tuple, tuple[tuple[str, str], tuple[str, str, str]] | None] = {
     ("trl", "prompt_completion", "standard", False, ("prompt", "completion")): None,
     ("trl", "preference", "standard", False, ("prompt", "chosen", "rejected")): None,
 }
-# Arrow types of the other columns, as the Python types a row of the fast path's example has.
-_PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_large_string, str), (pa.types.is_integer, int),
+# Arrow types of the other columns (in their plain form, `plain_batch`), as the Python types a row of the fast
+# path's example has.
+_PLAIN_TYPES = ((pa.types.is_string, str), (pa.types.is_integer, int),
                 (pa.types.is_floating, float), (pa.types.is_boolean, bool))
 
 
@@ -149,27 +151,28 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
 class CheckedBatch(NamedTuple):
     """What the column tests found of one batch, in file order (the arguments of `RowScan.take`)."""
 
-    accepted: list[int]  # the clean rows' numbers
-    hashes: tuple[int, ...]  # their content hashes
+    accepted: np.ndarray  # the clean rows' numbers (int64)
+    hashes: np.ndarray  # their content hashes (int64)
     flagged: Iterator[tuple[int, int, dict]]  # each other row: (clean rows before it, its number, the row)
 
 
 def scan_batches(batches: Iterable[pa.RecordBatch],
                  plan_for: Callable[[pa.Schema], ColumnPlan | None]) -> Iterator[CheckedBatch]:
-    """Every batch through the column tests when `plan_for(schema)` has a plan for it: its clean rows, taken
-    whole, and the others, which take the full checks; every row of a batch without a plan is flagged. Rows
+    """Every batch through the column tests when `plan_for(schema)` has a plan for its plain form (large,
+    view and dictionary types read as plain ones: `plain_batches`): its clean rows, taken whole, and the others,
+    which take the full checks as the batch holds them; every row of a batch without a plan is flagged. Rows
     are numbered on across batches from 1."""
     number = 0
-    for batch in batches:
-        plan = plan_for(batch.schema)
+    for batch, plain in plain_batches(batches):
+        plan = plan_for(plain.schema) if plain is not None else None
         if plan is None:
-            yield CheckedBatch([], (), ((0, offset, row)
-                                        for offset, row in enumerate(batch_rows(batch), start=number + 1)))
+            nothing = np.zeros(0, dtype=np.int64)
+            yield CheckedBatch(nothing, nothing, ((0, offset, row)
+                                                  for offset, row in enumerate(batch_rows(batch), start=number + 1)))
         else:
-            clean, keys = plan.clean_rows(batch)
+            clean, keys = plan.clean_rows(plain)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
-            hashes = tuple(keys[accepted].view(np.int64).tolist())
-            yield CheckedBatch((accepted + number + 1).tolist(), hashes,
+            yield CheckedBatch(accepted + number + 1, keys[accepted].view(np.int64),
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
-                                   batch_rows(batch.take(indices(flagged)))))
+                                   batch_rows(rows_at(batch, flagged))))
         number += batch.num_rows

@@ -23,7 +23,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO, Callable, Generator, Iterable, Iterator
 
 import orjson
 
@@ -34,7 +34,8 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
-PARQUET_READAHEAD = 4  # batches decoded ahead of the one being checked
+PARQUET_READAHEAD = 2  # batches each decoding thread holds ahead of the one being checked
+PARQUET_LANES = 2  # threads decoding a Parquet file's row groups
 ROWS_AT_A_TIME = 512  # Arrow rows made Python objects together
 # The longest line (and JSON value read a value at a time) held in memory: longer lines are skipped as they are
 # read, each an unreadable row (TP001) saying its size. Read when used, so that a test can lower it.
@@ -947,27 +948,103 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
 
 
 def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: bool = True) -> Iterator[Any]:
-    """A Parquet file's record batches (of `row_groups` only, when given). `ahead`: BATCH_ROWS rows a batch,
-    decoded by pyarrow's dataset scanner, whose threads decode the next row groups while this one's batches are
-    checked (`ParquetFile.iter_batches` took twice as long on a file of list columns, measured in `bench/`); it
-    holds PARQUET_READAHEAD batches ahead at most, so memory stays bounded by the batch size. Else
-    ROWS_AT_A_TIME rows a batch, decoded as they are asked for: a reader of the first rows only (to classify
-    them) or of Python rows stops early, and what a scanner decoded ahead would be lost (the whole file, once)."""
+    """A Parquet file's record batches (of `row_groups` only, when given), a row group at a time (a batch across
+    two groups of a nested dictionary column is not implemented in pyarrow: "Nested data conversions not
+    implemented for chunked array outputs").
+
+    Without `ahead`, ROWS_AT_A_TIME rows a batch, decoded as they are asked for: a reader of the first rows only
+    (to classify them) or of Python rows stops early. With it, BATCH_ROWS rows a batch, decoded by PARQUET_LANES
+    threads of their own, each a row group in turn, PARQUET_READAHEAD batches ahead of the one being checked
+    (pyarrow decodes without holding the GIL): a bare `read_table` decodes on two cores, and one thread alone made
+    the decoding, not the checks, what a scan waited for. Memory stays bounded by the batch size. (pyarrow's
+    dataset scanner reads ahead too, but importing it imports pandas, seconds, and it decoded row groups far
+    past its readahead.)"""
+    import pyarrow.parquet as pq
+
+    if row_groups is None:
+        with pq.ParquetFile(path) as handle:
+            row_groups = list(range(handle.num_row_groups))
     if not ahead:
-        return _parquet_batches_in_turn(path, row_groups)
-    import pyarrow.dataset as ds
-
-    fragment = next(ds.dataset(path, format="parquet").get_fragments())
-    if row_groups is not None:
-        fragment = fragment.subset(row_group_ids=row_groups)
-    return fragment.to_batches(batch_size=BATCH_ROWS, batch_readahead=PARQUET_READAHEAD)
+        return _parquet_lane(path, row_groups, ROWS_AT_A_TIME)
+    return _in_group_order(path, row_groups)
 
 
-def _parquet_batches_in_turn(path: Path, row_groups: list[int] | None) -> Iterator[Any]:
+def _parquet_lane(path: Path, row_groups: list[int], rows: int, *, ends: bool = False) -> Generator[Any, None, None]:
+    """The row groups' batches in turn, and after each group `_END_OF_GROUP` when `ends`."""
     import pyarrow.parquet as pq
 
     with pq.ParquetFile(path) as handle:
-        yield from handle.iter_batches(batch_size=ROWS_AT_A_TIME, row_groups=row_groups, use_threads=False)
+        for group in row_groups:
+            yield from handle.iter_batches(batch_size=rows, row_groups=[group], use_threads=False)
+            if ends:
+                yield _END_OF_GROUP
+
+
+_END_OF_GROUP = object()
+
+
+def _in_group_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
+    """The row groups' batches in file order, group i decoded by lane i modulo the lanes."""
+    lanes = [decoded_ahead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
+                           PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
+    try:
+        for group in range(len(row_groups)):
+            for batch in lanes[group % len(lanes)]:
+                if batch is _END_OF_GROUP:
+                    break
+                yield batch
+    finally:
+        for lane in lanes:
+            lane.close()
+
+
+def decoded_ahead(batches: Generator[Any, None, None], ahead: int) -> Iterator[Any]:
+    """`batches`, taken from a thread of their own that keeps up to `ahead` of them waiting. Its errors are
+    raised here, in turn; when the reader stops early (closed, an error, Ctrl-C) the thread stops after the batch
+    it is decoding.
+
+    >>> list(decoded_ahead((n * n for n in range(5)), 2))
+    [0, 1, 4, 9, 16]
+    """
+    import queue
+    import threading
+
+    waiting: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def put(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for batch in batches:
+                if not put((batch, None)):
+                    return
+            put((None, None))
+        except BaseException as error:  # re-raised in the reader's thread, where it is handled
+            put((None, error))
+        finally:
+            batches.close()
+
+    thread = threading.Thread(target=decode, name="trlprep-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error = waiting.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _refuse_rows_past_the_bound(name: str, metadata) -> None:

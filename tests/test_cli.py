@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from trlprep.inspector import inspect_dataset
 from trlprep.inspector.cli import main
-from tests.conftest import REPO, in_fresh_python
+from tests.conftest import REPO, in_fresh_python, write_for_scan_path
 
 REPORT_SCHEMA = json.loads((REPO / "schemas" / "report.schema.json").read_text())
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
@@ -111,6 +111,20 @@ def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
     done, loaded = in_fresh_python(code, str(shared_data / "c4_demo.jsonl"))
     assert loaded == []
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_inspecting_parquet_or_arrow_imports_no_pandas(kind, tmp_path):
+    """pyarrow.dataset imports pandas (1-3 s here): the Parquet and Arrow paths read without it, and without the
+    heavy modules."""
+    path = write_for_scan_path(kind, [{"messages": [{"role": "user", "content": f"q{i}"},
+                                                    {"role": "assistant", "content": "a"}]} for i in range(50)],
+                               tmp_path)
+    code = ("import sys; from trlprep.inspector import inspect_dataset\n"
+            "print(inspect_dataset(sys.argv[1]).rows_checked, 'pandas' in sys.modules)")
+    done, loaded = in_fresh_python(code, str(path))
+    assert loaded == []
+    assert done.stdout.split() == ["50", "False"]
 
 
 def test_tables_fit_the_terminal_and_names_are_never_markup(shared_data, tmp_path):

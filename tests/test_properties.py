@@ -1,11 +1,14 @@
 """Properties over generated datasets of every type and dialect (hypothesis)."""
 
 import json
+import random
 import tempfile
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -262,7 +265,8 @@ COLUMN_TEXT = st.one_of(TEXT, st.sampled_from(["", "  ", "\u3000", " x", "<|im_s
 COLUMN_ROLE = st.sampled_from(["user", "assistant", "system", "tool", "human", "gpt", None])
 COLUMN_MESSAGES = st.one_of(
     st.none(),
-    st.lists(st.builds(lambda r, c: {"role": r, "content": c}, COLUMN_ROLE, COLUMN_TEXT), max_size=5),
+    st.lists(st.one_of(st.builds(lambda r, c: {"role": r, "content": c}, COLUMN_ROLE, COLUMN_TEXT), st.none()),
+             max_size=5),
     chat().map(lambda messages: messages[:-1] if len(messages) > 2 else messages))
 COLUMN_TABLES = {
     "messages": st.lists(st.builds(lambda m, i: {"messages": m, "id": i}, COLUMN_MESSAGES,
@@ -285,30 +289,103 @@ COLUMN_EXAMPLES = {
 }
 
 
-@settings(max_examples=300, deadline=None)
+# How a column of each plain type is written in each variant; `retyped` applies it through lists and structs.
+TYPE_VARIANTS = ("plain", "large", "view", "dictionary")
+_STRINGS = {"large": pa.large_string(), "view": pa.string_view(), "dictionary": pa.dictionary(pa.int32(), pa.string())}
+_LISTS = {"large": pa.large_list, "view": pa.list_view}
+
+
+def retyped(kind: pa.DataType, variant: str) -> pa.DataType:
+    """`kind` (a plain type) in the type `variant` writes it as.
+
+    >>> retyped(pa.list_(pa.struct([("role", pa.string())])), "large")
+    LargeListType(large_list<item: struct<role: large_string>>)
+    """
+    if pa.types.is_string(kind):
+        return _STRINGS.get(variant, kind)
+    if pa.types.is_list(kind):
+        return _LISTS.get(variant, pa.list_)(kind.value_field.with_type(retyped(kind.value_type, variant)))
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(retyped(field.type, variant)) for field in kind])
+    if pa.types.is_integer(kind) and variant == "dictionary":
+        return pa.dictionary(pa.int32(), kind)
+    return kind
+
+
+def typed_table(rows: list[dict], example: dict, variant: str) -> pa.Table:
+    """`rows` as a table of `example`'s plain types (as `pa.Table.from_pylist` gives them) written in `variant`."""
+    schema = pa.Table.from_pylist([example]).schema
+    return pa.Table.from_pylist(rows, schema=pa.schema([f.with_type(retyped(f.type, variant)) for f in schema]))
+
+
+# An array's own buffers (its validity first) and its children, by type; a type not here (string views) is left
+# as it is by `nulls_over_values`.
+_LAYOUTS = ((pa.types.is_string, 3, None), (pa.types.is_large_string, 3, None), (pa.types.is_integer, 2, None),
+            (pa.types.is_list, 2, lambda array: [array.values]),
+            (pa.types.is_large_list, 2, lambda array: [array.values]),
+            (pa.types.is_list_view, 3, lambda array: [array.values]),
+            (pa.types.is_struct, 1, lambda array: [array.field(i) for i in range(array.type.num_fields)]))
+
+
+def nulls_over_values(array: pa.Array, rng: random.Random) -> pa.Array:
+    """`array` with some more of its values null, at every level (a text, a list, a struct in it, a dictionary's
+    index), each keeping the value under it as Arrow allows: a null list still spanning its items, a null struct
+    its fields' values. A reader that looks under a null sees a row that is not there."""
+    if pa.types.is_dictionary(array.type):
+        return pa.DictionaryArray.from_arrays(nulls_over_values(array.indices, rng), array.dictionary, safe=False)
+    layout = next(((own, children) for test, own, children in _LAYOUTS if test(array.type)), None)
+    if layout is None or array.offset:
+        return array
+    own, children = layout
+    share = rng.choice((0, 0, 0.2, 0.5))  # of the values made null: none at some levels, so that each is tested alone
+    valid = np.array([rng.random() >= share for _ in range(len(array))], dtype=bool)
+    if array.null_count:
+        valid &= np.array(array.is_valid().to_pylist(), dtype=bool)
+    return pa.Array.from_buffers(array.type, len(array),
+                                 [pa.py_buffer(np.packbits(valid, bitorder="little"))] + array.buffers()[1:own],
+                                 children=[nulls_over_values(child, rng) for child in children(array)]
+                                 if children else None)
+
+
+
+@settings(max_examples=600, deadline=None)
 @given(data=st.data())
 def test_column_tests_accept_exactly_the_rows_the_fast_path_accepts(data):
-    """Parquet and Arrow batches are checked a column at a time; a row passes only if `FastPath` passes it,
-    and equal clean rows get equal hashes, unequal ones unequal."""
-    import pyarrow as pa
-
+    """Parquet and Arrow batches are checked a column at a time, in whatever Arrow types they are written
+    (large, views, dictionary-encoded, with nulls over values at any level); a row passes only if `FastPath`
+    passes it as the batch reads back, equal clean rows get equal hashes and unequal ones unequal, and a row's
+    hash is the one it gets as plain types."""
+    from trlprep.inspector.arrow import plain_batch
     from trlprep.inspector.columnar import ColumnPlan
     from trlprep.inspector.fast import FastPath
 
     kind = data.draw(st.sampled_from(sorted(COLUMN_TABLES)))
     rows = data.draw(COLUMN_TABLES[kind])
     example = COLUMN_EXAMPLES[kind]
-    batch = pa.RecordBatch.from_pylist(rows, schema=pa.Table.from_pylist([example]).schema)
-    plan = ColumnPlan.for_schema(classify_row(example), example, batch.schema)
-    assert plan is not None, [f"{r.id} {r.name}" for r in unproven_rules(classify_row(example).type, example)]
-    fast = FastPath.for_row(classify_row(example), example)
-    clean, hashes = plan.clean_rows(batch)
+    table = typed_table(rows, example, data.draw(st.sampled_from(TYPE_VARIANTS)))
+    columns = [column.combine_chunks() for column in table.columns]
+    if data.draw(st.booleans()):
+        rng = random.Random(data.draw(st.integers(0, 1 << 32)))  # uniform: a HypothesisRandom's draws favour 0
+        columns = [nulls_over_values(column, rng) for column in columns]
+    batch = pa.RecordBatch.from_arrays(columns, table.column_names)
     read_back = batch.to_pylist()
+    shape = classify_row(example)
+    clean, hashes = _column_tests(ColumnPlan, shape, example, plain_batch(batch))
+    fast = FastPath.for_row(shape, example)
     assert clean.tolist() == [fast.value(row) is not None for row in read_back], read_back
     # Equal content, equal hash, id-like columns aside (rows that differ only in an id repeat); and the converse.
     accepted = {(orjson.dumps(without_ids(row), option=orjson.OPT_SORT_KEYS), int(row_hash))
                 for row, row_hash, ok in zip(read_back, hashes, clean) if ok}
     assert len({content for content, _ in accepted}) == len(accepted) == len({h for _, h in accepted})
+    as_plain = typed_table(read_back, example, "plain").to_batches()[0]
+    assert hashes[clean].tolist() == _column_tests(ColumnPlan, shape, example, as_plain)[1][clean].tolist()
+
+
+def _column_tests(plans, shape, example, batch):
+    """The column kernels' clean mask and content hashes of a batch (of plain types)."""
+    plan = plans.for_schema(shape, example, batch.schema)
+    assert plan is not None, [f"{r.id} {r.name}" for r in unproven_rules(shape.type, example)]
+    return plan.clean_rows(batch)
 
 
 @settings(max_examples=1500, deadline=None)

@@ -132,6 +132,30 @@ def test_truncated_parquet_is_unreadable(tmp_path):
         list(open_source(tmp_path / "cut.parquet").rows())
 
 
+def test_a_corrupt_row_group_mid_file_is_one_error_and_stops_the_decoding_threads(tmp_path):
+    """Batches are decoded ahead by threads of their own, a row group each: a group that cannot be decoded, after
+    good ones, is the same one error as when rows are read in turn, and no decoding thread is left running."""
+    import threading
+
+    rows = [{"text": f"row {i} " + "x" * 200} for i in range(400)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d.parquet", row_group_size=50, compression="none")
+    metadata = pq.ParquetFile(tmp_path / "d.parquet").metadata
+    column = metadata.row_group(5).column(0)
+    data = bytearray((tmp_path / "d.parquet").read_bytes())
+    start = column.data_page_offset
+    data[start: start + column.total_compressed_size] = b"\xff" * column.total_compressed_size
+    (tmp_path / "bad.parquet").write_bytes(bytes(data))
+    source = open_source(tmp_path / "bad.parquet")
+    with pytest.raises(SourceError, match=r"bad.parquet: unreadable data") as in_turn:
+        list(source.rows())
+    read = []
+    with pytest.raises(SourceError, match=r"bad.parquet: unreadable data") as ahead:
+        for batch in source.batches(lambda n: None):
+            read.append(batch.num_rows)
+    assert str(ahead.value) == str(in_turn.value) and sum(read) == 250
+    assert not [thread for thread in threading.enumerate() if thread.name == "trlprep-decode"]
+
+
 def test_hub_id_offline_is_one_clear_error(monkeypatch):
     from huggingface_hub import constants
 

@@ -27,7 +27,7 @@ from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes,
 from trlprep.inspector.sources import Source, SourceError
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
-# (PARALLEL_FROM_BYTES here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
+# (PARALLEL_FROM_BYTES and COLUMN_KERNELS here; DETECTION_ROWS in `plan`; SORT_DUPLICATES_FROM_ROWS in `rows`).
 __all__ = [
     "PARALLEL_FROM_BYTES", "SUGGESTION_ROWS", "Collector", "FilePart", "FileSummary", "Partial", "ReadPlan",
     "RowScan", "ScanResult", "ShapeVotes", "Tally", "fast_example", "file_part", "finish", "head_rows_per_file",
@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 PARALLEL_FROM_BYTES = 64 << 20  # smaller files are done before worker processes would have started
+# Parquet and Arrow batches through the column kernels; False reads them row by row, as any other file: the same
+# report, slower (the tests hold the two to one report; a user can rule the kernels out when debugging one).
+COLUMN_KERNELS = True
 
 
 def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | None = None,
@@ -94,8 +97,9 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
         with open(path, "rb") as handle:
             return scan_lines(part.name, handle, expected=expected, example=example, enabled=enabled,
                               max_rows=max_rows, advance=advance, images=images, image_data=image_data)[0]
-    scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
-    if part.mode == "batches":
+    scanner = RowScan(expected, enabled, max_rows, example, images, image_data,
+                      sort_duplicates=part.mode == "batches")  # numpy is imported there
+    if part.mode == "batches" and COLUMN_KERNELS:
         from trlprep.inspector.columnar import ColumnPlan, scan_batches
 
         for checked in scan_batches(part.source.batches(advance),

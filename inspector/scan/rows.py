@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import orjson
 
@@ -115,7 +115,7 @@ def _count(tally: Tally, numbers: range | tuple[int, ...], max_rows: int) -> Non
     """Rows into a tally of rows (no details): counted, the first `max_rows` kept."""
     tally.count += len(numbers)
     if len(tally.rows) < max_rows:
-        tally.rows.extend(numbers[: max_rows - len(tally.rows)])
+        tally.rows.extend(map(int, numbers[: max_rows - len(tally.rows)]))
 
 
 class RowScan:
@@ -123,7 +123,9 @@ class RowScan:
     `done()` gives what they found."""
 
     def __init__(self, expected: Shape | None, enabled: set[str], max_rows: int, example: dict | None = None,
-                 images: ImageChecker | None = None, image_data: bool | None = None):
+                 images: ImageChecker | None = None, image_data: bool | None = None, sort_duplicates: bool = False):
+        """`sort_duplicates`: repeats are found by sorting the hashes at the end (`merge`), never with a set of
+        them as Python ints, which the column kernels' numpy arrays would each have to become."""
         self.collector = Collector(enabled, max_rows)
         self.result = Partial(tallies=self.collector.tallies)
         self.expected, self.max_rows = expected, max_rows
@@ -141,31 +143,41 @@ class RowScan:
         # shape has no answers (prompts, `text`).
         self.fast_rows_untraced = bool(self.counts_traces and self.fast is not None
                                        and holds_trace(to_trl(example, expected)) is not None)
-        self.result.repeats, self.result.seen = [], set()  # the content hashes so far, while there are few
+        if not sort_duplicates:
+            self.result.repeats, self.result.seen = [], set()  # the content hashes so far, while there are few
 
     def accept(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
         """Rows the fast path found clean, and their content hashes."""
+        self._count_accepted(numbers)
+        self._remember(numbers, row_hashes)
+
+    def _count_accepted(self, numbers: Any) -> None:
         vote = self.expected_vote
         vote.count += len(numbers)
         if len(vote.rows) < self.max_rows:
-            vote.rows.extend(numbers[: self.max_rows - len(vote.rows)])
+            vote.rows.extend(map(int, numbers[: self.max_rows - len(vote.rows)]))
         self.accepted_rows += len(numbers)
-        self.result.last_row = numbers[-1]
+        self.result.last_row = int(numbers[-1])
         if self.fast_rows_untraced:
             _count(self.result.untraced, numbers, self.max_rows)
-        self._remember(numbers, row_hashes)
 
-    def take(self, accepted: list[int], hashes: Sequence[int], flagged: Iterable[tuple[int, int, Any]]) -> None:
-        """Rows a fast path went over, in file order: those it accepted (row numbers, content hashes) and those it
-        flagged, each as (accepted rows before it, row number, value), which take every check."""
+    def take(self, accepted: Any, hashes: Any, flagged: Iterable[tuple[int, int, Any]]) -> None:
+        """Rows the column kernels went over, in file order: those they accepted (row numbers and content hashes,
+        numpy int64 arrays) and those they flagged, each as (accepted rows before it, row number, value), which
+        take every check. The accepted rows' hashes are kept in bulk (`sort_duplicates`)."""
         start = 0
         for cut, number, value in flagged:
             if cut > start:
-                self.accept(tuple(accepted[start:cut]), hashes[start:cut])
+                self._accept_run(accepted[start:cut], hashes[start:cut])
                 start = cut
             self.row(number, value)
         if start < len(accepted):
-            self.accept(tuple(accepted[start:]), hashes[start:])
+            self._accept_run(accepted[start:], hashes[start:])
+
+    def _accept_run(self, numbers: Any, row_hashes: Any) -> None:
+        self._count_accepted(numbers)
+        self.result.hashes.frombytes(row_hashes.tobytes())
+        self.result.hash_rows.frombytes(numbers.tobytes())
 
     def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
         result, seen = self.result, self.result.seen
