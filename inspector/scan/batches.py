@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from trlprep.inspector.arrow import plain_batch
 from trlprep.inspector.columnar import ColumnPlan, scan_batches
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.images import ImageChecker
@@ -32,8 +33,9 @@ def flagged_share(file: ArrowFile, expected: Shape | None, example: dict | None)
     batches = file.batches(ahead=False)
     for batch in batches:
         batch = batch.slice(0, PROBE_ROWS - rows)
-        plan = ColumnPlan.for_schema(expected, example, batch.schema)
-        flagged += batch.num_rows if plan is None else int((~plan.clean_rows(batch)[0]).sum())
+        plain = plain_batch(batch)  # as the kernels will read it
+        plan = None if plain is None else ColumnPlan.for_schema(expected, example, plain.schema)
+        flagged += batch.num_rows if plan is None else int((~plan.clean_rows(plain)[0]).sum())
         rows += batch.num_rows
         if rows >= PROBE_ROWS:
             break
