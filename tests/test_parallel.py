@@ -111,13 +111,18 @@ def _chat_rows(count: int, seed: int) -> list[dict]:
              "id": i % 900} for i in range(count)]
 
 
-def _write_groups(path, rows: list[dict], group_rows: int, *, empty_after: int | None = None) -> None:
+def _write_groups(path, rows: list[dict], group_rows: int, *, empty_after: int | None = None,
+                  dictionary: bool = False) -> None:
     """`rows` as a Parquet file (`.parquet`) of `group_rows`-row groups, or an Arrow IPC file (`.arrow`) of
-    `group_rows`-row record batches; an empty group (batch) after the `empty_after`th when given."""
+    `group_rows`-row record batches; an empty group (batch) after the `empty_after`th when given; with
+    `dictionary`, ShareGPT turns' roles and texts dictionary-encoded."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pylist(rows)
+    if dictionary:
+        words = pa.dictionary(pa.int32(), pa.string())
+        table = table.cast(pa.schema([("conversations", pa.list_(pa.struct([("from", words), ("value", words)])))]))
     slices = [table.slice(start, group_rows) for start in range(0, len(rows), group_rows)]
     if empty_after is not None:
         slices.insert(empty_after, table.slice(0, 0))
@@ -186,15 +191,18 @@ def test_parquet_and_arrow_scanned_in_workers_equal_one_pass(tmp_path, monkeypat
         assert {(row - 1) // 500 for row in findings[rule]["rows"]} == set(range(6))
 
 
+@pytest.mark.parametrize("dictionary", [False, True], ids=["plain", "dictionary"])
 @pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
-def test_a_file_of_clean_rows_stays_in_one_process_unless_told(tmp_path, monkeypatch, suffix):
+def test_a_file_of_clean_rows_stays_in_one_process_unless_told(tmp_path, monkeypatch, suffix, dictionary):
     """Clean rows cost a process no more than reading them, which one process already does on a second core: such
-    a file is split only when the share of rows the kernels flag is lowered to zero, with the same report."""
+    a file is split only when the share of rows the kernels flag is lowered to zero, with the same report; the
+    share is the kernels' on the batch as they read it (dictionary-encoded texts decoded)."""
     import trlprep.inspector.scan
 
     path = tmp_path / f"chat{suffix}"
     _write_groups(path, [{"conversations": [{"from": "human", "value": f"question {i % 700}"},
-                                            {"from": "gpt", "value": "answer"}]} for i in range(3000)], 250)
+                                            {"from": "gpt", "value": "answer"}]} for i in range(3000)], 250,
+                  dictionary=dictionary)
     monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     alone, forked_alone = _forks_of(lambda: inspect_dataset(path, workers=2, max_rows=50).to_dict())
     monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_FLAGGED", 0)
