@@ -21,7 +21,9 @@ import io
 import itertools
 import json
 import os
+import queue
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Generator, Iterable, Iterator
@@ -1036,8 +1038,9 @@ _END_OF_GROUP = object()
 
 def _in_group_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
     """The row groups' batches in file order, group i decoded by lane i modulo the lanes."""
-    lanes = [decoded_ahead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
-                           PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
+    # Every lane starts decoding now: lane 1 decodes group 1 while group 0 is checked.
+    lanes = [DecodedAhead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
+                          PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
     try:
         for group in range(len(row_groups)):
             for batch in lanes[group % len(lanes)]:
@@ -1049,53 +1052,58 @@ def _in_group_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
             lane.close()
 
 
-def decoded_ahead(batches: Generator[Any, None, None], ahead: int) -> Iterator[Any]:
-    """`batches`, taken from a thread of their own that keeps up to `ahead` of them waiting. Its errors are
-    raised here, in turn; when the reader stops early (closed, an error, Ctrl-C) the thread stops after the batch
-    it is decoding.
+class DecodedAhead:
+    """`batches`, taken from a thread of their own, started at once, that keeps up to `ahead` of them waiting. Its
+    errors are raised here, in turn. `close()` (which the reader must call when it stops early: closed, an error,
+    Ctrl-C) stops the thread after the batch it is decoding.
 
-    >>> list(decoded_ahead((n * n for n in range(5)), 2))
+    >>> squares = DecodedAhead((n * n for n in range(5)), 2)
+    >>> list(squares)
     [0, 1, 4, 9, 16]
+    >>> squares.close()
     """
-    import queue
-    import threading
 
-    waiting: queue.Queue = queue.Queue(maxsize=ahead)
-    stop = threading.Event()
+    def __init__(self, batches: Generator[Any, None, None], ahead: int):
+        self._waiting: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._batches = batches
+        self._thread = threading.Thread(target=self._decode, name="trlprep-decode", daemon=True)
+        self._thread.start()
 
-    def put(item: tuple) -> bool:
-        while not stop.is_set():
+    def __iter__(self) -> DecodedAhead:
+        return self
+
+    def __next__(self) -> Any:
+        batch, error = self._waiting.get()
+        if error is not None:
+            raise error
+        if batch is None:
+            raise StopIteration
+        return batch
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _decode(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._put((batch, None)):
+                    return
+            self._put((None, None))
+        except BaseException as error:  # re-raised in the reader's thread, where it is handled
+            self._put((None, error))
+        finally:
+            self._batches.close()
+
+    def _put(self, item: tuple) -> bool:
+        while not self._stop.is_set():
             try:
-                waiting.put(item, timeout=0.05)
+                self._waiting.put(item, timeout=0.05)
                 return True
             except queue.Full:
                 continue
         return False
-
-    def decode() -> None:
-        try:
-            for batch in batches:
-                if not put((batch, None)):
-                    return
-            put((None, None))
-        except BaseException as error:  # re-raised in the reader's thread, where it is handled
-            put((None, error))
-        finally:
-            batches.close()
-
-    thread = threading.Thread(target=decode, name="trlprep-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            batch, error = waiting.get()
-            if error is not None:
-                raise error
-            if batch is None:
-                return
-            yield batch
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _refuse_rows_past_the_bound(name: str, metadata) -> None:
