@@ -28,19 +28,30 @@ def strings(values: tuple[str, ...]) -> pa.Array:
 
 
 def integers(values: pa.Array, fill: int = -1) -> np.ndarray:
-    """An integer Arrow array as numpy, nulls as `fill`. Read from its buffer: `to_numpy` can import pandas."""
-    if values.null_count:
-        values = pc.fill_null(values, fill)
+    """An integer Arrow array as numpy, nulls as `fill`. Read from its buffers: `to_numpy` can import pandas, and
+    so does `pc.fill_null` with a Python scalar (a second).
+
+    >>> integers(pc.index_in(strings(("b", "x")), value_set=strings(("a", "b")))).tolist()
+    [1, -1]
+    """
     width = np.dtype(f"int{values.type.bit_width}")
-    return np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values)]
+    numbers = np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values)]
+    return np.where(_validity(values), numbers, fill) if values.null_count else numbers
 
 
 def true_mask(mask: pa.Array) -> np.ndarray:
     """A boolean Arrow array as numpy, null as False (rules' Arrow proofs build their masks with it)."""
-    if mask.null_count:
-        mask = pc.fill_null(mask, False)
-    bits = np.unpackbits(np.frombuffer(mask.buffers()[1], dtype=np.uint8), bitorder="little")
-    return bits[mask.offset: mask.offset + len(mask)].astype(bool)
+    bits = _bits(mask.buffers()[1], mask.offset, len(mask))
+    return bits & _validity(mask) if mask.null_count else bits
+
+
+def _validity(values: pa.Array) -> np.ndarray:
+    return _bits(values.buffers()[0], values.offset, len(values))
+
+
+def _bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")
+    return bits[offset: offset + length].astype(bool)
 
 
 class TextBytes:
@@ -289,9 +300,8 @@ def plain_array(array: pa.Array) -> pa.Array:
         plain = plain_array(items)
         if pa.types.is_list(kind) and not array.null_count and plain is items:
             return array
-        lengths = pc.fill_null(pc.list_value_length(array), 0)
         offsets = np.zeros(len(array) + 1, dtype=np.int64)
-        np.cumsum(integers(lengths), out=offsets[1:])
+        np.cumsum(integers(pc.list_value_length(array), fill=0), out=offsets[1:])
         if offsets[-1] > _OFFSET_LIMIT:
             raise pa.ArrowCapacityError(f"{offsets[-1]:,} list items, past what 32-bit offsets reach")
         offsets = np.ascontiguousarray(offsets, dtype=np.int32)

@@ -117,9 +117,10 @@ def test_console_script_is_cheap_and_quiet_when_piped(shared_data):
 def test_inspecting_parquet_or_arrow_imports_no_pandas(kind, tmp_path):
     """pyarrow.dataset imports pandas (1-3 s here): the Parquet and Arrow paths read without it, and without the
     heavy modules."""
-    path = write_for_scan_path(kind, [{"messages": [{"role": "user", "content": f"q{i}"},
-                                                    {"role": "assistant", "content": "a"}]} for i in range(50)],
-                               tmp_path)
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+            for i in range(48)]
+    rows += [{"messages": None}, {"messages": [{"role": "user", "content": None}]}]  # nulls, which Arrow fills
+    path = write_for_scan_path(kind, rows, tmp_path)
     code = ("import sys; from trlprep.inspector import inspect_dataset\n"
             "print(inspect_dataset(sys.argv[1]).rows_checked, 'pandas' in sys.modules)")
     done, loaded = in_fresh_python(code, str(path))
