@@ -37,6 +37,7 @@ from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
 BATCH_ROWS = 8192
+BATCH_BYTES = 16 << 20  # and about as many bytes at most: rows of long texts come fewer to a batch
 PARQUET_READAHEAD = 2  # batches each decoding thread holds ahead of the one being checked
 PARQUET_LANES = 2  # threads decoding a Parquet file's row groups
 ROWS_AT_A_TIME = 512  # Arrow rows made Python objects together
@@ -923,7 +924,8 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
     name = str(path)
     try:
         if fmt == "parquet":
-            metadata = pq.ParquetFile(path).metadata
+            with pq.ParquetFile(path) as handle:
+                metadata, schema = handle.metadata, handle.schema_arrow
             _refuse_rows_past_the_bound(name, metadata)
             groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
             file = ArrowFile(path, fmt, tuple(group.num_rows for group in groups),
@@ -932,15 +934,17 @@ def _open_arrow_file(path: Path, fmt: str) -> Source:
             opener = pa.ipc.open_file if fmt == "arrow" else pa.ipc.open_stream
             with pa.memory_map(str(path)) as probe:
                 reader = opener(probe)
+                schema = reader.schema
                 file = ArrowFile(path, fmt, tuple(reader.get_batch(i).num_rows
                                                   for i in range(reader.num_record_batches)),
                                  path.stat().st_size) if fmt == "arrow" else None
 
             def read_stream(advance, ahead=True):  # a memory map: nothing is decoded ahead
                 with pa.memory_map(str(path)) as handle:
-                    yield from _counted(opener(handle), advance)
+                    yield from _counted(map(_text_checked, _sliced(opener(handle))), advance)
     except (pa.ArrowInvalid, OSError) as error:
         raise SourceError(f"{name}: not a readable {fmt.replace('_stream', '')} file ({error})") from None
+    _refuse_repeated_fields(name, schema)
     batches = file.batches if file is not None else _guard_arrow(name, read_stream)
     return Source(name, "row", "rows", sum(file.group_rows) if file is not None else None,
                   lambda advance: _arrow_rows(batches(advance, ahead=False)), [name], batches=batches,
@@ -974,13 +978,71 @@ class ArrowFile:
         with pa.memory_map(str(self.path)) as handle:  # a memory map: nothing is decoded ahead
             reader = pa.ipc.open_file(handle)
             numbers = range(reader.num_record_batches) if groups is None else groups
-            yield from _counted(map(reader.get_batch, numbers), advance)
+            yield from _counted(map(_text_checked, _sliced(map(reader.get_batch, numbers))), advance)
 
 
 def _counted(batches: Iterable[Any], advance: Callable[[int], None]) -> Iterator[Any]:
     for batch in batches:
         advance(batch.num_rows)
         yield batch
+
+
+def _text_checked(batch: Any) -> Any:
+    """The batch, once its text is known to be UTF-8: Parquet and Arrow writers do not check it, Python cannot read
+    text that is not, and the column kernels would take it unseen."""
+    import pyarrow as pa
+
+    for name, column in zip(batch.schema.names, batch.columns):
+        if not _all_utf8(column):
+            raise pa.ArrowInvalid(f"column {name!r} holds text that is not UTF-8")
+    return batch
+
+
+def _all_utf8(values: Any) -> bool:
+    """Whether every text in `values`, at any depth, is UTF-8: ASCII bytes are (one numpy pass), others are
+    validated by Arrow."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return _all_utf8(values.dictionary)
+    if pa.types.is_struct(kind):
+        return all(_all_utf8(values.field(index)) for index in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _all_utf8(values.flatten())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        data = values.buffers()[2]
+        width = np.int32 if pa.types.is_string(kind) else np.int64
+        offsets = np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values) + 1]
+        if data is None or not len(values) or np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]].max(
+                initial=0) < 0x80:
+            return True
+    elif not pa.types.is_string_view(kind):
+        return True
+    try:
+        values.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _sliced(batches: Iterable[Any]) -> Iterator[Any]:
+    """Record batches as written (an Arrow IPC file's may be of any size) in slices of BATCH_ROWS rows and about
+    BATCH_BYTES at most, as Parquet's are read: what the column kernels make of a batch grows with it."""
+    for batch in batches:
+        size = _rows_within(BATCH_BYTES, batch.nbytes, batch.num_rows, BATCH_ROWS)
+        for start in range(0, batch.num_rows, size):
+            yield batch.slice(start, size)
+
+
+def _rows_within(limit: int, size: int, rows: int, most: int) -> int:
+    """How many of `rows` rows that take `size` bytes in all fit in `limit` bytes, from 1 to `most`.
+
+    >>> _rows_within(16 << 20, 6_000_000, 8192, 8192), _rows_within(16 << 20, 240_000_000, 30_000, 8192)
+    (8192, 2097)
+    """
+    return max(1, min(most, limit * rows // max(size, 1)))
 
 
 def group_ranges(group_rows: tuple[int, ...], parts: int) -> list[tuple[int, int]]:
@@ -1028,7 +1090,11 @@ def _parquet_lane(path: Path, row_groups: list[int], rows: int, *, ends: bool = 
 
     with pq.ParquetFile(path) as handle:
         for group in row_groups:
-            yield from handle.iter_batches(batch_size=rows, row_groups=[group], use_threads=False)
+            metadata = handle.metadata.row_group(group)
+            size = _rows_within(BATCH_BYTES, metadata.total_byte_size, metadata.num_rows, rows)
+            # Checked here, in the decoding thread (numpy and Arrow let go of the GIL): not on the scan's time.
+            yield from map(_text_checked, handle.iter_batches(batch_size=size, row_groups=[group],
+                                                                use_threads=False))
             if ends:
                 yield _END_OF_GROUP
 
@@ -1104,6 +1170,34 @@ class DecodedAhead:
             except queue.Full:
                 continue
         return False
+
+
+def _refuse_repeated_fields(name: str, schema: Any) -> None:
+    """Refuse a file with two columns, or two fields of a struct at any depth, of one name: a row read as Python
+    objects cannot hold both, and which one TRL would read is anyone's guess.
+
+    >>> import pyarrow as pa
+    >>> turn = pa.struct([("role", pa.string()), ("content", pa.string()), ("role", pa.string())])
+    >>> _refuse_repeated_fields("d.parquet", pa.schema([("messages", pa.list_(turn))]))
+    Traceback (most recent call last):
+    trlprep.errors.SourceError: d.parquet: column 'messages' holds two fields named 'role'
+    """
+    import pyarrow as pa
+
+    def check(members: list, column: str | None) -> None:
+        names = [member.name for member in members]
+        repeated = next((each for each in names if names.count(each) > 1), None)
+        if repeated is not None:
+            raise SourceError(f"{name}: two columns are named {repeated!r}" if column is None else
+                              f"{name}: column {column!r} holds two fields named {repeated!r}")
+        for member in members:
+            kind = member.type
+            while hasattr(kind, "value_type") and not pa.types.is_dictionary(kind):  # lists of any kind
+                kind = kind.value_type
+            if pa.types.is_struct(kind):
+                check(list(kind), member.name if column is None else column)
+
+    check(list(schema), None)
 
 
 def _refuse_rows_past_the_bound(name: str, metadata) -> None:

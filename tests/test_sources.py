@@ -156,6 +156,23 @@ def test_a_corrupt_row_group_mid_file_is_one_error_and_stops_the_decoding_thread
     assert not [thread for thread in threading.enumerate() if thread.name == "trlprep-decode"]
 
 
+@pytest.mark.parametrize("name", ["d.parquet", "d.arrow"])
+def test_batches_of_long_rows_are_bounded_in_bytes_not_only_rows(tmp_path, monkeypatch, name):
+    """What the column kernels make of a batch grows with its bytes: 30,000 rows of 8 KB in one row group came in
+    batches of 8,192 rows (64 MB each) and took 4x the memory of the row path. Batches hold BATCH_BYTES or so."""
+    import trlprep.inspector.sources as sources
+
+    monkeypatch.setattr(sources, "BATCH_BYTES", 1 << 20)
+    table = pa.Table.from_pylist([{"text": f"{i:05d}" + "x" * 10_000} for i in range(300)])
+    if name.endswith(".parquet"):
+        pq.write_table(table, tmp_path / name, row_group_size=300)
+    else:
+        with pa.ipc.new_file(tmp_path / name, table.schema) as writer:
+            writer.write_table(table)  # one record batch of all 300 rows
+    sizes = [batch.num_rows for batch in open_source(tmp_path / name).batches(lambda n: None)]
+    assert sum(sizes) == 300 and max(sizes) <= 105 and len(sizes) >= 3
+
+
 def test_hub_id_offline_is_one_clear_error(monkeypatch):
     from huggingface_hub import constants
 

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from trlprep.converters.cli import main as convert_main
 from trlprep.inspector.cli import main as inspect_main
+from tests.bad_input import refused
 
 ROWS = [{"prompt": "What is 2+2?", "completion": "4, as café owners know"},
         {"prompt": "Name a colour.", "completion": "Blue."}]
@@ -335,3 +336,67 @@ def test_escape_sequences_in_convert_and_error_lines(tmp_path):
     missing = tmp_path / f"{TITLE}.jsonl"
     assert_refused(CliRunner().invoke(inspect_main, ["--dataset", str(missing)]),
                    str(missing).replace("\x1b", r"\x1b").replace("\x07", r"\x07"), "no such file or folder")
+
+
+def _chat_batch(contents: list[str]):
+    """A batch of `messages` rows, each a user turn then an assistant turn holding `contents[i]`."""
+    import pyarrow as pa
+
+    return pa.RecordBatch.from_pylist([{"messages": [{"role": "user", "content": "Say it."},
+                                                     {"role": "assistant", "content": text}]} for text in contents])
+
+
+def _with_bytes(batch, old: bytes, new: bytes):
+    """The batch with `old` replaced by `new` (as long) in the assistant turns' text bytes, as a writer that does
+    not check UTF-8 would leave them."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    turns = pc.list_flatten(batch.column("messages"))
+    content = turns.field("content")
+    validity, offsets, data = content.buffers()
+    broken = pa.Array.from_buffers(pa.string(), len(content), [validity, offsets,
+                                                               pa.py_buffer(data.to_pybytes().replace(old, new))])
+    rebuilt = pa.StructArray.from_arrays([turns.field("role"), broken], ["role", "content"])
+    return pa.RecordBatch.from_arrays([pa.ListArray.from_arrays(batch.column("messages").offsets, rebuilt)],
+                                      ["messages"])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+@pytest.mark.parametrize("kernels", [True, False], ids=["columns", "rows"])
+def test_text_that_is_not_utf8_in_parquet_or_arrow_is_one_line(tmp_path, monkeypatch, suffix, kernels):
+    """A Parquet or Arrow writer does not check UTF-8: a row of such text was an internal error (Python could not
+    read it), or, through the column kernels, taken unseen. Both paths refuse the file in one line, exit 2."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import trlprep.inspector.scan
+
+    monkeypatch.setattr(trlprep.inspector.scan, "COLUMN_KERNELS", kernels)
+    batch = _with_bytes(_chat_batch([f"answer {i} caf\u00e9" for i in range(40)]), "\u00e9".encode(), b"\xe9\xe9")
+    path = tmp_path / f"latin{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.Table.from_batches([batch]), path, row_group_size=10)
+    else:
+        with pa.ipc.new_file(path, batch.schema) as writer:
+            writer.write_batch(batch)
+    assert refused(inspect_main, "--dataset", path) == \
+        f"error: {path}: unreadable data (column 'messages' holds text that is not UTF-8)"
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_a_struct_with_two_fields_of_one_name_is_one_line(tmp_path, suffix):
+    """Python rows cannot hold both of a turn's two `role` fields: it was an internal error (exit 3)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    turn = pa.struct([("role", pa.string()), ("content", pa.string()), ("role", pa.string())])
+    messages = pa.array([[("user", "Hi", "user"), ("assistant", "Hello", "assistant")]], pa.list_(turn))
+    table = pa.table({"messages": messages})
+    path = tmp_path / f"twice{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.ipc.new_file(path, table.schema) as writer:
+            writer.write_table(table)
+    assert refused(inspect_main, "--dataset", path) == f"error: {path}: column 'messages' holds two fields named 'role'"
