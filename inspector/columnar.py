@@ -133,17 +133,18 @@ def _clean_conversations(column: pa.Array, fields: tuple[str, str], roles: tuple
     later[1:] = parents[1:] == parents[:-1]
     bad[1:] |= later[1:] & (codes[1:] == codes[:-1])  # a role twice in a row
     bad |= later & (codes == 0)  # system after the first message
+    counts = np.bincount(parents, minlength=rows)  # messages a row
     clean = np.bincount(parents[bad], minlength=rows) == 0
     last_code = np.full(rows, -1)
     last = np.ones(len(codes), dtype=bool)
     last[:-1] = ~later[1:]
     last_code[parents[last]] = codes[last]
     clean &= last_code == 2  # ends with an answer (an empty or missing list has no last message)
-    clean &= np.bincount(parents, minlength=rows) > 1  # and a prompt before it (TC102)
+    clean &= counts > 1  # and a prompt before it (TC102)
     # A row's contents lie one after another in the column's text bytes: their hash, with that of each message's
     # role and length in its place, is the row's.
     starts = np.zeros(rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(parents, minlength=rows), out=starts[1:])
+    np.cumsum(counts, out=starts[1:])
     shapes = (np.diff(text_offsets(content)).astype(np.uint64) << np.uint64(2)) | (codes & 3).astype(np.uint64)
     return clean, mixed(span_hashes(content, starts) ^ sequence_hashes(shapes, starts, parents))
 
