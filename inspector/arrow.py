@@ -212,6 +212,8 @@ def sequence_hashes(items: np.ndarray, starts: np.ndarray, parents: np.ndarray) 
     if len(filled):
         hashes[filled] = np.add.reduceat(spread, starts[filled])
     return hashes
+
+
 # How far a 32-bit offset reaches: the text of a `string` column, the items of a `list` column.
 _OFFSET_LIMIT = (1 << 31) - 1
 
@@ -233,7 +235,7 @@ def rows_at(batch: pa.RecordBatch, positions: np.ndarray) -> pa.RecordBatch | pa
 def plain_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch | None]]:
     """Each batch with its plain form (`plain_batch`), in slices: one whose text does not fit is halved until
     it does, so that the rows of one batch are all checked the same way (a clean row's twin is found by its
-    key, and a key is only made of plain columns). Only a row past 2 GiB of text alone goes without (None).
+    hash, and a hash is only made of plain columns). Only a row past 2 GiB of text alone goes without (None).
 
     >>> texts = pa.RecordBatch.from_arrays([pa.array(["a", "b"], pa.large_string())], ["text"])
     >>> [(len(batch), plain.schema.field("text").type) for batch, plain in plain_batches([texts])]

@@ -1,10 +1,11 @@
 """The fast path over Arrow record batches (Parquet, Arrow, `save_to_disk`): its tests as pyarrow.compute kernels
-over whole columns, with no Python code per row. Only the rows they flag become Python objects and take the
-full checks; a property test holds the column tests to `FastPath`'s row by row.
+over whole columns, with no Python code per row. The texts take every rule's Arrow proof as its catalog entry
+declares it. Only the rows they flag become Python objects and take the full checks; a property test holds the
+column tests to `FastPath`'s row by row.
 
-Clean rows are identified by a key built from their columns by Arrow (message roles and contents joined with
-control characters) and hashed; flagged rows by `RowScan.row_hash`. The two never meet: a clean row never
-equals a flagged one. `scan_batches`, the engine of Arrow batches, returns what it found of each batch to the
+Clean rows are identified by a hash of their columns (`arrow.span_hashes`: xxh3 of a row's texts where Arrow
+holds them, each message's role and length folded in); flagged rows by `RowScan.row_hash`. The two never meet: a
+clean row never equals a flagged one. `scan_batches`, the engine of Arrow batches, returns what it found of each batch to the
 row scan (`inspector.scan.rows`), which it does not import.
 """
 
@@ -171,9 +172,9 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
             yield CheckedBatch(nothing, nothing, ((0, offset, row)
                                                   for offset, row in enumerate(batch_rows(batch), start=number + 1)))
         else:
-            clean, keys = plan.clean_rows(plain)
+            clean, hashes = plan.clean_rows(plain)
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
-            yield CheckedBatch(accepted + number + 1, keys[accepted].view(np.int64),
+            yield CheckedBatch(accepted + number + 1, hashes[accepted].view(np.int64),
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
                                    batch_rows(rows_at(batch, flagged))))
         number += batch.num_rows

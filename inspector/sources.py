@@ -793,7 +793,8 @@ def _json_decoder(kind: Any) -> Callable[[Any], Any] | None:
 
     if kind.__class__.__name__ == "JsonType":
         return lambda value: orjson.loads(value) if isinstance(value, str) else value
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+    if any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+                                   pa.types.is_list_view, pa.types.is_large_list_view)):
         item = _json_decoder(kind.value_type)
         return None if item is None else lambda value: value if value is None else [item(v) for v in value]
     if pa.types.is_struct(kind):
@@ -1009,7 +1010,8 @@ def _all_utf8(values: Any) -> bool:
         return _all_utf8(values.dictionary)
     if pa.types.is_struct(kind):
         return all(_all_utf8(values.field(index)) for index in range(kind.num_fields))
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+    if any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+                                   pa.types.is_list_view, pa.types.is_large_list_view)):
         return _all_utf8(values.flatten())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         data = values.buffers()[2]
