@@ -18,6 +18,7 @@ from trlprep.files import write_atomically
 from trlprep.inspector.cost import PACKING_STRATEGIES
 from trlprep.inspector.methods import METHODS
 from trlprep.inspector.options import InspectOptions
+from trlprep.interrupts import terminating_cleanly
 from trlprep.options import NEAR_THRESHOLD, NEAR_THRESHOLDS, BadValue, Executor, count, value_reader
 
 METHOD_CHOICE = click.Choice(METHODS)
@@ -382,6 +383,7 @@ def rendered(report, output_format: str, encoding: str | None = None) -> str:
 @mapping_options
 @settings_options
 @user_errors
+@terminating_cleanly()  # SIGTERM stops it as Ctrl-C does: workers killed, "interrupted", exit 130
 def main(dataset, split, config_name, revision, encoding, method, output_format, html_path, overwrite, limit, select,
          ignore, max_rows,
          model, max_length, show_masks, packing, batch_size, grad_accum, devices, against, near_duplicates, near_threshold, cut_off, executor, tasks, workers,

@@ -23,6 +23,19 @@ def in_fresh_python(code: str, *args: str) -> tuple[subprocess.CompletedProcess,
     return done, json.loads(loaded)
 
 
+def session_processes(session: int) -> list[int]:
+    """The live processes of a session (zombies aside): what is left of a run started in a session of its own."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
 def pytest_addoption(parser):
     parser.addoption("--slow", action="store_true",
                      help="also run the slow tier, the tests marked `slow` (trainers, recipes, GGUF export, the "

@@ -1,13 +1,18 @@
-"""Interrupting `convert` (SIGINT, SIGTERM, SIGKILL) leaves no partial output and the input untouched."""
+"""Interrupting `convert` (SIGINT, SIGTERM, SIGKILL) leaves no partial output and the input untouched; interrupting
+`inspect` in a split scan (SIGINT, SIGTERM) leaves none of its worker processes."""
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import session_processes
 
 ROWS = 120_000
 
@@ -49,3 +54,58 @@ def test_interrupted_convert_leaves_no_output(big_chat, tmp_path, signum):
         assert list(tmp_path.iterdir()) == []
         assert "Traceback" not in stderr and "interrupted" in stderr
     assert _digest(big_chat) == before
+
+
+# `inspect` with the split thresholds lowered: a file of two row groups (or lines) or more is scanned by two worker
+# processes, whatever the machine's cores.
+SPLIT_INSPECT = """
+import os
+import trlprep.inspector.scan as scan
+scan.PARALLEL_FROM_BYTES = scan.PARALLEL_FROM_FLAGGED = 0
+os.cpu_count = lambda: 2
+from trlprep.inspector.cli import main
+main()
+"""
+
+
+@pytest.fixture(scope="module")
+def long_scans(big_chat):
+    """`big_chat` three times over as JSON lines and as Parquet: a scan the tests can catch in its workers, with
+    time to spare on a fast machine (it is stopped soon after they start)."""
+    import pyarrow as pa
+    import pyarrow.json
+    import pyarrow.parquet
+
+    lines, parquet = big_chat.with_name("long.jsonl"), big_chat.with_name("long.parquet")
+    lines.write_bytes(big_chat.read_bytes() * 3)
+    pyarrow.parquet.write_table(pa.concat_tables([pyarrow.json.read_json(big_chat)] * 3), parquet,
+                                row_group_size=5000)
+    return {".jsonl": lines, ".parquet": parquet}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the processes left from /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_interrupted_split_inspect_stops_its_workers(long_scans, suffix, signum):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) or SIGTERM (to `inspect` alone, as `kill` sends
+    it) while two workers scan the file: exit 130 with the one line "interrupted", no worker left running (a hang
+    check, not a timing: 30 s)."""
+    process = subprocess.Popen([sys.executable, "-c", SPLIT_INSPECT, "--dataset", str(long_scans[suffix])],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while len(session_processes(process.pid)) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "inspect finished before its workers could be interrupted; make the input bigger"
+    assert len(session_processes(process.pid)) == 3  # inspect and its two workers
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"{signal.Signals(signum).name} did not stop inspect in 30 s")
+    assert (process.returncode, stderr) == (130, "interrupted\n")
+    assert session_processes(process.pid) == []

@@ -231,18 +231,12 @@ def test_progress_counts_each_row_once_across_workers(tmp_path, monkeypatch):
 
 def test_an_unreadable_row_group_in_a_worker_is_refused_as_in_one_process(tmp_path, monkeypatch):
     """The same one line, the row group's error, whichever process reads it."""
-    import pyarrow.parquet as pq
-
     import trlprep.inspector.scan
     from trlprep.errors import SourceError
 
     path = tmp_path / "chat.parquet"
-    _write_groups(path, _chat_rows(6000, seed=9), 1000)  # the last group is past the rows tried before a split
-    column = pq.ParquetFile(path).metadata.row_group(5).column(1)  # the message texts of the last row group
-    data = bytearray(path.read_bytes())
-    middle = column.data_page_offset + column.total_compressed_size // 2
-    data[middle:middle + 40] = b"\xff" * 40
-    path.write_bytes(bytes(data))
+    _write_groups(path, _chat_rows(6000, seed=9), 1000)
+    _corrupt_texts(path, 5)  # the last group: past the rows tried before a split
     monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
     refusals = []
     for workers in (1, 2):
@@ -253,6 +247,41 @@ def test_an_unreadable_row_group_in_a_worker_is_refused_as_in_one_process(tmp_pa
     message = refusals[0][0]
     assert refusals == [(message, 0), (message, 2)]
     assert message.startswith(f"{path}: unreadable data (") and "\n" not in message
+
+
+def _corrupt_texts(path, group: int) -> None:
+    """Garble the message texts of the Parquet file's row group `group` (its pages no longer decompress)."""
+    import pyarrow.parquet as pq
+
+    column = pq.ParquetFile(path).metadata.row_group(group).column(1)
+    data = bytearray(path.read_bytes())
+    middle = column.data_page_offset + column.total_compressed_size // 2
+    data[middle:middle + 40] = b"\xff" * 40
+    path.write_bytes(bytes(data))
+
+
+def test_an_unreadable_row_group_stops_the_other_workers(tmp_path, monkeypatch):
+    """The first range fails on its third row group: its error is raised without the other ranges being read, the
+    workers killed (the progress they reported falls short of one range of the file's four)."""
+    import trlprep.inspector.scan
+    from trlprep.errors import SourceError
+    from trlprep.inspector.rules import select_rules
+    from trlprep.inspector.scan import scan
+    from trlprep.inspector.sources import open_source
+
+    path = tmp_path / "chat.parquet"
+    _write_groups(path, _chat_rows(160_000, seed=13), 1000)
+    _corrupt_texts(path, 2)  # past the rows read to tell the file's shape, and those tried before a split
+    monkeypatch.setattr(trlprep.inspector.scan, "PARALLEL_FROM_BYTES", 0)
+    with pytest.raises(SourceError) as alone:
+        inspect_dataset(path, workers=1)
+    counted: list[int] = []
+    before = len(_FORKS)
+    with pytest.raises(SourceError) as split:
+        scan(open_source(path), enabled=select_rules((), ()), workers=2, advance=counted.append)
+    assert len(_FORKS) - before == 2
+    assert str(split.value) == str(alone.value)
+    assert sum(counted) < 40_000
 
 
 def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatch):

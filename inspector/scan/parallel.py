@@ -6,9 +6,11 @@ Arrow IPC file at record batches (`scan_ranges`). It returns the ranges' partial
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from trlprep.inspector.dialects import Shape
 from trlprep.inspector.encodings import UndecodableLine
@@ -37,6 +39,11 @@ def line_boundaries(path: Path, parts: int) -> list[tuple[int, int]]:
 
 def _init(progress) -> None:
     _PROGRESS["units"] = progress
+    # The parent alone answers Ctrl-C: it kills its workers (`_stopped_on_failure`), so a worker ignores SIGINT
+    # (a terminal sends it to the whole process group) instead of dying with a traceback of its own. SIGTERM is
+    # put back to its default, quiet death: the parent's handler for it (`terminating_cleanly`) came with the fork.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _advance(n: int) -> None:
@@ -92,24 +99,57 @@ def scan_ranges(file: ArrowFile, *, expected: Shape | None, example: dict | None
 def _in_workers(task: Callable[[tuple], tuple[Partial, int]], jobs: list[tuple], workers: int,
                 advance: Callable[[int], None]) -> list[tuple[Partial, int]]:
     """`task` over each of `jobs` in at most `workers` processes, the results in the jobs' order; `advance` hears
-    the progress the workers report as they go."""
+    the progress the workers report as they go. A job's error is raised as soon as every job before it is done
+    (the error one pass over the file meets first), and an interrupt at once: either way the workers are killed
+    first, not left to finish the other jobs."""
     # More jobs than workers (CHUNKS_PER_WORKER each): a worker whose core is busier than the others' ends up
     # taking fewer of them.
     # Forked workers start in milliseconds with everything imported, and hash strings as the parent does.
     context = multiprocessing.get_context("fork")
     progress = context.Value("q", 0)
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init,
-                             initargs=(progress,)) as pool:
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context, initializer=_init, initargs=(progress,))
+    with _stopped_on_failure(pool):
         futures = [pool.submit(task, job) for job in jobs]
         reported = 0
-        pending = futures
-        while pending:
+        while not settled(futures):
             # Only the unfinished ones: waiting on a finished future returns at once, and the loop would spin.
-            pending = list(wait(pending, timeout=0.2, return_when=FIRST_COMPLETED).not_done)
+            wait([future for future in futures if not future.done()], timeout=0.2, return_when=FIRST_COMPLETED)
             now = progress.value
             advance(now - reported)
             reported = now
         advance(progress.value - reported)
-        results = [future.result() for future in futures]
+        results = [future.result() for future in futures]  # raises the first failed job's error
+    pool.shutdown()
     del futures  # each future holds its range's result: let the merge free them
     return results
+
+
+def settled(futures: list) -> bool:
+    """Whether the jobs' outcome is known: every job done, or one failed with every job before it done.
+
+    >>> from concurrent.futures import Future
+    >>> done, failed, running = Future(), Future(), Future()
+    >>> done.set_result(1); failed.set_exception(ValueError("unreadable"))
+    >>> settled([done, failed, running]), settled([running, failed]), settled([done, running]), settled([done])
+    (True, False, False, True)
+    """
+    for future in futures:
+        if not future.done():
+            return False
+        if future.exception() is not None:
+            return True
+    return True
+
+
+@contextmanager
+def _stopped_on_failure(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """Kill `pool`'s workers and drop its queued jobs when the block raises (an error, Ctrl-C, SIGTERM made one by
+    `terminating_cleanly`): leaving the pool would wait for every running job to end."""
+    try:
+        yield
+    except BaseException:
+        # No public way to stop a running job before Python 3.14 (ProcessPoolExecutor.kill_workers).
+        for process in list(pool._processes.values()):
+            process.kill()
+        pool.shutdown(cancel_futures=True)  # its manager sees the workers gone, and joins them
+        raise

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.conftest import REPO, session_processes
 from trlprep.converters.cli import main as convert
 from trlprep.inspector.cli import main as inspect
 
@@ -160,19 +160,6 @@ def test_a_link_planted_at_a_staging_name_is_not_written_through(tmp_path):
     assert done.exit_code == 0, done.output
     assert victim.read_text() == "not yours"
     assert all((work / name).is_symlink() for name in links)
-
-
-def session_processes(session: int) -> list[int]:
-    """The live processes of a session (zombies aside): what is left of a run started in a session of its own."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
 
 
 def lose_a_task(command: list[str], finished: Path, shards: int) -> subprocess.Popen | None:
