@@ -11,7 +11,8 @@ measurements alternating (one round in order, the next reversed), each file is r
 `pyarrow.parquet.read_table`, `pyarrow.ipc.open_file(...).read_all()` and `open_stream` on a memory map) and
 inspected with `inspect_dataset(path, workers=1)` and `workers=2`: seconds of the whole call, rows/s, and the ratio
 (bare seconds / inspect seconds: 0.5 means inspect takes twice the bare read). The two lines the issue's "done
-when" names (Parquet and JSON lines, the chat file, one process, ratio >= 0.5) say PASS or FAIL. An Arrow file's
+when" names (the chat file: Parquet in one process, JSON lines as `inspect` runs them by default, split across 2
+processes here; ratio >= 0.5) say PASS or FAIL. An Arrow file's
 bare read maps it and decodes nothing (milliseconds): there, rows/s is the figure to compare, not the ratio.
 
 Peak memory: `inspect` of the chat Parquet at 1x, 2x and 4x --rows (times --scale) in a subprocess, as
@@ -128,9 +129,11 @@ def time_formats(files: dict[str, tuple[Path, int]], repeat: int) -> list[Timing
     for bare, *inspects in zip(timings[::3], timings[1::3], timings[2::3]):
         for timing in (bare, *inspects):
             timing.ratio = bare.seconds / timing.seconds
-        one_process = inspects[0]
-        if (one_process.format, one_process.file) in (("Parquet", "chat"), ("JSON lines", "chat")):
-            one_process.done_when = "PASS" if one_process.ratio >= DONE_WHEN_RATIO else "FAIL"
+        # The issue holds Parquet to one process, and JSON lines to what `inspect` does by default (it measured
+        # `stats.seconds` of a default run: the chat file, past 64 MiB, split across both cores).
+        named = {("Parquet", "chat"): inspects[0], ("JSON lines", "chat"): inspects[1]}.get((bare.format, bare.file))
+        if named is not None:
+            named.done_when = "PASS" if named.ratio >= DONE_WHEN_RATIO else "FAIL"
     return timings
 
 
@@ -199,8 +202,8 @@ def peak_memory(parquet: Path, rows: int, scale: float, folder: Path) -> list[Pe
 
 
 def print_tables(timings: list[Timing], peaks: list[Peak], repeat: int) -> None:
-    print(f"best of {repeat}, alternating; ratio = bare read seconds / these seconds; done when: Parquet and JSON "
-          f"lines of the chat file, 1 process, >= {DONE_WHEN_RATIO}")
+    print(f"best of {repeat}, alternating; ratio = bare read seconds / these seconds; done when, on the chat file: "
+          f"Parquet in 1 process and JSON lines as inspect runs them by default (2 processes here), >= {DONE_WHEN_RATIO}")
     print("| format | file | what | seconds | rows/s | ratio | done when |")
     print("| --- | --- | --- | ---: | ---: | ---: | --- |")
     for t in timings:

@@ -36,7 +36,7 @@ from trlprep.inspector.encodings import (Utf8Transcoded, marked_encoding, not_ut
 from trlprep.inspector.jsonstream import JsonReader, array_items, finish, object_keys, values
 
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv", ".arrow")
-BATCH_ROWS = 8192
+BATCH_ROWS = 16384
 BATCH_BYTES = 16 << 20  # and about as many bytes at most: rows of long texts come fewer to a batch
 PARQUET_READAHEAD = 2  # batches each decoding thread holds ahead of the one being checked
 PARQUET_LANES = 2  # threads decoding a Parquet file's row groups

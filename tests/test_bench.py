@@ -34,7 +34,7 @@ def test_formats_bench_reports_every_format_processes_and_memory(tmp_path):
     assert all(t["seconds"] > 0 and t["ratio"] > 0 for t in timings)
     assert all(t["ratio"] == 1 for t in timings if t["what"] == "bare read")
     judged = {(t["file"], t["format"], t["what"]): t["done_when"] for t in timings if t["done_when"]}
-    assert judged.keys() == {("chat", "Parquet", "inspect, 1 process"), ("chat", "JSON lines", "inspect, 1 process")}
+    assert judged.keys() == {("chat", "Parquet", "inspect, 1 process"), ("chat", "JSON lines", "inspect, 2 processes")}
     assert set(judged.values()) <= {"PASS", "FAIL"}
 
     peaks = result["peak_memory"]
