@@ -1,5 +1,7 @@
 import gzip
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +36,21 @@ def session_processes(session: int) -> list[int]:
         if int(fields[3]) == session and fields[0] != "Z":
             alive.append(int(stat.parent.name))
     return alive
+
+
+def interrupted(process: subprocess.Popen, signum: int, timeout: float) -> str:
+    """Send `signum` to a command started in a session of its own as a user would (Ctrl-C, as a terminal does, to
+    its whole process group; another signal to the command alone), and its stderr once it ends. A command still
+    running after `timeout` seconds fails the test, its process group killed."""
+    if signum == signal.SIGINT:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    try:
+        return process.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"{signal.Signals(signum).name} did not stop the command in {timeout:g} s")
 
 
 def pytest_addoption(parser):

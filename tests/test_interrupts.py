@@ -3,7 +3,6 @@
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import session_processes
+from tests.conftest import interrupted, session_processes
 
 ROWS = 120_000
 
@@ -98,14 +97,6 @@ def test_interrupted_split_inspect_stops_its_workers(long_scans, suffix, signum)
         time.sleep(0.02)
     assert process.poll() is None, "inspect finished before its workers could be interrupted; make the input bigger"
     assert len(session_processes(process.pid)) == 3  # inspect and its two workers
-    if signum == signal.SIGINT:
-        os.killpg(process.pid, signum)
-    else:
-        process.send_signal(signum)
-    try:
-        _, stderr = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"{signal.Signals(signum).name} did not stop inspect in 30 s")
+    stderr = interrupted(process, signum, timeout=30)
     assert (process.returncode, stderr) == (130, "interrupted\n")
     assert session_processes(process.pid) == []

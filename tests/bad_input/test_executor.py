@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO, session_processes
+from tests.conftest import REPO, interrupted, session_processes
 from trlprep.converters.cli import main as convert
 from trlprep.inspector.cli import main as inspect
 
@@ -204,15 +204,7 @@ def test_ctrl_c_stops_a_local_run_waiting_for_a_lost_task(tmp_path, signum):
         shutil.rmtree(output, ignore_errors=True)
     else:
         pytest.skip("no worker could be caught inside a shard in three runs")
-    if signum == signal.SIGINT:  # as a terminal's Ctrl-C: to the command's whole process group
-        os.killpg(waiting.pid, signum)
-    else:
-        waiting.send_signal(signum)
-    try:
-        _, stderr = waiting.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(waiting.pid, signal.SIGKILL)
-        pytest.fail(f"{signal.Signals(signum).name} did not stop the run in 60 s")
+    stderr = interrupted(waiting, signum, timeout=60)
     assert waiting.returncode == 130 and stderr.strip().splitlines()[-1] == "interrupted", stderr
     deadline = time.monotonic() + 10  # the last of them (a resource tracker) sees its pipe closed, then ends
     while session_processes(waiting.pid) and time.monotonic() < deadline:
