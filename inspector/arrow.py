@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -67,7 +67,7 @@ class TextBytes:
         start, end = (int(self.offsets[0]), int(self.offsets[-1])) if len(texts) else (0, 0)
         # Only this column's own bytes: a batch sliced from a row group shares the group's whole buffer.
         self.bytes = np.frombuffer(data, dtype=np.uint8)[start:end] if data is not None else np.zeros(0, np.uint8)
-        self._without: dict[str, np.ndarray] = {}
+        self._masks: dict[tuple[str, str], np.ndarray] = {}
         self._held: dict[int, bool] = {}
 
     def holds(self, literal: bytes) -> bool:
@@ -97,19 +97,21 @@ class TextBytes:
 
     def without(self, literal: str) -> np.ndarray:
         """The texts that do not hold `literal`, as a numpy mask (shared: never change it in place)."""
-        mask = self._without.get(literal)
-        if mask is None:
-            mask = self._without[literal] = (~true_mask(pc.match_substring(self.texts, literal))
-                                             if self.holds(literal.encode()) else np.ones(len(self.texts), bool))
-        return mask
+        return self._lacking(("literal", literal), lambda: self.holds(literal.encode()),
+                             lambda: pc.match_substring(self.texts, literal))
 
     def not_matching(self, pattern: str, can_match: bool) -> np.ndarray:
         """The texts RE2's `pattern` finds nothing in, searched only when the column `can_match` it."""
-        key = "\0" + pattern
-        mask = self._without.get(key)
+        return self._lacking(("pattern", pattern), lambda: can_match,
+                             lambda: pc.match_substring_regex(self.texts, pattern))
+
+    def _lacking(self, key: tuple[str, str], can_find: Callable[[], bool],
+                 found: Callable[[], pa.Array]) -> np.ndarray:
+        """The texts in which `found()` (a kernel over every text, run only when the column `can_find()` it)
+        finds nothing, worked out once for the column."""
+        mask = self._masks.get(key)
         if mask is None:
-            mask = self._without[key] = (~true_mask(pc.match_substring_regex(self.texts, pattern)) if can_match
-                                         else np.ones(len(self.texts), bool))
+            mask = self._masks[key] = ~true_mask(found()) if can_find() else np.ones(len(self.texts), bool)
         return mask
 
     def not_blank(self) -> np.ndarray:
@@ -131,7 +133,7 @@ _shared: TextBytes | None = None
 @contextlib.contextmanager
 def sharing_text_bytes(texts: pa.Array) -> Iterator[None]:
     """Within it, every `text_bytes(texts)` is one `TextBytes`: the kernels run each rule's proof on a column in
-    turn, and the column's bytes are copied and searched once for all of them."""
+    turn, and the column's bytes are searched once for all of them."""
     global _shared
     _shared = TextBytes(texts)
     try:
@@ -173,8 +175,10 @@ def mixed(values: np.ndarray) -> np.ndarray:
 
 
 def text_offsets(texts: pa.Array) -> np.ndarray:
-    """A string (or binary) column's offsets into its data buffer, one more than it has values."""
-    return np.frombuffer(texts.buffers()[1], dtype=np.int32)[texts.offset: texts.offset + len(texts) + 1]
+    """A string (or binary) column's offsets into its data buffer, one more than it has values (64-bit for the
+    large types)."""
+    width = np.int64 if pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type) else np.int32
+    return np.frombuffer(texts.buffers()[1], dtype=width)[texts.offset: texts.offset + len(texts) + 1]
 
 
 def span_hashes(texts: pa.Array, starts: np.ndarray) -> np.ndarray:

@@ -793,8 +793,7 @@ def _json_decoder(kind: Any) -> Callable[[Any], Any] | None:
 
     if kind.__class__.__name__ == "JsonType":
         return lambda value: orjson.loads(value) if isinstance(value, str) else value
-    if any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
-                                   pa.types.is_list_view, pa.types.is_large_list_view)):
+    if _is_list_kind(kind):
         item = _json_decoder(kind.value_type)
         return None if item is None else lambda value: value if value is None else [item(v) for v in value]
     if pa.types.is_struct(kind):
@@ -918,6 +917,14 @@ def unreadable(name: str, error: OSError) -> SourceError:
     return SourceError(f"{name}: cannot read it: {reason[:1].lower()}{reason[1:]}")
 
 
+def _is_list_kind(kind: Any) -> bool:
+    """Whether an Arrow type is a list of any kind (plain, large, fixed-size, or a view)."""
+    import pyarrow as pa
+
+    return any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
+                                       pa.types.is_list_view, pa.types.is_large_list_view))
+
+
 def _open_arrow_file(path: Path, fmt: str) -> Source:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -970,16 +977,15 @@ class ArrowFile:
         return _guard_arrow(str(self.path), functools.partial(self._read, groups))(advance, ahead)
 
     def _read(self, groups: range | None, advance: Callable[[int], None], ahead: bool) -> Iterator[Any]:
+        groups = range(len(self.group_rows)) if groups is None else groups
         if self.fmt == "parquet":
-            yield from _counted(parquet_batches(self.path, None if groups is None else list(groups), ahead=ahead),
-                                advance)
+            yield from _counted(parquet_batches(self.path, list(groups), ahead=ahead), advance)
             return
         import pyarrow as pa
 
         with pa.memory_map(str(self.path)) as handle:  # a memory map: nothing is decoded ahead
             reader = pa.ipc.open_file(handle)
-            numbers = range(reader.num_record_batches) if groups is None else groups
-            yield from _counted(map(_text_checked, _sliced(map(reader.get_batch, numbers))), advance)
+            yield from _counted(map(_text_checked, _sliced(map(reader.get_batch, groups))), advance)
 
 
 def _counted(batches: Iterable[Any], advance: Callable[[int], None]) -> Iterator[Any]:
@@ -1005,18 +1011,18 @@ def _all_utf8(values: Any) -> bool:
     import numpy as np
     import pyarrow as pa
 
+    from trlprep.inspector.arrow import text_offsets
+
     kind = values.type
     if pa.types.is_dictionary(kind):
         return _all_utf8(values.dictionary)
     if pa.types.is_struct(kind):
         return all(_all_utf8(values.field(index)) for index in range(kind.num_fields))
-    if any(test(kind) for test in (pa.types.is_list, pa.types.is_large_list, pa.types.is_fixed_size_list,
-                                   pa.types.is_list_view, pa.types.is_large_list_view)):
+    if _is_list_kind(kind):
         return _all_utf8(values.flatten())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         data = values.buffers()[2]
-        width = np.int32 if pa.types.is_string(kind) else np.int64
-        offsets = np.frombuffer(values.buffers()[1], dtype=width)[values.offset: values.offset + len(values) + 1]
+        offsets = text_offsets(values)
         if data is None or not len(values) or np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]].max(
                 initial=0) < 0x80:
             return True
@@ -1064,8 +1070,8 @@ def group_ranges(group_rows: tuple[int, ...], parts: int) -> list[tuple[int, int
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a and any(group_rows[a:b])]
 
 
-def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: bool = True) -> Iterator[Any]:
-    """A Parquet file's record batches (of `row_groups` only, when given), a row group at a time (a batch across
+def parquet_batches(path: Path, row_groups: list[int], *, ahead: bool = True) -> Iterator[Any]:
+    """The record batches of a Parquet file's `row_groups`, a row group at a time (a batch across
     two groups of a nested dictionary column is not implemented in pyarrow: "Nested data conversions not
     implemented for chunked array outputs").
 
@@ -1076,11 +1082,6 @@ def parquet_batches(path: Path, row_groups: list[int] | None = None, *, ahead: b
     the decoding, not the checks, what a scan waited for. Memory stays bounded by the batch size. (pyarrow's
     dataset scanner reads ahead too, but importing it imports pandas, seconds, and it decoded row groups far
     past its readahead.)"""
-    import pyarrow.parquet as pq
-
-    if row_groups is None:
-        with pq.ParquetFile(path) as handle:
-            row_groups = list(range(handle.num_row_groups))
     if not ahead:
         return _parquet_lane(path, row_groups, ROWS_AT_A_TIME)
     return _in_group_order(path, row_groups)

@@ -123,8 +123,7 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
                          max_rows)
         return scan_arrow(part.source.batches(advance), expected=expected, example=example, enabled=enabled,
                           max_rows=max_rows, images=images, image_data=image_data)
-    scanner = RowScan(expected, enabled, max_rows, example, images, image_data,
-                      sort_duplicates=part.mode == "batches")  # numpy is imported there
+    scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
     shapes = iter(part.head_shapes)
     for number, value in plan.rows(part, advance):
         scanner.row(number, value, next(shapes, None))
