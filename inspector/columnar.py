@@ -176,5 +176,5 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
             accepted, flagged = np.flatnonzero(clean), np.flatnonzero(~clean)
             yield CheckedBatch(accepted + number + 1, hashes[accepted].view(np.int64),
                                zip(np.searchsorted(accepted, flagged).tolist(), (flagged + number + 1).tolist(),
-                                   batch_rows(rows_at(batch, flagged))))
+                                   batch_rows(rows_at(batch, flagged)) if len(flagged) else ()))
         number += batch.num_rows

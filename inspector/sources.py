@@ -971,13 +971,24 @@ class ArrowFile:
     data_bytes: int  # the size of its data, decompressed
 
     def batches(self, advance: Callable[[int], None] = lambda n: None, ahead: bool = True,
-                groups: range | None = None) -> Iterator[Any]:
-        """Its record batches (of the row groups `groups` only, when given; `ahead`: see `parquet_batches`);
-        progress in rows. Data that does not decode is refused in one line."""
-        return _guard_arrow(str(self.path), functools.partial(self._read, groups))(advance, ahead)
+                groups: range | None = None, decoded: GroupsAhead | None = None) -> Iterator[Any]:
+        """Its record batches (of the row groups `groups` only, when given; `ahead`: see `parquet_batches`), taken
+        from `decoded` when given (a Parquet file's `decoding_ahead()`, started earlier); progress in rows. Data
+        that does not decode is refused in one line."""
+        return _guard_arrow(str(self.path), functools.partial(self._read, groups, decoded))(advance, ahead)
 
-    def _read(self, groups: range | None, advance: Callable[[int], None], ahead: bool) -> Iterator[Any]:
+    def decoding_ahead(self) -> GroupsAhead | None:
+        """A Parquet file's batches, every row group's, decoding from now on, for `batches(decoded=)` to read
+        later (and for its reader to close); None for an Arrow IPC file, which a memory map reads with nothing to
+        decode."""
+        return GroupsAhead(self.path, list(range(len(self.group_rows)))) if self.fmt == "parquet" else None
+
+    def _read(self, groups: range | None, decoded: GroupsAhead | None, advance: Callable[[int], None],
+              ahead: bool) -> Iterator[Any]:
         groups = range(len(self.group_rows)) if groups is None else groups
+        if decoded is not None:
+            yield from _counted(_closing(decoded), advance)
+            return
         if self.fmt == "parquet":
             yield from _counted(parquet_batches(self.path, list(groups), ahead=ahead), advance)
             return
@@ -1084,7 +1095,12 @@ def parquet_batches(path: Path, row_groups: list[int], *, ahead: bool = True) ->
     past its readahead.)"""
     if not ahead:
         return _parquet_lane(path, row_groups, ROWS_AT_A_TIME)
-    return _in_group_order(path, row_groups)
+    return _closing(GroupsAhead(path, row_groups))
+
+
+def _closing(ahead: GroupsAhead) -> Iterator[Any]:
+    with ahead:
+        yield from ahead
 
 
 def _parquet_lane(path: Path, row_groups: list[int], rows: int, *, ends: bool = False) -> Generator[Any, None, None]:
@@ -1105,20 +1121,36 @@ def _parquet_lane(path: Path, row_groups: list[int], rows: int, *, ends: bool = 
 _END_OF_GROUP = object()
 
 
-def _in_group_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
-    """The row groups' batches in file order, group i decoded by lane i modulo the lanes."""
-    # Every lane starts decoding now: lane 1 decodes group 1 while group 0 is checked.
-    lanes = [DecodedAhead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
-                          PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
-    try:
-        for group in range(len(row_groups)):
-            for batch in lanes[group % len(lanes)]:
+class GroupsAhead:
+    """A Parquet file's `row_groups`' batches in file order, group i decoded by lane i modulo PARQUET_LANES
+    (`DecodedAhead`), every lane started when this is made: lane 1 decodes group 1 while group 0 is checked, and
+    a reader that makes it before it needs the batches has them decoding meanwhile. Read once; `close()` (or the
+    end of `with`) stops the lanes, read or not."""
+
+    def __init__(self, path: Path, row_groups: list[int]):
+        self._lanes = [DecodedAhead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
+                                    PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
+        self._batches = self._in_order(len(row_groups))
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._batches
+
+    def _in_order(self, groups: int) -> Iterator[Any]:
+        for group in range(groups):
+            for batch in self._lanes[group % len(self._lanes)]:
                 if batch is _END_OF_GROUP:
                     break
                 yield batch
-    finally:
-        for lane in lanes:
+
+    def close(self) -> None:
+        for lane in self._lanes:
             lane.close()
+
+    def __enter__(self) -> GroupsAhead:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class DecodedAhead:

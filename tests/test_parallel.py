@@ -6,6 +6,8 @@ import json
 import os
 import re
 import random
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -156,6 +158,14 @@ def test_column_scan_equals_row_by_row_scan(tmp_path):
 # Every fork of this process, counted: a hook of the os module, which cannot be taken back, so tests compare counts.
 _FORKS: list[int] = []
 os.register_at_fork(after_in_parent=lambda: _FORKS.append(1))
+# The threads decoding a Parquet file ahead (`sources.DecodedAhead`) running as each fork was made: a child would
+# inherit their locks as they stood, not the threads.
+_DECODING_AT_FORK: list[int] = []
+os.register_at_fork(before=lambda: _DECODING_AT_FORK.append(len(_decoding_threads())))
+
+
+def _decoding_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "trlprep-decode"]
 
 
 def _forks_of(run) -> tuple[object, int]:
@@ -179,8 +189,10 @@ def test_parquet_and_arrow_scanned_in_workers_equal_one_pass(tmp_path, monkeypat
     one, forked_for_one = _forks_of(lambda: inspect_dataset(path, workers=1, max_rows=3000).to_dict())
     if sorted_duplicates:
         monkeypatch.setattr(trlprep.inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 0)
+    forks_before = len(_DECODING_AT_FORK)
     many, forked_for_many = _forks_of(lambda: inspect_dataset(path, workers=workers, max_rows=3000).to_dict())
     assert forked_for_one == 0 and forked_for_many > 1
+    assert set(_DECODING_AT_FORK[forks_before:]) == {0}  # a Parquet file's early decoding stopped before forking
     one.pop("stats")
     many.pop("stats")
     assert many == one
@@ -295,7 +307,7 @@ def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatc
     path = tmp_path / "chat.jsonl"
     distinct = [json.dumps({"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}]})
                 for i in range(2000)]
-    path.write_text("\n".join(distinct + _rows(1000, seed=11) + distinct[:3]) + "\n")
+    path.write_text("\n".join(distinct + _rows(1000, seed=11) + distinct[:3] + distinct[:1]) + "\n")  # q0 thrice
     expected = inspect_dataset(path, workers=1, max_rows=50).to_dict()
     monkeypatch.setattr(trlprep.inspector.scan.rows, "SORT_DUPLICATES_FROM_ROWS", 200)
     found = inspect_dataset(path, workers=1, max_rows=50).to_dict()
@@ -309,3 +321,36 @@ def test_past_the_set_limit_duplicates_are_found_by_sorting(tmp_path, monkeypatc
     expected.pop("stats")
     found.pop("stats")
     assert found == expected
+
+
+def test_a_parquet_file_decodes_beside_its_plan_and_leaves_no_thread(tmp_path, monkeypatch):
+    """A Parquet file's batches decode while its first rows are read and classified (the plan), on a core that
+    would wait otherwise; the decoding threads are gone when the scan ends, whether the kernels read the batches,
+    the rows were read another way (oasst1's messages, expanded into conversations), or the scan failed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import trlprep.inspector.scan
+    from trlprep.inspector.sources import SourceError
+
+    during_plan = []
+    real_plan = trlprep.inspector.scan.read_plan
+
+    def plan_watched(*args, **kwargs):
+        during_plan.append(len(_decoding_threads()))
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(trlprep.inspector.scan, "read_plan", plan_watched)
+    chat = tmp_path / "chat.parquet"
+    _write_groups(chat, _chat_rows(600, seed=3), 100)
+    messages = [json.loads(line) for line in (Path(__file__).parent / "data/shared/more/"
+                                              "oasst1_en_validation_messages.jsonl").read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(messages), tmp_path / "oasst1.parquet")
+    pq.write_table(pa.Table.from_pylist([{"text": "hi"}]).slice(0, 0), tmp_path / "empty.parquet")
+
+    assert inspect_dataset(chat, workers=1).rows == 600
+    assert inspect_dataset(tmp_path / "oasst1.parquet", workers=1).rows < len(messages)
+    with pytest.raises(SourceError, match="no rows"):
+        inspect_dataset(tmp_path / "empty.parquet", workers=1)
+    assert during_plan == [2, 1, 1]  # a lane a row group, two at most: the last two files have one group each
+    assert not _decoding_threads()

@@ -13,6 +13,7 @@ importing only those before it:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,7 +25,7 @@ from trlprep.inspector.scan.merge import FileSummary, ScanResult, finish, merge
 from trlprep.inspector.scan.plan import (FilePart, ReadPlan, fast_example, file_part, head_rows_per_file, judge,
                                  line_of, most_common_shape, read_plan, trl_key)
 from trlprep.inspector.scan.rows import Collector, Partial, RowScan, ShapeVotes, Tally
-from trlprep.inspector.sources import ArrowFile, Source, SourceError
+from trlprep.inspector.sources import ArrowFile, GroupsAhead, Source, SourceError
 
 # The limits are not exported: each is read at call time from the module that defines it, where a test lowers it
 # (PARALLEL_FROM_BYTES, PARALLEL_FROM_FLAGGED and COLUMN_KERNELS here; DETECTION_ROWS in `plan`;
@@ -65,17 +66,24 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     checked a column at a time, a large one split at row groups (record batches) across processes. The result
     is the same as one pass over the rows, row numbers and counts included.
     """
-    plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
-    partials = []
-    files = []
-    offset = 0
-    for part in plan.parts:
-        images = ImageChecker(Path(image_root) if image_root is not None else part.folder, full_decode=decode_images)
-        partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers,
-                            images=images)
-        partials.append((partial, partial.last_row))
-        files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as, part.lines))
-        offset += partial.last_row
+    # A Parquet file decodes from now on, beside the plan's reading and classifying of its first rows (a core
+    # that would wait otherwise), for the engine of Arrow batches to read; closed at the end, read or not.
+    with _decoding_early(source, sample, prepare) as decoded:
+        plan = read_plan(source, limit=sample, prepare=prepare, columns=True, advance=advance)
+        if decoded is not None and plan.parts[0].mode != "batches":
+            decoded.close()  # read another way (its rows expanded): it would decode for nothing
+            decoded = None
+        partials = []
+        files = []
+        offset = 0
+        for part in plan.parts:
+            images = ImageChecker(Path(image_root) if image_root is not None else part.folder,
+                                  full_decode=decode_images)
+            partial = scan_part(plan, part, enabled=enabled, max_rows=max_rows, advance=advance, workers=workers,
+                                images=images, decoded=decoded)
+            partials.append((partial, partial.last_row))
+            files.append(FileSummary(part.name, offset, partial.rows_read, part.shape, part.judged_as, part.lines))
+            offset += partial.last_row
     partial = partials[0][0] if len(partials) == 1 else merge(partials, max_rows)
     if partial.rows_read == 0:
         raise SourceError(f"{source.name}: no rows")
@@ -85,10 +93,28 @@ def scan(source: Source, *, enabled: set[str], max_rows: int = 5, sample: int | 
     return result
 
 
+@contextlib.contextmanager
+def _decoding_early(source: Source, sample: int | None,
+                    prepare: Callable[[Iterator], Iterator] | None) -> Iterator[GroupsAhead | None]:
+    """A Parquet file's batches decoding ahead (`ArrowFile.decoding_ahead`) when the engine of Arrow batches is to
+    read the whole file as it is, else None; stopped at the end."""
+    file = source.arrow_file
+    if file is None or sample is not None or prepare is not None or not COLUMN_KERNELS:
+        yield None
+        return
+    decoded = file.decoding_ahead()
+    try:
+        yield decoded
+    finally:
+        if decoded is not None:
+            decoded.close()
+
+
 def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: int,
-              advance: Callable[[int], None], workers: int | None, images: ImageChecker | None = None) -> Partial:
+              advance: Callable[[int], None], workers: int | None, images: ImageChecker | None = None,
+              decoded: GroupsAhead | None = None) -> Partial:
     """What the row-level rules find in one file of the plan, through the engine its mode and size call for
-    (image rows' images checked by `images`).
+    (image rows' images checked by `images`; a Parquet file's batches taken from `decoded` when given).
 
     The engines of large files and of Arrow batches are imported only when used: they bring in worker
     processes, numpy and pyarrow, which a small JSON-lines file does without.
@@ -118,10 +144,13 @@ def scan_part(plan: ReadPlan, part: FilePart, *, enabled: set[str], max_rows: in
                 and flagged_share(file, expected, example) >= PARALLEL_FROM_FLAGGED):
             from trlprep.inspector.scan.parallel import scan_ranges
 
+            if decoded is not None:
+                decoded.close()  # before the fork: a worker would inherit the threads' locks, not the threads
             return merge(scan_ranges(file, expected=expected, example=example, enabled=enabled, max_rows=max_rows,
                                      workers=workers, advance=advance, images=images, image_data=image_data),
                          max_rows)
-        return scan_arrow(part.source.batches(advance), expected=expected, example=example, enabled=enabled,
+        batches = file.batches(advance, decoded=decoded) if decoded is not None else part.source.batches(advance)
+        return scan_arrow(batches, expected=expected, example=example, enabled=enabled,
                           max_rows=max_rows, images=images, image_data=image_data)
     scanner = RowScan(expected, enabled, max_rows, example, images, image_data)
     shapes = iter(part.head_shapes)
