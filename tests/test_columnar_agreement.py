@@ -9,12 +9,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import trlprep.inspector.arrow as arrow
 import trlprep.inspector.columnar as columnar
 import trlprep.inspector.scan as scan
 from trlprep.inspector import inspect_dataset
@@ -62,17 +64,31 @@ def write_files(table: pa.Table, folder: Path, variant: str) -> list[Path]:
 def test_a_file_of_any_arrow_types_reports_what_the_row_path_reports(data):
     """Random rows of each kernel shape, with nulls anywhere, written as Parquet, Arrow and Arrow stream in each
     type variant: the column kernels' report is the row path's, byte for byte. The example row, repeated after
-    the drawn ones, makes the file the kernels' shape (and repeats an accepted row: duplicates across paths)."""
+    the drawn ones, makes the file the kernels' shape (and repeats an accepted row: duplicates across paths).
+    Half the files search the columns' bytes as a platform without the C library's `memmem` does."""
     kind = data.draw(st.sampled_from(sorted(COLUMN_TABLES)))
     example, variant = COLUMN_EXAMPLES[kind], data.draw(st.sampled_from(TYPE_VARIANTS))
     rows = data.draw(COLUMN_TABLES[kind])
     rows += [example] * (len(rows) + 1)
     table = typed_table(rows, example, variant)
     with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as monkeypatch:
+        if data.draw(st.booleans(), label="without memmem"):
+            monkeypatch.setattr(arrow, "_memmem", lambda: None)
         for path in write_files(table, Path(folder), variant):
             with_kernels, row_by_row, clean = reports_both_ways(path, monkeypatch)
             assert clean > 0, f"{path.name}: no row of the {variant} types reached the column kernels"
             assert with_kernels == row_by_row, path.name
+
+
+@given(text=st.binary(max_size=40), needle=st.binary(min_size=1, max_size=3), memmem=st.booleans())
+def test_a_search_of_a_columns_bytes_finds_what_python_finds(text, needle, memmem):
+    """`TextBytes.holds`' search, by the C library's `memmem` or (where there is none) by numpy and Python, says
+    what Python's `in` says of the bytes, in a buffer of which they are a slice."""
+    buffer = np.frombuffer(b"<" + text + b"_", dtype=np.uint8)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        if not memmem:
+            monkeypatch.setattr(arrow, "_memmem", lambda: None)
+        assert arrow._found_in(buffer[1:-1], needle) == (needle in text)
 
 
 # The real files `datasets` does not load, as a user would find them (each is read by `inspect` itself, with the
