@@ -334,6 +334,8 @@ def plain_array(array: pa.Array) -> pa.Array:
     >>> chats.field("role").to_pylist(), plain_array(chats).field("role").to_pylist()
     (['user'], [None])
     """
+    if _already_plain(array):
+        return array
     kind = array.type
     if pa.types.is_dictionary(kind):
         return plain_array(array.dictionary_decode())
@@ -359,6 +361,20 @@ def plain_array(array: pa.Array) -> pa.Array:
         offsets = pa.Array.from_buffers(pa.int32(), len(offsets), [None, pa.py_buffer(offsets)])
         return pa.ListArray.from_arrays(offsets, plain, mask=_null_mask(array))
     return array
+
+
+def _already_plain(array: pa.Array) -> bool:
+    """Whether `plain_array` would give the array back as it is: plain types and no null list or struct, at any
+    depth. Read from types and null counts alone, where taking the items out of every list of a batch costs
+    Arrow a call each; a child holds at least the parent's values, so a null it holds elsewhere only sends the
+    array the long way."""
+    kind = array.type
+    if pa.types.is_struct(kind):
+        return not array.null_count and all(_already_plain(array.field(index)) for index in range(kind.num_fields))
+    if pa.types.is_list(kind):
+        return not array.null_count and _already_plain(array.values)
+    return not (pa.types.is_dictionary(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+                or _is_list(kind))
 
 
 def _is_list(kind: pa.DataType) -> bool:

@@ -164,9 +164,11 @@ def scan_batches(batches: Iterable[pa.RecordBatch],
     view and dictionary types read as plain ones: `plain_batches`): its clean rows, taken whole, and the others,
     which take the full checks as the batch holds them; every row of a batch without a plan is flagged. Rows
     are numbered on across batches from 1."""
-    number = 0
+    number, plans = 0, {}
     for batch, plain in plain_batches(batches):
-        plan = plan_for(plain.schema) if plain is not None else None
+        if plain is not None and plain.schema not in plans:  # once a schema: every batch of a file has one
+            plans[plain.schema] = plan_for(plain.schema)
+        plan = plans[plain.schema] if plain is not None else None
         if plan is None:
             nothing = np.zeros(0, dtype=np.int64)
             yield CheckedBatch(nothing, nothing, ((0, offset, row)
