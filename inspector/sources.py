@@ -987,7 +987,8 @@ class ArrowFile:
               ahead: bool) -> Iterator[Any]:
         groups = range(len(self.group_rows)) if groups is None else groups
         if decoded is not None:
-            yield from _counted(_closing(decoded), advance)
+            with decoded:
+                yield from _counted(decoded, advance)
             return
         if self.fmt == "parquet":
             yield from _counted(parquet_batches(self.path, list(groups), ahead=ahead), advance)
@@ -1095,11 +1096,12 @@ def parquet_batches(path: Path, row_groups: list[int], *, ahead: bool = True) ->
     past its readahead.)"""
     if not ahead:
         return _parquet_lane(path, row_groups, ROWS_AT_A_TIME)
-    return _closing(GroupsAhead(path, row_groups))
+    return _decoded_in_order(path, row_groups)
 
 
-def _closing(ahead: GroupsAhead) -> Iterator[Any]:
-    with ahead:
+def _decoded_in_order(path: Path, row_groups: list[int]) -> Iterator[Any]:
+    """`GroupsAhead`, started when the first batch is asked for and stopped when the reader stops."""
+    with GroupsAhead(path, row_groups) as ahead:
         yield from ahead
 
 

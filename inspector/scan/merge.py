@@ -215,8 +215,9 @@ def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape |
 
 def _report_duplicates(collector: Collector, partial: Partial) -> array:
     """TP401 for every row whose content hash an earlier row has: found during the pass with a set, or, past
-    SORT_DUPLICATES_FROM_ROWS rows, by sorting the hashes at the end (each value's first row is no repeat). A sort's temporaries
-    are dropped as soon as they are used: on a multi-GB file each is tens of MB. Returns the repeating rows."""
+    SORT_DUPLICATES_FROM_ROWS rows, by sorting the hashes at the end (a value's first row is no repeat). A sort's
+    temporaries are dropped as soon as they are used: on a multi-GB file each is tens of MB. Returns the repeating
+    rows."""
     if partial.repeats is not None:
         rows = partial.repeats
         if rows:
@@ -226,7 +227,7 @@ def _report_duplicates(collector: Collector, partial: Partial) -> array:
     import numpy as np
 
     values = np.frombuffer(partial.hashes, dtype=np.int64)
-    ordered = np.sort(values)  # a plain sort, about twice an indirect one's speed, finds the values that repeat
+    ordered = np.sort(values)  # a plain sort (1.6 times an indirect one's speed) finds the values that repeat
     repeating = ordered[1:][ordered[1:] == ordered[:-1]]
     del ordered
     if not len(repeating):
