@@ -1130,8 +1130,14 @@ class GroupsAhead:
     end of `with`) stops the lanes, read or not."""
 
     def __init__(self, path: Path, row_groups: list[int]):
-        self._lanes = [DecodedAhead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS, ends=True),
-                                    PARQUET_READAHEAD) for lane in range(min(PARQUET_LANES, len(row_groups)))]
+        self._lanes: list[DecodedAhead] = []
+        try:
+            for lane in range(min(PARQUET_LANES, len(row_groups))):
+                self._lanes.append(DecodedAhead(_parquet_lane(path, row_groups[lane::PARQUET_LANES], BATCH_ROWS,
+                                                              ends=True), PARQUET_READAHEAD))
+        except BaseException:  # a thread the system would not start: the lanes already running stop
+            self.close()
+            raise
         self._batches = self._in_order(len(row_groups))
 
     def __iter__(self) -> Iterator[Any]:

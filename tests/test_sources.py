@@ -188,3 +188,26 @@ def test_input_file_is_never_modified(shared_data, tmp_path):
     before = copy.read_bytes()
     inspect_dataset(copy)
     assert copy.read_bytes() == before
+
+
+def test_a_decoding_thread_the_system_refuses_stops_the_ones_started(tmp_path, monkeypatch):
+    """Under a limit on threads, the second lane of a Parquet file's decoding cannot start: the error reaches the
+    reader, and the first lane, already decoding, stops with it (it would poll for a reader forever)."""
+    import threading
+
+    pq.write_table(pa.Table.from_pylist([{"text": f"row {i}"} for i in range(40)]), tmp_path / "d.parquet",
+                   row_group_size=10)
+    started, start = [], threading.Thread.start
+
+    def refused_second(thread):
+        if thread.name == "trlprep-decode":
+            started.append(thread)
+            if len(started) == 2:
+                raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refused_second)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        list(open_source(tmp_path / "d.parquet").batches(lambda n: None))
+    started[0].join(timeout=5)
+    assert not started[0].is_alive()

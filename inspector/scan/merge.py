@@ -215,9 +215,8 @@ def finish(partial: Partial, enabled: set[str], max_rows: int, expected: Shape |
 
 def _report_duplicates(collector: Collector, partial: Partial) -> array:
     """TP401 for every row whose content hash an earlier row has: found during the pass with a set, or, past
-    SORT_DUPLICATES_FROM_ROWS rows, by sorting the hashes at the end (a value's first row is no repeat). A sort's
-    temporaries are dropped as soon as they are used: on a multi-GB file each is tens of MB. Returns the repeating
-    rows."""
+    SORT_DUPLICATES_FROM_ROWS rows, by a stable sort (first occurrences first) at the end. A sort's temporaries
+    are dropped as soon as they are used: on a multi-GB file each is tens of MB. Returns the repeating rows."""
     if partial.repeats is not None:
         rows = partial.repeats
         if rows:
@@ -227,19 +226,15 @@ def _report_duplicates(collector: Collector, partial: Partial) -> array:
     import numpy as np
 
     values = np.frombuffer(partial.hashes, dtype=np.int64)
-    ordered = np.sort(values)  # a plain sort (1.6 times an indirect one's speed) finds the values that repeat
-    repeating = ordered[1:][ordered[1:] == ordered[:-1]]
-    del ordered
-    if not len(repeating):
-        return array("q")
-    # Every row of a value that repeats, in file order; the stable sort of those alone leaves each value's first.
-    candidates = np.flatnonzero(np.isin(values, repeating))
-    order = np.argsort(values[candidates], kind="stable")
-    ordered = values[candidates[order]]
-    repeat = np.zeros(len(candidates), dtype=bool)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    repeat = np.zeros(len(values), dtype=bool)
     np.equal(ordered[1:], ordered[:-1], out=repeat[1:])
-    repeated = candidates[order[repeat]]
-    del candidates, order, ordered, repeat
+    del ordered
+    repeated = order[repeat]
+    del order, repeat
+    if not len(repeated):
+        return array("q")
     rows = np.frombuffer(partial.hash_rows, dtype=np.int64)[repeated]
     del repeated
     shown = min(collector.max_rows, len(rows))
