@@ -164,20 +164,24 @@ class RowScan:
     def take(self, accepted: Any, hashes: Any, flagged: Iterable[tuple[int, int, Any]]) -> None:
         """Rows the column kernels went over, in file order: those they accepted (row numbers and content hashes,
         numpy int64 arrays) and those they flagged, each as (accepted rows before it, row number, value), which
-        take every check. The accepted rows' hashes are kept in bulk (`sort_duplicates`)."""
+        take every check. The accepted rows' hashes are kept in bulk (`sort_duplicates`), in the order of a stable
+        sort: the batches' runs of sorted hashes leave the sort at the end (`merge`) a merge of runs (a quarter of its
+        time: 3.2 ms against 14 per 200,000 rows, which the scan's last moments wait for). A value's rows stay in file order, and an accepted row's
+        hash never equals a flagged row's (`inspector.columnar`), so the end's stable sort finds each value's first
+        row as before."""
+        import numpy as np
+
         start = 0
         for cut, number, value in flagged:
             if cut > start:
-                self._accept_run(accepted[start:cut], hashes[start:cut])
+                self._count_accepted(accepted[start:cut])
                 start = cut
             self.row(number, value)
         if start < len(accepted):
-            self._accept_run(accepted[start:], hashes[start:])
-
-    def _accept_run(self, numbers: Any, row_hashes: Any) -> None:
-        self._count_accepted(numbers)
-        self.result.hashes.frombytes(row_hashes.tobytes())
-        self.result.hash_rows.frombytes(numbers.tobytes())
+            self._count_accepted(accepted[start:])
+        order = np.argsort(hashes, kind="stable")
+        self.result.hashes.frombytes(hashes[order].tobytes())
+        self.result.hash_rows.frombytes(accepted[order].tobytes())
 
     def _remember(self, numbers: range | tuple[int, ...], row_hashes: list[int] | tuple[int, ...]) -> None:
         result, seen = self.result, self.result.seen
