@@ -77,8 +77,22 @@ class TextBytes:
         when the byte is there."""
         held = self._held.get(literal[0])
         if held is None:
-            held = self._held[literal[0]] = _found_in(self.bytes, literal[:1])
-        return held and (len(literal) == 1 or _found_in(self.bytes, literal))
+            held = self._held[literal[0]] = self._finds(literal[:1])
+        return held and (len(literal) == 1 or self._finds(literal))
+
+    def _finds(self, needle: bytes) -> bool:
+        """Whether the column's bytes hold `needle`, searched where they lie by the C library's `memmem` (at memory
+        speed); where the platform has none (Windows), a byte by a numpy compare (a byte of mask written per byte
+        read), a longer needle by Python's search in one copy of the bytes, made once for the column."""
+        memmem = _memmem()
+        if memmem is not None:
+            data = self.bytes
+            return len(data) > 0 and memmem(data.ctypes.data, len(data), needle, len(needle)) is not None
+        return bool((self.bytes == needle[0]).any()) if len(needle) == 1 else needle in self._copy
+
+    @functools.cached_property
+    def _copy(self) -> bytes:
+        return self.bytes.tobytes()
 
     @functools.cached_property
     def printable_ascii(self) -> bool:
@@ -125,21 +139,6 @@ class TextBytes:
             if len(maybe_blank):
                 mask[maybe_blank] &= ~true_mask(pc.utf8_is_space(self.texts.take(indices(maybe_blank))))
         return mask
-
-
-def _found_in(data: np.ndarray, needle: bytes) -> bool:
-    """Whether the bytes `data` hold `needle`, searched where they lie: by the C library's `memmem` (at memory
-    speed) where there is one, else by a numpy compare of the first byte (a byte of mask written per byte read)
-    and Python's search in a copy.
-
-    >>> data = np.frombuffer(b"a <b>", dtype=np.uint8)
-    >>> _found_in(data, b"<"), _found_in(data, b"<b>"), _found_in(data, b"<a")
-    (True, True, False)
-    """
-    memmem = _memmem()
-    if memmem is not None:
-        return len(data) > 0 and memmem(data.ctypes.data, len(data), needle, len(needle)) is not None
-    return bool((data == needle[0]).any()) and (len(needle) == 1 or needle in data.tobytes())
 
 
 @functools.cache
