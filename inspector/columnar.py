@@ -5,8 +5,8 @@ column tests to `FastPath`'s row by row.
 
 Clean rows are identified by a hash of their columns (`arrow.span_hashes`: xxh3 of a row's texts where Arrow
 holds them, each message's role and length folded in); flagged rows by `RowScan.row_hash`. The two never meet: a
-clean row never equals a flagged one. `scan_batches`, the engine of Arrow batches, returns what it found of each batch to the
-row scan (`inspector.scan.rows`), which it does not import.
+clean row never equals a flagged one. `scan_batches`, the engine of Arrow batches, returns what it found of each
+batch to the row scan (`inspector.scan.rows`), which it does not import.
 """
 
 from __future__ import annotations

@@ -21,9 +21,10 @@ class InspectOptions:
     `batch_size` per device, `grad_accum` steps of gradient accumulation and `devices` (TRL's defaults: 8, 1, 1);
     `workers`: processes for a large JSON-lines, Parquet or Arrow file (both cores by default); `image_root`: the
     folder image paths are relative to (the dataset file's own by default), `decode_images`: decode every image in
-    full, not only its header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8); `severity`: rules whose
-    severity replaces the catalog's ({id: "error" | "warning"}), and `gates`: limits the data must meet for
-    `method` (`inspector.settings.Gate`), both from a config file (`inspector.settings.resolve_settings`)."""
+    full, not only its header; `encoding`: the text encoding of the dataset's JSON and CSV files (None: UTF-8);
+    `severity`: rules whose severity replaces the catalog's ({id: "error" | "warning"}), and `gates`: limits the
+    data must meet for `method` (`inspector.settings.Gate`), both from a config file
+    (`inspector.settings.resolve_settings`)."""
 
     method: str | None = option(None, flag="--method", shards=True)
     split: str | None = option(None, flag="--split")

@@ -165,10 +165,10 @@ class RowScan:
         """Rows the column kernels went over, in file order: those they accepted (row numbers and content hashes,
         numpy int64 arrays) and those they flagged, each as (accepted rows before it, row number, value), which
         take every check. The accepted rows' hashes are kept in bulk (`sort_duplicates`), in the order of a stable
-        sort: the batches' runs of sorted hashes leave the sort at the end (`merge`) a merge of runs (a quarter of its
-        time: 3.2 ms against 14 per 200,000 rows, which the scan's last moments wait for). A value's rows stay in file order, and an accepted row's
-        hash never equals a flagged row's (`inspector.columnar`), so the end's stable sort finds each value's first
-        row as before."""
+        sort: the batches' runs of sorted hashes leave the sort at the end (`merge`) a merge of runs (a quarter of
+        its time: 3.2 ms against 14 per 200,000 rows, which the scan's last moments wait for). A value's rows stay
+        in file order, and an accepted row's hash never equals a flagged row's (`inspector.columnar`), so the end's
+        stable sort finds each value's first row as before."""
         import numpy as np
 
         start = 0
